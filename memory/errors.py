@@ -1,0 +1,48 @@
+"""One error tree for the core; the edges (GraphQL, HTTP, CLI) map it once."""
+from __future__ import annotations
+
+
+class AgentMemError(Exception):
+    """Root of every error the core raises on purpose."""
+
+    code = "INTERNAL_SERVER_ERROR"
+
+
+class InvalidInput(AgentMemError):
+    """The caller sent something the core cannot accept (bad scope, filter, text...)."""
+
+    code = "BAD_USER_INPUT"
+
+
+class NotFound(AgentMemError):
+    """The addressed memory, entity or relation does not exist (or is not visible)."""
+
+    code = "NOT_FOUND"
+
+
+class Forbidden(AgentMemError):
+    """The caller is known but may not touch what it addressed."""
+
+    code = "FORBIDDEN"
+
+
+class Conflict(AgentMemError):
+    """The request conflicts with the current state."""
+
+    code = "CONFLICT"
+
+
+class StoreUnavailable(AgentMemError):
+    """A backing store (graph, SQL, vector index, embedder, LLM) does not answer."""
+
+    code = "SERVICE_UNAVAILABLE"
+
+    def __init__(self, component: str, detail: str = "") -> None:
+        self.component = component
+        super().__init__(f"{component} unavailable" + (f": {detail}" if detail else ""))
+
+
+class ProviderError(AgentMemError):
+    """An embedding or LLM provider answered with an error or unusable output."""
+
+    code = "PROVIDER_ERROR"

@@ -1,0 +1,191 @@
+"""Domain types that cross the core's ports. No driver objects, no dicts of rows."""
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Mapping
+
+import numpy as np
+import numpy.typing as npt
+
+from memory.errors import InvalidInput
+
+MemoryId = str
+Vector = npt.NDArray[np.float32]
+
+_SCOPE_PART = re.compile(r"^[\w.@:+\-]{1,128}$")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def text_hash(text: str) -> str:
+    """Hash of the normalised text: equal texts (modulo case/spacing) share it."""
+    normal = " ".join(text.split()).casefold()
+    return hashlib.md5(normal.encode("utf-8")).hexdigest()
+
+
+class ChangeEvent(StrEnum):
+    ADD = "ADD"
+    UPDATE = "UPDATE"
+    DELETE = "DELETE"
+    INVALIDATE = "INVALIDATE"
+    NONE = "NONE"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Who a memory belongs to. Used as an exact owner on writes and as a prefix filter on reads:
+    a read scope matches every memory whose fields equal the fields set in it."""
+
+    user_id: str | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("user_id", "agent_id", "run_id"):
+            value = getattr(self, name)
+            if value is not None and not _SCOPE_PART.match(value):
+                raise InvalidInput(
+                    f"{name} must be 1-128 characters of letters, digits or . @ : + - _ (got {value!r})"
+                )
+
+    @property
+    def is_empty(self) -> bool:
+        return self.user_id is None and self.agent_id is None and self.run_id is None
+
+    def require(self) -> Scope:
+        if self.is_empty:
+            raise InvalidInput("a scope is required: give at least one of user_id, agent_id, run_id")
+        return self
+
+    def contains(self, other: Scope) -> bool:
+        """True when `other` (a memory's owner) falls inside this read scope."""
+        return (
+            (self.user_id is None or self.user_id == other.user_id)
+            and (self.agent_id is None or self.agent_id == other.agent_id)
+            and (self.run_id is None or self.run_id == other.run_id)
+        )
+
+    def key(self) -> str:
+        """A stable string for the exact owner (used as a graph key part)."""
+        return f"u:{self.user_id or ''}|a:{self.agent_id or ''}|r:{self.run_id or ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryRecord:
+    id: MemoryId
+    text: str
+    hash: str
+    scope: Scope
+    metadata: Mapping[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    invalidated_at: datetime | None = None
+    invalidation_reason: str | None = None
+    categories: tuple[str, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        return self.invalidated_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMemory:
+    """A memory row as written to SQL: the record and its embedding."""
+
+    record: MemoryRecord
+    embedding: Vector
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    memory_id: MemoryId
+    event: ChangeEvent
+    old_text: str | None
+    new_text: str | None
+    scope: Scope
+    created_at: datetime
+    actor: str | None = None
+    role: str | None = None
+    reason: str | None = None
+    seq: int | None = None  # assigned by the repository, strictly increasing
+
+
+@dataclass(frozen=True, slots=True)
+class Triple:
+    """One statement for the graph: source -[relation]-> destination."""
+
+    source: str
+    relation: str
+    destination: str
+    source_type: str = "entity"
+    destination_type: str = "entity"
+
+
+@dataclass(frozen=True, slots=True)
+class GraphWork:
+    """A unit of graph writing, persisted in the outbox in the memory's transaction.
+
+    Applying the same work twice must not duplicate anything (MERGE semantics)."""
+
+    id: str
+    scope: Scope
+    triples: tuple[Triple, ...]
+    memory_id: MemoryId | None
+    created_at: datetime
+    # embeddings of entity names (normalised name -> list of floats) for fuzzy matching
+    entity_embeddings: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    # relation types for which a new destination invalidates the previous ones
+    exclusive_relations: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    name: str
+    type: str
+    scope: Scope
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Relation:
+    source: str
+    relation: str
+    destination: str
+    scope: Scope
+    created_at: datetime
+    valid: bool = True
+    invalidated_at: datetime | None = None
+    memory_id: MemoryId | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GraphWriteResult:
+    added: tuple[Relation, ...] = ()
+    invalidated: tuple[Relation, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GraphQuery:
+    """Filters for listing entities or relations."""
+
+    name_contains: str | None = None
+    entity_type: str | None = None
+    relation: str | None = None
+    include_invalid: bool = False

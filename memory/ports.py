@@ -1,0 +1,250 @@
+"""The core's ports: small Protocols the adapters implement. Domain types only."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Callable, Protocol, Sequence, TypeVar
+
+from pydantic import BaseModel
+
+from memory.models import (
+    Entity,
+    GraphQuery,
+    GraphWork,
+    GraphWriteResult,
+    HistoryEntry,
+    MemoryId,
+    MemoryRecord,
+    Relation,
+    Scope,
+    StoredMemory,
+    Vector,
+)
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors of a fixed dimension."""
+
+    @property
+    def dimension(self) -> int: ...
+
+    async def embed(self, texts: Sequence[str]) -> Vector:
+        """Shape (len(texts), dimension); row i embeds texts[i]."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: str
+    content: str
+
+
+class LLM(Protocol):
+    """A chat model that answers with JSON validated against a pydantic model."""
+
+    async def complete_json(self, messages: Sequence[ChatMessage], schema: type[T]) -> T:
+        """Raises memory.errors.ProviderError on transport errors or output not matching `schema`."""
+        ...
+
+
+class VectorIndex(Protocol):
+    """Approximate nearest-neighbour index over memory embeddings (cosine).
+
+    Derived from SQL: it can be rebuilt at any time from the memory rows."""
+
+    @property
+    def dimension(self) -> int: ...
+
+    async def upsert(self, items: Sequence[tuple[MemoryId, Vector]]) -> None: ...
+
+    async def remove(self, ids: Sequence[MemoryId]) -> None: ...
+
+    async def nearest(
+        self, query: Vector, k: int, allow: Callable[[MemoryId], bool] | None = None
+    ) -> list[tuple[MemoryId, float]]:
+        """Up to k (id, similarity) pairs, best first; similarity = 1 - cosine distance.
+        Only ids for which allow(id) is true are returned (and count towards k)."""
+        ...
+
+    async def vectors(self, ids: Sequence[MemoryId]) -> dict[MemoryId, Vector]: ...
+
+    async def ids(self) -> set[MemoryId]: ...
+
+    async def count(self) -> int: ...
+
+    async def clear(self) -> None: ...
+
+    async def save(self, checkpoint: int) -> None:
+        """Persist atomically (temp file + rename) together with `checkpoint`."""
+        ...
+
+    async def load(self) -> int | None:
+        """Load the persisted index; returns its checkpoint, or None when absent or unusable
+        (the index is then empty and the caller rebuilds it)."""
+        ...
+
+
+class Order(StrEnum):
+    CREATED_ASC = "created_asc"
+    CREATED_DESC = "created_desc"
+    UPDATED_ASC = "updated_asc"
+    UPDATED_DESC = "updated_desc"
+
+
+@dataclass(frozen=True, slots=True)
+class PageCursor:
+    """Keyset position: the ordering timestamp and id of the last row seen."""
+
+    at: datetime
+    id: MemoryId
+
+
+@dataclass
+class ChangeSet:
+    """Everything one core operation writes to SQL, committed in one transaction."""
+
+    writes: list[StoredMemory] = field(default_factory=list)  # insert or replace whole rows
+    deletes: list[MemoryId] = field(default_factory=list)  # hard-delete rows
+    history: list[HistoryEntry] = field(default_factory=list)
+    graph_work: list[GraphWork] = field(default_factory=list)  # outbox rows
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogRow:
+    """What the core keeps in memory per memory id to filter searches quickly."""
+
+    id: MemoryId
+    scope: Scope
+    valid: bool
+
+
+class MemoryRepository(Protocol):
+    """SQL source of truth: memory rows, history, and the graph outbox."""
+
+    async def commit(self, change: ChangeSet) -> int:
+        """Write the change set in one transaction. History entries get increasing seqs;
+        every written memory row records the highest seq of this commit. Returns that seq
+        (or the current max seq when no history is written)."""
+        ...
+
+    async def get(self, id: MemoryId) -> MemoryRecord | None: ...
+
+    async def get_many(self, ids: Sequence[MemoryId]) -> dict[MemoryId, MemoryRecord]: ...
+
+    async def find_by_hash(self, scope: Scope, hash: str) -> MemoryRecord | None:
+        """A valid memory owned by exactly `scope` with that text hash."""
+        ...
+
+    async def list_page(
+        self,
+        scope: Scope | None,
+        *,
+        order: Order,
+        after: PageCursor | None,
+        limit: int,
+        include_invalidated: bool,
+    ) -> list[MemoryRecord]:
+        """Keyset page ordered by (timestamp, id); scope None = every memory."""
+        ...
+
+    async def ids_in_scope(self, scope: Scope, include_invalidated: bool) -> list[MemoryId]: ...
+
+    async def history(self, memory_ids: Sequence[MemoryId]) -> dict[MemoryId, list[HistoryEntry]]:
+        """History per memory id, ordered by seq (includes ids of deleted memories)."""
+        ...
+
+    async def catalog(self) -> list[CatalogRow]: ...
+
+    async def embeddings_since(self, seq: int) -> list[tuple[MemoryId, Vector]]:
+        """Rows written by commits with seq > `seq` (for index replay)."""
+        ...
+
+    async def embeddings(self, ids: Sequence[MemoryId]) -> dict[MemoryId, Vector]: ...
+
+    async def max_seq(self) -> int: ...
+
+    async def count(self, include_invalidated: bool = True) -> int: ...
+
+    async def reset(self) -> None:
+        """Delete every memory, history entry and outbox row."""
+        ...
+
+    # graph outbox
+    async def pending_graph_work(self, limit: int) -> list[GraphWork]: ...
+
+    async def complete_graph_work(self, ids: Sequence[str]) -> None: ...
+
+    async def record_graph_failure(self, ids: Sequence[str], error: str) -> None: ...
+
+    async def outbox_size(self) -> int: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class GraphStore(Protocol):
+    """Entities and typed relations (a Neo4j-compatible graph over Bolt)."""
+
+    async def setup(self) -> None:
+        """Create constraints and indexes idempotently."""
+        ...
+
+    async def apply(self, batch: Sequence[GraphWork]) -> dict[str, GraphWriteResult]:
+        """Apply a batch of work in as few round trips as possible; result per work id.
+        Idempotent: applying the same work again adds nothing new."""
+        ...
+
+    async def relations_for(
+        self, scope: Scope, names: Sequence[str], include_invalid: bool = False, limit: int = 100
+    ) -> list[Relation]:
+        """Relations touching any of the named entities (normalised names) within scope."""
+        ...
+
+    async def neighbourhood(
+        self, scope: Scope, name: str, depth: int
+    ) -> tuple[list[Entity], list[Relation]]:
+        """Entities within `depth` (1..3) hops of `name` and the valid relations between them."""
+        ...
+
+    async def entities(
+        self, scope: Scope | None, query: GraphQuery, limit: int, after: str | None
+    ) -> list[Entity]:
+        """Ordered by name; `after` is the last name of the previous page."""
+        ...
+
+    async def relations(
+        self, scope: Scope | None, query: GraphQuery, limit: int, after: str | None
+    ) -> list[Relation]:
+        """Ordered by (created_at, source, relation, destination); `after` is an opaque key
+        returned as f"{created_at.isoformat()}|{source}|{relation}|{destination}"."""
+        ...
+
+    async def entity_embeddings(self, scope: Scope) -> dict[str, Vector]:
+        """Names and embeddings of the entities owned by exactly `scope`."""
+        ...
+
+    async def invalidate_relation(
+        self, scope: Scope, source: str, relation: str, destination: str, at: datetime
+    ) -> list[Relation]:
+        """Mark matching valid relations invalid; returns those changed."""
+        ...
+
+    async def delete_scope(self, scope: Scope) -> None: ...
+
+    async def delete_memory_relations(self, memory_ids: Sequence[MemoryId], at: datetime) -> list[Relation]:
+        """Invalidate the valid relations that were derived from these memories."""
+        ...
+
+    async def reset(self) -> None: ...
+
+    async def counts(self) -> tuple[int, int]:
+        """(entities, valid relations)."""
+        ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...

@@ -239,6 +239,10 @@ class GraphStore(Protocol):
         """Invalidate the valid relations that were derived from these memories."""
         ...
 
+    async def relations_by_memory(self, memory_ids: Sequence[MemoryId]) -> dict[MemoryId, list[Relation]]:
+        """Relations (valid or not) derived from each memory."""
+        ...
+
     async def reset(self) -> None: ...
 
     async def counts(self) -> tuple[int, int]:

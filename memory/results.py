@@ -1,0 +1,50 @@
+"""What the service's operations return."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from memory.models import ChangeEvent, Entity, MemoryRecord, Relation
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryChange:
+    id: str
+    memory: str
+    event: ChangeEvent
+    previous_memory: str | None = None
+    record: MemoryRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    results: list[MemoryChange]
+    relations_added: list[Relation] = field(default_factory=list)
+    relations_invalidated: list[Relation] = field(default_factory=list)
+    graph_pending: bool = False
+    # True when inference failed (LLM error/unusable output) and the messages were stored raw
+    stored_raw: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    record: MemoryRecord
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    hits: list[SearchHit]
+    relations: list[Relation]
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryPage:
+    items: list[MemoryRecord]
+    end_cursor: str | None
+    has_next: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbourhood:
+    entities: list[Entity]
+    relations: list[Relation]

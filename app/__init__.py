@@ -1,0 +1,1 @@
+"""The edge: web app, GraphQL, CLI and the one composition root."""

@@ -1,0 +1,1 @@
+"""The GraphQL edge: schema, types and converters, resolvers, context, view."""

@@ -1,0 +1,91 @@
+"""The one place where failures become GraphQL errors.
+
+- AgentMemError (the core's tree) -> its message and `extensions.code` (BAD_USER_INPUT, NOT_FOUND...).
+- Errors about the request itself (syntax, validation, variable values) -> kept, with
+  GRAPHQL_PARSE_FAILED / GRAPHQL_VALIDATION_FAILED / BAD_USER_INPUT.
+- Anything else -> "Internal server error" with INTERNAL_SERVER_ERROR and no details; the
+  original is logged server-side with its traceback."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
+
+from memory.errors import AgentMemError
+
+log = logging.getLogger("app.graphql")
+
+INTERNAL_MESSAGE = "Internal server error"
+INTERNAL = "INTERNAL_SERVER_ERROR"
+
+
+def is_expected(error: GraphQLError) -> bool:
+    """True for errors the client caused (they are shown as they are, and not logged as bugs)."""
+    original = error.original_error
+    if isinstance(original, AgentMemError):
+        return True
+    if original is None:
+        return True  # produced by graphql-core about the request (parse, validation, coercion)
+    # variable coercion wraps a scalar's parse error; the message is about the client's value
+    return error.path is None and error.message.startswith("Variable '$")
+
+
+def _code_for(error: GraphQLError) -> str:
+    original = error.original_error
+    if isinstance(original, AgentMemError):
+        return original.code
+    if error.message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    if error.message.startswith("Variable '$"):
+        return "BAD_USER_INPUT"
+    if error.path is None:
+        return "GRAPHQL_VALIDATION_FAILED"
+    return INTERNAL
+
+
+def to_client_error(error: GraphQLError) -> GraphQLError:
+    if not is_expected(error):
+        return GraphQLError(
+            INTERNAL_MESSAGE,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": INTERNAL},
+        )
+    extensions: dict[str, Any] = dict(error.extensions or {})
+    extensions["code"] = _code_for(error)
+    message = error.message
+    if isinstance(error.original_error, AgentMemError) and not message:
+        message = type(error.original_error).__name__
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=error.original_error if isinstance(error.original_error, AgentMemError) else None,
+        extensions=extensions,
+    )
+
+
+class ErrorCodes(MaskErrors):
+    """MaskErrors' hooks (results, streamed results, subscription events), our mapping."""
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        return [to_client_error(error) for error in errors]
+
+
+def log_unexpected(errors: list[GraphQLError]) -> None:
+    """Called by the schema before masking: log what was masked, with its traceback."""
+    for error in errors:
+        if not is_expected(error):
+            original = error.original_error
+            log.error(
+                "unexpected error in %s: %r",
+                ".".join(str(p) for p in error.path or ()) or "operation",
+                original,
+                exc_info=(type(original), original, original.__traceback__) if original else None,
+            )

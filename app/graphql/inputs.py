@@ -1,0 +1,168 @@
+"""GraphQL input types and their conversion into the core's values (scope, filter tree...).
+
+A `MemoryFilter` is the core's filter language in typed form:
+
+    {and: [{field: {name: "topic", eq: "food"}}, {field: {name: "createdAt", gte: "2025-01-01"}}],
+     not: {field: {name: "tags", contains: "draft"}}}
+
+Several keys in one MemoryFilter (or several operators in one FieldCondition) are ANDed."""
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types.unset import UNSET, UnsetType
+
+from memory import filters as f
+from memory.errors import InvalidInput
+from memory.models import GraphQuery, Message, Scope
+from memory.ports import Order
+
+MemoryOrder = strawberry.enum(Order, name="MemoryOrder", description="Order of a memories page.")
+
+# camelCase spellings of the record's own fields; anything else is a metadata key
+_RECORD_FIELDS = {
+    "createdAt": "created_at", "updatedAt": "updated_at", "invalidatedAt": "invalidated_at",
+    "userId": "user_id", "agentId": "agent_id", "runId": "run_id",
+}
+_OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in_", "nin", "contains")
+
+
+@strawberry.input(description="Who memories belong to. On reads, unset fields match anything.")
+class ScopeInput:
+    user_id: str | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
+
+    def to_scope(self) -> Scope:
+        return Scope(user_id=self.user_id, agent_id=self.agent_id, run_id=self.run_id)
+
+
+def scope_of(value: ScopeInput | None) -> Scope | None:
+    return value.to_scope() if value is not None else None
+
+
+def required_scope(value: ScopeInput) -> Scope:
+    return value.to_scope().require()
+
+
+@strawberry.input(
+    description="A condition on one field: give one or more operators (they are ANDed). `name` is a "
+    "metadata key (`topic` or `metadata.topic`) or one of text, categories, userId, agentId, runId, "
+    "createdAt, updatedAt, invalidatedAt (ISO-8601 times)."
+)
+class FieldCondition:
+    name: str
+    eq: JSON | None = UNSET
+    ne: JSON | None = UNSET
+    gt: JSON | None = UNSET
+    gte: JSON | None = UNSET
+    lt: JSON | None = UNSET
+    lte: JSON | None = UNSET
+    in_: list[JSON | None] | None = strawberry.field(name="in", default=UNSET)
+    nin: list[JSON | None] | None = UNSET
+    contains: JSON | None = strawberry.field(
+        default=UNSET, description="Substring (case-insensitive) of a string, or element of a list."
+    )
+
+    def to_filter(self) -> f.Filter:
+        name = _RECORD_FIELDS.get(self.name, self.name)
+        parts = [
+            f.condition(name, op.rstrip("_"), getattr(self, op))
+            for op in _OPERATORS
+            if not isinstance(getattr(self, op), UnsetType)
+        ]
+        if not parts:
+            raise InvalidInput(f"the condition on {self.name!r} needs an operator: one of eq, ne, gt, gte, lt, lte, in, nin, contains")
+        return parts[0] if len(parts) == 1 else f.All(tuple(parts))
+
+
+@strawberry.input(description="A filter over memories: a field condition and/or and / or / not of filters.")
+class MemoryFilter:
+    and_: list[MemoryFilter] | None = strawberry.field(name="and", default=None)
+    or_: list[MemoryFilter] | None = strawberry.field(name="or", default=None)
+    not_: MemoryFilter | None = strawberry.field(name="not", default=None)
+    field: FieldCondition | None = None
+
+    def to_filter(self, depth: int = 0) -> f.Filter:
+        if depth > f.MAX_DEPTH:
+            raise InvalidInput(f"filter nesting deeper than {f.MAX_DEPTH}")
+        parts: list[f.Filter] = []
+        for name, group, combine in (("and", self.and_, f.All), ("or", self.or_, f.AnyOf)):
+            if group is not None:
+                if not group:
+                    raise InvalidInput(f"`{name}` needs at least one filter")
+                parts.append(combine(tuple(item.to_filter(depth + 1) for item in group)))
+        if self.not_ is not None:
+            parts.append(f.Not(self.not_.to_filter(depth + 1)))
+        if self.field is not None:
+            parts.append(self.field.to_filter())
+        if not parts:
+            raise InvalidInput("an empty filter: give `field`, `and`, `or` or `not`")
+        return parts[0] if len(parts) == 1 else f.All(tuple(parts))
+
+
+def filter_of(value: MemoryFilter | None) -> f.Filter | None:
+    return value.to_filter() if value is not None else None
+
+
+@strawberry.input(description="Filters for listing entities.")
+class EntityFilter:
+    name_contains: str | None = None
+    type: str | None = None
+
+    def to_query(self) -> GraphQuery:
+        return GraphQuery(name_contains=self.name_contains, entity_type=self.type)
+
+
+@strawberry.input(description="Filters for listing relations.")
+class RelationFilter:
+    name_contains: str | None = strawberry.field(default=None, description="Part of the source or destination name.")
+    relation: str | None = None
+    include_invalid: bool = False
+
+    def to_query(self) -> GraphQuery:
+        return GraphQuery(name_contains=self.name_contains, relation=self.relation, include_invalid=self.include_invalid)
+
+
+@strawberry.input
+class MessageInput:
+    role: str = strawberry.field(description="user, assistant or system.")
+    content: str
+
+
+@strawberry.input
+class AddMemoriesInput:
+    messages: list[MessageInput]
+    scope: ScopeInput
+    metadata: JSON | None = None
+    infer: bool = strawberry.field(default=True, description="Extract facts (true) or store the messages as they are.")
+    prompt: str | None = strawberry.field(default=None, description="Extra instructions for fact extraction.")
+
+    def to_messages(self) -> list[Message]:
+        return [Message(role=msg.role, content=msg.content) for msg in self.messages]
+
+
+@strawberry.input
+class UpdateMemoryInput:
+    id: strawberry.ID
+    text: str | None = None
+    metadata: JSON | None = strawberry.field(default=None, description="Replaces the metadata when given.")
+
+
+@strawberry.input(description="One relation: source -[relation]-> destination, owned by scope.")
+class RelationInput:
+    scope: ScopeInput
+    source: str
+    relation: str
+    destination: str
+
+
+def json_object(value: Any, what: str) -> dict[str, Any] | None:
+    """Metadata must be a JSON object (or absent)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{what} must be a JSON object")
+    return value

@@ -1,0 +1,65 @@
+"""Mutation resolvers: convert input, call one service method, convert output."""
+from __future__ import annotations
+
+import strawberry
+
+from app.graphql.context import Info
+from app.graphql.inputs import (
+    AddMemoriesInput,
+    RelationInput,
+    ScopeInput,
+    UpdateMemoryInput,
+    json_object,
+    required_scope,
+)
+from app.graphql.types import AddResult, DeleteMemoriesResult, Memory, Relation
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Remember what matters in a conversation (or store it as is with infer: false).")
+    async def add_memories(self, info: Info, input: AddMemoriesInput) -> AddResult:
+        ctx = info.context
+        result = await ctx.service.add(
+            input.to_messages(), required_scope(input.scope), metadata=json_object(input.metadata, "metadata"),
+            infer=input.infer, prompt=input.prompt, actor=ctx.actor,
+        )
+        return AddResult.of(result)
+
+    @strawberry.mutation(description="Change a memory's text and/or replace its metadata.")
+    async def update_memory(self, info: Info, input: UpdateMemoryInput) -> Memory:
+        ctx = info.context
+        record = await ctx.service.update(
+            str(input.id), text=input.text, metadata=json_object(input.metadata, "metadata"), actor=ctx.actor
+        )
+        return Memory.of(record)
+
+    @strawberry.mutation(description="Delete one memory; returns it as it was.")
+    async def delete_memory(self, info: Info, id: strawberry.ID) -> Memory:
+        return Memory.of(await info.context.service.delete(str(id), actor=info.context.actor))
+
+    @strawberry.mutation(description="Delete every memory owned by exactly this scope.")
+    async def delete_memories(self, info: Info, scope: ScopeInput) -> DeleteMemoriesResult:
+        count = await info.context.service.delete_all(required_scope(scope), actor=info.context.actor)
+        return DeleteMemoriesResult(deleted_count=count)
+
+    @strawberry.mutation(description="Delete everything: memories, history and graph. Returns true.")
+    async def reset_memories(self, info: Info) -> bool:
+        await info.context.service.reset()
+        return True
+
+    @strawberry.mutation(description="Add one relation to the graph directly.")
+    async def add_relation(self, info: Info, input: RelationInput) -> AddResult:
+        ctx = info.context
+        result = await ctx.service.add_relation(
+            required_scope(input.scope), input.source, input.relation, input.destination, actor=ctx.actor
+        )
+        return AddResult.of(result)
+
+    @strawberry.mutation(description="Mark matching valid relations invalid; returns those changed.")
+    async def invalidate_relation(self, info: Info, input: RelationInput) -> list[Relation]:
+        ctx = info.context
+        changed = await ctx.service.invalidate_relation(
+            required_scope(input.scope), input.source, input.relation, input.destination, actor=ctx.actor
+        )
+        return [Relation.of(rel) for rel in changed]

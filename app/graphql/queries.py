@@ -1,0 +1,115 @@
+"""Query resolvers: convert input, call one service method, convert output."""
+from __future__ import annotations
+
+import strawberry
+
+from app.graphql.connections import Connection, connection, decode_cursor, encode_cursor
+from app.graphql.context import Info
+from app.graphql.inputs import (
+    EntityFilter,
+    MemoryFilter,
+    MemoryOrder,
+    RelationFilter,
+    ScopeInput,
+    filter_of,
+    required_scope,
+    scope_of,
+)
+from app.graphql.types import Entity, HistoryEvent, Memory, Neighbourhood, Relation, SearchResult
+from memory import models as m
+from memory.models import GraphQuery
+from memory.pagination import encode_cursor as encode_memory_cursor
+from memory.ports import Order
+
+
+def memory_cursor(rec: m.MemoryRecord, order: Order) -> str:
+    """The service's keyset cursor positioned after `rec` (its endCursor when `rec` ends a page)."""
+    at = rec.created_at if order in (Order.CREATED_ASC, Order.CREATED_DESC) else rec.updated_at
+    return encode_memory_cursor(at, rec.id)
+
+
+def relation_key(rel: m.Relation) -> str:
+    """The service's keyset position of a relation (see MemoryService.relations)."""
+    return f"{rel.created_at.isoformat()}|{rel.source}|{rel.relation}|{rel.destination}"
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="One memory by id (NOT_FOUND when it does not exist).")
+    async def memory(self, info: Info, id: strawberry.ID) -> Memory | None:
+        return Memory.of(await info.context.service.get(str(id)))
+
+    @strawberry.field(description="A page of memories, newest first by default.")
+    async def memories(
+        self,
+        info: Info,
+        scope: ScopeInput | None = None,
+        filter: MemoryFilter | None = None,
+        first: int = 20,
+        after: str | None = None,
+        order_by: MemoryOrder = Order.CREATED_DESC,
+        include_invalidated: bool = False,
+    ) -> Connection[Memory]:
+        page = await info.context.service.list(
+            scope_of(scope), filters=filter_of(filter), first=first, after=after,
+            order=Order(order_by), include_invalidated=include_invalidated,
+        )
+        cursors = [memory_cursor(rec, Order(order_by)) for rec in page.items]
+        return connection(page.items, Memory.of, cursors, page.has_next, after)
+
+    @strawberry.field(description="Memories closest in meaning to `query`, best first.")
+    async def search(
+        self,
+        info: Info,
+        query: str,
+        scope: ScopeInput,
+        filter: MemoryFilter | None = None,
+        limit: int = 10,
+        threshold: float | None = None,
+        include_invalidated: bool = False,
+    ) -> SearchResult:
+        result = await info.context.service.search(
+            query, required_scope(scope), filters=filter_of(filter), limit=limit,
+            threshold=threshold, include_invalidated=include_invalidated,
+        )
+        return SearchResult.of(result)
+
+    @strawberry.field(description="A memory's audit trail, oldest first (kept after deletion).")
+    async def history(self, info: Info, memory_id: strawberry.ID) -> list[HistoryEvent]:
+        return [HistoryEvent.of(e) for e in await info.context.service.history(str(memory_id))]
+
+    @strawberry.field(description="A page of graph entities, ordered by name.")
+    async def entities(
+        self,
+        info: Info,
+        scope: ScopeInput | None = None,
+        filter: EntityFilter | None = None,
+        first: int = 20,
+        after: str | None = None,
+    ) -> Connection[Entity]:
+        query = filter.to_query() if filter else GraphQuery()
+        position = decode_cursor("entity", after)
+        found = await info.context.service.entities(scope_of(scope), query, first + 1, position)
+        items = found[:first]
+        cursors = [encode_cursor("entity", e.name) for e in items]
+        return connection(items, Entity.of, cursors, len(found) > first, after)
+
+    @strawberry.field(description="A page of graph relations, oldest first.")
+    async def relations(
+        self,
+        info: Info,
+        scope: ScopeInput | None = None,
+        filter: RelationFilter | None = None,
+        first: int = 20,
+        after: str | None = None,
+    ) -> Connection[Relation]:
+        query = filter.to_query() if filter else GraphQuery()
+        position = decode_cursor("relation", after)
+        found = await info.context.service.relations(scope_of(scope), query, first + 1, position)
+        items = found[:first]
+        cursors = [encode_cursor("relation", relation_key(rel)) for rel in items]
+        return connection(items, Relation.of, cursors, len(found) > first, after)
+
+    @strawberry.field(description="Entities within `depth` (1-3) hops of `entity`, and the relations between them.")
+    async def neighbourhood(self, info: Info, scope: ScopeInput, entity: str, depth: int = 1) -> Neighbourhood:
+        return Neighbourhood.of(await info.context.service.neighbourhood(required_scope(scope), entity, depth))

@@ -1,0 +1,26 @@
+"""Live events: every change (and relation change) in the subscriber's scope, as it happens."""
+from __future__ import annotations
+
+from typing import AsyncGenerator
+
+import strawberry
+
+from app.graphql.context import Info
+from app.graphql.inputs import ScopeInput, scope_of
+from app.graphql.types import MemoryEventKind, MemoryEventPayload
+from memory.events import EventKind
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Changes to memories and relations inside `scope` (all scopes when absent), "
+        "optionally only of the given kinds. RESET reaches every subscriber."
+    )
+    async def memory_events(
+        self, info: Info, scope: ScopeInput | None = None, events: list[MemoryEventKind] | None = None
+    ) -> AsyncGenerator[MemoryEventPayload, None]:
+        kinds = frozenset(EventKind(k) for k in events) if events else None
+        async with info.context.service.events.subscribe(scope_of(scope), kinds) as stream:
+            async for event in stream:
+                yield MemoryEventPayload.of(event)

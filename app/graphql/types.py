@@ -1,0 +1,238 @@
+"""GraphQL output types and their converters from the core's models (camelCase in the schema).
+
+Each type keeps the core object it came from (`strawberry.Private`) so that fields needing
+more data (history, relations, entities, neighbours) resolve through the request's loaders."""
+from __future__ import annotations
+
+from datetime import datetime
+import strawberry
+from strawberry.scalars import JSON
+
+from app.graphql.context import Info
+from memory import models as m
+from memory import results as r
+from memory.events import EventKind, MemoryEvent
+
+ChangeEvent = strawberry.enum(m.ChangeEvent, name="ChangeEvent", description="What a change did to a memory.")
+MemoryEventKind = strawberry.enum(EventKind, name="MemoryEventKind", description="Kinds of live events.")
+
+
+@strawberry.type(description="One entry of a memory's audit trail, oldest first.")
+class HistoryEvent:
+    memory_id: strawberry.ID
+    event: ChangeEvent
+    old_text: str | None
+    new_text: str | None
+    created_at: datetime
+    actor: str | None
+    role: str | None
+    reason: str | None
+
+    @classmethod
+    def of(cls, e: m.HistoryEntry) -> HistoryEvent:
+        return cls(
+            memory_id=strawberry.ID(e.memory_id), event=e.event, old_text=e.old_text, new_text=e.new_text,
+            created_at=e.created_at, actor=e.actor, role=e.role, reason=e.reason,
+        )
+
+
+@strawberry.type(description="A typed statement in the memory graph: source -[relation]-> destination.")
+class Relation:
+    source: str
+    relation: str
+    destination: str
+    valid: bool
+    created_at: datetime
+    invalidated_at: datetime | None
+    memory_id: strawberry.ID | None
+    user_id: str | None
+    agent_id: str | None
+    run_id: str | None
+    raw: strawberry.Private[m.Relation]
+
+    @classmethod
+    def of(cls, rel: m.Relation) -> Relation:
+        return cls(
+            source=rel.source, relation=rel.relation, destination=rel.destination, valid=rel.valid,
+            created_at=rel.created_at, invalidated_at=rel.invalidated_at,
+            memory_id=strawberry.ID(rel.memory_id) if rel.memory_id else None,
+            user_id=rel.scope.user_id, agent_id=rel.scope.agent_id, run_id=rel.scope.run_id, raw=rel,
+        )
+
+    @strawberry.field(description="The memory this relation was extracted from, if it still exists.")
+    async def memory(self, info: Info) -> Memory | None:
+        if self.raw.memory_id is None:
+            return None
+        record = await info.context.loaders.memory.load(self.raw.memory_id)
+        return Memory.of(record) if record else None
+
+
+@strawberry.type(description="A node of the memory graph (a person, place, organisation...).")
+class Entity:
+    name: str
+    type: str
+    created_at: datetime | None
+    user_id: str | None
+    agent_id: str | None
+    run_id: str | None
+    scope: strawberry.Private[m.Scope]
+
+    @classmethod
+    def of(cls, e: m.Entity) -> Entity:
+        s = e.scope
+        return cls(
+            name=e.name, type=e.type, created_at=e.created_at,
+            user_id=s.user_id, agent_id=s.agent_id, run_id=s.run_id, scope=s,
+        )
+
+    @strawberry.field(description="Valid relations from or to this entity.")
+    async def relations(self, info: Info) -> list[Relation]:
+        hood = await info.context.loaders.neighbourhood.load((self.scope, self.name, 1))
+        return [Relation.of(x) for x in hood.relations if self.name in (x.source, x.destination)]
+
+    @strawberry.field(description="Entities within `depth` (1-3) hops, this one excluded.")
+    async def neighbours(self, info: Info, depth: int = 1) -> list[Entity]:
+        hood = await info.context.loaders.neighbourhood.load((self.scope, self.name, depth))
+        return [Entity.of(e) for e in hood.entities if e.name != self.name]
+
+
+@strawberry.type(description="A remembered fact, owned by a scope (user, agent and/or run).")
+class Memory:
+    id: strawberry.ID
+    text: str
+    user_id: str | None
+    agent_id: str | None
+    run_id: str | None
+    metadata: JSON
+    categories: list[str]
+    created_at: datetime
+    updated_at: datetime
+    invalidated_at: datetime | None
+    invalidation_reason: str | None
+    valid: bool
+    record: strawberry.Private[m.MemoryRecord]
+
+    @classmethod
+    def of(cls, rec: m.MemoryRecord) -> Memory:
+        s = rec.scope
+        return cls(
+            id=strawberry.ID(rec.id), text=rec.text, user_id=s.user_id, agent_id=s.agent_id, run_id=s.run_id,
+            metadata=dict(rec.metadata), categories=list(rec.categories), created_at=rec.created_at,
+            updated_at=rec.updated_at, invalidated_at=rec.invalidated_at,
+            invalidation_reason=rec.invalidation_reason, valid=rec.valid, record=rec,
+        )
+
+    @strawberry.field(description="Every change made to this memory, oldest first.")
+    async def history(self, info: Info) -> list[HistoryEvent]:
+        entries = await info.context.loaders.history.load(self.record.id)
+        return [HistoryEvent.of(e) for e in entries]
+
+    @strawberry.field(description="Graph relations extracted from this memory.")
+    async def relations(self, info: Info) -> list[Relation]:
+        found = await info.context.loaders.memory_relations.load(self.record.id)
+        return [Relation.of(rel) for rel in found]
+
+    @strawberry.field(description="Entities named by this memory's relations (type as extracted: usually `entity`).")
+    async def entities(self, info: Info) -> list[Entity]:
+        found = await info.context.loaders.memory_relations.load(self.record.id)
+        names = dict.fromkeys(n for rel in found for n in (rel.source, rel.destination))
+        return [Entity.of(m.Entity(name=n, type="entity", scope=self.record.scope)) for n in names]
+
+
+@strawberry.type(description="What adding (or relating) did to one memory.")
+class MemoryChange:
+    id: strawberry.ID
+    text: str
+    event: ChangeEvent
+    previous_text: str | None
+    memory: Memory | None
+
+    @classmethod
+    def of(cls, c: r.MemoryChange) -> MemoryChange:
+        return cls(
+            id=strawberry.ID(c.id), text=c.memory, event=c.event, previous_text=c.previous_memory,
+            memory=Memory.of(c.record) if c.record else None,
+        )
+
+
+@strawberry.type(description="The outcome of addMemories / addRelation.")
+class AddResult:
+    changes: list[MemoryChange]
+    relations_added: list[Relation]
+    relations_invalidated: list[Relation]
+    graph_pending: bool = strawberry.field(
+        description="True when graph writing was queued (the graph store was slow or down)."
+    )
+    stored_raw: bool = strawberry.field(
+        description="True when fact extraction failed and the messages were stored as they are."
+    )
+
+    @classmethod
+    def of(cls, res: r.AddResult) -> AddResult:
+        return cls(
+            changes=[MemoryChange.of(c) for c in res.results],
+            relations_added=[Relation.of(x) for x in res.relations_added],
+            relations_invalidated=[Relation.of(x) for x in res.relations_invalidated],
+            graph_pending=res.graph_pending, stored_raw=res.stored_raw,
+        )
+
+
+@strawberry.type
+class SearchHit:
+    memory: Memory
+    score: float = strawberry.field(description="Cosine similarity to the query (higher is closer).")
+
+
+@strawberry.type
+class SearchResult:
+    hits: list[SearchHit]
+    relations: list[Relation] = strawberry.field(description="Graph relations about the entities in the query.")
+
+    @classmethod
+    def of(cls, res: r.SearchResult) -> SearchResult:
+        return cls(
+            hits=[SearchHit(memory=Memory.of(h.record), score=h.score) for h in res.hits],
+            relations=[Relation.of(x) for x in res.relations],
+        )
+
+
+@strawberry.type
+class Neighbourhood:
+    entities: list[Entity]
+    relations: list[Relation]
+
+    @classmethod
+    def of(cls, n: r.Neighbourhood) -> Neighbourhood:
+        return cls(entities=[Entity.of(e) for e in n.entities], relations=[Relation.of(x) for x in n.relations])
+
+
+@strawberry.type
+class DeleteMemoriesResult:
+    deleted_count: int
+
+
+@strawberry.type(
+    name="MemoryEvent",
+    description="A change, as it happens. `memory` is the state after it (before, for DELETE).")
+class MemoryEventPayload:
+    kind: MemoryEventKind
+    at: datetime
+    user_id: str | None
+    agent_id: str | None
+    run_id: str | None
+    memory_id: strawberry.ID | None
+    memory: Memory | None
+    previous_text: str | None
+    relation: Relation | None
+    origin: str | None = strawberry.field(description="Id of the replica where the change was made.")
+
+    @classmethod
+    def of(cls, ev: MemoryEvent) -> MemoryEventPayload:
+        s = ev.scope
+        return cls(
+            kind=ev.kind, at=ev.at, user_id=s.user_id, agent_id=s.agent_id, run_id=s.run_id,
+            memory_id=strawberry.ID(ev.memory_id) if ev.memory_id else None,
+            memory=Memory.of(ev.memory) if ev.memory else None, previous_text=ev.previous_text,
+            relation=Relation.of(ev.relation) if ev.relation else None, origin=ev.origin,
+        )
+

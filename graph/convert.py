@@ -1,0 +1,107 @@
+"""Normalisation and the conversions between domain types and Cypher values/records."""
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any, Mapping
+
+from graph.cypher import RELATION_TYPE, checked_type
+from memory.errors import InvalidInput
+from memory.models import Entity, Relation, Scope
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SEPARATORS = re.compile(r"[\s\-]+")
+MAX_NAME_LENGTH = 512
+
+
+def normalise_name(name: str) -> str:
+    """Entity names compare case- and spacing-insensitively: lower case, single spaces."""
+    normal = " ".join(str(name).split()).lower()
+    if not normal:
+        raise InvalidInput("an entity name must not be empty")
+    if len(normal) > MAX_NAME_LENGTH:
+        raise InvalidInput(f"an entity name must be at most {MAX_NAME_LENGTH} characters")
+    return normal
+
+
+def normalise_type(entity_type: str | None) -> str:
+    normal = " ".join(str(entity_type or "").split()).lower()
+    return normal or "entity"
+
+
+def normalise_relation(relation: str) -> str:
+    """'works at' / 'works-at' -> 'WORKS_AT'. Only spaces and hyphens are rewritten: anything
+    else that cannot appear in a relationship type is rejected, not silently rewritten."""
+    normal = _SEPARATORS.sub("_", str(relation).strip()).upper()
+    return checked_type(normal)
+
+
+def to_micros(at: datetime) -> int:
+    """Exact integer microseconds since the epoch; naive datetimes are taken as UTC."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    delta = at - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(value: int | None) -> datetime | None:
+    if value is None:
+        return None
+    return _EPOCH + timedelta(microseconds=int(value))
+
+
+def scope_params(scope: Scope | None) -> dict[str, str | None]:
+    scope = scope or Scope()
+    return {"user_id": scope.user_id, "agent_id": scope.agent_id, "run_id": scope.run_id}
+
+
+def _scope_of(record: Mapping[str, Any]) -> Scope:
+    return Scope(user_id=record["user_id"], agent_id=record["agent_id"], run_id=record["run_id"])
+
+
+def to_relation(record: Mapping[str, Any]) -> Relation:
+    created = from_micros(record["created_at"])
+    assert created is not None, "relations are always written with created_at"
+    return Relation(
+        source=record["source"],
+        relation=record["relation"],
+        destination=record["destination"],
+        scope=_scope_of(record),
+        created_at=created,
+        valid=bool(record["valid"]),
+        invalidated_at=from_micros(record["invalidated_at"]),
+        memory_id=record["memory_id"],
+    )
+
+
+def to_entity(record: Mapping[str, Any]) -> Entity:
+    return Entity(
+        name=record["name"],
+        type=record["type"] or "entity",
+        scope=_scope_of(record),
+        created_at=from_micros(record["created_at"]),
+    )
+
+
+def relation_cursor(relation: Relation) -> str:
+    """The port's opaque keyset position for relations()."""
+    return f"{relation.created_at.isoformat()}|{relation.source}|{relation.relation}|{relation.destination}"
+
+
+_CURSOR = re.compile(r"^([^|]+)\|(.*?)\|(" + RELATION_TYPE.pattern[1:-1] + r")\|(.*)$", re.DOTALL)
+
+
+def parse_relation_cursor(after: str | None) -> dict[str, Any]:
+    """Inverse of relation_cursor. Names are lower case, so the first '|TYPE|' (upper case)
+    separates source from destination even when a name contains '|'."""
+    keys = ("after_at", "after_source", "after_relation", "after_destination")
+    if after is None:
+        return dict.fromkeys(keys)
+    match = _CURSOR.match(after)
+    if match is None:
+        raise InvalidInput(f"malformed relations cursor: {after!r}")
+    try:
+        at = datetime.fromisoformat(match.group(1))
+    except ValueError as exc:
+        raise InvalidInput(f"malformed relations cursor time: {match.group(1)!r}") from exc
+    return dict(zip(keys, (to_micros(at), match.group(2), match.group(3), match.group(4))))

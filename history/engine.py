@@ -1,0 +1,98 @@
+"""Async engines for SQLite (aiosqlite) and PostgreSQL (asyncpg), tuned for the repository."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from memory.errors import InvalidInput
+
+# Execution option marking a connection that will write: on SQLite its transaction starts with
+# BEGIN IMMEDIATE, taking the write lock up front. A deferred transaction that reads first and
+# writes later can fail at once with "database is locked" (SQLITE_BUSY_SNAPSHOT under WAL)
+# without ever waiting on busy_timeout; an immediate one just waits its turn.
+WRITE_INTENT = "agentmem_write"
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+_SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",  # readers never block the writer, nor the writer the readers
+    f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+    "PRAGMA synchronous=NORMAL",  # durable at checkpoints; WAL keeps the file consistent
+    "PRAGMA foreign_keys=ON",
+)
+
+
+def async_url(url: str) -> str:
+    """Turn `sqlite:///path`, `postgres://...` or `postgresql://...` into the async driver URL.
+
+    URLs that already name aiosqlite or asyncpg pass through unchanged."""
+    if url.startswith("postgres://"):  # Heroku-style alias SQLAlchemy does not accept
+        url = "postgresql://" + url[len("postgres://") :]
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise InvalidInput(f"not a database URL: {exc}") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+    if backend == "postgresql":
+        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    raise InvalidInput(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, echo: bool = False) -> AsyncEngine:
+    """An AsyncEngine for `url` (plain or async form). Opens no connection."""
+    url = async_url(url)
+    if make_url(url).get_backend_name() == "sqlite":
+        return _sqlite_engine(url, echo)
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=10,  # a starved pool surfaces as StoreUnavailable instead of hanging requests
+        pool_pre_ping=True,  # survive a PostgreSQL restart without failing the next request
+        pool_recycle=1800,
+        connect_args={
+            "timeout": 10,  # connect timeout
+            "command_timeout": 60,
+            "server_settings": {"application_name": "agentmem"},
+        },
+    )
+
+
+def _sqlite_engine(url: str, echo: bool) -> AsyncEngine:
+    database = make_url(url).database
+    options: dict[str, Any] = {"echo": echo}
+    if not database or database == ":memory:":
+        # every new connection would see a new empty database; keep the one
+        options["poolclass"] = StaticPool
+    engine = create_async_engine(url, **options)
+    event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+    event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control away from the sqlite3 module so _sqlite_on_begin decides the mode.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(connection: Connection) -> None:
+    immediate = connection.get_execution_options().get(WRITE_INTENT, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

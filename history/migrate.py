@@ -1,0 +1,109 @@
+"""Programmatic alembic: the application's only way to create or change the SQL schema.
+
+Alembic's commands are synchronous; they run inside `AsyncConnection.run_sync` on a connection
+this module opens, handed to migrations/env.py through `Config.attributes`."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from history.engine import WRITE_INTENT, create_engine
+from history.errors import translate_sql
+from memory.errors import AgentMemError
+
+# migrations/ sits next to history/ both in the source tree and when installed
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+T = TypeVar("T")
+
+
+class SchemaVersionError(AgentMemError):
+    """The database's schema revision is one this code does not know (usually: a newer release
+    migrated it). Running on it could corrupt data, so the application refuses to start."""
+
+
+def config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def head() -> str:
+    """The newest revision this code knows."""
+    revision = ScriptDirectory.from_config(config()).get_current_head()
+    if revision is None:  # only possible with an empty versions/ directory
+        raise SchemaVersionError("no migrations found in " + str(MIGRATIONS_DIR))
+    return revision
+
+
+async def current(url: str) -> str | None:
+    """The database's revision, or None when it was never migrated."""
+    return await _run(url, _current_revision, write=False)
+
+
+async def is_up_to_date(url: str) -> bool:
+    return await current(url) == head()
+
+
+async def ensure_not_ahead(url: str) -> None:
+    """Raise SchemaVersionError when the database holds a revision unknown to this code."""
+    await _run(url, _check_known, write=False)
+
+
+async def upgrade(url: str, revision: str = "head") -> None:
+    def run(connection: Connection) -> None:
+        _check_known(connection)
+        _with_connection(connection, lambda cfg: command.upgrade(cfg, revision))
+
+    await _run(url, run, write=True)
+
+
+async def downgrade(url: str, revision: str) -> None:
+    def run(connection: Connection) -> None:
+        _check_known(connection)
+        _with_connection(connection, lambda cfg: command.downgrade(cfg, revision))
+
+    await _run(url, run, write=True)
+
+
+async def _run(url: str, work: Callable[[Connection], T], *, write: bool) -> T:
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+    try:
+        # WRITE_INTENT: on SQLite the migration holds the write lock from its first statement
+        target = engine.execution_options(**{WRITE_INTENT: True}) if write else engine
+        with translate_sql():
+            async with target.begin() as connection:
+                return await connection.run_sync(work)
+    finally:
+        await engine.dispose()
+
+
+def _with_connection(connection: Connection, run: Callable[[Config], None]) -> None:
+    cfg = config()
+    cfg.attributes["connection"] = connection
+    run(cfg)
+
+
+def _current_revision(connection: Connection) -> str | None:
+    heads = MigrationContext.configure(connection).get_current_heads()
+    return heads[0] if heads else None
+
+
+def _check_known(connection: Connection) -> None:
+    stored = MigrationContext.configure(connection).get_current_heads()
+    script = ScriptDirectory.from_config(config())
+    known = {s.revision for s in script.walk_revisions()}
+    unknown = [revision for revision in stored if revision not in known]
+    if unknown:
+        raise SchemaVersionError(
+            f"the database schema is at revision {', '.join(unknown)}, which this version of "
+            f"AgentMem does not know (its newest is {head()}); it was probably migrated by a newer "
+            "release. Run that release, or restore a backup taken before the upgrade."
+        )

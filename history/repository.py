@@ -1,0 +1,277 @@
+"""SqlMemoryRepository: the SQL source of truth (memories, history, graph outbox)."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, nullcontext
+from typing import Any, AsyncContextManager
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from history import codec
+from history.engine import WRITE_INTENT, is_sqlite
+from history.errors import translate_sql
+from history.tables import graph_outbox, memories, memory_history
+from memory.models import GraphWork, HistoryEntry, MemoryId, MemoryRecord, Scope, Vector, utcnow
+from memory.ports import CatalogRow, ChangeSet, Order, PageCursor
+
+# Keeps IN lists far below SQLite's and asyncpg's bound-parameter limits (32766 / 32767).
+_CHUNK = 500
+# Key of the PostgreSQL advisory lock that orders commits (any constant; scoped to the database).
+_COMMIT_LOCK = 0x61676D656D  # "agmem"
+_MAX_ERROR_CHARS = 4000
+
+_DESCENDING = {Order.CREATED_DESC, Order.UPDATED_DESC}
+_BY_CREATED = {Order.CREATED_ASC, Order.CREATED_DESC}
+
+
+class SqlMemoryRepository:
+    """Implements memory.ports.MemoryRepository on SQLite (aiosqlite) or PostgreSQL (asyncpg).
+
+    Seqs are handed out in commit order: on PostgreSQL each commit holds a transaction-scoped
+    advisory lock while it draws seqs, on SQLite the write lock does the same. A reader that
+    replays `embeddings_since(n)` therefore never sees seq n+2 committed before n+1."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._writer = engine.execution_options(**{WRITE_INTENT: True})
+        self._sqlite = is_sqlite(engine)
+        # SQLite has one writer at a time anyway; queueing writers here, in FIFO order, is fairer
+        # and faster than letting them poll the file lock (see bench/ figures in the report).
+        self._write_lock: asyncio.Lock | None = asyncio.Lock() if self._sqlite else None
+        dialect_insert = sqlite.insert if self._sqlite else postgresql.insert
+        upsert = dialect_insert(memories)
+        self._upsert = upsert.on_conflict_do_update(
+            index_elements=[memories.c.id],
+            set_={c.key: upsert.excluded[c.key] for c in memories.c if c.key != "id"},
+        )
+
+    # -- connections -------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+        with translate_sql():
+            async with self._engine.connect() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def _writing(self, ordered: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A write transaction; `ordered` ones also serialise against other seq-drawing commits."""
+        lock: AsyncContextManager[Any] = self._write_lock or nullcontext()
+        with translate_sql():
+            async with lock, self._writer.begin() as conn:
+                if ordered and not self._sqlite:
+                    await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_COMMIT_LOCK)))
+                yield conn
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def commit(self, change: ChangeSet) -> int:
+        # Encode before taking the lock: it is CPU work and may reject a bad embedding.
+        rows = list({w.record.id: codec.memory_values(w, 0) for w in change.writes}.values())
+        history_rows = [codec.history_values(h) for h in change.history]
+        outbox_rows = [codec.outbox_values(w) for w in change.graph_work]
+        async with self._writing(ordered=True) as conn:
+            if history_rows:
+                stmt = sa.insert(memory_history).returning(memory_history.c.seq)
+                seq = max((await conn.execute(stmt, history_rows)).scalars().all())
+            else:
+                seq = await self._max_seq(conn)
+            if rows:
+                for row in rows:
+                    row["seq"] = seq
+                await conn.execute(self._upsert, rows)
+            for chunk in _chunks(change.deletes):
+                await conn.execute(sa.delete(memories).where(memories.c.id.in_(chunk)))
+            if outbox_rows:
+                await conn.execute(sa.insert(graph_outbox), outbox_rows)
+        return seq
+
+    async def reset(self) -> None:
+        async with self._writing(ordered=True) as conn:
+            for table in (memories, memory_history, graph_outbox):
+                await conn.execute(sa.delete(table))
+
+    # -- memory reads ------------------------------------------------------------------------
+
+    async def get(self, id: MemoryId) -> MemoryRecord | None:
+        async with self._reading() as conn:
+            row = (await conn.execute(sa.select(*codec.RECORD_COLUMNS).where(memories.c.id == id))).first()
+        return codec.record_from_row(row) if row is not None else None
+
+    async def get_many(self, ids: Sequence[MemoryId]) -> dict[MemoryId, MemoryRecord]:
+        found: dict[MemoryId, MemoryRecord] = {}
+        async with self._reading() as conn:
+            for chunk in _chunks(ids):
+                result = await conn.execute(sa.select(*codec.RECORD_COLUMNS).where(memories.c.id.in_(chunk)))
+                found.update((r.id, r) for r in map(codec.record_from_row, result))
+        return found
+
+    async def find_by_hash(self, scope: Scope, hash: str) -> MemoryRecord | None:
+        query = (
+            sa.select(*codec.RECORD_COLUMNS)
+            .where(memories.c.hash == hash, memories.c.invalidated_at.is_(None), *_exact_owner(scope))
+            .order_by(memories.c.created_at, memories.c.id)
+            .limit(1)
+        )
+        async with self._reading() as conn:
+            row = (await conn.execute(query)).first()
+        return codec.record_from_row(row) if row is not None else None
+
+    async def list_page(
+        self,
+        scope: Scope | None,
+        *,
+        order: Order,
+        after: PageCursor | None,
+        limit: int,
+        include_invalidated: bool,
+    ) -> list[MemoryRecord]:
+        if limit <= 0:
+            return []
+        at = memories.c.created_at if order in _BY_CREATED else memories.c.updated_at
+        key = sa.tuple_(at, memories.c.id)
+        query = sa.select(*codec.RECORD_COLUMNS).where(*_visible(scope, include_invalidated))
+        if after is not None:
+            # row-value comparison: both backends serve it from the (timestamp, id) index
+            query = query.where(key < (after.at, after.id) if order in _DESCENDING else key > (after.at, after.id))
+        if order in _DESCENDING:
+            query = query.order_by(at.desc(), memories.c.id.desc())
+        else:
+            query = query.order_by(at.asc(), memories.c.id.asc())
+        async with self._reading() as conn:
+            result = await conn.execute(query.limit(limit))
+            return [codec.record_from_row(r) for r in result]
+
+    async def ids_in_scope(self, scope: Scope, include_invalidated: bool) -> list[MemoryId]:
+        query = (
+            sa.select(memories.c.id)
+            .where(*_visible(scope, include_invalidated))
+            .order_by(memories.c.created_at, memories.c.id)
+        )
+        async with self._reading() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    async def history(self, memory_ids: Sequence[MemoryId]) -> dict[MemoryId, list[HistoryEntry]]:
+        """Only ids that have history appear as keys (as in get_many)."""
+        entries: dict[MemoryId, list[HistoryEntry]] = {}
+        async with self._reading() as conn:
+            for chunk in _chunks(memory_ids):
+                query = (
+                    sa.select(*codec.HISTORY_COLUMNS)
+                    .where(memory_history.c.memory_id.in_(chunk))
+                    .order_by(memory_history.c.seq)
+                )
+                for row in await conn.execute(query):
+                    entry = codec.history_from_row(row)
+                    entries.setdefault(entry.memory_id, []).append(entry)
+        return entries
+
+    async def catalog(self) -> list[CatalogRow]:
+        c = memories.c
+        query = sa.select(c.id, c.user_id, c.agent_id, c.run_id, c.invalidated_at.is_(None))
+        async with self._reading() as conn:
+            result = await conn.execute(query)
+            return [CatalogRow(id=i, scope=codec.scope_of(u, a, r), valid=bool(v)) for i, u, a, r, v in result]
+
+    async def embeddings_since(self, seq: int) -> list[tuple[MemoryId, Vector]]:
+        query = (
+            sa.select(memories.c.id, memories.c.embedding)
+            .where(memories.c.seq > seq)
+            .order_by(memories.c.seq, memories.c.id)
+        )
+        async with self._reading() as conn:
+            result = await conn.execute(query)
+            return [(id_, codec.decode_vector(blob)) for id_, blob in result]
+
+    async def embeddings(self, ids: Sequence[MemoryId]) -> dict[MemoryId, Vector]:
+        found: dict[MemoryId, Vector] = {}
+        async with self._reading() as conn:
+            for chunk in _chunks(ids):
+                query = sa.select(memories.c.id, memories.c.embedding).where(memories.c.id.in_(chunk))
+                found.update((id_, codec.decode_vector(blob)) for id_, blob in await conn.execute(query))
+        return found
+
+    async def max_seq(self) -> int:
+        async with self._reading() as conn:
+            return await self._max_seq(conn)
+
+    async def count(self, include_invalidated: bool = True) -> int:
+        query = sa.select(sa.func.count()).select_from(memories).where(*_visible(None, include_invalidated))
+        async with self._reading() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    # -- graph outbox --------------------------------------------------------------------------
+
+    async def pending_graph_work(self, limit: int) -> list[GraphWork]:
+        if limit <= 0:
+            return []
+        query = (
+            sa.select(*codec.OUTBOX_COLUMNS)
+            .order_by(graph_outbox.c.created_at, graph_outbox.c.id)
+            .limit(limit)
+        )
+        async with self._reading() as conn:
+            return [codec.work_from_row(row) for row in await conn.execute(query)]
+
+    async def complete_graph_work(self, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        async with self._writing() as conn:
+            for chunk in _chunks(ids):
+                await conn.execute(sa.delete(graph_outbox).where(graph_outbox.c.id.in_(chunk)))
+
+    async def record_graph_failure(self, ids: Sequence[str], error: str) -> None:
+        if not ids:
+            return
+        values = {
+            "attempts": graph_outbox.c.attempts + 1,
+            "last_error": error[:_MAX_ERROR_CHARS],
+            "last_attempt_at": utcnow(),
+        }
+        async with self._writing() as conn:
+            for chunk in _chunks(ids):
+                await conn.execute(sa.update(graph_outbox).where(graph_outbox.c.id.in_(chunk)).values(values))
+
+    async def outbox_size(self) -> int:
+        async with self._reading() as conn:
+            return int((await conn.execute(sa.select(sa.func.count()).select_from(graph_outbox))).scalar_one())
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        async with self._reading() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    @staticmethod
+    async def _max_seq(conn: AsyncConnection) -> int:
+        return int((await conn.execute(sa.select(sa.func.coalesce(sa.func.max(memory_history.c.seq), 0)))).scalar_one())
+
+
+def _chunks(ids: Iterable[str]) -> Iterator[list[str]]:
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), _CHUNK):
+        yield unique[start : start + _CHUNK]
+
+
+def _exact_owner(scope: Scope) -> list[sa.ColumnElement[bool]]:
+    # `IS NULL` / `=` rather than IS NOT DISTINCT FROM, which PostgreSQL cannot serve from an index
+    pairs = ((memories.c.user_id, scope.user_id), (memories.c.agent_id, scope.agent_id), (memories.c.run_id, scope.run_id))
+    return [column.is_(None) if value is None else column == value for column, value in pairs]
+
+
+def _visible(scope: Scope | None, include_invalidated: bool) -> list[sa.ColumnElement[bool]]:
+    """Prefix scope filter (only the fields set constrain) plus the validity filter."""
+    conditions: list[sa.ColumnElement[bool]] = []
+    if scope is not None:
+        for column, value in ((memories.c.user_id, scope.user_id), (memories.c.agent_id, scope.agent_id), (memories.c.run_id, scope.run_id)):
+            if value is not None:
+                conditions.append(column == value)
+    if not include_invalidated:
+        conditions.append(memories.c.invalidated_at.is_(None))
+    return conditions

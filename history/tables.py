@@ -1,0 +1,117 @@
+"""SQLModel tables for memories, their history and the graph outbox.
+
+The tables are created only by migrations (migrations/versions); these classes describe them for
+queries and for alembic's schema comparison. The repository runs Core statements against
+`Model.__table__` rather than ORM sessions: bulk upserts and plain row tuples are several times
+cheaper than building pydantic objects per row, and the domain types are built directly.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC on both sides of the driver.
+
+    PostgreSQL keeps `timestamptz`; SQLite stores a fixed-width naive text (so text order is time
+    order) and hands back naive values. Converting to UTC on the way in and re-attaching UTC on
+    the way out keeps comparisons (keyset cursors) and results identical on both backends."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:  # naive means UTC throughout the code base
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# SQLite only turns an INTEGER (not BIGINT) primary key into the rowid alias that AUTOINCREMENT needs.
+BigSerial = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class HistoryBase(SQLModel):
+    # A metadata of our own so that migrations see exactly these tables, whatever else in the
+    # process happens to subclass SQLModel.
+    metadata: ClassVar[sa.MetaData] = sa.MetaData(
+        naming_convention={"pk": "pk_%(table_name)s", "ix": "ix_%(column_0_label)s"}
+    )
+
+
+class MemoryRow(HistoryBase, table=True):
+    __tablename__ = "memories"
+    __table_args__ = (
+        sa.Index("ix_memories_hash_scope", "hash", "user_id", "agent_id", "run_id"),
+        sa.Index("ix_memories_created_id", "created_at", "id"),
+        sa.Index("ix_memories_updated_id", "updated_at", "id"),
+    )
+
+    id: str = Field(sa_column=sa.Column(sa.String, primary_key=True))
+    text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    hash: str = Field(sa_column=sa.Column(sa.String, nullable=False))
+    user_id: str | None = Field(default=None, sa_column=sa.Column(sa.String, nullable=True, index=True))
+    agent_id: str | None = Field(default=None, sa_column=sa.Column(sa.String, nullable=True, index=True))
+    run_id: str | None = Field(default=None, sa_column=sa.Column(sa.String, nullable=True, index=True))
+    # `metadata` is reserved on SQLModel classes, hence the attribute name.
+    meta: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column("metadata", sa.JSON, nullable=False))
+    categories: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime, nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column(UtcDateTime, nullable=False))
+    invalidated_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime, nullable=True))
+    invalidation_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    # float32 little-endian bytes; exact round trip, a quarter of the size of JSON floats
+    embedding: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    seq: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, index=True))
+
+
+class HistoryRow(HistoryBase, table=True):
+    __tablename__ = "memory_history"
+    # AUTOINCREMENT: seqs are never reused after deletes (the vector index replays by seq).
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    seq: int | None = Field(default=None, sa_column=sa.Column(BigSerial, primary_key=True, autoincrement=True))
+    memory_id: str = Field(sa_column=sa.Column(sa.String, nullable=False, index=True))
+    event: str = Field(sa_column=sa.Column(sa.String, nullable=False))
+    old_text: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    new_text: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    user_id: str | None = Field(default=None, sa_column=sa.Column(sa.String, nullable=True))
+    agent_id: str | None = Field(default=None, sa_column=sa.Column(sa.String, nullable=True))
+    run_id: str | None = Field(default=None, sa_column=sa.Column(sa.String, nullable=True))
+    actor: str | None = Field(default=None, sa_column=sa.Column(sa.String, nullable=True))
+    role: str | None = Field(default=None, sa_column=sa.Column(sa.String, nullable=True))
+    reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime, nullable=False))
+
+
+class OutboxRow(HistoryBase, table=True):
+    __tablename__ = "graph_outbox"
+    __table_args__ = (sa.Index("ix_graph_outbox_created_id", "created_at", "id"),)
+
+    id: str = Field(sa_column=sa.Column(sa.String, primary_key=True))
+    # the serialised GraphWork minus id/created_at (see history/codec.py)
+    payload: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime, nullable=False))
+    attempts: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default=sa.text("0")))
+    last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    last_attempt_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime, nullable=True))
+
+
+metadata = HistoryBase.metadata
+memories: sa.Table = MemoryRow.__table__  # type: ignore[attr-defined]
+memory_history: sa.Table = HistoryRow.__table__  # type: ignore[attr-defined]
+graph_outbox: sa.Table = OutboxRow.__table__  # type: ignore[attr-defined]

@@ -1,0 +1,133 @@
+"""The single graph writer: batches graph work from concurrent adds and drains the outbox.
+
+Every piece of work is already in the SQL outbox (written in the memory's transaction), so a
+crash or a graph outage loses nothing: the drain loop applies what is left once the graph
+answers again. One writer task means MERGEs never race each other (racing MERGEs on a new
+node fail with ConstraintError or duplicate it)."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from memory.errors import StoreUnavailable
+from memory.models import GraphWork, GraphWriteResult
+from memory.ports import GraphStore, MemoryRepository
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Pending:
+    work: GraphWork
+    future: asyncio.Future[GraphWriteResult] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class GraphWriter:
+    def __init__(
+        self,
+        graph: GraphStore,
+        repo: MemoryRepository,
+        *,
+        max_batch: int = 256,
+        drain_interval_s: float = 2.0,
+        max_backoff_s: float = 30.0,
+    ) -> None:
+        self._graph = graph
+        self._repo = repo
+        self._max_batch = max_batch
+        self._drain_interval = drain_interval_s
+        self._max_backoff = max_backoff_s
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._in_flight: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._healthy = True
+        self.applied = 0
+        self.failures = 0
+
+    @property
+    def healthy(self) -> bool:
+        return self._healthy
+
+    def submit(self, works: Sequence[GraphWork]) -> list[asyncio.Future[GraphWriteResult]]:
+        """Queue work that is already in the outbox; each future resolves when applied."""
+        pending = [_Pending(w) for w in works]
+        for p in pending:
+            self._in_flight.add(p.work.id)
+            self._queue.put_nowait(p)
+        return [p.future for p in pending]
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="graph-writer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        while not self._queue.empty():
+            p = self._queue.get_nowait()
+            if not p.future.done():
+                p.future.set_exception(StoreUnavailable("graph", "writer stopped; work stays in the outbox"))
+
+    async def _run(self) -> None:
+        backoff = self._drain_interval
+        while True:
+            batch = await self._next_batch(timeout=backoff if not self._healthy else self._drain_interval)
+            if not batch:
+                batch = await self._from_outbox()
+            if not batch:
+                continue
+            ok = await self._apply(batch)
+            backoff = self._drain_interval if ok else min(backoff * 2, self._max_backoff)
+            if not ok:
+                await asyncio.sleep(backoff)
+
+    async def _next_batch(self, timeout: float) -> list[_Pending]:
+        try:
+            first = await asyncio.wait_for(self._queue.get(), timeout)
+        except TimeoutError:
+            return []
+        batch = [first]
+        while len(batch) < self._max_batch and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        return batch
+
+    async def _from_outbox(self) -> list[_Pending]:
+        try:
+            works = await self._repo.pending_graph_work(self._max_batch)
+        except Exception:
+            log.exception("reading the graph outbox failed")
+            return []
+        return [_Pending(w) for w in works if w.id not in self._in_flight]
+
+    async def _apply(self, batch: list[_Pending]) -> bool:
+        ids = [p.work.id for p in batch]
+        self._in_flight.update(ids)
+        try:
+            results = await self._graph.apply([p.work for p in batch])
+        except Exception as exc:
+            self._healthy = False
+            self.failures += 1
+            log.warning("graph write of %d items failed, kept in outbox: %s", len(batch), exc)
+            with contextlib.suppress(Exception):
+                await self._repo.record_graph_failure(ids, str(exc)[:500])
+            for p in batch:
+                if not p.future.done():
+                    p.future.set_exception(StoreUnavailable("graph", str(exc)[:200]))
+            self._in_flight.difference_update(ids)
+            return False
+        self._healthy = True
+        self.applied += len(batch)
+        try:
+            await self._repo.complete_graph_work(ids)
+        except Exception:  # applying again later is harmless: graph writes are idempotent
+            log.exception("could not clear %d applied outbox rows", len(ids))
+        for p in batch:
+            if not p.future.done():
+                p.future.set_result(results.get(p.work.id, GraphWriteResult()))
+        self._in_flight.difference_update(ids)
+        return True

@@ -1,0 +1,111 @@
+"""Keeps the derived vector index in step with SQL, the source of truth.
+
+On start it loads the saved index and reconciles it against SQL: ids only in the index are
+removed, rows written after the checkpoint are replayed, and an unusable index is rebuilt.
+While running, writers hold the gate shared; snapshots hold it exclusively, so a snapshot's
+checkpoint never claims a change the index has not applied."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+from memory.gate import WriteGate
+from memory.ports import MemoryRepository, VectorIndex
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    rebuilt: bool
+    removed: int
+    replayed: int
+    restored: int
+    total: int
+    seconds: float
+
+
+class IndexKeeper:
+    def __init__(self, index: VectorIndex, repo: MemoryRepository, save_interval_s: float = 30.0) -> None:
+        self._index = index
+        self._repo = repo
+        self._interval = save_interval_s
+        self.gate = WriteGate()
+        self._dirty = False
+        self._task: asyncio.Task[None] | None = None
+
+    def mark_dirty(self) -> None:
+        self._dirty = True
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[None]:
+        async with self.gate.shared():
+            yield
+            self._dirty = True
+
+    async def reconcile(self) -> ReconcileReport:
+        started = time.perf_counter()
+        checkpoint = await self._index.load()
+        rebuilt = checkpoint is None
+        if rebuilt:
+            await self._index.clear()
+            checkpoint = 0
+        sql_ids = {row.id for row in await self._repo.catalog()}
+        extra = (await self._index.ids()) - sql_ids
+        if extra:
+            await self._index.remove(sorted(extra))
+        replay = await self._repo.embeddings_since(checkpoint)
+        for start in range(0, len(replay), _CHUNK):
+            await self._index.upsert(replay[start : start + _CHUNK])
+        missing = sql_ids - (await self._index.ids())
+        if missing:
+            # rows older than the checkpoint that the saved index lacks: an index saved by
+            # other code, or a file restored from backup; restore them from SQL
+            restored = await self._repo.embeddings(sorted(missing))
+            await self._index.upsert(list(restored.items()))
+        report = ReconcileReport(
+            rebuilt=rebuilt,
+            removed=len(extra),
+            replayed=len(replay),
+            restored=len(missing),
+            total=await self._index.count(),
+            seconds=time.perf_counter() - started,
+        )
+        log.info("vector index reconciled: %s", report)
+        await self.snapshot()
+        return report
+
+    async def snapshot(self) -> int:
+        async with self.gate.exclusive():
+            checkpoint = await self._repo.max_seq()
+            await self._index.save(checkpoint)
+            self._dirty = False
+            return checkpoint
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="index-snapshots")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            if not self._dirty:
+                continue
+            try:
+                await self.snapshot()
+            except Exception:  # keep snapshotting later; SQL stays the truth meanwhile
+                log.exception("vector index snapshot failed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._dirty:
+            await self.snapshot()

@@ -1,0 +1,207 @@
+"""Turning messages into a plan of memory changes (the `add` pipeline, before anything is written)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from memory import prompts
+from memory.catalog import ScopeCatalog
+from memory.errors import ProviderError
+from memory.extraction import extract
+from memory.models import (
+    ChangeEvent,
+    GraphWork,
+    MemoryRecord,
+    Message,
+    Scope,
+    Triple,
+    Vector,
+    new_id,
+    text_hash,
+    utcnow,
+)
+from memory.ports import LLM, Embedder, MemoryRepository, VectorIndex
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A fact to store, with where it came from."""
+
+    text: str
+    role: str | None
+    triples: tuple[Triple, ...] = ()
+
+
+@dataclass
+class Decided:
+    """What the pipeline decided for the facts, before the write."""
+
+    adds: list[tuple[Candidate, Vector]] = field(default_factory=list)
+    updates: list[tuple[MemoryRecord, str, Vector]] = field(default_factory=list)
+    invalidations: list[tuple[MemoryRecord, str]] = field(default_factory=list)
+    unchanged: list[tuple[MemoryRecord, tuple[Triple, ...]]] = field(default_factory=list)
+    loose_triples: list[Triple] = field(default_factory=list)  # not tied to one memory
+    stored_raw: bool = False
+
+
+class Ingestor:
+    def __init__(
+        self,
+        embedder: Embedder,
+        index: VectorIndex,
+        catalog: ScopeCatalog,
+        repo: MemoryRepository,
+        llm: LLM | None,
+        *,
+        dedup_threshold: float,
+        similar_memories: int,
+    ) -> None:
+        self._embedder = embedder
+        self._index = index
+        self._catalog = catalog
+        self._repo = repo
+        self._llm = llm
+        self._dedup = dedup_threshold
+        self._similar = similar_memories
+
+    async def decide(
+        self, messages: Sequence[Message], scope: Scope, infer: bool, prompt: str | None
+    ) -> Decided:
+        raw = [Candidate(m.content, m.role) for m in messages if m.role != "system"]
+        if not infer:
+            return Decided(adds=list(zip(raw, await self._embed([c.text for c in raw]))))
+        speaker = scope.user_id or "user"
+        if self._llm is None:
+            found = extract(list(messages), speaker)
+            facts = [Candidate(f, "user", tuple(t)) for f, t in zip(found.facts, found.triples)]
+            return await self._dedup_only(facts, scope)
+        try:
+            return await self._with_llm(messages, scope, speaker, prompt)
+        except ProviderError as exc:
+            log.warning("LLM inference failed twice, storing the messages raw: %s", exc)
+            decided = Decided(adds=list(zip(raw, await self._embed([c.text for c in raw]))))
+            decided.stored_raw = True
+            return decided
+
+    async def _embed(self, texts: list[str]) -> list[Vector]:
+        if not texts:
+            return []
+        return list(await self._embedder.embed(texts))
+
+    async def _duplicate_of(self, text: str, vec: Vector, scope: Scope, planned: list[Vector]) -> MemoryRecord | None | bool:
+        """An existing memory this fact duplicates, True for a duplicate within this call, else None."""
+        same = await self._repo.find_by_hash(scope, text_hash(text))
+        if same is not None:
+            return same
+        if any(float(np.dot(vec, p)) >= self._dedup for p in planned):
+            return True
+        near = await self._index.nearest(vec, 1, self._catalog.allow(scope, include_invalidated=False))
+        if near and near[0][1] >= self._dedup:
+            return await self._repo.get(near[0][0])
+        return None
+
+    async def _dedup_only(self, facts: list[Candidate], scope: Scope) -> Decided:
+        decided = Decided()
+        planned: list[Vector] = []
+        for fact, vec in zip(facts, await self._embed([f.text for f in facts])):
+            dup = await self._duplicate_of(fact.text, vec, scope, planned)
+            if isinstance(dup, MemoryRecord):
+                decided.unchanged.append((dup, fact.triples))
+            elif dup is True:
+                decided.loose_triples.extend(fact.triples)
+            else:
+                planned.append(vec)
+                decided.adds.append((fact, vec))
+        return decided
+
+    async def _ask(self, messages: list[Any], schema: type[Any]) -> Any:
+        assert self._llm is not None
+        try:
+            return await self._llm.complete_json(messages, schema)
+        except ProviderError as first:
+            log.info("LLM answer unusable, retrying once: %s", first)
+            return await self._llm.complete_json(messages, schema)
+
+    async def _with_llm(self, messages: Sequence[Message], scope: Scope, speaker: str, prompt: str | None) -> Decided:
+        extracted: prompts.Extracted = await self._ask(prompts.extraction_messages(messages, speaker, prompt), prompts.Extracted)
+        facts = [f.strip() for f in extracted.facts if f and f.strip()]
+        triples = [
+            Triple(r.source, r.relation, r.destination, r.source_type, r.destination_type) for r in extracted.relations
+        ]
+        decided = await self._dedup_only([Candidate(f, "user") for f in facts], scope)
+        decided.loose_triples.extend(triples)
+        if not decided.adds:
+            return decided
+        # ask the LLM how the remaining facts relate to the closest existing memories
+        existing: dict[str, MemoryRecord] = {}
+        allow = self._catalog.allow(scope, include_invalidated=False)
+        for _, vec in decided.adds:
+            for id, _score in await self._index.nearest(vec, self._similar, allow):
+                existing.setdefault(id, None)  # type: ignore[arg-type]
+        records = await self._repo.get_many(list(existing))
+        keyed = {str(i): rec for i, rec in enumerate(records.values())}
+        if not keyed:
+            return decided
+        answer: prompts.Decisions = await self._ask(
+            prompts.decision_messages({k: r.text for k, r in keyed.items()}, [c.text for c, _ in decided.adds]),
+            prompts.Decisions,
+        )
+        return await self._apply_decisions(answer, keyed, decided, scope)
+
+    async def _apply_decisions(
+        self, answer: prompts.Decisions, keyed: dict[str, MemoryRecord], decided: Decided, scope: Scope
+    ) -> Decided:
+        out = Decided(unchanged=list(decided.unchanged), loose_triples=list(decided.loose_triples))
+        by_text = {c.text: (c, v) for c, v in decided.adds}
+        touched: set[str] = set()
+        pending_texts: list[str] = []
+        for d in answer.decisions:
+            target = keyed.get(d.id)
+            text = d.text.strip()
+            if d.event == "ADD" and text:
+                pending_texts.append(text)
+            elif d.event == "UPDATE" and target is not None and text and target.id not in touched:
+                touched.add(target.id)
+                out.updates.append((target, text, None))  # type: ignore[arg-type]
+            elif d.event == "DELETE" and target is not None and target.id not in touched:
+                touched.add(target.id)
+                out.invalidations.append((target, d.reason or "contradicted by newer information"))
+            elif d.event == "NONE" and target is not None:
+                out.unchanged.append((target, ()))
+            elif d.event in ("UPDATE", "DELETE", "NONE"):
+                raise ProviderError(f"LLM referred to an unknown memory key {d.id!r}")
+        vectors = await self._embed(pending_texts + [t for _, t, _ in out.updates])
+        planned: list[Vector] = []
+        for text, vec in zip(pending_texts, vectors[: len(pending_texts)]):
+            cand = by_text.get(text, (Candidate(text, "user"), vec))[0]
+            dup = await self._duplicate_of(text, vec, scope, planned)
+            if isinstance(dup, MemoryRecord):
+                out.unchanged.append((dup, cand.triples))
+            elif dup is None:
+                planned.append(vec)
+                out.adds.append((cand, vec))
+        out.updates = [(r, t, v) for (r, t, _), v in zip(out.updates, vectors[len(pending_texts):])]
+        return out
+
+
+def new_record(text: str, scope: Scope, metadata: Mapping[str, Any], role: str | None) -> MemoryRecord:
+    now = utcnow()
+    meta = dict(metadata)
+    if role is not None:
+        meta.setdefault("role", role)
+    return MemoryRecord(new_id(), text, text_hash(text), scope, meta, now, now)
+
+
+def graph_work(scope: Scope, triples: Sequence[Triple], memory_id: str | None, embeddings: Mapping[str, tuple[float, ...]],
+               exclusive: frozenset[str]) -> GraphWork:
+    names = {n for t in triples for n in (t.source, t.destination)}
+    return GraphWork(
+        id=new_id(), scope=scope, triples=tuple(triples), memory_id=memory_id, created_at=utcnow(),
+        entity_embeddings={n: e for n, e in embeddings.items() if n in names}, exclusive_relations=exclusive,
+    )
+

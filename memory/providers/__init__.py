@@ -1,0 +1,1 @@
+"""Embedding and LLM providers: local models (ONNX / torch) and OpenAI-compatible HTTP APIs."""

@@ -1,0 +1,173 @@
+"""Micro-batching of embedding calls onto one model thread.
+
+Concurrent requests (many adds and searches at once) each embed one or a few texts. One forward
+pass over 64 sentences costs far less than 64 passes of one, and two passes at once on 2 cores
+only fight each other. So callers queue their texts; after `max_wait_ms` (or as soon as
+`max_batch` texts are waiting) everything queued goes to a single worker thread as one call.
+While that thread is busy new callers keep queueing and go together in the next call, so
+batches grow with load without anyone waiting longer than the model itself makes them.
+
+All state is touched on the event loop thread only; the worker thread just runs `forward`.
+"""
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from memory.errors import ProviderError
+
+Forward = Callable[[list[str]], np.ndarray]
+
+
+@dataclass(slots=True)
+class _Request:
+    texts: list[str]
+    future: asyncio.Future[np.ndarray]
+
+
+@dataclass(slots=True)
+class BatchStats:
+    forward_calls: int = 0
+    texts: int = 0
+    largest: int = 0
+    sizes: list[int] = field(default_factory=list)
+
+
+class MicroBatcher:
+    def __init__(
+        self,
+        forward: Forward,
+        *,
+        max_batch: int = 64,
+        max_wait_ms: float = 2.0,
+        name: str = "embed",
+        executor: ThreadPoolExecutor | None = None,
+    ) -> None:
+        """`forward(texts)` must return one row per text, in order. It always runs in the same
+        single worker thread, so it may keep thread-affine state (a lazily loaded model).
+        A caller with more than `max_batch` texts is run in chunks of `max_batch`."""
+        if max_batch < 1 or max_wait_ms < 0:
+            raise ValueError("max_batch must be >= 1 and max_wait_ms >= 0")
+        self._forward = forward
+        self._max_batch = max_batch
+        self._max_wait = max_wait_ms / 1000.0
+        self._executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._owns_executor = executor is None
+        self._pending: list[_Request] = []
+        self._pending_texts = 0
+        self._timer: asyncio.Handle | None = None
+        self._due = False  # the oldest pending caller has waited long enough
+        self._busy = False
+        self._closed = False
+        self.stats = BatchStats()
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Rows for `texts` (shape (len(texts), d)) from a forward pass shared with other callers."""
+        if self._closed:
+            raise ProviderError("embedder is closed")
+        if not texts:
+            raise ValueError("embed() needs at least one text")  # the embedder answers (0, d) itself
+        loop = asyncio.get_running_loop()
+        request = _Request(list(texts), loop.create_future())
+        self._pending.append(request)
+        self._pending_texts += len(request.texts)
+        if self._pending_texts >= self._max_batch:
+            self._due = True
+            self._dispatch(loop)
+        elif self._timer is None and not self._due:
+            if self._max_wait == 0:  # still collect every caller already scheduled on this tick
+                self._timer = loop.call_soon(self._on_timer, loop)
+            else:
+                self._timer = loop.call_later(self._max_wait, self._on_timer, loop)
+        return await request.future
+
+    async def run(self, fn: Callable[[], object]) -> object:
+        """Run `fn` on the model thread (e.g. to load the model ahead of the first request)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for request in self._pending:
+            if not request.future.done():
+                request.future.set_exception(ProviderError("embedder closed before the batch ran"))
+        self._pending.clear()
+        if self._owns_executor:
+            # waits for a running forward pass in a thread, not on the loop
+            await asyncio.to_thread(self._executor.shutdown, True)
+
+    # --- scheduling (event loop thread) ----------------------------------------------------
+
+    def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        self._due = True
+        self._dispatch(loop)
+
+    def _dispatch(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._busy or not self._due:
+            return  # the running batch's completion dispatches again
+        batch = self._take_batch()
+        if not batch:
+            self._due = False
+            return
+        if not self._pending:
+            self._due = False
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        texts = [t for request in batch for t in request.texts]
+        self._busy = True
+        self.stats.forward_calls += 1
+        self.stats.texts += len(texts)
+        self.stats.largest = max(self.stats.largest, len(texts))
+        self.stats.sizes.append(len(texts))
+        future = loop.run_in_executor(self._executor, self._run_chunks, texts)
+        future.add_done_callback(lambda f: self._on_done(loop, batch, f))
+
+    def _take_batch(self) -> list[_Request]:
+        batch: list[_Request] = []
+        size = 0
+        while self._pending:
+            request = self._pending[0]
+            if request.future.done():  # caller cancelled while queued
+                self._pending.pop(0)
+                self._pending_texts -= len(request.texts)
+                continue
+            if batch and size + len(request.texts) > self._max_batch:
+                break
+            self._pending.pop(0)
+            self._pending_texts -= len(request.texts)
+            batch.append(request)
+            size += len(request.texts)
+        return batch
+
+    def _on_done(self, loop: asyncio.AbstractEventLoop, batch: list[_Request], f: asyncio.Future[np.ndarray]) -> None:
+        self._busy = False
+        error = f.exception() if not f.cancelled() else ProviderError("embedding batch cancelled")
+        offset = 0
+        for request in batch:
+            n = len(request.texts)
+            if not request.future.done():
+                if error is not None:
+                    request.future.set_exception(error)
+                else:
+                    request.future.set_result(f.result()[offset : offset + n])
+            offset += n
+        if self._pending and not self._closed:
+            self._due = True  # they queued while the model was busy: no reason to wait more
+            self._dispatch(loop)
+
+    # --- worker thread ---------------------------------------------------------------------
+
+    def _run_chunks(self, texts: list[str]) -> np.ndarray:
+        parts = [self._forward(texts[i : i + self._max_batch]) for i in range(0, len(texts), self._max_batch)]
+        rows = np.concatenate(parts) if len(parts) != 1 else parts[0]
+        if rows.shape[0] != len(texts):
+            raise ProviderError(f"embedding model returned {rows.shape[0]} rows for {len(texts)} texts")
+        return rows

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Sequence
+
+import numpy as np
+
+from memory.errors import InvalidInput, StoreUnavailable
+from memory.models import Entity, GraphQuery, GraphWork, GraphWriteResult, MemoryId, Relation, Scope, Vector
+
+
+class InMemoryGraph:
+    """The GraphStore port over dicts. `down = True` makes every call raise StoreUnavailable."""
+
+    def __init__(self) -> None:
+        self.entities_: dict[tuple[str, str], Entity] = {}
+        self.embeddings_: dict[tuple[str, str], Vector] = {}
+        self.relations_: list[Relation] = []
+        self.down = False
+        self.applied_batches = 0
+
+    def _check(self) -> None:
+        if self.down:
+            raise StoreUnavailable("graph", "fake outage")
+
+    async def setup(self) -> None:
+        self._check()
+
+    async def apply(self, batch: Sequence[GraphWork]) -> dict[str, GraphWriteResult]:
+        self._check()
+        self.applied_batches += 1
+        out = {}
+        for work in batch:
+            added, invalid = [], []
+            key = work.scope.key()
+            for t in work.triples:
+                for name, typ in ((t.source, t.source_type), (t.destination, t.destination_type)):
+                    if (key, name) not in self.entities_:
+                        self.entities_[(key, name)] = Entity(name, typ, work.scope, work.created_at)
+                        if name in work.entity_embeddings:
+                            self.embeddings_[(key, name)] = np.asarray(work.entity_embeddings[name], np.float32)
+                existing = [r for r in self.relations_ if r.scope.key() == key and r.valid
+                            and (r.source, r.relation, r.destination) == (t.source, t.relation, t.destination)]
+                if existing:
+                    continue
+                if t.relation in work.exclusive_relations:
+                    for i, r in enumerate(self.relations_):
+                        if r.scope.key() == key and r.valid and r.source == t.source and r.relation == t.relation:
+                            self.relations_[i] = replace(r, valid=False, invalidated_at=work.created_at)
+                            invalid.append(self.relations_[i])
+                rel = Relation(t.source, t.relation, t.destination, work.scope, work.created_at, True, None, work.memory_id)
+                self.relations_.append(rel)
+                added.append(rel)
+            out[work.id] = GraphWriteResult(tuple(added), tuple(invalid))
+        return out
+
+    async def relations_for(self, scope: Scope, names: Sequence[str], include_invalid: bool = False, limit: int = 100) -> list[Relation]:
+        self._check()
+        wanted = set(names)
+        return [r for r in self.relations_ if scope.contains(r.scope) and (include_invalid or r.valid)
+                and (r.source in wanted or r.destination in wanted)][:limit]
+
+    async def neighbourhood(self, scope: Scope, name: str, depth: int) -> tuple[list[Entity], list[Relation]]:
+        self._check()
+        if not 1 <= depth <= 3:
+            raise InvalidInput("depth must be 1, 2 or 3")
+        seen, frontier, rels = {name}, {name}, []
+        valid = [r for r in self.relations_ if scope.contains(r.scope) and r.valid]
+        for _ in range(depth):
+            nxt = set()
+            for r in valid:
+                if r.source in frontier or r.destination in frontier:
+                    if r not in rels:
+                        rels.append(r)
+                    nxt |= {r.source, r.destination} - seen
+            seen |= nxt
+            frontier = nxt
+        ents = [e for (k, n), e in self.entities_.items() if n in seen and scope.contains(e.scope)]
+        return ents, rels
+
+    async def entities(self, scope: Scope | None, query: GraphQuery, limit: int, after: str | None) -> list[Entity]:
+        self._check()
+        ents = sorted((e for e in self.entities_.values() if scope is None or scope.contains(e.scope)), key=lambda e: e.name)
+        ents = [e for e in ents if (query.name_contains is None or query.name_contains.casefold() in e.name)
+                and (query.entity_type is None or e.type == query.entity_type) and (after is None or e.name > after)]
+        return ents[:limit]
+
+    async def relations(self, scope: Scope | None, query: GraphQuery, limit: int, after: str | None) -> list[Relation]:
+        self._check()
+        rels = sorted(self.relations_, key=_rel_key)
+        rels = [r for r in rels if (scope is None or scope.contains(r.scope)) and (query.include_invalid or r.valid)
+                and (query.relation is None or r.relation == query.relation)
+                and (query.name_contains is None or query.name_contains in r.source or query.name_contains in r.destination)
+                and (after is None or _rel_key(r) > after)]
+        return rels[:limit]
+
+    async def entity_embeddings(self, scope: Scope) -> dict[str, Vector]:
+        self._check()
+        return {n: v for (k, n), v in self.embeddings_.items() if k == scope.key()}
+
+    async def invalidate_relation(self, scope: Scope, source: str, relation: str, destination: str, at: datetime) -> list[Relation]:
+        self._check()
+        changed = []
+        for i, r in enumerate(self.relations_):
+            if scope.contains(r.scope) and r.valid and (r.source, r.relation, r.destination) == (source, relation, destination):
+                self.relations_[i] = replace(r, valid=False, invalidated_at=at)
+                changed.append(self.relations_[i])
+        return changed
+
+    async def delete_scope(self, scope: Scope) -> None:
+        self._check()
+        self.relations_ = [r for r in self.relations_ if not scope.contains(r.scope)]
+        self.entities_ = {k: e for k, e in self.entities_.items() if not scope.contains(e.scope)}
+
+    async def delete_memory_relations(self, memory_ids: Sequence[MemoryId], at: datetime) -> list[Relation]:
+        self._check()
+        changed = []
+        for i, r in enumerate(self.relations_):
+            if r.valid and r.memory_id in memory_ids:
+                self.relations_[i] = replace(r, valid=False, invalidated_at=at)
+                changed.append(self.relations_[i])
+        return changed
+
+    async def relations_by_memory(self, memory_ids: Sequence[MemoryId]) -> dict[MemoryId, list[Relation]]:
+        self._check()
+        return {id: [r for r in self.relations_ if r.memory_id == id] for id in memory_ids}
+
+    async def reset(self) -> None:
+        self._check()
+        self.entities_.clear()
+        self.embeddings_.clear()
+        self.relations_.clear()
+
+    async def counts(self) -> tuple[int, int]:
+        self._check()
+        return len(self.entities_), sum(1 for r in self.relations_ if r.valid)
+
+    async def ping(self) -> None:
+        self._check()
+
+    async def close(self) -> None:
+        return None
+
+
+def _rel_key(r: Relation) -> str:
+    return f"{r.created_at.isoformat()}|{r.source}|{r.relation}|{r.destination}"

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from memory.models import MemoryId, Vector
+
+
+class BruteForceIndex:
+    """Exact cosine search over a dict; save/load keep a copy in memory (a 'file')."""
+
+    def __init__(self, dimension: int = 64) -> None:
+        self._dim = dimension
+        self._vectors: dict[MemoryId, Vector] = {}
+        self.saved: tuple[int, dict[MemoryId, Vector]] | None = None
+
+    @property
+    def dimension(self) -> int:
+        return self._dim
+
+    async def upsert(self, items: Sequence[tuple[MemoryId, Vector]]) -> None:
+        for id, vec in items:
+            self._vectors[id] = np.asarray(vec, dtype=np.float32)
+
+    async def remove(self, ids: Sequence[MemoryId]) -> None:
+        for id in ids:
+            self._vectors.pop(id, None)
+
+    async def nearest(self, query: Vector, k: int, allow: Callable[[MemoryId], bool] | None = None) -> list[tuple[MemoryId, float]]:
+        scored = [(id, float(np.dot(query, v))) for id, v in self._vectors.items() if allow is None or allow(id)]
+        scored.sort(key=lambda p: -p[1])
+        return scored[:k]
+
+    async def vectors(self, ids: Sequence[MemoryId]) -> dict[MemoryId, Vector]:
+        return {id: self._vectors[id] for id in ids if id in self._vectors}
+
+    async def ids(self) -> set[MemoryId]:
+        return set(self._vectors)
+
+    async def count(self) -> int:
+        return len(self._vectors)
+
+    async def clear(self) -> None:
+        self._vectors.clear()
+
+    async def save(self, checkpoint: int) -> None:
+        self.saved = (checkpoint, dict(self._vectors))
+
+    async def load(self) -> int | None:
+        if self.saved is None:
+            self._vectors = {}
+            return None
+        self._vectors = dict(self.saved[1])
+        return self.saved[0]

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+from memory.models import GraphWork, HistoryEntry, MemoryId, MemoryRecord, Scope, Vector
+from memory.ports import CatalogRow, ChangeSet, Order, PageCursor
+
+
+class InMemoryRepository:
+    def __init__(self) -> None:
+        self.rows: dict[MemoryId, tuple[MemoryRecord, Vector, int]] = {}
+        self.log: list[HistoryEntry] = []
+        self.outbox: dict[str, GraphWork] = {}
+        self.failures: dict[str, str] = {}
+        self._seq = 0
+        self.fail_next_commit: Exception | None = None
+
+    async def commit(self, change: ChangeSet) -> int:
+        if self.fail_next_commit is not None:
+            exc, self.fail_next_commit = self.fail_next_commit, None
+            raise exc
+        for entry in change.history:
+            self._seq += 1
+            self.log.append(dataclasses.replace(entry, seq=self._seq))
+        for w in change.writes:
+            self.rows[w.record.id] = (w.record, w.embedding.copy(), self._seq)
+        for id in change.deletes:
+            self.rows.pop(id, None)
+        for work in change.graph_work:
+            self.outbox[work.id] = work
+        return self._seq
+
+    async def get(self, id: MemoryId) -> MemoryRecord | None:
+        row = self.rows.get(id)
+        return row[0] if row else None
+
+    async def get_many(self, ids: Sequence[MemoryId]) -> dict[MemoryId, MemoryRecord]:
+        return {id: self.rows[id][0] for id in ids if id in self.rows}
+
+    async def find_by_hash(self, scope: Scope, hash: str) -> MemoryRecord | None:
+        for rec, _, _ in self.rows.values():
+            if rec.scope == scope and rec.hash == hash and rec.valid:
+                return rec
+        return None
+
+    async def list_page(self, scope: Scope | None, *, order: Order, after: PageCursor | None, limit: int,
+                        include_invalidated: bool) -> list[MemoryRecord]:
+        desc = order in (Order.CREATED_DESC, Order.UPDATED_DESC)
+        attr = "created_at" if order in (Order.CREATED_ASC, Order.CREATED_DESC) else "updated_at"
+        recs = [r for r, _, _ in self.rows.values()
+                if (scope is None or scope.contains(r.scope)) and (include_invalidated or r.valid)]
+        recs.sort(key=lambda r: (getattr(r, attr), r.id), reverse=desc)
+        if after is not None:
+            key = (after.at, after.id)
+            recs = [r for r in recs if ((getattr(r, attr), r.id) < key if desc else (getattr(r, attr), r.id) > key)]
+        return recs[:limit]
+
+    async def ids_in_scope(self, scope: Scope, include_invalidated: bool) -> list[MemoryId]:
+        return [id for id, (r, _, _) in self.rows.items() if scope.contains(r.scope) and (include_invalidated or r.valid)]
+
+    async def history(self, memory_ids: Sequence[MemoryId]) -> dict[MemoryId, list[HistoryEntry]]:
+        return {id: [e for e in self.log if e.memory_id == id] for id in memory_ids}
+
+    async def catalog(self) -> list[CatalogRow]:
+        return [CatalogRow(id, r.scope, r.valid) for id, (r, _, _) in self.rows.items()]
+
+    async def embeddings_since(self, seq: int) -> list[tuple[MemoryId, Vector]]:
+        return [(id, v) for id, (_, v, s) in self.rows.items() if s > seq]
+
+    async def embeddings(self, ids: Sequence[MemoryId]) -> dict[MemoryId, Vector]:
+        return {id: self.rows[id][1] for id in ids if id in self.rows}
+
+    async def max_seq(self) -> int:
+        return self._seq
+
+    async def count(self, include_invalidated: bool = True) -> int:
+        return sum(1 for r, _, _ in self.rows.values() if include_invalidated or r.valid)
+
+    async def reset(self) -> None:
+        self.rows.clear()
+        self.log.clear()
+        self.outbox.clear()
+
+    async def pending_graph_work(self, limit: int) -> list[GraphWork]:
+        return sorted(self.outbox.values(), key=lambda w: w.created_at)[:limit]
+
+    async def complete_graph_work(self, ids: Sequence[str]) -> None:
+        for id in ids:
+            self.outbox.pop(id, None)
+
+    async def record_graph_failure(self, ids: Sequence[str], error: str) -> None:
+        for id in ids:
+            self.failures[id] = error
+
+    async def outbox_size(self) -> int:
+        return len(self.outbox)
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

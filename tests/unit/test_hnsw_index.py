@@ -1,0 +1,275 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from memory.errors import InvalidInput
+from vector import files
+from vector.hnsw import HnswIndex
+
+DIM = 16
+
+
+def unit(rng: np.random.Generator, n: int = 1, dim: int = DIM) -> np.ndarray:
+    x = rng.standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(7)
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> HnswIndex:
+    return HnswIndex(tmp_path / "vectors", dimension=DIM, initial_capacity=8)
+
+
+async def test_upsert_then_nearest_returns_the_vector_itself_first(index: HnswIndex, rng) -> None:
+    vecs = unit(rng, 20)
+    await index.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
+    hits = await index.nearest(vecs[3], k=5)
+    assert hits[0][0] == "m3"
+    assert hits[0][1] == pytest.approx(1.0, abs=1e-5)
+    assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+    assert len(hits) == 5
+    assert await index.count() == 20
+    assert await index.ids() == {f"m{i}" for i in range(20)}
+
+
+async def test_upsert_of_existing_id_replaces_its_vector(index: HnswIndex, rng) -> None:
+    a, b = unit(rng, 2)
+    await index.upsert([("x", a), ("y", unit(rng)[0])])
+    await index.upsert([("x", b)])
+    stored = await index.vectors(["x"])
+    np.testing.assert_allclose(stored["x"], b, atol=1e-6)
+    assert (await index.nearest(b, k=1))[0][0] == "x"
+    assert await index.count() == 2
+
+
+async def test_remove_forgets_the_id_and_a_readded_id_works(index: HnswIndex, rng) -> None:
+    vecs = unit(rng, 10)
+    await index.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
+    await index.remove(["m0", "m1", "unknown"])
+    assert await index.count() == 8
+    assert "m0" not in {mid for mid, _ in await index.nearest(vecs[0], k=10)}
+    assert await index.vectors(["m0", "m2"]) == {"m2": pytest.approx(vecs[2], abs=1e-6)}
+    await index.upsert([("m0", vecs[0])])
+    assert (await index.nearest(vecs[0], k=1))[0] == ("m0", pytest.approx(1.0, abs=1e-5))
+    assert len(await index.nearest(vecs[0], k=50)) == 9
+
+
+async def test_freed_slots_are_reused_so_churn_does_not_grow_the_index(index: HnswIndex, rng) -> None:
+    for round_ in range(20):
+        batch = [(f"r{round_}-{i}", v) for i, v in enumerate(unit(rng, 8))]
+        await index.upsert(batch)
+        await index.remove([mid for mid, _ in batch])
+    assert await index.count() == 0
+    assert index._index.get_max_elements() == 8  # never had to grow past the first 8 slots
+    assert await index.nearest(unit(rng)[0], k=3) == []
+
+
+async def test_allow_filter_returns_k_allowed_among_many_disallowed(index: HnswIndex, rng) -> None:
+    vecs = unit(rng, 2000)
+    await index.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
+    allowed = {f"m{i}" for i in range(0, 2000, 97)}  # 21 allowed, 1979 not
+    hits = await index.nearest(vecs[5], k=10, allow=allowed.__contains__)
+    assert len(hits) == 10 and {mid for mid, _ in hits} <= allowed
+    exact = sorted(allowed, key=lambda m: -float(vecs[int(m[1:])] @ vecs[5]))[:10]
+    assert [mid for mid, _ in hits] == exact
+
+
+async def test_allow_filter_with_fewer_allowed_than_k_returns_all_allowed(index: HnswIndex, rng) -> None:
+    vecs = unit(rng, 300)
+    await index.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
+    allowed = {"m1", "m2", "m3"}
+    hits = await index.nearest(vecs[0], k=10, allow=allowed.__contains__)
+    assert {mid for mid, _ in hits} == allowed
+    assert await index.nearest(vecs[0], k=10, allow=lambda _: False) == []
+
+
+async def test_k_larger_than_count_and_than_ef_returns_everything(tmp_path: Path, rng) -> None:
+    index = HnswIndex(None, dimension=DIM, ef_search=4)
+    vecs = unit(rng, 30)
+    await index.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
+    hits = await index.nearest(vecs[0], k=20)
+    assert len(hits) == 20 and hits[0][0] == "m0"
+    assert len(await index.nearest(vecs[0], k=100)) == 30
+    assert index._index.ef == 4  # widened only for that query
+
+
+async def test_index_grows_by_doubling(index: HnswIndex, rng) -> None:
+    await index.upsert([(f"m{i}", v) for i, v in enumerate(unit(rng, 9))])
+    assert index._index.get_max_elements() == 16
+    await index.upsert([(f"n{i}", v) for i, v in enumerate(unit(rng, 100))])
+    assert index._index.get_max_elements() == 128
+    assert await index.count() == 109
+
+
+async def test_wrong_dimension_or_zero_vector_is_invalid_input(index: HnswIndex, rng) -> None:
+    with pytest.raises(InvalidInput):
+        await index.upsert([("x", np.ones(DIM + 1, dtype=np.float32))])
+    with pytest.raises(InvalidInput):
+        await index.upsert([("x", np.zeros(DIM, dtype=np.float32))])
+    with pytest.raises(InvalidInput):
+        await index.nearest(np.ones(3, dtype=np.float32), k=1)
+
+
+async def test_concurrent_upserts_searches_and_removes_do_not_corrupt(index: HnswIndex, rng) -> None:
+    final: dict[str, np.ndarray] = {}
+    vecs = unit(rng, 4000)
+
+    async def writer(w: int) -> None:
+        for j in range(20):
+            batch = [(f"w{w}-{(j * 10 + i) % 150}", vecs[(w * 200 + j * 10 + i) % 4000]) for i in range(10)]
+            await index.upsert(batch)
+            final.update(batch)
+            if j % 5 == 4:
+                gone = [f"w{w}-{j}"]
+                await index.remove(gone)
+                final.pop(gone[0], None)
+
+    async def reader(r: int) -> None:
+        for j in range(30):
+            hits = await index.nearest(vecs[(r * 31 + j) % 4000], k=random.choice([1, 5, 80]),
+                                       allow=(lambda m: m.endswith("1")) if j % 2 else None)
+            assert all(isinstance(m, str) for m, _ in hits)
+            await asyncio.sleep(0)
+
+    async def canceller() -> None:  # cancelled searches must not release the lock early
+        for j in range(20):
+            task = asyncio.create_task(index.nearest(vecs[j], k=80))
+            await asyncio.sleep(0)
+            task.cancel()
+
+    await asyncio.gather(*(writer(w) for w in range(8)), *(reader(r) for r in range(8)), canceller())
+    assert await index.ids() == set(final)
+    stored = await index.vectors(list(final))
+    for mid, vec in final.items():
+        np.testing.assert_allclose(stored[mid], vec, atol=1e-5)
+    for mid in random.sample(sorted(final), 20):
+        assert (await index.nearest(final[mid], k=1))[0][1] == pytest.approx(1.0, abs=1e-4)
+
+
+async def test_save_then_load_round_trips_ids_vectors_and_checkpoint(tmp_path: Path, rng) -> None:
+    first = HnswIndex(tmp_path / "v", dimension=DIM, initial_capacity=4)
+    vecs = unit(rng, 50)
+    await first.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
+    await first.remove(["m7"])
+    await first.save(41)
+    second = HnswIndex(tmp_path / "v", dimension=DIM)
+    assert await second.load() == 41
+    assert await second.ids() == {f"m{i}" for i in range(50)} - {"m7"}
+    assert (await second.nearest(vecs[9], k=1))[0][0] == "m9"
+    await second.upsert([("new", unit(rng)[0])])  # labels continue after the saved ones
+    assert await second.count() == 50
+    await second.save(42)
+    assert sorted(p.name for p in (tmp_path / "v").iterdir() if p.name != files.MANIFEST).__len__() == 2
+
+
+async def test_load_without_files_returns_none_and_empty(tmp_path: Path) -> None:
+    assert await HnswIndex(tmp_path / "absent", dimension=DIM).load() is None
+    assert await HnswIndex(None, dimension=DIM).load() is None
+
+
+async def saved(tmp_path: Path, rng: np.random.Generator) -> Path:
+    index = HnswIndex(tmp_path / "v", dimension=DIM)
+    await index.upsert([(f"m{i}", v) for i, v in enumerate(unit(rng, 30))])
+    await index.save(5)
+    return tmp_path / "v"
+
+
+def manifest_of(directory: Path) -> dict:
+    return json.loads((directory / files.MANIFEST).read_text())
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["truncate_index", "flip_index_byte", "garbage_manifest", "truncate_manifest", "drop_ids", "bad_ids_json"],
+)
+async def test_load_of_damaged_files_returns_none_and_an_empty_index(tmp_path: Path, rng, damage: str) -> None:
+    directory = await saved(tmp_path, rng)
+    m = manifest_of(directory)
+    index_file, ids_file = directory / m["index_file"], directory / m["ids_file"]
+    if damage == "truncate_index":
+        index_file.write_bytes(index_file.read_bytes()[: m["index_bytes"] // 2])
+    elif damage == "flip_index_byte":
+        data = bytearray(index_file.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        index_file.write_bytes(bytes(data))
+    elif damage == "garbage_manifest":
+        (directory / files.MANIFEST).write_bytes(os.urandom(64))
+    elif damage == "truncate_manifest":
+        (directory / files.MANIFEST).write_text(json.dumps(m)[:40])
+    elif damage == "drop_ids":
+        ids_file.unlink()
+    elif damage == "bad_ids_json":
+        ids_file.write_text("{not json")
+    index = HnswIndex(directory, dimension=DIM)
+    assert await index.load() is None
+    assert await index.count() == 0
+    assert await index.nearest(unit(rng)[0], k=3) == []
+
+
+async def test_load_of_another_dimension_returns_none(tmp_path: Path, rng) -> None:
+    directory = await saved(tmp_path, rng)
+    assert await HnswIndex(directory, dimension=DIM * 2).load() is None
+
+
+async def test_load_rejects_a_consistent_looking_index_with_missing_labels(tmp_path: Path, rng) -> None:
+    directory = await saved(tmp_path, rng)
+    m = manifest_of(directory)
+    ids_file = directory / m["ids_file"]
+    files.write_ids(ids_file, [999], ["ghost"])  # valid file whose label the index lacks
+    m["ids_bytes"], m["ids_sha256"] = ids_file.stat().st_size, files.sha256_of(ids_file)
+    (directory / files.MANIFEST).write_text(json.dumps(m))
+    assert await HnswIndex(directory, dimension=DIM).load() is None
+
+
+async def test_save_commits_by_renaming_the_manifest_last(tmp_path: Path, rng, monkeypatch) -> None:
+    index = HnswIndex(tmp_path / "v", dimension=DIM)
+    await index.upsert([("a", unit(rng)[0])])
+    replaced: list[str] = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (replaced.append(Path(dst).name), real_replace(src, dst)))
+    await index.save(1)
+    assert replaced[-1] == files.MANIFEST
+
+
+async def test_a_save_that_dies_before_the_manifest_rename_leaves_the_previous_state(
+    tmp_path: Path, rng, monkeypatch
+) -> None:
+    index = HnswIndex(tmp_path / "v", dimension=DIM)
+    await index.upsert([("a", unit(rng)[0])])
+    await index.save(1)
+    await index.upsert([("b", unit(rng)[0])])
+
+    def crash(src, dst):  # power cut between writing the new generation and committing it
+        raise OSError("simulated crash")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        await index.save(2)
+    monkeypatch.undo()
+    reloaded = HnswIndex(tmp_path / "v", dimension=DIM)
+    assert await reloaded.load() == 1
+    assert await reloaded.ids() == {"a"}
+    await index.save(3)  # the next good save also sweeps the orphaned generation away
+    assert len(list((tmp_path / "v").iterdir())) == 3
+
+
+async def test_clear_empties_and_deletes_saved_files(tmp_path: Path, rng) -> None:
+    directory = await saved(tmp_path, rng)
+    index = HnswIndex(directory, dimension=DIM)
+    assert await index.load() == 5
+    await index.clear()
+    assert await index.count() == 0
+    assert await HnswIndex(directory, dimension=DIM).load() is None
+    await index.upsert([("z", unit(rng)[0])])
+    assert (await index.nearest(unit(rng)[0], k=5))[0][0] == "z"

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from memory.errors import ProviderError
+from memory.providers.batching import MicroBatcher
+
+
+class CountingModel:
+    """Stands in for a model: row i is [hash-ish of the text, call number]."""
+
+    def __init__(self, delay: float = 0.0, fail_on: str | None = None) -> None:
+        self.calls: list[list[str]] = []
+        self.threads: set[int] = set()
+        self.delay = delay
+        self.fail_on = fail_on
+        self._active = 0
+        self.max_parallel = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            self._active += 1
+            self.max_parallel = max(self.max_parallel, self._active)
+        try:
+            self.threads.add(threading.get_ident())
+            self.calls.append(list(texts))
+            if self.delay:
+                time.sleep(self.delay)
+            if self.fail_on is not None and self.fail_on in texts:
+                raise RuntimeError(f"model broke on {self.fail_on}")
+            return np.array([[float(len(t)), float(len(self.calls))] for t in texts], dtype=np.float32)
+        finally:
+            with self._lock:
+                self._active -= 1
+
+
+async def test_concurrent_callers_share_one_forward_call() -> None:
+    model = CountingModel()
+    batcher = MicroBatcher(model, max_batch=64, max_wait_ms=5)
+    texts = [f"text number {i}" + "x" * i for i in range(40)]
+    results = await asyncio.gather(*(batcher.embed([t]) for t in texts))
+    assert len(model.calls) == 1 and len(model.calls[0]) == 40
+    for text, rows in zip(texts, results):
+        assert rows.shape == (1, 2) and rows[0, 0] == len(text)
+    await batcher.aclose()
+
+
+async def test_zero_wait_still_batches_callers_started_on_the_same_tick() -> None:
+    model = CountingModel()
+    batcher = MicroBatcher(model, max_batch=64, max_wait_ms=0)
+    await asyncio.gather(*(batcher.embed([f"t{i}"]) for i in range(30)))
+    assert len(model.calls) == 1
+    await batcher.aclose()
+
+
+async def test_max_batch_caps_a_forward_call_and_multi_text_callers_keep_their_rows() -> None:
+    model = CountingModel()
+    batcher = MicroBatcher(model, max_batch=8, max_wait_ms=50)
+    requests = [[f"{i}-{j}" + "y" * j for j in range(3)] for i in range(10)]  # 30 texts
+    results = await asyncio.gather(*(batcher.embed(r) for r in requests))
+    assert all(len(call) <= 8 for call in model.calls)
+    assert sum(len(call) for call in model.calls) == 30
+    for texts, rows in zip(requests, results):
+        assert rows[:, 0].tolist() == [float(len(t)) for t in texts]
+
+
+async def test_a_caller_with_more_than_max_batch_texts_is_chunked() -> None:
+    model = CountingModel()
+    batcher = MicroBatcher(model, max_batch=16, max_wait_ms=1)
+    rows = await batcher.embed([f"s{i}" for i in range(40)])
+    assert rows.shape == (40, 2)
+    assert [len(c) for c in model.calls] == [16, 16, 8]
+
+
+async def test_forward_calls_never_overlap_and_run_on_one_thread() -> None:
+    model = CountingModel(delay=0.005)
+    batcher = MicroBatcher(model, max_batch=4, max_wait_ms=1)
+
+    async def caller(i: int) -> None:
+        await asyncio.sleep(i * 0.001)
+        await batcher.embed([f"c{i}"])
+
+    await asyncio.gather(*(caller(i) for i in range(40)))
+    assert model.max_parallel == 1
+    assert len(model.threads) == 1
+    # callers queued while the model was busy went together in later calls
+    assert len(model.calls) < 40
+
+
+async def test_a_failing_batch_fails_only_its_own_callers() -> None:
+    model = CountingModel(delay=0.02, fail_on="poison")
+    batcher = MicroBatcher(model, max_batch=64, max_wait_ms=1)
+    first = asyncio.gather(*(batcher.embed([f"a{i}"]) for i in range(5)), batcher.embed(["poison"]),
+                           return_exceptions=True)
+    await asyncio.sleep(0.005)  # first batch is now running; these form the next one
+    second = asyncio.gather(*(batcher.embed([f"b{i}"]) for i in range(5)))
+    failed, ok = await first, await second
+    assert all(isinstance(r, RuntimeError) for r in failed)
+    assert len(ok) == 5 and all(r.shape == (1, 2) for r in ok)
+    assert len(model.calls) == 2
+    assert (await batcher.embed(["after"])).shape == (1, 2)  # the batcher keeps working
+
+
+async def test_a_lone_caller_waits_no_longer_than_max_wait() -> None:
+    model = CountingModel()
+    batcher = MicroBatcher(model, max_batch=64, max_wait_ms=2)
+    await batcher.embed(["warm"])  # starts the worker thread
+    start = time.perf_counter()
+    await batcher.embed(["alone"])
+    assert time.perf_counter() - start < 0.002 + 0.05  # max_wait plus scheduling slack
+
+
+async def test_a_cancelled_caller_does_not_disturb_the_others() -> None:
+    model = CountingModel(delay=0.01)
+    batcher = MicroBatcher(model, max_batch=64, max_wait_ms=2)
+    doomed = asyncio.create_task(batcher.embed(["doomed"]))
+    kept = asyncio.create_task(batcher.embed(["kept"]))
+    await asyncio.sleep(0)
+    doomed.cancel()
+    assert (await kept).shape == (1, 2)
+    with pytest.raises(asyncio.CancelledError):
+        await doomed
+
+
+async def test_wrong_row_count_from_the_model_is_a_provider_error() -> None:
+    batcher = MicroBatcher(lambda texts: np.zeros((1, 2), dtype=np.float32), max_wait_ms=0)
+    with pytest.raises(ProviderError):
+        await asyncio.gather(batcher.embed(["a"]), batcher.embed(["b"]))
+
+
+async def test_closed_batcher_refuses_new_work() -> None:
+    batcher = MicroBatcher(CountingModel())
+    await batcher.aclose()
+    with pytest.raises(ProviderError):
+        await batcher.embed(["late"])

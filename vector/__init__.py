@@ -1,0 +1,1 @@
+"""hnswlib adapter: the vector index behind a lock, atomic persistence, id mapping."""

@@ -1,0 +1,154 @@
+"""Crash-safe files for the vector index.
+
+A saved index is a *generation*: `index-<gen>.bin` (hnswlib's own format) and `ids-<gen>.json`
+(label -> memory id), both named uniquely, fsynced, and described with their sizes and SHA-256
+in `manifest.json`. The manifest is written to a temp file, fsynced and renamed over the old
+one last; that rename is the commit point. A crash anywhere before it leaves the previous
+manifest pointing at the previous, untouched generation; leftovers are deleted by the next save.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+_PREFIXES = ("index-", "ids-", MANIFEST + ".tmp")
+
+
+class Unusable(Exception):
+    """The persisted files are missing, corrupt, truncated or of another shape."""
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    checkpoint: int
+    dimension: int
+    next_label: int
+    index_file: str
+    index_bytes: int
+    index_sha256: str
+    ids_file: str
+    ids_bytes: int
+    ids_sha256: str
+
+
+_FIELDS = tuple(f.name for f in fields(Manifest))
+
+
+def fsync_file(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def fsync_dir(directory: Path) -> None:
+    # makes the renames/creations in the directory durable (no-op where unsupported)
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def write_ids(path: Path, labels: list[int], ids: list[str]) -> None:
+    write_durably(path, json.dumps({"labels": labels, "ids": ids}).encode("utf-8"))
+
+
+def read_ids(path: Path) -> dict[int, str]:
+    try:
+        raw = json.loads(path.read_bytes())
+        labels, ids = raw["labels"], raw["ids"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise Unusable(f"ids file unreadable: {exc}") from exc
+    if not (isinstance(labels, list) and isinstance(ids, list) and len(labels) == len(ids)):
+        raise Unusable("ids file has mismatched lists")
+    if not all(isinstance(x, int) and x >= 0 for x in labels) or not all(isinstance(x, str) for x in ids):
+        raise Unusable("ids file has values of the wrong type")
+    mapping = dict(zip(labels, ids))
+    if len(mapping) != len(labels) or len(set(ids)) != len(ids):
+        raise Unusable("ids file has duplicate labels or ids")
+    return mapping
+
+
+def commit_manifest(directory: Path, manifest: Manifest) -> None:
+    """The last step of a save: atomically point the directory at the new generation."""
+    body = {"format": FORMAT, "space": "cosine", **{f: getattr(manifest, f) for f in _FIELDS}}
+    tmp = directory / f"{MANIFEST}.tmp-{manifest.index_file}"
+    write_durably(tmp, json.dumps(body, indent=1).encode("utf-8"))
+    os.replace(tmp, directory / MANIFEST)
+    fsync_dir(directory)
+
+
+def read_manifest(directory: Path, dimension: int) -> Manifest:
+    try:
+        raw: Any = json.loads((directory / MANIFEST).read_bytes())
+    except FileNotFoundError as exc:
+        raise Unusable("no saved index") from exc
+    except (OSError, ValueError) as exc:
+        raise Unusable(f"manifest unreadable: {exc}") from exc
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT or raw.get("space") != "cosine":
+        raise Unusable("manifest of an unknown format")
+    try:
+        manifest = Manifest(**{f: raw[f] for f in _FIELDS})
+    except (KeyError, TypeError) as exc:
+        raise Unusable(f"manifest incomplete: {exc}") from exc
+    ints = (manifest.checkpoint, manifest.dimension, manifest.next_label, manifest.index_bytes, manifest.ids_bytes)
+    if not all(isinstance(x, int) and not isinstance(x, bool) for x in ints):
+        raise Unusable("manifest has non-integer fields")
+    if manifest.dimension != dimension:
+        raise Unusable(f"saved dimension {manifest.dimension} != {dimension}")
+    for name in (manifest.index_file, manifest.ids_file):
+        if not isinstance(name, str) or "/" in name or "\\" in name or not name.startswith(_PREFIXES[:2]):
+            raise Unusable("manifest names an unexpected file")
+    _verify(directory / manifest.index_file, manifest.index_bytes, manifest.index_sha256)
+    _verify(directory / manifest.ids_file, manifest.ids_bytes, manifest.ids_sha256)
+    return manifest
+
+
+def _verify(path: Path, size: int, sha256: str) -> None:
+    try:
+        actual = path.stat().st_size
+    except OSError as exc:
+        raise Unusable(f"{path.name} missing") from exc
+    if actual != size:
+        raise Unusable(f"{path.name} has {actual} bytes, expected {size} (truncated?)")
+    if sha256_of(path) != sha256:
+        raise Unusable(f"{path.name} checksum mismatch")
+
+
+def remove_stale(directory: Path, keep: set[str]) -> None:
+    """Delete files of older or interrupted generations (never the manifest itself)."""
+    for entry in directory.iterdir():
+        if entry.name not in keep and entry.name.startswith(_PREFIXES):
+            entry.unlink(missing_ok=True)
+
+
+def remove_all(directory: Path) -> None:
+    # manifest first: once it is gone the directory reads as "no saved index" whatever follows
+    (directory / MANIFEST).unlink(missing_ok=True)
+    fsync_dir(directory)
+    remove_stale(directory, keep=set())

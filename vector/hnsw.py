@@ -1,0 +1,303 @@
+"""hnswlib adapter implementing memory.ports.VectorIndex (cosine).
+
+Concurrency: hnswlib may run many searches at once but never a search during an add, delete
+or resize, so every call holds a readers-writer lock (searches, reads and saves share it;
+upserts, removes, clear and load are exclusive). The C calls run in worker threads so the event
+loop keeps serving; hnswlib's own thread pool is pinned to 1 because on 2 cores its threads
+would fight the loop and the embedder. The lock is released by the worker future's callback, so
+a cancelled caller never lets a writer in while its C call is still running.
+
+Labels: every new memory id gets a fresh, monotonically increasing int label; labels are never
+handed to another id, so a stale label can never resolve to the wrong memory. Removal marks the
+label deleted and forgets it; the index was opened with `allow_replace_deleted`, so the next
+new vector reuses the freed *slot* (memory does not grow with churn) under its new label.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Sequence, TypeVar
+
+import hnswlib
+import numpy as np
+
+from memory.errors import InvalidInput
+from memory.models import MemoryId, Vector
+from vector import files
+from vector.rwlock import RWLock
+
+log = logging.getLogger(__name__)
+R = TypeVar("R")
+_EXACT_CHUNK = 8192
+
+
+class HnswIndex:
+    def __init__(
+        self,
+        path: Path | None,
+        dimension: int = 384,
+        M: int = 16,
+        ef_construction: int = 200,
+        ef_search: int = 64,
+        initial_capacity: int = 1024,
+    ) -> None:
+        """`path` is a directory owned by this index (None: memory only, save/load are no-ops)."""
+        self._dir = Path(path) if path is not None else None
+        self._dim = dimension
+        self._M = M
+        self._ef_construction = ef_construction
+        self._ef_search = ef_search
+        self._initial_capacity = max(1, initial_capacity)
+        self._lock = RWLock()
+        self._save_lock = asyncio.Lock()  # one save/load/clear touches the files at a time
+        self._reset()
+
+    @property
+    def dimension(self) -> int:
+        return self._dim
+
+    # --- the port -------------------------------------------------------------------------
+
+    async def upsert(self, items: Sequence[tuple[MemoryId, Vector]]) -> None:
+        latest = dict(items)  # a repeated id in one call: the last vector wins
+        if not latest:
+            return
+        ids = list(latest)
+        matrix = self._matrix([latest[i] for i in ids])
+        await self._locked(True, self._upsert_sync, ids, matrix)
+
+    async def remove(self, ids: Sequence[MemoryId]) -> None:
+        if ids:
+            await self._locked(True, self._remove_sync, list(ids))
+
+    async def nearest(
+        self, query: Vector, k: int, allow: Callable[[MemoryId], bool] | None = None
+    ) -> list[tuple[MemoryId, float]]:
+        """Best first. `allow` is called from a worker thread (it must only read)."""
+        q = self._matrix([query])
+        if k <= 0:
+            return []
+        # ef is index-wide state: raising it for a large k must not race other searches
+        widen = k > self._ef_search
+        return await self._locked(widen, self._nearest_sync, q, k, allow, widen)
+
+    async def vectors(self, ids: Sequence[MemoryId]) -> dict[MemoryId, Vector]:
+        """Stored vectors of the known ids (L2-normalised copies; unknown ids are left out)."""
+        return await self._locked(False, self._vectors_sync, list(ids))
+
+    async def ids(self) -> set[MemoryId]:
+        await self._lock.acquire(False)
+        try:
+            return set(self._id_to_label)
+        finally:
+            self._lock.release(False)
+
+    async def count(self) -> int:
+        return len(self._id_to_label)  # one dict read on the loop thread: atomic enough
+
+    async def clear(self) -> None:
+        """Empty the index and delete its saved files, so a restart cannot resurrect them."""
+        async with self._save_lock:
+            await self._locked(True, self._clear_sync)
+
+    async def save(self, checkpoint: int) -> None:
+        if self._dir is None:
+            return
+        async with self._save_lock:  # searches go on; writers wait for the snapshot
+            await self._locked(False, self._save_sync, checkpoint)
+
+    async def load(self) -> int | None:
+        async with self._save_lock:
+            return await self._locked(True, self._load_sync)
+
+    # --- locking and threads --------------------------------------------------------------
+
+    async def _locked(self, exclusive: bool, fn: Callable[..., R], *args: Any) -> R:
+        await self._lock.acquire(exclusive)
+        try:
+            fut = asyncio.get_running_loop().run_in_executor(None, fn, *args)
+        except BaseException:
+            self._lock.release(exclusive)
+            raise
+
+        def done(f: asyncio.Future[R]) -> None:
+            self._lock.release(exclusive)
+            if not f.cancelled():
+                f.exception()  # mark retrieved: a cancelled caller must not log a stray error
+
+        fut.add_done_callback(done)
+        return await asyncio.shield(fut)
+
+    # --- worker-thread bodies (run under the lock) ----------------------------------------
+
+    def _reset(self) -> None:
+        self._index = self._new_index(self._initial_capacity)
+        self._id_to_label: dict[MemoryId, int] = {}
+        self._label_to_id: dict[int, MemoryId] = {}
+        self._next_label = 0
+        self._free_slots = 0  # deleted slots that the next adds will reuse
+
+    def _new_index(self, capacity: int) -> hnswlib.Index:
+        index = hnswlib.Index(space="cosine", dim=self._dim)
+        index.init_index(
+            max_elements=capacity, M=self._M, ef_construction=self._ef_construction, allow_replace_deleted=True
+        )
+        self._tune(index)
+        return index
+
+    def _tune(self, index: hnswlib.Index) -> None:
+        index.set_num_threads(1)
+        index.set_ef(self._ef_search)
+
+    def _upsert_sync(self, ids: list[MemoryId], matrix: np.ndarray) -> None:
+        known = [i for i, mid in enumerate(ids) if mid in self._id_to_label]
+        fresh = [i for i, mid in enumerate(ids) if mid not in self._id_to_label]
+        if known:  # same label: hnswlib updates the point and its links in place
+            labels = [self._id_to_label[ids[i]] for i in known]
+            self._index.add_items(matrix[known], labels, num_threads=1)
+        if not fresh:
+            return
+        labels = list(range(self._next_label, self._next_label + len(fresh)))
+        self._next_label += len(fresh)
+        self._grow_for(len(fresh))
+        # replace_deleted only for new labels: with an existing label it would duplicate it
+        self._index.add_items(matrix[fresh], labels, num_threads=1, replace_deleted=True)
+        self._free_slots -= min(self._free_slots, len(fresh))
+        for i, label in zip(fresh, labels):
+            self._id_to_label[ids[i]] = label
+            self._label_to_id[label] = ids[i]
+
+    def _grow_for(self, adding: int) -> None:
+        needed = self._index.get_current_count() + max(0, adding - self._free_slots)
+        capacity = self._index.get_max_elements()
+        if needed <= capacity:
+            return
+        while capacity < needed:
+            capacity *= 2  # doubling keeps the number of (copying) resizes logarithmic
+        self._index.resize_index(capacity)
+
+    def _remove_sync(self, ids: list[MemoryId]) -> None:
+        for mid in ids:
+            label = self._id_to_label.pop(mid, None)
+            if label is None:
+                continue
+            del self._label_to_id[label]
+            self._index.mark_deleted(label)
+            self._free_slots += 1
+
+    def _nearest_sync(
+        self, q: np.ndarray, k: int, allow: Callable[[MemoryId], bool] | None, widen: bool
+    ) -> list[tuple[MemoryId, float]]:
+        live = len(self._id_to_label)
+        if live == 0:
+            return []
+        k = min(k, live)
+        to_id = self._label_to_id
+        # the filter runs inside the graph walk, so disallowed ids never use up the k slots
+        filt = None if allow is None else (lambda label: (m := to_id.get(label)) is not None and allow(m))
+        if widen:
+            self._index.set_ef(max(self._ef_search, k))
+        try:
+            labels, distances = self._index.knn_query(q, k=k, num_threads=1, filter=filt)
+        except RuntimeError:
+            # fewer than k allowed (or reachable) points: answer exactly from the allowed ones
+            return self._exact_sync(q[0], k, allow)
+        finally:
+            if widen:
+                self._index.set_ef(self._ef_search)
+        return [
+            (to_id[int(label)], float(1.0 - dist))
+            for label, dist in zip(labels[0], distances[0])
+            if int(label) in to_id
+        ]
+
+    def _exact_sync(
+        self, q: np.ndarray, k: int, allow: Callable[[MemoryId], bool] | None
+    ) -> list[tuple[MemoryId, float]]:
+        candidates = [label for label, mid in self._label_to_id.items() if allow is None or allow(mid)]
+        if not candidates:
+            return []
+        q = q / max(float(np.linalg.norm(q)), 1e-12)
+        sims = np.empty(len(candidates), dtype=np.float32)
+        for start in range(0, len(candidates), _EXACT_CHUNK):  # bounds the temporary matrix
+            chunk = candidates[start : start + _EXACT_CHUNK]
+            sims[start : start + len(chunk)] = np.asarray(self._index.get_items(chunk)) @ q
+        top = np.argsort(-sims, kind="stable")[:k]
+        return [(self._label_to_id[candidates[i]], float(sims[i])) for i in top]
+
+    def _vectors_sync(self, ids: list[MemoryId]) -> dict[MemoryId, Vector]:
+        known = [mid for mid in dict.fromkeys(ids) if mid in self._id_to_label]
+        if not known:
+            return {}
+        rows = np.asarray(self._index.get_items([self._id_to_label[m] for m in known]), dtype=np.float32)
+        return {mid: rows[i].copy() for i, mid in enumerate(known)}
+
+    def _clear_sync(self) -> None:
+        self._reset()
+        if self._dir is not None and self._dir.is_dir():
+            files.remove_all(self._dir)
+
+    def _save_sync(self, checkpoint: int) -> None:
+        assert self._dir is not None
+        self._dir.mkdir(parents=True, exist_ok=True)
+        gen = uuid.uuid4().hex[:16]
+        index_path = self._dir / f"index-{gen}.bin"
+        ids_path = self._dir / f"ids-{gen}.json"
+        self._index.save_index(str(index_path))
+        files.fsync_file(index_path)
+        labels = list(self._label_to_id)
+        files.write_ids(ids_path, labels, [self._label_to_id[label] for label in labels])
+        manifest = files.Manifest(
+            checkpoint=checkpoint,
+            dimension=self._dim,
+            next_label=self._next_label,
+            index_file=index_path.name,
+            index_bytes=index_path.stat().st_size,
+            index_sha256=files.sha256_of(index_path),
+            ids_file=ids_path.name,
+            ids_bytes=ids_path.stat().st_size,
+            ids_sha256=files.sha256_of(ids_path),
+        )
+        files.fsync_dir(self._dir)  # the data files' names are durable before the manifest names them
+        files.commit_manifest(self._dir, manifest)
+        files.remove_stale(self._dir, keep={index_path.name, ids_path.name})
+
+    def _load_sync(self) -> int | None:
+        self._reset()
+        if self._dir is None:
+            return None
+        try:
+            manifest = files.read_manifest(self._dir, self._dim)
+            mapping = files.read_ids(self._dir / manifest.ids_file)
+            index = hnswlib.Index(space="cosine", dim=self._dim)
+            index.load_index(str(self._dir / manifest.index_file), allow_replace_deleted=True)
+            present = set(index.get_ids_list())
+            if index.dim != self._dim or not present.issuperset(mapping) or index.get_current_count() < len(mapping):
+                raise files.Unusable("index content does not match its id file")
+        except (files.Unusable, RuntimeError, OSError, ValueError, MemoryError) as exc:
+            log.warning("vector index at %s not loaded, starting empty: %s", self._dir, exc)
+            return None
+        if index.get_max_elements() < self._initial_capacity:
+            index.resize_index(self._initial_capacity)
+        self._tune(index)
+        self._index = index
+        self._label_to_id = mapping
+        self._id_to_label = {mid: label for label, mid in mapping.items()}
+        self._next_label = max(manifest.next_label, max(mapping, default=-1) + 1)
+        self._free_slots = index.get_current_count() - len(mapping)
+        return manifest.checkpoint
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _matrix(self, vectors: Sequence[Vector]) -> np.ndarray:
+        try:
+            matrix = np.ascontiguousarray(np.stack([np.asarray(v, dtype=np.float32).reshape(-1) for v in vectors]))
+        except ValueError as exc:
+            raise InvalidInput(f"vectors must all have dimension {self._dim}") from exc
+        if matrix.shape[1] != self._dim:
+            raise InvalidInput(f"vector dimension {matrix.shape[1]} != index dimension {self._dim}")
+        if not np.isfinite(matrix).all() or not (np.abs(matrix).sum(axis=1) > 0).all():
+            raise InvalidInput("vectors must be finite and non-zero")
+        return matrix

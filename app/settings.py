@@ -4,6 +4,7 @@ Environment variables use the prefix AGENTMEM_ and `__` for nesting, e.g.
 AGENTMEM_GRAPH__URI=bolt://neo4j:7687 or AGENTMEM_LLM__BASE_URL=http://llm:8080/v1."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -31,6 +32,14 @@ class EmbedderSettings(BaseModel):
     threads: int = Field(1, ge=1, le=64)
     max_batch: int = Field(64, ge=1, le=1024)
     max_wait_ms: float = Field(2.0, ge=0, le=1000)
+    # where the exported ONNX model is cached; None: $XDG_CACHE_HOME/agentmem (or ~/.cache/agentmem)
+    cache_dir: Path | None = None
+
+    def resolved_cache_dir(self) -> Path:
+        if self.cache_dir is not None:
+            return self.cache_dir
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(base) / "agentmem"
 
 
 class LLMSettings(BaseModel):
@@ -59,6 +68,8 @@ class Settings(BaseSettings):
     # None: SQLite file under data_dir; PostgreSQL: postgresql+asyncpg://user@host/db
     database_url: str | None = None
     redis_url: str | None = None
+    # pub/sub channel the replicas share for live events (one per deployment)
+    redis_channel: str = "agentmem:events"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -26,7 +26,7 @@ MAX_DEPTH = 3
 
 def checked_type(rel_type: str) -> str:
     """The relationship type, safe to splice into a statement (else InvalidInput)."""
-    if not isinstance(rel_type, str) or not RELATION_TYPE.match(rel_type):
+    if not isinstance(rel_type, str) or not RELATION_TYPE.fullmatch(rel_type):  # '$' allows '\n'
         raise InvalidInput(
             f"relation type must match {RELATION_TYPE.pattern} after normalisation (got {rel_type!r})"
         )
@@ -237,7 +237,7 @@ ENTITY_EMBEDDINGS = (
 def all_statements(sample_type: str = "WORKS_AT") -> Iterator[tuple[str, str]]:
     """(name, text) of every statement this module can produce, for linting."""
     for name, value in sorted(globals().items()):
-        if name.isupper() and isinstance(value, str) and name not in ("MAX_DEPTH",):
+        if name.isupper() and not name.startswith("_") and isinstance(value, str):
             yield name, value
     for factory in (merge_relations, invalidate_others, invalidate_relation):
         yield f"{factory.__name__}({sample_type})", factory(sample_type)

@@ -43,7 +43,12 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
-def is_retryable(exc: BaseException) -> bool:
+def is_retryable(exc: BaseException, attempt: int) -> bool:
+    """Whether attempt number `attempt` (1-based) that failed with `exc` deserves another.
+    Connection errors get one more try only (a stale pooled connection): an outage must
+    surface quickly so that callers can queue work instead of hanging."""
+    if isinstance(exc, (neo.SessionExpired, neo.ServiceUnavailable)):
+        return attempt < 2
     return isinstance(exc, _RETRYABLE)
 
 

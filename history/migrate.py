@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -20,6 +21,12 @@ from memory.errors import AgentMemError
 
 # migrations/ sits next to history/ both in the source tree and when installed
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+# Serialises concurrent upgrades (several app processes starting together) on PostgreSQL; the
+# DDL is transactional there, so the later one then finds the schema at head and does nothing.
+# Taken before alembic runs: alembic's `context` is a module global, so two migrations must not
+# interleave inside one process either.
+MIGRATION_LOCK = 0x61676D6967  # "agmig"
 
 T = TypeVar("T")
 
@@ -80,6 +87,8 @@ async def _run(url: str, work: Callable[[Connection], T], *, write: bool) -> T:
         target = engine.execution_options(**{WRITE_INTENT: True}) if write else engine
         with translate_sql():
             async with target.begin() as connection:
+                if write and connection.dialect.name == "postgresql":
+                    await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
                 return await connection.run_sync(work)
     finally:
         await engine.dispose()

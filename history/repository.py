@@ -155,8 +155,8 @@ class SqlMemoryRepository:
             return list((await conn.execute(query)).scalars())
 
     async def history(self, memory_ids: Sequence[MemoryId]) -> dict[MemoryId, list[HistoryEntry]]:
-        """Only ids that have history appear as keys (as in get_many)."""
-        entries: dict[MemoryId, list[HistoryEntry]] = {}
+        """Every requested id is a key; ids never seen map to an empty list."""
+        entries: dict[MemoryId, list[HistoryEntry]] = {id_: [] for id_ in memory_ids}
         async with self._reading() as conn:
             for chunk in _chunks(memory_ids):
                 query = (
@@ -166,7 +166,7 @@ class SqlMemoryRepository:
                 )
                 for row in await conn.execute(query):
                     entry = codec.history_from_row(row)
-                    entries.setdefault(entry.memory_id, []).append(entry)
+                    entries[entry.memory_id].append(entry)
         return entries
 
     async def catalog(self) -> list[CatalogRow]:

@@ -16,11 +16,9 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from history.engine import WRITE_INTENT, create_engine
+from history.migrate import MIGRATION_LOCK
 from history.tables import metadata as target_metadata
 
-# Serialises concurrent upgrades (several app processes starting together) on PostgreSQL; the
-# DDL is transactional there, so the second one then finds the schema at head and does nothing.
-MIGRATION_LOCK = 0x61676D6967  # "agmig"
 
 config = context.config
 
@@ -52,7 +50,7 @@ def _configure(connection: Connection) -> None:
 def do_run_migrations(connection: Connection) -> None:
     _configure(connection)
     with context.begin_transaction():
-        if connection.dialect.name == "postgresql":
+        if connection.dialect.name == "postgresql":  # the CLI path; re-taking it is a no-op
             connection.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
         context.run_migrations()
 

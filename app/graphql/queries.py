@@ -1,6 +1,8 @@
 """Query resolvers: convert input, call one service method, convert output."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Sequence
+
 import strawberry
 
 from app.graphql.connections import Connection, connection, decode_cursor, encode_cursor
@@ -21,6 +23,9 @@ from memory.models import GraphQuery
 from memory.pagination import encode_cursor as encode_memory_cursor
 from memory.ports import Order
 
+if TYPE_CHECKING:
+    from memory.service import MemoryService
+
 
 def memory_cursor(rec: m.MemoryRecord, order: Order) -> str:
     """The service's keyset cursor positioned after `rec` (its endCursor when `rec` ends a page)."""
@@ -31,6 +36,17 @@ def memory_cursor(rec: m.MemoryRecord, order: Order) -> str:
 def relation_key(rel: m.Relation) -> str:
     """The service's keyset position of a relation (see MemoryService.relations)."""
     return f"{rel.created_at.isoformat()}|{rel.source}|{rel.relation}|{rel.destination}"
+
+
+def peek(service: MemoryService, first: int) -> int:
+    """Ask for one more than `first` to learn whether a next page exists (within the service's cap;
+    out-of-range values go through unchanged for the service to refuse)."""
+    return first + 1 if 1 <= first < service.options.max_limit else first
+
+
+def has_more(found: Sequence[object], first: int, asked: int) -> bool:
+    # at the cap no extra row was asked for: a full page may have a successor
+    return len(found) > first or (asked == first and len(found) == first)
 
 
 @strawberry.type
@@ -88,11 +104,12 @@ class Query:
         after: str | None = None,
     ) -> Connection[Entity]:
         query = filter.to_query() if filter else GraphQuery()
-        position = decode_cursor("entity", after)
-        found = await info.context.service.entities(scope_of(scope), query, first + 1, position)
+        service = info.context.service
+        asked = peek(service, first)
+        found = await service.entities(scope_of(scope), query, asked, decode_cursor("entity", after))
         items = found[:first]
         cursors = [encode_cursor("entity", e.name) for e in items]
-        return connection(items, Entity.of, cursors, len(found) > first, after)
+        return connection(items, Entity.of, cursors, has_more(found, first, asked), after)
 
     @strawberry.field(description="A page of graph relations, oldest first.")
     async def relations(
@@ -104,11 +121,12 @@ class Query:
         after: str | None = None,
     ) -> Connection[Relation]:
         query = filter.to_query() if filter else GraphQuery()
-        position = decode_cursor("relation", after)
-        found = await info.context.service.relations(scope_of(scope), query, first + 1, position)
+        service = info.context.service
+        asked = peek(service, first)
+        found = await service.relations(scope_of(scope), query, asked, decode_cursor("relation", after))
         items = found[:first]
         cursors = [encode_cursor("relation", relation_key(rel)) for rel in items]
-        return connection(items, Relation.of, cursors, len(found) > first, after)
+        return connection(items, Relation.of, cursors, has_more(found, first, asked), after)
 
     @strawberry.field(description="Entities within `depth` (1-3) hops of `entity`, and the relations between them.")
     async def neighbourhood(self, info: Info, scope: ScopeInput, entity: str, depth: int = 1) -> Neighbourhood:

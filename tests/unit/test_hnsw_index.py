@@ -27,71 +27,71 @@ def rng() -> np.random.Generator:
 
 
 @pytest.fixture
-def index(tmp_path: Path) -> HnswIndex:
+def hnsw(tmp_path: Path) -> HnswIndex:
     return HnswIndex(tmp_path / "vectors", dimension=DIM, initial_capacity=8)
 
 
-async def test_upsert_then_nearest_returns_the_vector_itself_first(index: HnswIndex, rng) -> None:
+async def test_upsert_then_nearest_returns_the_vector_itself_first(hnsw: HnswIndex, rng) -> None:
     vecs = unit(rng, 20)
-    await index.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
-    hits = await index.nearest(vecs[3], k=5)
+    await hnsw.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
+    hits = await hnsw.nearest(vecs[3], k=5)
     assert hits[0][0] == "m3"
     assert hits[0][1] == pytest.approx(1.0, abs=1e-5)
     assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
     assert len(hits) == 5
-    assert await index.count() == 20
-    assert await index.ids() == {f"m{i}" for i in range(20)}
+    assert await hnsw.count() == 20
+    assert await hnsw.ids() == {f"m{i}" for i in range(20)}
 
 
-async def test_upsert_of_existing_id_replaces_its_vector(index: HnswIndex, rng) -> None:
+async def test_upsert_of_existing_id_replaces_its_vector(hnsw: HnswIndex, rng) -> None:
     a, b = unit(rng, 2)
-    await index.upsert([("x", a), ("y", unit(rng)[0])])
-    await index.upsert([("x", b)])
-    stored = await index.vectors(["x"])
+    await hnsw.upsert([("x", a), ("y", unit(rng)[0])])
+    await hnsw.upsert([("x", b)])
+    stored = await hnsw.vectors(["x"])
     np.testing.assert_allclose(stored["x"], b, atol=1e-6)
-    assert (await index.nearest(b, k=1))[0][0] == "x"
-    assert await index.count() == 2
+    assert (await hnsw.nearest(b, k=1))[0][0] == "x"
+    assert await hnsw.count() == 2
 
 
-async def test_remove_forgets_the_id_and_a_readded_id_works(index: HnswIndex, rng) -> None:
+async def test_remove_forgets_the_id_and_a_readded_id_works(hnsw: HnswIndex, rng) -> None:
     vecs = unit(rng, 10)
-    await index.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
-    await index.remove(["m0", "m1", "unknown"])
-    assert await index.count() == 8
-    assert "m0" not in {mid for mid, _ in await index.nearest(vecs[0], k=10)}
-    assert await index.vectors(["m0", "m2"]) == {"m2": pytest.approx(vecs[2], abs=1e-6)}
-    await index.upsert([("m0", vecs[0])])
-    assert (await index.nearest(vecs[0], k=1))[0] == ("m0", pytest.approx(1.0, abs=1e-5))
-    assert len(await index.nearest(vecs[0], k=50)) == 9
+    await hnsw.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
+    await hnsw.remove(["m0", "m1", "unknown"])
+    assert await hnsw.count() == 8
+    assert "m0" not in {mid for mid, _ in await hnsw.nearest(vecs[0], k=10)}
+    assert await hnsw.vectors(["m0", "m2"]) == {"m2": pytest.approx(vecs[2], abs=1e-6)}
+    await hnsw.upsert([("m0", vecs[0])])
+    assert (await hnsw.nearest(vecs[0], k=1))[0] == ("m0", pytest.approx(1.0, abs=1e-5))
+    assert len(await hnsw.nearest(vecs[0], k=50)) == 9
 
 
-async def test_freed_slots_are_reused_so_churn_does_not_grow_the_index(index: HnswIndex, rng) -> None:
+async def test_freed_slots_are_reused_so_churn_does_not_grow_the_index(hnsw: HnswIndex, rng) -> None:
     for round_ in range(20):
         batch = [(f"r{round_}-{i}", v) for i, v in enumerate(unit(rng, 8))]
-        await index.upsert(batch)
-        await index.remove([mid for mid, _ in batch])
-    assert await index.count() == 0
-    assert index._index.get_max_elements() == 8  # never had to grow past the first 8 slots
-    assert await index.nearest(unit(rng)[0], k=3) == []
+        await hnsw.upsert(batch)
+        await hnsw.remove([mid for mid, _ in batch])
+    assert await hnsw.count() == 0
+    assert hnsw._index.get_max_elements() == 8  # never had to grow past the first 8 slots
+    assert await hnsw.nearest(unit(rng)[0], k=3) == []
 
 
-async def test_allow_filter_returns_k_allowed_among_many_disallowed(index: HnswIndex, rng) -> None:
+async def test_allow_filter_returns_k_allowed_among_many_disallowed(hnsw: HnswIndex, rng) -> None:
     vecs = unit(rng, 2000)
-    await index.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
+    await hnsw.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
     allowed = {f"m{i}" for i in range(0, 2000, 97)}  # 21 allowed, 1979 not
-    hits = await index.nearest(vecs[5], k=10, allow=allowed.__contains__)
+    hits = await hnsw.nearest(vecs[5], k=10, allow=allowed.__contains__)
     assert len(hits) == 10 and {mid for mid, _ in hits} <= allowed
     exact = sorted(allowed, key=lambda m: -float(vecs[int(m[1:])] @ vecs[5]))[:10]
     assert [mid for mid, _ in hits] == exact
 
 
-async def test_allow_filter_with_fewer_allowed_than_k_returns_all_allowed(index: HnswIndex, rng) -> None:
+async def test_allow_filter_with_fewer_allowed_than_k_returns_all_allowed(hnsw: HnswIndex, rng) -> None:
     vecs = unit(rng, 300)
-    await index.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
+    await hnsw.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
     allowed = {"m1", "m2", "m3"}
-    hits = await index.nearest(vecs[0], k=10, allow=allowed.__contains__)
+    hits = await hnsw.nearest(vecs[0], k=10, allow=allowed.__contains__)
     assert {mid for mid, _ in hits} == allowed
-    assert await index.nearest(vecs[0], k=10, allow=lambda _: False) == []
+    assert await hnsw.nearest(vecs[0], k=10, allow=lambda _: False) == []
 
 
 async def test_k_larger_than_count_and_than_ef_returns_everything(tmp_path: Path, rng) -> None:
@@ -104,57 +104,57 @@ async def test_k_larger_than_count_and_than_ef_returns_everything(tmp_path: Path
     assert index._index.ef == 4  # widened only for that query
 
 
-async def test_index_grows_by_doubling(index: HnswIndex, rng) -> None:
-    await index.upsert([(f"m{i}", v) for i, v in enumerate(unit(rng, 9))])
-    assert index._index.get_max_elements() == 16
-    await index.upsert([(f"n{i}", v) for i, v in enumerate(unit(rng, 100))])
-    assert index._index.get_max_elements() == 128
-    assert await index.count() == 109
+async def test_index_grows_by_doubling(hnsw: HnswIndex, rng) -> None:
+    await hnsw.upsert([(f"m{i}", v) for i, v in enumerate(unit(rng, 9))])
+    assert hnsw._index.get_max_elements() == 16
+    await hnsw.upsert([(f"n{i}", v) for i, v in enumerate(unit(rng, 100))])
+    assert hnsw._index.get_max_elements() == 128
+    assert await hnsw.count() == 109
 
 
-async def test_wrong_dimension_or_zero_vector_is_invalid_input(index: HnswIndex, rng) -> None:
+async def test_wrong_dimension_or_zero_vector_is_invalid_input(hnsw: HnswIndex, rng) -> None:
     with pytest.raises(InvalidInput):
-        await index.upsert([("x", np.ones(DIM + 1, dtype=np.float32))])
+        await hnsw.upsert([("x", np.ones(DIM + 1, dtype=np.float32))])
     with pytest.raises(InvalidInput):
-        await index.upsert([("x", np.zeros(DIM, dtype=np.float32))])
+        await hnsw.upsert([("x", np.zeros(DIM, dtype=np.float32))])
     with pytest.raises(InvalidInput):
-        await index.nearest(np.ones(3, dtype=np.float32), k=1)
+        await hnsw.nearest(np.ones(3, dtype=np.float32), k=1)
 
 
-async def test_concurrent_upserts_searches_and_removes_do_not_corrupt(index: HnswIndex, rng) -> None:
+async def test_concurrent_upserts_searches_and_removes_do_not_corrupt(hnsw: HnswIndex, rng) -> None:
     final: dict[str, np.ndarray] = {}
     vecs = unit(rng, 4000)
 
     async def writer(w: int) -> None:
         for j in range(20):
             batch = [(f"w{w}-{(j * 10 + i) % 150}", vecs[(w * 200 + j * 10 + i) % 4000]) for i in range(10)]
-            await index.upsert(batch)
+            await hnsw.upsert(batch)
             final.update(batch)
             if j % 5 == 4:
                 gone = [f"w{w}-{j}"]
-                await index.remove(gone)
+                await hnsw.remove(gone)
                 final.pop(gone[0], None)
 
     async def reader(r: int) -> None:
         for j in range(30):
-            hits = await index.nearest(vecs[(r * 31 + j) % 4000], k=random.choice([1, 5, 80]),
+            hits = await hnsw.nearest(vecs[(r * 31 + j) % 4000], k=random.choice([1, 5, 80]),
                                        allow=(lambda m: m.endswith("1")) if j % 2 else None)
             assert all(isinstance(m, str) for m, _ in hits)
             await asyncio.sleep(0)
 
     async def canceller() -> None:  # cancelled searches must not release the lock early
         for j in range(20):
-            task = asyncio.create_task(index.nearest(vecs[j], k=80))
+            task = asyncio.create_task(hnsw.nearest(vecs[j], k=80))
             await asyncio.sleep(0)
             task.cancel()
 
     await asyncio.gather(*(writer(w) for w in range(8)), *(reader(r) for r in range(8)), canceller())
-    assert await index.ids() == set(final)
-    stored = await index.vectors(list(final))
+    assert await hnsw.ids() == set(final)
+    stored = await hnsw.vectors(list(final))
     for mid, vec in final.items():
         np.testing.assert_allclose(stored[mid], vec, atol=1e-5)
     for mid in random.sample(sorted(final), 20):
-        assert (await index.nearest(final[mid], k=1))[0][1] == pytest.approx(1.0, abs=1e-4)
+        assert (await hnsw.nearest(final[mid], k=1))[0][1] == pytest.approx(1.0, abs=1e-4)
 
 
 async def test_save_then_load_round_trips_ids_vectors_and_checkpoint(tmp_path: Path, rng) -> None:

@@ -1,0 +1,206 @@
+"""Raw limits of the building blocks on this machine: embedding runtimes and hnswlib.
+
+    python bench/raw_limits.py [--sizes 10000,100000] [--onnx-threads 1,2] [--sections st,onnx,hnsw]
+
+Each section runs in its own child process so its RSS is its own (torch would otherwise
+inflate the ONNX figure). Prints a table; asserts nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SUBJECTS = ["Alice", "The agent", "My manager", "Our team", "Bob's sister", "The new intern"]
+VERBS = ["prefers", "dislikes", "is planning", "keeps forgetting", "asked about", "recommended"]
+OBJECTS = ["green tea in the morning", "a trip to Lisbon next spring", "the quarterly budget review",
+           "vegetarian restaurants near the office", "running a half marathon", "learning Rust on weekends"]
+
+
+def sentences(n: int) -> list[str]:
+    return [f"{SUBJECTS[i % 6]} {VERBS[(i // 6) % 6]} {OBJECTS[(i // 36) % 6]} (note {i})." for i in range(n)]
+
+
+def rss_mb() -> tuple[float, float]:
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def encode_figures(encode: Callable[[list[str]], Any]) -> dict[str, float]:
+    batch_texts = sentences(64)
+    encode(batch_texts)  # warm up allocator and kernels
+    runs = timed(lambda: encode(batch_texts), 8)
+    singles = sentences(200)
+    single = [timed(lambda t=t: encode([t]), 1)[0] for t in singles]
+    return {
+        "batch64_per_s": 64 / (statistics.median(runs) / 1000),
+        "single_p50_ms": statistics.median(single),
+        "single_p95_ms": percentile(single, 95),
+    }
+
+
+def section_st(args: argparse.Namespace) -> dict[str, Any]:
+    start = time.perf_counter()
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from memory.providers.local_embedder import model_dir
+
+    torch.set_num_threads(args.torch_threads)
+    model = SentenceTransformer(str(model_dir()), device="cpu")
+    load_s = time.perf_counter() - start
+    figures = encode_figures(lambda t: model.encode(t, batch_size=64, normalize_embeddings=True))
+    return {"name": f"sentence-transformers (torch, {args.torch_threads} threads)", "load_s": load_s, **figures}
+
+
+def section_onnx(args: argparse.Namespace) -> dict[str, Any]:
+    start = time.perf_counter()
+    from memory.providers.local_embedder import OnnxEmbedder
+
+    embedder = OnnxEmbedder(args.onnx_path, threads=args.threads, export_if_missing=False)
+    embedder._ensure_loaded()  # the bench drives the runtime directly, without the batcher
+    load_s = time.perf_counter() - start
+    figures = encode_figures(embedder._encode)
+    figures["via_embedder_single_p50_ms"] = asyncio.run(_through_embedder(embedder))
+    return {"name": f"onnxruntime ({args.threads} intra-op threads)", "load_s": load_s, **figures}
+
+
+async def _through_embedder(embedder: Any) -> float:
+    texts = sentences(100)
+    samples = []
+    for text in texts:  # a lone caller: includes max_wait_ms and the thread hop
+        start = time.perf_counter()
+        await embedder.embed([text])
+        samples.append((time.perf_counter() - start) * 1000)
+    await embedder.aclose()
+    return statistics.median(samples)
+
+
+def section_hnsw(args: argparse.Namespace) -> dict[str, Any]:
+    import hnswlib
+    import numpy as np
+
+    n = args.size
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((n, 384), dtype=np.float32)
+    index = hnswlib.Index(space="cosine", dim=384)
+    index.init_index(max_elements=n, M=16, ef_construction=200)
+    start = time.perf_counter()
+    index.add_items(data, np.arange(n), num_threads=2)
+    build_s = time.perf_counter() - start
+    index.set_ef(64)
+    queries = rng.standard_normal((1000, 384), dtype=np.float32)
+    lat = [timed(lambda q=q: index.knn_query(q, k=10, num_threads=1), 1)[0] for q in queries]
+    allowed = set(range(0, n, 10))  # 10% allowed: cost of the Python filter callback
+    filt = [timed(lambda q=q: index.knn_query(q, k=10, num_threads=1, filter=allowed.__contains__), 1)[0]
+            for q in queries[:300]]
+    result = {"name": f"hnswlib {n:,} x 384 (M=16, efc=200, ef=64, k=10)", "build_per_s": n / build_s,
+              "knn_p50_ms": statistics.median(lat), "knn_p95_ms": percentile(lat, 95),
+              "filter10pct_p50_ms": statistics.median(filt)}
+    if n <= args.wrapper_max:
+        result.update(asyncio.run(_wrapper_figures(index, data)))
+    return result
+
+
+async def _wrapper_figures(raw: Any, data: Any) -> dict[str, float]:
+    """HnswIndex on top: lock + thread hop per query, and readers-writer vs one exclusive lock."""
+    from vector.hnsw import HnswIndex
+
+    wrapped = HnswIndex(None, dimension=384)
+    wrapped._index = raw
+    wrapped._label_to_id = {i: f"m{i}" for i in range(len(data))}
+    wrapped._id_to_label = {m: i for i, m in wrapped._label_to_id.items()}
+    wrapped._next_label = len(data)
+    queries = data[:400] + 0.1
+    single = []
+    for q in queries:
+        start = time.perf_counter()
+        await wrapped.nearest(q, 10)
+        single.append((time.perf_counter() - start) * 1000)
+    out = {"wrapped_p50_ms": statistics.median(single)}
+    for label, exclusive in (("rw", False), ("one_lock", True)):
+        async def one(q: Any) -> None:
+            await wrapped._locked(exclusive, wrapped._nearest_sync, q[None, :], 10, None, False)
+
+        start = time.perf_counter()
+        for chunk in range(0, len(queries), 8):  # 8 concurrent searchers
+            await asyncio.gather(*(one(q) for q in queries[chunk : chunk + 8]))
+        out[f"qps_8way_{label}"] = len(queries) / (time.perf_counter() - start)
+    return out
+
+
+def run_child(section: str, extra: list[str]) -> dict[str, Any]:
+    argv = [sys.executable, __file__, "--section", section, *extra]
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        return {"name": f"{section} {' '.join(extra)}", "error": done.stderr.strip().splitlines()[-1:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--sections", default="st,onnx,hnsw")
+    parser.add_argument("--onnx-threads", default="1,2")
+    parser.add_argument("--torch-threads", type=int, default=2)
+    parser.add_argument("--wrapper-max", type=int, default=100000, help="largest size to time HnswIndex on")
+    parser.add_argument("--onnx-path", type=Path, default=None)
+    parser.add_argument("--section", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.section:
+        result = {"st": section_st, "onnx": section_onnx, "hnsw": section_hnsw}[args.section](args)
+        result["rss_mb"], result["peak_rss_mb"] = rss_mb()
+        print(json.dumps(result))
+        return
+    rows = []
+    sections = args.sections.split(",")
+    common = ["--torch-threads", str(args.torch_threads), "--wrapper-max", str(args.wrapper_max)]
+    if args.onnx_path:
+        common += ["--onnx-path", str(args.onnx_path)]
+    if "onnx" in sections and not args.onnx_path:
+        # export up front in its own process, so no section process carries torch for it
+        subprocess.run([sys.executable, "-c", "from memory.providers.local_embedder import *; "
+                        "p = default_onnx_path(model_dir()); p.exists() or export_onnx(model_dir(), p)"],
+                       check=True, cwd=ROOT, capture_output=True)
+    if "st" in sections:
+        rows.append(run_child("st", common))
+    if "onnx" in sections:
+        rows += [run_child("onnx", [*common, "--threads", t]) for t in args.onnx_threads.split(",")]
+    if "hnsw" in sections:
+        rows += [run_child("hnsw", [*common, "--size", s]) for s in args.sizes.split(",")]
+    for row in rows:
+        print(f"\n{row.pop('name')}")
+        for key, value in row.items():
+            print(f"  {key:<28} {value:>12.2f}" if isinstance(value, float) else f"  {key:<28} {value!s:>12}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Turning a batch of GraphWork into a few UNWIND statements, and their results back into
+GraphWriteResults.
+
+A batch becomes, per relation type, one MERGE statement (chunked when huge), preceded by one
+invalidation statement when some rows of that type are exclusive. All of it runs in one
+transaction, so a batch is applied entirely or not at all and its result is exact.
+
+Ordering: rows are applied in batch order. Two rows that touch the same
+(owner, source, exclusive type) must not share a statement (the second must see the first's
+effect, and Neo4j may evaluate a statement's clauses for all rows before the next clause), so
+the n-th such row goes to "round" n; rounds run one after another.
+"""
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Mapping, Sequence
+
+from graph import cypher
+from graph.convert import normalise_name, normalise_relation, normalise_type, to_micros, to_relation
+from memory.errors import InvalidInput
+from memory.models import GraphWork, GraphWriteResult, Relation
+
+CHUNK_ROWS = 1000  # rows per statement: bounds the size of one Bolt message and server plan
+
+Row = dict[str, Any]
+RunQuery = Callable[[str, Mapping[str, Any]], Awaitable[list[Mapping[str, Any]]]]
+
+
+@dataclass
+class Plan:
+    # rounds[i][rel_type] -> rows, in batch order
+    rounds: list[dict[str, list[Row]]] = field(default_factory=list)
+    embeddings: list[Row] = field(default_factory=list)
+    work_ids: list[str] = field(default_factory=list)
+
+
+def plan(batch: Sequence[GraphWork]) -> Plan:
+    """Validate and normalise everything before the first write: a bad row fails the batch
+    up front with InvalidInput instead of half-way through."""
+    result = Plan()
+    typed_rows: list[tuple[str, Row]] = []
+    for work in batch:
+        result.work_ids.append(work.id)
+        typed_rows.extend(_rows(work))
+        scope_key = work.scope.require().key()
+        for name, vector in work.entity_embeddings.items():
+            embedding = [float(x) for x in vector]
+            result.embeddings.append({"scope_key": scope_key, "name": normalise_name(name), "embedding": embedding})
+    # keys touched by an exclusive row: each of their rows gets its own round, in order
+    contested = {_key(t, row) for t, row in typed_rows if row["exclusive"]}
+    occurrences: dict[tuple[str, str, str], int] = defaultdict(int)
+    for rel_type, row in typed_rows:
+        key = _key(rel_type, row)
+        round_no = occurrences[key] if key in contested else 0
+        occurrences[key] += 1
+        while len(result.rounds) <= round_no:
+            result.rounds.append(defaultdict(list))
+        result.rounds[round_no][rel_type].append(row)
+    return result
+
+
+def _key(rel_type: str, row: Row) -> tuple[str, str, str]:
+    return (row["scope_key"], row["source"], rel_type)
+
+
+def _rows(work: GraphWork) -> list[tuple[str, Row]]:
+    base = _base_row(work)
+    try:
+        exclusive = {normalise_relation(r) for r in work.exclusive_relations}
+        rows = []
+        for triple in work.triples:
+            rel_type = normalise_relation(triple.relation)
+            row = {
+                **base,
+                "source": normalise_name(triple.source),
+                "destination": normalise_name(triple.destination),
+                "source_type": normalise_type(triple.source_type),
+                "destination_type": normalise_type(triple.destination_type),
+                "exclusive": rel_type in exclusive,
+            }
+            rows.append((rel_type, row))
+        return rows
+    except InvalidInput as exc:
+        raise InvalidInput(f"graph work {work.id}: {exc}") from exc
+
+
+def _base_row(work: GraphWork) -> Row:
+    scope = work.scope.require()
+    memory_ids = [work.memory_id] if work.memory_id is not None else []
+    return {
+        "work_id": work.id,
+        "scope_key": scope.key(),
+        "user_id": scope.user_id,
+        "agent_id": scope.agent_id,
+        "run_id": scope.run_id,
+        "at": to_micros(work.created_at),
+        "memory_id": work.memory_id,
+        "memory_ids": memory_ids,
+    }
+
+
+async def execute(p: Plan, run: RunQuery) -> dict[str, GraphWriteResult]:
+    """Run the plan through `run` (bound to one open transaction); results per work id."""
+    write_id = str(uuid.uuid4())  # marks relations created by this attempt
+    added: dict[str, list[Relation]] = defaultdict(list)
+    invalidated: dict[str, list[Relation]] = defaultdict(list)
+    seen_added: set[tuple[object, ...]] = set()
+    for round_rows in p.rounds:
+        for rel_type, rows in round_rows.items():
+            exclusive_rows = [row for row in rows if row["exclusive"]]
+            for chunk in _chunks(exclusive_rows):
+                for record in await run(cypher.invalidate_others(rel_type), {"rows": chunk}):
+                    invalidated[record["work_id"]].append(to_relation(record))
+            for chunk in _chunks(rows):
+                params = {"rows": chunk, "write_id": write_id}
+                for record in await run(cypher.merge_relations(rel_type), params):
+                    if not record["created"]:
+                        continue
+                    relation = to_relation(record)
+                    key = (relation.source, relation.relation, relation.destination, relation.scope)
+                    if key not in seen_added:  # the first work that stated it gets the credit
+                        seen_added.add(key)
+                        added[record["work_id"]].append(relation)
+    for chunk in _chunks(p.embeddings):
+        await run(cypher.SET_EMBEDDINGS, {"rows": chunk})
+    return {
+        work_id: GraphWriteResult(added=tuple(added[work_id]), invalidated=tuple(invalidated[work_id]))
+        for work_id in p.work_ids
+    }
+
+
+def _chunks(rows: list[Row]) -> list[list[Row]]:
+    return [rows[i : i + CHUNK_ROWS] for i in range(0, len(rows), CHUNK_ROWS)]

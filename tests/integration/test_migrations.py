@@ -1,0 +1,107 @@
+"""Alembic migrations on real SQLite files and PostgreSQL databases."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import Connection
+
+from history import migrate
+from history.engine import create_engine
+from history.migrate import SchemaVersionError
+from history.tables import metadata
+from memory.errors import StoreUnavailable
+
+TABLES = {"memories", "memory_history", "graph_outbox"}
+
+
+async def tables_in(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return set(await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names()))
+    finally:
+        await engine.dispose()
+
+
+async def set_revision(url: str, revision: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+    finally:
+        await engine.dispose()
+
+
+async def test_upgrade_downgrade_and_upgrade_again(unmigrated_sql_url: str) -> None:
+    url = unmigrated_sql_url
+    assert await migrate.current(url) is None and not await migrate.is_up_to_date(url)
+
+    await migrate.upgrade(url)
+    assert await migrate.current(url) == migrate.head() == "0001"
+    assert await migrate.is_up_to_date(url)
+    assert TABLES <= await tables_in(url)
+
+    await migrate.downgrade(url, "base")
+    assert await migrate.current(url) is None
+    assert not TABLES & await tables_in(url)
+
+    await migrate.upgrade(url)
+    assert await migrate.is_up_to_date(url) and TABLES <= await tables_in(url)
+    await migrate.upgrade(url)  # at head already: nothing to do, no error
+
+
+async def test_migrated_schema_matches_the_table_definitions(sql_url: str) -> None:
+    def differences(conn: Connection) -> list[object]:
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": False})
+        return [d for d in compare_metadata(context, metadata) if not _is_alembic_table(d)]
+
+    engine = create_engine(sql_url)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.run_sync(differences) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_history_seq_uses_sqlite_autoincrement(sqlite_url: str) -> None:
+    engine = create_engine(sqlite_url)
+    try:
+        async with engine.connect() as conn:
+            ddl = (await conn.execute(sa.text("SELECT sql FROM sqlite_master WHERE name = 'memory_history'"))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert "AUTOINCREMENT" in ddl
+
+
+async def test_a_revision_from_a_newer_release_is_refused_clearly(sql_url: str) -> None:
+    await set_revision(sql_url, "9999_from_the_future")
+    with pytest.raises(SchemaVersionError, match="9999_from_the_future.*newer release"):
+        await migrate.ensure_not_ahead(sql_url)
+    with pytest.raises(SchemaVersionError):
+        await migrate.upgrade(sql_url)
+    assert not await migrate.is_up_to_date(sql_url)
+
+
+async def test_known_revisions_and_fresh_databases_pass_the_check(unmigrated_sql_url: str) -> None:
+    await migrate.ensure_not_ahead(unmigrated_sql_url)
+    await migrate.upgrade(unmigrated_sql_url)
+    await migrate.ensure_not_ahead(unmigrated_sql_url)
+
+
+async def test_concurrent_upgrades_of_one_database_both_succeed(unmigrated_sql_url: str) -> None:
+    # several app processes starting at once must not trip over each other's DDL
+    await asyncio.gather(*(migrate.upgrade(unmigrated_sql_url) for _ in range(3)))
+    assert await migrate.is_up_to_date(unmigrated_sql_url)
+
+
+async def test_migrating_an_unreachable_database_raises_store_unavailable() -> None:
+    with pytest.raises(StoreUnavailable):
+        await migrate.upgrade("postgresql://postgres@127.0.0.1:1/none")
+
+
+def _is_alembic_table(diff: object) -> bool:
+    return isinstance(diff, tuple) and diff[0] == "remove_table" and diff[1].name == "alembic_version"

@@ -68,7 +68,7 @@ class Neo4jGraphStore:
         database: str | None = None,
         *,
         driver_factory: Callable[[], AsyncDriver] | None = None,
-        max_attempts: int = 6,
+        max_attempts: int = 8,
         backoff_s: float = 0.05,
         max_backoff_s: float = 1.0,
         connection_timeout_s: float = 5.0,

@@ -266,7 +266,7 @@ async def test_concurrent_applies_lose_nothing_and_duplicate_nothing(
 ) -> None:
     # a second store with its own pool stands for another process racing this one; it also
     # lets its own writes overlap, so MERGE races and MVCC conflicts go through the retries
-    rival = Neo4jGraphStore(bolt_server.uri, bolt_server.auth, bolt_server.database, max_concurrent_writes=8)
+    rival = Neo4jGraphStore(bolt_server.uri, bolt_server.auth, bolt_server.database, max_concurrent_writes=4)
     people = [f"person{i}" for i in range(6)]
     works = [
         work(ALICE, *[(people[(i + j) % 6], "knows", people[(i + j + 1) % 6]) for j in range(3)], memory_id=f"m{i}")

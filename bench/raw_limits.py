@@ -76,6 +76,7 @@ def section_st(args: argparse.Namespace) -> dict[str, Any]:
     model = SentenceTransformer(str(model_dir()), device="cpu")
     load_s = time.perf_counter() - start
     figures = encode_figures(lambda t: model.encode(t, batch_size=64, normalize_embeddings=True))
+    figures["rss_mb"], figures["peak_rss_mb"] = rss_mb()
     return {"name": f"sentence-transformers (torch, {args.torch_threads} threads)", "load_s": load_s, **figures}
 
 
@@ -87,6 +88,7 @@ def section_onnx(args: argparse.Namespace) -> dict[str, Any]:
     embedder._ensure_loaded()  # the bench drives the runtime directly, without the batcher
     load_s = time.perf_counter() - start
     figures = encode_figures(embedder._encode)
+    figures["rss_mb"], figures["peak_rss_mb"] = rss_mb()
     figures["via_embedder_single_p50_ms"] = asyncio.run(_through_embedder(embedder))
     return {"name": f"onnxruntime ({args.threads} intra-op threads)", "load_s": load_s, **figures}
 
@@ -123,6 +125,7 @@ def section_hnsw(args: argparse.Namespace) -> dict[str, Any]:
     result = {"name": f"hnswlib {n:,} x 384 (M=16, efc=200, ef=64, k=10)", "build_per_s": n / build_s,
               "knn_p50_ms": statistics.median(lat), "knn_p95_ms": percentile(lat, 95),
               "filter10pct_p50_ms": statistics.median(filt)}
+    result["rss_mb"], result["peak_rss_mb"] = rss_mb()
     if n <= args.wrapper_max:
         result.update(asyncio.run(_wrapper_figures(index, data)))
     return result
@@ -177,7 +180,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.section:
         result = {"st": section_st, "onnx": section_onnx, "hnsw": section_hnsw}[args.section](args)
-        result["rss_mb"], result["peak_rss_mb"] = rss_mb()
+        result["loadavg_1m"] = os.getloadavg()[0]  # other work on the 2 cores skews every figure
         print(json.dumps(result))
         return
     rows = []

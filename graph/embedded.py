@@ -172,16 +172,21 @@ class EmbeddedArcadeDB:
             if time.monotonic() >= deadline:
                 raise self._failure(f"no answer within {self.start_timeout_s:.0f}s ({last_error})")
             try:
-                await self._probe()
+                await asyncio.wait_for(self._probe(), timeout=max(0.1, deadline - time.monotonic()))
                 return
+            except TimeoutError:
+                last_error = "the probe query timed out"
             except (neo.Neo4jError, neo.DriverError, OSError) as exc:
                 last_error = f"{type(exc).__name__}: {exc}"[:300]
             await asyncio.sleep(0.2)
 
     async def _probe(self) -> None:
+        # session.run, not execute_query: the latter retries for up to 30 s on its own
         driver = AsyncGraphDatabase.driver(self.uri, auth=self.auth, connection_timeout=2.0)
         try:
-            await driver.execute_query("RETURN 1 AS ok", database_=self.database)
+            async with driver.session(database=self.database) as session:
+                result = await session.run("RETURN 1 AS ok")
+                await result.consume()
         finally:
             await driver.close()
 

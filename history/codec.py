@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 from sqlalchemy.engine import Row
@@ -19,6 +19,8 @@ from memory.models import (
     Vector,
 )
 from history.tables import graph_outbox, memories, memory_history
+
+AnyRow = Row[Unpack[tuple[Any, ...]]]
 
 # Version of the outbox payload layout, so a later release can still read rows queued by this one.
 PAYLOAD_VERSION = 1
@@ -82,7 +84,7 @@ def memory_values(stored: StoredMemory, seq: int) -> dict[str, Any]:
     }
 
 
-def record_from_row(row: Row[Any]) -> MemoryRecord:
+def record_from_row(row: AnyRow) -> MemoryRecord:
     """A row selected with RECORD_COLUMNS."""
     (id_, text, hash_, user_id, agent_id, run_id, meta, categories, created, updated, invalidated, reason) = row
     return MemoryRecord(
@@ -116,7 +118,7 @@ def history_values(entry: HistoryEntry) -> dict[str, Any]:
     }
 
 
-def history_from_row(row: Row[Any]) -> HistoryEntry:
+def history_from_row(row: AnyRow) -> HistoryEntry:
     m = row._mapping
     return HistoryEntry(
         memory_id=m["memory_id"],
@@ -158,7 +160,7 @@ def outbox_values(work: GraphWork) -> dict[str, Any]:
     return {"id": work.id, "payload": payload, "created_at": work.created_at, "attempts": 0}
 
 
-def work_from_row(row: Row[Any]) -> GraphWork:
+def work_from_row(row: AnyRow) -> GraphWork:
     """A row selected with OUTBOX_COLUMNS."""
     id_, payload, created_at = row
     scope = payload["scope"]

@@ -76,7 +76,7 @@ class SqlMemoryRepository:
         async with self._writing(ordered=True) as conn:
             if history_rows:
                 stmt = sa.insert(memory_history).returning(memory_history.c.seq)
-                seq = max((await conn.execute(stmt, history_rows)).scalars().all())
+                seq = int(max((await conn.execute(stmt, history_rows)).scalars().all()))
             else:
                 seq = await self._max_seq(conn)
             if rows:

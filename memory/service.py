@@ -53,6 +53,8 @@ class ServiceOptions:
     exclusive_relations: frozenset[str] = frozenset({"LIVES_IN", "WORKS_AT", "IS_MARRIED_TO", "IS_NAMED"})
     graph_write_timeout_s: float = 5.0
     entity_match_threshold: float = 0.9
+    graph_drain_interval_s: float = 2.0
+    graph_max_backoff_s: float = 30.0
 
 
 def _check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -99,7 +101,11 @@ class MemoryService:
         self.options = options
         self._catalog = ScopeCatalog()
         self.keeper = IndexKeeper(index, repo, index_save_interval_s)
-        self.writer = GraphWriter(graph, repo) if graph is not None else None
+        self.writer = (
+            GraphWriter(graph, repo, drain_interval_s=options.graph_drain_interval_s,
+                        max_backoff_s=options.graph_max_backoff_s)
+            if graph is not None else None
+        )
         self._entities = EntityResolver(graph, embedder, options.entity_match_threshold)
         self._ingest = Ingestor(
             embedder, index, self._catalog, repo, llm,

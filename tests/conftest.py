@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures.sql", "tests.fixtures.openai_fake"]
+pytest_plugins = ["tests.fixtures.sql", "tests.fixtures.openai_fake", "tests.fixtures.bolt"]

@@ -11,6 +11,7 @@ than imported so that later edits to history/tables.py cannot change what this r
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -24,7 +25,7 @@ depends_on: str | Sequence[str] | None = None
 _BIG_SERIAL = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def _utc(name: str, nullable: bool) -> sa.Column[sa.DateTime]:
+def _utc(name: str, nullable: bool) -> sa.Column[Any]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Awaitable, Callable
 
@@ -11,17 +10,13 @@ from app.settings import GraphSettings, Settings
 from app.web import create_app
 from tests.api.ops import GQL
 
-if not (Path(__file__).resolve().parents[2] / "app" / "bootstrap.py").exists():  # pragma: no cover
-    from tests.api import _standin
-
-    sys.modules["app.bootstrap"] = _standin
-
 ClientFactory = Callable[..., Awaitable[TestClient]]
 
 
 @pytest.fixture
 def service_settings(tmp_path: Path) -> Settings:
-    """Embedded defaults under tmp_path, graph disabled (the graph tests turn it on)."""
+    """Embedded defaults under tmp_path (SQLite, hnswlib, the local ONNX embedder), graph
+    disabled; tests/api/test_graph.py runs with the embedded graph server."""
     return Settings(data_dir=tmp_path, graph=GraphSettings(enabled=False))
 
 

@@ -24,7 +24,10 @@ RESULT = "((document.querySelector('.result-window .CodeMirror') || {}).CodeMirr
 
 
 async def run_in_graphiql(page: Page, query: str) -> None:
-    await page.evaluate(f"{EDITOR}.CodeMirror.setValue({json.dumps(query)})")
+    text = json.dumps(query)
+    await page.evaluate(f"{EDITOR}.CodeMirror.setValue({text})")
+    # GraphiQL takes in an edit after a debounce (then it stores it): run only once it has
+    await page.wait_for(f"localStorage.getItem('graphiql:query') === {text}")
     await page.evaluate("document.querySelector('.graphiql-execute-button').click()")
 
 

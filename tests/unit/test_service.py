@@ -185,9 +185,9 @@ async def test_list_pages_with_cursors_filters_and_order(service: MemoryService)
 async def test_add_succeeds_and_queues_graph_work_when_the_graph_is_down(
     repo: InMemoryRepository, index: BruteForceIndex, graph: InMemoryGraph
 ) -> None:
-    svc = MemoryService(repo, index, HashingEmbedder(), graph=graph, options=ServiceOptions(graph_write_timeout_s=0.3))
+    options = ServiceOptions(graph_write_timeout_s=0.3, graph_drain_interval_s=0.05, graph_max_backoff_s=0.1)
+    svc = MemoryService(repo, index, HashingEmbedder(), graph=graph, options=options)
     await svc.start()
-    svc.writer._drain_interval = 0.05  # the drain loop polls the outbox quickly in this test
     graph.down = True
     try:
         result = await svc.add([user("I work at Acme.")], ALICE)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Unpack
+from typing import Any
 
 import numpy as np
 from sqlalchemy.engine import Row
@@ -20,7 +20,7 @@ from memory.models import (
 )
 from history.tables import graph_outbox, memories, memory_history
 
-AnyRow = Row[Unpack[tuple[Any, ...]]]
+AnyRow = Row[*tuple[Any, ...]]
 
 # Version of the outbox payload layout, so a later release can still read rows queued by this one.
 PAYLOAD_VERSION = 1

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager, nullcontext
-from typing import Any, AsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -59,7 +59,7 @@ class SqlMemoryRepository:
     @asynccontextmanager
     async def _writing(self, ordered: bool = False) -> AsyncIterator[AsyncConnection]:
         """A write transaction; `ordered` ones also serialise against other seq-drawing commits."""
-        lock: AsyncContextManager[Any] = self._write_lock or nullcontext()
+        lock: AbstractAsyncContextManager[Any] = self._write_lock or nullcontext()
         with translate_sql():
             async with lock, self._writer.begin() as conn:
                 if ordered and not self._sqlite:
@@ -259,19 +259,21 @@ def _chunks(ids: Iterable[str]) -> Iterator[list[str]]:
         yield unique[start : start + _CHUNK]
 
 
+def _owner(scope: Scope) -> list[tuple[sa.Column[Any], str | None]]:
+    c = memories.c
+    return [(c.user_id, scope.user_id), (c.agent_id, scope.agent_id), (c.run_id, scope.run_id)]
+
+
 def _exact_owner(scope: Scope) -> list[sa.ColumnElement[bool]]:
     # `IS NULL` / `=` rather than IS NOT DISTINCT FROM, which PostgreSQL cannot serve from an index
-    pairs = ((memories.c.user_id, scope.user_id), (memories.c.agent_id, scope.agent_id), (memories.c.run_id, scope.run_id))
-    return [column.is_(None) if value is None else column == value for column, value in pairs]
+    return [column.is_(None) if value is None else column == value for column, value in _owner(scope)]
 
 
 def _visible(scope: Scope | None, include_invalidated: bool) -> list[sa.ColumnElement[bool]]:
     """Prefix scope filter (only the fields set constrain) plus the validity filter."""
     conditions: list[sa.ColumnElement[bool]] = []
     if scope is not None:
-        for column, value in ((memories.c.user_id, scope.user_id), (memories.c.agent_id, scope.agent_id), (memories.c.run_id, scope.run_id)):
-            if value is not None:
-                conditions.append(column == value)
+        conditions += [column == value for column, value in _owner(scope) if value is not None]
     if not include_invalidated:
         conditions.append(memories.c.invalidated_at.is_(None))
     return conditions

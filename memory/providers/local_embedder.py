@@ -243,7 +243,8 @@ class OnnxEmbedder(_LocalEmbedder):
         if out.ndim == 3:  # a plain transformer export: pool and normalise here instead
             weights = mask[..., None].astype(np.float32)
             out = (out * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
-        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        rows: np.ndarray = out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return rows
 
 
 class SentenceTransformerEmbedder(_LocalEmbedder):
@@ -264,9 +265,10 @@ class SentenceTransformerEmbedder(_LocalEmbedder):
         self._model = SentenceTransformer(str(model_path), device="cpu")
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        return self._model.encode(
+        rows: np.ndarray = self._model.encode(
             texts, batch_size=len(texts), convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
         )
+        return rows
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -71,7 +71,8 @@ async def test_history_seq_uses_sqlite_autoincrement(sqlite_url: str) -> None:
     engine = create_engine(sqlite_url)
     try:
         async with engine.connect() as conn:
-            ddl = (await conn.execute(sa.text("SELECT sql FROM sqlite_master WHERE name = 'memory_history'"))).scalar_one()
+            query = sa.text("SELECT sql FROM sqlite_master WHERE name = 'memory_history'")
+            ddl = (await conn.execute(query)).scalar_one()
     finally:
         await engine.dispose()
     assert "AUTOINCREMENT" in ddl

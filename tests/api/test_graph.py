@@ -1,0 +1,118 @@
+"""The graph through GraphQL, on the embedded Bolt graph server: relations extracted from
+memories, entities and relations as connections, neighbourhoods, addRelation and
+invalidateRelation, and relation events."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Awaitable, Callable
+
+import pytest
+from aiohttp.test_utils import TestClient
+from gql import Client, GraphQLRequest
+from gql.transport.websockets import WebsocketsTransport
+
+from app.settings import Settings
+from app.web import create_app
+from tests.api.ops import ADD, GQL, SUBSCRIBE
+from tests.api.test_subscriptions import collect, wait_for_subscribers, ws_url
+
+RELATE = """
+mutation($input: RelationInput!) {
+  addRelation(input: $input) { relationsAdded { source relation destination valid } relationsInvalidated { destination } graphPending }
+}"""
+INVALIDATE = """
+mutation($input: RelationInput!) { invalidateRelation(input: $input) { source relation destination valid invalidatedAt } }"""
+ALICE = {"userId": "alice"}
+
+
+@pytest.fixture
+async def graph_gql(aiohttp_client: Callable[..., Awaitable[TestClient]], tmp_path: Path) -> GQL:
+    settings = Settings(data_dir=tmp_path, graph={"enabled": True, "embedded_heap_mb": 256})
+    return GQL(await aiohttp_client(create_app(settings)))
+
+
+async def relate(gql: GQL, source: str, relation: str, destination: str) -> dict:
+    input = {"scope": ALICE, "source": source, "relation": relation, "destination": destination}
+    return (await gql.data(RELATE, input=input))["addRelation"]
+
+
+async def test_relations_from_memories_and_the_graph_queries(graph_gql: GQL) -> None:
+    gql = graph_gql
+    added = await gql.data(ADD, input={"messages": [{"role": "user", "content": "I live in Paris and I work at Acme."}],
+                                        "scope": ALICE})
+    result = added["addMemories"]
+    assert result["graphPending"] is False
+    triples = {(r["source"], r["relation"], r["destination"]) for r in result["relationsAdded"]}
+    assert ("alice", "LIVES_IN", "paris") in triples and ("alice", "WORKS_AT", "acme") in triples
+
+    page = await gql.data("""{ memories { nodes { text relations { relation destination memory { id } }
+                                                  entities { name type } } } }""")
+    memories = page["memories"]["nodes"]
+    assert {r["destination"] for m in memories for r in m["relations"]} >= {"paris", "acme"}
+    assert {e["name"] for m in memories for e in m["entities"]} >= {"alice", "paris", "acme"}
+
+    entities = (await gql.data('{ entities(scope: {userId: "alice"}, first: 2) { edges { cursor node { name } } pageInfo { hasNextPage endCursor } } }'))["entities"]
+    assert [e["node"]["name"] for e in entities["edges"]] == ["acme", "alice"] and entities["pageInfo"]["hasNextPage"]
+    rest = await gql.data('query($after: String) { entities(scope: {userId: "alice"}, after: $after) { nodes { name } pageInfo { hasNextPage } } }',
+                          after=entities["pageInfo"]["endCursor"])
+    assert [e["name"] for e in rest["entities"]["nodes"]] == ["paris"] and not rest["entities"]["pageInfo"]["hasNextPage"]
+
+    filtered = await gql.data('{ entities(filter: {nameContains: "ari"}) { nodes { name relations { source relation } neighbours { name } } } }')
+    (paris,) = filtered["entities"]["nodes"]
+    assert paris["relations"] == [{"source": "alice", "relation": "LIVES_IN"}]
+    assert [n["name"] for n in paris["neighbours"]] == ["alice"]
+
+    hood = await gql.data('{ neighbourhood(scope: {userId: "alice"}, entity: "Alice", depth: 1) { entities { name } relations { destination } } }')
+    assert {e["name"] for e in hood["neighbourhood"]["entities"]} == {"alice", "paris", "acme"}
+
+    found = await gql.data('{ search(query: "where do I live", scope: {userId: "alice"}) { relations { source relation destination } } }')
+    assert {"source": "alice", "relation": "LIVES_IN", "destination": "paris"} in found["search"]["relations"]
+
+
+async def test_add_and_invalidate_relations_with_events_and_pagination(graph_gql: GQL) -> None:
+    gql = graph_gql
+    transport = WebsocketsTransport(url=ws_url(gql.client), subprotocols=["graphql-transport-ws"])
+    async with Client(transport=transport) as session:
+        kinds = ["RELATION_ADDED", "RELATION_INVALIDATED"]
+        request = GraphQLRequest(SUBSCRIBE, variable_values={"scope": ALICE, "events": kinds})
+        received = asyncio.create_task(collect(session.subscribe(request), 4))
+        await wait_for_subscribers(gql, 1)
+        first = await relate(gql, "Alice", "likes", "Tea")
+        assert first["relationsAdded"] == [{"source": "alice", "relation": "LIKES", "destination": "tea", "valid": True}]
+        await relate(gql, "Alice", "lives in", "Paris")
+        moved = await relate(gql, "alice", "LIVES_IN", "Lyon")  # exclusive: Paris is invalidated
+        assert moved["relationsInvalidated"] == [{"destination": "paris"}]
+        events = await received
+    assert [(e["kind"], e["relation"]["destination"]) for e in events] == [
+        ("RELATION_ADDED", "tea"), ("RELATION_ADDED", "paris"), ("RELATION_ADDED", "lyon"), ("RELATION_INVALIDATED", "paris")
+    ]
+
+    changed = (await gql.data(INVALIDATE, input={"scope": ALICE, "source": "alice", "relation": "LIKES", "destination": "tea"}))
+    assert [(r["destination"], r["valid"]) for r in changed["invalidateRelation"]] == [("tea", False)]
+    again = await gql(INVALIDATE, input={"scope": ALICE, "source": "alice", "relation": "LIKES", "destination": "tea"})
+    assert again["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+    valid = (await gql.data("{ relations { nodes { destination valid } } }"))["relations"]["nodes"]
+    assert valid == [{"destination": "lyon", "valid": True}]
+    seen, after = [], None
+    while True:
+        page = (await gql.data("query($after: String) { relations(first: 1, after: $after, filter: {includeInvalid: true}) { nodes { destination } pageInfo { hasNextPage endCursor } } }", after=after))["relations"]
+        seen += [n["destination"] for n in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == ["tea", "paris", "lyon"]
+    only = await gql.data('{ relations(filter: {relation: "lives in", includeInvalid: true}) { nodes { destination } } }')
+    assert [n["destination"] for n in only["relations"]["nodes"]] == ["paris", "lyon"]
+
+
+async def test_bad_graph_input_is_bad_user_input(graph_gql: GQL) -> None:
+    body = await graph_gql(RELATE, input={"scope": ALICE, "source": "a", "relation": "!!!", "destination": "b"})
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    body = await graph_gql('{ neighbourhood(scope: {userId: "alice"}, entity: "alice", depth: 9) { entities { name } } }')
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    body = await graph_gql('{ relations(after: "garbage") { nodes { source } } }')
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    body = await graph_gql('{ entities(first: 0) { nodes { name } } }')
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

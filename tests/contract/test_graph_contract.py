@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from memory.models import GraphQuery, GraphWork, Scope, Triple, new_id, utcnow
+
+ALICE = Scope("alice")
+
+
+def work(*triples: tuple[str, str, str], scope: Scope = ALICE, memory_id: str | None = None,
+         exclusive: frozenset[str] = frozenset()) -> GraphWork:
+    return GraphWork(new_id(), scope, tuple(Triple(*t) for t in triples), memory_id, utcnow(), {}, exclusive)
+
+
+async def test_apply_is_idempotent(any_graph) -> None:
+    w = work(("alice", "LIKES", "tea"), memory_id="m1")
+    first = await any_graph.apply([w])
+    again = await any_graph.apply([w])
+    assert len(first[w.id].added) == 1 and again[w.id].added == ()
+    assert len(await any_graph.relations(ALICE, GraphQuery(), 10, None)) == 1
+
+
+async def test_exclusive_relations_invalidate_the_previous_destination(any_graph) -> None:
+    await any_graph.apply([work(("alice", "LIVES_IN", "paris"), exclusive=frozenset({"LIVES_IN"}))])
+    w = work(("alice", "LIVES_IN", "berlin"), exclusive=frozenset({"LIVES_IN"}))
+    result = (await any_graph.apply([w]))[w.id]
+    assert [r.destination for r in result.invalidated] == ["paris"]
+    valid = await any_graph.relations(ALICE, GraphQuery(), 10, None)
+    assert [r.destination for r in valid] == ["berlin"]
+
+
+async def test_reads_stay_inside_the_scope(any_graph) -> None:
+    await any_graph.apply([work(("alice", "KNOWS", "bob")), work(("mallory", "KNOWS", "bob"), scope=Scope("mallory"))])
+    rels = await any_graph.relations_for(ALICE, ["bob"])
+    assert [(r.source, r.destination) for r in rels] == [("alice", "bob")]
+    names = {e.name for e in await any_graph.entities(ALICE, GraphQuery(), 10, None)}
+    assert names == {"alice", "bob"}
+
+
+async def test_memory_relations_are_invalidated_with_their_memory(any_graph) -> None:
+    await any_graph.apply([work(("alice", "OWNS", "car"), memory_id="m9")])
+    changed = await any_graph.delete_memory_relations(["m9"], utcnow())
+    assert [r.valid for r in changed] == [False]
+    assert await any_graph.relations_for(ALICE, ["car"]) == []
+    assert len(await any_graph.relations_for(ALICE, ["car"], include_invalid=True)) == 1

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import numpy as np
+
+
+def unit(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal(16).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+async def test_nearest_is_best_first_and_honours_allow(any_index) -> None:
+    await any_index.upsert([(f"m{i}", unit(i)) for i in range(50)])
+    hits = await any_index.nearest(unit(7), 5)
+    assert hits[0][0] == "m7" and abs(hits[0][1] - 1.0) < 1e-4
+    assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+    odd = await any_index.nearest(unit(7), 10, allow=lambda id: int(id[1:]) % 2 == 0)
+    assert len(odd) == 10 and all(int(id[1:]) % 2 == 0 for id, _ in odd)
+
+
+async def test_upsert_replaces_and_remove_forgets(any_index) -> None:
+    await any_index.upsert([("a", unit(1)), ("b", unit(2))])
+    await any_index.upsert([("a", unit(3))])
+    assert (await any_index.nearest(unit(3), 1))[0][0] == "a"
+    await any_index.remove(["a"])
+    assert await any_index.ids() == {"b"} and await any_index.count() == 1
+
+
+async def test_save_and_load_round_trip_with_the_checkpoint(any_index) -> None:
+    await any_index.upsert([("a", unit(1))])
+    await any_index.save(42)
+    await any_index.upsert([("b", unit(2))])  # after the snapshot: not in the saved state
+    assert await any_index.load() == 42
+    assert await any_index.ids() == {"a"}

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from memory.models import ChangeEvent, GraphWork, HistoryEntry, MemoryRecord, Scope, StoredMemory, Triple, new_id, text_hash, utcnow
+from memory.ports import ChangeSet, Order, PageCursor
+
+
+def stored(text: str, scope: Scope, offset_s: int = 0, valid: bool = True) -> StoredMemory:
+    at = utcnow() + timedelta(seconds=offset_s)
+    rec = MemoryRecord(new_id(), text, text_hash(text), scope, {"k": offset_s}, at, at,
+                       None if valid else at, None if valid else "old")
+    return StoredMemory(rec, np.random.default_rng(offset_s).random(16, dtype=np.float32))
+
+
+def added(s: StoredMemory) -> HistoryEntry:
+    return HistoryEntry(s.record.id, ChangeEvent.ADD, None, s.record.text, s.record.scope, s.record.created_at)
+
+
+async def test_commit_assigns_increasing_seqs_and_replay_sees_later_rows(any_repository) -> None:
+    a, b = stored("a", Scope("u")), stored("b", Scope("u"), 1)
+    seq1 = await any_repository.commit(ChangeSet(writes=[a], history=[added(a)]))
+    seq2 = await any_repository.commit(ChangeSet(writes=[b], history=[added(b)]))
+    assert seq2 > seq1 and await any_repository.max_seq() == seq2
+    assert [id for id, _ in await any_repository.embeddings_since(seq1)] == [b.record.id]
+    vec = (await any_repository.embeddings([a.record.id]))[a.record.id]
+    assert np.array_equal(vec, a.embedding)
+
+
+async def test_reads_use_prefix_scopes_and_exact_owner_hash_lookup(any_repository) -> None:
+    rows = [stored("x", Scope("u", "a1")), stored("y", Scope("u", "a2"), 1), stored("z", Scope("v"), 2)]
+    await any_repository.commit(ChangeSet(writes=rows, history=[added(r) for r in rows]))
+    assert sorted(await any_repository.ids_in_scope(Scope("u"), True)) == sorted(r.record.id for r in rows[:2])
+    assert (await any_repository.find_by_hash(Scope("u", "a1"), text_hash("x"))).id == rows[0].record.id
+    assert await any_repository.find_by_hash(Scope("u"), text_hash("x")) is None
+
+
+async def test_keyset_pages_cover_everything_once_in_order(any_repository) -> None:
+    rows = [stored(f"m{i}", Scope("u"), i) for i in range(7)]
+    await any_repository.commit(ChangeSet(writes=rows, history=[added(r) for r in rows]))
+    seen, cursor = [], None
+    while True:
+        page = await any_repository.list_page(Scope("u"), order=Order.CREATED_DESC, after=cursor, limit=3,
+                                              include_invalidated=False)
+        seen += [r.text for r in page]
+        if len(page) < 3:
+            break
+        cursor = PageCursor(page[-1].created_at, page[-1].id)
+    assert seen == [f"m{i}" for i in reversed(range(7))]
+
+
+async def test_invalidated_rows_are_hidden_unless_asked_for(any_repository) -> None:
+    live, old = stored("live", Scope("u")), stored("old", Scope("u"), 1, valid=False)
+    await any_repository.commit(ChangeSet(writes=[live, old], history=[added(live), added(old)]))
+    assert await any_repository.ids_in_scope(Scope("u"), False) == [live.record.id]
+    catalog = {row.id: row.valid for row in await any_repository.catalog()}
+    assert catalog == {live.record.id: True, old.record.id: False}
+
+
+async def test_deletes_keep_history_and_outbox_round_trips(any_repository) -> None:
+    row = stored("gone", Scope("u"))
+    work = GraphWork(new_id(), Scope("u"), (Triple("a", "KNOWS", "b"),), row.record.id, utcnow(),
+                     {"a": (0.5, 0.25)}, frozenset({"KNOWS"}))
+    await any_repository.commit(ChangeSet(writes=[row], history=[added(row)], graph_work=[work]))
+    gone = HistoryEntry(row.record.id, ChangeEvent.DELETE, "gone", None, Scope("u"), utcnow())
+    await any_repository.commit(ChangeSet(deletes=[row.record.id], history=[gone]))
+    assert await any_repository.get(row.record.id) is None
+    history = (await any_repository.history([row.record.id]))[row.record.id]
+    assert [h.event for h in history] == [ChangeEvent.ADD, ChangeEvent.DELETE]
+    [pending] = await any_repository.pending_graph_work(10)
+    assert pending.triples == work.triples and pending.exclusive_relations == work.exclusive_relations
+    assert tuple(pending.entity_embeddings["a"]) == (0.5, 0.25)
+    await any_repository.complete_graph_work([work.id])
+    assert await any_repository.outbox_size() == 0

@@ -10,12 +10,14 @@ Ordering: rows are applied in batch order. Two rows that touch the same
 effect, and Neo4j may evaluate a statement's clauses for all rows before the next clause), so
 the n-th such row goes to "round" n; rounds run one after another.
 """
+
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from graph import cypher
 from graph.convert import normalise_name, normalise_relation, normalise_type, to_micros, to_relation
@@ -25,7 +27,7 @@ from memory.models import GraphWork, GraphWriteResult, Relation
 CHUNK_ROWS = 1000  # rows per statement: bounds the size of one Bolt message and server plan
 
 Row = dict[str, Any]
-RunQuery = Callable[[str, Mapping[str, Any]], Awaitable[list[Mapping[str, Any]]]]
+RunQuery = Callable[[str, Mapping[str, Any]], Awaitable[list[dict[str, Any]]]]
 
 
 @dataclass
@@ -47,7 +49,9 @@ def plan(batch: Sequence[GraphWork]) -> Plan:
         scope_key = work.scope.require().key()
         for name, vector in work.entity_embeddings.items():
             embedding = [float(x) for x in vector]
-            result.embeddings.append({"scope_key": scope_key, "name": normalise_name(name), "embedding": embedding})
+            result.embeddings.append(
+                {"scope_key": scope_key, "name": normalise_name(name), "embedding": embedding}
+            )
     # keys touched by an exclusive row: each of their rows gets its own round, in order
     contested = {_key(t, row) for t, row in typed_rows if row["exclusive"]}
     occurrences: dict[tuple[str, str, str], int] = defaultdict(int)

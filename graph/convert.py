@@ -1,13 +1,15 @@
 """Normalisation and the conversions between domain types and Cypher values/records."""
+
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from graph.cypher import RELATION_TYPE, checked_type
 from memory.errors import InvalidInput
-from memory.models import Entity, Relation, Scope
+from memory.models import Entity, GraphQuery, Relation, Scope
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SEPARATORS = re.compile(r"[\s\-]+")
@@ -104,4 +106,22 @@ def parse_relation_cursor(after: str | None) -> dict[str, Any]:
         at = datetime.fromisoformat(match.group(1))
     except ValueError as exc:
         raise InvalidInput(f"malformed relations cursor time: {match.group(1)!r}") from exc
-    return dict(zip(keys, (to_micros(at), match.group(2), match.group(3), match.group(4))))
+    return dict(zip(keys, (to_micros(at), match.group(2), match.group(3), match.group(4)), strict=True))
+
+
+def lenient_name(name: str) -> str | None:
+    # a read for a name that cannot exist simply finds nothing
+    try:
+        return normalise_name(name)
+    except InvalidInput:
+        return None
+
+
+def filter_params(query: GraphQuery) -> dict[str, Any]:
+    contains = " ".join((query.name_contains or "").split()).lower() or None
+    return {
+        "name_contains": contains,
+        "entity_type": normalise_type(query.entity_type) if query.entity_type else None,
+        "relation": normalise_relation(query.relation) if query.relation else None,
+        "include_invalid": query.include_invalid,
+    }

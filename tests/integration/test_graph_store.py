@@ -1,4 +1,5 @@
 """Neo4jGraphStore against a real Bolt server (embedded ArcadeDB): no mocks."""
+
 from __future__ import annotations
 
 import asyncio
@@ -50,7 +51,10 @@ def edges(relations: list[Relation]) -> set[tuple[str, str, str]]:
 async def test_apply_normalises_and_is_idempotent(graph_store: Neo4jGraphStore) -> None:
     w = work(ALICE, ("  Alice   Smith ", "works at", "ACME"), ("alice smith", "Knows", "Bob"), memory_id="m1")
     first = await graph_store.apply([w])
-    assert edges(list(first[w.id].added)) == {("alice smith", "WORKS_AT", "acme"), ("alice smith", "KNOWS", "bob")}
+    assert edges(list(first[w.id].added)) == {
+        ("alice smith", "WORKS_AT", "acme"),
+        ("alice smith", "KNOWS", "bob"),
+    }
     added = first[w.id].added[0]
     assert added.scope == ALICE and added.created_at == T0 and added.memory_id == "m1" and added.valid
 
@@ -80,9 +84,14 @@ async def test_exclusive_relation_invalidates_other_destinations_of_the_same_own
     graph_store: Neo4jGraphStore,
 ) -> None:
     await graph_store.apply(
-        [work(ALICE, ("alice", "lives in", "paris"), ("alice", "likes", "paris")), work(BOB, ("alice", "lives in", "rome"))]
+        [
+            work(ALICE, ("alice", "lives in", "paris"), ("alice", "likes", "paris")),
+            work(BOB, ("alice", "lives in", "rome")),
+        ]
     )
-    w = work(ALICE, ("alice", "lives in", "london"), exclusive=frozenset({"lives in"}), at=T0 + timedelta(days=1))
+    w = work(
+        ALICE, ("alice", "lives in", "london"), exclusive=frozenset({"lives in"}), at=T0 + timedelta(days=1)
+    )
     result = (await graph_store.apply([w]))[w.id]
     assert edges(list(result.added)) == {("alice", "LIVES_IN", "london")}
     assert [(r.destination, r.valid, r.invalidated_at) for r in result.invalidated] == [
@@ -121,19 +130,29 @@ async def test_reads_use_prefix_scopes(graph_store: Neo4jGraphStore) -> None:
         ("alice", "KNOWS", "carol"),
     }
     assert edges(await graph_store.relations_for(ALICE_A1, ["ALICE"])) == {("alice", "KNOWS", "bob")}
-    assert edges(await graph_store.relations_for(Scope(agent_id="a2"), ["carol"])) == {("alice", "KNOWS", "carol")}
+    assert edges(await graph_store.relations_for(Scope(agent_id="a2"), ["carol"])) == {
+        ("alice", "KNOWS", "carol")
+    }
     assert edges(await graph_store.relations_for(BOB, ["bob", "carol"])) == set()
     assert edges(await graph_store.relations_for(ALICE, ["", "  "])) == set()
     everyone = await graph_store.entities(None, GraphQuery(), 100, None)
     assert len(everyone) == 6
-    assert {e.scope for e in await graph_store.entities(ALICE, GraphQuery(), 100, None)} == {ALICE_A1, ALICE_A2}
+    assert {e.scope for e in await graph_store.entities(ALICE, GraphQuery(), 100, None)} == {
+        ALICE_A1,
+        ALICE_A2,
+    }
     assert len(await graph_store.relations(None, GraphQuery(), 100, None)) == 3
-    assert {r.scope for r in await graph_store.relations(ALICE, GraphQuery(), 100, None)} == {ALICE_A1, ALICE_A2}
+    assert {r.scope for r in await graph_store.relations(ALICE, GraphQuery(), 100, None)} == {
+        ALICE_A1,
+        ALICE_A2,
+    }
 
 
 async def test_neighbourhood_follows_valid_relations_up_to_depth(graph_store: Neo4jGraphStore) -> None:
     chain = [("a", "next", "b"), ("b", "next", "c"), ("c", "next", "d"), ("d", "next", "e")]
-    await graph_store.apply([work(ALICE, *chain, ("a", "knows", "z"), ("b", "knows", "z"), ("x", "next", "a"))])
+    await graph_store.apply(
+        [work(ALICE, *chain, ("a", "knows", "z"), ("b", "knows", "z"), ("x", "next", "a"))]
+    )
     await graph_store.invalidate_relation(ALICE, "x", "next", "a", T0)
     expected = {1: {"a", "b", "z"}, 2: {"a", "b", "c", "z"}, 3: {"a", "b", "c", "d", "z"}}
     for depth, names in expected.items():
@@ -141,7 +160,9 @@ async def test_neighbourhood_follows_valid_relations_up_to_depth(graph_store: Ne
         assert {e.name for e in entities} == names, depth
         # the valid relations among them, including b->z, which no depth-1 path from a uses
         assert {(r.source, r.destination) for r in relations} == {
-            (s, d) for s, _, d in [*chain, ("a", "knows", "z"), ("b", "knows", "z")] if s in names and d in names
+            (s, d)
+            for s, _, d in [*chain, ("a", "knows", "z"), ("b", "knows", "z")]
+            if s in names and d in names
         }
     assert await graph_store.neighbourhood(BOB, "a", 2) == ([], [])
     assert await graph_store.neighbourhood(ALICE, "nobody", 1) == ([], [])
@@ -165,7 +186,10 @@ async def test_entities_pages_cover_everything_once(graph_store: Neo4jGraphStore
 
 
 async def test_relations_pages_with_cursor_and_filters(graph_store: Neo4jGraphStore) -> None:
-    works = [work(ALICE, (f"p{i:02d}", "knows" if i % 2 else "likes", "hub"), at=T0 + timedelta(minutes=i // 3)) for i in range(20)]
+    works = [
+        work(ALICE, (f"p{i:02d}", "knows" if i % 2 else "likes", "hub"), at=T0 + timedelta(minutes=i // 3))
+        for i in range(20)
+    ]
     await graph_store.apply(works)
     seen: list[Relation] = []
     after = None
@@ -176,7 +200,9 @@ async def test_relations_pages_with_cursor_and_filters(graph_store: Neo4jGraphSt
     assert [(r.created_at, r.source) for r in seen] == sorted((r.created_at, r.source) for r in seen)
     knows = await graph_store.relations(ALICE, GraphQuery(relation="Knows"), 100, None)
     assert len(knows) == 10 and {r.relation for r in knows} == {"KNOWS"}
-    assert edges(await graph_store.relations(None, GraphQuery(name_contains=" P07"), 100, None)) == {("p07", "KNOWS", "hub")}
+    assert edges(await graph_store.relations(None, GraphQuery(name_contains=" P07"), 100, None)) == {
+        ("p07", "KNOWS", "hub")
+    }
     hubs = await graph_store.entities(ALICE, GraphQuery(name_contains="HU"), 100, None)
     assert [e.name for e in hubs] == ["hub"]
     likers = await graph_store.entities(ALICE, GraphQuery(relation="likes"), 100, None)
@@ -187,11 +213,15 @@ async def test_relations_pages_with_cursor_and_filters(graph_store: Neo4jGraphSt
 
 async def test_entity_type_is_kept_and_filterable(graph_store: Neo4jGraphStore) -> None:
     first = GraphWork(new_id(), ALICE, (Triple("alice", "works_at", "acme"),), None, T0)
-    typed = GraphWork(new_id(), ALICE, (Triple("alice", "works_at", "acme", "Person", "organisation"),), None, T0)
+    typed = GraphWork(
+        new_id(), ALICE, (Triple("alice", "works_at", "acme", "Person", "organisation"),), None, T0
+    )
     await graph_store.apply([first, typed])
     people = await graph_store.entities(ALICE, GraphQuery(entity_type="person"), 10, None)
     assert [(e.name, e.type) for e in people] == [("alice", "person")]
-    assert (await graph_store.entities(ALICE, GraphQuery(name_contains="acme"), 10, None))[0].type == "organisation"
+    assert (await graph_store.entities(ALICE, GraphQuery(name_contains="acme"), 10, None))[
+        0
+    ].type == "organisation"
 
 
 async def test_relation_types_are_validated_before_reaching_cypher(graph_store: Neo4jGraphStore) -> None:
@@ -227,7 +257,11 @@ async def test_entity_embeddings_round_trip_for_the_exact_owner(graph_store: Neo
 
 async def test_delete_scope_removes_the_prefix_only(graph_store: Neo4jGraphStore) -> None:
     await graph_store.apply(
-        [work(ALICE_A1, ("alice", "knows", "bob")), work(ALICE_A2, ("alice", "knows", "eve")), work(BOB, ("bob", "knows", "alice"))]
+        [
+            work(ALICE_A1, ("alice", "knows", "bob")),
+            work(ALICE_A2, ("alice", "knows", "eve")),
+            work(BOB, ("bob", "knows", "alice")),
+        ]
     )
     await graph_store.delete_scope(ALICE)
     assert await graph_store.counts() == (2, 1)
@@ -254,7 +288,7 @@ async def test_memory_relations_follow_the_memories_that_stated_them(graph_store
     # KNOWS is still stated by m2
     assert [(r.relation, r.valid, r.invalidated_at) for r in gone] == [("LIKES", False, at)]
     assert edges(await graph_store.relations_for(ALICE, ["alice"])) == {("alice", "KNOWS", "bob")}
-    assert edges((await graph_store.delete_memory_relations(["m2"], at))) == {("alice", "KNOWS", "bob")}
+    assert edges(await graph_store.delete_memory_relations(["m2"], at)) == {("alice", "KNOWS", "bob")}
     assert await graph_store.delete_memory_relations(["m1", "m2"], at) == []
     assert await graph_store.counts() == (3, 0)
     still = await graph_store.relations_by_memory(["m1"])
@@ -269,11 +303,17 @@ async def test_concurrent_applies_lose_nothing_and_duplicate_nothing(
     rival = Neo4jGraphStore(bolt_server.uri, bolt_server.auth, bolt_server.database, max_concurrent_writes=4)
     people = [f"person{i}" for i in range(6)]
     works = [
-        work(ALICE, *[(people[(i + j) % 6], "knows", people[(i + j + 1) % 6]) for j in range(3)], memory_id=f"m{i}")
+        work(
+            ALICE,
+            *[(people[(i + j) % 6], "knows", people[(i + j + 1) % 6]) for j in range(3)],
+            memory_id=f"m{i}",
+        )
         for i in range(40)
     ]
     try:
-        results = await asyncio.gather(*((graph_store if i % 2 else rival).apply([w]) for i, w in enumerate(works)))
+        results = await asyncio.gather(
+            *((graph_store if i % 2 else rival).apply([w]) for i, w in enumerate(works))
+        )
     finally:
         await rival.close()
     assert await graph_store.counts() == (6, 6)

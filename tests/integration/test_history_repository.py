@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -337,3 +338,17 @@ async def test_the_repository_recovers_after_postgresql_drops_its_connections(pg
         assert await asyncio.gather(*(repo.count() for _ in range(5))) == [1] * 5
     finally:
         await repo.close()
+
+
+async def test_engines_opening_a_new_sqlite_file_together_all_switch_it_to_wal(tmp_path: Path) -> None:
+    async def journal_mode(url: str) -> str:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return str((await conn.execute(sa.text("PRAGMA journal_mode"))).scalar_one())
+        finally:
+            await engine.dispose()
+
+    for attempt in range(40):  # the race shows in a few percent of rounds
+        url = f"sqlite:///{tmp_path / f'new{attempt}.db'}"
+        assert await asyncio.gather(*(journal_mode(url) for _ in range(4))) == ["wal"] * 4

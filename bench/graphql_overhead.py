@@ -37,7 +37,9 @@ from memory.models import Message, Scope  # noqa: E402
 
 WORDS = ("coffee tea pizza sushi paris lyon berlin piano guitar running swimming chess python rust "
          "garden dog cat novel film jazz mountain beach train bicycle bread cheese").split()
-SEARCH = "query($q: String!) { search(query: $q, scope: {userId: \"bench\"}, limit: 10) { hits { score memory { id text } } } }"
+SEARCH = """query($q: String!) {
+  search(query: $q, scope: {userId: "bench"}, limit: 10) { hits { score memory { id text } } }
+}"""
 SUBSCRIPTION = "subscription { memoryEvents { kind memoryId memory { id text } } }"
 
 

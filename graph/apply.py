@@ -20,9 +20,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graph import cypher
-from graph.convert import normalise_name, normalise_relation, normalise_type, to_micros, to_relation
+from graph.convert import (
+    from_micros,
+    normalise_name,
+    normalise_relation,
+    normalise_type,
+    to_micros,
+    to_relation,
+)
 from memory.errors import InvalidInput
-from memory.models import GraphWork, GraphWriteResult, Relation
+from memory.models import GraphWork, GraphWriteResult, Relation, Scope
 
 CHUNK_ROWS = 1000  # rows per statement: bounds the size of one Bolt message and server plan
 
@@ -110,7 +117,7 @@ async def execute(p: Plan, run: RunQuery) -> dict[str, GraphWriteResult]:
     write_id = str(uuid.uuid4())  # marks relations created by this attempt
     added: dict[str, list[Relation]] = defaultdict(list)
     invalidated: dict[str, list[Relation]] = defaultdict(list)
-    seen_added: set[tuple[object, ...]] = set()
+    seen_added: set[str] = set()
     for round_rows in p.rounds:
         for rel_type, rows in round_rows.items():
             exclusive_rows = [row for row in rows if row["exclusive"]]
@@ -120,13 +127,12 @@ async def execute(p: Plan, run: RunQuery) -> dict[str, GraphWriteResult]:
             for chunk in _chunks(rows):
                 params = {"rows": chunk, "write_id": write_id}
                 for record in await run(cypher.merge_relations(rel_type), params):
-                    if not record["created"]:
-                        continue
-                    relation = to_relation(record)
-                    key = (relation.source, relation.relation, relation.destination, relation.scope)
-                    if key not in seen_added:  # the first work that stated it gets the credit
-                        seen_added.add(key)
-                        added[record["work_id"]].append(relation)
+                    # later rows (or rounds) that matched the same new relation report it
+                    # too: the first work that stated it gets the credit
+                    if record["id"] not in seen_added:
+                        seen_added.add(record["id"])
+                        row = chunk[record["i"]]
+                        added[row["work_id"]].append(_new_relation(rel_type, row))
     for chunk in _chunks(p.embeddings):
         await run(cypher.SET_EMBEDDINGS, {"rows": chunk})
     return {
@@ -136,4 +142,20 @@ async def execute(p: Plan, run: RunQuery) -> dict[str, GraphWriteResult]:
 
 
 def _chunks(rows: list[Row]) -> list[list[Row]]:
-    return [rows[i : i + CHUNK_ROWS] for i in range(0, len(rows), CHUNK_ROWS)]
+    """Slices of at most CHUNK_ROWS rows, each row numbered by its position in its slice."""
+    chunks = [rows[i : i + CHUNK_ROWS] for i in range(0, len(rows), CHUNK_ROWS)]
+    return [[{**row, "i": i} for i, row in enumerate(chunk)] for chunk in chunks]
+
+
+def _new_relation(rel_type: str, row: Row) -> Relation:
+    """The relation a merge row created, as the server stored it (ON CREATE SET)."""
+    created = from_micros(row["at"])
+    assert created is not None
+    return Relation(
+        source=row["source"],
+        relation=rel_type,
+        destination=row["destination"],
+        scope=Scope(user_id=row["user_id"], agent_id=row["agent_id"], run_id=row["run_id"]),
+        created_at=created,
+        memory_id=row["memory_id"],
+    )

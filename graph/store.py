@@ -160,6 +160,9 @@ class Neo4jGraphStore:
             await self._query(statement, {}, write=True)
 
     async def apply(self, batch: Sequence[GraphWork]) -> dict[str, GraphWriteResult]:
+        """The whole batch in one transaction, rows in batch order (see graph/apply.py).
+        Restating a relation that was invalidated creates a new valid one; the old one stays
+        as history. A bad relation type or name anywhere fails the batch with InvalidInput."""
         plan = applying.plan(batch)  # InvalidInput before any I/O
         if not plan.rounds and not plan.embeddings:
             return {work_id: GraphWriteResult() for work_id in plan.work_ids}
@@ -202,6 +205,7 @@ class Neo4jGraphStore:
     async def relations_for(
         self, scope: Scope, names: Sequence[str], include_invalid: bool = False, limit: int = 100
     ) -> list[Relation]:
+        """Most recent first."""
         wanted = sorted({n for n in (lenient_name(name) for name in names) if n})
         if not wanted or limit <= 0:
             return []

@@ -108,7 +108,7 @@ def _use_wal(cursor: Any) -> None:
     for _ in range(_WAL_ATTEMPTS):
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
-            if str(cursor.fetchone()[0]).lower() == "wal":
+            if str(cursor.fetchone()[0]).lower() in ("wal", "memory"):  # in-memory: no journal file
                 return
         except sqlite3.OperationalError:
             continue  # another connection is switching the new file right now

@@ -42,6 +42,9 @@ class GraphWriter:
         self._max_backoff = max_backoff_s
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._in_flight: set[str] = set()
+        # work the graph refuses for good (not an outage): kept in the outbox for an operator
+        # to inspect, skipped by the drain so it cannot block everything behind it
+        self.poisoned: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._healthy = True
         self.applied = 0
@@ -98,28 +101,44 @@ class GraphWriter:
 
     async def _from_outbox(self) -> list[_Pending]:
         try:
-            works = await self._repo.pending_graph_work(self._max_batch)
+            works = await self._repo.pending_graph_work(self._max_batch + len(self.poisoned))
         except Exception:
             log.exception("reading the graph outbox failed")
             return []
-        return [_Pending(w) for w in works if w.id not in self._in_flight]
+        skip = self._in_flight | self.poisoned
+        return [_Pending(w) for w in works if w.id not in skip][: self._max_batch]
 
     async def _apply(self, batch: list[_Pending]) -> bool:
         ids = [p.work.id for p in batch]
         self._in_flight.update(ids)
         try:
             results = await self._graph.apply([p.work for p in batch])
+        except StoreUnavailable as exc:
+            return await self._failed(batch, ids, exc)
         except Exception as exc:
+            if len(batch) > 1:  # find the piece the graph refuses; apply the rest
+                self._in_flight.difference_update(ids)
+                outcomes = [await self._apply([p]) for p in batch]
+                return all(outcomes)
+            log.error("graph refused work %s for good, left in the outbox: %r", ids[0], exc)
+            self.poisoned.add(ids[0])
+            return await self._failed(batch, ids, exc, outage=False)
+        return await self._succeeded(batch, ids, results)
+
+    async def _failed(self, batch: list[_Pending], ids: list[str], exc: Exception, outage: bool = True) -> bool:
+        if outage:
             self._healthy = False
             self.failures += 1
             log.warning("graph write of %d items failed, kept in outbox: %s", len(batch), exc)
-            with contextlib.suppress(Exception):
-                await self._repo.record_graph_failure(ids, str(exc)[:500])
-            for p in batch:
-                if not p.future.done():
-                    p.future.set_exception(StoreUnavailable("graph", str(exc)[:200]))
-            self._in_flight.difference_update(ids)
-            return False
+        with contextlib.suppress(Exception):
+            await self._repo.record_graph_failure(ids, str(exc)[:500])
+        for p in batch:
+            if not p.future.done():
+                p.future.set_exception(StoreUnavailable("graph", str(exc)[:200]))
+        self._in_flight.difference_update(ids)
+        return not outage
+
+    async def _succeeded(self, batch: list[_Pending], ids: list[str], results: dict[str, GraphWriteResult]) -> bool:
         self._healthy = True
         self.applied += len(batch)
         try:

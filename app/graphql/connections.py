@@ -38,7 +38,7 @@ def connection(
     items: Sequence[S], convert: Callable[[S], T], cursors: Sequence[str], has_next: bool, after: str | None
 ) -> Connection[T]:
     nodes = [convert(item) for item in items]
-    edges = [Edge(cursor=c, node=n) for c, n in zip(cursors, nodes)]
+    edges = [Edge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)]
     return Connection(
         edges=edges,
         nodes=nodes,

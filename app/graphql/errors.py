@@ -1,4 +1,5 @@
-"""The one place where failures become GraphQL errors.
+"""The one place where failures become GraphQL errors (applied to every result the schema
+produces, over HTTP and WebSocket alike: see AgentMemSchema).
 
 - AgentMemError (the core's tree) -> its message and `extensions.code` (BAD_USER_INPUT, NOT_FOUND...).
 - Errors about the request itself (syntax, validation, variable values) -> kept, with
@@ -11,7 +12,6 @@ import logging
 from typing import Any
 
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors
 
 from memory.errors import AgentMemError
 
@@ -46,6 +46,9 @@ def _code_for(error: GraphQLError) -> str:
 
 
 def to_client_error(error: GraphQLError) -> GraphQLError:
+    """The error as the client sees it. Idempotent: an error already mapped is returned as is."""
+    if error.original_error is None and "code" in (error.extensions or {}):
+        return error
     if not is_expected(error):
         return GraphQLError(
             INTERNAL_MESSAGE,
@@ -71,11 +74,11 @@ def to_client_error(error: GraphQLError) -> GraphQLError:
     )
 
 
-class ErrorCodes(MaskErrors):
-    """MaskErrors' hooks (results, streamed results, subscription events), our mapping."""
-
-    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        return [to_client_error(error) for error in errors]
+def map_errors(result: object) -> None:
+    """Replace a result's errors (ExecutionResult, PreExecutionError...) by what clients see."""
+    errors = getattr(result, "errors", None)
+    if errors:
+        result.errors = [to_client_error(error) for error in errors]  # type: ignore[attr-defined]
 
 
 def log_unexpected(errors: list[GraphQLError]) -> None:

@@ -19,7 +19,7 @@ from memory.errors import InvalidInput
 from memory.models import GraphQuery, Message, Scope
 from memory.ports import Order
 
-MemoryOrder = strawberry.enum(Order, name="MemoryOrder", description="Order of a memories page.")
+strawberry.enum(Order, name="MemoryOrder", description="Order of a memories page.")
 
 # camelCase spellings of the record's own fields; anything else is a metadata key
 _RECORD_FIELDS = {
@@ -74,7 +74,9 @@ class FieldCondition:
             if not isinstance(getattr(self, op), UnsetType)
         ]
         if not parts:
-            raise InvalidInput(f"the condition on {self.name!r} needs an operator: one of eq, ne, gt, gte, lt, lte, in, nin, contains")
+            raise InvalidInput(
+                f"the condition on {self.name!r} needs an operator: one of eq, ne, gt, gte, lt, lte, in, nin, contains"
+            )
         return parts[0] if len(parts) == 1 else f.All(tuple(parts))
 
 

@@ -50,5 +50,5 @@ class Loaders:
         answers = await asyncio.gather(
             *(self._service.neighbourhood(scope, name, depth) for scope, name, depth in unique)
         )
-        found = dict(zip(unique, answers))
+        found = dict(zip(unique, answers, strict=True))
         return [found[key] for key in keys]

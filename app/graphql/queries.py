@@ -10,7 +10,6 @@ from app.graphql.context import Info
 from app.graphql.inputs import (
     EntityFilter,
     MemoryFilter,
-    MemoryOrder,
     RelationFilter,
     ScopeInput,
     filter_of,
@@ -63,14 +62,14 @@ class Query:
         filter: MemoryFilter | None = None,
         first: int = 20,
         after: str | None = None,
-        order_by: MemoryOrder = Order.CREATED_DESC,
+        order_by: Order = Order.CREATED_DESC,
         include_invalidated: bool = False,
     ) -> Connection[Memory]:
         page = await info.context.service.list(
             scope_of(scope), filters=filter_of(filter), first=first, after=after,
-            order=Order(order_by), include_invalidated=include_invalidated,
+            order=order_by, include_invalidated=include_invalidated,
         )
-        cursors = [memory_cursor(rec, Order(order_by)) for rec in page.items]
+        cursors = [memory_cursor(rec, order_by) for rec in page.items]
         return connection(page.items, Memory.of, cursors, page.has_next, after)
 
     @strawberry.field(description="Memories closest in meaning to `query`, best first.")

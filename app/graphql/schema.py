@@ -1,14 +1,18 @@
 """The schema: queries, mutations, subscriptions, one error mapping, a few cost guards."""
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import functools
+from typing import Any, AsyncGenerator, Iterator
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, ParserCache, QueryDepthLimiter, ValidationCache
-from strawberry.types import ExecutionContext
+from graphql import ASTValidationRule, GraphQLError, parse
+from strawberry.extensions import AddValidationRules, SchemaExtension, ValidationCache
+from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
+from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
+from strawberry.types import ExecutionContext, ExecutionResult
 
-from app.graphql.errors import ErrorCodes, log_unexpected
+from app.graphql.errors import log_unexpected, map_errors
 from app.graphql.mutations import Mutation
 from app.graphql.queries import Query
 from app.graphql.subscriptions import Subscription
@@ -19,10 +23,48 @@ MAX_ALIASES = 30
 CACHED_OPERATIONS = 512
 
 
+_parse = functools.lru_cache(maxsize=CACHED_OPERATIONS)(parse)
+# built once, so that the validation cache (keyed by the rule classes) hits across requests
+COST_RULES: list[type[ASTValidationRule]] = [max_depth_rule(MAX_DEPTH, None, None), max_aliases_rule(MAX_ALIASES)]
+
+
+class ParseCache(SchemaExtension):
+    """Strawberry's ParserCache, except that a syntax error is not raised from the hook (where
+    it would escape the error mapping): the document is left unparsed and Strawberry's own
+    parse reports it in the normal way."""
+
+    def on_parse(self) -> Iterator[None]:
+        ctx = self.execution_context
+        if ctx.query:
+            with contextlib.suppress(GraphQLError):  # reported by Strawberry's parse, see above
+                ctx.graphql_document = _parse(ctx.query, **ctx.parse_options)
+        yield
+
+
 class AgentMemSchema(strawberry.Schema):
+    """Every result leaves through execute() or stream() (subscribe() uses stream()), so the
+    error mapping applied there covers HTTP and both WebSocket protocols, including errors
+    raised outside the resolvers (extension hooks) that a MaskErrors extension would miss."""
+
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
-        # client errors (bad input, not found...) are answers, not incidents: log only the rest
+        # runs before the mapping, on the originals. Client errors (bad input, not found...)
+        # are answers, not incidents: log only the rest
         log_unexpected(errors)
+
+    async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        result = await super().execute(*args, **kwargs)
+        map_errors(result)
+        return result
+
+    async def stream(self, *args: Any, **kwargs: Any) -> Any:
+        return _mapped(await super().stream(*args, **kwargs))
+
+
+async def _mapped(results: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
+    async with contextlib.aclosing(results):
+        async for result in results:
+            map_errors(result)
+            yield result
 
 
 def build_schema(**extra: Any) -> strawberry.Schema:
@@ -30,12 +72,11 @@ def build_schema(**extra: Any) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
+        # factories: extensions hold per-operation state, so each operation gets its own
         extensions=[
-            ParserCache(maxsize=CACHED_OPERATIONS),
-            QueryDepthLimiter(max_depth=MAX_DEPTH),
-            MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-            ValidationCache(maxsize=CACHED_OPERATIONS),
-            ErrorCodes(),
+            ParseCache,
+            lambda: AddValidationRules(COST_RULES),
+            lambda: ValidationCache(maxsize=CACHED_OPERATIONS),
         ],
         **extra,
     )

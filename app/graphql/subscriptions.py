@@ -7,7 +7,7 @@ import strawberry
 
 from app.graphql.context import Info
 from app.graphql.inputs import ScopeInput, scope_of
-from app.graphql.types import MemoryEventKind, MemoryEventPayload
+from app.graphql.types import MemoryEventPayload
 from memory.events import EventKind
 
 
@@ -18,7 +18,7 @@ class Subscription:
         "optionally only of the given kinds. RESET reaches every subscriber."
     )
     async def memory_events(
-        self, info: Info, scope: ScopeInput | None = None, events: list[MemoryEventKind] | None = None
+        self, info: Info, scope: ScopeInput | None = None, events: list[EventKind] | None = None
     ) -> AsyncGenerator[MemoryEventPayload, None]:
         kinds = frozenset(EventKind(k) for k in events) if events else None
         async with info.context.service.events.subscribe(scope_of(scope), kinds) as stream:

@@ -13,14 +13,15 @@ from memory import models as m
 from memory import results as r
 from memory.events import EventKind, MemoryEvent
 
-ChangeEvent = strawberry.enum(m.ChangeEvent, name="ChangeEvent", description="What a change did to a memory.")
-MemoryEventKind = strawberry.enum(EventKind, name="MemoryEventKind", description="Kinds of live events.")
+# registered with Strawberry under these names; fields are annotated with the core's enums
+strawberry.enum(m.ChangeEvent, name="ChangeEvent", description="What a change did to a memory.")
+strawberry.enum(EventKind, name="MemoryEventKind", description="Kinds of live events.")
 
 
 @strawberry.type(description="One entry of a memory's audit trail, oldest first.")
 class HistoryEvent:
     memory_id: strawberry.ID
-    event: ChangeEvent
+    event: m.ChangeEvent
     old_text: str | None
     new_text: str | None
     created_at: datetime
@@ -117,7 +118,7 @@ class Memory:
         s = rec.scope
         return cls(
             id=strawberry.ID(rec.id), text=rec.text, user_id=s.user_id, agent_id=s.agent_id, run_id=s.run_id,
-            metadata=dict(rec.metadata), categories=list(rec.categories), created_at=rec.created_at,
+            metadata=JSON(dict(rec.metadata)), categories=list(rec.categories), created_at=rec.created_at,
             updated_at=rec.updated_at, invalidated_at=rec.invalidated_at,
             invalidation_reason=rec.invalidation_reason, valid=rec.valid, record=rec,
         )
@@ -143,7 +144,7 @@ class Memory:
 class MemoryChange:
     id: strawberry.ID
     text: str
-    event: ChangeEvent
+    event: m.ChangeEvent
     previous_text: str | None
     memory: Memory | None
 
@@ -215,7 +216,7 @@ class DeleteMemoriesResult:
     name="MemoryEvent",
     description="A change, as it happens. `memory` is the state after it (before, for DELETE).")
 class MemoryEventPayload:
-    kind: MemoryEventKind
+    kind: EventKind
     at: datetime
     user_id: str | None
     agent_id: str | None

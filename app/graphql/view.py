@@ -49,7 +49,8 @@ async def graphiql_asset(request: web.Request) -> web.StreamResponse:
     if not path.is_file():
         return json_error(404, INSTALL_HINT)
     kind = "text/css" if path.suffix == ".css" else "text/javascript"
-    return web.FileResponse(path, headers={"Cache-Control": "public, max-age=3600", "Content-Type": f"{kind}; charset=utf-8"})
+    headers = {"Cache-Control": "public, max-age=3600", "Content-Type": f"{kind}; charset=utf-8"}
+    return web.FileResponse(path, headers=headers)
 
 
 class AgentMemGraphQLView(GraphQLView[Context, None]):

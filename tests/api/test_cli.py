@@ -48,7 +48,8 @@ async def test_serve_answers_graphql_and_stops_on_sigterm(tmp_path: Path) -> Non
                     except aiohttp.ClientConnectionError:
                         assert process.returncode is None, "the server exited"
                         await asyncio.sleep(0.2)
-            async with http.post(f"http://127.0.0.1:{port}/graphql", json={"query": "{ memories { nodes { id } } }"}) as resp:
+            query = {"query": "{ memories { nodes { id } } }"}
+            async with http.post(f"http://127.0.0.1:{port}/graphql", json=query) as resp:
                 assert (await resp.json()) == {"data": {"memories": {"nodes": []}}}
         process.send_signal(signal.SIGTERM)
         async with asyncio.timeout(30):

@@ -172,3 +172,15 @@ async def test_raised_agentmem_errors_keep_their_code(gql: GQL, monkeypatch: pyt
     monkeypatch.setattr(gql.service, "search", down)
     error = only_error(await gql(SEARCH, query="x", scope={"userId": "a"}))
     assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE" and error["message"].startswith("sql unavailable")
+
+
+async def test_an_exception_escaping_the_operation_is_still_masked(gql: GQL, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.graphql.schema import ParseCache
+
+    def explode(self: object) -> None:
+        raise RuntimeError("internal path /srv/agentmem/secret")
+
+    monkeypatch.setattr(ParseCache, "on_parse", explode)
+    body = await gql("{ __typename }")
+    error = only_error(body)
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR"} and "secret" not in str(body)

@@ -21,7 +21,7 @@ from app.web import create_app
 from memory.events import EventKind, MemoryEvent
 from memory.models import MemoryRecord, Relation, Scope, utcnow
 from tests.api.ops import ADD, GQL, SUBSCRIBE, add_input
-from tests.api.test_subscriptions import TIMEOUT, collect, wait_for_subscribers, ws_url
+from tests.api.test_subscriptions import collect, wait_for_subscribers, ws_url
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

@@ -19,10 +19,30 @@ from tests.api.test_subscriptions import collect, wait_for_subscribers, ws_url
 
 RELATE = """
 mutation($input: RelationInput!) {
-  addRelation(input: $input) { relationsAdded { source relation destination valid } relationsInvalidated { destination } graphPending }
+  addRelation(input: $input) {
+    relationsAdded { source relation destination valid }
+    relationsInvalidated { destination }
+    graphPending
+  }
 }"""
 INVALIDATE = """
-mutation($input: RelationInput!) { invalidateRelation(input: $input) { source relation destination valid invalidatedAt } }"""
+mutation($input: RelationInput!) {
+  invalidateRelation(input: $input) { source relation destination valid invalidatedAt }
+}"""
+ENTITY_PAGE = """
+query($first: Int! = 20, $after: String) {
+  entities(scope: {userId: "alice"}, first: $first, after: $after) {
+    edges { cursor node { name } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+RELATION_PAGE = """
+query($after: String) {
+  relations(first: 1, after: $after, filter: {includeInvalid: true}) {
+    nodes { destination }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
 ALICE = {"userId": "alice"}
 
 
@@ -39,8 +59,8 @@ async def relate(gql: GQL, source: str, relation: str, destination: str) -> dict
 
 async def test_relations_from_memories_and_the_graph_queries(graph_gql: GQL) -> None:
     gql = graph_gql
-    added = await gql.data(ADD, input={"messages": [{"role": "user", "content": "I live in Paris and I work at Acme."}],
-                                        "scope": ALICE})
+    message = {"role": "user", "content": "I live in Paris and I work at Acme."}
+    added = await gql.data(ADD, input={"messages": [message], "scope": ALICE})
     result = added["addMemories"]
     assert result["graphPending"] is False
     triples = {(r["source"], r["relation"], r["destination"]) for r in result["relationsAdded"]}
@@ -52,21 +72,26 @@ async def test_relations_from_memories_and_the_graph_queries(graph_gql: GQL) -> 
     assert {r["destination"] for m in memories for r in m["relations"]} >= {"paris", "acme"}
     assert {e["name"] for m in memories for e in m["entities"]} >= {"alice", "paris", "acme"}
 
-    entities = (await gql.data('{ entities(scope: {userId: "alice"}, first: 2) { edges { cursor node { name } } pageInfo { hasNextPage endCursor } } }'))["entities"]
+    entities = (await gql.data(ENTITY_PAGE, first=2))["entities"]
     assert [e["node"]["name"] for e in entities["edges"]] == ["acme", "alice"] and entities["pageInfo"]["hasNextPage"]
-    rest = await gql.data('query($after: String) { entities(scope: {userId: "alice"}, after: $after) { nodes { name } pageInfo { hasNextPage } } }',
-                          after=entities["pageInfo"]["endCursor"])
-    assert [e["name"] for e in rest["entities"]["nodes"]] == ["paris"] and not rest["entities"]["pageInfo"]["hasNextPage"]
+    rest = (await gql.data(ENTITY_PAGE, after=entities["pageInfo"]["endCursor"]))["entities"]
+    assert [e["node"]["name"] for e in rest["edges"]] == ["paris"] and not rest["pageInfo"]["hasNextPage"]
 
-    filtered = await gql.data('{ entities(filter: {nameContains: "ari"}) { nodes { name relations { source relation } neighbours { name } } } }')
+    filtered = await gql.data(
+        '{ entities(filter: {nameContains: "ari"}) { nodes { name relations { source relation } neighbours { name } } } }'
+    )
     (paris,) = filtered["entities"]["nodes"]
     assert paris["relations"] == [{"source": "alice", "relation": "LIVES_IN"}]
     assert [n["name"] for n in paris["neighbours"]] == ["alice"]
 
-    hood = await gql.data('{ neighbourhood(scope: {userId: "alice"}, entity: "Alice", depth: 1) { entities { name } relations { destination } } }')
+    hood = await gql.data(
+        '{ neighbourhood(scope: {userId: "alice"}, entity: "Alice") { entities { name } relations { destination } } }'
+    )
     assert {e["name"] for e in hood["neighbourhood"]["entities"]} == {"alice", "paris", "acme"}
 
-    found = await gql.data('{ search(query: "where do I live", scope: {userId: "alice"}) { relations { source relation destination } } }')
+    found = await gql.data(
+        '{ search(query: "where do I live", scope: {userId: "alice"}) { relations { source relation destination } } }'
+    )
     assert {"source": "alice", "relation": "LIVES_IN", "destination": "paris"} in found["search"]["relations"]
 
 
@@ -85,19 +110,21 @@ async def test_add_and_invalidate_relations_with_events_and_pagination(graph_gql
         assert moved["relationsInvalidated"] == [{"destination": "paris"}]
         events = await received
     assert [(e["kind"], e["relation"]["destination"]) for e in events] == [
-        ("RELATION_ADDED", "tea"), ("RELATION_ADDED", "paris"), ("RELATION_ADDED", "lyon"), ("RELATION_INVALIDATED", "paris")
+        ("RELATION_ADDED", "tea"), ("RELATION_ADDED", "paris"), ("RELATION_ADDED", "lyon"),
+        ("RELATION_INVALIDATED", "paris"),
     ]
 
-    changed = (await gql.data(INVALIDATE, input={"scope": ALICE, "source": "alice", "relation": "LIKES", "destination": "tea"}))
+    tea = {"scope": ALICE, "source": "alice", "relation": "LIKES", "destination": "tea"}
+    changed = await gql.data(INVALIDATE, input=tea)
     assert [(r["destination"], r["valid"]) for r in changed["invalidateRelation"]] == [("tea", False)]
-    again = await gql(INVALIDATE, input={"scope": ALICE, "source": "alice", "relation": "LIKES", "destination": "tea"})
+    again = await gql(INVALIDATE, input=tea)
     assert again["errors"][0]["extensions"]["code"] == "NOT_FOUND"
 
     valid = (await gql.data("{ relations { nodes { destination valid } } }"))["relations"]["nodes"]
     assert valid == [{"destination": "lyon", "valid": True}]
     seen, after = [], None
     while True:
-        page = (await gql.data("query($after: String) { relations(first: 1, after: $after, filter: {includeInvalid: true}) { nodes { destination } pageInfo { hasNextPage endCursor } } }", after=after))["relations"]
+        page = (await gql.data(RELATION_PAGE, after=after))["relations"]
         seen += [n["destination"] for n in page["nodes"]]
         if not page["pageInfo"]["hasNextPage"]:
             break

@@ -39,10 +39,13 @@ async def test_a_body_that_is_not_an_operation_is_a_json_400(client: TestClient)
     assert "No GraphQL query" in await json_error(resp, 400, "BAD_REQUEST")
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None])
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None]
+)
 async def test_a_wrong_content_type_is_a_json_415(client: TestClient, content_type: str | None) -> None:
     headers = {"Content-Type": content_type} if content_type else {}
-    resp = await client.post("/graphql", data=b'{"query": "{ __typename }"}', headers=headers, skip_auto_headers={"Content-Type"})
+    body = b'{"query": "{ __typename }"}'
+    resp = await client.post("/graphql", data=body, headers=headers, skip_auto_headers={"Content-Type"})
     assert "application/json" in await json_error(resp, 415, "UNSUPPORTED_MEDIA_TYPE")
 
 

@@ -56,6 +56,7 @@ async def test_subscription_events_see_fresh_data(gql: GQL) -> None:
         received = asyncio.create_task(collect(session.subscribe(GraphQLRequest(query)), 2))
         await wait_for_subscribers(gql, 1)
         for text in ("v2", "v3"):
-            await gql.data("mutation($id: ID!, $t: String!) { updateMemory(input: {id: $id, text: $t}) { id } }", id=id, t=text)
+            update = "mutation($id: ID!, $t: String!) { updateMemory(input: {id: $id, text: $t}) { id } }"
+            await gql.data(update, id=id, t=text)
         events = await received
     assert [[h["newText"] for h in e["memory"]["history"]] for e in events] == [["v1", "v2"], ["v1", "v2", "v3"]]

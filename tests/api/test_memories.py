@@ -2,6 +2,8 @@
 update, delete, deleteMemories, reset."""
 from __future__ import annotations
 
+import asyncio
+
 from tests.api.ops import GQL
 from tests.api.ops import ADD, MEMORIES, SEARCH, add_input
 
@@ -139,3 +141,12 @@ async def test_get_queries_work_over_http_get(gql: GQL) -> None:
     resp = await gql.client.get("/graphql", params={"query": "{ memories { nodes { text } } }"})
     assert resp.status == 200
     assert (await resp.json())["data"]["memories"]["nodes"] == [{"text": "via get"}]
+
+
+async def test_concurrent_requests_keep_their_own_results_and_errors(gql: GQL) -> None:
+    ids = [await add(gql, f"parallel {i}") for i in range(8)]
+    query = "query($id: ID!) { memory(id: $id) { id history { newText } } }"
+    bodies = await asyncio.gather(*(gql(query, id=id) for id in [*ids, "missing-1", "missing-2"]))
+    assert [b["data"]["memory"]["history"][0]["newText"] for b in bodies[:8]] == [f"parallel {i}" for i in range(8)]
+    assert all(b["errors"][0]["extensions"]["code"] == "NOT_FOUND" for b in bodies[8:])
+    assert all("errors" not in b for b in bodies[:8])

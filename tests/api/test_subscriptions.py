@@ -109,7 +109,8 @@ async def test_failures_inside_a_subscription_are_masked(gql: GQL, monkeypatch: 
 
 
 async def test_graphql_transport_ws_answers_pings_and_runs_queries(gql: GQL) -> None:
-    async with aiohttp.ClientSession() as http, http.ws_connect(ws_url(gql.client), protocols=["graphql-transport-ws"]) as ws:
+    url = ws_url(gql.client)
+    async with aiohttp.ClientSession() as http, http.ws_connect(url, protocols=["graphql-transport-ws"]) as ws:
         assert ws.protocol == "graphql-transport-ws"
         await ws.send_json({"type": "connection_init", "payload": {}})
         assert (await ws.receive_json(timeout=TIMEOUT))["type"] == "connection_ack"

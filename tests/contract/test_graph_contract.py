@@ -41,3 +41,13 @@ async def test_memory_relations_are_invalidated_with_their_memory(any_graph) -> 
     assert [r.valid for r in changed] == [False]
     assert await any_graph.relations_for(ALICE, ["car"]) == []
     assert len(await any_graph.relations_for(ALICE, ["car"], include_invalid=True)) == 1
+
+
+async def test_a_relation_stated_by_two_memories_survives_until_both_are_deleted(any_graph) -> None:
+    await any_graph.apply([work(("alice", "OWNS", "bike"), memory_id="m1")])
+    await any_graph.apply([work(("alice", "OWNS", "bike"), memory_id="m2")])
+    by_memory = await any_graph.relations_by_memory(["m1", "m2"])
+    assert len(by_memory["m1"]) == 1 and len(by_memory["m2"]) == 1
+    assert await any_graph.delete_memory_relations(["m1"], utcnow()) == []
+    assert len(await any_graph.relations_for(ALICE, ["bike"])) == 1
+    assert [r.valid for r in await any_graph.delete_memory_relations(["m2"], utcnow())] == [False]

@@ -17,6 +17,9 @@ class InMemoryGraph:
         self.entities_: dict[tuple[str, str], Entity] = {}
         self.embeddings_: dict[tuple[str, str], Vector] = {}
         self.relations_: list[Relation] = []
+        # per relation (same positions): memories that stated it, and those not deleted since
+        self.stated: list[set[str]] = []
+        self.support: list[set[str]] = []
         self.down = False
         self.applied_batches = 0
 
@@ -40,9 +43,12 @@ class InMemoryGraph:
                         self.entities_[(key, name)] = Entity(name, typ, work.scope, work.created_at)
                         if name in work.entity_embeddings:
                             self.embeddings_[(key, name)] = np.asarray(work.entity_embeddings[name], np.float32)
-                existing = [r for r in self.relations_ if r.scope.key() == key and r.valid
+                existing = [i for i, r in enumerate(self.relations_) if r.scope.key() == key and r.valid
                             and (r.source, r.relation, r.destination) == (t.source, t.relation, t.destination)]
                 if existing:
+                    if work.memory_id:
+                        self.stated[existing[0]].add(work.memory_id)
+                        self.support[existing[0]].add(work.memory_id)
                     continue
                 if t.relation in work.exclusive_relations:
                     for i, r in enumerate(self.relations_):
@@ -51,6 +57,8 @@ class InMemoryGraph:
                             invalid.append(self.relations_[i])
                 rel = Relation(t.source, t.relation, t.destination, work.scope, work.created_at, True, None, work.memory_id)
                 self.relations_.append(rel)
+                self.stated.append({work.memory_id} if work.memory_id else set())
+                self.support.append({work.memory_id} if work.memory_id else set())
                 added.append(rel)
             out[work.id] = GraphWriteResult(tuple(added), tuple(invalid))
         return out
@@ -110,27 +118,34 @@ class InMemoryGraph:
 
     async def delete_scope(self, scope: Scope) -> None:
         self._check()
-        self.relations_ = [r for r in self.relations_ if not scope.contains(r.scope)]
+        keep = [i for i, r in enumerate(self.relations_) if not scope.contains(r.scope)]
+        self.relations_ = [self.relations_[i] for i in keep]
+        self.stated = [self.stated[i] for i in keep]
+        self.support = [self.support[i] for i in keep]
         self.entities_ = {k: e for k, e in self.entities_.items() if not scope.contains(e.scope)}
 
     async def delete_memory_relations(self, memory_ids: Sequence[MemoryId], at: datetime) -> list[Relation]:
         self._check()
         changed = []
         for i, r in enumerate(self.relations_):
-            if r.valid and r.memory_id in memory_ids:
-                self.relations_[i] = replace(r, valid=False, invalidated_at=at)
-                changed.append(self.relations_[i])
+            if r.valid and self.support[i] & set(memory_ids):
+                self.support[i] -= set(memory_ids)
+                if not self.support[i]:  # the last memory that stated it is gone
+                    self.relations_[i] = replace(r, valid=False, invalidated_at=at)
+                    changed.append(self.relations_[i])
         return changed
 
     async def relations_by_memory(self, memory_ids: Sequence[MemoryId]) -> dict[MemoryId, list[Relation]]:
         self._check()
-        return {id: [r for r in self.relations_ if r.memory_id == id] for id in memory_ids}
+        return {id: [r for i, r in enumerate(self.relations_) if id in self.stated[i]] for id in memory_ids}
 
     async def reset(self) -> None:
         self._check()
         self.entities_.clear()
         self.embeddings_.clear()
         self.relations_.clear()
+        self.stated.clear()
+        self.support.clear()
 
     async def counts(self) -> tuple[int, int]:
         self._check()

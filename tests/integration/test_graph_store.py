@@ -77,6 +77,8 @@ async def test_restated_invalidated_relation_becomes_a_new_valid_one(graph_store
     assert [r.created_at for r in result[w.id].added] == [later]
     history = await graph_store.relations_for(ALICE, ["alice"], include_invalid=True)
     assert sorted((r.valid, r.created_at) for r in history) == [(False, T0), (True, later)]
+    newest = await graph_store.relations_for(ALICE, ["alice"], include_invalid=True, limit=1)
+    assert [(r.valid, r.created_at) for r in newest] == [(True, later)]  # most recent first
     assert await graph_store.counts() == (2, 1)
 
 
@@ -115,6 +117,24 @@ async def test_exclusive_rows_in_one_batch_apply_in_order(graph_store: Neo4jGrap
     assert edges(list(result[w2.id].added)) == {("alice", "LIVES_IN", "london")}
     assert edges(list(result[w2.id].invalidated)) == {("alice", "LIVES_IN", "paris")}
     assert edges(await graph_store.relations_for(ALICE, ["alice"])) == {("alice", "LIVES_IN", "london")}
+
+
+async def test_a_batch_that_moves_back_and_forth_reports_every_step(graph_store: Neo4jGraphStore) -> None:
+    only = frozenset({"LIVES_IN"})
+    steps = [("paris", 0), ("london", 1), ("paris", 2)]
+    works = [
+        work(ALICE, ("alice", "lives in", city), exclusive=only, at=T0 + timedelta(seconds=s))
+        for city, s in steps
+    ]
+    result = await graph_store.apply(works)
+    assert [[r.destination for r in result[w.id].added] for w in works] == [["paris"], ["london"], ["paris"]]
+    assert [[r.destination for r in result[w.id].invalidated] for w in works] == [[], ["paris"], ["london"]]
+    history = await graph_store.relations_for(ALICE, ["alice"], include_invalid=True)
+    assert sorted((r.destination, r.valid) for r in history) == [
+        ("london", False),
+        ("paris", False),
+        ("paris", True),
+    ]
 
 
 async def test_reads_use_prefix_scopes(graph_store: Neo4jGraphStore) -> None:
@@ -237,6 +257,8 @@ async def test_relation_types_are_validated_before_reaching_cypher(graph_store: 
         await graph_store.apply([work(ALICE, ("alice", "knows", "bob"), exclusive=frozenset({INJECTION}))])
     with pytest.raises(InvalidInput):
         checked_type("KNOWS\n")  # the last gate before the text: a trailing newline fails too
+    with pytest.raises(InvalidInput):  # a write needs an owner
+        await graph_store.apply([work(Scope(), ("alice", "knows", "bob"))])
     # a bad row anywhere in a batch writes nothing at all
     with pytest.raises(InvalidInput):
         await graph_store.apply([work(ALICE, ("carol", "knows", "dan")), work(ALICE, ("x", INJECTION, "y"))])

@@ -265,3 +265,25 @@ async def test_manual_relations_are_validated_and_can_be_invalidated(service: Me
     assert [r.valid for r in changed] == [False]
     with pytest.raises(NotFound):
         await service.invalidate_relation(ALICE, "alice", "WORKS_AT", "acme")
+
+
+async def test_work_the_graph_refuses_for_good_does_not_block_the_rest(repo: InMemoryRepository, graph: InMemoryGraph) -> None:
+    options = ServiceOptions(graph_write_timeout_s=0.5, graph_drain_interval_s=0.05, graph_max_backoff_s=0.1)
+    svc = MemoryService(repo, BruteForceIndex(), HashingEmbedder(), graph=graph, options=options)
+    real_apply = graph.apply
+
+    async def picky_apply(batch):  # refuses one statement as a broken server would
+        if any(t.destination == "poison" for w in batch for t in w.triples):
+            raise ValueError("refused")
+        return await real_apply(batch)
+
+    graph.apply = picky_apply  # type: ignore[method-assign]
+    await svc.start()
+    try:
+        bad = await svc.add([user("I work at Poison.")], ALICE)
+        good = await svc.add([user("I work at Acme.")], ALICE)
+        assert bad.graph_pending and not good.graph_pending
+        assert [r.destination for r in good.relations_added] == ["acme"]
+        assert len(repo.outbox) == 1 and repo.failures
+    finally:
+        await svc.stop()

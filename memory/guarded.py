@@ -1,0 +1,121 @@
+"""MemoryService as seen by one principal: same operations, with the access rule applied.
+
+The edges only ever hand this object to their handlers, so no resolver can skip the check."""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, AsyncIterator, Mapping, Sequence
+
+from memory.access import Principal
+from memory.errors import Forbidden, NotFound
+from memory.events import EventKind, MemoryEvent
+from memory.filters import Filter
+from memory.models import Entity, GraphQuery, HistoryEntry, MemoryRecord, Message, Relation, Scope
+from memory.ports import Order
+from memory.results import AddResult, MemoryPage, Neighbourhood, SearchResult
+from memory.service import MemoryService
+
+
+class GuardedMemoryService:
+    def __init__(self, service: MemoryService, principal: Principal) -> None:
+        self._svc = service
+        self.principal = principal
+
+    def _scope(self, scope: Scope | None) -> Scope:
+        narrowed = self.principal.narrow(scope)
+        assert narrowed is not None or self.principal.is_admin
+        return (narrowed or Scope()).require()
+
+    def _read_scope(self, scope: Scope | None) -> Scope | None:
+        return self.principal.narrow(scope)
+
+    async def _visible(self, id: str) -> MemoryRecord:
+        rec = await self._svc.get(id)
+        if not self.principal.may_see(rec.scope):
+            raise NotFound(f"memory {id!r} does not exist")
+        return rec
+
+    def _admin(self, what: str) -> None:
+        if not self.principal.is_admin:
+            raise Forbidden(f"only an admin may {what}")
+
+    # writing
+    async def add(self, messages: Sequence[Message], scope: Scope, *, metadata: Mapping[str, Any] | None = None,
+                  infer: bool = True, prompt: str | None = None) -> AddResult:
+        return await self._svc.add(messages, self._scope(scope), metadata=metadata, infer=infer, prompt=prompt,
+                                   actor=self.principal.id)
+
+    async def update(self, id: str, *, text: str | None = None, metadata: Mapping[str, Any] | None = None) -> MemoryRecord:
+        await self._visible(id)
+        return await self._svc.update(id, text=text, metadata=metadata, actor=self.principal.id)
+
+    async def delete(self, id: str) -> MemoryRecord:
+        await self._visible(id)
+        return await self._svc.delete(id, actor=self.principal.id)
+
+    async def delete_all(self, scope: Scope) -> int:
+        return await self._svc.delete_all(self._scope(scope), actor=self.principal.id)
+
+    async def reset(self) -> None:
+        self._admin("reset every memory")
+        await self._svc.reset()
+
+    # reading
+    async def get(self, id: str) -> MemoryRecord:
+        return await self._visible(id)
+
+    async def get_many(self, ids: Sequence[str]) -> dict[str, MemoryRecord]:
+        found = await self._svc.get_many(ids)
+        return {id: r for id, r in found.items() if self.principal.may_see(r.scope)}
+
+    async def search(self, query: str, scope: Scope, *, filters: Filter | None = None, limit: int = 10,
+                     threshold: float | None = None, include_invalidated: bool = False) -> SearchResult:
+        return await self._svc.search(query, self._scope(scope), filters=filters, limit=limit, threshold=threshold,
+                                      include_invalidated=include_invalidated)
+
+    async def list(self, scope: Scope | None, *, filters: Filter | None = None, first: int = 20, after: str | None = None,
+                   order: Order = Order.CREATED_DESC, include_invalidated: bool = False) -> MemoryPage:
+        return await self._svc.list(self._read_scope(scope), filters=filters, first=first, after=after, order=order,
+                                    include_invalidated=include_invalidated)
+
+    async def history(self, id: str) -> list[HistoryEntry]:
+        entries = await self._svc.history(id)
+        if not self.principal.may_see(entries[0].scope):
+            raise NotFound(f"memory {id!r} has no history (it never existed)")
+        return entries
+
+    async def history_many(self, ids: Sequence[str]) -> dict[str, list[HistoryEntry]]:
+        found = await self._svc.history_many(ids)
+        return {id: [e for e in entries if self.principal.may_see(e.scope)] for id, entries in found.items()}
+
+    async def counts(self) -> dict[str, int]:
+        self._admin("read service-wide counts")
+        return await self._svc.counts()
+
+    # graph
+    async def entities(self, scope: Scope | None, query: GraphQuery, first: int, after: str | None) -> list[Entity]:
+        return await self._svc.entities(self._read_scope(scope), query, first, after)
+
+    async def relations(self, scope: Scope | None, query: GraphQuery, first: int, after: str | None) -> list[Relation]:
+        return await self._svc.relations(self._read_scope(scope), query, first, after)
+
+    async def neighbourhood(self, scope: Scope, name: str, depth: int) -> Neighbourhood:
+        return await self._svc.neighbourhood(self._scope(scope), name, depth)
+
+    async def relations_by_memory(self, ids: Sequence[str]) -> dict[str, list[Relation]]:
+        found = await self._svc.relations_by_memory(ids)
+        return {id: [r for r in rels if self.principal.may_see(r.scope)] for id, rels in found.items()}
+
+    async def add_relation(self, scope: Scope, source: str, relation: str, destination: str) -> AddResult:
+        return await self._svc.add_relation(self._scope(scope), source, relation, destination, actor=self.principal.id)
+
+    async def invalidate_relation(self, scope: Scope, source: str, relation: str, destination: str) -> list[Relation]:
+        return await self._svc.invalidate_relation(self._scope(scope), source, relation, destination,
+                                                   actor=self.principal.id)
+
+    # events
+    @contextlib.asynccontextmanager
+    async def subscribe(self, scope: Scope | None, kinds: frozenset[EventKind] | None = None
+                        ) -> AsyncIterator[AsyncIterator[MemoryEvent]]:
+        async with self._svc.events.subscribe(self._read_scope(scope), kinds) as stream:
+            yield stream

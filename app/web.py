@@ -9,6 +9,8 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
+from app import bootstrap
+from app.fanout import RedisFanout
 from app.graphql.schema import build_schema
 from app.graphql.view import ASSET_ROUTE, AgentMemGraphQLView, graphiql_asset
 from app.keys import FANOUT_KEY, SERVICE_KEY, SETTINGS_KEY
@@ -20,16 +22,12 @@ GRAPHQL_PATH = "/graphql"
 
 
 async def _service(app: web.Application) -> AsyncIterator[None]:
-    from app import bootstrap  # the composition root knows the concrete adapters
-
     async with bootstrap.service_context(app[SETTINGS_KEY]) as service:
         app[SERVICE_KEY] = service
         yield
 
 
 async def _fanout(app: web.Application) -> AsyncIterator[None]:
-    from app.fanout import RedisFanout
-
     settings = app[SETTINGS_KEY]
     assert settings.redis_url
     replica = settings.replica_id or uuid.uuid4().hex

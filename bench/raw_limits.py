@@ -84,12 +84,17 @@ def section_onnx(args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     from memory.providers.local_embedder import OnnxEmbedder
 
-    embedder = OnnxEmbedder(args.onnx_path, threads=args.threads, export_if_missing=False)
+    embedder = OnnxEmbedder(args.onnx_path, threads=args.threads, export_if_missing=False, max_wait_ms=2.0)
     embedder._ensure_loaded()  # the bench drives the runtime directly, without the batcher
     load_s = time.perf_counter() - start
     figures = encode_figures(embedder._encode)
     figures["rss_mb"], figures["peak_rss_mb"] = rss_mb()
-    figures["via_embedder_single_p50_ms"] = asyncio.run(_through_embedder(embedder))
+    figures["lone_embed_wait2_p50_ms"] = asyncio.run(_through_embedder(embedder))
+    eager = OnnxEmbedder(args.onnx_path, threads=args.threads, export_if_missing=False, max_wait_ms=0)
+    eager._ensure_loaded()
+    figures["lone_embed_wait0_p50_ms"] = asyncio.run(_through_embedder(eager))
+    figures["burst64_wait2_per_s"] = asyncio.run(_burst(OnnxEmbedder, args, 2.0))
+    figures["burst64_wait0_per_s"] = asyncio.run(_burst(OnnxEmbedder, args, 0.0))
     return {"name": f"onnxruntime ({args.threads} intra-op threads)", "load_s": load_s, **figures}
 
 
@@ -102,6 +107,19 @@ async def _through_embedder(embedder: Any) -> float:
         samples.append((time.perf_counter() - start) * 1000)
     await embedder.aclose()
     return statistics.median(samples)
+
+
+async def _burst(cls: Any, args: argparse.Namespace, wait_ms: float) -> float:
+    """64 concurrent one-sentence callers, 10 rounds: what the micro-batcher buys."""
+    embedder = cls(args.onnx_path, threads=args.threads, export_if_missing=False, max_wait_ms=wait_ms)
+    await embedder.warmup()
+    texts = sentences(640)
+    start = time.perf_counter()
+    for r in range(10):
+        await asyncio.gather(*(embedder.embed([t]) for t in texts[r * 64 : (r + 1) * 64]))
+    elapsed = time.perf_counter() - start
+    await embedder.aclose()
+    return 640 / elapsed
 
 
 def section_hnsw(args: argparse.Namespace) -> dict[str, Any]:

@@ -13,13 +13,17 @@ from memory.filters import Filter
 from memory.models import Entity, GraphQuery, HistoryEntry, MemoryRecord, Message, Relation, Scope
 from memory.ports import Order
 from memory.results import AddResult, MemoryPage, Neighbourhood, SearchResult
-from memory.service import MemoryService
+from memory.service import MemoryService, ServiceOptions
 
 
 class GuardedMemoryService:
     def __init__(self, service: MemoryService, principal: Principal) -> None:
         self._svc = service
         self.principal = principal
+
+    @property
+    def options(self) -> ServiceOptions:
+        return self._svc.options
 
     def _scope(self, scope: Scope | None) -> Scope:
         narrowed = self.principal.narrow(scope)
@@ -73,9 +77,9 @@ class GuardedMemoryService:
         return await self._svc.search(query, self._scope(scope), filters=filters, limit=limit, threshold=threshold,
                                       include_invalidated=include_invalidated)
 
-    async def list(self, scope: Scope | None, *, filters: Filter | None = None, first: int = 20, after: str | None = None,
+    async def list_memories(self, scope: Scope | None, *, filters: Filter | None = None, first: int = 20, after: str | None = None,
                    order: Order = Order.CREATED_DESC, include_invalidated: bool = False) -> MemoryPage:
-        return await self._svc.list(self._read_scope(scope), filters=filters, first=first, after=after, order=order,
+        return await self._svc.list_memories(self._read_scope(scope), filters=filters, first=first, after=after, order=order,
                                     include_invalidated=include_invalidated)
 
     async def history(self, id: str) -> list[HistoryEntry]:

@@ -409,7 +409,7 @@ class MemoryService:
             log.warning("graph unavailable during search; returning no relations: %s", exc)
             return []
 
-    async def list(
+    async def list_memories(
         self,
         scope: Scope | None,
         *,

@@ -11,14 +11,20 @@ Labels: every new memory id gets a fresh, monotonically increasing int label; la
 handed to another id, so a stale label can never resolve to the wrong memory. Removal marks the
 label deleted and forgets it; the index was opened with `allow_replace_deleted`, so the next
 new vector reuses the freed *slot* (memory does not grow with churn) under its new label.
+
+Filtered search: hnswlib calls `allow` for every node it walks past, and with a very selective
+filter it walks most of the graph (100k vectors, 0.1% allowed: ~53 ms vs 0.8 ms for an exact scan
+of the 100 allowed vectors). When `allow` is the `__contains__` of a set/frozenset/dict, the
+index knows the allowed ids, and scans them exactly when they are few.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Collection, Sequence, TypeVar
 
 import hnswlib
 import numpy as np
@@ -42,16 +48,22 @@ class HnswIndex:
         ef_construction: int = 200,
         ef_search: int = 64,
         initial_capacity: int = 1024,
+        exact_max: int = 256,
     ) -> None:
-        """`path` is a directory owned by this index (None: memory only, save/load are no-ops)."""
+        """`path` is a directory owned by this index (None: memory only, save/load are no-ops).
+        `exact_max`: a known allowed set at most this big (and under 5% of the index) is scanned
+        exactly instead of walking the graph."""
         self._dir = Path(path) if path is not None else None
         self._dim = dimension
         self._M = M
         self._ef_construction = ef_construction
         self._ef_search = ef_search
         self._initial_capacity = max(1, initial_capacity)
+        self._exact_max = exact_max
         self._lock = RWLock()
-        self._save_lock = asyncio.Lock()  # one save/load/clear touches the files at a time
+        # saves share the read lock with searches; this keeps two saves apart, even when a
+        # cancelled caller's save is still running in its thread
+        self._save_lock = threading.Lock()
         self._reset()
 
     @property
@@ -75,7 +87,8 @@ class HnswIndex:
     async def nearest(
         self, query: Vector, k: int, allow: Callable[[MemoryId], bool] | None = None
     ) -> list[tuple[MemoryId, float]]:
-        """Best first. `allow` is called from a worker thread (it must only read)."""
+        """Best first. `allow` is called from a worker thread (it must only read); pass a set's
+        `__contains__` to let small allowed sets be scanned exactly."""
         q = self._matrix([query])
         if k <= 0:
             return []
@@ -99,18 +112,14 @@ class HnswIndex:
 
     async def clear(self) -> None:
         """Empty the index and delete its saved files, so a restart cannot resurrect them."""
-        async with self._save_lock:
-            await self._locked(True, self._clear_sync)
+        await self._locked(True, self._clear_sync)
 
     async def save(self, checkpoint: int) -> None:
-        if self._dir is None:
-            return
-        async with self._save_lock:  # searches go on; writers wait for the snapshot
+        if self._dir is not None:  # searches go on; writers wait for the snapshot
             await self._locked(False, self._save_sync, checkpoint)
 
     async def load(self) -> int | None:
-        async with self._save_lock:
-            return await self._locked(True, self._load_sync)
+        return await self._locked(True, self._load_sync)
 
     # --- locking and threads --------------------------------------------------------------
 
@@ -195,6 +204,10 @@ class HnswIndex:
             return []
         k = min(k, live)
         to_id = self._label_to_id
+        known = _known_allowed(allow)
+        if known is not None and len(known) <= self._exact_max and len(known) < 0.05 * live:
+            to_label = self._id_to_label
+            return self._exact_sync(q[0], k, [to_label[m] for m in known if m in to_label])
         # the filter runs inside the graph walk, so disallowed ids never use up the k slots
         filt = None if allow is None else (lambda label: (m := to_id.get(label)) is not None and allow(m))
         if widen:
@@ -203,20 +216,15 @@ class HnswIndex:
             labels, distances = self._index.knn_query(q, k=k, num_threads=1, filter=filt)
         except RuntimeError:
             # fewer than k allowed (or reachable) points: answer exactly from the allowed ones
-            return self._exact_sync(q[0], k, allow)
+            allowed = [label for label, mid in to_id.items() if allow is None or allow(mid)]
+            return self._exact_sync(q[0], k, allowed)
         finally:
             if widen:
                 self._index.set_ef(self._ef_search)
-        return [
-            (to_id[int(label)], float(1.0 - dist))
-            for label, dist in zip(labels[0], distances[0])
-            if int(label) in to_id
-        ]
+        pairs = zip(labels[0].tolist(), distances[0].tolist())
+        return [(to_id[label], 1.0 - dist) for label, dist in pairs if label in to_id]
 
-    def _exact_sync(
-        self, q: np.ndarray, k: int, allow: Callable[[MemoryId], bool] | None
-    ) -> list[tuple[MemoryId, float]]:
-        candidates = [label for label, mid in self._label_to_id.items() if allow is None or allow(mid)]
+    def _exact_sync(self, q: np.ndarray, k: int, candidates: list[int]) -> list[tuple[MemoryId, float]]:
         if not candidates:
             return []
         q = q / max(float(np.linalg.norm(q)), 1e-12)
@@ -240,6 +248,10 @@ class HnswIndex:
             files.remove_all(self._dir)
 
     def _save_sync(self, checkpoint: int) -> None:
+        with self._save_lock:
+            self._save_generation(checkpoint)
+
+    def _save_generation(self, checkpoint: int) -> None:
         assert self._dir is not None
         self._dir.mkdir(parents=True, exist_ok=True)
         gen = uuid.uuid4().hex[:16]
@@ -301,3 +313,11 @@ class HnswIndex:
         if not np.isfinite(matrix).all() or not (np.abs(matrix).sum(axis=1) > 0).all():
             raise InvalidInput("vectors must be finite and non-zero")
         return matrix
+
+
+def _known_allowed(allow: Callable[[MemoryId], bool] | None) -> Collection[MemoryId] | None:
+    """The collection behind `allow` when it is a set's (or dict's) bound `__contains__`."""
+    owner = getattr(allow, "__self__", None)
+    if getattr(allow, "__name__", None) == "__contains__" and isinstance(owner, (set, frozenset, dict)):
+        return owner
+    return None

@@ -9,6 +9,9 @@ from strawberry.types import Info as _Info
 
 from app.graphql.loaders import Loaders
 
+from memory.access import ANONYMOUS_ADMIN, Principal
+from memory.guarded import GuardedMemoryService
+
 if TYPE_CHECKING:
     from memory.service import MemoryService
 
@@ -17,24 +20,24 @@ if TYPE_CHECKING:
 class Context:
     request: web.Request
     response: web.StreamResponse
-    service: MemoryService
+    service: GuardedMemoryService
     loaders: Loaders
     # the connection_init payload of a WebSocket connection (set by Strawberry)
     connection_params: dict[str, Any] | None = None
-    # who is acting, recorded in history; None until authentication is added
-    actor: str | None = None
 
 
 Info = _Info[Context, None]
 
 
 def build_context(
-    request: web.Request, response: web.StreamResponse, service: MemoryService
+    request: web.Request, response: web.StreamResponse, service: MemoryService,
+    principal: Principal = ANONYMOUS_ADMIN,
 ) -> Context:
+    guarded = GuardedMemoryService(service, principal)
     websocket = isinstance(response, web.WebSocketResponse)
     return Context(
         request=request,
         response=response,
-        service=service,
-        loaders=Loaders(service, cache=not websocket),
+        service=guarded,
+        loaders=Loaders(guarded, cache=not websocket),
     )

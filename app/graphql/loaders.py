@@ -11,7 +11,7 @@ from memory.models import HistoryEntry, MemoryRecord, Relation, Scope
 from memory.results import Neighbourhood
 
 if TYPE_CHECKING:
-    from memory.service import MemoryService
+    from memory.guarded import GuardedMemoryService as MemoryService
 
 NeighbourKey = tuple[Scope, str, int]
 

@@ -22,7 +22,7 @@ class Mutation:
         ctx = info.context
         result = await ctx.service.add(
             input.to_messages(), required_scope(input.scope), metadata=json_object(input.metadata, "metadata"),
-            infer=input.infer, prompt=input.prompt, actor=ctx.actor,
+            infer=input.infer, prompt=input.prompt,
         )
         return AddResult.of(result)
 
@@ -30,17 +30,17 @@ class Mutation:
     async def update_memory(self, info: Info, input: UpdateMemoryInput) -> Memory:
         ctx = info.context
         record = await ctx.service.update(
-            str(input.id), text=input.text, metadata=json_object(input.metadata, "metadata"), actor=ctx.actor
+            str(input.id), text=input.text, metadata=json_object(input.metadata, "metadata")
         )
         return Memory.of(record)
 
     @strawberry.mutation(description="Delete one memory; returns it as it was.")
     async def delete_memory(self, info: Info, id: strawberry.ID) -> Memory:
-        return Memory.of(await info.context.service.delete(str(id), actor=info.context.actor))
+        return Memory.of(await info.context.service.delete(str(id)))
 
     @strawberry.mutation(description="Delete every memory owned by exactly this scope.")
     async def delete_memories(self, info: Info, scope: ScopeInput) -> DeleteMemoriesResult:
-        count = await info.context.service.delete_all(required_scope(scope), actor=info.context.actor)
+        count = await info.context.service.delete_all(required_scope(scope))
         return DeleteMemoriesResult(deleted_count=count)
 
     @strawberry.mutation(description="Delete everything: memories, history and graph. Returns true.")
@@ -52,7 +52,7 @@ class Mutation:
     async def add_relation(self, info: Info, input: RelationInput) -> AddResult:
         ctx = info.context
         result = await ctx.service.add_relation(
-            required_scope(input.scope), input.source, input.relation, input.destination, actor=ctx.actor
+            required_scope(input.scope), input.source, input.relation, input.destination
         )
         return AddResult.of(result)
 
@@ -60,6 +60,6 @@ class Mutation:
     async def invalidate_relation(self, info: Info, input: RelationInput) -> list[Relation]:
         ctx = info.context
         changed = await ctx.service.invalidate_relation(
-            required_scope(input.scope), input.source, input.relation, input.destination, actor=ctx.actor
+            required_scope(input.scope), input.source, input.relation, input.destination
         )
         return [Relation.of(rel) for rel in changed]

@@ -65,7 +65,7 @@ class Query:
         order_by: Order = Order.CREATED_DESC,
         include_invalidated: bool = False,
     ) -> Connection[Memory]:
-        page = await info.context.service.list(
+        page = await info.context.service.list_memories(
             scope_of(scope), filters=filter_of(filter), first=first, after=after,
             order=order_by, include_invalidated=include_invalidated,
         )

@@ -21,6 +21,6 @@ class Subscription:
         self, info: Info, scope: ScopeInput | None = None, events: list[EventKind] | None = None
     ) -> AsyncGenerator[MemoryEventPayload, None]:
         kinds = frozenset(EventKind(k) for k in events) if events else None
-        async with info.context.service.events.subscribe(scope_of(scope), kinds) as stream:
+        async with info.context.service.subscribe(scope_of(scope), kinds) as stream:
             async for event in stream:
                 yield MemoryEventPayload.of(event)

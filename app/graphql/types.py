@@ -5,6 +5,7 @@ more data (history, relations, entities, neighbours) resolve through the request
 from __future__ import annotations
 
 from datetime import datetime
+
 import strawberry
 from strawberry.scalars import JSON
 

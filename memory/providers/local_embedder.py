@@ -1,15 +1,19 @@
 """The default local embedder: all-MiniLM-L6-v2 (384-d, L2-normalised float32).
 
 Two runtimes behind the same port:
-- `OnnxEmbedder` (default): onnxruntime + `tokenizers`, ~0.1 s import and ~200 MB RSS, which is
+- `OnnxEmbedder` (default): onnxruntime + `tokenizers`, ~0.2 s to load and ~240 MB RSS, which is
   what keeps the whole server under its 512 MiB target. The ONNX graph already contains mean
   pooling and normalisation; it is exported once from the bundled weights (`export_onnx`) and
   cached.
-- `SentenceTransformerEmbedder`: the reference torch runtime (~3.6 s import, ~500 MB RSS).
+- `SentenceTransformerEmbedder`: the reference torch runtime (~3.5 s to load, ~530 MB RSS).
 
 Both run the model in one dedicated thread fed by a MicroBatcher, so the event loop never
-blocks and two forward passes never compete for the 2 cores. Thread counts are pinned for the
-same reason. Nothing is loaded in __init__: the first `embed` (or `warmup`) loads the model.
+blocks and two forward passes never compete for the 2 cores; thread counts are pinned for the
+same reason. The batcher's wait defaults to 0 here: callers started on the same loop tick still
+share a pass, and callers arriving while a pass runs share the next one, so batches form under
+load anyway, while a 2 ms wait added ~2.5 ms to a lone search's embed (about 4 -> 6.5 ms) with
+no clear gain in burst throughput (bench/raw_limits.py). Nothing is loaded in __init__: the
+first `embed` (or `warmup`) loads the model.
 
 Export from the command line:  python -m memory.providers.local_embedder export [--out PATH]
 """
@@ -174,7 +178,7 @@ class OnnxEmbedder(_LocalEmbedder):
         cache_dir: Path = DEFAULT_CACHE_DIR,
         threads: int = 1,
         max_batch: int = 64,
-        max_wait_ms: float = 2.0,
+        max_wait_ms: float = 0.0,
         export_if_missing: bool = True,
     ) -> None:
         """`onnx_path` defaults to a file under `cache_dir`; when missing it is exported (in a
@@ -249,7 +253,7 @@ class OnnxEmbedder(_LocalEmbedder):
 
 class SentenceTransformerEmbedder(_LocalEmbedder):
     def __init__(
-        self, *, model_path: Path | None = None, threads: int = 2, max_batch: int = 64, max_wait_ms: float = 2.0
+        self, *, model_path: Path | None = None, threads: int = 2, max_batch: int = 64, max_wait_ms: float = 0.0
     ) -> None:
         """The torch runtime. `threads` is torch's intra-op pool (process-wide in torch)."""
         super().__init__(model_path, max_batch, max_wait_ms, "torch-embed")

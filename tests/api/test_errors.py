@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from memory.errors import StoreUnavailable
-from tests.api.ops import ADD, MEMORIES, SEARCH, GQL, add_input
+from tests.api.ops import ADD, GQL, MEMORIES, SEARCH, add_input
 
 
 def only_error(body: dict) -> dict:
@@ -130,7 +130,7 @@ async def test_unexpected_exceptions_are_masked_and_logged(
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("password=hunter2 at /srv/secret.py line 7")
 
-    monkeypatch.setattr(gql.service, "list", broken)
+    monkeypatch.setattr(gql.service, "list_memories", broken)
     with caplog.at_level(logging.ERROR, logger="app.graphql"):
         body = await gql(MEMORIES)
     error = only_error(body)

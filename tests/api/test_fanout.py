@@ -95,3 +95,18 @@ def test_events_survive_the_wire_format() -> None:
         assert decode_event(encode_event(event, "r1")) == MemoryEvent(
             event.kind, event.scope, event.memory_id, event.memory, event.previous_text, event.relation, now, "r1"
         )
+
+
+async def test_a_redis_outage_does_not_fail_writes(
+    replicas: tuple[TestClient, TestClient], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = GQL(replicas[0])
+    fanout = a.client.app[FANOUT_KEY]
+
+    async def down(*args: object, **kwargs: object) -> None:
+        raise aioredis.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(fanout._redis, "publish", down)
+    data = await a.data(ADD, input=add_input("written while Redis is down"))
+    assert data["addMemories"]["changes"][0]["event"] == "ADD"
+    assert "could not fan out" in caplog.text

@@ -10,8 +10,8 @@ import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
-from app.settings import Settings
 from app.graphql.view import ASSETS, GRAPHIQL_DIR
+from app.settings import Settings
 from app.web import create_app
 
 assets_installed = pytest.mark.skipif(
@@ -129,3 +129,13 @@ async def test_graphiql_can_be_turned_off(
     client = await aiohttp_client(create_app(settings))
     resp = await client.get("/graphql", headers={"Accept": "text/html"})
     await json_error(resp, 404, "NOT_FOUND")
+
+
+async def test_graphiql_without_its_assets_says_how_to_install_them(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr("app.graphql.view.GRAPHIQL_DIR", tmp_path)
+    resp = await client.get("/graphql", headers={"Accept": "text/html"})
+    assert resp.status == 503 and "npm ci --prefix app/static/graphiql" in await resp.text()
+    resp = await client.get("/graphiql/assets/graphiql.js")
+    assert "npm ci" in await json_error(resp, 404, "NOT_FOUND")

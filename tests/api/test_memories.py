@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.api.ops import GQL
-from tests.api.ops import ADD, MEMORIES, SEARCH, add_input
+from tests.api.ops import ADD, GQL, MEMORIES, SEARCH, add_input
 
 
 async def add(gql: GQL, text: str, user: str = "alice", **extra: object) -> str:

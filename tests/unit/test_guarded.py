@@ -38,7 +38,7 @@ async def test_another_users_memory_is_invisible_by_id(as_alice: GuardedMemorySe
 
 
 async def test_scopes_naming_another_user_are_refused(as_alice: GuardedMemoryService) -> None:
-    for call in (as_alice.search("carol", BOB_SCOPE), as_alice.list(BOB_SCOPE), as_alice.delete_all(BOB_SCOPE),
+    for call in (as_alice.search("carol", BOB_SCOPE), as_alice.list_memories(BOB_SCOPE), as_alice.delete_all(BOB_SCOPE),
                  as_alice.add([Message("user", "x y z")], BOB_SCOPE), as_alice.neighbourhood(BOB_SCOPE, "bob", 2),
                  as_alice.entities(BOB_SCOPE, GraphQuery(), 10, None), as_alice.add_relation(BOB_SCOPE, "a", "KNOWS", "b")):
         with pytest.raises(Forbidden):
@@ -47,9 +47,9 @@ async def test_scopes_naming_another_user_are_refused(as_alice: GuardedMemorySer
 
 async def test_unscoped_and_filtered_reads_only_return_own_data(as_alice: GuardedMemoryService, bobs_memory: str) -> None:
     await as_alice.add([Message("user", "Alice knows Carol.")], Scope())  # scope filled from the credential
-    everything = await as_alice.list(None, filters=parse_filter({"user_id": "bob"}))
+    everything = await as_alice.list_memories(None, filters=parse_filter({"user_id": "bob"}))
     assert everything.items == []
-    mine = await as_alice.list(None)
+    mine = await as_alice.list_memories(None)
     assert [r.scope.user_id for r in mine.items] == ["alice"]
     found = await as_alice.search("knows carol", Scope())
     assert {h.record.scope.user_id for h in found.hits} == {"alice"}
@@ -75,7 +75,7 @@ async def test_agent_credentials_are_held_to_their_agent(service: MemoryService)
     with pytest.raises(NotFound):
         await agent.get(other.results[0].id)
     with pytest.raises(Forbidden):
-        await agent.list(Scope(agent_id="booker"))
+        await agent.list_memories(Scope(agent_id="booker"))
 
 
 async def test_subscriptions_only_carry_own_events(as_alice: GuardedMemoryService, service: MemoryService) -> None:

@@ -85,6 +85,17 @@ async def test_allow_filter_returns_k_allowed_among_many_disallowed(hnsw: HnswIn
     assert [mid for mid, _ in hits] == exact
 
 
+async def test_a_small_allowed_set_is_answered_by_an_exact_scan(hnsw: HnswIndex, rng) -> None:
+    vecs = unit(rng, 3000)
+    await hnsw.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
+    allowed = {f"m{i}" for i in rng.choice(3000, size=40, replace=False)} | {"not-indexed"}
+    for q in unit(rng, 5):
+        hits = await hnsw.nearest(q, k=7, allow=allowed.__contains__)
+        exact = sorted((m for m in allowed if m != "not-indexed"), key=lambda m: -float(vecs[int(m[1:])] @ q))
+        assert [m for m, _ in hits] == exact[:7]
+        assert hits[0][1] == pytest.approx(float(vecs[int(hits[0][0][1:])] @ q), abs=1e-5)
+
+
 async def test_allow_filter_with_fewer_allowed_than_k_returns_all_allowed(hnsw: HnswIndex, rng) -> None:
     vecs = unit(rng, 300)
     await hnsw.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
@@ -171,6 +182,22 @@ async def test_save_then_load_round_trips_ids_vectors_and_checkpoint(tmp_path: P
     assert await second.count() == 50
     await second.save(42)
     assert sorted(p.name for p in (tmp_path / "v").iterdir() if p.name != files.MANIFEST).__len__() == 2
+
+
+async def test_concurrent_saves_and_searches_leave_one_loadable_generation(tmp_path: Path, rng) -> None:
+    index = HnswIndex(tmp_path / "v", dimension=DIM)
+    vecs = unit(rng, 200)
+    await index.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
+    saves = [asyncio.create_task(index.save(c)) for c in range(1, 6)]
+    await asyncio.sleep(0)
+    saves[2].cancel()  # its thread still finishes; it must not overlap the others
+    await asyncio.gather(*(index.nearest(v, k=3) for v in vecs[:20]))
+    await asyncio.gather(*saves, return_exceptions=True)
+    await index.remove(["absent"])  # a writer: it waits for the cancelled save's thread too
+    reloaded = HnswIndex(tmp_path / "v", dimension=DIM)
+    assert await reloaded.load() in range(1, 6)
+    assert await reloaded.count() == 200
+    assert len(list((tmp_path / "v").iterdir())) == 3
 
 
 async def test_load_without_files_returns_none_and_empty(tmp_path: Path) -> None:

@@ -111,9 +111,13 @@ async def test_a_lone_caller_waits_no_longer_than_max_wait() -> None:
     model = CountingModel()
     batcher = MicroBatcher(model, max_batch=64, max_wait_ms=2)
     await batcher.embed(["warm"])  # starts the worker thread
-    start = time.perf_counter()
-    await batcher.embed(["alone"])
-    assert time.perf_counter() - start < 0.002 + 0.05  # max_wait plus scheduling slack
+    waits = []
+    for i in range(7):
+        start = time.perf_counter()
+        await batcher.embed([f"alone {i}"])
+        waits.append(time.perf_counter() - start)
+    assert sorted(waits)[3] < 0.002 + 0.03  # median: max_wait plus scheduling slack on a busy box
+    assert len(model.calls) == 8
 
 
 async def test_a_cancelled_caller_does_not_disturb_the_others() -> None:

@@ -151,14 +151,14 @@ async def test_delete_all_only_touches_its_scope(service: MemoryService) -> None
     await service.add([user("I like tea")], Scope("alice", "a2"), infer=False)
     await service.add([user("I like tea")], BOB, infer=False)
     assert await service.delete_all(Scope("alice", "a1")) == 2
-    assert len((await service.list(ALICE)).items) == 1
-    assert len((await service.list(BOB)).items) == 1
+    assert len((await service.list_memories(ALICE)).items) == 1
+    assert len((await service.list_memories(BOB)).items) == 1
 
 
 async def test_reset_forgets_everything(service: MemoryService, graph: InMemoryGraph) -> None:
     await service.add([user("I work at Acme.")], ALICE)
     await service.reset()
-    assert (await service.list(None)).items == []
+    assert (await service.list_memories(None)).items == []
     assert graph.relations_ == []
     assert (await service.search("acme", ALICE)).hits == []
 
@@ -168,18 +168,18 @@ async def test_list_pages_with_cursors_filters_and_order(service: MemoryService)
         await service.add([user(f"fact {i}")], ALICE, metadata={"i": i}, infer=False)
     seen, cursor = [], None
     while True:
-        page = await service.list(ALICE, first=10, after=cursor, order=Order.CREATED_ASC)
+        page = await service.list_memories(ALICE, first=10, after=cursor, order=Order.CREATED_ASC)
         seen += [r.metadata["i"] for r in page.items]
         if not page.has_next:
             break
         cursor = page.end_cursor
     assert seen == list(range(25))
-    filtered = await service.list(ALICE, filters=parse_filter({"i": {"lt": 5}}), first=3, order=Order.CREATED_DESC)
+    filtered = await service.list_memories(ALICE, filters=parse_filter({"i": {"lt": 5}}), first=3, order=Order.CREATED_DESC)
     assert [r.metadata["i"] for r in filtered.items] == [4, 3, 2] and filtered.has_next
     with pytest.raises(InvalidInput, match="cursor"):
-        await service.list(ALICE, after="garbage!")
+        await service.list_memories(ALICE, after="garbage!")
     with pytest.raises(InvalidInput):
-        await service.list(ALICE, first=0)
+        await service.list_memories(ALICE, first=0)
 
 
 async def test_add_succeeds_and_queues_graph_work_when_the_graph_is_down(

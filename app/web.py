@@ -11,6 +11,7 @@ from aiohttp import web
 
 from app import bootstrap
 from app.fanout import RedisFanout
+from app.auth import AUTHENTICATOR_KEY, OpenAuthenticator
 from app.graphql.schema import build_schema
 from app.graphql.view import ASSET_ROUTE, AgentMemGraphQLView, graphiql_asset
 from app.keys import FANOUT_KEY, SERVICE_KEY, SETTINGS_KEY
@@ -48,6 +49,7 @@ async def _health(request: web.Request) -> web.Response:
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS_KEY] = settings
+    app[AUTHENTICATOR_KEY] = OpenAuthenticator()
     app.cleanup_ctx.append(_service)
     if settings.redis_url:
         app.cleanup_ctx.append(_fanout)

@@ -46,3 +46,19 @@ class ProviderError(AgentMemError):
     """An embedding or LLM provider answered with an error or unusable output."""
 
     code = "PROVIDER_ERROR"
+
+
+class Unauthenticated(AgentMemError):
+    """No credential, or one that is not valid (forged, expired, revoked...)."""
+
+    code = "UNAUTHENTICATED"
+
+
+class RateLimited(AgentMemError):
+    """Too many requests for this principal or address; retry after `retry_after` seconds."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(self, retry_after: float, message: str = "rate limit exceeded") -> None:
+        self.retry_after = retry_after
+        super().__init__(f"{message}; retry after {retry_after:.1f} s")

@@ -14,6 +14,7 @@ from cross_web import HTTPException
 from strawberry.aiohttp.views import GraphQLView
 from strawberry.http.parse_content_type import parse_content_type
 
+from app.auth import AUTHENTICATOR_KEY
 from app.graphql.context import Context, build_context
 from app.keys import SERVICE_KEY
 
@@ -74,7 +75,12 @@ class AgentMemGraphQLView(GraphQLView[Context, None]):
         self._page: str | None = None
 
     async def get_context(self, request: web.Request, response: web.StreamResponse) -> Context:  # type: ignore[override]
-        return build_context(request, response, request.app[SERVICE_KEY])
+        authenticator = request.app[AUTHENTICATOR_KEY]
+        if isinstance(response, web.WebSocketResponse):
+            principal = await authenticator.for_connection(None, request)
+        else:
+            principal = await authenticator.for_request(request)
+        return build_context(request, response, request.app[SERVICE_KEY], principal)
 
     async def create_websocket_response(self, request: web.Request, subprotocol: str | None) -> web.WebSocketResponse:
         # WebSocket-level pings find dead peers on either protocol

@@ -1,6 +1,8 @@
 """In-memory owner table: memory id -> (scope, valid), so searches filter without SQL.
 
-Rebuilt from SQL at start (`MemoryRepository.catalog`) and kept in step by the service."""
+Rebuilt from SQL at start (`MemoryRepository.catalog`) and kept in step by the service.
+Secondary sets per user, agent and run let a scoped search hand the vector index the exact
+set of allowed ids (which it can use to plan the search) instead of a slow per-node callback."""
 from __future__ import annotations
 
 import sys
@@ -8,6 +10,9 @@ from typing import Callable, Iterable
 
 from memory.models import MemoryId, Scope
 from memory.ports import CatalogRow
+
+# above this share of all memories, a per-id predicate beats building an allowed set
+_SET_MAX_SHARE = 0.3
 
 
 def _intern(value: str | None) -> str | None:
@@ -18,20 +23,41 @@ def _intern(value: str | None) -> str | None:
 class ScopeCatalog:
     def __init__(self) -> None:
         self._rows: dict[MemoryId, tuple[str | None, str | None, str | None, bool]] = {}
+        self._by: tuple[dict[str, set[MemoryId]], ...] = ({}, {}, {})  # user, agent, run
+        self._invalid: set[MemoryId] = set()
 
     def load(self, rows: Iterable[CatalogRow]) -> None:
-        self._rows.clear()
+        self.clear()
         for row in rows:
             self.put(row.id, row.scope, row.valid)
 
     def put(self, id: MemoryId, scope: Scope, valid: bool) -> None:
-        self._rows[id] = (_intern(scope.user_id), _intern(scope.agent_id), _intern(scope.run_id), valid)
+        self.drop(id)
+        row = (_intern(scope.user_id), _intern(scope.agent_id), _intern(scope.run_id), valid)
+        self._rows[id] = row
+        for i in range(3):
+            if row[i] is not None:
+                self._by[i].setdefault(row[i], set()).add(id)
+        if not valid:
+            self._invalid.add(id)
 
     def drop(self, id: MemoryId) -> None:
-        self._rows.pop(id, None)
+        row = self._rows.pop(id, None)
+        if row is None:
+            return
+        for i in range(3):
+            if row[i] is not None:
+                members = self._by[i][row[i]]
+                members.discard(id)
+                if not members:
+                    del self._by[i][row[i]]
+        self._invalid.discard(id)
 
     def clear(self) -> None:
         self._rows.clear()
+        for index in self._by:
+            index.clear()
+        self._invalid.clear()
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -42,8 +68,7 @@ class ScopeCatalog:
     def ids(self) -> set[MemoryId]:
         return set(self._rows)
 
-    def allow(self, scope: Scope, include_invalidated: bool) -> Callable[[MemoryId], bool]:
-        """A predicate for the vector index: inside `scope` (prefix semantics) and valid."""
+    def _predicate(self, scope: Scope, include_invalidated: bool) -> Callable[[MemoryId], bool]:
         rows = self._rows
         u, a, r = scope.user_id, scope.agent_id, scope.run_id
 
@@ -60,6 +85,26 @@ class ScopeCatalog:
 
         return allowed
 
+    def allow(self, scope: Scope, include_invalidated: bool) -> Callable[[MemoryId], bool] | None:
+        """What the vector index should accept for a search in `scope`: None for everything,
+        the `__contains__` of an exact allowed set when the scope is a small share, else a
+        per-id predicate."""
+        given = [(i, v) for i, v in enumerate((scope.user_id, scope.agent_id, scope.run_id)) if v is not None]
+        if not given:
+            if include_invalidated or not self._invalid:
+                return None
+            return self._predicate(scope, include_invalidated)
+        pools = sorted((self._by[i].get(v, set()) for i, v in given), key=len)
+        smallest = pools[0]
+        if len(given) == 1 and len(smallest) == len(self._rows) and (include_invalidated or not self._invalid):
+            return None
+        if len(smallest) > _SET_MAX_SHARE * max(len(self._rows), 1):
+            return self._predicate(scope, include_invalidated)
+        allowed = smallest.intersection(*pools[1:]) if len(pools) > 1 else set(smallest)
+        if not include_invalidated and self._invalid:
+            allowed -= self._invalid
+        return allowed.__contains__
+
     def count_in(self, scope: Scope, include_invalidated: bool) -> int:
-        allowed = self.allow(scope, include_invalidated)
+        allowed = self._predicate(scope, include_invalidated)
         return sum(1 for id in self._rows if allowed(id))

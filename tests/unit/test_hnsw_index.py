@@ -300,3 +300,21 @@ async def test_clear_empties_and_deletes_saved_files(tmp_path: Path, rng) -> Non
     assert await HnswIndex(directory, dimension=DIM).load() is None
     await index.upsert([("z", unit(rng)[0])])
     assert (await index.nearest(unit(rng)[0], k=5))[0][0] == "z"
+
+
+async def test_a_selective_allowed_set_still_returns_the_best_k_allowed(tmp_path) -> None:
+    import numpy as np
+
+    from vector.hnsw import HnswIndex
+
+    rng = np.random.default_rng(3)
+    data = rng.standard_normal((3000, 32)).astype(np.float32)
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    index = HnswIndex(None, dimension=32, initial_capacity=4096)
+    await index.upsert([(f"m{i}", data[i]) for i in range(3000)])
+    allowed = {f"m{i}" for i in range(0, 3000, 20)}  # 5%: the over-fetch path
+    q = data[40] + 0.01
+    got = await index.nearest(q, 5, allowed.__contains__)
+    exact = sorted(((float(data[i] @ q / np.linalg.norm(q)), f"m{i}") for i in range(0, 3000, 20)), reverse=True)[:5]
+    assert [id for id, _ in got] == [id for _, id in exact]
+    assert all(id in allowed for id, _ in got)

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import pytest
+
+from memory.catalog import ScopeCatalog
+from memory.models import Scope
+
+
+@pytest.fixture
+def catalog() -> ScopeCatalog:
+    c = ScopeCatalog()
+    for i in range(100):
+        c.put(f"m{i}", Scope(f"u{i % 10}", f"a{i % 4}", "r1" if i < 50 else None), valid=i % 7 != 0)
+    return c
+
+
+def brute(c: ScopeCatalog, scope: Scope, include_invalidated: bool) -> set[str]:
+    pred = c._predicate(scope, include_invalidated)
+    return {id for id in c.ids() if pred(id)}
+
+
+@pytest.mark.parametrize("scope", [Scope("u1"), Scope("u1", "a1"), Scope(agent_id="a2"), Scope(run_id="r1"),
+                                   Scope("u3", run_id="r1"), Scope("nobody")])
+@pytest.mark.parametrize("include_invalidated", [False, True])
+def test_allow_agrees_with_the_scope_rule(catalog: ScopeCatalog, scope: Scope, include_invalidated: bool) -> None:
+    allow = catalog.allow(scope, include_invalidated)
+    got = catalog.ids() if allow is None else {id for id in catalog.ids() if allow(id)}
+    assert got == brute(catalog, scope, include_invalidated)
+
+
+def test_small_scopes_get_an_exact_set_and_whole_scopes_no_filter() -> None:
+    c = ScopeCatalog()
+    for i in range(50):
+        c.put(f"m{i}", Scope("solo"), valid=True)
+    assert c.allow(Scope("solo"), False) is None
+    c.put("other", Scope("tiny"), valid=True)
+    allow = c.allow(Scope("tiny"), False)
+    assert getattr(allow, "__name__", "") == "__contains__" and allow("other") and not allow("m1")
+    c.put("m1", Scope("solo"), valid=False)  # re-put moves it to invalid
+    assert not c.allow(Scope("solo"), False)("m1")
+    c.drop("other")
+    assert not c.allow(Scope("tiny"), False)("other")

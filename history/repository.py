@@ -180,12 +180,15 @@ class SqlMemoryRepository:
             result = await conn.execute(query)
             return [CatalogRow(id=i, scope=codec.scope_of(u, a, r), valid=bool(v)) for i, u, a, r, v in result]
 
-    async def embeddings_since(self, seq: int) -> list[tuple[MemoryId, Vector]]:
-        query = (
-            sa.select(memories.c.id, memories.c.embedding)
-            .where(memories.c.seq > seq)
-            .order_by(memories.c.seq, memories.c.id)
-        )
+    async def embeddings_since(
+        self, seq: int, *, after: MemoryId | None = None, limit: int | None = None
+    ) -> list[tuple[MemoryId, Vector]]:
+        query = sa.select(memories.c.id, memories.c.embedding).where(memories.c.seq > seq)
+        if after is not None:
+            query = query.where(memories.c.id > after)
+        query = query.order_by(memories.c.id)
+        if limit is not None:
+            query = query.limit(limit)
         async with self._reading() as conn:
             result = await conn.execute(query)
             return [(id_, codec.decode_vector(blob)) for id_, blob in result]

@@ -60,9 +60,15 @@ class IndexKeeper:
         extra = (await self._index.ids()) - sql_ids
         if extra:
             await self._index.remove(sorted(extra))
-        replay = await self._repo.embeddings_since(checkpoint)
-        for start in range(0, len(replay), _CHUNK):
-            await self._index.upsert(replay[start : start + _CHUNK])
+        replayed = 0
+        after: str | None = None
+        while True:  # page by id: a 100k rebuild never holds every vector at once
+            page = await self._repo.embeddings_since(checkpoint, after=after, limit=_CHUNK)
+            if not page:
+                break
+            await self._index.upsert(page)
+            replayed += len(page)
+            after = page[-1][0]
         missing = sql_ids - (await self._index.ids())
         if missing:
             # rows older than the checkpoint that the saved index lacks: an index saved by
@@ -72,7 +78,7 @@ class IndexKeeper:
         report = ReconcileReport(
             rebuilt=rebuilt,
             removed=len(extra),
-            replayed=len(replay),
+            replayed=replayed,
             restored=len(missing),
             total=await self._index.count(),
             seconds=time.perf_counter() - started,

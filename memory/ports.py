@@ -158,8 +158,11 @@ class MemoryRepository(Protocol):
 
     async def catalog(self) -> list[CatalogRow]: ...
 
-    async def embeddings_since(self, seq: int) -> list[tuple[MemoryId, Vector]]:
-        """Rows written by commits with seq > `seq` (for index replay)."""
+    async def embeddings_since(
+        self, seq: int, *, after: MemoryId | None = None, limit: int | None = None
+    ) -> list[tuple[MemoryId, Vector]]:
+        """Rows written by commits with seq > `seq` (for index replay), ordered by id;
+        `after`/`limit` page through them so a rebuild never holds every vector at once."""
         ...
 
     async def embeddings(self, ids: Sequence[MemoryId]) -> dict[MemoryId, Vector]: ...

@@ -75,3 +75,13 @@ async def test_deletes_keep_history_and_outbox_round_trips(any_repository) -> No
     assert tuple(pending.entity_embeddings["a"]) == (0.5, 0.25)
     await any_repository.complete_graph_work([work.id])
     assert await any_repository.outbox_size() == 0
+
+
+async def test_replay_pages_by_id_without_gaps(any_repository) -> None:
+    rows = [stored(f"p{i}", Scope("u"), i) for i in range(7)]
+    await any_repository.commit(ChangeSet(writes=rows, history=[added(r) for r in rows]))
+    seen, after = [], None
+    while page := await any_repository.embeddings_since(0, after=after, limit=3):
+        seen += [id for id, _ in page]
+        after = page[-1][0]
+    assert seen == sorted(r.record.id for r in rows)

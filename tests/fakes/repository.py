@@ -65,8 +65,10 @@ class InMemoryRepository:
     async def catalog(self) -> list[CatalogRow]:
         return [CatalogRow(id, r.scope, r.valid) for id, (r, _, _) in self.rows.items()]
 
-    async def embeddings_since(self, seq: int) -> list[tuple[MemoryId, Vector]]:
-        return [(id, v) for id, (_, v, s) in self.rows.items() if s > seq]
+    async def embeddings_since(self, seq: int, *, after: MemoryId | None = None,
+                               limit: int | None = None) -> list[tuple[MemoryId, Vector]]:
+        rows = sorted((id, v) for id, (_, v, s) in self.rows.items() if s > seq and (after is None or id > after))
+        return rows if limit is None else rows[:limit]
 
     async def embeddings(self, ids: Sequence[MemoryId]) -> dict[MemoryId, Vector]:
         return {id: self.rows[id][1] for id in ids if id in self.rows}

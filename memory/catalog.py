@@ -33,11 +33,11 @@ class ScopeCatalog:
 
     def put(self, id: MemoryId, scope: Scope, valid: bool) -> None:
         self.drop(id)
-        row = (_intern(scope.user_id), _intern(scope.agent_id), _intern(scope.run_id), valid)
-        self._rows[id] = row
-        for i in range(3):
-            if row[i] is not None:
-                self._by[i].setdefault(row[i], set()).add(id)
+        owners = (_intern(scope.user_id), _intern(scope.agent_id), _intern(scope.run_id))
+        self._rows[id] = (*owners, valid)
+        for i, owner in enumerate(owners):
+            if owner is not None:
+                self._by[i].setdefault(owner, set()).add(id)
         if not valid:
             self._invalid.add(id)
 
@@ -45,12 +45,12 @@ class ScopeCatalog:
         row = self._rows.pop(id, None)
         if row is None:
             return
-        for i in range(3):
-            if row[i] is not None:
-                members = self._by[i][row[i]]
+        for i, owner in enumerate(row[:3]):
+            if isinstance(owner, str):
+                members = self._by[i][owner]
                 members.discard(id)
                 if not members:
-                    del self._by[i][row[i]]
+                    del self._by[i][owner]
         self._invalid.discard(id)
 
     def clear(self) -> None:

@@ -51,11 +51,11 @@ class IndexKeeper:
 
     async def reconcile(self) -> ReconcileReport:
         started = time.perf_counter()
-        checkpoint = await self._index.load()
-        rebuilt = checkpoint is None
+        loaded = await self._index.load()
+        rebuilt = loaded is None
         if rebuilt:
             await self._index.clear()
-            checkpoint = 0
+        checkpoint = loaded or 0
         sql_ids = {row.id for row in await self._repo.catalog()}
         extra = (await self._index.ids()) - sql_ids
         if extra:

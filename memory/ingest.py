@@ -12,7 +12,6 @@ from memory.catalog import ScopeCatalog
 from memory.errors import ProviderError
 from memory.extraction import extract
 from memory.models import (
-    ChangeEvent,
     GraphWork,
     MemoryRecord,
     Message,

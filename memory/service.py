@@ -3,27 +3,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import math
-import re
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any, Mapping, Sequence
 
 from memory.catalog import ScopeCatalog
-from memory.entities import EntityResolver, relation_type
-from memory.errors import InvalidInput, NotFound, StoreUnavailable
+from memory.entities import EntityResolver
+from memory.errors import InvalidInput, StoreUnavailable
 from memory.events import EventBus, EventKind, MemoryEvent
-from memory.extraction import normalise_name
-from memory.filters import Filter, matches
+from memory.graph_ops import GraphMixin
+from memory.recall import RecallMixin
+from memory.validation import check_metadata, check_text
 from memory.graph_writer import GraphWriter
 from memory.index_keeper import IndexKeeper
-from memory.ingest import Decided, Ingestor, graph_work, new_record
+from memory.ingest import Decided, Ingestor, new_record
 from memory.models import (
     ChangeEvent,
-    Entity,
-    GraphQuery,
     GraphWork,
     HistoryEntry,
     MemoryRecord,
@@ -35,14 +30,11 @@ from memory.models import (
     text_hash,
     utcnow,
 )
-from memory.pagination import decode_cursor, encode_cursor
-from memory.ports import LLM, ChangeSet, Embedder, GraphStore, MemoryRepository, Order, PageCursor, VectorIndex
-from memory.results import AddResult, MemoryChange, MemoryPage, Neighbourhood, SearchHit, SearchResult
+from memory.ports import LLM, ChangeSet, Embedder, GraphStore, MemoryRepository, VectorIndex
+from memory.results import AddResult, MemoryChange
 
 log = logging.getLogger(__name__)
 
-MAX_TEXT = 32_000
-_WORD = re.compile(r"[\w'’-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,29 +49,7 @@ class ServiceOptions:
     graph_max_backoff_s: float = 30.0
 
 
-def _check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, Mapping):
-        raise InvalidInput("metadata must be a JSON object")
-    try:
-        encoded = json.dumps(metadata, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"metadata must be plain JSON: {exc}") from None
-    if len(encoded) > 64_000:
-        raise InvalidInput("metadata is larger than 64 kB")
-    return json.loads(encoded)
-
-
-def _check_text(text: str, what: str = "text") -> str:
-    if not isinstance(text, str) or not text.strip():
-        raise InvalidInput(f"{what} must be a non-empty string")
-    if len(text) > MAX_TEXT:
-        raise InvalidInput(f"{what} is longer than {MAX_TEXT} characters")
-    return text.strip()
-
-
-class MemoryService:
+class MemoryService(RecallMixin, GraphMixin):
     def __init__(
         self,
         repo: MemoryRepository,
@@ -99,6 +69,8 @@ class MemoryService:
         self._llm = llm
         self.events = events or EventBus()
         self.options = options
+        self.max_limit = options.max_limit
+        self.exclusive_relations = options.exclusive_relations
         self._catalog = ScopeCatalog()
         self.keeper = IndexKeeper(index, repo, index_save_interval_s)
         self.writer = (
@@ -142,11 +114,11 @@ class MemoryService:
         actor: str | None = None,
     ) -> AddResult:
         scope.require()
-        meta = _check_metadata(metadata)
+        meta = check_metadata(metadata)
         if not messages:
             raise InvalidInput("messages must not be empty")
         for i, m in enumerate(messages):
-            _check_text(m.content, f"messages[{i}].content")
+            check_text(m.content, f"messages[{i}].content")
             if not isinstance(m.role, str) or not m.role.strip():
                 raise InvalidInput(f"messages[{i}].role must be a non-empty string")
         messages = [Message(m.role.strip().lower(), m.content.strip()) for m in messages]
@@ -202,31 +174,6 @@ class MemoryService:
         await self._publish(events, added, invalid)
         return AddResult(results, added, invalid, pending, d.stored_raw)
 
-    async def _graph_works(
-        self, scope: Scope, per_memory: list[tuple[str, tuple[Triple, ...]]], loose: list[Triple]
-    ) -> list[GraphWork]:
-        if self._graph is None or not (per_memory or loose):
-            return []
-        groups = [*per_memory, (None, tuple(loose))]
-        tagged: list[tuple[int, Triple]] = []
-        for g, (_, triples) in enumerate(groups):
-            for t in triples:
-                if not (normalise_name(t.source) and normalise_name(t.destination)):
-                    continue
-                try:
-                    tagged.append((g, replace(t, relation=relation_type(t.relation))))
-                except InvalidInput as exc:  # an unusable relation name from the extractor
-                    log.info("skipping relation %r: %s", t.relation, exc)
-        if not tagged:
-            return []
-        canon, embeddings = await self._entities.resolve(scope, [t for _, t in tagged])
-        works = []
-        for g, (memory_id, _) in enumerate(groups):
-            triples = [c for (tg, _), c in zip(tagged, canon) if tg == g]
-            if triples:
-                works.append(graph_work(scope, triples, memory_id, embeddings, self.options.exclusive_relations))
-        return works
-
     async def _commit_and_index(
         self, change: ChangeSet, upserts: list, works: list[GraphWork]
     ) -> tuple[list[Relation], list[Relation], bool]:
@@ -278,9 +225,9 @@ class MemoryService:
         now = utcnow()
         rec = old
         if metadata is not None:
-            rec = replace(rec, metadata=_check_metadata(metadata))
+            rec = replace(rec, metadata=check_metadata(metadata))
         if text is not None:
-            text = _check_text(text)
+            text = check_text(text)
             rec = replace(rec, text=text, hash=text_hash(text))
             vec = (await self._embedder.embed([text]))[0]
         else:
@@ -341,169 +288,9 @@ class MemoryService:
         await self.keeper.snapshot()
         await self.events.publish(MemoryEvent(EventKind.RESET, Scope()))
 
-    # reading -------------------------------------------------------------------------------
-    async def get(self, id: str) -> MemoryRecord:
-        rec = await self._repo.get(id) if isinstance(id, str) and id else None
-        if rec is None:
-            raise NotFound(f"memory {id!r} does not exist")
-        return rec
-
-    async def get_many(self, ids: Sequence[str]) -> dict[str, MemoryRecord]:
-        return await self._repo.get_many(list(ids))
-
-    def _limit(self, limit: int, what: str = "limit") -> int:
-        if not isinstance(limit, int) or limit < 1 or limit > self.options.max_limit:
-            raise InvalidInput(f"{what} must be between 1 and {self.options.max_limit}")
-        return limit
-
-    async def search(
-        self,
-        query: str,
-        scope: Scope,
-        *,
-        filters: Filter | None = None,
-        limit: int = 10,
-        threshold: float | None = None,
-        include_invalidated: bool = False,
-    ) -> SearchResult:
-        scope.require()
-        query = _check_text(query, "query")
-        limit = self._limit(limit)
-        if threshold is not None and not (-1.0 <= threshold <= 1.0 and math.isfinite(threshold)):
-            raise InvalidInput("threshold must be between -1 and 1 (cosine similarity)")
-        async with asyncio.TaskGroup() as tg:
-            hits_task = tg.create_task(self._vector_hits(query, scope, filters, limit, include_invalidated))
-            rel_task = tg.create_task(self._query_relations(query, scope))
-        hits = [h for h in hits_task.result() if threshold is None or h.score >= threshold]
-        return SearchResult(hits, rel_task.result())
-
-    async def _vector_hits(
-        self, query: str, scope: Scope, filters: Filter | None, limit: int, include_invalidated: bool
-    ) -> list[SearchHit]:
-        vec = (await self._embedder.embed([query]))[0]
-        allow = self._catalog.allow(scope, include_invalidated)
-        k = limit if filters is None else limit * 4
-        while True:
-            pairs = await self._index.nearest(vec, k, allow)
-            records = await self._repo.get_many([id for id, _ in pairs])
-            hits = [
-                SearchHit(records[id], score)
-                for id, score in pairs
-                if id in records and matches(filters, records[id])
-            ]
-            # widen until `limit` hits pass the filter or the scope is exhausted: filters are exact
-            if len(hits) >= limit or len(pairs) < k:
-                return hits[:limit]
-            k *= 4
-
-    async def _query_relations(self, query: str, scope: Scope) -> list[Relation]:
-        if self._graph is None:
-            return []
-        words = [w.casefold() for w in _WORD.findall(query)]
-        names = {" ".join(words[i : i + n]) for n in (1, 2, 3) for i in range(len(words) - n + 1)}
-        if {"i", "me", "my", "mine", "myself"} & set(words) and scope.user_id:
-            names.add(normalise_name(scope.user_id))
-        try:
-            return await self._graph.relations_for(scope, sorted(names)[:200])
-        except StoreUnavailable as exc:
-            log.warning("graph unavailable during search; returning no relations: %s", exc)
-            return []
-
-    async def list_memories(
-        self,
-        scope: Scope | None,
-        *,
-        filters: Filter | None = None,
-        first: int = 20,
-        after: str | None = None,
-        order: Order = Order.CREATED_DESC,
-        include_invalidated: bool = False,
-    ) -> MemoryPage:
-        first = self._limit(first, "first")
-        cursor = decode_cursor(after) if after else None
-        found: list[MemoryRecord] = []
-        batch = first + 1 if filters is None else max(100, first * 4)
-        while len(found) <= first:
-            page = await self._repo.list_page(
-                scope, order=order, after=cursor, limit=batch, include_invalidated=include_invalidated
-            )
-            found += [r for r in page if matches(filters, r)]
-            if len(page) < batch:
-                break
-            last = page[-1]
-            cursor = PageCursor(_order_at(last, order), last.id)
-        items = found[:first]
-        end = encode_cursor(_order_at(items[-1], order), items[-1].id) if items else None
-        return MemoryPage(items, end, len(found) > first)
-
-    async def history(self, id: str) -> list[HistoryEntry]:
-        entries = (await self._repo.history([id])).get(id, [])
-        if not entries:
-            raise NotFound(f"memory {id!r} has no history (it never existed)")
-        return entries
-
-    async def history_many(self, ids: Sequence[str]) -> dict[str, list[HistoryEntry]]:
-        return await self._repo.history(list(ids))
-
     async def counts(self) -> dict[str, int]:
         out = {"memories": len(self._catalog), "outbox": await self._repo.outbox_size()}
         if self._graph is not None:
             with contextlib.suppress(StoreUnavailable):
                 out["entities"], out["relations"] = await self._graph.counts()
         return out
-
-    # graph ---------------------------------------------------------------------------------
-    def _require_graph(self) -> GraphStore:
-        if self._graph is None:
-            raise StoreUnavailable("graph", "the graph store is disabled by configuration")
-        return self._graph
-
-    async def entities(self, scope: Scope | None, query: GraphQuery, first: int, after: str | None) -> list[Entity]:
-        return await self._require_graph().entities(scope, query, self._limit(first, "first"), after)
-
-    async def relations(self, scope: Scope | None, query: GraphQuery, first: int, after: str | None) -> list[Relation]:
-        rel = query.relation and relation_type(query.relation)
-        query = replace(query, relation=rel or None)
-        return await self._require_graph().relations(scope, query, self._limit(first, "first"), after)
-
-    async def neighbourhood(self, scope: Scope, name: str, depth: int) -> Neighbourhood:
-        scope.require()
-        if not isinstance(depth, int) or not 1 <= depth <= 3:
-            raise InvalidInput("depth must be 1, 2 or 3")
-        entities, relations = await self._require_graph().neighbourhood(scope, normalise_name(_check_text(name, "entity")), depth)
-        return Neighbourhood(entities, relations)
-
-    async def relations_by_memory(self, ids: Sequence[str]) -> dict[str, list[Relation]]:
-        if self._graph is None:
-            return {}
-        return await self._graph.relations_by_memory(list(ids))
-
-    async def add_relation(
-        self, scope: Scope, source: str, relation: str, destination: str, *, actor: str | None = None
-    ) -> AddResult:
-        scope.require()
-        self._require_graph()
-        triple = Triple(normalise_name(_check_text(source, "source")), relation_type(relation),
-                        normalise_name(_check_text(destination, "destination")))
-        works = await self._graph_works(scope, [], [triple])
-        added, invalid, pending = await self._commit_and_index(ChangeSet(graph_work=works), [], works)
-        await self._publish([], added, invalid)
-        return AddResult([], added, invalid, pending)
-
-    async def invalidate_relation(
-        self, scope: Scope, source: str, relation: str, destination: str, *, actor: str | None = None
-    ) -> list[Relation]:
-        scope.require()
-        changed = await self._require_graph().invalidate_relation(
-            scope, normalise_name(_check_text(source, "source")), relation_type(relation),
-            normalise_name(_check_text(destination, "destination")), utcnow(),
-        )
-        if not changed:
-            raise NotFound(f"no valid relation ({source})-[{relation}]->({destination}) in this scope")
-        await self._publish([], [], changed)
-        return changed
-
-
-def _order_at(rec: MemoryRecord, order: Order) -> datetime:
-    return rec.created_at if order in (Order.CREATED_ASC, Order.CREATED_DESC) else rec.updated_at
-

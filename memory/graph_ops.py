@@ -1,0 +1,106 @@
+"""The knowledge-graph side of MemoryService: queries, manual relations, and turning extracted
+statements into graph work."""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Awaitable, Callable, Sequence
+
+from memory.entities import EntityResolver, relation_type
+from memory.errors import InvalidInput, NotFound, StoreUnavailable
+from memory.extraction import normalise_name
+from memory.ingest import graph_work
+from memory.models import Entity, GraphQuery, GraphWork, Relation, Scope, Triple, utcnow
+from memory.ports import ChangeSet, GraphStore
+from memory.results import AddResult, Neighbourhood
+from memory.validation import check_text
+
+log = logging.getLogger(__name__)
+
+
+class GraphMixin:
+    """Graph operations of MemoryService (which provides these attributes and helpers)."""
+
+    _graph: GraphStore | None
+    _entities: EntityResolver
+    exclusive_relations: frozenset[str]
+
+    # helpers the service class provides (annotations only: nothing exists here at run time)
+    _limit: Callable[..., int]
+    _commit_and_index: Callable[..., Awaitable[tuple[list[Relation], list[Relation], bool]]]
+    _publish: Callable[..., Awaitable[None]]
+
+    async def _graph_works(
+        self, scope: Scope, per_memory: list[tuple[str, tuple[Triple, ...]]], loose: list[Triple]
+    ) -> list[GraphWork]:
+        if self._graph is None or not (per_memory or loose):
+            return []
+        groups: list[tuple[str | None, tuple[Triple, ...]]] = [*per_memory, (None, tuple(loose))]
+        tagged: list[tuple[int, Triple]] = []
+        for g, (_, triples) in enumerate(groups):
+            for t in triples:
+                if not (normalise_name(t.source) and normalise_name(t.destination)):
+                    continue
+                try:
+                    tagged.append((g, replace(t, relation=relation_type(t.relation))))
+                except InvalidInput as exc:  # an unusable relation name from the extractor
+                    log.info("skipping relation %r: %s", t.relation, exc)
+        if not tagged:
+            return []
+        canon, embeddings = await self._entities.resolve(scope, [t for _, t in tagged])
+        works = []
+        for g, (memory_id, _) in enumerate(groups):
+            mine = [c for (tg, _), c in zip(tagged, canon) if tg == g]
+            if mine:
+                works.append(graph_work(scope, mine, memory_id, embeddings, self.exclusive_relations))
+        return works
+
+    def _require_graph(self) -> GraphStore:
+        if self._graph is None:
+            raise StoreUnavailable("graph", "the graph store is disabled by configuration")
+        return self._graph
+
+    async def entities(self, scope: Scope | None, query: GraphQuery, first: int, after: str | None) -> list[Entity]:
+        return await self._require_graph().entities(scope, query, self._limit(first, "first"), after)
+
+    async def relations(self, scope: Scope | None, query: GraphQuery, first: int, after: str | None) -> list[Relation]:
+        rel = query.relation and relation_type(query.relation)
+        query = replace(query, relation=rel or None)
+        return await self._require_graph().relations(scope, query, self._limit(first, "first"), after)
+
+    async def neighbourhood(self, scope: Scope, name: str, depth: int) -> Neighbourhood:
+        scope.require()
+        if not isinstance(depth, int) or not 1 <= depth <= 3:
+            raise InvalidInput("depth must be 1, 2 or 3")
+        entities, relations = await self._require_graph().neighbourhood(scope, normalise_name(check_text(name, "entity")), depth)
+        return Neighbourhood(entities, relations)
+
+    async def relations_by_memory(self, ids: Sequence[str]) -> dict[str, list[Relation]]:
+        if self._graph is None:
+            return {}
+        return await self._graph.relations_by_memory(list(ids))
+
+    async def add_relation(
+        self, scope: Scope, source: str, relation: str, destination: str, *, actor: str | None = None
+    ) -> AddResult:
+        scope.require()
+        self._require_graph()
+        triple = Triple(normalise_name(check_text(source, "source")), relation_type(relation),
+                        normalise_name(check_text(destination, "destination")))
+        works = await self._graph_works(scope, [], [triple])
+        added, invalid, pending = await self._commit_and_index(ChangeSet(graph_work=works), [], works)
+        await self._publish([], added, invalid)
+        return AddResult([], added, invalid, pending)
+
+    async def invalidate_relation(
+        self, scope: Scope, source: str, relation: str, destination: str, *, actor: str | None = None
+    ) -> list[Relation]:
+        scope.require()
+        changed = await self._require_graph().invalidate_relation(
+            scope, normalise_name(check_text(source, "source")), relation_type(relation),
+            normalise_name(check_text(destination, "destination")), utcnow(),
+        )
+        if not changed:
+            raise NotFound(f"no valid relation ({source})-[{relation}]->({destination}) in this scope")
+        await self._publish([], [], changed)
+        return changed

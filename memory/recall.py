@@ -1,0 +1,141 @@
+"""Reading memories back: get, search (by meaning, with exact filters), list, history."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+from datetime import datetime
+from typing import Sequence
+
+from memory.catalog import ScopeCatalog
+from memory.errors import InvalidInput, NotFound, StoreUnavailable
+from memory.extraction import normalise_name
+from memory.filters import Filter, matches
+from memory.models import HistoryEntry, MemoryRecord, Relation, Scope
+from memory.pagination import decode_cursor, encode_cursor
+from memory.ports import Embedder, GraphStore, MemoryRepository, Order, PageCursor, VectorIndex
+from memory.results import MemoryPage, SearchHit, SearchResult
+from memory.validation import check_text
+
+log = logging.getLogger(__name__)
+
+_WORD = re.compile(r"[\w'’-]+")
+
+
+class RecallMixin:
+    """The read side of MemoryService (which provides these attributes)."""
+
+    _repo: MemoryRepository
+    _index: VectorIndex
+    _embedder: Embedder
+    _graph: GraphStore | None
+    _catalog: ScopeCatalog
+    max_limit: int
+
+    async def get(self, id: str) -> MemoryRecord:
+        rec = await self._repo.get(id) if isinstance(id, str) and id else None
+        if rec is None:
+            raise NotFound(f"memory {id!r} does not exist")
+        return rec
+
+    async def get_many(self, ids: Sequence[str]) -> dict[str, MemoryRecord]:
+        return await self._repo.get_many(list(ids))
+
+    def _limit(self, limit: int, what: str = "limit") -> int:
+        if not isinstance(limit, int) or limit < 1 or limit > self.max_limit:
+            raise InvalidInput(f"{what} must be between 1 and {self.max_limit}")
+        return limit
+
+    async def search(
+        self,
+        query: str,
+        scope: Scope,
+        *,
+        filters: Filter | None = None,
+        limit: int = 10,
+        threshold: float | None = None,
+        include_invalidated: bool = False,
+    ) -> SearchResult:
+        scope.require()
+        query = check_text(query, "query")
+        limit = self._limit(limit)
+        if threshold is not None and not (-1.0 <= threshold <= 1.0 and math.isfinite(threshold)):
+            raise InvalidInput("threshold must be between -1 and 1 (cosine similarity)")
+        async with asyncio.TaskGroup() as tg:
+            hits_task = tg.create_task(self._vector_hits(query, scope, filters, limit, include_invalidated))
+            rel_task = tg.create_task(self._query_relations(query, scope))
+        hits = [h for h in hits_task.result() if threshold is None or h.score >= threshold]
+        return SearchResult(hits, rel_task.result())
+
+    async def _vector_hits(
+        self, query: str, scope: Scope, filters: Filter | None, limit: int, include_invalidated: bool
+    ) -> list[SearchHit]:
+        vec = (await self._embedder.embed([query]))[0]
+        allow = self._catalog.allow(scope, include_invalidated)
+        k = limit if filters is None else limit * 4
+        while True:
+            pairs = await self._index.nearest(vec, k, allow)
+            records = await self._repo.get_many([id for id, _ in pairs])
+            hits = [
+                SearchHit(records[id], score)
+                for id, score in pairs
+                if id in records and matches(filters, records[id])
+            ]
+            # widen until `limit` hits pass the filter or the scope is exhausted: filters are exact
+            if len(hits) >= limit or len(pairs) < k:
+                return hits[:limit]
+            k *= 4
+
+    async def _query_relations(self, query: str, scope: Scope) -> list[Relation]:
+        if self._graph is None:
+            return []
+        words = [w.casefold() for w in _WORD.findall(query)]
+        names = {" ".join(words[i : i + n]) for n in (1, 2, 3) for i in range(len(words) - n + 1)}
+        if {"i", "me", "my", "mine", "myself"} & set(words) and scope.user_id:
+            names.add(normalise_name(scope.user_id))
+        try:
+            return await self._graph.relations_for(scope, sorted(names)[:200])
+        except StoreUnavailable as exc:
+            log.warning("graph unavailable during search; returning no relations: %s", exc)
+            return []
+
+    async def list_memories(
+        self,
+        scope: Scope | None,
+        *,
+        filters: Filter | None = None,
+        first: int = 20,
+        after: str | None = None,
+        order: Order = Order.CREATED_DESC,
+        include_invalidated: bool = False,
+    ) -> MemoryPage:
+        first = self._limit(first, "first")
+        cursor = decode_cursor(after) if after else None
+        found: list[MemoryRecord] = []
+        batch = first + 1 if filters is None else max(100, first * 4)
+        while len(found) <= first:
+            page = await self._repo.list_page(
+                scope, order=order, after=cursor, limit=batch, include_invalidated=include_invalidated
+            )
+            found += [r for r in page if matches(filters, r)]
+            if len(page) < batch:
+                break
+            last = page[-1]
+            cursor = PageCursor(_order_at(last, order), last.id)
+        items = found[:first]
+        end = encode_cursor(_order_at(items[-1], order), items[-1].id) if items else None
+        return MemoryPage(items, end, len(found) > first)
+
+    async def history(self, id: str) -> list[HistoryEntry]:
+        entries = (await self._repo.history([id])).get(id, [])
+        if not entries:
+            raise NotFound(f"memory {id!r} has no history (it never existed)")
+        return entries
+
+    async def history_many(self, ids: Sequence[str]) -> dict[str, list[HistoryEntry]]:
+        return await self._repo.history(list(ids))
+
+
+def _order_at(rec: MemoryRecord, order: Order) -> datetime:
+    return rec.created_at if order in (Order.CREATED_ASC, Order.CREATED_DESC) else rec.updated_at

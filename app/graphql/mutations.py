@@ -38,7 +38,7 @@ class Mutation:
     async def delete_memory(self, info: Info, id: strawberry.ID) -> Memory:
         return Memory.of(await info.context.service.delete(str(id)))
 
-    @strawberry.mutation(description="Delete every memory owned by exactly this scope.")
+    @strawberry.mutation(description="Delete every memory within this scope (userId alone covers all of that user's agents and runs).")
     async def delete_memories(self, info: Info, scope: ScopeInput) -> DeleteMemoriesResult:
         count = await info.context.service.delete_all(required_scope(scope))
         return DeleteMemoriesResult(deleted_count=count)

@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 from typing import AsyncIterator
 
+from app import release_free_memory
 from app.settings import Settings
 from graph.embedded import EmbeddedArcadeDB
 from graph.store import Neo4jGraphStore
@@ -115,6 +116,7 @@ async def service_context(settings: Settings) -> AsyncIterator[MemoryService]:
                 index_save_interval_s=mem.index_save_interval_s,
             )
             await service.start()
+            release_free_memory()  # the index rebuild's transient pages
             try:
                 yield service
             finally:

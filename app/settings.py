@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from app.ops.config_sources import file_sources
 
 
 class GraphSettings(BaseModel):
@@ -61,6 +63,11 @@ class MemorySettings(BaseModel):
     graph_write_timeout_s: float = Field(5.0, gt=0)
 
 
+class HealthSettings(BaseModel):
+    timeout_s: float = Field(0.5, gt=0, le=30, description="per-component probe timeout of /health and /health/ready")
+    cache_s: float = Field(1.0, ge=0, le=60, description="how long one round of probes answers repeated health requests")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AGENTMEM_", env_nested_delimiter="__", extra="forbid")
 
@@ -73,6 +80,14 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = Field(
+        "text", description="json: one JSON object per line (production); text: readable lines (development)"
+    )
+    auto_migrate: bool | None = Field(
+        None, description="apply pending SQL migrations at start; unset: yes for the embedded SQLite "
+        "database, no for a PostgreSQL database_url (run `python -m app migrate upgrade` instead)",
+    )
+    health: HealthSettings = Field(default_factory=HealthSettings)
     graphiql: bool = True
     max_body_bytes: int = Field(1_048_576, ge=1024)
     replica_id: str | None = None
@@ -80,6 +95,21 @@ class Settings(BaseSettings):
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # highest first: command-line flags (init values), AGENTMEM_* variables, the config file
+        return (init_settings, env_settings, *file_sources(settings_cls), file_secret_settings)
+
+    def migrates_on_start(self) -> bool:
+        return self.auto_migrate if self.auto_migrate is not None else self.sql_url().startswith("sqlite")
 
     def sql_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'agentmem.db').resolve()}"

@@ -214,6 +214,9 @@ class OnnxEmbedder(_LocalEmbedder):
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # the arena keeps the peak of the largest batch ever seen (64 x 256 tokens) resident;
+        # without it freed buffers go back to the allocator (the 512 MiB budget at 100k)
+        options.enable_cpu_mem_arena = False
         # idle pool threads spinning would steal the core the event loop runs on
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -1,0 +1,1 @@
+"""Operations: configuration loading, health, metrics, logs, reload, migrations and transfer CLIs."""

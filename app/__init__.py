@@ -11,7 +11,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 def _limit_malloc_arenas() -> None:
     """glibc gives each thread that allocates its own arena (up to 8 x cores); the embedder,
-    SQLite and index threads would each keep a fragmented copy of their peak. Two suffice."""
+    SQLite and index threads would each keep a fragmented copy of their peak. Two suffice.
+    A fixed mmap threshold keeps the embedder's large activation buffers out of the heap, so
+    they go back to the OS when freed instead of holding RSS at the largest batch's peak."""
     import ctypes
     import sys
 
@@ -20,6 +22,8 @@ def _limit_malloc_arenas() -> None:
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(-8, 2)  # M_ARENA_MAX
+        libc.mallopt(-3, 256 * 1024)  # M_MMAP_THRESHOLD (fixing it also stops glibc raising it)
+        libc.mallopt(-1, 1024 * 1024)  # M_TRIM_THRESHOLD
     except (OSError, AttributeError):  # not glibc (e.g. musl): nothing to tune
         pass
 

@@ -140,6 +140,10 @@ class _LocalEmbedder:
         await self._batcher.aclose()
 
     @property
+    def batcher(self) -> MicroBatcher:
+        return self._batcher
+
+    @property
     def forward_calls(self) -> int:
         return self._batcher.stats.forward_calls
 

@@ -126,6 +126,47 @@ async def search_figures(settings: Settings, size: int, queries: int) -> dict[st
                 "rss_mb": rss_mb(), "graph_rss_mb": graph_rss_mb()}
 
 
+def server_figures(data_dir: str, queries: int) -> dict:
+    """Start the real server (`python -m app serve`) on the seeded data and read its RSS after
+    GraphQL searches: the service process as deployed, web stack included."""
+    import json
+    import socket
+    import subprocess
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "AGENTMEM_DATA_DIR": data_dir, "AGENTMEM_AUTH__MODE": "development",
+           "AGENTMEM_LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/graphql"
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live", timeout=1)
+                break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise SystemExit("the server did not start")
+                time.sleep(0.5)
+        lat = []
+        for i, q in enumerate(t.split(" (")[0] for t in sentences(queries)):
+            body = json.dumps({"query": "query($q: String!, $u: String!) { search(query: $q, scope: {userId: $u}, "
+                               "limit: 10) { hits { score memory { id text } } } }",
+                               "variables": {"q": q, "u": f"user{i % 50}"}}).encode()
+            req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+            t0 = time.perf_counter()
+            urllib.request.urlopen(req, timeout=30).read()
+            lat.append((time.perf_counter() - t0) * 1000)
+        return {"rss_mb": rss_mb(proc.pid), "p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95)}
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 def phase(argv: list[str]) -> dict:
     """Run one phase in a fresh interpreter so its RSS is its own."""
     import json
@@ -174,6 +215,7 @@ def main() -> None:
             phase(["seed", "--data-dir", f"{tmp}/s", "--n", str(size), "--have", str(have)])
             have = size
             rows.append(phase(["search", "--data-dir", f"{tmp}/s", "--n", str(size), "--queries", str(args.queries)]))
+            rows[-1]["server"] = server_figures(f"{tmp}/s", min(args.queries, 200))
     st = run_child("st", [])
     hnsw = {size: run_child("hnsw", ["--size", str(size)]) for size in sizes}
     batch64 = st.get("batch64_per_s", float("nan"))
@@ -192,7 +234,10 @@ def main() -> None:
         print(f"search p50 / p95                      {row['p50_ms']:8.2f} / {row['p95_ms']:.2f} ms")
         print(f"raw hnswlib knn_query p50 / p95       {raw.get('knn_p50_ms', float('nan')):8.3f} / {knn95:.3f} ms")
         print(f"  -> budget (single encode + knn p95 + 5 ms) {single + knn95 + 5:8.2f} ms")
-        print(f"service RSS (model loaded)            {row['rss_mb']:8.1f} MiB  (target <= 512)")
+        srv = row["server"]
+        print(f"search over HTTP+GraphQL p50 / p95    {srv['p50_ms']:8.2f} / {srv['p95_ms']:.2f} ms  (real server)")
+        print(f"core-only process RSS (model loaded)  {row['rss_mb']:8.1f} MiB")
+        print(f"service process RSS (python -m app serve) {srv['rss_mb']:6.1f} MiB  (target <= 512)")
         print(f"embedded graph server RSS             {row['graph_rss_mb']:8.1f} MiB  (separate process)")
     print(f"\nraw figures: st={st}\n hnsw={hnsw}")
 

@@ -33,6 +33,7 @@ class ScopeCatalog:
 
     def put(self, id: MemoryId, scope: Scope, valid: bool) -> None:
         self.drop(id)
+        id = sys.intern(id)  # shared with the vector index's id table
         owners = (_intern(scope.user_id), _intern(scope.agent_id), _intern(scope.run_id))
         self._rows[id] = (*owners, valid)
         for i, owner in enumerate(owners):
@@ -104,6 +105,17 @@ class ScopeCatalog:
         if not include_invalidated and self._invalid:
             allowed -= self._invalid
         return allowed.__contains__
+
+    def owners_in(self, scope: Scope) -> dict[tuple[str, str], int]:
+        """Valid memories per owner id inside `scope`: {("user" | "agent" | "run", id): count}."""
+        allowed = self._predicate(scope, include_invalidated=False)
+        counts: dict[tuple[str, str], int] = {}
+        for id, row in self._rows.items():
+            if allowed(id):
+                for kind, owner in zip(("user", "agent", "run"), row[:3]):
+                    if isinstance(owner, str):
+                        counts[(kind, owner)] = counts.get((kind, owner), 0) + 1
+        return counts
 
     def count_in(self, scope: Scope, include_invalidated: bool) -> int:
         allowed = self._predicate(scope, include_invalidated)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -176,8 +177,9 @@ class HnswIndex:
         self._index.add_items(matrix[fresh], labels, num_threads=1, replace_deleted=True)
         self._free_slots -= min(self._free_slots, len(fresh))
         for i, label in zip(fresh, labels):
-            self._id_to_label[ids[i]] = label
-            self._label_to_id[label] = ids[i]
+            mid = sys.intern(ids[i])  # one string object shared with the core's other id tables
+            self._id_to_label[mid] = label
+            self._label_to_id[label] = mid
 
     def _grow_for(self, adding: int) -> None:
         needed = self._index.get_current_count() + max(0, adding - self._free_slots)
@@ -324,8 +326,8 @@ class HnswIndex:
             index.resize_index(self._initial_capacity)
         self._tune(index)
         self._index = index
-        self._label_to_id = mapping
-        self._id_to_label = {mid: label for label, mid in mapping.items()}
+        self._label_to_id = {label: sys.intern(mid) for label, mid in mapping.items()}
+        self._id_to_label = {mid: label for label, mid in self._label_to_id.items()}
         self._next_label = max(manifest.next_label, max(mapping, default=-1) + 1)
         self._free_slots = index.get_current_count() - len(mapping)
         return manifest.checkpoint

@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import AsyncIterator
 
 from app import release_free_memory
+from app.ops.instrument import timed
+from app.ops.migrations import prepare_database
+from app.ops.runtime import Runtime
 from app.settings import Settings
 from graph.embedded import EmbeddedArcadeDB
 from graph.store import Neo4jGraphStore
-from history import migrate
+from history.credentials import SqlCredentialStore
 from history.engine import create_engine
 from history.repository import SqlMemoryRepository
 from memory.ports import LLM, Embedder, GraphStore
@@ -91,18 +94,29 @@ async def graph_context(settings: Settings) -> AsyncIterator[GraphStore | None]:
 
 
 @contextlib.asynccontextmanager
-async def service_context(settings: Settings) -> AsyncIterator[MemoryService]:
+async def service_context(settings: Settings, runtime: Runtime | None = None) -> AsyncIterator[MemoryService]:
+    """`runtime` (when given) records each component and start-up step as it comes up, for
+    health checks; its metrics, when set, time every store call and core operation."""
+    runtime = runtime if runtime is not None else Runtime()
+    sink = runtime.metrics
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.sql_url()
-    await migrate.ensure_not_ahead(url)
-    await migrate.upgrade(url)
+    await prepare_database(settings)  # refuses a database ahead of the code, or behind it without auto_migrate
+    runtime.done("migrations")
     engine = create_engine(url)
-    repo = SqlMemoryRepository(engine)
-    embedder = build_embedder(settings)
-    llm = build_llm(settings)
+    repo = runtime.repo = timed(SqlMemoryRepository(engine), "sql", sink)
+    embedder = runtime.embedder = timed(build_embedder(settings), "embedder", sink)
+    batcher = getattr(embedder, "batcher", None)
+    if batcher is not None and sink is not None:
+        batcher.on_batch = sink.embedding_call
+    llm = runtime.llm = build_llm(settings)
     try:
-        index = HnswIndex(settings.data_dir / "index", dimension=settings.embedder.dimension)
-        async with graph_context(settings) as graph:
+        index = runtime.index = timed(
+            HnswIndex(settings.data_dir / "index", dimension=settings.embedder.dimension), "vector", sink
+        )
+        async with graph_context(settings) as bare_graph:
+            graph = runtime.graph = timed(bare_graph, "graph", sink) if bare_graph is not None else None
+            runtime.done("graph", "done" if graph is not None else "disabled")
             mem = settings.memory
             service = MemoryService(
                 repo, index, embedder, graph=graph, llm=llm,
@@ -114,16 +128,31 @@ async def service_context(settings: Settings) -> AsyncIterator[MemoryService]:
                     graph_write_timeout_s=mem.graph_write_timeout_s,
                 ),
                 index_save_interval_s=mem.index_save_interval_s,
+                observer=sink,
             )
             await service.start()
+            runtime.done("vector_index")
+            runtime.service = service
             release_free_memory()  # the index rebuild's transient pages
             try:
                 yield service
             finally:
+                runtime.service = None
                 await service.stop()
     finally:
         for closable in (embedder, llm):
             if closable is not None:
                 with contextlib.suppress(Exception):
-                    await closable.aclose()  # type: ignore[attr-defined]
+                    await closable.aclose()  # type: ignore[union-attr]
         await repo.close()
+
+
+@contextlib.asynccontextmanager
+async def credentials_context(settings: Settings) -> AsyncIterator[SqlCredentialStore]:
+    """API keys and refresh tokens, in the same database as the memories (its own small engine:
+    credentials are read on every request and must not queue behind memory writes' pool)."""
+    store = SqlCredentialStore(create_engine(settings.sql_url(), pool_size=5, max_overflow=5))
+    try:
+        yield store
+    finally:
+        await store.close()

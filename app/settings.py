@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from app.ops.config_sources import file_sources
@@ -68,6 +68,71 @@ class HealthSettings(BaseModel):
     cache_s: float = Field(1.0, ge=0, le=60, description="how long one round of probes answers repeated health requests")
 
 
+class IdpSettings(BaseModel):
+    """JWTs from the user's own identity provider: verified here, never issued. Configure one
+    key: an HMAC `secret` (HS256/384/512) or a PEM `public_key`/`public_key_file` (RSA: RS*/PS*,
+    EC: ES*); the accepted algorithms are pinned to that key's family."""
+
+    secret: SecretStr | None = Field(None, description="HMAC secret (HS256/384/512), at least 32 bytes")
+    public_key: str | None = Field(None, description="PEM public key (RSA: RS*/PS*, EC: ES*)")
+    public_key_file: Path | None = Field(None, description="file holding the PEM public key")
+    algorithms: list[str] | None = Field(None, description="subset of the key family's algorithms; default: all")
+    issuer: str | None = Field(None, description="required `iss` (needed once a key is set)")
+    audience: str | None = Field(None, description="required `aud` (needed once a key is set)")
+    leeway_s: float = Field(30.0, ge=0, le=300, description="clock skew tolerated on exp/nbf/iat")
+    role_claim: str = Field("role", description="claim naming the role (admin, user, agent)")
+    user_id_claim: str = Field("sub", description="claim naming the user_id a token is bound to")
+    agent_id_claim: str = Field("agent_id", description="claim naming the agent_id a token is bound to")
+    default_role: Literal["user", "agent"] = Field("user", description="role of tokens without the role claim")
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.secret or self.public_key or self.public_key_file)
+
+    @model_validator(mode="after")
+    def _one_key_with_issuer_and_audience(self) -> IdpSettings:
+        if sum(bool(x) for x in (self.secret, self.public_key, self.public_key_file)) > 1:
+            raise ValueError("auth.idp: give one of secret, public_key, public_key_file")
+        if self.configured and not (self.issuer and self.audience):
+            raise ValueError("auth.idp: issuer and audience are required (both are checked on every token)")
+        return self
+
+
+class AuthSettings(BaseModel):
+    mode: Literal["enforced", "development"] = Field(
+        "enforced", description="development: no authentication, every caller is an admin (warned at every start)")
+    api_key_pepper: SecretStr | None = Field(
+        None, description="HMAC key for stored API key hashes; keep it stable (changing it invalidates peppered keys)")
+    token_secret: SecretStr | None = Field(
+        None, min_length=32, description="signs the access tokens we issue (HS256); unset: generated once under "
+        "data_dir. Replicas must share one")
+    token_issuer: str = Field("agentmem", description="`iss` and `aud` of the tokens we issue")
+    access_token_ttl_s: int = Field(900, ge=30, le=86_400, description="lifetime of an access token")
+    refresh_token_ttl_s: int = Field(30 * 86_400, ge=60, le=365 * 86_400, description="lifetime of a refresh token")
+    websocket_recheck_s: float = Field(
+        15.0, gt=0, le=3600, description="how often an open WebSocket's credential is checked again (revocation, expiry)")
+    idp: IdpSettings = Field(default_factory=IdpSettings)
+
+
+class LimitSettings(BaseModel):
+    """Rate limits (token buckets) and GraphQL cost guards."""
+
+    rate_limits: bool = Field(True, description="false: no rate limits at all")
+    requests_per_s: float = Field(20.0, gt=0, description="sustained requests per principal")
+    burst: int = Field(100, ge=1, description="requests a principal may make at once")
+    auth_failures_per_min: float = Field(10.0, gt=0, description="failed authentications per client address")
+    auth_failure_burst: int = Field(20, ge=1, description="failed authentications an address may make at once")
+    redis_prefix: str = Field("agentmem:rl:", description="key prefix of the shared buckets when redis_url is set")
+    max_depth: int = Field(12, ge=2, le=100, description="deepest selection a GraphQL operation may make")
+    max_aliases: int = Field(30, ge=1, le=1000, description="aliases per GraphQL operation")
+    max_tokens: int = Field(5000, ge=100, le=1_000_000, description="tokens per GraphQL document")
+    max_cost: int = Field(20_000, ge=10, description="cost per GraphQL operation (fields, multiplied by page sizes)")
+    list_size: int = Field(10, ge=1, le=1000, description="assumed length of a list field without first/limit, for the cost")
+    subscriptions_per_connection: int = Field(20, ge=1, le=1000, description="operations in flight per WebSocket")
+    connection_init_wait_s: float = Field(
+        10.0, gt=0, le=600, description="a WebSocket that sends no connection_init in time is closed (4408)")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AGENTMEM_", env_nested_delimiter="__", extra="forbid")
 
@@ -89,6 +154,11 @@ class Settings(BaseSettings):
     )
     health: HealthSettings = Field(default_factory=HealthSettings)
     graphiql: bool = True
+    introspection: bool = Field(True, description="false: GraphQL introspection is refused (production)")
+    cors_origins: list[str] = Field(
+        default_factory=list, description='browser origins allowed to call the API and open WebSockets; ["*"]: any')
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
     max_body_bytes: int = Field(1_048_576, ge=1024)
     replica_id: str | None = None
     graph: GraphSettings = Field(default_factory=GraphSettings)

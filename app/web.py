@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 from aiohttp import web
 
 from app import bootstrap
 from app.fanout import RedisFanout
-from app.auth import AUTHENTICATOR_KEY, OpenAuthenticator
+from app.auth.wiring import install_auth
 from app.graphql.schema import build_schema
 from app.graphql.view import ASSET_ROUTE, AgentMemGraphQLView, graphiql_asset
 from app.keys import FANOUT_KEY, SERVICE_KEY, SETTINGS_KEY
+from app.ops import wiring
+from app.ops.runtime import RUNTIME_KEY
+from app.rest import setup_rest
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -23,7 +26,7 @@ GRAPHQL_PATH = "/graphql"
 
 
 async def _service(app: web.Application) -> AsyncIterator[None]:
-    async with bootstrap.service_context(app[SETTINGS_KEY]) as service:
+    async with bootstrap.service_context(app[SETTINGS_KEY], app[RUNTIME_KEY]) as service:
         app[SERVICE_KEY] = service
         yield
 
@@ -42,19 +45,18 @@ async def _fanout(app: web.Application) -> AsyncIterator[None]:
         await fanout.stop()
 
 
-async def _health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "counts": await request.app[SERVICE_KEY].counts()})
-
-
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, *, reload: Callable[[], Settings] | None = None) -> web.Application:
+    """`reload` re-reads the configuration on SIGHUP (the CLI passes one; tests need not)."""
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS_KEY] = settings
-    app[AUTHENTICATOR_KEY] = OpenAuthenticator()
+    wiring.install(app, settings, reload)  # health, metrics, request ids; before the service opens
     app.cleanup_ctx.append(_service)
+    install_auth(app, settings)  # after the service, whose migrations create the key tables
     if settings.redis_url:
         app.cleanup_ctx.append(_fanout)
-    view = AgentMemGraphQLView(build_schema(), max_body_bytes=settings.max_body_bytes, graphiql=settings.graphiql)
+    schema = build_schema(settings.limits, introspection=settings.introspection, max_page=settings.memory.max_limit)
+    view = AgentMemGraphQLView.from_settings(schema, settings)
     app.router.add_route("*", GRAPHQL_PATH, view)
     app.router.add_get(ASSET_ROUTE + "/{name}", graphiql_asset)
-    app.router.add_get("/health", _health)
+    setup_rest(app)  # mem0-compatible /v1 REST, /openapi.json and /docs
     return app

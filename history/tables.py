@@ -115,3 +115,7 @@ metadata = HistoryBase.metadata
 memories: sa.Table = MemoryRow.__table__  # type: ignore[attr-defined]
 memory_history: sa.Table = HistoryRow.__table__  # type: ignore[attr-defined]
 graph_outbox: sa.Table = OutboxRow.__table__  # type: ignore[attr-defined]
+
+# The credential tables share this metadata (migrations compare against all tables); imported
+# last because that module builds on the definitions above.
+from history import credential_tables as _credential_tables  # noqa: E402,F401

@@ -12,7 +12,7 @@ from memory.events import EventKind, MemoryEvent
 from memory.filters import Filter
 from memory.models import Entity, GraphQuery, HistoryEntry, MemoryRecord, Message, Relation, Scope
 from memory.ports import Order
-from memory.results import AddResult, MemoryPage, Neighbourhood, SearchResult
+from memory.results import AddResult, MemoryPage, Neighbourhood, Owner, SearchResult
 from memory.service import MemoryService, ServiceOptions
 
 
@@ -81,6 +81,9 @@ class GuardedMemoryService:
                    order: Order = Order.CREATED_DESC, include_invalidated: bool = False) -> MemoryPage:
         return await self._svc.list_memories(self._read_scope(scope), filters=filters, first=first, after=after, order=order,
                                     include_invalidated=include_invalidated)
+
+    async def owners(self, scope: Scope | None = None) -> list[Owner]:
+        return await self._svc.owners(self._read_scope(scope))
 
     async def history(self, id: str) -> list[HistoryEntry]:
         entries = await self._svc.history(id)

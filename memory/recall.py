@@ -12,10 +12,11 @@ from memory.catalog import ScopeCatalog
 from memory.errors import InvalidInput, NotFound, StoreUnavailable
 from memory.extraction import normalise_name
 from memory.filters import Filter, matches
+from memory.observe import observed
 from memory.models import HistoryEntry, MemoryRecord, Relation, Scope
 from memory.pagination import decode_cursor, encode_cursor
 from memory.ports import Embedder, GraphStore, MemoryRepository, Order, PageCursor, VectorIndex
-from memory.results import MemoryPage, SearchHit, SearchResult
+from memory.results import MemoryPage, Owner, SearchHit, SearchResult
 from memory.validation import check_text
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class RecallMixin:
             raise InvalidInput(f"{what} must be between 1 and {self.max_limit}")
         return limit
 
+    @observed("search")
     async def search(
         self,
         query: str,
@@ -100,6 +102,7 @@ class RecallMixin:
             log.warning("graph unavailable during search; returning no relations: %s", exc)
             return []
 
+    @observed("list")
     async def list_memories(
         self,
         scope: Scope | None,
@@ -126,6 +129,11 @@ class RecallMixin:
         items = found[:first]
         end = encode_cursor(_order_at(items[-1], order), items[-1].id) if items else None
         return MemoryPage(items, end, len(found) > first)
+
+    async def owners(self, scope: Scope | None) -> list[Owner]:
+        """Every user, agent and run id with valid memories inside `scope` (None: all), by kind then id."""
+        counts = self._catalog.owners_in(scope or Scope())
+        return [Owner(kind, id, n) for (kind, id), n in sorted(counts.items())]
 
     async def history(self, id: str) -> list[HistoryEntry]:
         entries = (await self._repo.history([id])).get(id, [])

@@ -48,3 +48,12 @@ class MemoryPage:
 class Neighbourhood:
     entities: list[Entity]
     relations: list[Relation]
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """One user, agent or run id that owns memories, with how many valid ones it has."""
+
+    kind: str  # "user" | "agent" | "run"
+    id: str
+    memories: int

@@ -15,6 +15,7 @@ from memory.graph_ops import GraphMixin
 from memory.recall import RecallMixin
 from memory.validation import check_metadata, check_text
 from memory.graph_writer import GraphWriter
+from memory.observe import Observer, observed
 from memory.index_keeper import IndexKeeper
 from memory.ingest import Decided, Ingestor, new_record
 from memory.models import (
@@ -34,7 +35,6 @@ from memory.ports import LLM, ChangeSet, Embedder, GraphStore, MemoryRepository,
 from memory.results import AddResult, MemoryChange
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +61,9 @@ class MemoryService(RecallMixin, GraphMixin):
         events: EventBus | None = None,
         options: ServiceOptions = ServiceOptions(),
         index_save_interval_s: float = 30.0,
+        observer: Observer | None = None,
     ) -> None:
+        self.observer = observer  # timings of add/search/update/delete for the edge's metrics
         self._repo = repo
         self._index = index
         self._embedder = embedder
@@ -103,6 +105,7 @@ class MemoryService(RecallMixin, GraphMixin):
         return self._graph is not None
 
     # writing -------------------------------------------------------------------------------
+    @observed("add")
     async def add(
         self,
         messages: Sequence[Message],
@@ -216,6 +219,7 @@ class MemoryService(RecallMixin, GraphMixin):
         for rel in invalid:
             await self.events.publish(MemoryEvent(EventKind.RELATION_INVALIDATED, rel.scope, rel.memory_id, relation=rel))
 
+    @observed("update")
     async def update(
         self, id: str, *, text: str | None = None, metadata: Mapping[str, Any] | None = None, actor: str | None = None
     ) -> MemoryRecord:
@@ -241,11 +245,13 @@ class MemoryService(RecallMixin, GraphMixin):
         await self._publish([MemoryEvent(EventKind.UPDATE, rec.scope, id, rec, old.text)], [], [])
         return rec
 
+    @observed("delete")
     async def delete(self, id: str, *, actor: str | None = None) -> MemoryRecord:
         old = await self.get(id)
         await self._delete_records([old], actor)
         return old
 
+    @observed("delete_all")
     async def delete_all(self, scope: Scope, *, actor: str | None = None) -> int:
         scope.require()
         ids = await self._repo.ids_in_scope(scope, include_invalidated=True)

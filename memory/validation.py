@@ -7,6 +7,16 @@ from typing import Any, Mapping
 from memory.errors import InvalidInput
 
 MAX_TEXT = 32_000
+# deeper values could be stored but not answered back (serialisers stop at a few hundred levels)
+MAX_METADATA_DEPTH = 32
+
+
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of a JSON-like value, counting no further than `limit` + 1."""
+    if limit < 0 or not isinstance(value, (Mapping, list, tuple)):
+        return 0
+    children = value.values() if isinstance(value, Mapping) else value
+    return 1 + max((_depth(v, limit - 1) for v in children), default=0)
 
 
 def check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -14,6 +24,8 @@ def check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
         return {}
     if not isinstance(metadata, Mapping):
         raise InvalidInput("metadata must be a JSON object")
+    if _depth(metadata, MAX_METADATA_DEPTH) > MAX_METADATA_DEPTH:
+        raise InvalidInput(f"metadata is nested deeper than {MAX_METADATA_DEPTH} levels")
     try:
         encoded = json.dumps(metadata, allow_nan=False)
     except (TypeError, ValueError) as exc:

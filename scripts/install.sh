@@ -17,9 +17,13 @@ else
 fi
 # GraphiQL's browser assets come from the npm registry (lockfile in the repo), served locally
 (cd app/static/graphiql && npm ci --no-audit --no-fund --loglevel=error)
+# Swagger UI for /docs, likewise; --ignore-scripts skips its dependency's install-time analytics
+(cd app/static/apidocs && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 if [[ "${1:-}" == "--test" ]]; then
   # Neo4j's own Cypher grammar, used to lint every statement the graph adapter sends
   (cd tools/cypher-lint && npm ci --no-audit --no-fund --loglevel=error)
+  # the JavaScript client example (graphql-ws + ws), run against a live server by the tests
+  (cd examples/js && npm ci --no-audit --no-fund --loglevel=error)
   if ! command -v chromium >/dev/null 2>&1; then
     if [[ "$(id -u)" == "0" ]]; then
       (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) \

@@ -1,14 +1,23 @@
 """Authentication at the edge: turning a request or a WebSocket's connection_init payload into
 a core `Principal`. Every edge (GraphQL over HTTP and WebSocket, REST) asks the one
 authenticator stored under AUTHENTICATOR_KEY; what a principal may do is decided in the core
-(memory.access / memory.guarded), not here."""
+(memory.access / memory.guarded), not here.
+
+`for_request` also charges the principal's rate limit, so an edge that calls it gets the limit
+too; its errors (Unauthenticated, RateLimited) become HTTP 401 / 429 through
+app.auth.http.auth_errors_middleware when the edge does not map them itself."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 from aiohttp import web
 
 from memory.access import ANONYMOUS_ADMIN, Principal
+
+if TYPE_CHECKING:
+    from app.auth.keys import KeyManager
+    from app.auth.ratelimit import Limits
+    from app.auth.tokens import TokenService
 
 
 class Authenticator(Protocol):
@@ -20,9 +29,17 @@ class Authenticator(Protocol):
         """For a WebSocket, from its connection_init payload (plus the upgrade request)."""
         ...
 
+    async def still_valid(self, params: Mapping[str, Any] | None, request: web.Request) -> bool:
+        """Whether an open WebSocket's credential still holds (checked periodically)."""
+        ...
+
+    async def charge(self, principal: Principal) -> None:
+        """Rate limit one operation on an open WebSocket (RateLimited when over)."""
+        ...
+
 
 class OpenAuthenticator:
-    """Development mode only (explicit configuration): every caller is an admin."""
+    """Development mode only (explicit configuration): every caller is an admin, no limits."""
 
     async def for_request(self, request: web.Request) -> Principal:
         return ANONYMOUS_ADMIN
@@ -30,5 +47,14 @@ class OpenAuthenticator:
     async def for_connection(self, params: Mapping[str, Any] | None, request: web.Request) -> Principal:
         return ANONYMOUS_ADMIN
 
+    async def still_valid(self, params: Mapping[str, Any] | None, request: web.Request) -> bool:
+        return True
+
+    async def charge(self, principal: Principal) -> None:
+        return None
+
 
 AUTHENTICATOR_KEY: web.AppKey[Authenticator] = web.AppKey("authenticator")
+KEY_MANAGER_KEY: web.AppKey["KeyManager"] = web.AppKey("key_manager")
+TOKENS_KEY: web.AppKey["TokenService"] = web.AppKey("tokens")
+LIMITS_KEY: web.AppKey["Limits"] = web.AppKey("limits")

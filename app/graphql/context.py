@@ -1,29 +1,72 @@
-"""What every resolver sees as `info.context`."""
+"""What every resolver sees as `info.context`.
+
+An HTTP request's context is built for an authenticated principal. A WebSocket's context is
+built at the upgrade, before connection_init has carried any credential: until the view's
+on_ws_connect authenticates it, every use of `service` or `keys` raises Unauthenticated
+(Strawberry also refuses operations before connection_ack)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from aiohttp import web
 from strawberry.types import Info as _Info
 
+from app.auth.keys import KeyAdmin, KeyManager
 from app.graphql.loaders import Loaders
-
 from memory.access import ANONYMOUS_ADMIN, Principal
+from memory.errors import Unauthenticated
 from memory.guarded import GuardedMemoryService
 
 if TYPE_CHECKING:
     from memory.service import MemoryService
+
+NOT_YET = "not authenticated: send the credential in connection_init"
 
 
 @dataclass
 class Context:
     request: web.Request
     response: web.StreamResponse
-    service: GuardedMemoryService
-    loaders: Loaders
+    core: MemoryService
+    key_manager: KeyManager | None
+    principal: Principal | None = None
     # the connection_init payload of a WebSocket connection (set by Strawberry)
     connection_params: dict[str, Any] | None = None
+    # rate limit per operation on a WebSocket (HTTP requests are charged when authenticated)
+    charge: Callable[[], Awaitable[None]] | None = None
+    _service: GuardedMemoryService | None = field(default=None, repr=False)
+    _loaders: Loaders | None = field(default=None, repr=False)
+
+    @property
+    def websocket(self) -> bool:
+        return isinstance(self.response, web.WebSocketResponse)
+
+    def authenticate(self, principal: Principal) -> None:
+        self.principal = principal
+        self._service = GuardedMemoryService(self.core, principal)
+        # WebSocket contexts live as long as the connection: batch, but never serve stale data
+        self._loaders = Loaders(self._service, cache=not self.websocket)
+
+    @property
+    def service(self) -> GuardedMemoryService:
+        if self._service is None:
+            raise Unauthenticated(NOT_YET)
+        return self._service
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            raise Unauthenticated(NOT_YET)
+        return self._loaders
+
+    @property
+    def keys(self) -> KeyAdmin:
+        if self.principal is None:
+            raise Unauthenticated(NOT_YET)
+        if self.key_manager is None:  # only when the app was built without the auth context
+            raise Unauthenticated("API keys are not available")
+        return KeyAdmin(self.key_manager, self.principal)
 
 
 Info = _Info[Context, None]
@@ -31,13 +74,9 @@ Info = _Info[Context, None]
 
 def build_context(
     request: web.Request, response: web.StreamResponse, service: MemoryService,
-    principal: Principal = ANONYMOUS_ADMIN,
+    principal: Principal | None = ANONYMOUS_ADMIN, key_manager: KeyManager | None = None,
 ) -> Context:
-    guarded = GuardedMemoryService(service, principal)
-    websocket = isinstance(response, web.WebSocketResponse)
-    return Context(
-        request=request,
-        response=response,
-        service=guarded,
-        loaders=Loaders(guarded, cache=not websocket),
-    )
+    context = Context(request=request, response=response, core=service, key_manager=key_manager)
+    if principal is not None:
+        context.authenticate(principal)
+    return context

@@ -1,7 +1,8 @@
 """The one place where failures become GraphQL errors (applied to every result the schema
 produces, over HTTP and WebSocket alike: see AgentMemSchema).
 
-- AgentMemError (the core's tree) -> its message and `extensions.code` (BAD_USER_INPUT, NOT_FOUND...).
+- AgentMemError (the core's tree) -> its message and `extensions.code` (BAD_USER_INPUT, NOT_FOUND...);
+  RATE_LIMITED also carries `extensions.retryAfter` (seconds).
 - Errors about the request itself (syntax, validation, variable values) -> kept, with
   GRAPHQL_PARSE_FAILED / GRAPHQL_VALIDATION_FAILED / BAD_USER_INPUT.
 - Anything else -> "Internal server error" with INTERNAL_SERVER_ERROR and no details; the
@@ -13,7 +14,7 @@ from typing import Any
 
 from graphql import GraphQLError
 
-from memory.errors import AgentMemError
+from memory.errors import AgentMemError, RateLimited
 
 log = logging.getLogger("app.graphql")
 
@@ -60,6 +61,8 @@ def to_client_error(error: GraphQLError) -> GraphQLError:
         )
     extensions: dict[str, Any] = dict(error.extensions or {})
     extensions["code"] = _code_for(error)
+    if isinstance(error.original_error, RateLimited):
+        extensions["retryAfter"] = error.original_error.retry_after  # seconds
     message = error.message
     if isinstance(error.original_error, AgentMemError) and not message:
         message = type(error.original_error).__name__

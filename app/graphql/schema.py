@@ -1,4 +1,5 @@
-"""The schema: queries, mutations, subscriptions, one error mapping, a few cost guards."""
+"""The schema: queries, mutations, subscriptions, one error mapping, and the guards on what one
+operation may cost (depth, aliases, tokens, cost, introspection: app/graphql/limits.py)."""
 from __future__ import annotations
 
 import contextlib
@@ -7,25 +8,36 @@ from typing import Any, AsyncGenerator, Iterator
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError, parse
-from strawberry.extensions import AddValidationRules, SchemaExtension, ValidationCache
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension, ValidationCache
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
+from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 
+from app.graphql.admin import KeyMutation, KeyQuery
 from app.graphql.errors import log_unexpected, map_errors
+from app.graphql.limits import OperationGuard
 from app.graphql.mutations import Mutation
 from app.graphql.queries import Query
 from app.graphql.subscriptions import Subscription
+from app.settings import LimitSettings
+from app.ops.graphql_ext import Observability
 
-MAX_DEPTH = 12
-MAX_ALIASES = 30
 # distinct operation texts whose parse and validation are kept (clients send the same few)
 CACHED_OPERATIONS = 512
 
 
 _parse = functools.lru_cache(maxsize=CACHED_OPERATIONS)(parse)
-# built once, so that the validation cache (keyed by the rule classes) hits across requests
-COST_RULES: list[type[ASTValidationRule]] = [max_depth_rule(MAX_DEPTH, None, None), max_aliases_rule(MAX_ALIASES)]
+
+
+def validation_rules(limits: LimitSettings, introspection: bool) -> list[type[ASTValidationRule]]:
+    """Built once per schema, so that the validation cache (keyed by the rule classes) hits
+    across requests."""
+    rules = [max_depth_rule(limits.max_depth, None, None), max_aliases_rule(limits.max_aliases)]
+    if not introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
+    return rules
 
 
 class ParseCache(SchemaExtension):
@@ -67,16 +79,27 @@ async def _mapped(results: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, Non
             yield result
 
 
-def build_schema(**extra: Any) -> strawberry.Schema:
+RootQuery = merge_types("Query", (Query, KeyQuery))
+RootMutation = merge_types("Mutation", (Mutation, KeyMutation))
+
+
+def build_schema(limits: LimitSettings | None = None, *, introspection: bool = True, max_page: int = 100,
+                 **extra: Any) -> strawberry.Schema:
+    """`max_page`: the service's largest page (memory.max_limit), the most a page costs."""
+    limits = limits or LimitSettings()
+    rules = validation_rules(limits, introspection)
     return AgentMemSchema(
-        query=Query,
-        mutation=Mutation,
+        query=RootQuery,
+        mutation=RootMutation,
         subscription=Subscription,
         # factories: extensions hold per-operation state, so each operation gets its own
         extensions=[
+            Observability,  # first: its on_operation spans the others (metrics, log context)
+            lambda: MaxTokensLimiter(limits.max_tokens),  # sets the parser's limit before ParseCache parses
             ParseCache,
-            lambda: AddValidationRules(COST_RULES),
+            lambda: AddValidationRules(rules),
             lambda: ValidationCache(maxsize=CACHED_OPERATIONS),
+            lambda: OperationGuard(max_cost=limits.max_cost, list_size=limits.list_size, max_page=max_page),
         ],
         **extra,
     )

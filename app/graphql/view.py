@@ -2,21 +2,38 @@
 WebSocket (graphql-transport-ws and legacy graphql-ws), plus GraphiQL served from local assets.
 
 Requests Strawberry would answer with a bare text error (malformed JSON, wrong content type,
-oversize body, wrong method) get an HTTP 4xx with a JSON body in the GraphQL error shape."""
+oversize body, wrong method) get an HTTP 4xx with a JSON body in the GraphQL error shape.
+
+Authentication: an HTTP request is authenticated (and rate limited) before it runs; a
+WebSocket in on_ws_connect, from its connection_init payload, and its credential is checked
+again every `recheck_s` (a revoked or expired one closes the connection with 4403)."""
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
+import logging
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Coroutine, Sequence
 
 from aiohttp import web
 from cross_web import HTTPException
 from strawberry.aiohttp.views import GraphQLView
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.parse_content_type import parse_content_type
+from strawberry.subscriptions import GRAPHQL_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
 
-from app.auth import AUTHENTICATOR_KEY
+from app.auth import AUTHENTICATOR_KEY, KEY_MANAGER_KEY
+from app.auth.http import error_extensions
 from app.graphql.context import Context, build_context
 from app.keys import SERVICE_KEY
+from app.settings import Settings
+from memory.access import Principal
+from memory.errors import AgentMemError
+
+log = logging.getLogger(__name__)
 
 GRAPHIQL_DIR = Path(__file__).resolve().parent.parent / "static" / "graphiql"
 ASSET_ROUTE = "/graphiql/assets"
@@ -31,6 +48,16 @@ ASSETS = {
 INSTALL_HINT = "GraphiQL's assets are not installed: run `npm ci --prefix app/static/graphiql`."
 _CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE",
           415: "UNSUPPORTED_MEDIA_TYPE"}
+
+
+# what the view keeps on the aiohttp request
+PRINCIPAL = web.RequestKey("agentmem.principal", Principal)
+TASKS: web.RequestKey[list[asyncio.Task[None]]] = web.RequestKey("agentmem.tasks")
+
+
+def _background(request: web.Request, work: Coroutine[Any, Any, None]) -> None:
+    """A task living as long as the request (a WebSocket's: its connection)."""
+    request.setdefault(TASKS, []).append(asyncio.create_task(work))
 
 
 def json_error(status: int, message: str, **headers: str) -> web.Response:
@@ -63,24 +90,76 @@ class AgentMemGraphQLView(GraphQLView[Context, None]):
         graphiql: bool = True,
         keep_alive_s: float = 15.0,
         heartbeat_s: float = 30.0,
+        connection_init_wait_s: float = 10.0,
+        subscriptions_per_connection: int = 20,
+        allowed_origins: Sequence[str] = (),
+        recheck_s: float = 15.0,
     ) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql" if graphiql else None,
             keep_alive=True,  # legacy graphql-ws "ka" messages; graphql-transport-ws answers pings
             keep_alive_interval=keep_alive_s,
+            connection_init_wait_timeout=timedelta(seconds=connection_init_wait_s),
+            max_subscriptions_per_connection=subscriptions_per_connection,
+            allowed_origins=allowed_origins,
         )
         self.max_body_bytes = max_body_bytes
         self.heartbeat_s = heartbeat_s
+        self.connection_init_wait_s = connection_init_wait_s
+        self.recheck_s = recheck_s
         self._page: str | None = None
 
+    @classmethod
+    def from_settings(cls, schema: Any, settings: Settings) -> AgentMemGraphQLView:
+        return cls(
+            schema, max_body_bytes=settings.max_body_bytes, graphiql=settings.graphiql,
+            connection_init_wait_s=settings.limits.connection_init_wait_s,
+            subscriptions_per_connection=settings.limits.subscriptions_per_connection,
+            allowed_origins=settings.cors_origins, recheck_s=settings.auth.websocket_recheck_s,
+        )
+
     async def get_context(self, request: web.Request, response: web.StreamResponse) -> Context:  # type: ignore[override]
-        authenticator = request.app[AUTHENTICATOR_KEY]
+        core, keys = request.app[SERVICE_KEY], request.app.get(KEY_MANAGER_KEY)
         if isinstance(response, web.WebSocketResponse):
-            principal = await authenticator.for_connection(None, request)
-        else:
-            principal = await authenticator.for_request(request)
-        return build_context(request, response, request.app[SERVICE_KEY], principal)
+            context = build_context(request, response, core, None, keys)  # authenticated in on_ws_connect
+            if response.ws_protocol == GRAPHQL_WS_PROTOCOL:  # graphql-transport-ws has its own timeout
+                _background(request, self._await_init(context, response))
+            return context
+        # None only while rendering GraphiQL (a page without data): see __call__
+        return build_context(request, response, core, request.get(PRINCIPAL), keys)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:  # type: ignore[override]
+        """Authenticates the connection_init payload; a refusal closes the connection (4403 on
+        graphql-transport-ws; connection_error then 1011 on legacy graphql-ws)."""
+        authenticator = context.request.app[AUTHENTICATOR_KEY]
+        try:
+            principal = await authenticator.for_connection(context.connection_params, context.request)
+        except AgentMemError as error:  # refused, limited, or the credential store is down
+            raise ConnectionRejectionError({"message": str(error), "extensions": error_extensions(error)}) from None
+        context.authenticate(principal)
+        context.charge = functools.partial(authenticator.charge, principal)
+        _background(context.request, self._recheck(context))
+        return UNSET
+
+    async def _await_init(self, context: Context, ws: web.WebSocketResponse) -> None:
+        await asyncio.sleep(self.connection_init_wait_s)
+        if context.principal is None:
+            await ws.close(code=4408, message=b"Connection initialisation timeout")
+
+    async def _recheck(self, context: Context) -> None:
+        """Closes the connection once its credential is revoked or expires."""
+        authenticator = context.request.app[AUTHENTICATOR_KEY]
+        while True:
+            await asyncio.sleep(self.recheck_s)
+            try:
+                valid = await authenticator.still_valid(context.connection_params, context.request)
+            except AgentMemError as exc:  # the store is down: keep the connection, check again later
+                log.warning("could not recheck a WebSocket's credential: %s", exc)
+                continue
+            if not valid:
+                await context.response.close(code=4403, message=b"credential revoked or expired")  # type: ignore[attr-defined]
+                return
 
     async def create_websocket_response(self, request: web.Request, subprotocol: str | None) -> web.WebSocketResponse:
         # WebSocket-level pings find dead peers on either protocol
@@ -106,10 +185,16 @@ class AgentMemGraphQLView(GraphQLView[Context, None]):
             problem = await self._check_http(request)
             if problem is not None:
                 return problem
+            if not self.should_render_graphql_ide(self.request_adapter_class(request)):
+                # Unauthenticated / RateLimited become 401 / 429 in auth_errors_middleware
+                request[PRINCIPAL] = await request.app[AUTHENTICATOR_KEY].for_request(request)
         try:
             return await self.run(request=request)
         except HTTPException as exc:
             return json_error(exc.status_code, exc.reason)
+        finally:
+            for task in request.get(TASKS, ()):
+                task.cancel()
 
     async def _check_http(self, request: web.Request) -> web.Response | None:
         if request.method not in ("GET", "POST"):

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 from pydantic import SecretStr, ValidationError
 
 from app.ops.config_sources import ConfigFileError, config_path, using_config_file
@@ -21,7 +22,7 @@ from app.settings import Settings
 ENV_PREFIX = "AGENTMEM_"
 REDACTED = "**********"
 # user:password@ in URLs (database_url, redis_url, graph.uri) is a secret too
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<password>[^@\s]+)(?=@)", re.I)
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<password>[^@\s]+)(?=@)", re.IGNORECASE)
 
 
 class ConfigError(Exception):
@@ -72,6 +73,9 @@ def explain(error: ValidationError, flags: Mapping[str, Any], path: Path | None)
         if item["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown setting ({_origin(key, flags, path)}); "
                          "see `python -m app config reference` for the known keys")
+            continue
+        if not key or isinstance(given, Mapping):  # a rule across several keys: its message says which
+            lines.append(f"  {key or 'settings'}: {item['msg']}")
             continue
         shown = REDACTED if _secret(key) else redact_url(_short(given))
         lines.append(f"  {key} = {shown} ({_origin(key, flags, path)}): {item['msg']}")

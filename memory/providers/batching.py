@@ -12,6 +12,8 @@ All state is touched on the event loop thread only; the worker thread just runs 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -34,7 +36,9 @@ class BatchStats:
     forward_calls: int = 0
     texts: int = 0
     largest: int = 0
-    sizes: list[int] = field(default_factory=list)
+    # the most recent batch sizes only: a long-running server makes millions of passes
+    sizes: deque[int] = field(default_factory=lambda: deque(maxlen=1024))
+    seconds: float = 0.0
 
 
 class MicroBatcher:
@@ -64,6 +68,8 @@ class MicroBatcher:
         self._busy = False
         self._closed = False
         self.stats = BatchStats()
+        # called on the loop with (texts in the pass, seconds it took); the edge's metrics hook
+        self.on_batch: Callable[[int, float], None] | None = None
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Rows for `texts` (shape (len(texts), d)) from a forward pass shared with other callers."""
@@ -127,8 +133,9 @@ class MicroBatcher:
         self.stats.texts += len(texts)
         self.stats.largest = max(self.stats.largest, len(texts))
         self.stats.sizes.append(len(texts))
+        started = time.perf_counter()
         future = loop.run_in_executor(self._executor, self._run_chunks, texts)
-        future.add_done_callback(lambda f: self._on_done(loop, batch, f))
+        future.add_done_callback(lambda f: self._on_done(loop, batch, f, len(texts), started))
 
     def _take_batch(self) -> list[_Request]:
         batch: list[_Request] = []
@@ -147,8 +154,15 @@ class MicroBatcher:
             size += len(request.texts)
         return batch
 
-    def _on_done(self, loop: asyncio.AbstractEventLoop, batch: list[_Request], f: asyncio.Future[np.ndarray]) -> None:
+    def _on_done(
+        self, loop: asyncio.AbstractEventLoop, batch: list[_Request], f: asyncio.Future[np.ndarray],
+        size: int, started: float,
+    ) -> None:
         self._busy = False
+        elapsed = time.perf_counter() - started
+        self.stats.seconds += elapsed
+        if self.on_batch is not None:
+            self.on_batch(size, elapsed)
         error = f.exception() if not f.cancelled() else ProviderError("embedding batch cancelled")
         offset = 0
         for request in batch:

@@ -16,8 +16,10 @@ ClientFactory = Callable[..., Awaitable[TestClient]]
 @pytest.fixture
 def service_settings(tmp_path: Path) -> Settings:
     """Embedded defaults under tmp_path (SQLite, hnswlib, the local ONNX embedder), graph
-    disabled; tests/api/test_graph.py runs with the embedded graph server."""
-    return Settings(data_dir=tmp_path, graph=GraphSettings(enabled=False))
+    disabled; tests/api/test_graph.py runs with the embedded graph server. Development mode
+    (no authentication): these tests are about the API's behaviour; tests/api/test_auth*.py
+    and test_isolation.py run with real credentials."""
+    return Settings(data_dir=tmp_path, graph=GraphSettings(enabled=False), auth={"mode": "development"})
 
 
 @pytest.fixture

@@ -32,7 +32,8 @@ def test_flags_override_the_config_file(tmp_path: Path) -> None:
 async def test_serve_answers_graphql_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
     config = tmp_path / "agentmem.json"
-    config.write_text(json.dumps({"data_dir": str(tmp_path / "data"), "graph": {"enabled": False}}))
+    config.write_text(json.dumps({"data_dir": str(tmp_path / "data"), "graph": {"enabled": False},
+                                  "auth": {"mode": "development"}}))
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "app", "serve", "--port", str(port), "--config", str(config),
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,

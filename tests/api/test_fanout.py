@@ -46,7 +46,7 @@ async def replicas(
 
     def settings(name: str) -> Settings:
         return Settings(data_dir=tmp_path / name, redis_url=REDIS_URL, redis_channel=channel,
-                        replica_id=name, graph={"enabled": False})
+                        replica_id=name, graph={"enabled": False}, auth={"mode": "development"})
 
     return await aiohttp_client(create_app(settings("a"))), await aiohttp_client(create_app(settings("b")))
 

@@ -48,7 +48,7 @@ ALICE = {"userId": "alice"}
 
 @pytest.fixture
 async def graph_gql(aiohttp_client: Callable[..., Awaitable[TestClient]], tmp_path: Path) -> GQL:
-    settings = Settings(data_dir=tmp_path, graph={"enabled": True, "embedded_heap_mb": 256})
+    settings = Settings(data_dir=tmp_path, graph={"enabled": True, "embedded_heap_mb": 256}, auth={"mode": "development"})
     return GQL(await aiohttp_client(create_app(settings)))
 
 

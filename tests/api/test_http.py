@@ -90,10 +90,11 @@ async def test_get_with_bad_variables_json_is_a_json_400(client: TestClient) -> 
     await json_error(resp, 400, "BAD_REQUEST")
 
 
-async def test_health_reports_counts(client: TestClient) -> None:
+async def test_health_reports_every_component(client: TestClient) -> None:
     resp = await client.get("/health")
     assert resp.status == 200
-    assert (await resp.json())["counts"]["memories"] == 0
+    body = await resp.json()
+    assert body["status"] == "ok" and body["components"]["sql"]["status"] == "up"
 
 
 @assets_installed
@@ -125,7 +126,7 @@ async def test_unknown_assets_are_404(client: TestClient) -> None:
 async def test_graphiql_can_be_turned_off(
     aiohttp_client: Callable[..., Awaitable[TestClient]], tmp_path: Path
 ) -> None:
-    settings = Settings(data_dir=tmp_path, graphiql=False, graph={"enabled": False})
+    settings = Settings(data_dir=tmp_path, graphiql=False, graph={"enabled": False}, auth={"mode": "development"})
     client = await aiohttp_client(create_app(settings))
     resp = await client.get("/graphql", headers={"Accept": "text/html"})
     await json_error(resp, 404, "NOT_FOUND")

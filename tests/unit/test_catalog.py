@@ -40,3 +40,13 @@ def test_small_scopes_get_an_exact_set_and_whole_scopes_no_filter() -> None:
     assert not c.allow(Scope("solo"), False)("m1")
     c.drop("other")
     assert not c.allow(Scope("tiny"), False)("other")
+
+
+def test_owners_count_valid_memories_per_owner_inside_a_scope(catalog: ScopeCatalog) -> None:
+    everyone = catalog.owners_in(Scope())
+    valid = {id for id in catalog.ids() if catalog._predicate(Scope(), False)(id)}
+    assert sum(n for (kind, _), n in everyone.items() if kind == "user") == len(valid)
+    assert everyone[("run", "r1")] == len({f"m{i}" for i in range(50)} & valid)
+    mine = catalog.owners_in(Scope("u1"))
+    assert {owner for kind, owner in mine if kind == "user"} == {"u1"}
+    assert sum(n for (kind, _), n in mine.items() if kind == "user") == len(brute(catalog, Scope("u1"), False))

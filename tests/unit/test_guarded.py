@@ -87,3 +87,12 @@ async def test_subscriptions_only_carry_own_events(as_alice: GuardedMemoryServic
     with pytest.raises(Forbidden):
         async with as_alice.subscribe(BOB_SCOPE):
             pass
+
+
+async def test_owners_list_only_what_the_principal_may_see(as_alice: GuardedMemoryService, bobs_memory: str,
+                                                           service: MemoryService) -> None:
+    await service.add([Message("user", "I like tea.")], Scope(user_id="alice", agent_id="helper"), infer=False)
+    mine = {(o.kind, o.id): o.memories for o in await as_alice.owners()}
+    assert mine == {("user", "alice"): 1, ("agent", "helper"): 1}
+    everyone = {(o.kind, o.id) for o in await GuardedMemoryService(service, Principal("root", Role.ADMIN)).owners()}
+    assert ("user", "bob") in everyone

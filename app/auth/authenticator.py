@@ -1,0 +1,126 @@
+"""The authenticator used unless development mode is configured: API keys, our own access
+tokens and the identity provider's JWTs, with the rate limits applied on the way in.
+
+Where credentials come from:
+- HTTP: `Authorization: Bearer <key or JWT>`, mem0's `Authorization: Token <key>`, or `X-API-Key`.
+- WebSocket: the connection_init payload (`Authorization`/`authorization` with or without a
+  scheme, `token`, `apiKey`/`api_key`, `X-API-Key`, or those inside `headers`), else the
+  upgrade request's headers (non-browser clients)."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import jwt
+from aiohttp import web
+
+from app.auth.idp import IdpVerifier
+from app.auth.keys import KEY_PREFIX, KeyManager
+from app.auth.ratelimit import Limits
+from app.auth.tokens import TokenService
+from memory.access import Principal
+from memory.errors import Unauthenticated
+
+SCHEMES = ("bearer", "token")
+PARAM_NAMES = ("authorization", "token", "apikey", "api_key", "x-api-key", "accesstoken", "access_token")
+MISSING = "no credential: send Authorization: Bearer <API key or token>, or X-API-Key"
+MAX_CREDENTIAL = 8192
+
+
+def _strip_scheme(value: str) -> str:
+    scheme, _, rest = value.strip().partition(" ")
+    return rest.strip() if rest and scheme.lower() in SCHEMES else value.strip()
+
+
+def credential_from_headers(headers: Mapping[str, str]) -> str | None:
+    header = headers.get("Authorization")
+    if header:
+        scheme, _, value = header.strip().partition(" ")
+        if scheme.lower() not in SCHEMES or not value.strip():
+            raise Unauthenticated("unsupported Authorization scheme: use Bearer (or Token)")
+        return value.strip()
+    key = headers.get("X-API-Key")
+    return key.strip() if key else None
+
+
+def credential_from_params(params: Mapping[str, Any] | None) -> str | None:
+    if not params:
+        return None
+    lowered = {str(k).lower(): v for k, v in params.items()}
+    for name in PARAM_NAMES:
+        value = lowered.get(name)
+        if isinstance(value, str) and value.strip():
+            return _strip_scheme(value)
+    headers = lowered.get("headers")
+    return credential_from_params(headers) if isinstance(headers, Mapping) else None
+
+
+def client_address(request: web.Request) -> str:
+    # the peer as aiohttp sees it; behind a proxy, configure aiohttp's forwarded handling
+    return request.remote or "unknown"
+
+
+class CredentialAuthenticator:
+    def __init__(self, keys: KeyManager, tokens: TokenService, idp: IdpVerifier | None, limits: Limits) -> None:
+        self._keys = keys
+        self._tokens = tokens
+        self._idp = idp
+        self._limits = limits
+
+    async def for_request(self, request: web.Request) -> Principal:
+        principal = await self._checked(lambda: credential_from_headers(request.headers), client_address(request))
+        await self._limits.charge(principal)
+        return principal
+
+    async def for_connection(self, params: Mapping[str, Any] | None, request: web.Request) -> Principal:
+        def credential() -> str | None:
+            return credential_from_params(params) or credential_from_headers(request.headers)
+
+        principal = await self._checked(credential, client_address(request))
+        await self._limits.charge(principal)
+        return principal
+
+    async def still_valid(self, params: Mapping[str, Any] | None, request: web.Request) -> bool:
+        """Whether an open connection's credential still holds (not revoked, not expired)."""
+        try:
+            await self.verify(credential_from_params(params) or credential_from_headers(request.headers))
+        except Unauthenticated:
+            return False
+        return True
+
+    async def charge(self, principal: Principal) -> None:
+        """One more operation on an open connection."""
+        await self._limits.charge(principal)
+
+    async def verify(self, credential: str | None) -> Principal:
+        """The principal a credential stands for; Unauthenticated otherwise."""
+        if not credential:
+            raise Unauthenticated(MISSING)
+        if len(credential) > MAX_CREDENTIAL:
+            raise Unauthenticated("credential too long")
+        if credential.startswith(KEY_PREFIX):
+            return (await self._keys.authenticate(credential)).principal()
+        if credential.count(".") == 2:
+            return await self._verify_jwt(credential)
+        raise Unauthenticated("not an API key or a JWT")
+
+    async def _checked(self, credential: Any, address: str) -> Principal:
+        """Refuses an address that failed too often before doing any work, and counts failures."""
+        await self._limits.check_address(address)
+        try:
+            return await self.verify(credential())
+        except Unauthenticated:
+            await self._limits.failed(address)
+            raise
+
+    async def _verify_jwt(self, token: str) -> Principal:
+        # The unverified issuer only picks which key checks the token; a token claiming our
+        # issuer is checked with our secret (HS256 only), any other with the IdP's key.
+        try:
+            issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+        except jwt.PyJWTError:
+            raise Unauthenticated("malformed token") from None
+        if issuer == self._tokens.issuer:
+            return await self._tokens.verify(token)
+        if self._idp is not None:
+            return self._idp.verify(token)
+        raise Unauthenticated("invalid or expired token")

@@ -1,0 +1,109 @@
+"""Puts authentication into the app: the authenticator (or, only when configured, development
+mode), the credential store, the rate limiter (Redis-backed when redis_url is set), the token
+endpoint and the HTTP middlewares (CORS, 401/429 answers)."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from pathlib import Path
+from typing import AsyncIterator
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from app import bootstrap
+from app.auth import AUTHENTICATOR_KEY, KEY_MANAGER_KEY, LIMITS_KEY, TOKENS_KEY, OpenAuthenticator
+from app.auth.authenticator import CredentialAuthenticator
+from app.auth.http import auth_errors_middleware, cors_middleware, token_endpoint
+from app.auth.idp import IdpVerifier
+from app.auth.keys import KeyManager, SecretHasher
+from app.auth.ratelimit import Bucket, Limits, MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from app.auth.tokens import TokenService
+from app.keys import SETTINGS_KEY
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TOKEN_PATH = "/auth/token"
+DEVELOPMENT_WARNING = (
+    "\n" + "!" * 78 + "\n"
+    "!!  AUTHENTICATION IS OFF (auth.mode = development): every caller is an admin and can\n"
+    "!!  read, change and delete every user's memories. Never expose this server.\n" + "!" * 78
+)
+
+
+def install_auth(app: web.Application, settings: Settings) -> None:
+    if settings.cors_origins:
+        app.middlewares.append(cors_middleware(settings.cors_origins))
+    app.middlewares.append(auth_errors_middleware)
+    if settings.auth.mode == "development":
+        log.warning(DEVELOPMENT_WARNING)
+        app[AUTHENTICATOR_KEY] = OpenAuthenticator()
+    app.cleanup_ctx.append(_auth)
+    app.router.add_post(TOKEN_PATH, token_endpoint)
+
+
+def token_secret(settings: Settings) -> bytes:
+    """The configured signing secret, else one generated once and kept beside the data (fine
+    for one server; replicas must configure a shared auth.token_secret)."""
+    if settings.auth.token_secret is not None:
+        return settings.auth.token_secret.get_secret_value().encode()
+    path = Path(settings.data_dir) / ".token-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+def hasher_for(settings: Settings) -> SecretHasher:
+    pepper = settings.auth.api_key_pepper
+    return SecretHasher(pepper.get_secret_value().encode() if pepper else None)
+
+
+def limits_for(settings: Settings, limiter: RateLimiter) -> Limits:
+    cfg = settings.limits
+    return Limits(
+        limiter,
+        Bucket(cfg.requests_per_s, cfg.burst),
+        Bucket(cfg.auth_failures_per_min / 60.0, cfg.auth_failure_burst),
+        enabled=cfg.rate_limits,
+    )
+
+
+@contextlib.asynccontextmanager
+async def _limiter(settings: Settings) -> AsyncIterator[RateLimiter]:
+    if not settings.redis_url:
+        yield MemoryRateLimiter()
+        return
+    client = aioredis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        yield RedisRateLimiter(client, settings.limits.redis_prefix)
+    finally:
+        await client.aclose()
+
+
+async def _auth(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS_KEY]
+    idp = IdpVerifier(settings.auth.idp) if settings.auth.idp.configured else None
+    async with bootstrap.credentials_context(settings) as store, _limiter(settings) as limiter:
+        hasher = hasher_for(settings)
+        keys = KeyManager(store, hasher)
+        cfg = settings.auth
+        tokens = TokenService(
+            store, keys, hasher, token_secret(settings), issuer=cfg.token_issuer,
+            access_ttl_s=cfg.access_token_ttl_s, refresh_ttl_s=cfg.refresh_token_ttl_s,
+        )
+        limits = limits_for(settings, limiter)
+        app[KEY_MANAGER_KEY], app[TOKENS_KEY], app[LIMITS_KEY] = keys, tokens, limits
+        if settings.auth.mode != "development":
+            app[AUTHENTICATOR_KEY] = CredentialAuthenticator(keys, tokens, idp, limits)
+        usage = asyncio.create_task(keys.record_usage(), name="api-key-usage")
+        try:
+            yield
+        finally:
+            usage.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await usage

@@ -1,0 +1,50 @@
+"""A Strawberry extension that reports every GraphQL operation: metrics by type and name,
+errors by the code clients see, and the principal and operation in the log context."""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from app.graphql.errors import to_client_error
+from app.ops import logs
+from app.ops.metrics import Metrics
+from app.ops.runtime import RUNTIME_KEY
+
+
+def _metrics(context: Any) -> Metrics | None:
+    request = getattr(context, "request", None)
+    runtime = request.app.get(RUNTIME_KEY) if request is not None else None
+    return runtime.metrics if runtime is not None else None
+
+
+def _codes(errors: list[GraphQLError] | None) -> list[str]:
+    # the mapping to client codes happens after extensions run (AgentMemSchema.execute): apply
+    # the same function here so the metric counts what clients are told
+    return [str((to_client_error(e).extensions or {}).get("code", "INTERNAL_SERVER_ERROR")) for e in errors or ()]
+
+
+class Observability(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        ctx = self.execution_context
+        principal = getattr(getattr(ctx.context, "service", None), "principal", None)
+        if principal is not None:
+            logs.PRINCIPAL.set(principal.id)
+        yield
+        try:
+            kind = ctx.operation_type.value
+        except RuntimeError:  # the document did not parse, or names no operation
+            kind = "invalid"
+        errors = ctx.result.errors if ctx.result is not None else ctx.pre_execution_errors
+        metrics = _metrics(ctx.context)
+        if metrics is not None:
+            metrics.graphql_operation(kind, ctx.operation_name, time.perf_counter() - started, _codes(errors))
+
+    def on_execute(self) -> Iterator[None]:
+        ctx = self.execution_context
+        logs.OPERATION.set(f"{ctx.operation_type.value} {ctx.operation_name or 'anonymous'}")
+        yield

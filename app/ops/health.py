@@ -1,0 +1,177 @@
+"""Health: liveness, readiness and per-component status with latency.
+
+Probes run concurrently, each bounded by `health.timeout_s`, and one round answers every
+request for `health.cache_s` (concurrent requests share the round in flight), so /health stays
+cheap under a tight polling loop and bounded when a store hangs. Remote providers (an OpenAI-
+compatible LLM or embedder) are probed at most every REMOTE_EVERY_S: each probe is a request to
+someone else's server.
+
+Critical components (SQL, the vector index, the embedder) decide readiness; the graph, the LLM
+and Redis only degrade the service: writes still succeed (graph work waits in the outbox)."""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+
+from app.ops.runtime import Runtime
+from app.settings import HealthSettings, Settings
+
+CRITICAL = ("sql", "vector_index", "embedder")
+REMOTE_EVERY_S = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    name: str
+    status: str  # up | down | disabled | starting
+    latency_ms: float | None = None
+    detail: str | None = None
+
+    @property
+    def critical(self) -> bool:
+        return self.name in CRITICAL
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    status: str  # ok | degraded | down | starting
+    ready: bool
+    components: tuple[Component, ...]
+
+    def waiting_for(self) -> list[str]:
+        if self.status in ("starting", "down") and not any(c.critical for c in self.components):
+            return [c.name for c in self.components if c.status not in ("up", "disabled")]  # start-up steps
+        return [c.name for c in self.components if c.critical and c.status != "up"]
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"status": self.status, "ready": self.ready}
+        body["components"] = {c.name: {k: v for k, v in asdict(c).items() if k != "name" and v is not None}
+                              for c in self.components}
+        if not self.ready:
+            body["waiting_for"] = self.waiting_for()
+        return body
+
+
+def starting_report(runtime: Runtime) -> Report:
+    """While the service starts: what has come up and what is still pending."""
+    if runtime.failure:
+        return Report("down", False, (Component("service", "down", detail=runtime.failure),))
+    parts = tuple(Component(step, "up" if state == "done" else state if state == "disabled" else "starting")
+                  for step, state in runtime.steps.items())
+    return Report("starting", False, parts)
+
+
+class HealthMonitor:
+    def __init__(self, runtime: Runtime, settings: Settings) -> None:
+        self._runtime = runtime
+        self.config: HealthSettings = settings.health  # replaced on reload
+        self._redis_url = settings.redis_url
+        self._llm_url = settings.llm.base_url
+        self._remote_embedder = settings.embedder.provider == "openai"
+        self._redis: aioredis.Redis | None = None
+        self._http: httpx.AsyncClient | None = None
+        self._cached: tuple[float, Report] | None = None
+        self._round: asyncio.Task[Report] | None = None
+        self._remote: dict[str, tuple[float, Component]] = {}
+
+    async def report(self) -> Report:
+        if not self._runtime.started:
+            return starting_report(self._runtime)
+        now = time.monotonic()
+        if self._cached is not None and now - self._cached[0] < self.config.cache_s:
+            return self._cached[1]
+        if self._round is None or self._round.done():
+            self._round = asyncio.create_task(self._check_all(), name="health-round")
+        # shield: one client giving up must not cancel the round the others are waiting on
+        return await asyncio.shield(self._round)
+
+    async def close(self) -> None:
+        if self._round is not None and not self._round.done():
+            self._round.cancel()
+        if self._redis is not None:
+            await self._redis.aclose()
+        if self._http is not None:
+            await self._http.aclose()
+
+    async def _check_all(self) -> Report:
+        rt = self._runtime
+        probes: list[Awaitable[Component]] = [
+            self._probe("sql", rt.repo.ping),
+            self._probe("vector_index", self._index),
+            self._remote_probe("embedder", self._embed) if self._remote_embedder else self._probe("embedder", self._embed),
+            self._probe("graph", self._graph) if rt.graph is not None else _constant("graph", "disabled"),
+            self._remote_probe("llm", self._llm) if self._llm_url else _constant("llm", "disabled"),
+            self._probe("redis", self._ping_redis) if self._redis_url else _constant("redis", "disabled"),
+        ]
+        components = tuple(await asyncio.gather(*probes))
+        ready = all(c.status == "up" for c in components if c.critical)
+        degraded = any(c.status == "down" for c in components if not c.critical)
+        status = "down" if not ready else "degraded" if degraded else "ok"
+        report = Report(status, ready, components)
+        self._cached = (time.monotonic(), report)
+        return report
+
+    async def _probe(self, name: str, check: Callable[[], Awaitable[str | None]]) -> Component:
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.config.timeout_s):
+                detail = await check()
+        except TimeoutError:
+            return Component(name, "down", _ms(started), f"no answer within {self.config.timeout_s:g} s")
+        except Exception as exc:  # noqa: BLE001  any failure of a probe is that component's health, not ours
+            return Component(name, "down", _ms(started), f"{type(exc).__name__}: {exc}"[:300])
+        return Component(name, "up", _ms(started), detail or None)
+
+    async def _remote_probe(self, name: str, check: Callable[[], Awaitable[str | None]]) -> Component:
+        last = self._remote.get(name)
+        if last is not None and time.monotonic() - last[0] < REMOTE_EVERY_S:
+            return last[1]
+        component = await self._probe(name, check)
+        self._remote[name] = (time.monotonic(), component)
+        return component
+
+    # --- the checks: each returns an optional detail, or raises --------------------------------
+    async def _index(self) -> str:
+        return f"{await self._runtime.index.count()} vectors"
+
+    async def _embed(self) -> None:
+        await self._runtime.embedder.embed(["health check"])
+
+    async def _graph(self) -> str | None:
+        await self._runtime.graph.ping()
+        service = self._runtime.service
+        writer = service.writer if service is not None else None
+        if writer is not None and not writer.healthy:
+            return "answers, but the last graph write failed; work waits in the outbox"
+        return None
+
+    async def _llm(self) -> str:
+        if self._http is None:
+            self._http = httpx.AsyncClient()
+        assert self._llm_url is not None
+        response = await self._http.get(self._llm_url.rstrip("/") + "/models", timeout=self.config.timeout_s)
+        if response.status_code >= 500:
+            raise RuntimeError(f"HTTP {response.status_code}")
+        return f"HTTP {response.status_code}"  # 401/404 still prove the server answers
+
+    async def _ping_redis(self) -> None:
+        if self._redis is None:
+            assert self._redis_url is not None
+            self._redis = aioredis.Redis.from_url(
+                self._redis_url, socket_timeout=self.config.timeout_s, socket_connect_timeout=self.config.timeout_s
+            )
+        await self._redis.ping()
+
+
+async def _constant(name: str, status: str) -> Component:
+    return Component(name, status)
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

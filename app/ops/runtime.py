@@ -1,0 +1,50 @@
+"""What a running app is made of, filled in by the composition root as it starts.
+
+create_app makes one Runtime per app; bootstrap.service_context records each component as it
+comes up (and each start-up step as it completes), so health checks can name what is not ready
+yet and probe the real stores, and metrics can reach the service, without either reaching into
+the service's private attributes."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from app.ops.metrics import Metrics
+
+if TYPE_CHECKING:
+    from app.ops.health import HealthMonitor
+    from app.ops.reload import Reloader
+    from memory.service import MemoryService
+
+# start-up steps, in order; readiness waits for all of them
+STEPS = ("migrations", "graph", "vector_index")
+
+
+@dataclass
+class Runtime:
+    metrics: Metrics | None = None
+    steps: dict[str, str] = field(default_factory=lambda: dict.fromkeys(STEPS, "pending"))
+    repo: Any = None
+    index: Any = None
+    graph: Any = None
+    embedder: Any = None
+    llm: Any = None
+    service: MemoryService | None = None
+    failure: str | None = None  # why start-up failed, when it did
+
+    def done(self, step: str, state: str = "done") -> None:
+        self.steps[step] = state
+
+    @property
+    def started(self) -> bool:
+        return self.service is not None and all(state != "pending" for state in self.steps.values())
+
+    def pending(self) -> list[str]:
+        return [step for step, state in self.steps.items() if state == "pending"]
+
+
+RUNTIME_KEY = web.AppKey("runtime", Runtime)
+MONITOR_KEY: web.AppKey[HealthMonitor] = web.AppKey("health_monitor")
+RELOADER_KEY: web.AppKey[Reloader] = web.AppKey("reloader")

@@ -1,0 +1,213 @@
+"""`python -m app export [--user-id ...] > file.jsonl` and `python -m app import file.jsonl`.
+
+Both open the stores directly (SQL, and the graph: the embedded server when no graph.uri is
+set), so run them while the service is stopped when the graph is embedded, and restart the
+service's replicas after an import: each one loads its vector index and scope catalog at start.
+
+Import is idempotent by id: a memory whose id exists (or whose history exists, for a deleted
+one) is skipped whole; graph rows merge (graph/dump.py); queued graph work is keyed by its id.
+History entries get fresh sequence numbers in the target (their order is kept)."""
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, TextIO
+
+from app import bootstrap
+from app.ops import transfer_codec as codec
+from app.ops.migrations import prepare_database
+from app.settings import Settings
+from graph import dump as graph_dump
+from history import dump as sql_dump
+from history import migrate
+from history.engine import create_engine
+from history.repository import SqlMemoryRepository
+from memory.errors import InvalidInput
+from memory.index_keeper import IndexKeeper
+from memory.models import MemoryRecord, Scope, StoredMemory, utcnow
+from memory.ports import ChangeSet, Order, PageCursor
+from vector.hnsw import HnswIndex
+
+PAGE = 500
+GRAPH_FLUSH_ROWS = 5000
+
+
+@dataclass
+class Counts:
+    memories: int = 0
+    deleted: int = 0
+    history: int = 0
+    entities: int = 0
+    relations: int = 0
+    graph_work: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, kind: str, n: int = 1) -> None:
+        self.skipped[kind] = self.skipped.get(kind, 0) + n
+
+
+@contextlib.asynccontextmanager
+async def _stores(settings: Settings) -> AsyncIterator[tuple[Any, SqlMemoryRepository, Any]]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await prepare_database(settings)
+    engine = create_engine(settings.sql_url())
+    repo = SqlMemoryRepository(engine)
+    try:
+        async with bootstrap.graph_context(settings) as graph:
+            yield engine, repo, graph
+    finally:
+        await repo.close()
+
+
+def _line(out: TextIO, kind: str, data: dict[str, Any]) -> None:
+    out.write(json.dumps({"kind": kind, **data}, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+
+async def export(settings: Settings, out: TextIO, scope: Scope | None = None) -> Counts:
+    counts = Counts()
+    async with _stores(settings) as (engine, repo, graph):
+        _line(out, "header", {
+            "format": codec.FORMAT, "version": codec.VERSION, "schema": await migrate.current(settings.sql_url()),
+            "exported_at": utcnow().isoformat(), "scope": codec.scope_json(scope) if scope else None,
+            "dimension": settings.embedder.dimension,
+        })
+        after: PageCursor | None = None
+        while True:
+            page = await repo.list_page(scope, order=Order.CREATED_ASC, after=after, limit=PAGE, include_invalidated=True)
+            if not page:
+                break
+            await _memories(out, repo, page, counts)
+            after = PageCursor(page[-1].created_at, page[-1].id)
+        deleted = await sql_dump.deleted_memory_ids(engine, scope)
+        for start in range(0, len(deleted), PAGE):
+            chunk = deleted[start:start + PAGE]
+            for id, entries in (await repo.history(chunk)).items():
+                _line(out, "memory", {"id": id, "record": None, "embedding": None,
+                                      "history": [codec.history_json(h) for h in entries]})
+                counts.deleted += 1
+                counts.history += len(entries)
+        for row in await sql_dump.outbox_rows(engine):
+            if scope is None or scope.contains(codec.scope_from(row["payload"].get("scope"))):
+                _line(out, "graph_work", row)
+                counts.graph_work += 1
+        if graph is not None:
+            async for kind, row in graph_dump.dump(graph, scope):
+                _line(out, kind, row)
+                if kind == "entity":
+                    counts.entities += 1
+                else:
+                    counts.relations += 1
+        _line(out, "footer", {"counts": footer_counts(counts)})
+    return counts
+
+
+async def _memories(out: TextIO, repo: SqlMemoryRepository, page: list[MemoryRecord], counts: Counts) -> None:
+    ids = [r.id for r in page]
+    vectors = await repo.embeddings(ids)
+    history = await repo.history(ids)
+    for rec in page:
+        _line(out, "memory", {"id": rec.id, "record": codec.record_json(rec),
+                              "embedding": codec.vector_json(vectors[rec.id]),
+                              "history": [codec.history_json(h) for h in history[rec.id]]})
+        counts.memories += 1
+        counts.history += len(history[rec.id])
+
+
+def footer_counts(counts: Counts) -> dict[str, int]:
+    return {k: v for k, v in asdict(counts).items() if k != "skipped"}
+
+
+class _Importer:
+    def __init__(self, settings: Settings, engine: Any, repo: SqlMemoryRepository, graph: Any) -> None:
+        self.settings, self.engine, self.repo, self.graph = settings, engine, repo, graph
+        self.counts = Counts()
+        self.units: list[dict[str, Any]] = []
+        self.entities: list[dict[str, Any]] = []
+        self.relations: list[dict[str, Any]] = []
+        self.footer: dict[str, Any] | None = None
+
+    async def feed(self, number: int, data: dict[str, Any]) -> None:
+        kind = data.get("kind")
+        if kind == "header":
+            _check_header(data, self.settings)
+        elif kind == "memory":
+            self.units.append(data)
+            if len(self.units) >= PAGE:
+                await self.flush_memories()
+        elif kind in ("entity", "relation"):
+            if self.graph is None:
+                self.counts.skip(kind + " (graph disabled)")
+                return
+            (self.entities if kind == "entity" else self.relations).append(data)
+            if len(self.entities) + len(self.relations) >= GRAPH_FLUSH_ROWS:
+                await self.flush_graph()
+        elif kind == "graph_work":
+            await sql_dump.restore_outbox(self.engine, [data])
+            self.counts.graph_work += 1
+        elif kind == "footer":
+            self.footer = data
+        else:
+            raise InvalidInput(f"line {number}: unknown record type {kind!r}")
+
+    async def flush_memories(self) -> None:
+        units, self.units = self.units, []
+        if not units:
+            return
+        ids = [u["id"] for u in units]
+        existing = set(await self.repo.get_many(ids))
+        existing |= {id for id, entries in (await self.repo.history(ids)).items() if entries}
+        change = ChangeSet()
+        dimension = self.settings.embedder.dimension
+        for unit in units:
+            if unit["id"] in existing:
+                self.counts.skip("memory (id exists)")
+                continue
+            existing.add(unit["id"])  # the same id twice in one file is imported once
+            if unit.get("record") is not None:
+                rec = codec.record_from(unit["id"], unit["record"])
+                change.writes.append(StoredMemory(rec, codec.vector_from(unit["embedding"], dimension)))
+                self.counts.memories += 1
+            else:
+                self.counts.deleted += 1
+            change.history += [codec.history_from(unit["id"], h) for h in unit.get("history") or ()]
+        self.counts.history += len(change.history)
+        if change.writes or change.history:
+            await self.repo.commit(change)
+
+    async def flush_graph(self) -> None:
+        entities, relations = self.entities, self.relations
+        self.entities, self.relations = [], []
+        await graph_dump.restore(self.graph, entities, relations)
+        self.counts.entities += len(entities)
+        self.counts.relations += len(relations)
+
+
+def _check_header(data: dict[str, Any], settings: Settings) -> None:
+    if data.get("format") != codec.FORMAT or data.get("version") != codec.VERSION:
+        raise InvalidInput(f"not an {codec.FORMAT} version {codec.VERSION} file (header: {data})")
+    if data.get("dimension") != settings.embedder.dimension:
+        raise InvalidInput(f"the export holds {data.get('dimension')}-dimensional embeddings; this deployment "
+                           f"uses {settings.embedder.dimension} (embedder.dimension)")
+
+
+async def import_lines(settings: Settings, lines: Iterable[str]) -> tuple[Counts, bool]:
+    """Returns the counts and whether the file was complete (it ended with its footer)."""
+    async with _stores(settings) as (engine, repo, graph):
+        importer = _Importer(settings, engine, repo, graph)
+        for number, line in enumerate(lines, 1):
+            if line.strip():
+                try:
+                    data = json.loads(line)
+                except ValueError as exc:
+                    raise InvalidInput(f"line {number} is not JSON: {exc}") from exc
+                await importer.feed(number, data)
+        await importer.flush_memories()
+        if graph is not None:
+            await importer.flush_graph()
+        if importer.counts.memories:
+            # rows written by the import replay into the saved index (memory/index_keeper.py)
+            index = HnswIndex(settings.data_dir / "index", dimension=settings.embedder.dimension)
+            await IndexKeeper(index, repo).reconcile()
+        return importer.counts, importer.footer is not None

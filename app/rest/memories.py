@@ -1,0 +1,111 @@
+"""REST handlers for memories. Each converts its validated input, calls one operation of the
+caller's GuardedMemoryService (which enforces who may touch what) and converts the result."""
+from __future__ import annotations
+
+from app.rest.dispatch import Ctx
+from app.rest.requests import (
+    AddRequest,
+    DeleteAllQuery,
+    DeleteOneQuery,
+    MemoryPath,
+    SearchRequest,
+    UpdateRequest,
+)
+from app.rest.responses import (
+    AddResponse,
+    DeleteAllResponse,
+    DeleteResponse,
+    GraphRelation,
+    HistoryOut,
+    HistoryResponse,
+    MemoryOut,
+    Message,
+    SearchHitOut,
+    SearchResponse,
+    UpdateResponse,
+)
+from app.rest.scoping import (
+    categories_filter,
+    check_graph,
+    metadata_filter,
+    owner_scope,
+    parse_filters_text,
+    pick_limit,
+    scope_and_filter,
+)
+from memory.errors import InvalidInput
+from memory.models import Message as CoreMessage
+from memory.models import Scope
+
+DEFAULT_TOP_K = 10
+
+
+async def add(ctx: Ctx) -> AddResponse:
+    body: AddRequest = ctx.body
+    check_graph(ctx, body.enable_graph)
+    if body.prompt is not None and body.custom_instructions is not None and body.prompt != body.custom_instructions:
+        raise InvalidInput("prompt and custom_instructions are the same setting: give one")
+    scope = owner_scope(body.scope_fields(), body.filters, "add")
+    if isinstance(body.messages, str):
+        messages = [CoreMessage("user", body.messages)]
+    else:
+        messages = [CoreMessage(m.role, m.content) for m in body.messages]
+    result = await ctx.svc.add(messages, scope, metadata=body.metadata, infer=body.infer,
+                               prompt=body.prompt or body.custom_instructions)
+    return AddResponse.of(result)
+
+
+async def search(ctx: Ctx) -> SearchResponse:
+    body: SearchRequest = ctx.body
+    check_graph(ctx, body.enable_graph)
+    scope, tree = scope_and_filter(body.scope_fields(), body.filters,
+                                   metadata_filter(body.metadata), categories_filter(body.categories))
+    result = await ctx.svc.search(
+        body.query, scope or Scope(), filters=tree, limit=pick_limit(body.limit, body.top_k, DEFAULT_TOP_K),
+        threshold=body.threshold, include_invalidated=body.include_invalidated or body.latest_only is False,
+    )
+    return SearchResponse(results=[SearchHitOut.hit(h) for h in result.hits],
+                          relations=[GraphRelation.of(r) for r in result.relations])
+
+
+async def get(ctx: Ctx) -> MemoryOut:
+    path: MemoryPath = ctx.path
+    return MemoryOut.of(await ctx.svc.get(path.memory_id))
+
+
+async def update(ctx: Ctx) -> UpdateResponse:
+    path: MemoryPath = ctx.path
+    body: UpdateRequest = ctx.body
+    if body.text is None and body.metadata is None:
+        raise InvalidInput("give text and/or metadata to update")
+    record = await ctx.svc.update(path.memory_id, text=body.text, metadata=body.metadata)
+    return UpdateResponse(**MemoryOut.of(record).model_dump(), message="Memory updated successfully!")
+
+
+async def delete(ctx: Ctx) -> DeleteResponse:
+    path: MemoryPath = ctx.path
+    query: DeleteOneQuery = ctx.query
+    if query.delete_linked:
+        raise InvalidInput("delete_linked=true is not supported: AgentMem keeps no chain of superseded memories")
+    await ctx.svc.delete(path.memory_id)
+    return DeleteResponse(message="Memory deleted successfully!", id=path.memory_id)
+
+
+async def delete_all(ctx: Ctx) -> DeleteAllResponse:
+    query: DeleteAllQuery = ctx.query
+    scope = owner_scope(query.scope_fields(), parse_filters_text(query.filters), "delete_all")
+    if scope.is_empty:
+        # mem0 refuses this too; deleting everything is DELETE /v1/memories/reset (admins only)
+        raise InvalidInput("give user_id, agent_id or run_id: which memories should be deleted?")
+    deleted = await ctx.svc.delete_all(scope)
+    return DeleteAllResponse(message="Memories deleted successfully!", deleted=deleted)
+
+
+async def reset(ctx: Ctx) -> Message:
+    await ctx.svc.reset()
+    return Message(message="All memories, their history and the graph were deleted.")
+
+
+async def history(ctx: Ctx) -> HistoryResponse:
+    path: MemoryPath = ctx.path
+    return HistoryResponse([HistoryOut.of(e) for e in await ctx.svc.history(path.memory_id)])

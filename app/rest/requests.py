@@ -1,0 +1,192 @@
+"""What REST callers send, as pydantic models in mem0's shapes. The handlers validate with these
+and /openapi.json is generated from them, so the document cannot drift from the code.
+
+mem0 options that AgentMem cannot honour are listed per model in `refused` (name -> reason and
+the values that are harmless): sending any other value is a 400 that says why, never a silent
+no-op. Unknown fields are a 400 too."""
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, Json, model_validator
+
+ScopeId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\w.@:+\-]+$")]
+Filters = Annotated[dict[str, Any], Field(description="mem0 filter grammar: see the API description.")]
+_NO_TENANTS = "AgentMem has no organisations or projects: the credential decides what you may touch"
+# what /v1/ping/ answers: mem0's MemoryClient refuses to start without both, and sends them back
+ORG_ID, PROJECT_ID = "agentmem", "default"
+_NO_APPS = "AgentMem has no app_id: scope memories with user_id, agent_id and run_id (or use metadata)"
+_COMMON_REFUSED: dict[str, tuple[str, tuple[Any, ...]]] = {
+    "app_id": (_NO_APPS, ()),
+    "org_id": (_NO_TENANTS, (ORG_ID,)),
+    "project_id": (_NO_TENANTS, (PROJECT_ID,)),
+    "output_format": ("only the v1.1 output format ({\"results\": [...]}) is served", ("v1.1",)),
+    "version": ("the v1 and v2 request shapes are both served", ("v1", "v2")),
+}
+
+
+class Mem0Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refused: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unsupported(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for name, (reason, harmless) in {**_COMMON_REFUSED, **cls.refused}.items():
+            if name in data and name not in cls.model_fields:
+                value = data.pop(name)
+                # query strings carry "true" / "v1.1" as text: compare in that form too
+                if value is not None and value not in harmless and str(value).lower() not in {
+                        str(h).lower() for h in harmless}:
+                    raise ValueError(f"{name}={value!r} is not supported: {reason}")
+        return data
+
+
+class ScopeFields(Mem0Request):
+    user_id: ScopeId | None = None
+    agent_id: ScopeId | None = None
+    run_id: ScopeId | None = None
+
+    def scope_fields(self) -> dict[str, str | None]:
+        return {"user_id": self.user_id, "agent_id": self.agent_id, "run_id": self.run_id}
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: str = Field(min_length=1, max_length=64, description="user, assistant or system")
+    content: str = Field(min_length=1)
+
+
+class AddRequest(ScopeFields):
+    """Remember a conversation (or, with infer=false, store each message as it is). The owner is
+    user_id / agent_id / run_id, given at the top level (v1) or as equalities in `filters` (v3).
+    Refused when set: custom_categories, agent_custom_instructions, timestamp, expiration_date,
+    structured_data_schema, includes, excludes, immutable=true, memory_type, app_id, org_id,
+    project_id."""
+
+    refused: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
+        "custom_categories": ("categories come from the extraction model", ()),
+        "agent_custom_instructions": ("use custom_instructions (or prompt)", ()),
+        "timestamp": ("a memory's created_at is when it was stored", ()),
+        "expiration_date": ("memories do not expire in AgentMem", ()),
+        "structured_data_schema": ("structured extraction is not supported", ()),
+        "includes": ("use custom_instructions (or prompt) to steer extraction", ()),
+        "excludes": ("use custom_instructions (or prompt) to steer extraction", ()),
+        "immutable": ("every memory can be updated", (False,)),
+        "memory_type": ("only semantic memories are stored", ()),
+        # memories are stored before the answer; asynchronous processing only changes timing
+        "async_mode": ("", (True, False)),
+    }
+
+    messages: str | Annotated[list[MessageIn], Field(min_length=1)] = Field(
+        description="A string (one user message) or a list of {role, content}."
+    )
+    filters: Filters | None = Field(default=None, description="v3: the owner's ids, e.g. {\"user_id\": \"alice\"}.")
+    metadata: dict[str, Any] | None = None
+    infer: bool = True
+    prompt: str | None = Field(default=None, description="Extra extraction instructions (mem0 OSS).")
+    custom_instructions: str | None = Field(default=None, description="Same as prompt (mem0 platform).")
+    enable_graph: bool | None = Field(default=None, description="Must match the server's graph setting when given.")
+
+
+class SearchRequest(ScopeFields):
+    """Search by meaning within a scope, with exact filters. `limit` and `top_k` are synonyms.
+    Refused when set: rerank=true, keyword_search=true, fields, reference_date, explain=true,
+    app_id, org_id, project_id."""
+
+    refused: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
+        "rerank": ("AgentMem has no reranker", (False,)),
+        "keyword_search": ("search is by meaning; filter text with keywords icontains", (False,)),
+        "fields": ("every field is returned", ()),
+        "reference_date": ("relative-time queries are not supported", ()),
+        "explain": ("score details are not available", (False,)),
+        "show_expired": ("", (True, False)),  # nothing ever expires, so both values are honoured
+    }
+
+    query: str = Field(min_length=1)
+    filters: Filters | None = None
+    metadata: dict[str, Any] | None = Field(default=None, description="Metadata equalities, ANDed with filters (v1).")
+    limit: int | None = Field(default=None, ge=1, description="Default 10; at most the server's max_limit.")
+    top_k: int | None = Field(default=None, ge=1, description="Synonym of limit (mem0 v2).")
+    threshold: float | None = Field(default=None, ge=-1, le=1, description="Minimum cosine similarity.")
+    categories: list[str] | None = Field(default=None, description="Only memories with any of these categories.")
+    latest_only: bool | None = Field(default=None, description="False also returns invalidated (superseded) memories.")
+    include_invalidated: bool = False
+    enable_graph: bool | None = Field(default=None, description="Must match the server's graph setting when given.")
+
+
+class ListOptions(ScopeFields):
+    """Shared by GET /v1/memories (query string) and POST /v2|v3/memories (JSON body)."""
+
+    refused: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
+        "fields": ("every field is returned", ()),
+        "show_expired": ("", (True, False)),  # nothing ever expires
+        "keyword_search": ("filter text with keywords icontains", (False,)),
+    }
+
+    limit: int | None = Field(default=None, ge=1, description="Page size for cursor paging (default 100).")
+    after: str | None = Field(default=None, description="next_cursor from the previous page.")
+    page: int | None = Field(default=None, ge=1, description="mem0 page number (1-based); with page_size.")
+    page_size: int | None = Field(default=None, ge=1, description="mem0 page size (default 100).")
+    start_date: str | None = Field(default=None, description="Created at or after this ISO-8601 time.")
+    end_date: str | None = Field(default=None, description="Created at or before this ISO-8601 time.")
+    categories: list[str] | None = None
+    latest_only: bool | None = Field(default=None, description="False also lists invalidated (superseded) memories.")
+    include_invalidated: bool = False
+    order: Literal["created_desc", "created_asc", "updated_desc", "updated_asc"] = "created_desc"
+    enable_graph: bool | None = None
+
+
+class ListBody(ListOptions):
+    filters: Filters | None = None
+
+
+class ListQuery(ListOptions):
+    filters: Json[dict[str, Any]] | None = Field(default=None, description="The mem0 filter object as JSON.")
+
+
+class PageQuery(Mem0Request):
+    """mem0's MemoryClient sends page / page_size in the query string of POST /v3/memories/."""
+
+    page: int | None = Field(default=None, ge=1)
+    page_size: int | None = Field(default=None, ge=1)
+
+
+class DeleteAllQuery(ScopeFields):
+    """Delete every memory of a scope: user_id / agent_id / run_id, or their equalities in
+    `filters` (JSON, or the Python dict text MemoryClient.delete_all(filters=...) sends)."""
+
+    filters: str | None = None
+
+
+class DeleteOneQuery(Mem0Request):
+    delete_linked: bool = Field(default=False, description="true is refused: AgentMem keeps no superseded chain.")
+
+
+class UpdateRequest(Mem0Request):
+    """Change a memory's text and/or replace its metadata. Refused: timestamp, expiration_date."""
+
+    refused: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
+        "timestamp": ("a memory's times are kept by the service", ()),
+        "expiration_date": ("memories do not expire in AgentMem", ()),
+    }
+
+    text: str | None = Field(default=None, min_length=1)
+    metadata: dict[str, Any] | None = None
+
+
+class MemoryPath(BaseModel):
+    # "search" and "reset" are paths of their own, never ids; the look-ahead needs Python's re
+    model_config = ConfigDict(regex_engine="python-re")
+
+    memory_id: str = Field(min_length=1, max_length=200, pattern=r"^(?!(?:search|reset)$)[^/]+$")
+
+
+class EntityPath(BaseModel):
+    entity_type: Literal["user", "agent", "run"]
+    entity_id: ScopeId

@@ -1,0 +1,71 @@
+"""The REST route table: every path AgentMem serves for mem0 clients, as data. `setup_rest`
+registers it with aiohttp and `openapi.document` describes it, so both always agree.
+
+Each route's first path is the canonical one; the others are the spellings the official mem0
+clients send (trailing slashes, /v2 and /v3 prefixes). Paths without parameters come first so
+that /v1/memories/search and /v1/memories/reset win over /v1/memories/{memory_id}."""
+from __future__ import annotations
+
+from app.rest import entities, listing, memories
+from app.rest.dispatch import Route
+from app.rest.requests import (
+    AddRequest,
+    DeleteAllQuery,
+    DeleteOneQuery,
+    EntityPath,
+    ListBody,
+    ListQuery,
+    MemoryPath,
+    PageQuery,
+    SearchRequest,
+    UpdateRequest,
+)
+from app.rest.responses import (
+    AddResponse,
+    DeleteAllResponse,
+    DeleteResponse,
+    EntitiesResponse,
+    HistoryResponse,
+    ListResponse,
+    MemoryOut,
+    Message,
+    PingResponse,
+    SearchResponse,
+    UpdateResponse,
+)
+
+
+def _both(*paths: str) -> tuple[str, ...]:
+    """Each path with and without its trailing slash (mem0 clients send the slash)."""
+    return tuple(p for path in paths for p in (path, path + "/"))
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", _both("/v1/ping"), entities.ping, "ping", "Check the credential (mem0's key validation)",
+          PingResponse, tags=("service",)),
+    Route("POST", _both("/v1/memories", "/v3/memories/add"), memories.add, "add_memories",
+          "Remember a conversation", AddResponse, body=AddRequest),
+    Route("GET", _both("/v1/memories"), listing.list_get, "list_memories",
+          "List memories by scope and filters", ListResponse, query=ListQuery),
+    Route("POST", _both("/v2/memories", "/v3/memories"), listing.list_post, "list_memories_v2",
+          "List memories by scope and filters (mem0 v2/v3 body)", ListResponse, body=ListBody, query=PageQuery),
+    Route("DELETE", _both("/v1/memories"), memories.delete_all, "delete_memories",
+          "Delete every memory of a scope", DeleteAllResponse, query=DeleteAllQuery),
+    Route("POST", _both("/v1/memories/search", "/v2/memories/search", "/v3/memories/search"), memories.search,
+          "search_memories", "Search memories by meaning, with exact filters", SearchResponse, body=SearchRequest),
+    Route("DELETE", _both("/v1/memories/reset"), memories.reset, "reset_memories",
+          "Delete everything (admins only)", Message),
+    Route("GET", _both("/v1/entities"), entities.users, "list_entities",
+          "Users, agents and runs that own memories (mem0's users())", EntitiesResponse, tags=("entities",)),
+    Route("DELETE", _both("/v2/entities/{entity_type}/{entity_id}", "/v1/entities/{entity_type}/{entity_id}"),
+          entities.delete_entity, "delete_entity", "Delete every memory of one user, agent or run",
+          DeleteAllResponse, path=EntityPath, tags=("entities",)),
+    Route("GET", _both("/v1/memories/{memory_id}"), memories.get, "get_memory", "Get one memory",
+          MemoryOut, path=MemoryPath),
+    Route("PUT", _both("/v1/memories/{memory_id}"), memories.update, "update_memory",
+          "Change a memory's text and/or metadata", UpdateResponse, body=UpdateRequest, path=MemoryPath),
+    Route("DELETE", _both("/v1/memories/{memory_id}"), memories.delete, "delete_memory", "Delete one memory",
+          DeleteResponse, query=DeleteOneQuery, path=MemoryPath),
+    Route("GET", _both("/v1/memories/{memory_id}/history"), memories.history, "memory_history",
+          "How a memory changed, oldest first", HistoryResponse, path=MemoryPath),
+)

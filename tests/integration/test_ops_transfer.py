@@ -1,0 +1,125 @@
+"""Export and import with the real stores (SQLite or PostgreSQL, the embedded graph server):
+a round trip is lossless, importing again adds nothing, and importing into a deployment that
+already holds the data adds nothing either."""
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.bootstrap import service_context
+from app.ops import transfer
+from app.settings import GraphSettings, Settings
+from graph.embedded import EmbeddedArcadeDB
+from graph.store import Neo4jGraphStore
+from memory.models import Message, Scope
+from memory.service import MemoryService
+
+ALICE, BOB = Scope(user_id="alice"), Scope(user_id="bob", agent_id="helper")
+
+
+def settings_for(data_dir: Path, bolt: EmbeddedArcadeDB, database_url: str | None = None) -> Settings:
+    user, password = bolt.auth
+    return Settings(
+        data_dir=data_dir, database_url=database_url, auth={"mode": "development"},
+        graph=GraphSettings(uri=bolt.uri, user=user, password=password, database=bolt.database),
+    )
+
+
+async def drained(service: MemoryService) -> None:
+    async with asyncio.timeout(30):
+        while (await service.counts())["outbox"]:
+            await asyncio.sleep(0.05)
+
+
+async def populate(service: MemoryService) -> None:
+    """A bit of everything: inferred facts and relations, metadata, an update, a delete (history
+    only), a relation retired by an exclusive one, a relation invalidated by hand, two owners."""
+    await service.add([Message("user", "I live in Paris. I work at Acme.")], ALICE, metadata={"source": "chat", "n": 1})
+    await service.add([Message("user", "I live in Lyon.")], ALICE)  # LIVES_IN is exclusive: Paris retires
+    kept = (await service.add([Message("user", "Remember the blue door")], ALICE, infer=False)).results[0]
+    await service.update(kept.id, text="Remember the red door", metadata={"colour": "red"})
+    gone = (await service.add([Message("user", "A passing thought")], ALICE, infer=False)).results[0]
+    await service.delete(gone.id)
+    await service.add([Message("user", "I like jazz")], BOB, metadata={"tags": ["music"]})
+    await service.add_relation(BOB, "bob", "KNOWS", "carol")
+    await service.invalidate_relation(BOB, "bob", "KNOWS", "carol")
+    await drained(service)
+
+
+async def exported(settings: Settings, scope: Scope | None = None) -> list[dict[str, Any]]:
+    out = io.StringIO()
+    await transfer.export(settings, out, scope)
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert rows[0]["kind"] == "header" and rows[-1]["kind"] == "footer"
+    rows[0].pop("exported_at")
+    return rows
+
+
+async def imported(settings: Settings, rows: list[dict[str, Any]]) -> transfer.Counts:
+    counts, complete = await transfer.import_lines(settings, [json.dumps(r) for r in rows])
+    assert complete
+    return counts
+
+
+@pytest.mark.slow
+async def test_export_import_round_trip_is_lossless_and_idempotent(
+    sql_url: str, tmp_path: Path, bolt_server: EmbeddedArcadeDB, graph_store: Neo4jGraphStore
+) -> None:
+    """The target is an empty SQLite or PostgreSQL database (sql_url runs both)."""
+    source = settings_for(tmp_path / "source", bolt_server)
+    async with service_context(source) as service:
+        await populate(service)
+    original = await exported(source)
+    kinds = [r["kind"] for r in original]
+    assert kinds.count("memory") == 6 and kinds.count("entity") >= 5 and kinds.count("relation") >= 4
+    deleted = [r for r in original if r["kind"] == "memory" and r["record"] is None]
+    assert len(deleted) == 1 and [h["event"] for h in deleted[0]["history"]] == ["ADD", "DELETE"]
+    relations = [r for r in original if r["kind"] == "relation"]
+    assert any(not r["valid"] for r in relations if r["relation"] == "LIVES_IN")
+    assert any(not r["valid"] for r in relations if r["relation"] == "KNOWS")
+
+    await graph_store.reset()  # the target deployment starts with an empty graph
+    target = settings_for(tmp_path / "target", bolt_server, sql_url)
+    counts = await imported(target, original)
+    assert (counts.memories, counts.deleted, counts.skipped) == (5, 1, {})
+    assert await exported(target) == original  # lossless, in the same order
+
+    again = await imported(target, original)
+    assert again.skipped == {"memory (id exists)": 6} and again.memories == 0
+    assert await exported(target) == original  # no duplicates anywhere
+
+    into_source = await imported(source, original)  # a deployment that already has it all
+    assert into_source.memories == 0
+    assert await exported(source) == original
+
+    async with service_context(target) as service:  # the index was rebuilt from the import
+        hits = await service.search("which door", ALICE, limit=1)
+        assert hits.hits[0].record.text == "Remember the red door"
+
+
+@pytest.mark.slow
+async def test_a_scoped_export_holds_only_that_owner(
+    tmp_path: Path, bolt_server: EmbeddedArcadeDB, graph_store: Neo4jGraphStore
+) -> None:
+    settings = settings_for(tmp_path / "data", bolt_server)
+    async with service_context(settings) as service:
+        await populate(service)
+    rows = await exported(settings, Scope(user_id="bob"))
+    owners = {json.dumps(r.get("scope") or (r.get("record") or {}).get("scope")) for r in rows[1:-1]}
+    owners |= {r.get("user_id") for r in rows if r["kind"] in ("entity", "relation")}
+    assert {o for o in owners if o and "alice" in o} == set()
+    assert rows[-1]["counts"]["memories"] == 1 and rows[-1]["counts"]["relations"] >= 1
+
+
+async def test_import_refuses_another_dimension_and_reports_truncation(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, graph=GraphSettings(enabled=False))
+    header = {"kind": "header", "format": "agentmem-export", "version": 1, "dimension": 768}
+    with pytest.raises(Exception, match="768-dimensional"):
+        await transfer.import_lines(settings, [json.dumps(header)])
+    counts, complete = await transfer.import_lines(settings, [json.dumps({**header, "dimension": 384})])
+    assert not complete and counts.memories == 0

@@ -1,0 +1,91 @@
+"""Drives mem0's official `MemoryClient` against a live AgentMem: `python -m tests.rest.mem0_driver
+<url> <api key>`. Run by test_mem0_client.py in a subprocess, so that mem0 reads its environment
+switches (MEM0_TELEMETRY, MEM0_DIR) at import, and so that the network guard below sees every
+connection the client library makes, including its background threads.
+
+Prints one JSON object: what each call returned (or raised) and every attempt to reach a host
+other than this machine (each one is also refused)."""
+from __future__ import annotations
+
+import atexit
+import json
+import socket
+import sys
+from collections.abc import Callable
+from typing import Any
+
+LOCAL_HOSTS = {"127.0.0.1", "::1", "localhost"}
+blocked: list[str] = []
+
+
+def _host(value: Any) -> str | None:
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return value if isinstance(value, str) else None
+
+
+def guard(event: str, args: tuple[Any, ...]) -> None:
+    """An audit hook: refuses (and records) name lookups and connections to any other host."""
+    if event == "socket.getaddrinfo":
+        host = _host(args[0])
+        if host is not None and host not in LOCAL_HOSTS:
+            blocked.append(f"getaddrinfo {host}")
+            raise socket.gaierror(f"blocked by the test: {host} is not this machine")
+    elif event == "socket.connect":
+        address = args[1]
+        host = _host(address[0]) if isinstance(address, tuple) else None
+        if host is not None and host not in LOCAL_HOSTS:
+            blocked.append(f"connect {host}")
+            raise ConnectionRefusedError(f"blocked by the test: {host} is not this machine")
+
+
+def attempt(call: Callable[[], Any]) -> Any:
+    try:
+        return {"ok": call()}
+    except Exception as exc:  # the test asserts on which error mem0's client raised
+        return {"error": type(exc).__name__, "message": str(exc)}
+
+
+def drive(url: str, key: str) -> dict[str, Any]:
+    from mem0 import MemoryClient
+
+    out: dict[str, Any] = {"bad_key": attempt(lambda: MemoryClient(api_key="am_not-a-key", host=url) and None)}
+    client = MemoryClient(api_key=key, host=url)  # GET /v1/ping/ with Authorization: Token <key>
+    out["add"] = client.add([{"role": "user", "content": "I love pizza with olives"}], user_id="alice",
+                            infer=False, metadata={"topic": "food"})
+    out["add_v3"] = client.add("I live in Paris", filters={"user_id": "alice"}, infer=False)
+    out["add_bob"] = client.add("I play the guitar", user_id="bob", agent_id="tutor", infer=False)
+    first = out["add"]["results"][0]["id"]
+    out["get"] = client.get(first)
+    out["get_all"] = client.get_all(filters={"AND": [{"user_id": "alice"}]})
+    out["get_all_page"] = client.get_all(filters={"user_id": "alice"}, page=1, page_size=1)
+    out["search"] = client.search("what food do I like?", filters={"AND": [{"user_id": "alice"}]}, top_k=1)
+    out["search_filtered"] = client.search("where do I live?", filters={"user_id": "alice", "topic": "food"})
+    out["search_refused"] = attempt(lambda: client.search("x", filters={"app_id": "shop"}))
+    out["update"] = client.update(first, text="I love sushi", metadata={"topic": "food", "changed": True})
+    out["history"] = client.history(first)
+    out["users"] = client.users()
+    out["delete"] = client.delete(first)
+    out["get_deleted"] = attempt(lambda: client.get(first))
+    out["delete_all"] = client.delete_all(user_id="alice")
+    out["delete_all_filters"] = client.delete_all(filters={"user_id": "bob"})
+    out["get_all_after"] = client.get_all(filters={"OR": [{"user_id": "alice"}, {"user_id": "bob"}]})
+    client.add("I run on Sundays", user_id="carol", run_id="week-1", infer=False)
+    out["reset"] = client.reset()  # users() then DELETE /v2/entities/{type}/{name}/ for each
+    out["users_after_reset"] = client.users()
+    return out
+
+
+def main(argv: list[str]) -> int:
+    sys.addaudithook(guard)  # before mem0 (and its telemetry) is imported
+    url, key = argv
+    result: dict[str, Any] = {"blocked": blocked}
+    # atexit runs last-registered first: registered before mem0 is imported, the report is
+    # printed after mem0's own exit handlers (telemetry flushes) had their chance to connect
+    atexit.register(lambda: print(json.dumps(result, default=str), flush=True))
+    result["calls"] = attempt(lambda: drive(url, key))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,80 @@
+"""mem0's official Python `MemoryClient` (the `mem0ai` package), pointed at a live AgentMem
+with an API key made by `python -m app create-api-key`, works for add, get, get_all, search,
+update, delete, delete_all, history, users and reset; and it reaches no other host (its telemetry is
+switched off through MEM0_TELEMETRY, and a network guard in the driver refuses and reports any
+other connection)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.settings import GraphSettings, Settings
+from tests.rest.live import live_server
+
+# find_spec, not importorskip: importing mem0 here would start its telemetry in this process
+if importlib.util.find_spec("mem0") is None:
+    pytest.skip("pip install mem0ai (the test extra)", allow_module_level=True)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+@pytest.fixture
+def isolated_env(tmp_path: Path) -> dict[str, str]:
+    """No proxies, mem0's telemetry off, and mem0's ~/.mem0 under tmp_path."""
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower() and not k.startswith(("MEM0_", "AGENTMEM_"))}
+    env.update(MEM0_TELEMETRY="False", MEM0_DIR=str(tmp_path / "mem0"), HOME=str(tmp_path / "home"))
+    return env
+
+
+def test_memory_client_drives_every_operation(tmp_path: Path, isolated_env: dict[str, str]) -> None:
+    data = tmp_path / "data"
+    config = tmp_path / "agentmem.json"
+    config.write_text(json.dumps({"data_dir": str(data), "graph": {"enabled": False}}))
+    made = run(["-m", "app", "create-api-key", "--role", "admin", "--name", "mem0 client", "--config", str(config)],
+               isolated_env)
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+
+    with live_server(Settings(data_dir=data, graph=GraphSettings(enabled=False))) as server:
+        driven = run(["-m", "tests.rest.mem0_driver", server.url, key], isolated_env)
+    assert driven.returncode == 0, driven.stderr
+    report = json.loads(driven.stdout.strip().splitlines()[-1])
+    assert report["blocked"] == [], f"the client tried to reach other hosts: {report['blocked']}"
+    assert "ok" in report["calls"], report["calls"]
+    check(report["calls"]["ok"])
+
+
+def check(out: dict[str, Any]) -> None:
+    assert out["bad_key"]["error"] == "ValueError", out["bad_key"]  # the client's answer to our 401
+    first = out["add"]["results"][0]
+    assert first["event"] == "ADD" and first["memory"] == "I love pizza with olives"
+    assert out["add_v3"]["results"][0]["memory"] == "I live in Paris"
+    assert out["get"]["id"] == first["id"] and out["get"]["metadata"]["topic"] == "food"
+    assert out["get"]["user_id"] == "alice"
+    assert {m["memory"] for m in out["get_all"]["results"]} == {"I love pizza with olives", "I live in Paris"}
+    page = out["get_all_page"]
+    assert len(page["results"]) == 1 and page["next"] and page["previous"] is None
+    (hit,) = out["search"]["results"]
+    assert hit["memory"] == "I love pizza with olives" and isinstance(hit["score"], float)
+    assert [m["memory"] for m in out["search_filtered"]["results"]] == ["I love pizza with olives"]
+    assert out["search_refused"]["error"] == "ValidationError" and "app_id" in out["search_refused"]["message"]
+    assert out["update"]["memory"] == "I love sushi" and out["update"]["metadata"]["changed"] is True
+    assert [h["event"] for h in out["history"]] == ["ADD", "UPDATE"]
+    assert out["history"][1]["old_memory"] == "I love pizza with olives"
+    users = {(e["type"], e["name"]): e["total_memories"] for e in out["users"]["results"]}
+    assert users == {("user", "alice"): 2, ("user", "bob"): 1, ("agent", "tutor"): 1}
+    assert out["delete"]["message"] and out["get_deleted"]["error"] == "MemoryNotFoundError"
+    assert out["delete_all"]["deleted"] == 1 and out["delete_all_filters"]["deleted"] == 1
+    assert out["get_all_after"]["results"] == []
+    assert out["reset"]["message"] and out["users_after_reset"]["results"] == []

@@ -46,7 +46,9 @@ async def auth_errors_middleware(request: web.Request, handler: Handler) -> web.
         return error_response(error)
 
 
-CORS_HEADERS = "Authorization, Content-Type, X-API-Key, X-Request-ID"
+# mem0's clients also send Mem0-User-ID and X-Mem0-Client on the REST routes
+CORS_HEADERS = "Authorization, Content-Type, X-API-Key, X-Request-ID, Mem0-User-ID, X-Mem0-Client"
+CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 
 
 def cors_middleware(origins: Sequence[str]) -> Callable[..., Awaitable[web.StreamResponse]]:
@@ -62,7 +64,7 @@ def cors_middleware(origins: Sequence[str]) -> Callable[..., Awaitable[web.Strea
             return await handler(request)
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
             response: web.StreamResponse = web.Response(status=204, headers={
-                "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                "Access-Control-Allow-Methods": CORS_METHODS,
                 "Access-Control-Allow-Headers": CORS_HEADERS,
                 "Access-Control-Max-Age": "600",
             })

@@ -229,3 +229,6 @@ async def test_cors_answers_allowed_origins_only(aiohttp_client: ClientFactory, 
     assert resp.status == 401 and resp.headers["Access-Control-Allow-Origin"] == "https://app.example"
     resp = await client.options("/graphql", headers={**preflight, "Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in resp.headers
+    # the REST routes update and delete: browsers must be allowed those methods too
+    resp = await client.options("/v1/memories/some-id", headers={**preflight, "Access-Control-Request-Method": "DELETE"})
+    assert resp.status == 204 and {"PUT", "DELETE"} <= set(resp.headers["Access-Control-Allow-Methods"].split(", "))

@@ -126,6 +126,7 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
                     max_limit=mem.max_limit,
                     exclusive_relations=frozenset(mem.exclusive_relations),
                     graph_write_timeout_s=mem.graph_write_timeout_s,
+                    sync_interval_s=mem.sync_interval_s,
                 ),
                 index_save_interval_s=mem.index_save_interval_s,
                 observer=sink,

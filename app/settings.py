@@ -61,6 +61,9 @@ class MemorySettings(BaseModel):
         default_factory=lambda: ["LIVES_IN", "WORKS_AT", "IS_MARRIED_TO", "IS_NAMED", "HAS_AGE", "WORKS_AS"]
     )
     graph_write_timeout_s: float = Field(5.0, gt=0)
+    # how often each process picks up memories other processes (replicas sharing PostgreSQL,
+    # a CLI import) wrote; 0 turns it off
+    sync_interval_s: float = Field(2.0, ge=0, description="seconds between catch-ups with the shared SQL database")
 
 
 class HealthSettings(BaseModel):

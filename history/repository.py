@@ -173,6 +173,16 @@ class SqlMemoryRepository:
                     entries[entry.memory_id].append(entry)
         return entries
 
+    async def changed_since(self, seq: int, limit: int) -> list[tuple[int, MemoryId]]:
+        query = (
+            sa.select(memory_history.c.seq, memory_history.c.memory_id)
+            .where(memory_history.c.seq > seq)
+            .order_by(memory_history.c.seq)
+            .limit(limit)
+        )
+        async with self._reading() as conn:
+            return [(int(s), str(m)) for s, m in await conn.execute(query)]
+
     async def catalog(self) -> list[CatalogRow]:
         c = memories.c
         query = sa.select(c.id, c.user_id, c.agent_id, c.run_id, c.invalidated_at.is_(None))

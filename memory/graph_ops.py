@@ -44,7 +44,7 @@ class GraphMixin:
                 try:
                     tagged.append((g, replace(t, relation=relation_type(t.relation))))
                 except InvalidInput as exc:  # an unusable relation name from the extractor
-                    log.info("skipping relation %r: %s", t.relation, exc)
+                    log.debug("skipping relation %r: %s", t.relation, exc)
         if not tagged:
             return []
         canon, embeddings = await self._entities.resolve(scope, [t for _, t in tagged])

@@ -82,7 +82,9 @@ class Ingestor:
         try:
             return await self._with_llm(messages, scope, speaker, prompt)
         except ProviderError as exc:
-            log.warning("LLM inference failed twice, storing the messages raw: %s", exc)
+            # the error may quote the model's answer (memory text): details only at DEBUG
+            log.warning("LLM inference failed twice, storing the messages raw")
+            log.debug("LLM failure: %s", exc)
             decided = Decided(adds=list(zip(raw, await self._embed([c.text for c in raw]))))
             decided.stored_raw = True
             return decided
@@ -123,7 +125,8 @@ class Ingestor:
         try:
             return await self._llm.complete_json(messages, schema)
         except ProviderError as first:
-            log.info("LLM answer unusable, retrying once: %s", first)
+            log.info("LLM answer unusable, retrying once")
+            log.debug("LLM failure: %s", first)
             return await self._llm.complete_json(messages, schema)
 
     async def _with_llm(self, messages: Sequence[Message], scope: Scope, speaker: str, prompt: str | None) -> Decided:

@@ -156,6 +156,11 @@ class MemoryRepository(Protocol):
         """History per memory id, ordered by seq (includes ids of deleted memories)."""
         ...
 
+    async def changed_since(self, seq: int, limit: int) -> list[tuple[int, MemoryId]]:
+        """(seq, memory id) of history entries after `seq`, oldest first: what other
+        processes sharing the database changed."""
+        ...
+
     async def catalog(self) -> list[CatalogRow]: ...
 
     async def embeddings_since(

@@ -11,6 +11,7 @@ from memory.catalog import ScopeCatalog
 from memory.entities import EntityResolver
 from memory.errors import InvalidInput, StoreUnavailable
 from memory.events import EventBus, EventKind, MemoryEvent
+from memory.follower import SqlFollower
 from memory.graph_ops import GraphMixin
 from memory.recall import RecallMixin
 from memory.validation import check_metadata, check_text
@@ -47,6 +48,8 @@ class ServiceOptions:
     entity_match_threshold: float = 0.9
     graph_drain_interval_s: float = 2.0
     graph_max_backoff_s: float = 30.0
+    # how often to pick up changes other processes made to the shared SQL database (0: never)
+    sync_interval_s: float = 2.0
 
 
 class MemoryService(RecallMixin, GraphMixin):
@@ -75,6 +78,8 @@ class MemoryService(RecallMixin, GraphMixin):
         self.exclusive_relations = options.exclusive_relations
         self._catalog = ScopeCatalog()
         self.keeper = IndexKeeper(index, repo, index_save_interval_s)
+        self.follower = SqlFollower(repo, index, self._catalog, self.keeper.gate, options.sync_interval_s,
+                                    on_change=self.keeper.mark_dirty)
         self.writer = (
             GraphWriter(graph, repo, drain_interval_s=options.graph_drain_interval_s,
                         max_backoff_s=options.graph_max_backoff_s)
@@ -89,13 +94,16 @@ class MemoryService(RecallMixin, GraphMixin):
     # lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
         """Reconcile the vector index with SQL and start the background writers."""
+        await self.follower.mark()  # first: what changes while we load is caught up later
         self._catalog.load(await self._repo.catalog())
         await self.keeper.reconcile()
         self.keeper.start()
+        self.follower.start()
         if self.writer is not None:
             self.writer.start()
 
     async def stop(self) -> None:
+        await self.follower.stop()
         if self.writer is not None:
             await self.writer.stop()
         await self.keeper.stop()
@@ -288,6 +296,7 @@ class MemoryService(RecallMixin, GraphMixin):
             await self._repo.reset()
             await self._index.clear()
             self._catalog.clear()
+        await self.follower.mark()
         if self._graph is not None:
             await self._graph.reset()
             self._entities.forget()

@@ -62,6 +62,9 @@ class InMemoryRepository:
     async def history(self, memory_ids: Sequence[MemoryId]) -> dict[MemoryId, list[HistoryEntry]]:
         return {id: [e for e in self.log if e.memory_id == id] for id in memory_ids}
 
+    async def changed_since(self, seq: int, limit: int) -> list[tuple[int, MemoryId]]:
+        return [(e.seq or 0, e.memory_id) for e in self.log if (e.seq or 0) > seq][:limit]
+
     async def catalog(self) -> list[CatalogRow]:
         return [CatalogRow(id, r.scope, r.valid) for id, (r, _, _) in self.rows.items()]
 

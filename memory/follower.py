@@ -7,10 +7,10 @@ the index could otherwise be overtaken by an older row read here."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Callable
 
+from memory.background import cancel
 from memory.catalog import ScopeCatalog
 from memory.gate import WriteGate
 from memory.ports import MemoryRepository, VectorIndex
@@ -96,8 +96,5 @@ class SqlFollower:
                 log.exception("following SQL changes failed")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None

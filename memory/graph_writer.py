@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from memory.background import cancel
 from memory.errors import StoreUnavailable
 from memory.models import GraphWork, GraphWriteResult
 from memory.ports import GraphStore, MemoryRepository
@@ -66,11 +67,8 @@ class GraphWriter:
         self._task = asyncio.create_task(self._run(), name="graph-writer")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         while not self._queue.empty():
             p = self._queue.get_nowait()
             if not p.future.done():

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import AsyncIterator
 
+from memory.background import cancel
 from memory.gate import WriteGate
 from memory.ports import MemoryRepository, VectorIndex
 
@@ -108,10 +109,7 @@ class IndexKeeper:
                 log.exception("vector index snapshot failed")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         if self._dirty:
             await self.snapshot()

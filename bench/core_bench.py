@@ -146,7 +146,7 @@ def server_figures(data_dir: str, queries: int) -> dict:
         deadline = time.time() + 180
         while True:
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live", timeout=1)
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=1)  # 503 while starting
                 break
             except OSError:
                 if time.time() > deadline or proc.poll() is not None:

@@ -22,7 +22,11 @@ def _intern(value: str | None) -> str | None:
 
 class ScopeCatalog:
     def __init__(self) -> None:
-        self._rows: dict[MemoryId, tuple[str | None, str | None, str | None, bool]] = {}
+        # id -> owner number * 2 + valid: owners repeat, so rows stay small ints (100k rows in
+        # a few MB instead of a tuple each)
+        self._rows: dict[MemoryId, int] = {}
+        self._owners: list[tuple[str | None, str | None, str | None]] = []
+        self._owner_no: dict[tuple[str | None, str | None, str | None], int] = {}
         self._by: tuple[dict[str, set[MemoryId]], ...] = ({}, {}, {})  # user, agent, run
         self._invalid: set[MemoryId] = set()
 
@@ -35,7 +39,11 @@ class ScopeCatalog:
         self.drop(id)
         id = sys.intern(id)  # shared with the vector index's id table
         owners = (_intern(scope.user_id), _intern(scope.agent_id), _intern(scope.run_id))
-        self._rows[id] = (*owners, valid)
+        number = self._owner_no.get(owners)
+        if number is None:
+            number = self._owner_no[owners] = len(self._owners)
+            self._owners.append(owners)
+        self._rows[id] = number * 2 + int(valid)
         for i, owner in enumerate(owners):
             if owner is not None:
                 self._by[i].setdefault(owner, set()).add(id)
@@ -43,11 +51,11 @@ class ScopeCatalog:
             self._invalid.add(id)
 
     def drop(self, id: MemoryId) -> None:
-        row = self._rows.pop(id, None)
-        if row is None:
+        code = self._rows.pop(id, None)
+        if code is None:
             return
-        for i, owner in enumerate(row[:3]):
-            if isinstance(owner, str):
+        for i, owner in enumerate(self._owners[code >> 1]):
+            if owner is not None:
                 members = self._by[i][owner]
                 members.discard(id)
                 if not members:
@@ -56,6 +64,8 @@ class ScopeCatalog:
 
     def clear(self) -> None:
         self._rows.clear()
+        self._owners.clear()
+        self._owner_no.clear()
         for index in self._by:
             index.clear()
         self._invalid.clear()
@@ -70,18 +80,19 @@ class ScopeCatalog:
         return set(self._rows)
 
     def _predicate(self, scope: Scope, include_invalidated: bool) -> Callable[[MemoryId], bool]:
-        rows = self._rows
+        rows, owners = self._rows, self._owners
         u, a, r = scope.user_id, scope.agent_id, scope.run_id
 
         def allowed(id: MemoryId) -> bool:
-            row = rows.get(id)
-            if row is None:
+            code = rows.get(id)
+            if code is None:
                 return False
+            owner = owners[code >> 1]
             return (
-                (u is None or row[0] == u)
-                and (a is None or row[1] == a)
-                and (r is None or row[2] == r)
-                and (include_invalidated or row[3])
+                (u is None or owner[0] == u)
+                and (a is None or owner[1] == a)
+                and (r is None or owner[2] == r)
+                and (include_invalidated or bool(code & 1))
             )
 
         return allowed
@@ -110,10 +121,10 @@ class ScopeCatalog:
         """Valid memories per owner id inside `scope`: {("user" | "agent" | "run", id): count}."""
         allowed = self._predicate(scope, include_invalidated=False)
         counts: dict[tuple[str, str], int] = {}
-        for id, row in self._rows.items():
+        for id, code in self._rows.items():
             if allowed(id):
-                for kind, owner in zip(("user", "agent", "run"), row[:3]):
-                    if isinstance(owner, str):
+                for kind, owner in zip(("user", "agent", "run"), self._owners[code >> 1]):
+                    if owner is not None:
                         counts[(kind, owner)] = counts.get((kind, owner), 0) + 1
         return counts
 

@@ -33,6 +33,7 @@ import numpy as np
 from memory.errors import InvalidInput
 from memory.models import MemoryId, Vector
 from vector import files
+from vector.labels import LabelIds
 from vector.rwlock import RWLock
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ class HnswIndex:
     def _reset(self) -> None:
         self._index = self._new_index(self._initial_capacity)
         self._id_to_label: dict[MemoryId, int] = {}
-        self._label_to_id: dict[int, MemoryId] = {}
+        self._label_to_id = LabelIds()
         self._next_label = 0
         self._free_slots = 0  # deleted slots that the next adds will reuse
 
@@ -326,7 +327,9 @@ class HnswIndex:
             index.resize_index(self._initial_capacity)
         self._tune(index)
         self._index = index
-        self._label_to_id = {label: sys.intern(mid) for label, mid in mapping.items()}
+        self._label_to_id = LabelIds()
+        for label, mid in mapping.items():
+            self._label_to_id[label] = sys.intern(mid)
         self._id_to_label = {mid: label for label, mid in self._label_to_id.items()}
         self._next_label = max(manifest.next_label, max(mapping, default=-1) + 1)
         self._free_slots = index.get_current_count() - len(mapping)

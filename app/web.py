@@ -12,6 +12,7 @@ from aiohttp import web
 from app import bootstrap
 from app.fanout import RedisFanout
 from app.auth.wiring import install_auth
+from app.ops.runtime import RELOADER_KEY
 from app.graphql.schema import build_schema
 from app.graphql.view import ASSET_ROUTE, AgentMemGraphQLView, graphiql_asset
 from app.keys import FANOUT_KEY, SERVICE_KEY, SETTINGS_KEY
@@ -45,6 +46,10 @@ async def _fanout(app: web.Application) -> AsyncIterator[None]:
         await fanout.stop()
 
 
+QUERY_LIMIT_KEYS = ("limits.max_depth", "limits.max_aliases", "limits.max_tokens", "limits.max_cost",
+                    "limits.list_size", "introspection")
+
+
 def create_app(settings: Settings, *, reload: Callable[[], Settings] | None = None) -> web.Application:
     """`reload` re-reads the configuration on SIGHUP (the CLI passes one; tests need not)."""
     app = web.Application(client_max_size=settings.max_body_bytes)
@@ -56,6 +61,13 @@ def create_app(settings: Settings, *, reload: Callable[[], Settings] | None = No
         app.cleanup_ctx.append(_fanout)
     schema = build_schema(settings.limits, introspection=settings.introspection, max_page=settings.memory.max_limit)
     view = AgentMemGraphQLView.from_settings(schema, settings)
+
+    def new_query_limits(new: Settings, old: Settings) -> None:
+        # the next operation is validated against the new limits; running ones finish as they are
+        view.schema = build_schema(new.limits, introspection=new.introspection, max_page=new.memory.max_limit)
+
+    for key in QUERY_LIMIT_KEYS:
+        app[RELOADER_KEY].on_change(key, new_query_limits)
     app.router.add_route("*", GRAPHQL_PATH, view)
     app.router.add_get(ASSET_ROUTE + "/{name}", graphiql_asset)
     setup_rest(app)  # mem0-compatible /v1 REST, /openapi.json and /docs

@@ -54,13 +54,18 @@ CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 def cors_middleware(origins: Sequence[str]) -> Callable[..., Awaitable[web.StreamResponse]]:
     """Lets browsers on `origins` (["*"]: any) call the API. No cookies are involved (credentials
     travel in headers), so no Allow-Credentials."""
-    any_origin = "*" in origins
-    allowed = frozenset(normalize_origin(o) for o in origins if o != "*")
+    policy: dict[str, Any] = {}
+
+    def configure(new_origins: Sequence[str]) -> None:
+        policy["any"] = "*" in new_origins
+        policy["allowed"] = frozenset(normalize_origin(o) for o in new_origins if o != "*")
+
+    configure(origins)
 
     @web.middleware
     async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
         origin = request.headers.get("Origin")
-        if not origin or not (any_origin or normalize_origin(origin) in allowed):
+        if not origin or not (policy["any"] or normalize_origin(origin) in policy["allowed"]):
             return await handler(request)
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
             response: web.StreamResponse = web.Response(status=204, headers={
@@ -76,6 +81,7 @@ def cors_middleware(origins: Sequence[str]) -> Callable[..., Awaitable[web.Strea
             response.headers.add("Vary", "Origin")
         return response
 
+    cors.configure = configure  # type: ignore[attr-defined]  # SIGHUP reload of cors_origins
     return cors
 
 

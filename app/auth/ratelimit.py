@@ -122,6 +122,10 @@ class Limits:
 
     def __init__(self, limiter: RateLimiter, per_principal: Bucket, auth_failures: Bucket, enabled: bool = True) -> None:
         self._limiter = limiter
+        self.configure(per_principal, auth_failures, enabled)
+
+    def configure(self, per_principal: Bucket, auth_failures: Bucket, enabled: bool = True) -> None:
+        """New rates take effect on the next request (SIGHUP reload)."""
         self._principal = per_principal
         self._failures = auth_failures
         self.enabled = enabled

@@ -22,11 +22,13 @@ from app.auth.keys import KeyManager, SecretHasher
 from app.auth.ratelimit import Bucket, Limits, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from app.auth.tokens import TokenService
 from app.keys import SETTINGS_KEY
+from app.ops.runtime import RELOADER_KEY
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
 TOKEN_PATH = "/auth/token"
+RATE_KEYS = ("rate_limits", "requests_per_s", "burst", "auth_failures_per_min", "auth_failure_burst")
 DEVELOPMENT_WARNING = (
     "\n" + "!" * 78 + "\n"
     "!!  AUTHENTICATION IS OFF (auth.mode = development): every caller is an admin and can\n"
@@ -35,8 +37,13 @@ DEVELOPMENT_WARNING = (
 
 
 def install_auth(app: web.Application, settings: Settings) -> None:
-    if settings.cors_origins:
-        app.middlewares.append(cors_middleware(settings.cors_origins))
+    # always installed (it passes requests without an allowed Origin through) so that a SIGHUP
+    # can turn CORS on or change the origins
+    cors = cors_middleware(settings.cors_origins)
+    app.middlewares.append(cors)
+    reloader = app.get(RELOADER_KEY)
+    if reloader is not None:
+        reloader.on_change("cors_origins", lambda new, old: cors.configure(new.cors_origins))
     app.middlewares.append(auth_errors_middleware)
     if settings.auth.mode == "development":
         log.warning(DEVELOPMENT_WARNING)
@@ -98,6 +105,14 @@ async def _auth(app: web.Application) -> AsyncIterator[None]:
         )
         limits = limits_for(settings, limiter)
         app[KEY_MANAGER_KEY], app[TOKENS_KEY], app[LIMITS_KEY] = keys, tokens, limits
+        reloader = app.get(RELOADER_KEY)
+        if reloader is not None:
+            def new_rates(new: Settings, old: Settings) -> None:
+                fresh = limits_for(new, limiter)
+                limits.configure(fresh._principal, fresh._failures, fresh.enabled)
+
+            for key in RATE_KEYS:
+                reloader.on_change(f"limits.{key}", new_rates)
         if settings.auth.mode != "development":
             app[AUTHENTICATOR_KEY] = CredentialAuthenticator(keys, tokens, idp, limits)
         usage = asyncio.create_task(keys.record_usage(), name="api-key-usage")

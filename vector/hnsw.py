@@ -39,7 +39,8 @@ from vector.rwlock import RWLock
 log = logging.getLogger(__name__)
 R = TypeVar("R")
 _EXACT_CHUNK = 8192
-_OVERFETCH_MAX = 2000  # beyond this an unfiltered over-fetch costs more than a filtered walk
+_OVERFETCH_MAX = 2000
+_EXACT_ALWAYS = 64  # beyond this an unfiltered over-fetch costs more than a filtered walk
 
 
 class HnswIndex:
@@ -51,10 +52,10 @@ class HnswIndex:
         ef_construction: int = 200,
         ef_search: int = 64,
         initial_capacity: int = 1024,
-        exact_max: int = 256,
+        exact_max: int = 1024,
     ) -> None:
         """`path` is a directory owned by this index (None: memory only, save/load are no-ops).
-        `exact_max`: a known allowed set at most this big (and under 5% of the index) is scanned
+        `exact_max`: a known allowed set at most this big that cannot be over-fetched is scanned
         exactly instead of walking the graph."""
         self._dir = Path(path) if path is not None else None
         self._dim = dimension
@@ -209,13 +210,19 @@ class HnswIndex:
         k = min(k, live)
         to_id = self._label_to_id
         known = _known_allowed(allow)
-        if known is not None and len(known) <= self._exact_max and len(known) < 0.05 * live:
+        if known is not None:
+            # cheapest first (100k x 384 here): a tiny set exactly (get_items ~8 us a vector);
+            # a selective set by over-fetching unfiltered (~1-3 ms); a small set that cannot be
+            # over-fetched exactly (a filtered graph walk at 0.1-1% took 15-50 ms)
             to_label = self._id_to_label
-            return self._exact_sync(q[0], k, [to_label[m] for m in known if m in to_label])
-        if known is not None and len(known) < 0.3 * live:
-            found = self._overfetch_sync(q, k, known, live)
-            if found is not None:
-                return found
+            if len(known) <= _EXACT_ALWAYS:
+                return self._exact_sync(q[0], k, [to_label[m] for m in known if m in to_label])
+            if len(known) < 0.3 * live:
+                found = self._overfetch_sync(q, k, known, live)
+                if found is not None:
+                    return found
+                if len(known) <= self._exact_max:
+                    return self._exact_sync(q[0], k, [to_label[m] for m in known if m in to_label])
         # the filter runs inside the graph walk, so disallowed ids never use up the k slots
         filt = None if allow is None else (lambda label: (m := to_id.get(label)) is not None and allow(m))
         if widen:

@@ -19,6 +19,8 @@ Export from the command line:  python -m memory.providers.local_embedder export 
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import argparse
 import hashlib
 import importlib.util
@@ -117,7 +119,7 @@ def export_onnx(model_dir: Path, out_path: Path) -> Path:
     return out_path
 
 
-class _LocalEmbedder:
+class _LocalEmbedder(ABC):
     def __init__(self, model_path: Path | None, max_batch: int, max_wait_ms: float, name: str) -> None:
         self._model_path = model_path
         self._batcher = MicroBatcher(self._forward, max_batch=max_batch, max_wait_ms=max_wait_ms, name=name)
@@ -166,11 +168,13 @@ class _LocalEmbedder:
             raise ProviderError(f"local model produced shape {rows.shape}")
         return rows
 
+    @abstractmethod
     def _load(self, model_path: Path) -> None:
-        raise NotImplementedError
+        """Load the runtime's model (on the worker thread, on first use)."""
 
+    @abstractmethod
     def _encode(self, texts: list[str]) -> np.ndarray:
-        raise NotImplementedError
+        """One forward pass: L2-normalised float32 rows."""
 
 
 class OnnxEmbedder(_LocalEmbedder):

@@ -32,6 +32,8 @@ class SqlFollower:
         self._interval = interval_s
         self._on_change = on_change
         self._seen = 0
+        # seqs this process committed itself: already in the index, skipped when following
+        self._own: dict[int, str] = {}
         self._task: asyncio.Task[None] | None = None
         self.applied = 0
 
@@ -39,18 +41,46 @@ class SqlFollower:
         """Everything up to SQL's current seq is already reflected here."""
         self._seen = await self._repo.max_seq()
 
+    def own(self, last_seq: int, memory_ids: list[str]) -> None:
+        """This process committed history entries for `memory_ids`, in order, ending at
+        `last_seq` (one commit's seqs are contiguous: commits drawing seqs are serialised). The
+        id is kept with the seq, so a wrong guess can never hide another process's change."""
+        first = last_seq - len(memory_ids) + 1
+        for seq, mid in zip(range(first, last_seq + 1), memory_ids):
+            if seq > self._seen:
+                self._own[seq] = mid
+
+    async def _foreign_pending(self) -> bool:
+        """A cheap look without the gate: is there anything not written by this process?"""
+        current = await self._repo.max_seq()
+        if current < self._seen:
+            return True
+        changes = await self._repo.changed_since(self._seen, _PAGE)
+        if any(self._own.get(seq) != mid for seq, mid in changes):
+            return True
+        if changes and len(changes) < _PAGE:  # only our own writes: just move past them
+            self._forget_own_up_to(changes[-1][0])
+        return len(changes) == _PAGE
+
+    def _forget_own_up_to(self, seq: int) -> None:
+        self._seen = max(self._seen, seq)
+        self._own = {s: m for s, m in self._own.items() if s > self._seen}
+
     async def catch_up(self) -> int:
         """Apply what others changed since the last look; returns how many memories it touched."""
-        async with self._gate.exclusive():
+        if not await self._foreign_pending():
+            return 0
+        async with self._gate.exclusive():  # re-read under the gate: own() may have landed
             current = await self._repo.max_seq()
             if current < self._seen:  # history was wiped (a reset elsewhere): resync wholesale
                 return await self._resync(current)
             touched = 0
             while changes := await self._repo.changed_since(self._seen, _PAGE):
-                ids = sorted({mid for _, mid in changes})
-                await self._apply(ids)
+                ids = sorted({mid for seq, mid in changes if self._own.get(seq) != mid})
+                if ids:
+                    await self._apply(ids)
                 touched += len(ids)
-                self._seen = changes[-1][0]
+                self._forget_own_up_to(changes[-1][0])
             if touched:
                 self._on_change()
             self.applied += touched
@@ -80,6 +110,7 @@ class SqlFollower:
         if missing:
             await self._index.upsert(list((await self._repo.embeddings(missing)).items()))
         self._seen = current
+        self._own.clear()
         self._on_change()
         return len(extra) + len(missing)
 

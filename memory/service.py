@@ -189,7 +189,9 @@ class MemoryService(RecallMixin, GraphMixin):
         self, change: ChangeSet, upserts: list, works: list[GraphWork]
     ) -> tuple[list[Relation], list[Relation], bool]:
         async with self.keeper.writing():
-            await self._repo.commit(change)
+            seq = await self._repo.commit(change)
+            if change.history:
+                self.follower.own(seq, [h.memory_id for h in change.history])
             for id in change.deletes:
                 self._catalog.drop(id)
             for id, _vec, rec in upserts:

@@ -36,3 +36,20 @@ async def test_a_replica_finds_what_another_wrote_and_forgets_what_it_deleted() 
     assert (await b.list_memories(ALICE)).items == [] and (await b.search("note one", ALICE)).hits == []
     for s in (a, b):
         await s.stop()
+
+
+async def test_a_replica_does_not_reapply_its_own_writes() -> None:
+    shared = InMemoryRepository()
+    a = MemoryService(shared, BruteForceIndex(), HashingEmbedder(), options=ServiceOptions(sync_interval_s=0))
+    b = MemoryService(shared, BruteForceIndex(), HashingEmbedder(), options=ServiceOptions(sync_interval_s=0))
+    await a.start()
+    await b.start()
+    for i in range(5):
+        await a.add([Message("user", f"note {i}")], ALICE, infer=False)
+    assert await a.follower.catch_up() == 0  # all its own
+    await b.add([Message("user", "from b")], ALICE, infer=False)
+    await a.add([Message("user", "note 5")], ALICE, infer=False)
+    assert await a.follower.catch_up() == 1  # only b's memory
+    assert await b.follower.catch_up() == 6
+    for s in (a, b):
+        await s.stop()

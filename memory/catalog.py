@@ -73,9 +73,6 @@ class ScopeCatalog:
     def __len__(self) -> int:
         return len(self._rows)
 
-    def __contains__(self, id: object) -> bool:
-        return id in self._rows
-
     def ids(self) -> set[MemoryId]:
         return set(self._rows)
 
@@ -127,7 +124,3 @@ class ScopeCatalog:
                     if owner is not None:
                         counts[(kind, owner)] = counts.get((kind, owner), 0) + 1
         return counts
-
-    def count_in(self, scope: Scope, include_invalidated: bool) -> int:
-        allowed = self._predicate(scope, include_invalidated)
-        return sum(1 for id in self._rows if allowed(id))

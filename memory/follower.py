@@ -13,6 +13,7 @@ from typing import Callable
 from memory.background import cancel
 from memory.catalog import ScopeCatalog
 from memory.gate import WriteGate
+from memory.index_keeper import drop_extra, restore_missing
 from memory.ports import MemoryRepository, VectorIndex
 
 log = logging.getLogger(__name__)
@@ -103,16 +104,11 @@ class SqlFollower:
         rows = await self._repo.catalog()
         self._catalog.load(rows)
         live = {row.id for row in rows}
-        extra = sorted((await self._index.ids()) - live)
-        if extra:
-            await self._index.remove(extra)
-        missing = sorted(live - await self._index.ids())
-        if missing:
-            await self._index.upsert(list((await self._repo.embeddings(missing)).items()))
+        changed = await drop_extra(self._index, live) + await restore_missing(self._index, self._repo, live)
         self._seen = current
         self._own.clear()
         self._on_change()
-        return len(extra) + len(missing)
+        return changed
 
     def start(self) -> None:
         if self._interval > 0:

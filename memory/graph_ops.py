@@ -88,7 +88,7 @@ class GraphMixin:
         triple = Triple(normalise_name(check_text(source, "source")), relation_type(relation),
                         normalise_name(check_text(destination, "destination")))
         works = await self._graph_works(scope, [], [triple])
-        added, invalid, pending = await self._commit_and_index(ChangeSet(graph_work=works), [], works)
+        added, invalid, pending = await self._commit_and_index(ChangeSet(graph_work=works), works)
         await self._publish([], added, invalid)
         return AddResult([], added, invalid, pending)
 

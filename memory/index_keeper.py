@@ -15,6 +15,7 @@ from typing import AsyncIterator
 
 from memory.background import cancel
 from memory.gate import WriteGate
+from memory.models import MemoryId
 from memory.ports import MemoryRepository, VectorIndex
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,22 @@ class ReconcileReport:
     restored: int
     total: int
     seconds: float
+
+
+async def drop_extra(index: VectorIndex, sql_ids: set[MemoryId]) -> int:
+    """Remove from the index every id SQL no longer has; returns how many."""
+    extra = sorted((await index.ids()) - sql_ids)
+    if extra:
+        await index.remove(extra)
+    return len(extra)
+
+
+async def restore_missing(index: VectorIndex, repo: MemoryRepository, sql_ids: set[MemoryId]) -> int:
+    """Add to the index, from SQL, every id it lacks; returns how many."""
+    missing = sorted(sql_ids - await index.ids())
+    if missing:
+        await index.upsert(list((await repo.embeddings(missing)).items()))
+    return len(missing)
 
 
 class IndexKeeper:
@@ -50,17 +67,15 @@ class IndexKeeper:
             yield
             self._dirty = True
 
-    async def reconcile(self) -> ReconcileReport:
+    async def reconcile(self, sql_ids: set[MemoryId]) -> ReconcileReport:
+        """Load the saved index and bring it in line with SQL, whose memory ids are `sql_ids`."""
         started = time.perf_counter()
         loaded = await self._index.load()
         rebuilt = loaded is None
         if rebuilt:
             await self._index.clear()
         checkpoint = loaded or 0
-        sql_ids = {row.id for row in await self._repo.catalog()}
-        extra = (await self._index.ids()) - sql_ids
-        if extra:
-            await self._index.remove(sorted(extra))
+        removed = await drop_extra(self._index, sql_ids)
         replayed = 0
         after: str | None = None
         while True:  # page by id: a 100k rebuild never holds every vector at once
@@ -70,17 +85,14 @@ class IndexKeeper:
             await self._index.upsert(page)
             replayed += len(page)
             after = page[-1][0]
-        missing = sql_ids - (await self._index.ids())
-        if missing:
-            # rows older than the checkpoint that the saved index lacks: an index saved by
-            # other code, or a file restored from backup; restore them from SQL
-            restored = await self._repo.embeddings(sorted(missing))
-            await self._index.upsert(list(restored.items()))
+        # rows older than the checkpoint that the saved index lacks: an index saved by other
+        # code, or a file restored from backup
+        restored = await restore_missing(self._index, self._repo, sql_ids)
         report = ReconcileReport(
             rebuilt=rebuilt,
-            removed=len(extra),
+            removed=removed,
             replayed=replayed,
-            restored=len(missing),
+            restored=restored,
             total=await self._index.count(),
             seconds=time.perf_counter() - started,
         )

@@ -140,12 +140,12 @@ class Ingestor:
         if not decided.adds:
             return decided
         # ask the LLM how the remaining facts relate to the closest existing memories
-        existing: dict[str, MemoryRecord] = {}
+        near: dict[str, None] = {}  # an ordered set: closest memories of every fact, first seen first
         allow = self._catalog.allow(scope, include_invalidated=False)
         for _, vec in decided.adds:
             for id, _score in await self._index.nearest(vec, self._similar, allow):
-                existing.setdefault(id, None)  # type: ignore[arg-type]
-        records = await self._repo.get_many(list(existing))
+                near[id] = None
+        records = await self._repo.get_many(list(near))
         keyed = {str(i): rec for i, rec in enumerate(records.values())}
         if not keyed:
             return decided
@@ -162,6 +162,7 @@ class Ingestor:
         by_text = {c.text: (c, v) for c, v in decided.adds}
         touched: set[str] = set()
         pending_texts: list[str] = []
+        rewrites: list[tuple[MemoryRecord, str]] = []
         for d in answer.decisions:
             target = keyed.get(d.id)
             text = d.text.strip()
@@ -169,7 +170,7 @@ class Ingestor:
                 pending_texts.append(text)
             elif d.event == "UPDATE" and target is not None and text and target.id not in touched:
                 touched.add(target.id)
-                out.updates.append((target, text, None))  # type: ignore[arg-type]
+                rewrites.append((target, text))
             elif d.event == "DELETE" and target is not None and target.id not in touched:
                 touched.add(target.id)
                 out.invalidations.append((target, d.reason or "contradicted by newer information"))
@@ -177,17 +178,19 @@ class Ingestor:
                 out.unchanged.append((target, ()))
             elif d.event in ("UPDATE", "DELETE", "NONE"):
                 raise ProviderError(f"LLM referred to an unknown memory key {d.id!r}")
-        vectors = await self._embed(pending_texts + [t for _, t, _ in out.updates])
+        # facts the LLM kept word for word already have their vectors: embed only new texts
+        fresh = [t for t in dict.fromkeys(pending_texts) if t not in by_text] + [t for _, t in rewrites]
+        vectors = dict(zip(fresh, await self._embed(fresh)))
         planned: list[Vector] = []
-        for text, vec in zip(pending_texts, vectors[: len(pending_texts)]):
-            cand = by_text.get(text, (Candidate(text, "user"), vec))[0]
+        for text in pending_texts:
+            cand, vec = by_text.get(text) or (Candidate(text, "user"), vectors[text])
             dup = await self._duplicate_of(text, vec, scope, planned)
             if isinstance(dup, MemoryRecord):
                 out.unchanged.append((dup, cand.triples))
             elif dup is None:
                 planned.append(vec)
                 out.adds.append((cand, vec))
-        out.updates = [(r, t, v) for (r, t, _), v in zip(out.updates, vectors[len(pending_texts):])]
+        out.updates = [(r, t, vectors[t]) for r, t in rewrites]
         return out
 
 

@@ -5,18 +5,16 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, Mapping, Sequence
 
 from memory.catalog import ScopeCatalog
 from memory.entities import EntityResolver
-from memory.errors import InvalidInput, StoreUnavailable
+from memory.errors import AgentMemError, InvalidInput, StoreUnavailable
 from memory.events import EventBus, EventKind, MemoryEvent
 from memory.follower import SqlFollower
 from memory.graph_ops import GraphMixin
-from memory.recall import RecallMixin
-from memory.validation import check_metadata, check_text
 from memory.graph_writer import GraphWriter
-from memory.observe import Observer, observed
 from memory.index_keeper import IndexKeeper
 from memory.ingest import Decided, Ingestor, new_record
 from memory.models import (
@@ -32,8 +30,11 @@ from memory.models import (
     text_hash,
     utcnow,
 )
+from memory.observe import Observer, observed
 from memory.ports import LLM, ChangeSet, Embedder, GraphStore, MemoryRepository, VectorIndex
+from memory.recall import RecallMixin
 from memory.results import AddResult, MemoryChange
+from memory.validation import check_metadata, check_text
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,9 @@ class MemoryService(RecallMixin, GraphMixin):
     async def start(self) -> None:
         """Reconcile the vector index with SQL and start the background writers."""
         await self.follower.mark()  # first: what changes while we load is caught up later
-        self._catalog.load(await self._repo.catalog())
-        await self.keeper.reconcile()
+        rows = await self._repo.catalog()
+        self._catalog.load(rows)
+        await self.keeper.reconcile({row.id for row in rows})
         self.keeper.start()
         self.follower.start()
         if self.writer is not None:
@@ -107,10 +109,6 @@ class MemoryService(RecallMixin, GraphMixin):
         if self.writer is not None:
             await self.writer.stop()
         await self.keeper.stop()
-
-    @property
-    def graph_enabled(self) -> bool:
-        return self._graph is not None
 
     # writing -------------------------------------------------------------------------------
     @observed("add")
@@ -141,7 +139,6 @@ class MemoryService(RecallMixin, GraphMixin):
         change = ChangeSet()
         results: list[MemoryChange] = []
         events: list[MemoryEvent] = []
-        upserts = []
         fact_triples: list[tuple[str, tuple[Triple, ...]]] = []
         for cand, vec in d.adds:
             rec = new_record(cand.text, scope, meta, cand.role)
@@ -149,7 +146,6 @@ class MemoryService(RecallMixin, GraphMixin):
             change.history.append(HistoryEntry(rec.id, ChangeEvent.ADD, None, rec.text, scope, now, actor, cand.role))
             results.append(MemoryChange(rec.id, rec.text, ChangeEvent.ADD, None, rec))
             events.append(MemoryEvent(EventKind.ADD, scope, rec.id, rec))
-            upserts.append((rec.id, vec, rec))
             if cand.triples:
                 fact_triples.append((rec.id, cand.triples))
         for old, text, vec in d.updates:
@@ -158,48 +154,42 @@ class MemoryService(RecallMixin, GraphMixin):
             change.history.append(HistoryEntry(rec.id, ChangeEvent.UPDATE, old.text, text, rec.scope, now, actor))
             results.append(MemoryChange(rec.id, text, ChangeEvent.UPDATE, old.text, rec))
             events.append(MemoryEvent(EventKind.UPDATE, rec.scope, rec.id, rec, old.text))
-            upserts.append((rec.id, vec, rec))
-        invalidated_ids = []
+        kept = await self._repo.embeddings([old.id for old, _ in d.invalidations]) if d.invalidations else {}
         for old, reason in d.invalidations:
             rec = replace(old, invalidated_at=now, invalidation_reason=reason, updated_at=now)
-            vec = (await self._repo.embeddings([old.id]))[old.id]
-            change.writes.append(StoredMemory(rec, vec))
+            change.writes.append(StoredMemory(rec, kept[old.id]))
             change.history.append(
                 HistoryEntry(rec.id, ChangeEvent.INVALIDATE, old.text, old.text, rec.scope, now, actor, reason=reason)
             )
             results.append(MemoryChange(rec.id, rec.text, ChangeEvent.DELETE, old.text, rec))
             events.append(MemoryEvent(EventKind.INVALIDATE, rec.scope, rec.id, rec, old.text))
-            self._catalog.put(rec.id, rec.scope, False)
-            invalidated_ids.append(rec.id)
         for old, triples in d.unchanged:
             results.append(MemoryChange(old.id, old.text, ChangeEvent.NONE, None, old))
             if triples:
                 fact_triples.append((old.id, triples))
         works = await self._graph_works(scope, fact_triples, d.loose_triples)
         change.graph_work.extend(works)
-        graph_result = await self._commit_and_index(change, upserts, works)
-        added, invalid, pending = graph_result
-        if invalidated_ids and self._graph is not None:
-            with contextlib.suppress(Exception):
-                invalid += await self._graph.delete_memory_relations(invalidated_ids, now)
+        added, invalid, pending = await self._commit_and_index(change, works)
+        invalid += await self._retire_relations([old.id for old, _ in d.invalidations], now)
         await self._publish(events, added, invalid)
         return AddResult(results, added, invalid, pending, d.stored_raw)
 
     async def _commit_and_index(
-        self, change: ChangeSet, upserts: list, works: list[GraphWork]
+        self, change: ChangeSet, works: list[GraphWork]
     ) -> tuple[list[Relation], list[Relation], bool]:
+        """Commit to SQL, then bring the catalog, the index and the graph in line with it."""
         async with self.keeper.writing():
             seq = await self._repo.commit(change)
             if change.history:
                 self.follower.own(seq, [h.memory_id for h in change.history])
             for id in change.deletes:
                 self._catalog.drop(id)
-            for id, _vec, rec in upserts:
-                self._catalog.put(id, rec.scope, rec.valid)
+            for w in change.writes:
+                self._catalog.put(w.record.id, w.record.scope, w.record.valid)
             # the vector write and the graph write run side by side
             async with asyncio.TaskGroup() as tg:
-                if upserts:
-                    tg.create_task(self._index.upsert([(id, vec) for id, vec, _ in upserts]))
+                if change.writes:
+                    tg.create_task(self._index.upsert([(w.record.id, w.embedding) for w in change.writes]))
                 if change.deletes:
                     tg.create_task(self._index.remove(change.deletes))
                 graph = tg.create_task(self._await_graph(works))
@@ -251,7 +241,7 @@ class MemoryService(RecallMixin, GraphMixin):
             writes=[StoredMemory(rec, vec)],
             history=[HistoryEntry(id, ChangeEvent.UPDATE, old.text, rec.text, rec.scope, now, actor)],
         )
-        await self._commit_and_index(change, [(id, vec, rec)], [])
+        await self._commit_and_index(change, [])
         await self._publish([MemoryEvent(EventKind.UPDATE, rec.scope, id, rec, old.text)], [], [])
         return rec
 
@@ -283,14 +273,19 @@ class MemoryService(RecallMixin, GraphMixin):
             deletes=[r.id for r in records],
             history=[HistoryEntry(r.id, ChangeEvent.DELETE, r.text, None, r.scope, now, actor) for r in records],
         )
-        await self._commit_and_index(change, [], [])
-        invalid: list[Relation] = []
-        if self._graph is not None:
-            try:
-                invalid = await self._graph.delete_memory_relations([r.id for r in records], now)
-            except StoreUnavailable as exc:
-                log.warning("graph unavailable while invalidating relations of deleted memories: %s", exc)
+        await self._commit_and_index(change, [])
+        invalid = await self._retire_relations([r.id for r in records], now)
         await self._publish([MemoryEvent(EventKind.DELETE, r.scope, r.id, r, r.text) for r in records], [], invalid)
+
+    async def _retire_relations(self, memory_ids: list[str], at: datetime) -> list[Relation]:
+        """Invalidate the relations these (deleted or invalidated) memories alone supported."""
+        if not memory_ids or self._graph is None:
+            return []
+        try:
+            return await self._graph.delete_memory_relations(memory_ids, at)
+        except AgentMemError as exc:  # the SQL change is committed: report, don't fail the call
+            log.warning("graph did not invalidate relations of %d memories: %s", len(memory_ids), exc)
+            return []
 
     async def reset(self) -> None:
         """Forget everything: memories, history, outbox, vectors and the graph."""

@@ -209,5 +209,5 @@ async def import_lines(settings: Settings, lines: Iterable[str]) -> tuple[Counts
         if importer.counts.memories:
             # rows written by the import replay into the saved index (memory/index_keeper.py)
             index = HnswIndex(settings.data_dir / "index", dimension=settings.embedder.dimension)
-            await IndexKeeper(index, repo).reconcile()
+            await IndexKeeper(index, repo).reconcile({row.id for row in await repo.catalog()})
         return importer.counts, importer.footer is not None

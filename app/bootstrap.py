@@ -5,6 +5,7 @@ index, the graph — the embedded ArcadeDB server when no URI is configured — 
 the LLM), starts the service, and closes them in reverse order."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -106,9 +107,10 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
     engine = create_engine(url)
     repo = runtime.repo = timed(SqlMemoryRepository(engine), "sql", sink)
     embedder = runtime.embedder = timed(build_embedder(settings), "embedder", sink)
-    batcher = getattr(embedder, "batcher", None)
-    if batcher is not None and sink is not None:
-        batcher.on_batch = sink.embedding_call
+    if sink is not None:
+        embedder.observe_batches(sink.embedding_call)
+    # the model loads on its own thread while the graph server starts and the index loads
+    warming = asyncio.create_task(embedder.warmup(), name="embedder-warmup")
     llm = runtime.llm = build_llm(settings)
     try:
         index = runtime.index = timed(
@@ -133,6 +135,8 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
             )
             await service.start()
             runtime.done("vector_index")
+            await warming  # a model that cannot load stops the start, with its own error
+            runtime.done("embedder")
             runtime.service = service
             release_free_memory()  # the index rebuild's transient pages
             try:
@@ -141,6 +145,8 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
                 runtime.service = None
                 await service.stop()
     finally:
+        warming.cancel()
+        await asyncio.gather(warming, return_exceptions=True)  # raised above already, or moot
         for closable in (embedder, llm):
             if closable is not None:
                 with contextlib.suppress(Exception):

@@ -69,6 +69,10 @@ class MemorySettings(BaseModel):
 class HealthSettings(BaseModel):
     timeout_s: float = Field(0.5, gt=0, le=30, description="per-component probe timeout of /health and /health/ready")
     cache_s: float = Field(1.0, ge=0, le=60, description="how long one round of probes answers repeated health requests")
+    embedder_stall_s: float = Field(
+        20.0, gt=0, le=600,
+        description="a local embedder with work running or queued and no progress for this long is down (stuck)",
+    )
 
 
 class IdpSettings(BaseModel):

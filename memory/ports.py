@@ -25,6 +25,22 @@ from memory.models import (
 T = TypeVar("T", bound=BaseModel)
 
 
+@dataclass(frozen=True, slots=True)
+class EmbedderState:
+    """What an embedder says about itself without being asked to embed anything, so health can
+    tell "busy but progressing" from "stuck" even while the model is saturated."""
+
+    loaded: bool  # the model is in memory and has run its warm-up pass
+    alive: bool  # its worker accepts work (not closed)
+    queued: int = 0  # texts waiting for a pass
+    stalled_s: float = 0.0  # seconds without progress while work is running or queued
+    last_batch: int | None = None  # texts in the last finished pass
+    last_batch_ms: float | None = None
+
+
+BatchHook = Callable[[int, float], None]  # (texts in one model call, seconds it took)
+
+
 class Embedder(Protocol):
     """Turns texts into L2-normalised float32 vectors of a fixed dimension."""
 
@@ -33,6 +49,18 @@ class Embedder(Protocol):
 
     async def embed(self, texts: Sequence[str]) -> Vector:
         """Shape (len(texts), dimension); row i embeds texts[i]."""
+        ...
+
+    async def warmup(self) -> None:
+        """Load the model and run one pass now, so the first request pays for neither."""
+        ...
+
+    def state(self) -> EmbedderState:
+        """The current state, read without queueing any work."""
+        ...
+
+    def observe_batches(self, hook: BatchHook) -> None:
+        """Call `hook` after every model call (metrics); replaces any earlier hook."""
         ...
 
 

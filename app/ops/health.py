@@ -6,6 +6,11 @@ cheap under a tight polling loop and bounded when a store hangs. Remote provider
 compatible LLM or embedder) are probed at most every REMOTE_EVERY_S: each probe is a request to
 someone else's server.
 
+The local embedder is never probed with a request: a probe would queue behind real work and a
+saturated replica would call itself unready exactly when it is busiest. Its state says whether
+it can serve: the model loaded and warmed up, its worker open, and progress within
+`health.embedder_stall_s` whenever work is running or queued.
+
 Critical components (SQL, the vector index, the embedder) decide readiness; the graph, the LLM
 and Redis only degrade the service: writes still succeed (graph work waits in the outbox)."""
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import httpx
@@ -21,6 +26,7 @@ import redis.asyncio as aioredis
 
 from app.ops.runtime import Runtime
 from app.settings import HealthSettings, Settings
+from memory.ports import EmbedderState
 
 CRITICAL = ("sql", "vector_index", "embedder")
 REMOTE_EVERY_S = 15.0
@@ -104,7 +110,7 @@ class HealthMonitor:
         probes: list[Awaitable[Component]] = [
             self._probe("sql", rt.repo.ping),
             self._probe("vector_index", self._index),
-            self._remote_probe("embedder", self._embed) if self._remote_embedder else self._probe("embedder", self._embed),
+            self._remote_probe("embedder", self._embed) if self._remote_embedder else self._local_embedder(),
             self._probe("graph", self._graph) if rt.graph is not None else _constant("graph", "disabled"),
             self._remote_probe("llm", self._llm) if self._llm_url else _constant("llm", "disabled"),
             self._probe("redis", self._ping_redis) if self._redis_url else _constant("redis", "disabled"),
@@ -127,6 +133,11 @@ class HealthMonitor:
         except Exception as exc:  # noqa: BLE001  any failure of a probe is that component's health, not ours
             return Component(name, "down", _ms(started), f"{type(exc).__name__}: {exc}"[:300])
         return Component(name, "up", _ms(started), detail or None)
+
+    async def _local_embedder(self) -> Component:
+        started = time.perf_counter()
+        component = embedder_component(self._runtime.embedder.state(), self.config.embedder_stall_s)
+        return replace(component, latency_ms=_ms(started))
 
     async def _remote_probe(self, name: str, check: Callable[[], Awaitable[str | None]]) -> Component:
         last = self._remote.get(name)
@@ -167,6 +178,23 @@ class HealthMonitor:
                 self._redis_url, socket_timeout=self.config.timeout_s, socket_connect_timeout=self.config.timeout_s
             )
         await self._redis.ping()
+
+
+def embedder_component(state: EmbedderState, stall_s: float) -> Component:
+    """The local embedder's health from its state: busy is fine, stuck is not."""
+    if not state.alive:
+        return Component("embedder", "down", detail="the model worker is closed")
+    if not state.loaded:
+        return Component("embedder", "down", detail="the model is not loaded yet")
+    if state.stalled_s > stall_s:
+        return Component(
+            "embedder", "down",
+            detail=f"no progress for {state.stalled_s:.1f} s with {state.queued} texts queued",
+        )
+    detail = f"{state.queued} texts queued"
+    if state.last_batch is not None and state.last_batch_ms is not None:
+        detail += f"; last batch {state.last_batch} texts in {state.last_batch_ms:g} ms"
+    return Component("embedder", "up", detail=detail)
 
 
 async def _constant(name: str, status: str) -> Component:

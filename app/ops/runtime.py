@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from app.ops.reload import Reloader
     from memory.service import MemoryService
 
-# start-up steps, in order; readiness waits for all of them
-STEPS = ("migrations", "graph", "vector_index")
+# start-up steps; readiness waits for all of them ("embedder": the model loaded and warmed up)
+STEPS = ("migrations", "graph", "vector_index", "embedder")
 
 
 @dataclass

@@ -7,7 +7,9 @@ only fight each other. So callers queue their texts; after `max_wait_ms` (or as 
 While that thread is busy new callers keep queueing and go together in the next call, so
 batches grow with load without anyone waiting longer than the model itself makes them.
 
-All state is touched on the event loop thread only; the worker thread just runs `forward`.
+All state is touched on the event loop thread only; the worker thread just runs `forward` and
+stamps `_progress_at` after each chunk it finishes (one float store), which is what lets health
+tell a saturated model that keeps finishing chunks from one that hangs.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from memory.errors import ProviderError
+from memory.ports import EmbedderState
 
 Forward = Callable[[list[str]], np.ndarray]
 
@@ -29,6 +32,7 @@ Forward = Callable[[list[str]], np.ndarray]
 class _Request:
     texts: list[str]
     future: asyncio.Future[np.ndarray]
+    queued_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass(slots=True)
@@ -39,6 +43,7 @@ class BatchStats:
     # the most recent batch sizes only: a long-running server makes millions of passes
     sizes: deque[int] = field(default_factory=lambda: deque(maxlen=1024))
     seconds: float = 0.0
+    last_seconds: float | None = None
 
 
 class MicroBatcher:
@@ -67,6 +72,8 @@ class MicroBatcher:
         self._due = False  # the oldest pending caller has waited long enough
         self._busy = False
         self._closed = False
+        self._jobs = 0  # calls submitted to the worker thread and not finished (passes and `run`s)
+        self._progress_at = time.monotonic()  # last time the worker started or finished something
         self.stats = BatchStats()
         # called on the loop with (texts in the pass, seconds it took); the edge's metrics hook
         self.on_batch: Callable[[int, float], None] | None = None
@@ -93,7 +100,35 @@ class MicroBatcher:
 
     async def run(self, fn: Callable[[], object]) -> object:
         """Run `fn` on the model thread (e.g. to load the model ahead of the first request)."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        self._started_job()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        finally:
+            self._finished_job()
+
+    def state(self, loaded: bool) -> EmbedderState:
+        """Queue depth and progress, read from state (never by queueing a probe)."""
+        now = time.monotonic()
+        if self._jobs:
+            stalled = now - self._progress_at
+        else:
+            waiting = [r.queued_at for r in self._pending if not r.future.done()]
+            stalled = now - min(waiting) if waiting else 0.0
+        last = self.stats.sizes[-1] if self.stats.sizes else None
+        last_ms = None if self.stats.last_seconds is None else round(self.stats.last_seconds * 1000, 2)
+        return EmbedderState(
+            loaded=loaded, alive=not self._closed, queued=self._pending_texts,
+            stalled_s=round(max(stalled, 0.0), 3), last_batch=last, last_batch_ms=last_ms,
+        )
+
+    def _started_job(self) -> None:
+        if not self._jobs:
+            self._progress_at = time.monotonic()  # idle until now: nothing was owed
+        self._jobs += 1
+
+    def _finished_job(self) -> None:
+        self._jobs -= 1
+        self._progress_at = time.monotonic()
 
     async def aclose(self) -> None:
         self._closed = True
@@ -134,6 +169,7 @@ class MicroBatcher:
         self.stats.largest = max(self.stats.largest, len(texts))
         self.stats.sizes.append(len(texts))
         started = time.perf_counter()
+        self._started_job()
         future = loop.run_in_executor(self._executor, self._run_chunks, texts)
         future.add_done_callback(lambda f: self._on_done(loop, batch, f, len(texts), started))
 
@@ -159,8 +195,10 @@ class MicroBatcher:
         size: int, started: float,
     ) -> None:
         self._busy = False
+        self._finished_job()
         elapsed = time.perf_counter() - started
         self.stats.seconds += elapsed
+        self.stats.last_seconds = elapsed
         if self.on_batch is not None:
             self.on_batch(size, elapsed)
         error = f.exception() if not f.cancelled() else ProviderError("embedding batch cancelled")
@@ -180,7 +218,10 @@ class MicroBatcher:
     # --- worker thread ---------------------------------------------------------------------
 
     def _run_chunks(self, texts: list[str]) -> np.ndarray:
-        parts = [self._forward(texts[i : i + self._max_batch]) for i in range(0, len(texts), self._max_batch)]
+        parts = []
+        for i in range(0, len(texts), self._max_batch):
+            parts.append(self._forward(texts[i : i + self._max_batch]))
+            self._progress_at = time.monotonic()  # a long multi-chunk call still shows progress
         rows = np.concatenate(parts) if len(parts) != 1 else parts[0]
         if rows.shape[0] != len(texts):
             raise ProviderError(f"embedding model returned {rows.shape[0]} rows for {len(texts)} texts")

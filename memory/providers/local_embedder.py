@@ -13,7 +13,8 @@ same reason. The batcher's wait defaults to 0 here: callers started on the same 
 share a pass, and callers arriving while a pass runs share the next one, so batches form under
 load anyway, while a 2 ms wait added ~2.5 ms to a lone search's embed (about 4 -> 6.5 ms) with
 no clear gain in burst throughput (bench/raw_limits.py). Nothing is loaded in __init__: the
-first `embed` (or `warmup`) loads the model.
+composition root calls `warmup` during start-up (load + one pass), and the first `embed` would
+load it otherwise.
 
 Export from the command line:  python -m memory.providers.local_embedder export [--out PATH]
 """
@@ -36,6 +37,7 @@ import numpy as np
 
 from memory.errors import AgentMemError, ProviderError
 from memory.models import Vector
+from memory.ports import BatchHook, EmbedderState
 from memory.providers.batching import MicroBatcher
 
 DIMENSION = 384
@@ -124,6 +126,7 @@ class _LocalEmbedder(ABC):
         self._model_path = model_path
         self._batcher = MicroBatcher(self._forward, max_batch=max_batch, max_wait_ms=max_wait_ms, name=name)
         self._loaded = False
+        self._warm = False  # a forward pass has completed: the model can serve
 
     @property
     def dimension(self) -> int:
@@ -135,15 +138,17 @@ class _LocalEmbedder(ABC):
         return await self._batcher.embed([str(t) for t in texts])
 
     async def warmup(self) -> None:
-        """Load the model now (on the model thread) instead of on the first request."""
-        await self._batcher.run(self._ensure_loaded)
+        """Load the model and run one pass now (on the model thread) instead of on the first request."""
+        await self._batcher.run(lambda: self._forward(["warm-up"]))
+
+    def state(self) -> EmbedderState:
+        return self._batcher.state(loaded=self._warm)
+
+    def observe_batches(self, hook: BatchHook) -> None:
+        self._batcher.on_batch = hook
 
     async def aclose(self) -> None:
         await self._batcher.aclose()
-
-    @property
-    def batcher(self) -> MicroBatcher:
-        return self._batcher
 
     @property
     def forward_calls(self) -> int:
@@ -166,6 +171,7 @@ class _LocalEmbedder(ABC):
             raise ProviderError(f"local embedding failed: {type(exc).__name__}: {exc}") from exc
         if rows.shape != (len(texts), DIMENSION):
             raise ProviderError(f"local model produced shape {rows.shape}")
+        self._warm = True
         return rows
 
     @abstractmethod

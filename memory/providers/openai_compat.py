@@ -16,6 +16,7 @@ import asyncio
 import json
 import random
 import re
+import time
 from typing import Any, Sequence, TypeVar
 
 import httpx
@@ -24,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from memory.errors import ProviderError
 from memory.models import Vector
-from memory.ports import ChatMessage
+from memory.ports import BatchHook, ChatMessage, EmbedderState
 
 T = TypeVar("T", bound=BaseModel)
 _MAX_BACKOFF_S = 30.0
@@ -131,6 +132,10 @@ class OpenAIEmbedder:
         self._dimension = dimension
         self._send_dimensions = send_dimensions and dimension is not None
         self._batch_size = max(1, batch_size)
+        self._on_batch: BatchHook | None = None
+        self._in_flight = 0  # texts in requests not yet answered
+        self._progress_at = time.monotonic()
+        self._closed = False
 
     @property
     def dimension(self) -> int:
@@ -143,6 +148,16 @@ class OpenAIEmbedder:
             await self.embed(["dimension probe"])
         return self.dimension
 
+    async def warmup(self) -> None:
+        """Nothing to load here; the server's availability is health's concern, not start-up's."""
+
+    def state(self) -> EmbedderState:
+        stalled = time.monotonic() - self._progress_at if self._in_flight else 0.0
+        return EmbedderState(loaded=True, alive=not self._closed, queued=self._in_flight, stalled_s=round(stalled, 3))
+
+    def observe_batches(self, hook: BatchHook) -> None:
+        self._on_batch = hook
+
     async def embed(self, texts: Sequence[str]) -> Vector:
         if not texts:
             return np.empty((0, self._dimension or 0), dtype=np.float32)
@@ -153,7 +168,17 @@ class OpenAIEmbedder:
         body: dict[str, Any] = {"model": self._model, "input": texts}
         if self._send_dimensions:
             body["dimensions"] = self._dimension
-        payload = await self._http.post("embeddings", body)
+        if not self._in_flight:
+            self._progress_at = time.monotonic()
+        self._in_flight += len(texts)
+        started = time.perf_counter()
+        try:
+            payload = await self._http.post("embeddings", body)
+        finally:
+            self._in_flight -= len(texts)
+            self._progress_at = time.monotonic()
+        if self._on_batch is not None:
+            self._on_batch(len(texts), time.perf_counter() - started)
         rows = _rows_in_input_order(payload, len(texts))
         try:
             matrix = np.asarray(rows, dtype=np.float32)
@@ -173,6 +198,7 @@ class OpenAIEmbedder:
         return np.ascontiguousarray(matrix / norms, dtype=np.float32)
 
     async def aclose(self) -> None:
+        self._closed = True
         await self._http.aclose()
 
 

@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from memory.models import Vector
+from memory.ports import BatchHook, EmbedderState
 
 
 class HashingEmbedder:
@@ -15,6 +16,16 @@ class HashingEmbedder:
     def __init__(self, dimension: int = 64) -> None:
         self._dim = dimension
         self.calls = 0
+        self._on_batch: BatchHook | None = None
+
+    async def warmup(self) -> None:
+        await self.embed(["warm-up"])
+
+    def state(self) -> EmbedderState:
+        return EmbedderState(loaded=True, alive=True)
+
+    def observe_batches(self, hook: BatchHook) -> None:
+        self._on_batch = hook
 
     @property
     def dimension(self) -> int:
@@ -29,4 +40,6 @@ class HashingEmbedder:
                 out[i, h % self._dim] += 1.0
             norm = np.linalg.norm(out[i])
             out[i] = out[i] / norm if norm else 1.0 / np.sqrt(self._dim)
+        if self._on_batch is not None:
+            self._on_batch(len(texts), 0.0)
         return out

@@ -143,3 +143,68 @@ async def test_closed_batcher_refuses_new_work() -> None:
     await batcher.aclose()
     with pytest.raises(ProviderError):
         await batcher.embed(["late"])
+
+
+class HangingModel:
+    """A model call that blocks until released: what a wedged runtime looks like from outside."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.entered = threading.Event()
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        self.entered.set()
+        self.release.wait(10)
+        return np.ones((len(texts), 2), dtype=np.float32)
+
+
+async def test_state_of_an_idle_batcher_owes_nothing() -> None:
+    batcher = MicroBatcher(CountingModel(), max_batch=8)
+    await asyncio.sleep(0.05)
+    state = batcher.state(loaded=True)
+    assert state.alive and state.loaded and state.queued == 0 and state.stalled_s == 0.0
+    await batcher.embed(["a", "b"])
+    state = batcher.state(loaded=True)
+    assert state.last_batch == 2 and state.last_batch_ms is not None and state.stalled_s == 0.0
+    await batcher.aclose()
+    assert not batcher.state(loaded=True).alive
+
+
+async def test_a_hanging_pass_shows_as_stalled_with_its_queue() -> None:
+    model = HangingModel()
+    batcher = MicroBatcher(model, max_batch=4)
+    first = asyncio.ensure_future(batcher.embed(["x"]))
+    await asyncio.to_thread(model.entered.wait, 5)
+    queued = asyncio.ensure_future(batcher.embed(["y", "z"]))  # waits behind the hung pass
+    await asyncio.sleep(0.3)
+    state = batcher.state(loaded=True)
+    assert state.queued == 2 and state.stalled_s >= 0.25
+    model.release.set()
+    await asyncio.gather(first, queued)
+    assert batcher.state(loaded=True).stalled_s == 0.0
+    await batcher.aclose()
+
+
+async def test_a_long_call_of_many_chunks_keeps_showing_progress() -> None:
+    # 12 chunks of 0.1 s: the call runs 1.2 s, but never 0.2 s without finishing a chunk
+    batcher = MicroBatcher(CountingModel(delay=0.1), max_batch=2)
+    call = asyncio.ensure_future(batcher.embed([str(i) for i in range(24)]))
+    worst = 0.0
+    while not call.done():
+        worst = max(worst, batcher.state(loaded=True).stalled_s)
+        await asyncio.sleep(0.02)
+    await call
+    assert 0.0 < worst < 0.6
+    await batcher.aclose()
+
+
+async def test_work_run_on_the_model_thread_counts_as_running() -> None:
+    batcher = MicroBatcher(CountingModel(), max_batch=4)
+    release = threading.Event()
+    job = asyncio.ensure_future(batcher.run(lambda: release.wait(10)))
+    await asyncio.sleep(0.3)
+    assert batcher.state(loaded=False).stalled_s >= 0.25
+    release.set()
+    await job
+    assert batcher.state(loaded=True).stalled_s == 0.0
+    await batcher.aclose()

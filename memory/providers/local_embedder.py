@@ -148,7 +148,10 @@ class _LocalEmbedder(ABC):
         self._batcher.on_batch = hook
 
     async def aclose(self) -> None:
-        await self._batcher.aclose()
+        await self._batcher.aclose()  # waits for a running pass: the model is free after this
+        # the model's memory goes now, not whenever the last reference to this object does
+        self._unload()
+        self._loaded = self._warm = False
 
     @property
     def forward_calls(self) -> int:
@@ -181,6 +184,10 @@ class _LocalEmbedder(ABC):
     @abstractmethod
     def _encode(self, texts: list[str]) -> np.ndarray:
         """One forward pass: L2-normalised float32 rows."""
+
+    @abstractmethod
+    def _unload(self) -> None:
+        """Drop the runtime's model."""
 
 
 class OnnxEmbedder(_LocalEmbedder):
@@ -237,6 +244,9 @@ class OnnxEmbedder(_LocalEmbedder):
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._tokenizer = tokenizer
 
+    def _unload(self) -> None:
+        self._session = self._tokenizer = None
+
     def _export(self, model_path: Path, path: Path) -> None:
         command = f"{sys.executable} -m memory.providers.local_embedder export --out {path}"
         if not self._export_if_missing or importlib.util.find_spec("torch") is None:
@@ -284,6 +294,9 @@ class SentenceTransformerEmbedder(_LocalEmbedder):
 
         torch.set_num_threads(self._threads)
         self._model = SentenceTransformer(str(model_path), device="cpu")
+
+    def _unload(self) -> None:
+        self._model = None
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         rows: np.ndarray = self._model.encode(

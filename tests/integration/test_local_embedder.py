@@ -120,3 +120,16 @@ async def test_missing_onnx_is_exported_on_first_use(tmp_path: Path, reference) 
     assert embedder.onnx_path.is_file()
     expected = reference.encode(["exported on demand"], normalize_embeddings=True)
     assert np.abs(row - expected).max() < 1e-5
+
+
+async def test_warmup_loads_the_model_and_close_lets_it_go(onnx_file: Path) -> None:
+    embedder = OnnxEmbedder(onnx_file, threads=1, export_if_missing=False)
+    assert not embedder.state().loaded
+    await embedder.warmup()
+    state = embedder.state()
+    assert state.loaded and state.alive and state.queued == 0
+    await embedder.aclose()
+    state = embedder.state()
+    assert not state.loaded and not state.alive  # a closed app no longer holds the model
+    with pytest.raises(ProviderError, match="closed"):
+        await embedder.embed(["after close"])

@@ -1,0 +1,352 @@
+"""What users get from the real server, beside the raw limits of its parts, in one run.
+
+    python bench/server_bench.py [--sizes 10000,100000] [--adds 1000] [--queries 300] [--replicas 100]
+
+Starts `python -m app serve` (embedded defaults: SQLite, hnswlib, the ONNX MiniLM, the embedded
+graph server) on a fresh data dir with authentication on (one admin API key; rate limits off,
+since 32 clients share the key) and drives it over HTTP with aiohttp clients in this process:
+
+- add (infer=false) throughput with 1 and 32 clients, through GraphQL and through REST, and the
+  embedding batch sizes the server formed meanwhile (from its /metrics);
+- search p50/p95 with 1 client and throughput with 16 clients at each size (memories seeded
+  straight into SQL, as bench/core_bench.py does, then the server restarted on them);
+- the server's RSS and the graph JVM's RSS;
+- cold start to ready at the largest size, with a valid index snapshot and with the index
+  files removed (a full rebuild from SQL);
+- with --replicas N (needs PostgreSQL and Redis on localhost): two servers on one database, and
+  the time from an add acknowledged on one to the memory being found by a search on the other.
+
+Raw limits come from child processes (bench/raw_limits.py) with the runtime the service uses:
+ONNX batch-64 encode throughput and single-sentence latency (1 intra-op thread), hnswlib knn
+at the largest size. Prints figures; asserts nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.raw_limits import run_child, sentences  # noqa: E402
+
+ADD = ("mutation($t: String!, $u: String!) { addMemories(input: {messages: [{role: \"user\", content: $t}], "
+       "scope: {userId: $u}, infer: false}) { changes { id } } }")
+SEARCH = ("query($q: String!, $u: String!) { search(query: $q, scope: {userId: $u}, limit: 10) "
+          "{ hits { score memory { id text } } } }")
+
+
+def pct(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    data_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    key: str = ""
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def environ(self) -> dict[str, str]:
+        return {**os.environ, "AGENTMEM_DATA_DIR": str(self.data_dir), "AGENTMEM_LOG_LEVEL": "WARNING",
+                "AGENTMEM_LIMITS__RATE_LIMITS": "false", **self.env}
+
+    def create_key(self) -> None:
+        done = subprocess.run([sys.executable, "-m", "app", "create-api-key", "--role", "admin", "--name", "bench"],
+                              cwd=ROOT, env=self.environ(), capture_output=True, text=True, check=True)
+        self.key = done.stdout.split()[0]
+
+    async def start(self, http: aiohttp.ClientSession) -> float:
+        """Start and wait for /health/ready; seconds from spawn to ready."""
+        self.port = free_port()
+        started = time.perf_counter()
+        self.proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(self.port)], cwd=ROOT,
+                                     env=self.environ(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        while True:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"the server stopped: {self.proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            try:
+                async with http.get(f"{self.base}/health/ready", timeout=aiohttp.ClientTimeout(total=2)) as resp:
+                    if resp.status == 200:
+                        return time.perf_counter() - started
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                pass
+            await asyncio.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(60)
+        self.proc = None
+
+    def rss(self) -> tuple[float, float]:
+        assert self.proc is not None
+        jvm = sum(rss_mb(p) for p in children(self.proc.pid)
+                  if b"java" in Path(f"/proc/{p}/cmdline").read_bytes())
+        return rss_mb(self.proc.pid), jvm
+
+    async def graphql(self, http: aiohttp.ClientSession, query: str, **variables: Any) -> dict[str, Any]:
+        async with http.post(f"{self.base}/graphql", json={"query": query, "variables": variables},
+                             headers={"Authorization": f"Bearer {self.key}"}) as resp:
+            body = await resp.json()
+        if resp.status != 200 or body.get("errors"):
+            raise SystemExit(f"GraphQL failed: {resp.status} {body}")
+        return dict(body["data"])
+
+    async def rest_add(self, http: aiohttp.ClientSession, text: str, user: str) -> None:
+        async with http.post(f"{self.base}/v1/memories/", headers={"Authorization": f"Token {self.key}"},
+                             json={"messages": [{"role": "user", "content": text}], "user_id": user,
+                                   "infer": False}) as resp:
+            if resp.status != 200:
+                raise SystemExit(f"REST add failed: {resp.status} {await resp.text()}")
+            await resp.read()
+
+    async def batch_histogram(self, http: aiohttp.ClientSession) -> dict[str, float]:
+        async with http.get(f"{self.base}/metrics") as resp:
+            text = await resp.text()
+        buckets = {m.group(1): float(m.group(2)) for m in
+                   re.finditer(r'agentmem_embedding_batch_size_bucket\{le="([^"]+)"\} (\S+)', text)}
+        total = re.search(r"agentmem_embedding_batch_size_sum (\S+)", text)
+        count = re.search(r"agentmem_embedding_batch_size_count (\S+)", text)
+        return {"buckets": buckets, "sum": float(total.group(1)) if total else 0.0,  # type: ignore[dict-item]
+                "count": float(count.group(1)) if count else 0.0}
+
+
+async def drive(n: int, clients: int, call: Any) -> float:
+    """Run call(i) for i in 0..n-1 from `clients` concurrent workers; calls per second."""
+    queue = list(range(n))[::-1]
+
+    async def worker() -> None:
+        while queue:
+            await call(queue.pop())
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    return n / (time.perf_counter() - started)
+
+
+def batch_distribution(before: dict[str, Any], after: dict[str, Any]) -> str:
+    count = after["count"] - before["count"]
+    if count <= 0:
+        return "no batches"
+    mean = (after["sum"] - before["sum"]) / count
+    shares = []
+    previous = 0.0
+    for le, cumulative in after["buckets"].items():
+        now = cumulative - before["buckets"].get(le, 0.0)
+        if now - previous > 0:
+            shares.append(f"<={le}: {100 * (now - previous) / count:.0f}%")
+        previous = now
+    return f"{count:.0f} model calls, mean {mean:.1f} texts; " + ", ".join(shares)
+
+
+async def add_phase(http: aiohttp.ClientSession, server: Server, adds: int) -> dict[str, Any]:
+    texts = sentences(adds * 4)
+    out: dict[str, Any] = {}
+    for label, offset in (("graphql", 0), ("rest", adds * 2)):
+        async def call(i: int, base: int = offset, kind: str = label) -> None:
+            text, user = texts[base + i], f"user{i % 50}"
+            if kind == "graphql":
+                await server.graphql(http, ADD, t=text, u=user)
+            else:
+                await server.rest_add(http, text, user)
+
+        out[f"{label}_1"] = await drive(max(100, adds // 5), 1, call)
+        before = await server.batch_histogram(http)
+        out[f"{label}_32"] = await drive(adds, 32, lambda i, c=call: c(i + adds // 5 + 1))
+        out[f"{label}_batches"] = batch_distribution(before, await server.batch_histogram(http))
+    return out
+
+
+async def search_phase(http: aiohttp.ClientSession, server: Server, queries: int) -> dict[str, float]:
+    qs = [t.split(" (")[0] for t in sentences(queries)]
+    for q in qs[:20]:
+        await server.graphql(http, SEARCH, q=q, u="user7")
+    lat: list[float] = []
+    for i, q in enumerate(qs):
+        started = time.perf_counter()
+        await server.graphql(http, SEARCH, q=q, u=f"user{i % 50}")
+        lat.append((time.perf_counter() - started) * 1000)
+    per_s = await drive(queries, 16, lambda i: server.graphql(http, SEARCH, q=qs[i], u=f"user{i % 50}"))
+    return {"p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95), "qps_16": per_s}
+
+
+def seed(data_dir: Path, size: int, have: int) -> None:
+    """Memories have..size straight into SQL (bench/core_bench.py's seeding, its own process)."""
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "core_bench.py"), "--phase", "seed",
+                           "--data-dir", str(data_dir), "--n", str(size), "--have", str(have)],
+                          cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"seeding failed:\n{done.stderr[-3000:]}")
+
+
+async def replica_phase(http: aiohttp.ClientSession, tmp: Path, adds: int) -> dict[str, float]:
+    """Two servers on one PostgreSQL database and Redis: add on A, search on B until found."""
+    import asyncpg  # the service's own PostgreSQL driver
+
+    database = f"agentmem_bench_{os.getpid()}"
+    admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    await admin.execute(f'CREATE DATABASE "{database}"')
+    env = {"AGENTMEM_DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{database}",
+           "AGENTMEM_AUTO_MIGRATE": "true", "AGENTMEM_REDIS_URL": "redis://127.0.0.1:6379/0",
+           "AGENTMEM_REDIS_CHANNEL": f"agentmem:bench:{os.getpid()}", "AGENTMEM_GRAPH__ENABLED": "false",
+           "AGENTMEM_AUTH__TOKEN_SECRET": "bench-secret-bench-secret-bench-secret"}
+    a, b = Server(tmp / "ra", dict(env)), Server(tmp / "rb", dict(env))
+    try:
+        await a.start(http)
+        a.create_key()
+        await b.start(http)
+        b.key = a.key  # one database: one set of keys
+        texts = [f"replica probe {i}: the {i}th ferry leaves from pier {i % 7} at dawn" for i in range(adds)]
+        lags = []
+        for i, text in enumerate(texts):
+            await a.graphql(http, ADD, t=text, u="replica")
+            started = time.perf_counter()
+            while True:
+                found = await b.graphql(http, SEARCH, q=text, u="replica")
+                if any(h["memory"]["text"] == text for h in found["search"]["hits"]):
+                    break
+                if time.perf_counter() - started > 10:
+                    raise SystemExit(f"replica B never found add {i}")
+                await asyncio.sleep(0.01)
+            lags.append(time.perf_counter() - started)
+        return {"p50_s": pct(lags, 50), "p95_s": pct(lags, 95), "max_s": max(lags)}
+    finally:
+        a.stop()
+        b.stop()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.close()
+
+
+async def run(args: argparse.Namespace) -> None:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    onnx = subprocess.run([sys.executable, "-c", "from app.settings import Settings; "
+                           "from memory.providers.local_embedder import default_onnx_path, model_dir; "
+                           "print(default_onnx_path(model_dir(), Settings().embedder.resolved_cache_dir()))"],
+                          cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    raw = run_child("onnx", ["--threads", "1", "--onnx-path", onnx])
+    hnsw = run_child("hnsw", ["--size", str(max(sizes)), "--wrapper-max", "0"])
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
+            fresh = Server(tmp / "adds")
+            fresh.create_key()
+            await fresh.start(http)
+            adds = await add_phase(http, fresh, args.adds)
+            adds["rss"], adds["jvm"] = fresh.rss()
+            fresh.stop()
+            shutil.rmtree(tmp / "adds")
+            store = Server(tmp / "search")
+            store.create_key()
+            have = 0
+            for size in sizes:
+                seed(store.data_dir, size, have)
+                have = size
+                row: dict[str, Any] = {"size": size, "start_s": await store.start(http)}
+                row.update(await search_phase(http, store, args.queries))
+                row["rss"], row["jvm"] = store.rss()
+                store.stop()
+                rows.append(row)
+            snapshot_s = await store.start(http)  # the index was saved at the clean stop
+            store.stop()
+            for f in (store.data_dir / "index").glob("*"):
+                f.unlink()
+            rebuild_s = await store.start(http)
+            store.stop()
+            replicas = await replica_phase(http, tmp, args.replicas) if args.replicas else None
+    report(raw, hnsw, adds, rows, snapshot_s, rebuild_s, replicas, sizes)
+
+
+def report(raw: dict[str, Any], hnsw: dict[str, Any], adds: dict[str, Any], rows: list[dict[str, Any]],
+           snapshot_s: float, rebuild_s: float, replicas: dict[str, float] | None, sizes: list[int]) -> None:
+    batch64 = raw.get("batch64_per_s", float("nan"))
+    single = raw.get("single_p50_ms", float("nan"))
+    print("\n== AgentMem through the real server (python -m app serve) vs raw limits, this machine ==")
+    print(f"raw ONNX batch-64 encode (1 thread)     {batch64:9.1f} sentences/s")
+    print(f"raw ONNX single encode p50 / p95        {single:9.2f} / {raw.get('single_p95_ms', float('nan')):.2f} ms")
+    print(f"raw hnswlib knn at {max(sizes):,} p50 / p95   {hnsw.get('knn_p50_ms', float('nan')):9.3f} / "
+          f"{hnsw.get('knn_p95_ms', float('nan')):.3f} ms")
+    for kind in ("graphql", "rest"):
+        print(f"\nadd infer=false via {kind:7}, 1 client  {adds[f'{kind}_1']:9.1f} adds/s")
+        print(f"add infer=false via {kind:7}, 32 clients {adds[f'{kind}_32']:8.1f} adds/s  "
+              f"= {100 * adds[f'{kind}_32'] / batch64:.0f}% of raw batch-64 (target >= 60%)")
+        print(f"  embedding batches under that load: {adds[f'{kind}_batches']}")
+    print(f"server RSS after the adds {adds['rss']:.0f} MiB; graph JVM {adds['jvm']:.0f} MiB (separate process)")
+    for row in rows:
+        print(f"\n-- {row['size']:,} memories --")
+        print(f"start to ready                          {row['start_s']:9.1f} s")
+        print(f"search, 1 client, p50 / p95             {row['p50_ms']:9.2f} / {row['p95_ms']:.2f} ms  "
+              f"(target p95 <= raw single + 5 = {single + 5:.2f} ms)")
+        print(f"search, 16 clients                      {row['qps_16']:9.1f} searches/s  "
+              f"= {100 * row['qps_16'] / batch64:.0f}% of raw batch-64 (target >= 50%)")
+        print(f"server RSS {row['rss']:.0f} MiB (target <= 512); graph JVM {row['jvm']:.0f} MiB (separate)")
+    print(f"\ncold start to ready at {max(sizes):,}: valid snapshot {snapshot_s:.1f} s (target <= 10), "
+          f"index rebuilt from SQL {rebuild_s:.1f} s (target <= 15)")
+    if replicas is not None:
+        print(f"replica lag, add on A -> found by search on B: p50 {replicas['p50_s']:.3f} s, "
+              f"p95 {replicas['p95_s']:.3f} s, max {replicas['max_s']:.3f} s (target p95 <= 1 s)")
+    print(f"\nload average (1 min) at the end: {os.getloadavg()[0]:.2f}; raw: {json.dumps(raw)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--adds", type=int, default=1000)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--replicas", type=int, default=100, help="adds timed across two replicas (0: skip)")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -66,6 +66,7 @@ class EventBus:
     def __init__(self, queue_size: int = 1000) -> None:
         self._subs: set[_Subscription] = set()
         self._sinks: list[Sink] = []
+        self._foreign: list[Callable[[MemoryEvent], None]] = []
         self._queue_size = queue_size
 
     @property
@@ -78,6 +79,10 @@ class EventBus:
     def remove_sink(self, sink: Sink) -> None:
         self._sinks.remove(sink)
 
+    def on_foreign(self, listener: Callable[[MemoryEvent], None]) -> None:
+        """Call `listener` for every event another replica made (published with local=False)."""
+        self._foreign.append(listener)
+
     async def publish(self, event: MemoryEvent, *, local: bool = True) -> None:
         for sub in list(self._subs):
             if sub.wants(event):
@@ -85,6 +90,9 @@ class EventBus:
         if local:
             for sink in list(self._sinks):
                 await sink(event)
+        else:
+            for listener in self._foreign:
+                listener(event)
 
     @contextlib.asynccontextmanager
     async def subscribe(

@@ -1,12 +1,15 @@
 """Following SQL for changes made by other processes sharing the database (replicas behind a
 load balancer on one PostgreSQL, or a CLI import): their writes reach this process's vector
-index and owner catalog within `interval_s`, so every replica finds every memory.
+index and owner catalog as soon as their event arrives (`poke`, from the cross-replica fan-out)
+and within `interval_s` at the latest (the safety net when an event is lost), so every replica
+finds every memory.
 
 A catch-up holds the write gate exclusively: a local write that is committed but not yet in
 the index could otherwise be overtaken by an older row read here."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Callable
 
@@ -36,6 +39,7 @@ class SqlFollower:
         # seqs this process committed itself: already in the index, skipped when following
         self._own: dict[int, str] = {}
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
         self.applied = 0
 
     async def mark(self) -> None:
@@ -110,13 +114,21 @@ class SqlFollower:
         self._on_change()
         return changed
 
+    def poke(self) -> None:
+        """Another process changed SQL (its event arrived): catch up now, not at the next round.
+        Pokes while a catch-up runs coalesce into one more round."""
+        self._wake.set()
+
     def start(self) -> None:
         if self._interval > 0:
             self._task = asyncio.create_task(self._run(), name="sql-follower")
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._interval):
+                    await self._wake.wait()
+            self._wake.clear()
             try:
                 await self.catch_up()
             except Exception:  # the next round retries; SQL stays the truth meanwhile

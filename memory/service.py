@@ -81,6 +81,8 @@ class MemoryService(RecallMixin, GraphMixin):
         self.keeper = IndexKeeper(index, repo, index_save_interval_s)
         self.follower = SqlFollower(repo, index, self._catalog, self.keeper.gate, options.sync_interval_s,
                                     on_change=self.keeper.mark_dirty)
+        # another replica's event means SQL already holds its change: fetch it now
+        self.events.on_foreign(lambda _event: self.follower.poke())
         self.writer = (
             GraphWriter(graph, repo, drain_interval_s=options.graph_drain_interval_s,
                         max_backoff_s=options.graph_max_backoff_s)

@@ -110,3 +110,31 @@ async def test_a_redis_outage_does_not_fail_writes(
     data = await a.data(ADD, input=add_input("written while Redis is down"))
     assert data["addMemories"]["changes"][0]["event"] == "ADD"
     assert "could not fan out" in caplog.text
+
+
+async def test_a_memory_added_on_one_replica_is_searchable_on_the_other_once_its_event_arrives(
+    pg_url: str, aiohttp_client: Callable[..., Awaitable[TestClient]], tmp_path: Path
+) -> None:
+    # pg_url first: its database is dropped after the replicas have closed, not under them
+    if not await redis_is_up():
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    channel = f"agentmem:test:{uuid.uuid4().hex}"
+
+    def settings(name: str) -> Settings:
+        # the safety-net poll is a minute away: only the event can bring the memory over in time
+        return Settings(data_dir=tmp_path / name, database_url=pg_url, redis_url=REDIS_URL, redis_channel=channel,
+                        replica_id=name, graph={"enabled": False}, auth={"mode": "development"},
+                        memory={"sync_interval_s": 60})
+
+    a = GQL(await aiohttp_client(create_app(settings("a"))))
+    b = GQL(await aiohttp_client(create_app(settings("b"))))
+    added = await a.data(ADD, input=add_input("Keeps a spare key under the blue flowerpot"))
+    memory_id = added["addMemories"]["changes"][0]["id"]
+    query = '{ search(query: "spare key", scope: {userId: "alice"}) { hits { memory { id } } } }'
+    found: list[str] = []
+    for _ in range(100):  # up to 10 s on a loaded machine; the poll would take 60
+        found = [h["memory"]["id"] for h in (await b.data(query))["search"]["hits"]]
+        if found:
+            break
+        await asyncio.sleep(0.1)
+    assert found == [memory_id]

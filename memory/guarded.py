@@ -73,9 +73,10 @@ class GuardedMemoryService:
         return {id: r for id, r in found.items() if self.principal.may_see(r.scope)}
 
     async def search(self, query: str, scope: Scope, *, filters: Filter | None = None, limit: int = 10,
-                     threshold: float | None = None, include_invalidated: bool = False) -> SearchResult:
+                     threshold: float | None = None, include_invalidated: bool = False,
+                     with_relations: bool = True) -> SearchResult:
         return await self._svc.search(query, self._scope(scope), filters=filters, limit=limit, threshold=threshold,
-                                      include_invalidated=include_invalidated)
+                                      include_invalidated=include_invalidated, with_relations=with_relations)
 
     async def list_memories(self, scope: Scope | None, *, filters: Filter | None = None, first: int = 20, after: str | None = None,
                    order: Order = Order.CREATED_DESC, include_invalidated: bool = False) -> MemoryPage:

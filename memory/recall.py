@@ -58,7 +58,10 @@ class RecallMixin:
         limit: int = 10,
         threshold: float | None = None,
         include_invalidated: bool = False,
+        with_relations: bool = True,
     ) -> SearchResult:
+        """Hits by meaning; `with_relations` also looks up the graph relations of the entities the
+        query names (a graph round trip: edges ask only when their client wants them)."""
         scope.require()
         query = check_text(query, "query")
         limit = self._limit(limit)
@@ -66,7 +69,7 @@ class RecallMixin:
             raise InvalidInput("threshold must be between -1 and 1 (cosine similarity)")
         async with asyncio.TaskGroup() as tg:
             hits_task = tg.create_task(self._vector_hits(query, scope, filters, limit, include_invalidated))
-            rel_task = tg.create_task(self._query_relations(query, scope))
+            rel_task = tg.create_task(self._query_relations(query, scope) if with_relations else _none())
         hits = [h for h in hits_task.result() if threshold is None or h.score >= threshold]
         return SearchResult(hits, rel_task.result())
 
@@ -143,6 +146,10 @@ class RecallMixin:
 
     async def history_many(self, ids: Sequence[str]) -> dict[str, list[HistoryEntry]]:
         return await self._repo.history(list(ids))
+
+
+async def _none() -> list[Relation]:
+    return []
 
 
 def _order_at(rec: MemoryRecord, order: Order) -> datetime:

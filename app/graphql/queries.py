@@ -7,6 +7,7 @@ import strawberry
 
 from app.graphql.connections import Connection, connection, decode_cursor, encode_cursor
 from app.graphql.context import Info
+from app.graphql.selection import selects
 from app.graphql.inputs import (
     EntityFilter,
     MemoryFilter,
@@ -86,6 +87,7 @@ class Query:
         result = await info.context.service.search(
             query, required_scope(scope), filters=filter_of(filter), limit=limit,
             threshold=threshold, include_invalidated=include_invalidated,
+            with_relations=selects(info, "relations"),  # the graph is asked only when the client wants it
         )
         return SearchResult.of(result)
 

@@ -188,7 +188,9 @@ class SearchHit:
 @strawberry.type
 class SearchResult:
     hits: list[SearchHit]
-    relations: list[Relation] = strawberry.field(description="Graph relations about the entities in the query.")
+    relations: list[Relation] = strawberry.field(
+        description="Graph relations about the entities in the query (the graph is asked only when this is selected)."
+    )
 
     @classmethod
     def of(cls, res: r.SearchResult) -> SearchResult:

@@ -63,6 +63,7 @@ async def search(ctx: Ctx) -> SearchResponse:
     result = await ctx.svc.search(
         body.query, scope or Scope(), filters=tree, limit=pick_limit(body.limit, body.top_k, DEFAULT_TOP_K),
         threshold=body.threshold, include_invalidated=body.include_invalidated or body.latest_only is False,
+        with_relations=bool(body.enable_graph),  # mem0 returns relations when the request enables the graph
     )
     return SearchResponse(results=[SearchHitOut.hit(h) for h in result.hits],
                           relations=[GraphRelation.of(r) for r in result.relations])

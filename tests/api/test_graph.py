@@ -143,3 +143,37 @@ async def test_bad_graph_input_is_bad_user_input(graph_gql: GQL) -> None:
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     body = await graph_gql('{ entities(first: 0) { nodes { name } } }')
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def graph_lookups(gql: GQL) -> float:
+    resp = await gql.client.get("/metrics")
+    text = await resp.text()
+    prefix = 'agentmem_store_call_duration_seconds_count{operation="relations_for",store="graph"} '
+    return sum(float(line[len(prefix):]) for line in text.splitlines() if line.startswith(prefix))
+
+
+async def test_search_asks_the_graph_only_when_relations_are_selected(graph_gql: GQL) -> None:
+    gql = graph_gql
+    await relate(gql, "Alice", "LIVES_IN", "Paris")
+    before = await graph_lookups(gql)
+    plain = await gql.data('{ search(query: "where does alice live", scope: {userId: "alice"}) { hits { score } } }')
+    assert plain["search"]["hits"] == [] and await graph_lookups(gql) == before
+    through_fragment = await gql.data(
+        'query { search(query: "where does alice live", scope: {userId: "alice"}) { ...Rel } }'
+        " fragment Rel on SearchResult { found: relations { destination } }"
+    )
+    assert through_fragment["search"]["found"] == [{"destination": "paris"}]
+    assert await graph_lookups(gql) == before + 1
+
+
+async def test_rest_search_returns_relations_when_the_request_enables_the_graph(graph_gql: GQL) -> None:
+    gql = graph_gql
+    await relate(gql, "Alice", "LIVES_IN", "Paris")
+    body = {"query": "where does alice live", "user_id": "alice"}
+    before = await graph_lookups(gql)
+    async with gql.client.post("/v1/memories/search", json=body) as resp:
+        assert resp.status == 200 and (await resp.json())["relations"] == []
+    assert await graph_lookups(gql) == before
+    async with gql.client.post("/v1/memories/search", json={**body, "enable_graph": True}) as resp:
+        relations = (await resp.json())["relations"]
+    assert {"source": "alice", "relationship": "LIVES_IN", "destination": "paris"} in relations

@@ -118,6 +118,11 @@ class AuthSettings(BaseModel):
     refresh_token_ttl_s: int = Field(30 * 86_400, ge=60, le=365 * 86_400, description="lifetime of a refresh token")
     websocket_recheck_s: float = Field(
         15.0, gt=0, le=3600, description="how often an open WebSocket's credential is checked again (revocation, expiry)")
+    key_cache_s: float = Field(
+        2.0, ge=0, le=60,
+        description="how long a verified API key is trusted without reading its row; a revocation made through "
+        "another replica or the CLI takes up to this long (0: read the row on every request)",
+    )
     idp: IdpSettings = Field(default_factory=IdpSettings)
 
 

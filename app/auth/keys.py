@@ -12,6 +12,7 @@ import hmac
 import logging
 import re
 import secrets
+import time
 from datetime import datetime
 from typing import Callable
 
@@ -26,6 +27,7 @@ KEY_PREFIX = "amk_"
 _KEY = re.compile(r"^amk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 MAX_NAME = 100
 INVALID_KEY = "invalid API key"
+_MAX_CACHED = 10_000  # distinct keys remembered as verified; past it the cache starts over
 
 
 class SecretHasher:
@@ -64,16 +66,24 @@ def key_id(text: str) -> str | None:
 
 
 class KeyManager:
-    """Creates, checks, rotates and revokes API keys. No caching of key state: every check reads
-    the row (one primary-key look-up), so a revocation takes effect on the next request."""
+    """Creates, checks, rotates and revokes API keys.
+
+    A key that checked out is trusted again for `cache_s` without reading its row: the look-up
+    was a sixth of the event loop's work per request under load. A revocation or rotation made
+    through this process takes effect on the next request (its entries are dropped); one made
+    elsewhere (another replica, the CLI) within `cache_s`. Failures are never cached, and expiry
+    is checked on every request. `cache_s = 0` reads the row every time."""
 
     def __init__(self, store: CredentialStore, hasher: SecretHasher, *,
-                 clock: Callable[[], datetime] = utcnow, touch_interval_s: float = 30.0) -> None:
+                 clock: Callable[[], datetime] = utcnow, touch_interval_s: float = 30.0,
+                 cache_s: float = 0.0) -> None:
         self.store = store
         self._hasher = hasher
         self._clock = clock
         self._touch_interval_s = touch_interval_s
         self._used: dict[str, datetime] = {}
+        self._cache_s = cache_s
+        self._verified: dict[str, tuple[float, ApiKeyRecord]] = {}  # digest of the key text -> (until, row)
 
     async def create(self, name: str, role: Role, *, user_id: str | None = None, agent_id: str | None = None,
                      expires_at: datetime | None = None, created_by: str | None = None) -> tuple[ApiKeyRecord, str]:
@@ -88,12 +98,14 @@ class KeyManager:
         if old is None or not old.active(self._clock()):
             raise NotFound(f"no active API key {id!r}")
         record, text = self._new(old.name, old.role, old.user_id, old.agent_id, old.expires_at, created_by)
+        self._forget(id)
         if await self.store.replace_key(id, record, self._clock()) is None:
             raise NotFound(f"no active API key {id!r}")  # revoked meanwhile
         log.info("API key %s rotated to %s by %s", id, record.id, created_by)
         return record, text
 
     async def revoke(self, id: str) -> ApiKeyRecord:
+        self._forget(id)
         record = await self.store.revoke_key(id, self._clock())
         if record is None:
             raise NotFound(f"no API key {id!r}")
@@ -106,12 +118,26 @@ class KeyManager:
     async def authenticate(self, text: str) -> ApiKeyRecord:
         """The active key `text` is; Unauthenticated otherwise (one message for every reason,
         so that ids of existing keys cannot be probed)."""
-        id = key_id(text)
-        record = await self.store.get_key(id) if id else None
-        if record is None or not self._hasher.verify(text, record.secret_hash) or not record.active(self._clock()):
-            raise Unauthenticated(INVALID_KEY)
-        self._used[record.id] = self._clock()
+        now = self._clock()
+        digest = hashlib.sha256(text.encode()).hexdigest() if self._cache_s > 0 else ""
+        cached = self._verified.get(digest) if digest else None
+        if cached is not None and cached[0] > time.monotonic() and cached[1].active(now):
+            record = cached[1]
+        else:
+            id = key_id(text)
+            record = await self.store.get_key(id) if id else None
+            if record is None or not self._hasher.verify(text, record.secret_hash) or not record.active(now):
+                self._verified.pop(digest, None)
+                raise Unauthenticated(INVALID_KEY)
+            if digest:
+                if len(self._verified) >= _MAX_CACHED:
+                    self._verified.clear()
+                self._verified[digest] = (time.monotonic() + self._cache_s, record)
+        self._used[record.id] = now
         return record
+
+    def _forget(self, id: str) -> None:
+        self._verified = {d: entry for d, entry in self._verified.items() if entry[1].id != id}
 
     async def active(self, id: str) -> ApiKeyRecord | None:
         record = await self.store.get_key(id)

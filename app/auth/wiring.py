@@ -97,7 +97,7 @@ async def _auth(app: web.Application) -> AsyncIterator[None]:
     idp = IdpVerifier(settings.auth.idp) if settings.auth.idp.configured else None
     async with bootstrap.credentials_context(settings) as store, _limiter(settings) as limiter:
         hasher = hasher_for(settings)
-        keys = KeyManager(store, hasher)
+        keys = KeyManager(store, hasher, cache_s=settings.auth.key_cache_s)
         cfg = settings.auth
         tokens = TokenService(
             store, keys, hasher, token_secret(settings), issuer=cfg.token_issuer,

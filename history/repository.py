@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from history import codec
 from history.engine import WRITE_INTENT, is_sqlite
 from history.errors import translate_sql
+from history.group_commit import GroupCommitter
 from history.tables import graph_outbox, memories, memory_history
 from memory.models import GraphWork, HistoryEntry, MemoryId, MemoryRecord, Scope, Vector, utcnow
 from memory.ports import CatalogRow, ChangeSet, Order, PageCursor
@@ -24,6 +26,25 @@ _COMMIT_LOCK = 0x61676D656D  # "agmem"
 _MAX_ERROR_CHARS = 4000
 
 _DESCENDING = {Order.CREATED_DESC, Order.UPDATED_DESC}
+
+
+@dataclass(frozen=True, slots=True)
+class _Encoded:
+    """One ChangeSet as table rows, encoded before any lock is taken (CPU work, may reject)."""
+
+    memories: list[dict[str, Any]]
+    history: list[dict[str, Any]]
+    outbox: list[dict[str, Any]]
+    deletes: list[str]
+
+    @classmethod
+    def of(cls, change: ChangeSet) -> _Encoded:
+        rows = list({w.record.id: codec.memory_values(w, 0) for w in change.writes}.values())
+        return cls(rows, [codec.history_values(h) for h in change.history],
+                   [codec.outbox_values(w) for w in change.graph_work], list(change.deletes))
+
+    def ids(self) -> set[str]:
+        return {row["id"] for row in self.memories} | set(self.deletes)
 _BY_CREATED = {Order.CREATED_ASC, Order.CREATED_DESC}
 
 
@@ -50,6 +71,7 @@ class SqlMemoryRepository:
             index_elements=[memories.c.id],
             set_={c.key: upsert.excluded[c.key] for c in memories.c if c.key != "id"},
         )
+        self._group = GroupCommitter(self._commit_group)
 
     # -- connections -------------------------------------------------------------------------
 
@@ -73,25 +95,44 @@ class SqlMemoryRepository:
     # -- writes ------------------------------------------------------------------------------
 
     async def commit(self, change: ChangeSet) -> int:
-        # Encode before taking the lock: it is CPU work and may reject a bad embedding.
-        rows = list({w.record.id: codec.memory_values(w, 0) for w in change.writes}.values())
-        history_rows = [codec.history_values(h) for h in change.history]
-        outbox_rows = [codec.outbox_values(w) for w in change.graph_work]
+        """Concurrent commits share one transaction (history/group_commit.py); each returns its
+        own last seq, and its history seqs are contiguous, as if it had committed alone."""
+        return await self._group.submit(_Encoded.of(change))
+
+    async def _commit_group(self, changes: Sequence[_Encoded]) -> list[int]:
         async with self._writing(ordered=True) as conn:
-            if history_rows:
-                stmt = sa.insert(memory_history).returning(memory_history.c.seq)
-                seq = int(max((await conn.execute(stmt, history_rows)).scalars().all()))
-            else:
-                seq = await self._max_seq(conn)
-            if rows:
-                for row in rows:
-                    row["seq"] = seq
-                await conn.execute(self._upsert, rows)
-            for chunk in _chunks(change.deletes):
-                await conn.execute(sa.delete(memories).where(memories.c.id.in_(chunk)))
-            if outbox_rows:
-                await conn.execute(sa.insert(graph_outbox), outbox_rows)
-        return seq
+            # a change without history keeps the seq reached before it, as a lone commit would
+            last = await self._max_seq(conn) if not all(c.history for c in changes) else 0
+            history = [row for c in changes for row in c.history]
+            seqs: list[int] = []
+            if history:
+                stmt = sa.insert(memory_history).returning(memory_history.c.seq, sort_by_parameter_order=True)
+                seqs = [int(s) for s in (await conn.execute(stmt, history)).scalars().all()]
+            results: list[int] = []
+            at = 0
+            for c in changes:
+                at += len(c.history)
+                if c.history:
+                    last = seqs[at - 1]
+                results.append(last)
+                for row in c.memories:
+                    row["seq"] = last
+            if _disjoint(changes):  # the usual case: one statement of each kind for the whole group
+                await self._write_rows(conn, [r for c in changes for r in c.memories],
+                                       [d for c in changes for d in c.deletes])
+            else:  # the same memory twice: apply in order, as separate commits would have
+                for c in changes:
+                    await self._write_rows(conn, c.memories, c.deletes)
+            outbox = [row for c in changes for row in c.outbox]
+            if outbox:
+                await conn.execute(sa.insert(graph_outbox), outbox)
+        return results
+
+    async def _write_rows(self, conn: AsyncConnection, rows: list[dict[str, Any]], deletes: list[str]) -> None:
+        if rows:
+            await conn.execute(self._upsert, rows)
+        for chunk in _chunks(deletes):
+            await conn.execute(sa.delete(memories).where(memories.c.id.in_(chunk)))
 
     async def reset(self) -> None:
         async with self._writing(ordered=True) as conn:
@@ -263,11 +304,22 @@ class SqlMemoryRepository:
             await conn.execute(sa.text("SELECT 1"))
 
     async def close(self) -> None:
+        await self._group.aclose()
         await self._engine.dispose()
 
     @staticmethod
     async def _max_seq(conn: AsyncConnection) -> int:
         return int((await conn.execute(sa.select(sa.func.coalesce(sa.func.max(memory_history.c.seq), 0)))).scalar_one())
+
+
+def _disjoint(changes: Sequence[_Encoded]) -> bool:
+    seen: set[str] = set()
+    for c in changes:
+        ids = c.ids()
+        if seen & ids:
+            return False
+        seen |= ids
+    return True
 
 
 def _chunks(ids: Iterable[str]) -> Iterator[list[str]]:

@@ -352,3 +352,40 @@ async def test_engines_opening_a_new_sqlite_file_together_all_switch_it_to_wal(t
     for attempt in range(40):  # the race shows in a few percent of rounds
         url = f"sqlite:///{tmp_path / f'new{attempt}.db'}"
         assert await asyncio.gather(*(journal_mode(url) for _ in range(4))) == ["wal"] * 4
+
+
+async def test_concurrent_commits_each_get_contiguous_seqs_of_their_own(repository: SqlMemoryRepository) -> None:
+    changes = [add(record(f"c{i}-a"), record(f"c{i}-b")) for i in range(32)]
+    results = await asyncio.gather(*(repository.commit(c) for c in changes))
+    assert len(set(results)) == 32
+    history = await repository.history([r.record.id for c in changes for r in c.writes])
+    for change, last in zip(changes, results):
+        a, b = (history[w.record.id][0].seq for w in change.writes)
+        assert (a, b) == (last - 1, last)  # one commit's seqs are contiguous and end at what it returned
+    for change, last in zip(changes, results):  # each row records its own commit's seq
+        at_last = {i for i, _ in await repository.embeddings_since(last - 1)} - {
+            i for i, _ in await repository.embeddings_since(last)}
+        assert at_last == {w.record.id for w in change.writes}
+
+
+async def test_a_bad_change_among_concurrent_ones_fails_alone(repository: SqlMemoryRepository) -> None:
+    await repository.commit(ChangeSet(graph_work=[work("g1")]))
+    good = [add(record(f"ok{i}")) for i in range(8)]
+    doomed = ChangeSet(writes=[stored(record("x"))], history=[added(record("x"))], graph_work=[work("g1")])
+    outcomes = await asyncio.gather(*(repository.commit(c) for c in [*good[:4], doomed, *good[4:]]),
+                                    return_exceptions=True)
+    assert isinstance(outcomes[4], Conflict)
+    assert all(isinstance(o, int) for i, o in enumerate(outcomes) if i != 4)
+    assert await repository.get("x") is None
+    assert set((await repository.get_many([f"ok{i}" for i in range(8)])).keys()) == {f"ok{i}" for i in range(8)}
+
+
+async def test_concurrent_changes_to_one_memory_apply_in_submission_order(repository: SqlMemoryRepository) -> None:
+    await repository.commit(add(record("m")))
+    texts = [f"version {i}" for i in range(6)]
+    await asyncio.gather(*(repository.commit(ChangeSet(writes=[stored(record("m", text=t))])) for t in texts))
+    got = await repository.get("m")
+    assert got is not None and got.text == "version 5"
+    await asyncio.gather(repository.commit(ChangeSet(deletes=["m"])), repository.commit(add(record("m", text="back"))))
+    got = await repository.get("m")
+    assert got is not None and got.text == "back"

@@ -30,6 +30,8 @@ from memory.extraction import extract  # noqa: E402
 from memory.models import Message, Triple  # noqa: E402
 
 SET = ROOT / "tests" / "data" / "extraction_set.jsonl"
+# written after the extractor and never tuned on: the honest figure for unseen phrasings
+HELD_OUT = ROOT / "tests" / "data" / "extraction_heldout.jsonl"
 NOW = datetime(2026, 3, 18, 10, 0, tzinfo=UTC)
 SPEAKER = "alice"
 MESSAGE_30 = (
@@ -134,9 +136,20 @@ def main() -> None:
     parser.add_argument("--show-errors", action="store_true")
     parser.add_argument("--runs", type=int, default=2000)
     args = parser.parse_args()
-    items = load()
-    s = score(items)
-    print(f"labelled statements: {len(items)}  (expected triples {s.triples.tp + s.triples.fn})")
+    for path in (SET, HELD_OUT):
+        items = load(path)
+        s = score(items)
+        print(f"== {path.name}: {len(items)} statements, {s.triples.tp + s.triples.fn} expected triples")
+        report(s, args.show_errors)
+    p50, p95, c50, c95 = latency(args.runs)
+    print(f"30-word message ({len(MESSAGE_30.split())} words): wall p50 {p50:.2f} ms  p95 {p95:.2f} ms;"
+          f"  CPU p50 {c50:.2f} ms  p95 {c95:.2f} ms   (target p95 <= 5 ms; load average {os.getloadavg()[0]:.1f})")
+    t0 = time.perf_counter()
+    extract([Message("user", "I like a" + " " * 16_000 + "b")], SPEAKER, now=NOW)
+    print(f"'I like a' + 16,000 spaces + 'b': {(time.perf_counter() - t0) * 1000:.1f} ms  (the old regex: 17 s)")
+
+
+def report(s: Score, show_errors: bool) -> None:
     print(f"(subject, relation, object): precision {s.triples.precision:.3f}  recall {s.triples.recall:.3f}")
     print(f"(subject, object) pairs:     precision {s.pairs.precision:.3f}  recall {s.pairs.recall:.3f}"
           "   (targets: >= 0.90 / >= 0.80)")
@@ -145,13 +158,7 @@ def main() -> None:
     print(f"retractions read as negated: {s.negations_read}/{s.negations};"
           f" read as a positive relation: {s.negated_as_positive}")
     print(f"valid-from dates right: {s.times_right}/{s.times};  entity types right: {s.types_right}/{s.types}")
-    p50, p95, c50, c95 = latency(args.runs)
-    print(f"30-word message ({len(MESSAGE_30.split())} words): wall p50 {p50:.2f} ms  p95 {p95:.2f} ms;"
-          f"  CPU p50 {c50:.2f} ms  p95 {c95:.2f} ms   (target p95 <= 5 ms; load average {os.getloadavg()[0]:.1f})")
-    t0 = time.perf_counter()
-    extract([Message("user", "I like a" + " " * 16_000 + "b")], SPEAKER, now=NOW)
-    print(f"'I like a' + 16,000 spaces + 'b': {(time.perf_counter() - t0) * 1000:.1f} ms  (the old regex: 17 s)")
-    if args.show_errors:
+    if show_errors:
         print("\n".join(s.errors))
 
 

@@ -132,9 +132,7 @@ class Ingestor:
     async def _with_llm(self, messages: Sequence[Message], scope: Scope, speaker: str, prompt: str | None) -> Decided:
         extracted: prompts.Extracted = await self._ask(prompts.extraction_messages(messages, speaker, prompt), prompts.Extracted)
         facts = [f.strip() for f in extracted.facts if f and f.strip()]
-        triples = [
-            Triple(r.source, r.relation, r.destination, r.source_type, r.destination_type) for r in extracted.relations
-        ]
+        triples = [r.to_triple() for r in extracted.relations]
         decided = await self._dedup_only([Candidate(f, "user") for f in facts], scope)
         decided.loose_triples.extend(triples)
         if not decided.adds:

@@ -56,6 +56,11 @@ class Statement:
 class _Subject:
     name: str
     type: str
+    others: tuple[str, ...] = ()  # "Priya and Sam live in Pune"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.others)
 
 
 class _Reader:
@@ -72,6 +77,10 @@ class _Reader:
         text = d.text if isinstance(d, Phrase) else d
         self.out.append(Statement(s, rel, text, st, dt, negated, clause=-1 if timeless else self.clause))
 
+    def emit_each(self, subj: _Subject, rel: str, d: Phrase | str, st: str, dt: str, negated: bool = False) -> None:
+        for who in subj.names:
+            self.emit(who, rel, d, st, dt, negated)
+
     # --- subjects and people ------------------------------------------------------------
     def role(self, p: int) -> tuple[str, bool, int] | None:
         """'my best friend' at p: (relation, is_pet, position after)."""
@@ -81,8 +90,9 @@ class _Reader:
         while j < self.n and self.ts[j].low in ROLE_MODIFIERS and j + 1 < self.n and self.ts[j + 1].low in ROLES:
             words.append(self.ts[j].low)
             j += 1
-        if j < self.n and (self.ts[j].low in ROLES or self.ts[j].low == "name"):
-            words.append(self.ts[j].low)
+        low = self.ts[j].low if j < self.n else ""
+        if low in ROLES or low == "name" or (low.endswith("-in-law") and low[:-7] in ROLES):
+            words.append(low)
             rel = "IS_NAMED" if words == ["name"] else "HAS_" + "_".join(words).upper().replace("-", "_")
             return rel, self.ts[j].low in PETS, j + 1
         return None
@@ -120,7 +130,12 @@ class _Reader:
                 return _Subject(who.text, kind), k, False
             return None, j, False
         if who := name(ts, p):
-            j = who.end
+            j, others = who.end, []
+            while j + 1 < self.n and ts[j].low == "and" and (more := name(ts, j + 1)):
+                others.append(more.text)
+                j = more.end
+            if others:
+                return _Subject(who.text, _PERSON, tuple(others)), j, False
             if j + 1 < self.n and ts[j].text == ",":
                 if role := self.role(j + 1):
                     self.emit(self.speaker, role[0], who, _PERSON, "thing" if role[1] else _PERSON, timeless=True)
@@ -177,7 +192,7 @@ class _Reader:
     def copula(self, subj: _Subject, hit: VerbHit) -> int:
         ts, p = self.ts, hit.end
         if p < self.n and ts[p].low.isdigit() and (p + 1 >= self.n or ts[p + 1].low in ("years", "year", "yrs")):
-            self.emit(subj.name, "HAS_AGE", ts[p].text, subj.type, "thing", hit.negated)
+            self.emit_each(subj, "HAS_AGE", ts[p].text, subj.type, "thing", hit.negated)
             return p + 1
         ph = noun_phrase(ts, p)
         if ph is None:
@@ -185,7 +200,7 @@ class _Reader:
         if ph.head in PROFESSIONS:
             return self.objects(subj, "WORKS_AS", "thing", hit.negated, p)
         if len(ph.tokens) == 1 and ph.head in ATTRIBUTES:
-            self.emit(subj.name, "IS", ph, subj.type, "thing", hit.negated)
+            self.emit_each(subj, "IS", ph, subj.type, "thing", hit.negated)
         return ph.end
 
     def coordinated(self, p: int) -> list[Phrase]:
@@ -214,12 +229,12 @@ class _Reader:
                 continue
             relation = "MEMBER_OF" if rel == "WORKS_AT" and ph.head in GROUP_NOUNS else rel
             kind = _PERSON if ph.tokens[0].low in TITLE_WORDS else dtype
-            self.emit(subj.name, relation, ph, subj.type, kind, negated)
+            self.emit_each(subj, relation, ph, subj.type, kind, negated)
         trailing = TRAILING.get(rel, {})
         if items and end < self.n and self.ts[end].low in trailing:
             rel2, type2 = trailing[self.ts[end].low]
             if (ph := noun_phrase(self.ts, end + 1)) is not None:
-                self.emit(subj.name, rel2, ph, subj.type, type2, negated)
+                self.emit_each(subj, rel2, ph, subj.type, type2, negated)
                 end = ph.end
         return end
 
@@ -227,7 +242,7 @@ class _Reader:
         """'I have a brother named Sam': a role, not a possession."""
         j = ph.end
         if j < self.n and self.ts[j].low in ("named", "called") and (who := name(self.ts, j + 1)):
-            self.emit(subj.name, "HAS_" + ph.head.upper().replace("-", "_"), who, subj.type, _PERSON, negated)
+            self.emit_each(subj, "HAS_" + ph.head.upper().replace("-", "_"), who, subj.type, _PERSON, negated)
             return who.end
         return j
 

@@ -24,7 +24,7 @@ _IRREGULAR: dict[str, tuple[str, ...]] = {
 VERBS = (
     "work live reside move relocate be come study teach marry like love adore enjoy hate dislike detest "
     "prefer know speak play use own have drive drink eat learn support manage lead run join start "
-    "begin grow bear adopt buy get sell quit leave stop divorce go do become"
+    "begin grow bear adopt buy get sell quit leave stop divorce go do become graduate"
 ).split()
 
 
@@ -46,7 +46,7 @@ VERB_RELATIONS: list[tuple[str, str, str]] = [
     ("be employed at", "WORKS_AT", "organisation"),
     ("be employed by", "WORKS_AT", "organisation"), ("start at", "WORKS_AT", "organisation"),
     ("start work at", "WORKS_AT", "organisation"), ("begin work at", "WORKS_AT", "organisation"),
-    ("start a? job at", "WORKS_AT", "organisation"), ("get a? job at", "WORKS_AT", "organisation"),
+    ("start a? new? job at", "WORKS_AT", "organisation"), ("get a? new? job at", "WORKS_AT", "organisation"),
     ("join", "WORKS_AT", "organisation"),
     ("live in", "LIVES_IN", "place"), ("reside in", "LIVES_IN", "place"), ("be based in", "LIVES_IN", "place"),
     ("move to", "LIVES_IN", "place"), ("relocate to", "LIVES_IN", "place"), ("live near", "LIVES_NEAR", "place"),
@@ -65,6 +65,7 @@ VERB_RELATIONS: list[tuple[str, str, str]] = [
     ("support", "SUPPORTS", "thing"), ("manage", "MANAGES", "thing"), ("lead", "MANAGES", "thing"),
     ("run", "MANAGES", "thing"),
     ("own", "OWNS", "thing"), ("have", "OWNS", "thing"), ("adopt", "OWNS", "thing"), ("buy", "OWNS", "thing"),
+    ("be a? big? huge? fan of", "LIKES", "thing"), ("graduate from", "GRADUATED_FROM", "organisation"),
     ("be allergic to", "ALLERGIC_TO", "thing"), ("be a? member of", "MEMBER_OF", "organisation"),
 ]
 # verbs that end a state: the relation they retract, as if negated ("I sold my car")
@@ -83,6 +84,8 @@ TRAILING = {
                  "in": ("WORKS_IN", "place")},
     "WORKS_AT": {"as": ("WORKS_AS", "thing")},
     "MANAGES": {"at": ("WORKS_AT", "organisation")},
+    "TEACHES": {"at": ("TEACHES_AT", "organisation")},
+    "STUDIES": {"at": ("STUDIES_AT", "organisation")},
 }
 # "join X": a club is a membership, anything else an employer
 GROUP_NOUNS = frozenset(
@@ -96,7 +99,8 @@ ROLES = frozenset(
     co-worker boss manager mentor teacher tutor coach doctor dentist therapist landlord landlady teammate
     cousin aunt uncle niece nephew grandmother grandfather grandma grandpa granddaughter grandson stepmother
     stepfather stepson stepdaughter child baby twin classmate supervisor assistant lawyer accountant
-    physiotherapist trainer vet dog cat puppy kitten pet horse parrot rabbit hamster""".split()
+    physiotherapist trainer vet nanny babysitter carer caregiver godmother godfather stepsister stepbrother
+    dog cat puppy kitten pet horse parrot rabbit hamster""".split()
 )
 ROLE_MODIFIERS = frozenset("best old older younger little big oldest youngest new close former ex twin".split())
 PETS = frozenset("dog cat puppy kitten pet horse parrot rabbit hamster".split())

@@ -37,6 +37,7 @@ _RELATIONS = _by_first_word(_compile(VERB_RELATIONS))
 _ENDINGS = _by_first_word(_compile(ENDING_VERBS))
 _BE_RELATIONS = _by_first_word([(p[1:], rel, typ) for p, rel, typ in _RELATIONS.get("be", [])])
 _PAST_FORMS = frozenset({"worked", "lived", "studied"})
+_PRESENT_HAVE = frozenset({"have", "has", "'ve"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,10 @@ def _element(t: Tok, word: str) -> bool:
     return t.low == word or LEMMA.get(t.low) == word
 
 
+def _manner(t: Tok) -> bool:
+    return t.low.endswith("ly") and len(t.low) > 4 and t.low.isalpha()
+
+
 def _match(ts: list[Tok], p: int, index: dict[str, list[Pattern]]) -> tuple[str, str, int] | None:
     """Longest pattern matching at p: (relation, type, end)."""
     if p >= len(ts):
@@ -75,6 +80,8 @@ def _match(ts: list[Tok], p: int, index: dict[str, list[Pattern]]) -> tuple[str,
     for elements, rel, typ in candidates:
         j = p
         for word, optional in elements:
+            if j > p and j + 1 < len(ts) and _manner(ts[j]) and _element(ts[j + 1], word):
+                j += 1  # "work remotely for"
             if j < len(ts) and _element(ts[j], word):
                 j += 1
             elif not optional:
@@ -110,6 +117,8 @@ def verb_group(ts: list[Tok], p: int) -> VerbHit | None:
     if be_at is not None and m < n and (hit := _match(ts, m, _BE_RELATIONS)):
         return VerbHit(hit[0], hit[1], negated, hit[2])
     if m < n and (hit := _match(ts, m, _RELATIONS)):
+        if hit[0] == "OWNS" and lemma(ts[m]) == "have" and ts[m].low not in _PRESENT_HAVE:
+            return None
         rel = hit[0]
         if m == p and ts[m].low in _PAST_FORMS:
             rel = PAST_STATES.get(rel, rel)
@@ -117,6 +126,6 @@ def verb_group(ts: list[Tok], p: int) -> VerbHit | None:
         return VerbHit(rel, hit[1], negated, hit[2], finite=finite)
     if be_at is not None:
         return VerbHit(None, "thing", negated, m, copula=True)
-    if have_at is not None:
+    if have_at is not None and ts[have_at].low in _PRESENT_HAVE:
         return VerbHit("OWNS", "thing", negated, m)
     return None

@@ -20,6 +20,7 @@ from memory.lexicon import (
     ADVERBS,
     ATTRIBUTES,
     GROUP_NOUNS,
+    PERSON_TITLES,
     PETS,
     POSSESSIVE_SPEAKER,
     PROFESSIONS,
@@ -228,7 +229,7 @@ class _Reader:
                 end = self.has_role(subj, ph, negated)
                 continue
             relation = "MEMBER_OF" if rel == "WORKS_AT" and ph.head in GROUP_NOUNS else rel
-            kind = _PERSON if ph.tokens[0].low in TITLE_WORDS else dtype
+            kind = _PERSON if ph.tokens[0].low in PERSON_TITLES else dtype
             self.emit_each(subj, relation, ph, subj.type, kind, negated)
         trailing = TRAILING.get(rel, {})
         if items and end < self.n and self.ts[end].low in trailing:
@@ -258,8 +259,6 @@ class _Reader:
             self.clause += 1
         return self.out
 
-
-TITLE_WORDS = frozenset("dr mr mrs ms prof professor".split())
 
 
 def _without_time(tokens: list[Tok], now: datetime) -> tuple[list[Tok], list[tuple[int, datetime | None]]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import islice
 from datetime import datetime
 
 from memory.clauses import read_sentence
@@ -44,12 +45,13 @@ def sentences(text: str) -> list[str]:
     return [text[start:end] for start, end, _ in sentence_spans(text)]
 
 
-def is_fact(sentence: str) -> bool:
+def is_fact(sentence: str, tokens: list[Tok] | None = None) -> bool:
     s = sentence.strip()
     if not s or s.endswith("?") or _GREETING.match(s):
         return False
     # "I'm vegan" is three words: count the parts of contractions
-    return sum(1 for t in tokenize(s) if t.text[:1].isalnum() or t.text[:1] == "'") >= 3
+    words = (t for t in (tokens if tokens is not None else tokenize(s)) if t.text[:1].isalnum() or t.text[:1] == "'")
+    return next(islice(words, 2, None), None) is not None
 
 
 def _triples(tokens: list[Tok], speaker: str, now: datetime) -> list[Triple]:
@@ -86,7 +88,7 @@ def extract(messages: list[Message], speaker: str, now: datetime | None = None) 
             continue
         for start, end, tokens in sentence_spans(message.content):
             sentence = message.content[start:end]
-            if not is_fact(sentence):
+            if not is_fact(sentence, tokens):
                 continue
             found = _triples(tokens, speaker, at)
             facts.append(sentence)

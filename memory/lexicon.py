@@ -104,7 +104,8 @@ ROLES = frozenset(
 )
 ROLE_MODIFIERS = frozenset("best old older younger little big oldest youngest new close former ex twin".split())
 PETS = frozenset("dog cat puppy kitten pet horse parrot rabbit hamster".split())
-TITLES = frozenset("dr mr mrs ms miss prof professor sir dame st mt".split())
+TITLES = frozenset("dr mr mrs ms miss prof professor sir dame st mt".split())  # keep their full stop
+PERSON_TITLES = frozenset("dr mr mrs ms miss prof professor sir dame".split())
 PROFESSIONS = frozenset(
     """engineer developer programmer designer nurse doctor physician surgeon teacher professor lecturer
     pilot architect pharmacist chemist physicist biologist scientist researcher analyst accountant lawyer

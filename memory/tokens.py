@@ -50,15 +50,16 @@ def _split(text: str, start: int) -> list[Tok]:
     return [Tok(text, text.lower(), start, start + len(text))]
 
 
-def tokenize(text: str) -> list[Tok]:
+def tokenize(text: str, offset: int = 0) -> list[Tok]:
+    """Tokens of text, their offsets shifted by `offset`."""
     text = text.replace("’", "'")  # same length: offsets still point into the original
     out: list[Tok] = []
     for m in _TOKEN.finditer(text):
-        out.extend(_split(m.group(), m.start()))
+        out.extend(_split(m.group(), m.start() + offset))
     return out
 
 
-def _ends_sentence(tokens: list[Tok], i: int, text: str) -> bool:
+def _ends_sentence(tokens: list[Tok], i: int) -> bool:
     t = tokens[i]
     if t.text not in _ENDS:
         return False
@@ -75,11 +76,11 @@ def sentence_spans(text: str) -> list[tuple[int, int, list[Tok]]]:
     spans: list[tuple[int, int, list[Tok]]] = []
     offset = 0
     for line in text.split("\n"):
-        tokens = tokenize(line)
+        tokens = tokenize(line, offset)
         current: list[Tok] = []
         for i, t in enumerate(tokens):
-            current.append(Tok(t.text, t.low, t.start + offset, t.end + offset))
-            if _ends_sentence(tokens, i, line):
+            current.append(t)
+            if _ends_sentence(tokens, i):
                 spans.append((current[0].start, current[-1].end, current))
                 current = []
         if current:

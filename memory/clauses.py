@@ -260,7 +260,6 @@ class _Reader:
         return self.out
 
 
-
 def _without_time(tokens: list[Tok], now: datetime) -> tuple[list[Tok], list[tuple[int, datetime | None]]]:
     """The tokens outside time phrases, and (position among them, date) per phrase."""
     found = timephrases.find([t.low for t in tokens], now)

@@ -5,8 +5,11 @@ A batch becomes, per relation type, one MERGE statement (chunked when huge), pre
 invalidation statement when some rows of that type are exclusive. All of it runs in one
 transaction, so a batch is applied entirely or not at all and its result is exact.
 
+A negated statement (a retraction) becomes a row of a retraction statement, which retires the
+matching valid relation and creates nothing.
+
 Ordering: rows are applied in batch order. Two rows that touch the same
-(owner, source, exclusive type) must not share a statement (the second must see the first's
+(owner, source, type), when the type is exclusive or one of them is a retraction, must not share a statement (the second must see the first's
 effect, and Neo4j may evaluate a statement's clauses for all rows before the next clause), so
 the n-th such row goes to "round" n; rounds run one after another.
 """
@@ -60,7 +63,7 @@ def plan(batch: Sequence[GraphWork]) -> Plan:
                 {"scope_key": scope_key, "name": normalise_name(name), "embedding": embedding}
             )
     # keys touched by an exclusive row: each of their rows gets its own round, in order
-    contested = {_key(t, row) for t, row in typed_rows if row["exclusive"]}
+    contested = {_key(t, row) for t, row in typed_rows if row["exclusive"] or row["negated"]}
     occurrences: dict[tuple[str, str, str], int] = defaultdict(int)
     for rel_type, row in typed_rows:
         key = _key(rel_type, row)
@@ -89,7 +92,9 @@ def _rows(work: GraphWork) -> list[tuple[str, Row]]:
                 "destination": normalise_name(triple.destination),
                 "source_type": normalise_type(triple.source_type),
                 "destination_type": normalise_type(triple.destination_type),
-                "exclusive": rel_type in exclusive,
+                "exclusive": rel_type in exclusive and not triple.negated,
+                "negated": triple.negated,
+                "valid_from": to_micros(triple.valid_from) if triple.valid_from is not None else None,
             }
             rows.append((rel_type, row))
         return rows
@@ -119,11 +124,14 @@ async def execute(p: Plan, run: RunQuery) -> dict[str, GraphWriteResult]:
     invalidated: dict[str, list[Relation]] = defaultdict(list)
     seen_added: set[str] = set()
     for round_rows in p.rounds:
-        for rel_type, rows in round_rows.items():
-            exclusive_rows = [row for row in rows if row["exclusive"]]
-            for chunk in _chunks(exclusive_rows):
-                for record in await run(cypher.invalidate_others(rel_type), {"rows": chunk}):
-                    invalidated[record["work_id"]].append(to_relation(record))
+        for rel_type, all_rows in round_rows.items():
+            retractions = [row for row in all_rows if row["negated"]]
+            rows = [row for row in all_rows if not row["negated"]]
+            for statement, chosen in ((cypher.retract_relations(rel_type), retractions),
+                                      (cypher.invalidate_others(rel_type), [r for r in rows if r["exclusive"]])):
+                for chunk in _chunks(chosen):
+                    for record in await run(statement, {"rows": chunk}):
+                        invalidated[record["work_id"]].append(to_relation(record))
             for chunk in _chunks(rows):
                 params = {"rows": chunk, "write_id": write_id}
                 for record in await run(cypher.merge_relations(rel_type), params):
@@ -158,4 +166,5 @@ def _new_relation(rel_type: str, row: Row) -> Relation:
         scope=Scope(user_id=row["user_id"], agent_id=row["agent_id"], run_id=row["run_id"]),
         created_at=created,
         memory_id=row["memory_id"],
+        valid_from=from_micros(row["valid_from"]),
     )

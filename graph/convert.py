@@ -73,6 +73,7 @@ def to_relation(record: Mapping[str, Any]) -> Relation:
         valid=bool(record["valid"]),
         invalidated_at=from_micros(record["invalidated_at"]),
         memory_id=record["memory_id"],
+        valid_from=from_micros(record.get("valid_from")),
     )
 
 

@@ -9,7 +9,9 @@ below, which validate them before they are placed in the text.
 
 Model: (:Entity {scope_key, name, type, user_id, agent_id, run_id, created_at, embedding})
 unique on (scope_key, name); relationships [:TYPE {scope_key, user_id, agent_id, run_id,
-created_at, valid, invalidated_at, memory_id, memory_ids, support, write_id}]. Times are integer
+created_at, valid_from, valid, invalidated_at, memory_id, memory_ids, support, write_id}]
+(valid_from: when the statement says the relation began; absent means since created_at).
+Times are integer
 microseconds since the epoch (UTC): ordered, exact for Python datetimes, and the same type on
 both servers (temporal values are not).
 """
@@ -48,7 +50,7 @@ _REL_COLUMNS = (
     "s.name AS source, type(r) AS relation, d.name AS destination,"
     " r.user_id AS user_id, r.agent_id AS agent_id, r.run_id AS run_id,"
     " r.created_at AS created_at, r.valid AS valid, r.invalidated_at AS invalidated_at,"
-    " r.memory_id AS memory_id"
+    " r.memory_id AS memory_id, r.valid_from AS valid_from"
 )
 _ENTITY_COLUMNS = (
     "e.name AS name, e.type AS type, e.user_id AS user_id, e.agent_id AS agent_id,"
@@ -94,9 +96,10 @@ def merge_relations(rel_type: str) -> str:
         f"MERGE (s)-[r:`{t}` {{scope_key: row.scope_key, valid: true}}]->(d)\n"
         "  ON CREATE SET r.user_id = row.user_id, r.agent_id = row.agent_id, r.run_id = row.run_id,"
         " r.created_at = row.at, r.memory_id = row.memory_id, r.memory_ids = row.memory_ids,"
-        " r.support = row.memory_ids, r.write_id = $write_id\n"
+        " r.support = row.memory_ids, r.write_id = $write_id, r.valid_from = row.valid_from\n"
         f"  ON MATCH SET r.memory_ids = {add_memory.format(p='memory_ids')},"
-        f" r.support = {add_memory.format(p='support')}\n"
+        f" r.support = {add_memory.format(p='support')},"
+        " r.valid_from = CASE WHEN r.valid_from IS NULL THEN row.valid_from ELSE r.valid_from END\n"
         "WITH row, r WHERE r.write_id = $write_id\n"
         "RETURN row.i AS i, elementId(r) AS id"
     )
@@ -110,6 +113,20 @@ def invalidate_others(rel_type: str) -> str:
         "UNWIND $rows AS row\n"
         f"MATCH (s:Entity {{scope_key: row.scope_key, name: row.source}})-[r:`{t}`]->(d:Entity)\n"
         "WHERE r.valid = true AND r.scope_key = row.scope_key AND d.name <> row.destination\n"
+        "SET r.valid = false, r.invalidated_at = row.at\n"
+        f"RETURN row.work_id AS work_id, {_REL_COLUMNS}"
+    )
+
+
+def retract_relations(rel_type: str) -> str:
+    """Negated statements ("I no longer work at Initech"): retire the matching valid relation
+    of the same owner. Nothing is created when there is none."""
+    t = checked_type(rel_type)
+    return (
+        "UNWIND $rows AS row\n"
+        f"MATCH (s:Entity {{scope_key: row.scope_key, name: row.source}})-[r:`{t}`]->"
+        "(d:Entity {scope_key: row.scope_key, name: row.destination})\n"
+        "WHERE r.valid = true AND r.scope_key = row.scope_key\n"
         "SET r.valid = false, r.invalidated_at = row.at\n"
         f"RETURN row.work_id AS work_id, {_REL_COLUMNS}"
     )
@@ -243,7 +260,7 @@ def all_statements(sample_type: str = "WORKS_AT") -> Iterator[tuple[str, str]]:
     for name, value in sorted(globals().items()):
         if name.isupper() and not name.startswith("_") and isinstance(value, str):
             yield name, value
-    for factory in (merge_relations, invalidate_others, invalidate_relation):
+    for factory in (merge_relations, invalidate_others, retract_relations, invalidate_relation):
         yield f"{factory.__name__}({sample_type})", factory(sample_type)
     for depth in range(1, MAX_DEPTH + 1):
         yield f"neighbourhood_entities({depth})", neighbourhood_entities(depth)

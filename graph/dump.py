@@ -37,7 +37,7 @@ DUMP_RELATIONS_OF = (
     "RETURN r.scope_key AS scope_key, s.name AS source, type(r) AS relation, d.name AS destination,"
     " r.user_id AS user_id, r.agent_id AS agent_id, r.run_id AS run_id, r.created_at AS created_at,"
     " r.valid AS valid, r.invalidated_at AS invalidated_at, r.memory_id AS memory_id,"
-    " r.memory_ids AS memory_ids, r.support AS support\n"
+    " r.memory_ids AS memory_ids, r.support AS support, r.valid_from AS valid_from\n"
     "ORDER BY created_at, source, relation, destination"
 )
 RESTORE_ENTITIES = (
@@ -61,7 +61,7 @@ def restore_valid(rel_type: str) -> str:
         f"MERGE (s)-[r:`{t}` {{scope_key: row.scope_key, valid: true}}]->(d)\n"
         "  ON CREATE SET r.user_id = row.user_id, r.agent_id = row.agent_id, r.run_id = row.run_id,"
         " r.created_at = row.created_at, r.memory_id = row.memory_id, r.memory_ids = row.memory_ids,"
-        " r.support = row.support\n"
+        " r.support = row.support, r.valid_from = row.valid_from\n"
         f"  ON MATCH SET r.memory_ids = {union.format(p='memory_ids')}, r.support = {union.format(p='support')}\n"
         "RETURN count(r) AS n"
     )
@@ -76,7 +76,7 @@ def restore_invalid(rel_type: str) -> str:
         f"MERGE (s)-[r:`{t}` {{scope_key: row.scope_key, valid: false, created_at: row.created_at}}]->(d)\n"
         "  ON CREATE SET r.user_id = row.user_id, r.agent_id = row.agent_id, r.run_id = row.run_id,"
         " r.invalidated_at = row.invalidated_at, r.memory_id = row.memory_id,"
-        " r.memory_ids = row.memory_ids, r.support = row.support\n"
+        " r.memory_ids = row.memory_ids, r.support = row.support, r.valid_from = row.valid_from\n"
         "RETURN count(r) AS n"
     )
 
@@ -111,7 +111,7 @@ async def dump(store: Neo4jGraphStore, scope: Scope | None) -> AsyncIterator[tup
         keys = [{"scope_key": r["scope_key"], "name": r["name"]} for r in page]
         for rel in await store._query(DUMP_RELATIONS_OF, {"keys": keys}):
             yield "relation", {**rel, "created_at": _iso(rel["created_at"]),
-                               "invalidated_at": _iso(rel["invalidated_at"]),
+                               "invalidated_at": _iso(rel["invalidated_at"]), "valid_from": _iso(rel["valid_from"]),
                                "memory_ids": list(rel["memory_ids"] or []), "support": list(rel["support"] or [])}
         after = {"after_key": page[-1]["scope_key"], "after_name": page[-1]["name"]}
 
@@ -123,7 +123,8 @@ async def restore(store: Neo4jGraphStore, entities: Sequence[dict[str, Any]], re
         await store._query(RESTORE_ENTITIES, {"rows": rows[start:start + PAGE]}, write=True)
     groups: dict[tuple[str, bool], list[dict[str, Any]]] = defaultdict(list)
     for rel in relations:
-        row = {**rel, "created_at": _micros(rel["created_at"]), "invalidated_at": _micros(rel["invalidated_at"])}
+        row = {**rel, "created_at": _micros(rel["created_at"]), "invalidated_at": _micros(rel["invalidated_at"]),
+               "valid_from": _micros(rel.get("valid_from"))}  # dumps written before valid_from lack it
         groups[(checked_type(rel["relation"]), bool(rel["valid"]))].append(row)
     for (rel_type, valid), group in groups.items():
         statement = restore_valid(rel_type) if valid else restore_invalid(rel_type)

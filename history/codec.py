@@ -1,6 +1,7 @@
 """Conversions between domain types and column values. No I/O, no sessions."""
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -150,6 +151,8 @@ def outbox_values(work: GraphWork) -> dict[str, Any]:
                 "destination": t.destination,
                 "source_type": t.source_type,
                 "destination_type": t.destination_type,
+                "valid_from": t.valid_from.isoformat() if t.valid_from is not None else None,
+                "negated": t.negated,
             }
             for t in work.triples
         ],
@@ -167,9 +170,15 @@ def work_from_row(row: AnyRow) -> GraphWork:
     return GraphWork(
         id=id_,
         scope=scope_of(scope.get("user_id"), scope.get("agent_id"), scope.get("run_id")),
-        triples=tuple(Triple(**t) for t in payload["triples"]),
+        triples=tuple(_triple(t) for t in payload["triples"]),
         memory_id=payload.get("memory_id"),
         created_at=created_at,
         entity_embeddings={name: tuple(float(x) for x in vec) for name, vec in payload["entity_embeddings"].items()},
         exclusive_relations=frozenset(payload["exclusive_relations"]),
     )
+
+
+def _triple(stored: dict[str, Any]) -> Triple:
+    """A triple from an outbox payload (rows written before valid_from/negated lack them)."""
+    valid_from = stored.get("valid_from")
+    return Triple(**{**stored, "valid_from": datetime.fromisoformat(valid_from) if valid_from else None})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 
 import numpy as np
 
@@ -82,8 +83,8 @@ class EntityResolver:
                 known[name] = vec
                 embeddings[name] = tuple(float(x) for x in vec)
         out = [
-            Triple(mapping[normalise_name(t.source)], relation_type(t.relation), mapping[normalise_name(t.destination)],
-                   t.source_type, t.destination_type)
+            replace(t, source=mapping[normalise_name(t.source)], relation=relation_type(t.relation),
+                    destination=mapping[normalise_name(t.destination)])
             for t in triples
             if normalise_name(t.source) and normalise_name(t.destination)
         ]

@@ -1,71 +1,40 @@
 """The built-in deterministic extractor, used when no LLM is configured.
 
-What it does:
-- facts: each declarative sentence the *user* wrote (roles `user`/`human`), trimmed; questions,
-  greetings/thanks and fragments under three words are skipped. The fact is kept as written.
-- statements for the graph, from simple subject-verb-object sentences: the subject is "I"/"my"
-  (mapped to the speaker's entity, the scope's user_id or "user") or a capitalised name
-  ("Alice", "Bob Smith"); the verb is one of a fixed table ("work at/for", "live in", "like",
-  "love", "hate", "know", "am from", "my name is", "is married to", "own", "study at", ...).
-  "I work at Acme" -> (alice, WORKS_AT, acme); "Alice likes pizza" -> (alice, LIKES, pizza).
-What it cannot do: pronouns other than I/my, negation ("I don't like X" yields no statement),
-tense, compound sentences beyond splitting on ". ! ?" and " and " between statements with
-an explicit subject, or any inference. Use an LLM (settings.llm) for real extraction.
+- facts: each declarative sentence the *user* wrote (roles `user`/`human`), kept as written;
+  questions, greetings/thanks and fragments under three words are skipped.
+- statements for the graph, read by a small clause grammar (memory/clauses.py) with word
+  lists of relation verbs, roles and professions (memory/lexicon.py): clauses joined by
+  'and'/'but' share their subject, objects are whole noun phrases, time phrases are resolved
+  against the message time into the statement's valid-from, negated statements ("I no longer
+  work at Initech") come back with negated=True (they retract, never assert), and "my sister
+  Maria" / "Dr. Chen, my dentist" state the role. docs/core.md lists what it cannot do.
+
+Everything here is linear in the text: one tokenising regex without nested repetition, and
+sentences longer than clauses.MAX_TOKENS tokens are kept as facts but not read for relations.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import islice
+from datetime import datetime
 
-from memory.models import Message, Triple
+from memory.clauses import read_sentence
+from memory.models import Message, Triple, utcnow
+from memory.tokens import Tok, sentence_spans, tokenize
 
-_SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+")
 _GREETING = re.compile(
     r"^(hi|hello|hey|thanks|thank you|ok|okay|bye|goodbye|good (morning|evening|night))\b[\s,!.]*$", re.I
 )
-_NEGATION = re.compile(r"\b(not|never|no longer|don't|doesn't|didn't|isn't|aren't|won't|can't)\b", re.I)
-_NAME = r"(?:[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*){0,2})"
-_SUBJECT = rf"(?P<subj>I|{_NAME})"
-
-# (verb pattern after the subject, relation type); first person forms and third person forms
-_VERBS: list[tuple[str, str]] = [
-    (r"(?:work|works|am working|is working)\s+(?:at|for)", "WORKS_AT"),
-    (r"(?:am|is)\s+(?:an?\s+)?(?:employee|engineer|developer|manager)\s+at", "WORKS_AT"),
-    (r"(?:live|lives|am living|is living|reside|resides)\s+in", "LIVES_IN"),
-    (r"(?:moved|have moved|has moved)\s+to", "LIVES_IN"),
-    (r"(?:am|is|come|comes)\s+from", "IS_FROM"),
-    (r"(?:study|studies|studied)\s+at", "STUDIES_AT"),
-    (r"(?:am|is)\s+married\s+to", "IS_MARRIED_TO"),
-    (r"(?:work|works)\s+as(?:\s+an?)?", "WORKS_AS"),
-    (r"(?:like|likes|enjoy|enjoys)", "LIKES"),
-    (r"(?:love|loves|adore|adores)", "LOVES"),
-    (r"(?:dislike|dislikes|hate|hates)", "DISLIKES"),
-    (r"(?:prefer|prefers)", "PREFERS"),
-    (r"(?:know|knows)", "KNOWS"),
-    (r"(?:own|owns|have|has)\s+an?", "OWNS"),
-    (r"(?:speak|speaks)", "SPEAKS"),
-    (r"(?:play|plays)", "PLAYS"),
-    (r"(?:use|uses)", "USES"),
-    (r"(?:am|is)\s+allergic\s+to", "ALLERGIC_TO"),
-    (r"(?:manage|manages|lead|leads)", "MANAGES"),
-]
-_STATEMENTS = [
-    (re.compile(rf"^{_SUBJECT}\s+{verb}\s+(?P<obj>.+)$"), rel) for verb, rel in _VERBS
-]
-_MY_NAME = re.compile(r"^my name is\s+(?P<obj>.+)$", re.I)
-_MY_RELATIVE = re.compile(
-    r"^my\s+(?P<rel>wife|husband|partner|brother|sister|mother|father|son|daughter|friend|boss|manager|dog|cat)"
-    r"(?:'s name)?\s+is\s+(?:called\s+|named\s+)?(?P<obj>.+)$",
-    re.I,
-)
-_OBJECT_TRIM = re.compile(r"^(?:the|a|an)\s+", re.I)
-_OBJECT_STOP = re.compile(r"\s+(?:because|since|but|when|where|which|who|although)\b.*$", re.I)
+_ENTITY_TYPES = {"person", "organisation", "place", "date", "thing"}
 
 
 @dataclass(frozen=True, slots=True)
 class Extraction:
     facts: list[str]
     triples: list[list[Triple]]  # triples[i] were read from facts[i]
+    # when the event a fact tells of happened, where the fact says so ("last month")
+    event_times: list[datetime | None]
 
 
 def normalise_name(name: str) -> str:
@@ -73,60 +42,56 @@ def normalise_name(name: str) -> str:
 
 
 def sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
+    return [text[start:end] for start, end, _ in sentence_spans(text)]
 
 
-def is_fact(sentence: str) -> bool:
+def is_fact(sentence: str, tokens: list[Tok] | None = None) -> bool:
     s = sentence.strip()
     if not s or s.endswith("?") or _GREETING.match(s):
         return False
-    return len(s.split()) >= 3
+    # "I'm vegan" is three words: count the parts of contractions
+    words = (t for t in (tokens if tokens is not None else tokenize(s)) if t.text[:1].isalnum() or t.text[:1] == "'")
+    return next(islice(words, 2, None), None) is not None
 
 
-def _clean_object(obj: str) -> str | None:
-    obj = _OBJECT_STOP.sub("", obj.strip().rstrip(".!;,"))
-    obj = _OBJECT_TRIM.sub("", obj).strip()
-    if not obj or len(obj.split()) > 5:
-        return None
-    return normalise_name(obj)
+def _triples(tokens: list[Tok], speaker: str, now: datetime) -> list[Triple]:
+    out: dict[tuple[str, str, str, bool], Triple] = {}
+    for s in read_sentence(tokens, speaker, now):
+        source = s.source if s.source == speaker else normalise_name(s.source)
+        destination = normalise_name(s.destination)
+        if not source or not destination:
+            continue
+        triple = Triple(source, s.relation, destination, _typed(s.source_type), _typed(s.destination_type),
+                        valid_from=s.valid_from, negated=s.negated)
+        out.setdefault((source, s.relation, destination, s.negated), triple)
+    return list(out.values())
 
 
-def statements(sentence: str, speaker: str) -> list[Triple]:
-    """Subject-verb-object statements in one sentence (see module docstring)."""
-    s = sentence.strip().rstrip(".!")
-    if _NEGATION.search(s):
-        return []
-    if m := _MY_NAME.match(s):
-        obj = _clean_object(m["obj"])
-        return [Triple(speaker, "IS_NAMED", obj, "person", "name")] if obj else []
-    if m := _MY_RELATIVE.match(s):
-        obj = _clean_object(m["obj"])
-        rel = "HAS_" + m["rel"].upper()
-        return [Triple(speaker, rel, obj, "person", "person")] if obj else []
-    found: list[Triple] = []
-    for part in re.split(r"\s+and\s+(?=(?:I\b|[A-Z]))", s):
-        for pattern, relation in _STATEMENTS:
-            m = pattern.match(part.strip())
-            if not m:
-                continue
-            obj = _clean_object(m["obj"])
-            if obj is None:
-                break
-            subj = speaker if m["subj"] == "I" else normalise_name(m["subj"])
-            found.append(Triple(subj, relation, obj, "person", "entity"))
-            break
-    return found
+def _typed(kind: str) -> str:
+    return kind if kind in _ENTITY_TYPES else "entity"
 
 
-def extract(messages: list[Message], speaker: str) -> Extraction:
+def statements(sentence: str, speaker: str, now: datetime | None = None) -> list[Triple]:
+    """The statements of one sentence (see the module docstring)."""
+    at = now or utcnow()
+    return [t for _, _, tokens in sentence_spans(sentence) for t in _triples(tokens, speaker, at)]
+
+
+def extract(messages: list[Message], speaker: str, now: datetime | None = None) -> Extraction:
+    """Facts and statements of the user's messages; `now` is the message time (default: now)."""
+    at = now or utcnow()
     facts: list[str] = []
     triples: list[list[Triple]] = []
+    times: list[datetime | None] = []
     for message in messages:
         if message.role.lower() not in ("user", "human"):
             continue
-        for sentence in sentences(message.content):
-            if not is_fact(sentence):
+        for start, end, tokens in sentence_spans(message.content):
+            sentence = message.content[start:end]
+            if not is_fact(sentence, tokens):
                 continue
+            found = _triples(tokens, speaker, at)
             facts.append(sentence)
-            triples.append(statements(sentence, speaker))
-    return Extraction(facts=facts, triples=triples)
+            triples.append(found)
+            times.append(next((t.valid_from for t in found if t.valid_from is not None), None))
+    return Extraction(facts=facts, triples=triples, event_times=times)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -34,6 +35,7 @@ class Candidate:
     text: str
     role: str | None
     triples: tuple[Triple, ...] = ()
+    event_time: datetime | None = None  # when what it tells happened, where the text says so
 
 
 @dataclass
@@ -77,7 +79,7 @@ class Ingestor:
         speaker = scope.user_id or "user"
         if self._llm is None:
             found = extract(list(messages), speaker)
-            facts = [Candidate(f, "user", tuple(t)) for f, t in zip(found.facts, found.triples)]
+            facts = [Candidate(f, "user", tuple(t), e) for f, t, e in zip(found.facts, found.triples, found.event_times)]
             return await self._dedup_only(facts, scope)
         try:
             return await self._with_llm(messages, scope, speaker, prompt)
@@ -132,9 +134,7 @@ class Ingestor:
     async def _with_llm(self, messages: Sequence[Message], scope: Scope, speaker: str, prompt: str | None) -> Decided:
         extracted: prompts.Extracted = await self._ask(prompts.extraction_messages(messages, speaker, prompt), prompts.Extracted)
         facts = [f.strip() for f in extracted.facts if f and f.strip()]
-        triples = [
-            Triple(r.source, r.relation, r.destination, r.source_type, r.destination_type) for r in extracted.relations
-        ]
+        triples = [r.to_triple() for r in extracted.relations]
         decided = await self._dedup_only([Candidate(f, "user") for f in facts], scope)
         decided.loose_triples.extend(triples)
         if not decided.adds:
@@ -194,11 +194,14 @@ class Ingestor:
         return out
 
 
-def new_record(text: str, scope: Scope, metadata: Mapping[str, Any], role: str | None) -> MemoryRecord:
+def new_record(text: str, scope: Scope, metadata: Mapping[str, Any], role: str | None,
+               event_time: datetime | None = None) -> MemoryRecord:
     now = utcnow()
     meta = dict(metadata)
     if role is not None:
         meta.setdefault("role", role)
+    if event_time is not None:
+        meta.setdefault("event_time", event_time.isoformat())
     return MemoryRecord(new_id(), text, text_hash(text), scope, meta, now, now)
 
 

@@ -136,6 +136,10 @@ class Triple:
     destination: str
     source_type: str = "entity"
     destination_type: str = "entity"
+    # when the relation started to hold, where the text says so; None: since it was written
+    valid_from: datetime | None = None
+    # a retraction ("I no longer work at Initech"): invalidates the matching valid relation
+    negated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +177,7 @@ class Relation:
     valid: bool = True
     invalidated_at: datetime | None = None
     memory_id: MemoryId | None = None
+    valid_from: datetime | None = None  # None means "since created_at"
 
 
 @dataclass(frozen=True, slots=True)

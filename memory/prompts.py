@@ -3,12 +3,12 @@ models the answers must validate against."""
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Literal, Sequence
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
-from memory.models import Message
+from memory.models import Message, Triple
 from memory.ports import ChatMessage
 
 
@@ -18,6 +18,26 @@ class ExtractedRelation(BaseModel):
     destination: str = Field(min_length=1, max_length=200)
     source_type: str = "entity"
     destination_type: str = "entity"
+    valid_from: datetime | None = None  # when it began, resolved against today's date
+    negated: bool = False  # "I no longer work at X": retracts the relation
+
+    @field_validator("valid_from", mode="before")
+    @classmethod
+    def _lenient_date(cls, value: object) -> object:
+        # a date the model wrote oddly loses the date, not the whole answer
+        if value in (None, ""):
+            return None
+        try:
+            return datetime.fromisoformat(str(value))
+        except ValueError:
+            return None
+
+    def to_triple(self) -> Triple:
+        at = self.valid_from
+        if at is not None and at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        return Triple(self.source, self.relation, self.destination, self.source_type, self.destination_type,
+                      valid_from=at, negated=self.negated)
 
 
 class Extracted(BaseModel):
@@ -44,10 +64,21 @@ Rules:
 - Only what the user states or clearly confirms; ignore the assistant's suggestions and small talk.
 - Also list relations between named entities as (source, relation, destination). Use "{speaker}"
   for the user. Relation names are UPPER_SNAKE_CASE verbs such as WORKS_AT, LIVES_IN, LIKES.
+- Read every clause: "I live in Paris and work at Acme" states two relations. A destination is
+  the whole name ("St. Mary's Hospital", "Tesla Model 3") without time or manner words
+  ("last month", "every weekend", "now").
+- Time: when a statement says when a relation began ("last month", "since 2019", "in September",
+  "yesterday"), resolve it against today's date and give it as valid_from (YYYY-MM-DD).
+- Negation and change: "I don't eat meat anymore", "I no longer work at Initech" retract a relation:
+  list it with "negated": true, never as a positive relation.
+- People: "my sister Maria" gives ({speaker}, HAS_SISTER, maria); "Dr. Chen, my dentist" gives
+  ({speaker}, HAS_DENTIST, dr. chen). Statements about other people keep them as the source.
+- Types: person, organisation, place, date or thing, when the text says which; else entity.
 - If nothing is worth remembering, return empty lists.
 Today's date is {today}.
 Answer with JSON only: {{"facts": ["..."], "relations": [{{"source": "...", "relation": "...",
-"destination": "...", "source_type": "person", "destination_type": "organisation"}}]}}"""
+"destination": "...", "source_type": "person", "destination_type": "organisation",
+"valid_from": "YYYY-MM-DD or null", "negated": false}}]}}"""
 
 
 def extraction_messages(

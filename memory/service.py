@@ -143,7 +143,7 @@ class MemoryService(RecallMixin, GraphMixin):
         events: list[MemoryEvent] = []
         fact_triples: list[tuple[str, tuple[Triple, ...]]] = []
         for cand, vec in d.adds:
-            rec = new_record(cand.text, scope, meta, cand.role)
+            rec = new_record(cand.text, scope, meta, cand.role, cand.event_time)
             change.writes.append(StoredMemory(rec, vec))
             change.history.append(HistoryEntry(rec.id, ChangeEvent.ADD, None, rec.text, scope, now, actor, cand.role))
             results.append(MemoryChange(rec.id, rec.text, ChangeEvent.ADD, None, rec))

@@ -46,6 +46,9 @@ class Relation:
     valid: bool
     created_at: datetime
     invalidated_at: datetime | None
+    valid_from: datetime | None = strawberry.field(
+        description="When the relation began, as the statement said it ('since 2019'); null: since createdAt."
+    )
     memory_id: strawberry.ID | None
     user_id: str | None
     agent_id: str | None
@@ -56,7 +59,7 @@ class Relation:
     def of(cls, rel: m.Relation) -> Relation:
         return cls(
             source=rel.source, relation=rel.relation, destination=rel.destination, valid=rel.valid,
-            created_at=rel.created_at, invalidated_at=rel.invalidated_at,
+            created_at=rel.created_at, invalidated_at=rel.invalidated_at, valid_from=rel.valid_from,
             memory_id=strawberry.ID(rel.memory_id) if rel.memory_id else None,
             user_id=rel.scope.user_id, agent_id=rel.scope.agent_id, run_id=rel.scope.run_id, raw=rel,
         )

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from memory.models import GraphQuery, GraphWork, Scope, Triple, new_id, utcnow
 
 ALICE = Scope("alice")
@@ -51,3 +53,18 @@ async def test_a_relation_stated_by_two_memories_survives_until_both_are_deleted
     assert await any_graph.delete_memory_relations(["m1"], utcnow()) == []
     assert len(await any_graph.relations_for(ALICE, ["bike"])) == 1
     assert [r.valid for r in await any_graph.delete_memory_relations(["m2"], utcnow())] == [False]
+
+
+async def test_a_retraction_retires_the_relation_and_valid_from_is_kept(any_graph) -> None:
+    since = datetime(2019, 1, 1, tzinfo=UTC)
+    await any_graph.apply([GraphWork(new_id(), ALICE, (Triple("alice", "WORKS_AT", "initech", valid_from=since),
+                                                       Triple("alice", "LIKES", "tea")), None, utcnow())])
+    assert {(r.destination, r.valid_from) for r in await any_graph.relations(ALICE, GraphQuery(), 10, None)} == {
+        ("initech", since), ("tea", None),
+    }
+    w = GraphWork(new_id(), ALICE, (Triple("alice", "WORKS_AT", "initech", negated=True),
+                                    Triple("alice", "KNOWS", "nobody", negated=True)), None, utcnow())
+    result = (await any_graph.apply([w]))[w.id]
+    assert result.added == () and [(r.destination, r.valid) for r in result.invalidated] == [("initech", False)]
+    assert [r.destination for r in await any_graph.relations(ALICE, GraphQuery(), 10, None)] == ["tea"]
+    assert "nobody" not in {e.name for e in await any_graph.entities(ALICE, GraphQuery(), 10, None)}

@@ -38,6 +38,13 @@ class InMemoryGraph:
             added, invalid = [], []
             key = work.scope.key()
             for t in work.triples:
+                if t.negated:  # a retraction: retire the matching valid relation, create nothing
+                    for i, r in enumerate(self.relations_):
+                        if r.scope.key() == key and r.valid and (r.source, r.relation, r.destination) == (
+                                t.source, t.relation, t.destination):
+                            self.relations_[i] = replace(r, valid=False, invalidated_at=work.created_at)
+                            invalid.append(self.relations_[i])
+                    continue
                 for name, typ in ((t.source, t.source_type), (t.destination, t.destination_type)):
                     if (key, name) not in self.entities_:
                         self.entities_[(key, name)] = Entity(name, typ, work.scope, work.created_at)
@@ -46,6 +53,8 @@ class InMemoryGraph:
                 existing = [i for i, r in enumerate(self.relations_) if r.scope.key() == key and r.valid
                             and (r.source, r.relation, r.destination) == (t.source, t.relation, t.destination)]
                 if existing:
+                    if self.relations_[existing[0]].valid_from is None and t.valid_from is not None:
+                        self.relations_[existing[0]] = replace(self.relations_[existing[0]], valid_from=t.valid_from)
                     if work.memory_id:
                         self.stated[existing[0]].add(work.memory_id)
                         self.support[existing[0]].add(work.memory_id)
@@ -55,7 +64,8 @@ class InMemoryGraph:
                         if r.scope.key() == key and r.valid and r.source == t.source and r.relation == t.relation:
                             self.relations_[i] = replace(r, valid=False, invalidated_at=work.created_at)
                             invalid.append(self.relations_[i])
-                rel = Relation(t.source, t.relation, t.destination, work.scope, work.created_at, True, None, work.memory_id)
+                rel = Relation(t.source, t.relation, t.destination, work.scope, work.created_at, True, None, work.memory_id,
+                               t.valid_from)
                 self.relations_.append(rel)
                 self.stated.append({work.memory_id} if work.memory_id else set())
                 self.support.append({work.memory_id} if work.memory_id else set())

@@ -137,6 +137,40 @@ async def test_a_batch_that_moves_back_and_forth_reports_every_step(graph_store:
     ]
 
 
+async def test_a_retraction_retires_the_matching_relation_and_creates_nothing(graph_store: Neo4jGraphStore) -> None:
+    await graph_store.apply([work(ALICE, ("alice", "WORKS_AT", "initech")), work(BOB, ("alice", "WORKS_AT", "initech"))])
+    retract = GraphWork(new_id(), ALICE, (Triple("alice", "WORKS_AT", "initech", negated=True),
+                                          Triple("alice", "WORKS_AT", "nowhere", negated=True)), None, T0 + timedelta(hours=1))
+    result = (await graph_store.apply([retract]))[retract.id]
+    assert result.added == () and [(r.destination, r.valid, r.invalidated_at) for r in result.invalidated] == [
+        ("initech", False, T0 + timedelta(hours=1))
+    ]
+    assert await graph_store.relations(ALICE, GraphQuery(), 10, None) == []
+    assert edges(await graph_store.relations(BOB, GraphQuery(), 10, None)) == {("alice", "WORKS_AT", "initech")}
+    names = {e.name for e in await graph_store.entities(ALICE, GraphQuery(), 10, None)}
+    assert "nowhere" not in names
+    # restated after a retraction in the same batch, in order: valid again
+    again = [work(ALICE, ("alice", "WORKS_AT", "initech")),
+             GraphWork(new_id(), ALICE, (Triple("alice", "WORKS_AT", "initech", negated=True),), None, T0),
+             work(ALICE, ("alice", "WORKS_AT", "initech"))]
+    await graph_store.apply(again)
+    assert edges(await graph_store.relations(ALICE, GraphQuery(), 10, None)) == {("alice", "WORKS_AT", "initech")}
+
+
+async def test_valid_from_is_stored_and_read_back(graph_store: Neo4jGraphStore) -> None:
+    since = datetime(2019, 1, 1, tzinfo=UTC)
+    w = GraphWork(new_id(), ALICE, (Triple("alice", "LIVES_IN", "madrid", valid_from=since),
+                                    Triple("alice", "LIKES", "tea")), "m1", T0)
+    added = (await graph_store.apply([w]))[w.id].added
+    assert {(r.destination, r.valid_from) for r in added} == {("madrid", since), ("tea", None)}
+    stored = await graph_store.relations(ALICE, GraphQuery(), 10, None)
+    assert {(r.destination, r.valid_from) for r in stored} == {("madrid", since), ("tea", None)}
+    later = GraphWork(new_id(), ALICE, (Triple("alice", "LIKES", "tea", valid_from=since),), "m2", T0)
+    await graph_store.apply([later])  # a start stated later fills in an unknown one
+    stored = await graph_store.relations(ALICE, GraphQuery(relation="LIKES"), 10, None)
+    assert [r.valid_from for r in stored] == [since]
+
+
 async def test_reads_use_prefix_scopes(graph_store: Neo4jGraphStore) -> None:
     await graph_store.apply(
         [

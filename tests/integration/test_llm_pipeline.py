@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import AsyncIterator
 
 import pytest
@@ -106,3 +107,24 @@ async def test_a_decision_naming_an_unknown_memory_falls_back_to_raw(llm_service
     fake_openai.script_chat([extraction(["Likes coffee"]), decisions({"id": "99", "event": "UPDATE", "text": "x"})])
     result = await llm_service.add([Message("user", "I like coffee")], ALICE)
     assert result.stored_raw and [c.memory for c in result.results] == ["I like coffee"]
+
+
+async def test_llm_relations_carry_their_start_and_retractions_invalidate(llm_service: MemoryService, fake_openai) -> None:
+    fake_openai.script_chat([
+        extraction(["Works at Initech"], [{"source": "alice", "relation": "WORKS_AT", "destination": "Initech",
+                                           "destination_type": "organisation", "valid_from": "2019-01-01"}]),
+        extraction(["No longer works at Initech", "Moved to Berlin last month"], [
+            {"source": "alice", "relation": "WORKS_AT", "destination": "Initech", "negated": True},
+            {"source": "alice", "relation": "LIVES_IN", "destination": "Berlin", "valid_from": "last month?"},
+        ]),
+        decisions({"id": "new", "event": "ADD", "text": "No longer works at Initech"},
+                  {"id": "new", "event": "ADD", "text": "Moved to Berlin last month"}),
+    ])
+    first = await llm_service.add([Message("user", "I've worked at Initech since 2019")], ALICE)
+    assert [(r.destination, r.valid_from) for r in first.relations_added] == [("initech", datetime(2019, 1, 1, tzinfo=UTC))]
+    second = await llm_service.add([Message("user", "I left Initech and moved to Berlin last month")], ALICE)
+    assert [(r.destination, r.valid) for r in second.relations_invalidated] == [("initech", False)]
+    # an unreadable date loses the date, not the relation
+    assert [(r.destination, r.valid_from) for r in second.relations_added] == [("berlin", None)]
+    system = fake_openai.chat_requests[0]["messages"][0]["content"]
+    assert "valid_from" in system and "negated" in system and "two relations" in system

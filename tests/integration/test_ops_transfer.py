@@ -40,7 +40,7 @@ async def populate(service: MemoryService) -> None:
     """A bit of everything: inferred facts and relations, metadata, an update, a delete (history
     only), a relation retired by an exclusive one, a relation invalidated by hand, two owners."""
     await service.add([Message("user", "I live in Paris. I work at Acme.")], ALICE, metadata={"source": "chat", "n": 1})
-    await service.add([Message("user", "I live in Lyon.")], ALICE)  # LIVES_IN is exclusive: Paris retires
+    await service.add([Message("user", "I moved to Lyon in 2024.")], ALICE)  # LIVES_IN is exclusive: Paris retires
     kept = (await service.add([Message("user", "Remember the blue door")], ALICE, infer=False)).results[0]
     await service.update(kept.id, text="Remember the red door", metadata={"colour": "red"})
     gone = (await service.add([Message("user", "A passing thought")], ALICE, infer=False)).results[0]
@@ -82,6 +82,7 @@ async def test_export_import_round_trip_is_lossless_and_idempotent(
     relations = [r for r in original if r["kind"] == "relation"]
     assert any(not r["valid"] for r in relations if r["relation"] == "LIVES_IN")
     assert any(not r["valid"] for r in relations if r["relation"] == "KNOWS")
+    assert [r["valid_from"] for r in relations if r["destination"] == "lyon"] == ["2024-01-01T00:00:00+00:00"]
 
     await graph_store.reset()  # the target deployment starts with an empty graph
     target = settings_for(tmp_path / "target", bolt_server, sql_url)

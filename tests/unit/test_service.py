@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 
@@ -90,6 +91,27 @@ async def test_a_contradicting_statement_invalidates_the_old_relation(service: M
     assert [(r.destination, r.valid) for r in result.relations_invalidated] == [("paris", False)]
     everything = await service.relations(ALICE, GraphQuery(include_invalid=True), 10, None)
     assert {(r.destination, r.valid) for r in everything} == {("paris", False), ("berlin", True)}
+
+
+async def test_a_retraction_invalidates_the_matching_relation_and_creates_none(service: MemoryService) -> None:
+    await service.add([user("I work at Initech and I like olives.")], ALICE)
+    result = await service.add([user("I no longer work at Initech.")], ALICE)
+    assert [(r.relation, r.destination, r.valid) for r in result.relations_invalidated] == [("WORKS_AT", "initech", False)]
+    assert result.relations_added == []
+    valid = await service.relations(ALICE, GraphQuery(), 10, None)
+    assert {(r.relation, r.destination) for r in valid} == {("LIKES", "olives")}
+    again = await service.add([user("I don't work at Initech anymore.")], ALICE)  # nothing left to retract
+    assert again.relations_invalidated == [] and again.relations_added == []
+
+
+async def test_a_stated_start_time_becomes_the_relation_valid_from(service: MemoryService) -> None:
+    result = await service.add([user("I have lived in Madrid since 2019.")], ALICE)
+    [rel] = result.relations_added
+    assert (rel.destination, rel.valid_from) == ("madrid", datetime(2019, 1, 1, tzinfo=UTC))
+    [stored] = await service.relations(ALICE, GraphQuery(), 10, None)
+    assert stored.valid_from == datetime(2019, 1, 1, tzinfo=UTC)
+    [change] = result.results  # the memory keeps when it happened
+    assert change.record is not None and change.record.metadata["event_time"] == "2019-01-01T00:00:00+00:00"
 
 
 async def test_search_ranks_by_meaning_and_stays_inside_the_scope(service: MemoryService) -> None:

@@ -152,6 +152,14 @@ class MemoryRepository(Protocol):
 
     async def ids_in_scope(self, scope: Scope, include_invalidated: bool) -> list[MemoryId]: ...
 
+    async def lexical_search(
+        self, scope: Scope, terms: Sequence[str], k: int, include_invalidated: bool = False
+    ) -> list[tuple[MemoryId, float]]:
+        """Up to k memories inside the read scope `scope` whose text contains any of `terms`
+        (lower-case words), best first, with a relevance score (higher is better; comparable only
+        within one call). Served by a full-text index kept in the memory row's transaction."""
+        ...
+
     async def history(self, memory_ids: Sequence[MemoryId]) -> dict[MemoryId, list[HistoryEntry]]:
         """History per memory id, ordered by seq (includes ids of deleted memories)."""
         ...

@@ -1,0 +1,102 @@
+"""Hybrid search's pure parts: query terms, per-channel scores, and the fusion of ranked lists."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Mapping, Sequence
+
+from memory.models import MemoryId
+
+
+class SearchMode(Enum):
+    """Which channels a search runs. HYBRID fuses lexical and vector (and graph/time where known)."""
+
+    HYBRID = "hybrid"
+    VECTOR = "vector"
+    LEXICAL = "lexical"
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    """Why a hit came back: each channel's own score (None where the channel did not find it)."""
+
+    vector: float | None = None  # cosine similarity
+    lexical: float | None = None  # BM25 (SQLite) / ts_rank_cd (PostgreSQL); comparable within one search
+    graph: float | None = None
+    time: float | None = None
+    fused: float | None = None  # the weighted reciprocal-rank sum that ordered the hits
+    reranked: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FusionWeights:
+    """Weighted reciprocal-rank fusion: score = sum over channels of weight / (k + rank)."""
+
+    k: int = 60
+    vector: float = 1.0
+    lexical: float = 1.0
+    graph: float = 0.5
+    # how many candidates each channel contributes per requested hit (at least `min_candidates`)
+    depth: int = 3
+    min_candidates: int = 30
+
+
+@dataclass
+class Candidate:
+    id: MemoryId
+    scores: dict[str, float] = field(default_factory=dict)  # channel -> its score
+    ranks: dict[str, int] = field(default_factory=dict)  # channel -> 1-based rank
+
+
+# A small English stop list of our own: words that carry no topic and would make every memory match.
+_STOP = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing done down during each few for from further had has have
+    having he her here hers herself him himself his how i if in into is it its itself just let lets me more
+    most my myself no nor not now of off on once only or other our ours ourselves out over own same she should
+    so some such than that the their theirs them themselves then there these they this those through to too
+    under until up very was we were what when where which while who whom why will with would you your yours
+    yourself yourselves s t d ll m re ve don didn doesn isn wasn weren haven hasn hadn won wouldn shouldn
+    couldn also ever get got go going like much many may might must shall one ones thing things""".split()
+)
+_TERM = re.compile(r"[^\W_]+")
+MAX_TERMS = 32
+
+
+def query_terms(text: str) -> list[str]:
+    """Lower-case content words of a query, first occurrence first, stop words dropped."""
+    seen: dict[str, None] = {}
+    for word in _TERM.findall(text.casefold()):
+        if word not in _STOP and (len(word) > 1 or word.isdigit()):
+            seen[word] = None
+    return list(seen)[:MAX_TERMS]
+
+
+def _stem(word: str) -> str:
+    """A light suffix strip so that matchedTerms agrees with the stemming full-text indexes."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def matched_terms(terms: Sequence[str], text: str) -> list[str]:
+    """The query terms a memory's text contains (modulo plural/tense endings)."""
+    words = {_stem(w) for w in _TERM.findall(text.casefold())}
+    return [t for t in terms if _stem(t) in words]
+
+
+def fuse(channels: Mapping[str, Sequence[tuple[MemoryId, float]]], weights: FusionWeights) -> list[Candidate]:
+    """Candidates of every channel, ordered by weighted reciprocal-rank sum (ties: id)."""
+    found: dict[MemoryId, Candidate] = {}
+    for channel, ranked in channels.items():
+        for rank, (id, score) in enumerate(ranked, start=1):
+            cand = found.setdefault(id, Candidate(id))
+            cand.scores[channel] = score
+            cand.ranks[channel] = rank
+    for cand in found.values():
+        cand.scores["fused"] = sum(
+            getattr(weights, ch) / (weights.k + rank) for ch, rank in cand.ranks.items()
+        )
+    return sorted(found.values(), key=lambda c: (-c.scores["fused"], c.id))

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,16 +69,16 @@ def pct(samples: list[float], p: float) -> float:
 
 def modes() -> list[str]:
     try:
-        from memory.recall_modes import SearchMode
+        from memory.ranking import SearchMode
     except ImportError:
         return ["VECTOR"]
-    return [m.name for m in SearchMode]
+    return ["VECTOR", "LEXICAL", "HYBRID"]
 
 
 async def search(svc: MemoryService, query: str, scope: Scope, mode: str, limit: int = 10):
     if mode == "VECTOR" and modes() == ["VECTOR"]:
         return await svc.search(query, scope, limit=limit)
-    from memory.recall_modes import SearchMode
+    from memory.ranking import SearchMode
 
     return await svc.search(query, scope, limit=limit, mode=SearchMode[mode])
 
@@ -116,7 +117,7 @@ async def evaluate(svc: MemoryService, data: list[dict], mode: str) -> tuple[dic
     return {k: [v[i] / v[3] for i in range(3)] + [v[3]] for k, v in sums.items()}, latencies
 
 
-async def quality(data_path: Path) -> None:
+async def quality(data_path: Path, fusion_variants: list[dict[str, float]]) -> None:
     data = json.loads(data_path.read_text())
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), graph={"enabled": False})
@@ -126,11 +127,21 @@ async def quality(data_path: Path) -> None:
             print(f"ingested {n} turns in {time.perf_counter() - t0:.1f} s")
             print(f"\n{'mode':8} {'category':12} {'n':>4} {'R@1':>6} {'R@5':>6} {'R@10':>6}")
             for mode in modes():
-                table, lat = await evaluate(svc, data, mode)
-                for key in ["overall", *CATEGORIES.values()]:
-                    r1, r5, r10, count = table[key]
-                    print(f"{mode:8} {key:12} {count:4d} {r1:6.3f} {r5:6.3f} {r10:6.3f}")
-                print(f"{mode:8} search p50 / p95 {statistics.median(lat):7.2f} / {pct(lat, 95):.2f} ms\n")
+                await report(svc, data, mode, mode)
+            default = svc.searcher.weights
+            for variant in fusion_variants:
+                svc.searcher.weights = replace(default, **variant)
+                await report(svc, data, "HYBRID", "HYBRID " + ",".join(f"{k}={v}" for k, v in variant.items()))
+            svc.searcher.weights = default
+
+
+async def report(svc: MemoryService, data: list[dict], mode: str, label: str) -> None:
+    table, lat = await evaluate(svc, data, mode)
+    print(label)
+    for key in ["overall", *CATEGORIES.values()]:
+        r1, r5, r10, count = table[key]
+        print(f"{mode:8} {key:12} {count:4d} {r1:6.3f} {r5:6.3f} {r10:6.3f}")
+    print(f"{label:8} search p50 / p95 {statistics.median(lat):7.2f} / {pct(lat, 95):.2f} ms\n")
 
 
 async def latency(size: int, queries: int) -> None:
@@ -160,8 +171,11 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "locomo-dev.json")
     parser.add_argument("--latency-size", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--fusion", action="append", default=[], metavar="vector=1,lexical=1.5",
+                        help="also run HYBRID with these fusion weights (memory.ranking.FusionWeights fields)")
     args = parser.parse_args()
-    asyncio.run(quality(args.data))
+    variants = [{k: float(v) for k, v in (kv.split("=") for kv in spec.split(","))} for spec in args.fusion]
+    asyncio.run(quality(args.data, variants))
     if args.latency_size > 0:
         asyncio.run(latency(args.latency_size, args.queries))
 

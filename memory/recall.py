@@ -16,7 +16,9 @@ from memory.observe import observed
 from memory.models import HistoryEntry, MemoryRecord, Relation, Scope
 from memory.pagination import decode_cursor, encode_cursor
 from memory.ports import Embedder, GraphStore, MemoryRepository, Order, PageCursor, VectorIndex
-from memory.results import MemoryPage, Owner, SearchHit, SearchResult
+from memory.ranking import SearchMode
+from memory.results import MemoryPage, Owner, SearchResult
+from memory.searcher import Searcher, SearchRequest
 from memory.validation import check_text
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ class RecallMixin:
     _embedder: Embedder
     _graph: GraphStore | None
     _catalog: ScopeCatalog
+    searcher: Searcher
     max_limit: int
 
     async def get(self, id: str) -> MemoryRecord:
@@ -58,36 +61,24 @@ class RecallMixin:
         limit: int = 10,
         threshold: float | None = None,
         include_invalidated: bool = False,
+        mode: SearchMode = SearchMode.HYBRID,
     ) -> SearchResult:
+        """The memories in `scope` that best answer `query`, best first, each with its per-channel
+        scores; `threshold` drops hits whose cosine similarity is below it."""
         scope.require()
         query = check_text(query, "query")
         limit = self._limit(limit)
         if threshold is not None and not (-1.0 <= threshold <= 1.0 and math.isfinite(threshold)):
             raise InvalidInput("threshold must be between -1 and 1 (cosine similarity)")
+        if not isinstance(mode, SearchMode):
+            raise InvalidInput("mode must be one of HYBRID, VECTOR, LEXICAL")
+        if threshold is not None and mode is SearchMode.LEXICAL:
+            raise InvalidInput("threshold is a cosine similarity: use it with HYBRID or VECTOR search")
+        request = SearchRequest(query, scope, filters, limit, threshold, include_invalidated, mode)
         async with asyncio.TaskGroup() as tg:
-            hits_task = tg.create_task(self._vector_hits(query, scope, filters, limit, include_invalidated))
+            hits_task = tg.create_task(self.searcher.hits(request))
             rel_task = tg.create_task(self._query_relations(query, scope))
-        hits = [h for h in hits_task.result() if threshold is None or h.score >= threshold]
-        return SearchResult(hits, rel_task.result())
-
-    async def _vector_hits(
-        self, query: str, scope: Scope, filters: Filter | None, limit: int, include_invalidated: bool
-    ) -> list[SearchHit]:
-        vec = (await self._embedder.embed([query]))[0]
-        allow = self._catalog.allow(scope, include_invalidated)
-        k = limit if filters is None else limit * 4
-        while True:
-            pairs = await self._index.nearest(vec, k, allow)
-            records = await self._repo.get_many([id for id, _ in pairs])
-            hits = [
-                SearchHit(records[id], score)
-                for id, score in pairs
-                if id in records and matches(filters, records[id])
-            ]
-            # widen until `limit` hits pass the filter or the scope is exhausted: filters are exact
-            if len(hits) >= limit or len(pairs) < k:
-                return hits[:limit]
-            k *= 4
+        return SearchResult(hits_task.result(), rel_task.result())
 
     async def _query_relations(self, query: str, scope: Scope) -> list[Relation]:
         if self._graph is None:

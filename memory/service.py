@@ -32,7 +32,9 @@ from memory.models import (
 )
 from memory.observe import Observer, observed
 from memory.ports import LLM, ChangeSet, Embedder, GraphStore, MemoryRepository, VectorIndex
+from memory.ranking import FusionWeights
 from memory.recall import RecallMixin
+from memory.searcher import Searcher
 from memory.results import AddResult, MemoryChange
 from memory.validation import check_metadata, check_text
 
@@ -49,6 +51,7 @@ class ServiceOptions:
     entity_match_threshold: float = 0.9
     graph_drain_interval_s: float = 2.0
     graph_max_backoff_s: float = 30.0
+    fusion: FusionWeights = FusionWeights()
     # how often to pick up changes other processes made to the shared SQL database (0: never)
     sync_interval_s: float = 2.0
 
@@ -87,6 +90,7 @@ class MemoryService(RecallMixin, GraphMixin):
             if graph is not None else None
         )
         self._entities = EntityResolver(graph, embedder, options.entity_match_threshold)
+        self.searcher = Searcher(repo, index, embedder, self._catalog, options.fusion)
         self._ingest = Ingestor(
             embedder, index, self._catalog, repo, llm,
             dedup_threshold=options.dedup_threshold, similar_memories=options.similar_memories,

@@ -12,6 +12,7 @@ from memory.events import EventKind, MemoryEvent
 from memory.filters import Filter
 from memory.models import Entity, GraphQuery, HistoryEntry, MemoryRecord, Message, Relation, Scope
 from memory.ports import Order
+from memory.ranking import SearchMode
 from memory.results import AddResult, MemoryPage, Neighbourhood, Owner, SearchResult
 from memory.service import MemoryService, ServiceOptions
 
@@ -73,9 +74,10 @@ class GuardedMemoryService:
         return {id: r for id, r in found.items() if self.principal.may_see(r.scope)}
 
     async def search(self, query: str, scope: Scope, *, filters: Filter | None = None, limit: int = 10,
-                     threshold: float | None = None, include_invalidated: bool = False) -> SearchResult:
+                     threshold: float | None = None, include_invalidated: bool = False,
+                     mode: SearchMode = SearchMode.HYBRID) -> SearchResult:
         return await self._svc.search(query, self._scope(scope), filters=filters, limit=limit, threshold=threshold,
-                                      include_invalidated=include_invalidated)
+                                      include_invalidated=include_invalidated, mode=mode)
 
     async def list_memories(self, scope: Scope | None, *, filters: Filter | None = None, first: int = 20, after: str | None = None,
                    order: Order = Order.CREATED_DESC, include_invalidated: bool = False) -> MemoryPage:

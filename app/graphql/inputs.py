@@ -18,8 +18,11 @@ from memory import filters as f
 from memory.errors import InvalidInput
 from memory.models import GraphQuery, Message, Scope
 from memory.ports import Order
+from memory.ranking import SearchMode
 
 strawberry.enum(Order, name="MemoryOrder", description="Order of a memories page.")
+strawberry.enum(SearchMode, name="SearchMode",
+                description="Search channels: HYBRID fuses full-text and vector search; VECTOR or LEXICAL alone.")
 
 # camelCase spellings of the record's own fields; anything else is a metadata key
 _RECORD_FIELDS = {

@@ -1,7 +1,8 @@
 """Query resolvers: convert input, call one service method, convert output."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+
+from typing import TYPE_CHECKING, Annotated, Sequence
 
 import strawberry
 
@@ -21,6 +22,7 @@ from memory import models as m
 from memory.models import GraphQuery
 from memory.pagination import encode_cursor as encode_memory_cursor
 from memory.ports import Order
+from memory.ranking import SearchMode
 
 if TYPE_CHECKING:
     from memory.service import MemoryService
@@ -72,7 +74,7 @@ class Query:
         cursors = [memory_cursor(rec, order_by) for rec in page.items]
         return connection(page.items, Memory.of, cursors, page.has_next, after)
 
-    @strawberry.field(description="Memories closest in meaning to `query`, best first.")
+    @strawberry.field(description="The memories that best answer `query` (by words and meaning), best first.")
     async def search(
         self,
         info: Info,
@@ -80,12 +82,14 @@ class Query:
         scope: ScopeInput,
         filter: MemoryFilter | None = None,
         limit: int = 10,
-        threshold: float | None = None,
+        threshold: Annotated[float | None, strawberry.argument(
+            description="Drop hits whose cosine similarity (`scores.vector`) is below this.")] = None,
         include_invalidated: bool = False,
+        mode: SearchMode = SearchMode.HYBRID,
     ) -> SearchResult:
         result = await info.context.service.search(
             query, required_scope(scope), filters=filter_of(filter), limit=limit,
-            threshold=threshold, include_invalidated=include_invalidated,
+            threshold=threshold, include_invalidated=include_invalidated, mode=mode,
         )
         return SearchResult.of(result)
 

@@ -95,13 +95,12 @@ class AddRequest(ScopeFields):
 
 
 class SearchRequest(ScopeFields):
-    """Search by meaning within a scope, with exact filters. `limit` and `top_k` are synonyms.
-    Refused when set: rerank=true, keyword_search=true, fields, reference_date, explain=true,
+    """Search by words and meaning (hybrid) within a scope, with exact filters. `limit` and `top_k`
+    are synonyms. Refused when set: rerank=true, fields, reference_date, explain=true,
     app_id, org_id, project_id."""
 
     refused: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
-        "rerank": ("AgentMem has no reranker", (False,)),
-        "keyword_search": ("search is by meaning; filter text with keywords icontains", (False,)),
+        "rerank": ("no reranker is configured on this server", (False,)),
         "fields": ("every field is returned", ()),
         "reference_date": ("relative-time queries are not supported", ()),
         "explain": ("score details are not available", (False,)),
@@ -114,6 +113,8 @@ class SearchRequest(ScopeFields):
     limit: int | None = Field(default=None, ge=1, description="Default 10; at most the server's max_limit.")
     top_k: int | None = Field(default=None, ge=1, description="Synonym of limit (mem0 v2).")
     threshold: float | None = Field(default=None, ge=-1, le=1, description="Minimum cosine similarity.")
+    keyword_search: bool | None = Field(
+        default=None, description="Full-text matching fused with search by meaning (the default); false: by meaning only.")
     categories: list[str] | None = Field(default=None, description="Only memories with any of these categories.")
     latest_only: bool | None = Field(default=None, description="False also returns invalidated (superseded) memories.")
     include_invalidated: bool = False

@@ -37,12 +37,30 @@ class MemoryOut(BaseModel):
         )
 
 
+class HitScores(BaseModel):
+    """Each search channel's score for a hit; null where that channel did not find it."""
+
+    vector: float | None = Field(default=None, description="Cosine similarity to the query.")
+    lexical: float | None = Field(default=None, description="Full-text relevance; compare within one search.")
+    graph: float | None = None
+    time: float | None = None
+    fused: float | None = Field(default=None, description="Reciprocal-rank fusion, 1.0 = first in every channel.")
+    reranked: float | None = None
+
+
 class SearchHitOut(MemoryOut):
-    score: float = Field(description="Cosine similarity to the query.")
+    score: float = Field(description="What ordered the hits: the fused score (hybrid) or the cosine similarity "
+                                     "(keyword_search=false).")
+    scores: HitScores
+    matched_terms: list[str] = Field(description="The query's words found in the memory's text.")
 
     @classmethod
     def hit(cls, hit: SearchHit) -> SearchHitOut:
-        return cls(**MemoryOut.of(hit.record).model_dump(), score=hit.score)
+        s = hit.scores
+        scores = HitScores(vector=s.vector, lexical=s.lexical, graph=s.graph, time=s.time, fused=s.fused,
+                           reranked=s.reranked)
+        return cls(**MemoryOut.of(hit.record).model_dump(), score=hit.score, scores=scores,
+                   matched_terms=list(hit.matched_terms))
 
 
 class GraphRelation(BaseModel):

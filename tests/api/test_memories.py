@@ -84,6 +84,29 @@ async def test_memories_with_a_typed_filter_tree(gql: GQL) -> None:
     assert len((await gql.data(MEMORIES, filter=recent))["memories"]["nodes"]) == 3
 
 
+EXPLAINED = """
+query($q: String!, $mode: SearchMode!) {
+  search(query: $q, scope: {userId: "alice"}, limit: 3, mode: $mode) {
+    hits { score matchedTerms scores { vector lexical graph time fused reranked } memory { text } }
+  }
+}"""
+
+
+async def test_search_modes_explain_each_hit(gql: GQL) -> None:
+    await add(gql, "The gate code for the warehouse is 7319")
+    await add(gql, "I keep the warehouse tidy")
+    hybrid = (await gql.data(EXPLAINED, q="warehouse gate code", mode="HYBRID"))["search"]["hits"]
+    top = hybrid[0]
+    assert top["memory"]["text"] == "The gate code for the warehouse is 7319"
+    assert top["matchedTerms"] == ["warehouse", "gate", "code"]
+    assert top["scores"]["fused"] == top["score"] and top["scores"]["lexical"] > 0 and top["scores"]["vector"] > 0
+    lexical = (await gql.data(EXPLAINED, q="7319", mode="LEXICAL"))["search"]["hits"]
+    assert [h["memory"]["text"] for h in lexical] == ["The gate code for the warehouse is 7319"]
+    assert lexical[0]["scores"]["vector"] is None
+    vector = (await gql.data(EXPLAINED, q="7319", mode="VECTOR"))["search"]["hits"]
+    assert all(h["scores"]["lexical"] is None and h["score"] == h["scores"]["vector"] for h in vector)
+
+
 async def test_search_ranks_and_filters(gql: GQL) -> None:
     await add(gql, "I love pizza with olives", metadata={"topic": "food"})
     await add(gql, "I work as a pilot", metadata={"topic": "work"})

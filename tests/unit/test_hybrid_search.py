@@ -1,0 +1,78 @@
+"""Hybrid search in the core: channels, fusion, per-hit explanations, exact scope and filters."""
+from __future__ import annotations
+
+import pytest
+
+from memory.errors import InvalidInput
+from memory.filters import parse_filter
+from memory.models import Message, Scope
+from memory.ranking import FusionWeights, SearchMode, fuse, matched_terms, query_terms
+from memory.service import MemoryService
+
+ALICE = Scope(user_id="alice")
+BOB = Scope(user_id="bob")
+
+
+async def remember(service: MemoryService, text: str, scope: Scope = ALICE, **meta: object) -> str:
+    result = await service.add([Message("user", text)], scope, metadata=meta or None, infer=False)
+    return result.results[0].id
+
+
+def test_query_terms_drop_stop_words_and_punctuation_and_keep_order() -> None:
+    assert query_terms("When did Caroline go to the LGBTQ support group, in 2023?") == [
+        "caroline", "lgbtq", "support", "group", "2023"]
+    assert query_terms("what is it?") == []
+    assert matched_terms(["painting", "sunrise", "lake"], "Melanie painted a sunrise.") == ["painting", "sunrise"]
+
+
+def test_fusion_rewards_agreement_between_channels() -> None:
+    ranked = fuse({"vector": [("a", 0.9), ("b", 0.8)], "lexical": [("b", 3.0), ("c", 2.0)]}, FusionWeights())
+    assert [c.id for c in ranked] == ["b", "a", "c"]
+    assert ranked[0].ranks == {"vector": 2, "lexical": 1}
+    heavy = fuse({"vector": [("a", 0.9), ("b", 0.8)], "lexical": [("c", 3.0)]}, FusionWeights(lexical=3.0))
+    assert heavy[0].id == "c"
+
+
+async def test_hybrid_finds_an_exact_word_that_meaning_alone_ranks_low(service: MemoryService) -> None:
+    code = await remember(service, "The gate code for the warehouse is 7319")
+    for i in range(12):
+        await remember(service, f"I keep the warehouse tidy on day {i}")
+    hybrid = await service.search("7319", ALICE, limit=3)
+    assert hybrid.hits[0].record.id == code
+    hit = hybrid.hits[0]
+    assert hit.matched_terms == ("7319",) and hit.scores.lexical is not None and hit.scores.lexical > 0
+    assert hit.scores.vector is not None and hit.score == hit.scores.fused and 0 < hit.score <= 1.0
+    lexical = await service.search("7319", ALICE, limit=3, mode=SearchMode.LEXICAL)
+    assert [h.record.id for h in lexical.hits] == [code] and lexical.hits[0].scores.vector is None
+    vector = await service.search("7319", ALICE, limit=3, mode=SearchMode.VECTOR)
+    assert all(h.scores.lexical is None and h.score == h.scores.vector for h in vector.hits)
+
+
+async def test_hybrid_search_stays_inside_scope_and_filters(service: MemoryService) -> None:
+    mine = await remember(service, "Comet the greyhound loves the beach", topic="pets")
+    await remember(service, "Comet the greyhound loves the beach", BOB, topic="pets")
+    other_topic = await remember(service, "a greyhound named Comet", topic="work")
+    for mode in SearchMode:
+        found = await service.search("greyhound Comet", ALICE, limit=10, mode=mode)
+        assert {h.record.id for h in found.hits} == {mine, other_topic}
+        only = await service.search("greyhound Comet", ALICE, mode=mode,
+                                    filters=parse_filter({"topic": "pets"}))
+        assert [h.record.id for h in only.hits] == [mine]
+
+
+async def test_deleted_and_updated_memories_leave_the_lexical_channel(service: MemoryService) -> None:
+    id = await remember(service, "my locker number is 4417")
+    await service.update(id, text="my locker number is 5520")
+    assert (await service.search("4417", ALICE, mode=SearchMode.LEXICAL)).hits == []
+    assert [h.record.id for h in (await service.search("5520", ALICE, mode=SearchMode.LEXICAL)).hits] == [id]
+    await service.delete(id)
+    assert (await service.search("5520", ALICE, mode=SearchMode.LEXICAL)).hits == []
+
+
+async def test_threshold_is_cosine_and_refused_for_lexical_only(service: MemoryService) -> None:
+    await remember(service, "I like green tea")
+    assert (await service.search("green tea", ALICE, threshold=1.0)).hits == []
+    with pytest.raises(InvalidInput, match="threshold"):
+        await service.search("green tea", ALICE, threshold=0.5, mode=SearchMode.LEXICAL)
+    with pytest.raises(InvalidInput, match="mode"):
+        await service.search("green tea", ALICE, mode="fuzzy")  # type: ignore[arg-type]

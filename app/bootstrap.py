@@ -24,7 +24,7 @@ from history.repository import SqlMemoryRepository
 from memory.ports import LLM, Embedder, GraphStore
 from memory.providers.local_embedder import OnnxEmbedder, SentenceTransformerEmbedder
 from memory.providers.openai_compat import OpenAIChatLLM, OpenAIEmbedder
-from memory.ranking import FusionWeights
+from memory.ranking import FusionMethod, FusionWeights
 from memory.service import MemoryService, ServiceOptions
 from vector.hnsw import HnswIndex
 
@@ -128,7 +128,7 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
                     exclusive_relations=frozenset(mem.exclusive_relations),
                     graph_write_timeout_s=mem.graph_write_timeout_s,
                     sync_interval_s=mem.sync_interval_s,
-                    fusion=FusionWeights(k=mem.fusion_k, vector=mem.vector_weight, lexical=mem.lexical_weight,
+                    fusion=FusionWeights(method=FusionMethod(mem.fusion), k=mem.fusion_k, vector=mem.vector_weight, lexical=mem.lexical_weight,
                                          min_candidates=mem.search_candidates),
                 ),
                 index_save_interval_s=mem.index_save_interval_s,

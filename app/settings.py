@@ -64,9 +64,11 @@ class MemorySettings(BaseModel):
     # how often each process picks up memories other processes (replicas sharing PostgreSQL,
     # a CLI import) wrote; 0 turns it off
     sync_interval_s: float = Field(2.0, ge=0, description="seconds between catch-ups with the shared SQL database")
-    # Hybrid search: score = sum of weight / (fusion_k + rank) over the channels. Defaults measured
-    # with bench/recall_quality.py (LoCoMo dev): equal weights at k=60 gave the best recall@10.
-    fusion_k: int = Field(60, ge=1, le=1000, description="reciprocal-rank fusion constant (larger: flatter)")
+    # Hybrid search fusion. Defaults measured with bench/recall_quality.py (LoCoMo dev split):
+    # relative-score fusion with equal weights gave recall@1/@10 0.372/0.697, reciprocal-rank 0.285/0.656.
+    fusion: Literal["relative", "rrf"] = Field(
+        "relative", description="relative: weighted sum of min-max normalised channel scores; rrf: reciprocal rank")
+    fusion_k: int = Field(60, ge=1, le=1000, description="reciprocal-rank fusion constant (rrf only; larger: flatter)")
     vector_weight: float = Field(1.0, ge=0, le=10, description="weight of the vector channel in hybrid search")
     lexical_weight: float = Field(1.0, ge=0, le=10, description="weight of the full-text channel in hybrid search")
     search_candidates: int = Field(

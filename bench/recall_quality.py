@@ -117,7 +117,7 @@ async def evaluate(svc: MemoryService, data: list[dict], mode: str) -> tuple[dic
     return {k: [v[i] / v[3] for i in range(3)] + [v[3]] for k, v in sums.items()}, latencies
 
 
-async def quality(data_path: Path, fusion_variants: list[dict[str, float]]) -> None:
+async def quality(data_path: Path, fusion_variants: list[dict[str, object]]) -> None:
     data = json.loads(data_path.read_text())
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), graph={"enabled": False})
@@ -131,7 +131,7 @@ async def quality(data_path: Path, fusion_variants: list[dict[str, float]]) -> N
             default = svc.searcher.weights
             for variant in fusion_variants:
                 svc.searcher.weights = replace(default, **variant)
-                await report(svc, data, "HYBRID", "HYBRID " + ",".join(f"{k}={v}" for k, v in variant.items()))
+                await report(svc, data, "HYBRID", "HYBRID " + ",".join(f"{k}={getattr(v, 'name', v)}" for k, v in variant.items()))
             svc.searcher.weights = default
 
 
@@ -166,6 +166,15 @@ async def latency(size: int, queries: int) -> None:
                 print(f"{size:,} memories {mode:8} search p50 / p95 {statistics.median(lat):7.2f} / {pct(lat, 95):.2f} ms")
 
 
+def fusion_value(text: str) -> object:
+    from memory.ranking import FusionMethod
+
+    try:
+        return float(text)
+    except ValueError:
+        return FusionMethod[text.upper()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "locomo-dev.json")
@@ -174,7 +183,7 @@ def main() -> None:
     parser.add_argument("--fusion", action="append", default=[], metavar="vector=1,lexical=1.5",
                         help="also run HYBRID with these fusion weights (memory.ranking.FusionWeights fields)")
     args = parser.parse_args()
-    variants = [{k: float(v) for k, v in (kv.split("=") for kv in spec.split(","))} for spec in args.fusion]
+    variants = [{k: fusion_value(v) for k, v in (kv.split("=") for kv in spec.split(","))} for spec in args.fusion]
     asyncio.run(quality(args.data, variants))
     if args.latency_size > 0:
         asyncio.run(latency(args.latency_size, args.queries))

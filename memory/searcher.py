@@ -15,7 +15,9 @@ from memory.catalog import ScopeCatalog
 from memory.filters import Filter, matches
 from memory.models import MemoryId, MemoryRecord, Scope, Vector
 from memory.ports import Embedder, MemoryRepository, VectorIndex
-from memory.ranking import Candidate, FusionWeights, Scores, SearchMode, fuse, matched_terms, query_terms
+from memory.ranking import (
+    Candidate, FusionWeights, Scores, SearchMode, candidates, fuse, matched_terms, query_terms,
+)
 from memory.results import SearchHit
 
 
@@ -54,11 +56,12 @@ class Searcher:
         vec: Vector | None = None
         while True:
             vec, channels, exhausted = await self._channels(req, terms, vec, k)
-            ranked = fuse(channels, self.weights)
-            records = await self._repo.get_many([c.id for c in ranked])
-            kept = [c for c in ranked if c.id in records and matches(req.filters, records[c.id])]
+            found = candidates(channels)
+            records = await self._repo.get_many([c.id for c in found])
+            kept = [c for c in found if c.id in records and matches(req.filters, records[c.id])]
             if vec is not None:
                 await self._fill_vector_scores(vec, kept)
+            kept = fuse(kept, list(channels), self.weights)
             if req.threshold is not None:
                 kept = [c for c in kept if c.scores.get("vector", -2.0) >= req.threshold]
             # widen until `limit` hits pass or the scope is exhausted: filters are exact
@@ -107,11 +110,7 @@ class Searcher:
         channels: dict[str, list[tuple[MemoryId, float]]],
     ) -> SearchHit:
         s = cand.scores
-        fused = None
-        if mode is SearchMode.HYBRID:
-            # 1.0 = first in every channel that ran
-            best = sum(getattr(self.weights, ch) for ch in channels) / (self.weights.k + 1)
-            fused = s["fused"] / best
+        fused = s["fused"] if mode is SearchMode.HYBRID else None
         scores = Scores(vector=s.get("vector"), lexical=s.get("lexical"), fused=fused)
         score = {SearchMode.HYBRID: fused, SearchMode.VECTOR: s.get("vector"), SearchMode.LEXICAL: s.get("lexical")}
         return SearchHit(record, float(score[mode] or 0.0), scores, tuple(matched_terms(terms, record.text)))

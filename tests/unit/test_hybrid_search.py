@@ -6,7 +6,7 @@ import pytest
 from memory.errors import InvalidInput
 from memory.filters import parse_filter
 from memory.models import Message, Scope
-from memory.ranking import FusionWeights, SearchMode, fuse, matched_terms, query_terms
+from memory.ranking import FusionMethod, FusionWeights, SearchMode, candidates, fuse, matched_terms, query_terms
 from memory.service import MemoryService
 
 ALICE = Scope(user_id="alice")
@@ -25,12 +25,27 @@ def test_query_terms_drop_stop_words_and_punctuation_and_keep_order() -> None:
     assert matched_terms(["painting", "sunrise", "lake"], "Melanie painted a sunrise.") == ["painting", "sunrise"]
 
 
-def test_fusion_rewards_agreement_between_channels() -> None:
-    ranked = fuse({"vector": [("a", 0.9), ("b", 0.8)], "lexical": [("b", 3.0), ("c", 2.0)]}, FusionWeights())
-    assert [c.id for c in ranked] == ["b", "a", "c"]
-    assert ranked[0].ranks == {"vector": 2, "lexical": 1}
-    heavy = fuse({"vector": [("a", 0.9), ("b", 0.8)], "lexical": [("c", 3.0)]}, FusionWeights(lexical=3.0))
-    assert heavy[0].id == "c"
+def ranked(channels: dict[str, list[tuple[str, float]]], weights: FusionWeights) -> list[str]:
+    return [c.id for c in fuse(candidates(channels), list(channels), weights)]
+
+
+RRF = FusionWeights(method=FusionMethod.RRF)
+
+
+def test_rank_fusion_rewards_agreement_between_channels() -> None:
+    channels = {"vector": [("a", 0.9), ("b", 0.8)], "lexical": [("b", 3.0), ("c", 2.0)]}
+    assert ranked(channels, RRF) == ["b", "a", "c"]
+    best = fuse(candidates(channels), ["vector", "lexical"], RRF)[0]
+    assert best.ranks == {"vector": 2, "lexical": 1} and 0 < best.scores["fused"] < 1
+    heavy = FusionWeights(method=FusionMethod.RRF, lexical=3.0)
+    assert ranked({"vector": [("a", 0.9), ("b", 0.8)], "lexical": [("c", 3.0)]}, heavy)[0] == "c"
+
+
+def test_relative_fusion_keeps_how_far_ahead_a_channel_best_is() -> None:
+    channels = {"vector": [("a", 0.50), ("b", 0.49), ("c", 0.10)], "lexical": [("b", 9.0), ("a", 1.0), ("c", 0.5)]}
+    assert ranked(channels, RRF) == ["a", "b", "c"]  # ranks 1+2 each: a tie, broken by id
+    relative = fuse(candidates(channels), list(channels), FusionWeights())
+    assert [c.id for c in relative] == ["b", "a", "c"] and relative[0].scores["fused"] > 0.98
 
 
 async def test_hybrid_finds_an_exact_word_that_meaning_alone_ranks_low(service: MemoryService) -> None:

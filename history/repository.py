@@ -162,7 +162,7 @@ class SqlMemoryRepository:
     async def lexical_search(
         self, scope: Scope, terms: Sequence[str], k: int, include_invalidated: bool = False
     ) -> list[tuple[MemoryId, float]]:
-        query = search_statement(self._sqlite, terms, _visible(scope, include_invalidated), k)
+        query = search_statement(self._sqlite, terms, scope, _visible(scope, include_invalidated), k)
         if query is None or k <= 0:
             return []
         async with self._reading() as conn:

@@ -105,6 +105,12 @@ async def test_lexical_search_ranks_by_words_inside_the_scope_only(any_repositor
     assert await lexical_ids(any_repository, Scope("u", "a2"), ["greyhound", "comet"]) == [one.record.id]
     assert await lexical_ids(any_repository, Scope("v"), ["lake"]) == []
     assert await lexical_ids(any_repository, Scope("u"), ["comet"], k=1) in ([both.record.id], [one.record.id])
+    # owners whose ids differ only in punctuation or accents stay apart
+    twins = [stored("Comet again", Scope("a.b")), stored("Comet again", Scope("a-b"), 1),
+             stored("Comet again", Scope("zoë"), 2), stored("Comet again", Scope("zoe"), 3)]
+    await any_repository.commit(ChangeSet(writes=twins, history=[added(r) for r in twins]))
+    for twin in twins:
+        assert await lexical_ids(any_repository, twin.record.scope, ["comet"]) == [twin.record.id]
     # terms are words, never query syntax
     assert await lexical_ids(any_repository, Scope("u"), ['comet" OR "lake', "*", "NEAR(", "-"]) == []
 

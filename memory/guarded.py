@@ -4,6 +4,7 @@ The edges only ever hand this object to their handlers, so no resolver can skip 
 from __future__ import annotations
 
 import contextlib
+from datetime import datetime
 from typing import Any, AsyncIterator, Mapping, Sequence
 
 from memory.access import Principal
@@ -46,9 +47,9 @@ class GuardedMemoryService:
 
     # writing
     async def add(self, messages: Sequence[Message], scope: Scope, *, metadata: Mapping[str, Any] | None = None,
-                  infer: bool = True, prompt: str | None = None) -> AddResult:
+                  infer: bool = True, prompt: str | None = None, occurred_at: datetime | None = None) -> AddResult:
         return await self._svc.add(messages, self._scope(scope), metadata=metadata, infer=infer, prompt=prompt,
-                                   actor=self.principal.id)
+                                   actor=self.principal.id, occurred_at=occurred_at)
 
     async def update(self, id: str, *, text: str | None = None, metadata: Mapping[str, Any] | None = None) -> MemoryRecord:
         await self._visible(id)

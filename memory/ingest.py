@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -18,6 +19,7 @@ from memory.models import (
     Scope,
     Triple,
     Vector,
+    as_utc,
     new_id,
     text_hash,
     utcnow,
@@ -34,6 +36,7 @@ class Candidate:
     text: str
     role: str | None
     triples: tuple[Triple, ...] = ()
+    occurred_at: datetime | None = None
 
 
 @dataclass
@@ -71,7 +74,7 @@ class Ingestor:
     async def decide(
         self, messages: Sequence[Message], scope: Scope, infer: bool, prompt: str | None
     ) -> Decided:
-        raw = [Candidate(m.content, m.role) for m in messages if m.role != "system"]
+        raw = [Candidate(m.content, m.role, occurred_at=m.occurred_at) for m in messages if m.role != "system"]
         if not infer:
             return Decided(adds=list(zip(raw, await self._embed([c.text for c in raw]))))
         speaker = scope.user_id or "user"
@@ -194,12 +197,15 @@ class Ingestor:
         return out
 
 
-def new_record(text: str, scope: Scope, metadata: Mapping[str, Any], role: str | None) -> MemoryRecord:
+def new_record(
+    text: str, scope: Scope, metadata: Mapping[str, Any], role: str | None, occurred_at: datetime | None = None
+) -> MemoryRecord:
     now = utcnow()
     meta = dict(metadata)
     if role is not None:
         meta.setdefault("role", role)
-    return MemoryRecord(new_id(), text, text_hash(text), scope, meta, now, now)
+    occurred = as_utc(occurred_at) if occurred_at is not None else now
+    return MemoryRecord(new_id(), text, text_hash(text), scope, meta, now, now, occurred_at=occurred)
 
 
 def graph_work(scope: Scope, triples: Sequence[Triple], memory_id: str | None, embeddings: Mapping[str, tuple[float, ...]],

@@ -125,7 +125,10 @@ class MemoryService(RecallMixin, GraphMixin):
         infer: bool = True,
         prompt: str | None = None,
         actor: str | None = None,
+        occurred_at: datetime | None = None,
     ) -> AddResult:
+        """Remember messages. `occurred_at` is when they happened (each message's own time wins
+        for raw adds); it defaults to now."""
         scope.require()
         meta = check_metadata(metadata)
         if not messages:
@@ -134,18 +137,20 @@ class MemoryService(RecallMixin, GraphMixin):
             check_text(m.content, f"messages[{i}].content")
             if not isinstance(m.role, str) or not m.role.strip():
                 raise InvalidInput(f"messages[{i}].role must be a non-empty string")
-        messages = [Message(m.role.strip().lower(), m.content.strip()) for m in messages]
+        messages = [Message(m.role.strip().lower(), m.content.strip(), m.occurred_at) for m in messages]
         decided = await self._ingest.decide(messages, scope, infer, prompt)
-        return await self._apply(decided, scope, meta, actor)
+        return await self._apply(decided, scope, meta, actor, occurred_at)
 
-    async def _apply(self, d: Decided, scope: Scope, meta: dict[str, Any], actor: str | None) -> AddResult:
+    async def _apply(
+        self, d: Decided, scope: Scope, meta: dict[str, Any], actor: str | None, occurred_at: datetime | None = None
+    ) -> AddResult:
         now = utcnow()
         change = ChangeSet()
         results: list[MemoryChange] = []
         events: list[MemoryEvent] = []
         fact_triples: list[tuple[str, tuple[Triple, ...]]] = []
         for cand, vec in d.adds:
-            rec = new_record(cand.text, scope, meta, cand.role)
+            rec = new_record(cand.text, scope, meta, cand.role, cand.occurred_at or occurred_at)
             change.writes.append(StoredMemory(rec, vec))
             change.history.append(HistoryEntry(rec.id, ChangeEvent.ADD, None, rec.text, scope, now, actor, cand.role))
             results.append(MemoryChange(rec.id, rec.text, ChangeEvent.ADD, None, rec))

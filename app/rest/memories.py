@@ -52,7 +52,7 @@ async def add(ctx: Ctx) -> AddResponse:
     else:
         messages = [CoreMessage(m.role, m.content) for m in body.messages]
     result = await ctx.svc.add(messages, scope, metadata=body.metadata, infer=body.infer,
-                               prompt=body.prompt or body.custom_instructions)
+                               prompt=body.prompt or body.custom_instructions, occurred_at=body.timestamp)
     return AddResponse.of(result)
 
 

@@ -6,6 +6,7 @@ the values that are harmless): sending any other value is a 400 that says why, n
 no-op. Unknown fields are a 400 too."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Json, model_validator
@@ -65,14 +66,13 @@ class MessageIn(BaseModel):
 class AddRequest(ScopeFields):
     """Remember a conversation (or, with infer=false, store each message as it is). The owner is
     user_id / agent_id / run_id, given at the top level (v1) or as equalities in `filters` (v3).
-    Refused when set: custom_categories, agent_custom_instructions, timestamp, expiration_date,
+    Refused when set: custom_categories, agent_custom_instructions, expiration_date,
     structured_data_schema, includes, excludes, immutable=true, memory_type, app_id, org_id,
     project_id."""
 
     refused: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
         "custom_categories": ("categories come from the extraction model", ()),
         "agent_custom_instructions": ("use custom_instructions (or prompt)", ()),
-        "timestamp": ("a memory's created_at is when it was stored", ()),
         "expiration_date": ("memories do not expire in AgentMem", ()),
         "structured_data_schema": ("structured extraction is not supported", ()),
         "includes": ("use custom_instructions (or prompt) to steer extraction", ()),
@@ -91,6 +91,8 @@ class AddRequest(ScopeFields):
     infer: bool = True
     prompt: str | None = Field(default=None, description="Extra extraction instructions (mem0 OSS).")
     custom_instructions: str | None = Field(default=None, description="Same as prompt (mem0 platform).")
+    timestamp: datetime | None = Field(
+        default=None, description="When the messages happened (Unix seconds or ISO-8601; default now): occurred_at.")
     enable_graph: bool | None = Field(default=None, description="Must match the server's graph setting when given.")
 
 

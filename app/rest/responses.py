@@ -26,6 +26,7 @@ class MemoryOut(BaseModel):
     updated_at: datetime
     invalidated_at: datetime | None = Field(default=None, description="Set when a newer memory superseded this one.")
     invalidation_reason: str | None = None
+    occurred_at: datetime = Field(description="When what the memory says happened (the add's timestamp, else created_at).")
 
     @classmethod
     def of(cls, rec: MemoryRecord) -> MemoryOut:
@@ -34,6 +35,7 @@ class MemoryOut(BaseModel):
             categories=list(rec.categories), user_id=rec.scope.user_id, agent_id=rec.scope.agent_id,
             run_id=rec.scope.run_id, created_at=rec.created_at, updated_at=rec.updated_at,
             invalidated_at=rec.invalidated_at, invalidation_reason=rec.invalidation_reason,
+            occurred_at=rec.event_time,
         )
 
 

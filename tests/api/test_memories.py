@@ -172,3 +172,19 @@ async def test_concurrent_requests_keep_their_own_results_and_errors(gql: GQL) -
     assert [b["data"]["memory"]["history"][0]["newText"] for b in bodies[:8]] == [f"parallel {i}" for i in range(8)]
     assert all(b["errors"][0]["extensions"]["code"] == "NOT_FOUND" for b in bodies[8:])
     assert all("errors" not in b for b in bodies[:8])
+
+
+EVENT_TIMES = """
+mutation($input: AddMemoriesInput!) { addMemories(input: $input) { changes { memory { text occurredAt createdAt } } } }"""
+
+
+async def test_occurred_at_comes_from_the_message_then_the_add_then_the_clock(gql: GQL) -> None:
+    messages = [{"role": "user", "content": "We met in Lisbon", "occurredAt": "2023-05-08T13:56:00Z"},
+                {"role": "user", "content": "We flew home"}]
+    data = await gql.data(EVENT_TIMES, input={"messages": messages, "scope": {"userId": "alice"}, "infer": False,
+                                              "occurredAt": "2023-05-09T09:00:00+02:00"})
+    changes = [c["memory"] for c in data["addMemories"]["changes"]]
+    assert [c["occurredAt"] for c in changes] == ["2023-05-08T13:56:00+00:00", "2023-05-09T07:00:00+00:00"]
+    data = await gql.data(EVENT_TIMES, input=add_input("no time given"))
+    memory = data["addMemories"]["changes"][0]["memory"]
+    assert memory["occurredAt"] == memory["createdAt"]

@@ -48,6 +48,7 @@ class FusionWeights:
     vector: float = 1.0
     lexical: float = 1.0
     graph: float = 0.5
+    time: float = 0.5  # a boost for hits inside the time window the query names ("last May")
     # how many candidates each channel contributes per requested hit (at least `min_candidates`)
     depth: int = 3
     min_candidates: int = 30

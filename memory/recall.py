@@ -13,7 +13,7 @@ from memory.errors import InvalidInput, NotFound, StoreUnavailable
 from memory.extraction import normalise_name
 from memory.filters import Filter, matches
 from memory.observe import observed
-from memory.models import HistoryEntry, MemoryRecord, Relation, Scope
+from memory.models import HistoryEntry, MemoryRecord, Relation, Scope, as_utc
 from memory.pagination import decode_cursor, encode_cursor
 from memory.ports import Embedder, GraphStore, MemoryRepository, Order, PageCursor, VectorIndex
 from memory.ranking import SearchMode
@@ -62,9 +62,11 @@ class RecallMixin:
         threshold: float | None = None,
         include_invalidated: bool = False,
         mode: SearchMode = SearchMode.HYBRID,
+        as_of: datetime | None = None,
     ) -> SearchResult:
         """The memories in `scope` that best answer `query`, best first, each with its per-channel
-        scores; `threshold` drops hits whose cosine similarity is below it."""
+        scores; `threshold` drops hits whose cosine similarity is below it. `as_of` searches what
+        was stored and valid then, and time expressions in the query ("last May") count from it."""
         scope.require()
         query = check_text(query, "query")
         limit = self._limit(limit)
@@ -74,7 +76,8 @@ class RecallMixin:
             raise InvalidInput("mode must be one of HYBRID, VECTOR, LEXICAL")
         if threshold is not None and mode is SearchMode.LEXICAL:
             raise InvalidInput("threshold is a cosine similarity: use it with HYBRID or VECTOR search")
-        request = SearchRequest(query, scope, filters, limit, threshold, include_invalidated, mode)
+        request = SearchRequest(query, scope, filters, limit, threshold, include_invalidated, mode,
+                                as_of=as_utc(as_of) if as_of is not None else None)
         async with asyncio.TaskGroup() as tg:
             hits_task = tg.create_task(self.searcher.hits(request))
             rel_task = tg.create_task(self._query_relations(query, scope))

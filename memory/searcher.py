@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Sequence
 
 import numpy as np
 
 from memory.catalog import ScopeCatalog
 from memory.filters import Filter, matches
-from memory.models import MemoryId, MemoryRecord, Scope, Vector
+from memory.models import MemoryId, MemoryRecord, Scope, Vector, utcnow
 from memory.ports import Embedder, MemoryRepository, VectorIndex
 from memory.ranking import (
     Candidate, FusionWeights, Scores, SearchMode, candidates, fuse, matched_terms, query_terms,
 )
 from memory.results import SearchHit
+from memory.timeparse import Window, time_window
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,7 @@ class SearchRequest:
     threshold: float | None
     include_invalidated: bool
     mode: SearchMode
+    as_of: datetime | None = None  # search what was known then; time expressions are relative to it
 
 
 class Searcher:
@@ -50,6 +53,7 @@ class Searcher:
     async def hits(self, req: SearchRequest) -> list[SearchHit]:
         terms = query_terms(req.query)
         hybrid = req.mode is SearchMode.HYBRID
+        window = time_window(req.query, req.as_of or utcnow()) if hybrid else None
         k = max(req.limit * self.weights.depth, self.weights.min_candidates) if hybrid else req.limit
         if req.filters is not None:
             k *= 4
@@ -58,10 +62,11 @@ class Searcher:
             vec, channels, exhausted = await self._channels(req, terms, vec, k)
             found = candidates(channels)
             records = await self._repo.get_many([c.id for c in found])
-            kept = [c for c in found if c.id in records and matches(req.filters, records[c.id])]
+            kept = [c for c in found if c.id in records and self._passes(req, records[c.id])]
             if vec is not None:
                 await self._fill_vector_scores(vec, kept)
-            kept = fuse(kept, list(channels), self.weights)
+            used = list(channels) + (["time"] if window and _mark_in_window(kept, records, window) else [])
+            kept = fuse(kept, used, self.weights)
             if req.threshold is not None:
                 kept = [c for c in kept if c.scores.get("vector", -2.0) >= req.threshold]
             # widen until `limit` hits pass or the scope is exhausted: filters are exact
@@ -69,14 +74,25 @@ class Searcher:
                 return [self._hit(c, records[c.id], terms, req.mode, channels) for c in kept[: req.limit]]
             k *= 4
 
+    @staticmethod
+    def _passes(req: SearchRequest, rec: MemoryRecord) -> bool:
+        if req.as_of is not None:
+            if rec.created_at > req.as_of:
+                return False
+            if not req.include_invalidated and rec.invalidated_at is not None and rec.invalidated_at <= req.as_of:
+                return False
+        return matches(req.filters, rec)
+
     async def _channels(
         self, req: SearchRequest, terms: list[str], vec: Vector | None, k: int
     ) -> tuple[Vector | None, dict[str, list[tuple[MemoryId, float]]], bool]:
         """Each active channel's top k (id, score), run concurrently; exhausted = no channel was cut at k."""
         channels: dict[str, list[tuple[MemoryId, float]]] = {}
         async with asyncio.TaskGroup() as tg:
+            # asOf: memories invalidated since then were still valid then
+            wide = req.include_invalidated or req.as_of is not None
             lexical = (
-                tg.create_task(self._repo.lexical_search(req.scope, terms, k, req.include_invalidated))
+                tg.create_task(self._repo.lexical_search(req.scope, terms, k, wide))
                 if req.mode is not SearchMode.VECTOR and terms else None
             )
             vector = tg.create_task(self._nearest(req, vec, k)) if req.mode is not SearchMode.LEXICAL else None
@@ -93,7 +109,8 @@ class Searcher:
     ) -> tuple[Vector, list[tuple[MemoryId, float]]]:
         if vec is None:
             vec = (await self._embedder.embed([req.query]))[0]
-        return vec, await self._index.nearest(vec, k, self._catalog.allow(req.scope, req.include_invalidated))
+        wide = req.include_invalidated or req.as_of is not None
+        return vec, await self._index.nearest(vec, k, self._catalog.allow(req.scope, wide))
 
     async def _fill_vector_scores(self, vec: Vector, found: Sequence[Candidate]) -> None:
         """Cosine similarity for candidates only the lexical channel found, so every hit explains it."""
@@ -111,6 +128,18 @@ class Searcher:
     ) -> SearchHit:
         s = cand.scores
         fused = s["fused"] if mode is SearchMode.HYBRID else None
-        scores = Scores(vector=s.get("vector"), lexical=s.get("lexical"), fused=fused)
+        scores = Scores(vector=s.get("vector"), lexical=s.get("lexical"), time=s.get("time"), fused=fused)
         score = {SearchMode.HYBRID: fused, SearchMode.VECTOR: s.get("vector"), SearchMode.LEXICAL: s.get("lexical")}
         return SearchHit(record, float(score[mode] or 0.0), scores, tuple(matched_terms(terms, record.text)))
+
+
+def _mark_in_window(found: Sequence[Candidate], records: dict[MemoryId, MemoryRecord], window: Window) -> bool:
+    """Time channel: 1.0 for candidates whose event time lies in the query's window; any found?"""
+    start, end = window
+    hit = False
+    for cand in found:
+        if start <= records[cand.id].event_time < end:
+            cand.scores["time"] = 1.0
+            cand.ranks["time"] = 1
+            hit = True
+    return hit

@@ -1,7 +1,7 @@
 """Query resolvers: convert input, call one service method, convert output."""
 from __future__ import annotations
 
-
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Sequence
 
 import strawberry
@@ -86,10 +86,13 @@ class Query:
             description="Drop hits whose cosine similarity (`scores.vector`) is below this.")] = None,
         include_invalidated: bool = False,
         mode: SearchMode = SearchMode.HYBRID,
+        as_of: Annotated[datetime | None, strawberry.argument(
+            description="Search what was stored and valid at this time; time words in the query "
+            "(\"last May\", \"two weeks ago\") count from it instead of now.")] = None,
     ) -> SearchResult:
         result = await info.context.service.search(
             query, required_scope(scope), filters=filter_of(filter), limit=limit,
-            threshold=threshold, include_invalidated=include_invalidated, mode=mode,
+            threshold=threshold, include_invalidated=include_invalidated, mode=mode, as_of=as_of,
         )
         return SearchResult.of(result)
 

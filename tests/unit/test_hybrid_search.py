@@ -1,6 +1,9 @@
 """Hybrid search in the core: channels, fusion, per-hit explanations, exact scope and filters."""
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
+
 import pytest
 
 from memory.errors import InvalidInput
@@ -8,6 +11,7 @@ from memory.filters import parse_filter
 from memory.models import Message, Scope
 from memory.ranking import FusionMethod, FusionWeights, SearchMode, candidates, fuse, matched_terms, query_terms
 from memory.service import MemoryService
+from memory.timeparse import time_window
 
 ALICE = Scope(user_id="alice")
 BOB = Scope(user_id="bob")
@@ -91,3 +95,46 @@ async def test_threshold_is_cosine_and_refused_for_lexical_only(service: MemoryS
         await service.search("green tea", ALICE, threshold=0.5, mode=SearchMode.LEXICAL)
     with pytest.raises(InvalidInput, match="mode"):
         await service.search("green tea", ALICE, mode="fuzzy")  # type: ignore[arg-type]
+
+
+NOW = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("query, start, end", [
+    ("what did I do last May?", datetime(2023, 5, 1), datetime(2023, 6, 1)),
+    ("trips in 2022", datetime(2022, 1, 1), datetime(2023, 1, 1)),
+    ("the concert in June 2023", datetime(2023, 6, 1), datetime(2023, 7, 1)),
+    ("who called yesterday", datetime(2024, 3, 14), datetime(2024, 3, 15)),
+    ("what happened last month", datetime(2024, 2, 1), datetime(2024, 3, 1)),
+    ("the party two weeks ago", datetime(2024, 2, 27), datetime(2024, 3, 5)),
+    ("3 days ago", datetime(2024, 3, 12), datetime(2024, 3, 13)),
+    ("in March", datetime(2024, 3, 1), datetime(2024, 4, 1)),
+])
+def test_time_expressions_name_a_window_relative_to_now(query: str, start: datetime, end: datetime) -> None:
+    assert time_window(query, NOW) == (start.replace(tzinfo=UTC), end.replace(tzinfo=UTC))
+
+
+def test_queries_without_time_words_have_no_window() -> None:
+    assert time_window("may I have some tea", NOW) is None
+    assert time_window("room 2023 of the hotel", NOW) is None
+
+
+async def test_a_time_expression_ranks_memories_of_that_time_first(service: MemoryService) -> None:
+    old = (await service.add([Message("user", "went hiking with Sam")], ALICE, infer=False,
+                             occurred_at=datetime(2023, 5, 10, tzinfo=UTC))).results[0].id
+    new = (await service.add([Message("user", "went hiking with Sam")], ALICE, infer=False,
+                             occurred_at=datetime(2024, 1, 3, tzinfo=UTC))).results[0].id
+    first = (await service.search("hiking with Sam in May 2023", ALICE, limit=2)).hits
+    assert [h.record.id for h in first] == [old, new] and first[0].scores.time == 1.0 and first[1].scores.time is None
+    latest = (await service.search("hiking with Sam in 2024", ALICE, limit=2)).hits
+    assert latest[0].record.id == new
+
+
+async def test_as_of_searches_what_was_stored_then(service: MemoryService) -> None:
+    before = await remember(service, "the wifi password is tulip")
+    cut = datetime.now(UTC)
+    await asyncio.sleep(0.01)
+    await remember(service, "the wifi password is orchid now")
+    found = await service.search("wifi password", ALICE, as_of=cut)
+    assert [h.record.id for h in found.hits] == [before]
+    assert len((await service.search("wifi password", ALICE)).hits) == 2

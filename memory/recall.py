@@ -5,6 +5,7 @@ import asyncio
 import logging
 import math
 import re
+from dataclasses import replace
 from datetime import datetime
 from typing import Sequence
 
@@ -17,12 +18,13 @@ from memory.models import HistoryEntry, MemoryRecord, Relation, Scope, as_utc
 from memory.pagination import decode_cursor, encode_cursor
 from memory.ports import Embedder, GraphStore, MemoryRepository, Order, PageCursor, VectorIndex
 from memory.ranking import SearchMode
-from memory.results import MemoryPage, Owner, SearchResult
+from memory.results import MemoryPage, Owner, SearchHit, SearchResult
 from memory.searcher import Searcher, SearchRequest
 from memory.validation import check_text
 
 log = logging.getLogger(__name__)
 
+MAX_CONTEXT = 5
 _WORD = re.compile(r"[\w'’-]+")
 
 
@@ -63,10 +65,12 @@ class RecallMixin:
         include_invalidated: bool = False,
         mode: SearchMode = SearchMode.HYBRID,
         as_of: datetime | None = None,
+        context: int = 0,
     ) -> SearchResult:
         """The memories in `scope` that best answer `query`, best first, each with its per-channel
         scores; `threshold` drops hits whose cosine similarity is below it. `as_of` searches what
-        was stored and valid then, and time expressions in the query ("last May") count from it."""
+        was stored and valid then, and time expressions in the query ("last May") count from it.
+        `context` adds to each hit up to that many memories its owner stored before and after it."""
         scope.require()
         query = check_text(query, "query")
         limit = self._limit(limit)
@@ -74,6 +78,8 @@ class RecallMixin:
             raise InvalidInput("threshold must be between -1 and 1 (cosine similarity)")
         if not isinstance(mode, SearchMode):
             raise InvalidInput("mode must be one of HYBRID, VECTOR, LEXICAL")
+        if not isinstance(context, int) or not 0 <= context <= MAX_CONTEXT:
+            raise InvalidInput(f"context must be between 0 and {MAX_CONTEXT}")
         if threshold is not None and mode is SearchMode.LEXICAL:
             raise InvalidInput("threshold is a cosine similarity: use it with HYBRID or VECTOR search")
         request = SearchRequest(query, scope, filters, limit, threshold, include_invalidated, mode,
@@ -81,7 +87,27 @@ class RecallMixin:
         async with asyncio.TaskGroup() as tg:
             hits_task = tg.create_task(self.searcher.hits(request))
             rel_task = tg.create_task(self._query_relations(query, scope))
-        return SearchResult(hits_task.result(), rel_task.result())
+        hits = hits_task.result()
+        if context:
+            hits = await self._with_context(hits, context, include_invalidated)
+        return SearchResult(hits, rel_task.result())
+
+    async def _with_context(self, hits: list[SearchHit], n: int, include_invalidated: bool) -> list[SearchHit]:
+        """Each hit with the n memories of the same owner (same run, when it has one) stored
+        before and after it: evidence often spans neighbouring turns of a conversation."""
+
+        async def around(rec: MemoryRecord) -> tuple[MemoryRecord, ...]:
+            at = PageCursor(rec.created_at, rec.id)
+            async with asyncio.TaskGroup() as tg:
+                before = tg.create_task(self._repo.list_page(
+                    rec.scope, order=Order.CREATED_DESC, after=at, limit=n, include_invalidated=include_invalidated))
+                after = tg.create_task(self._repo.list_page(
+                    rec.scope, order=Order.CREATED_ASC, after=at, limit=n, include_invalidated=include_invalidated))
+            return (*reversed(before.result()), *after.result())
+
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(around(h.record)) for h in hits]
+        return [replace(h, context=t.result()) for h, t in zip(hits, tasks)]
 
     async def _query_relations(self, query: str, scope: Scope) -> list[Relation]:
         if self._graph is None:

@@ -32,6 +32,8 @@ class SearchHit:
     score: float  # what ordered the hits: fused (HYBRID), cosine (VECTOR) or lexical (LEXICAL)
     scores: Scores = Scores()
     matched_terms: tuple[str, ...] = ()
+    # the memories stored just before and after it by the same owner (search's `context`), oldest first
+    context: tuple[MemoryRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,10 +89,13 @@ class Query:
         as_of: Annotated[datetime | None, strawberry.argument(
             description="Search what was stored and valid at this time; time words in the query "
             "(\"last May\", \"two weeks ago\") count from it instead of now.")] = None,
+        context: Annotated[int, strawberry.argument(
+            description="Also return, per hit, up to this many (0-5) memories of the same owner stored "
+            "just before and after it (`SearchHit.context`).")] = 0,
     ) -> SearchResult:
         result = await info.context.service.search(
             query, required_scope(scope), filters=filter_of(filter), limit=limit,
-            threshold=threshold, include_invalidated=include_invalidated, mode=mode, as_of=as_of,
+            threshold=threshold, include_invalidated=include_invalidated, mode=mode, as_of=as_of, context=context,
         )
         return SearchResult.of(result)
 

@@ -206,11 +206,14 @@ class SearchHit:
         "`scores.vector` in VECTOR mode, `scores.lexical` in LEXICAL mode.")
     scores: SearchScores = strawberry.field(description="Why this memory came back, per channel.")
     matched_terms: list[str] = strawberry.field(description="The query's words found in the memory's text.")
+    context: list[Memory] = strawberry.field(
+        description="With search(context: n): the memories of the same owner stored just before and after "
+        "this one, oldest first (the hit itself left out).")
 
     @classmethod
     def of(cls, h: r.SearchHit) -> SearchHit:
         return cls(memory=Memory.of(h.record), score=h.score, scores=SearchScores.of(h.scores),
-                   matched_terms=list(h.matched_terms))
+                   matched_terms=list(h.matched_terms), context=[Memory.of(c) for c in h.context])
 
 
 @strawberry.type

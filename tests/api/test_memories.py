@@ -188,3 +188,13 @@ async def test_occurred_at_comes_from_the_message_then_the_add_then_the_clock(gq
     data = await gql.data(EVENT_TIMES, input=add_input("no time given"))
     memory = data["addMemories"]["changes"][0]["memory"]
     assert memory["occurredAt"] == memory["createdAt"]
+
+
+async def test_search_context_returns_neighbouring_turns(gql: GQL) -> None:
+    for text in ["Did you get the tickets?", "Yes, for the jazz concert", "Great, see you Friday"]:
+        await add(gql, text)
+    query = """query { search(query: "jazz concert", scope: {userId: "alice"}, limit: 1, context: 1) {
+      hits { memory { text } context { text } } } }"""
+    (hit,) = (await gql.data(query))["search"]["hits"]
+    assert hit["memory"]["text"] == "Yes, for the jazz concert"
+    assert [c["text"] for c in hit["context"]] == ["Did you get the tickets?", "Great, see you Friday"]

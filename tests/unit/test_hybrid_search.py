@@ -138,3 +138,17 @@ async def test_as_of_searches_what_was_stored_then(service: MemoryService) -> No
     found = await service.search("wifi password", ALICE, as_of=cut)
     assert [h.record.id for h in found.hits] == [before]
     assert len((await service.search("wifi password", ALICE)).hits) == 2
+
+
+async def test_context_returns_the_neighbouring_memories_of_the_same_owner(service: MemoryService) -> None:
+    turns = [await remember(service, text) for text in
+             ["Hi Sam!", "Did you get the tickets?", "Yes, for the jazz concert", "Great, see you Friday"]]
+    await remember(service, "unrelated note from bob", BOB)
+    (hit,) = (await service.search("jazz concert tickets", ALICE, limit=1, context=1)).hits
+    assert hit.record.id == turns[2]
+    assert [c.id for c in hit.context] == [turns[1], turns[3]]
+    (edge,) = (await service.search("Hi Sam", ALICE, limit=1, context=2, mode=SearchMode.LEXICAL)).hits
+    assert edge.record.id == turns[0] and [c.id for c in edge.context] == turns[1:3]
+    assert (await service.search("jazz", ALICE, limit=1)).hits[0].context == ()
+    with pytest.raises(InvalidInput, match="context"):
+        await service.search("jazz", ALICE, context=6)

@@ -137,6 +137,8 @@ class MemoryService(RecallMixin, GraphMixin):
             check_text(m.content, f"messages[{i}].content")
             if not isinstance(m.role, str) or not m.role.strip():
                 raise InvalidInput(f"messages[{i}].role must be a non-empty string")
+        if prompt is not None:
+            _check_prompt(prompt, infer, self._llm is not None)
         messages = [Message(m.role.strip().lower(), m.content.strip(), m.occurred_at) for m in messages]
         decided = await self._ingest.decide(messages, scope, infer, prompt)
         return await self._apply(decided, scope, meta, actor, occurred_at)
@@ -315,3 +317,13 @@ class MemoryService(RecallMixin, GraphMixin):
             with contextlib.suppress(StoreUnavailable):
                 out["entities"], out["relations"] = await self._graph.counts()
         return out
+
+
+def _check_prompt(prompt: str, infer: bool, have_llm: bool) -> None:
+    """A custom prompt steers LLM extraction only: refuse it where it would be silently ignored."""
+    check_text(prompt, "prompt")
+    if not have_llm:
+        raise InvalidInput("prompt (custom instructions) needs an LLM for extraction and none is configured "
+                           "(set llm.base_url); leave it out to use the built-in extraction")
+    if not infer:
+        raise InvalidInput("prompt (custom instructions) steers extraction, which infer=false skips: leave one out")

@@ -6,6 +6,7 @@ from typing import AsyncIterator
 
 import pytest
 
+from memory.errors import InvalidInput
 from memory.models import ChangeEvent, Message, Scope
 from memory.providers.openai_compat import OpenAIChatLLM
 from memory.service import MemoryService, ServiceOptions
@@ -106,3 +107,21 @@ async def test_a_decision_naming_an_unknown_memory_falls_back_to_raw(llm_service
     fake_openai.script_chat([extraction(["Likes coffee"]), decisions({"id": "99", "event": "UPDATE", "text": "x"})])
     result = await llm_service.add([Message("user", "I like coffee")], ALICE)
     assert result.stored_raw and [c.memory for c in result.results] == ["I like coffee"]
+
+
+async def test_a_custom_prompt_is_extra_instructions_inside_our_prompt(llm_service: MemoryService, fake_openai) -> None:
+    fake_openai.script_chat([extraction(["Allergic to peanuts"])])
+    result = await llm_service.add([Message("user", "I'm allergic to peanuts, and it's sunny")], ALICE,
+                                   prompt="Only remember health facts.")
+    assert [c.memory for c in result.results] == ["Allergic to peanuts"]
+    system = fake_openai.chat_requests[0]["messages"][0]["content"]
+    assert "Only remember health facts." in system and '"facts"' in system  # our JSON shape is still asked for
+
+
+async def test_a_custom_prompt_is_refused_where_it_cannot_apply(llm_service: MemoryService) -> None:
+    with pytest.raises(InvalidInput, match="infer=false"):
+        await llm_service.add([Message("user", "x")], ALICE, infer=False, prompt="Only health facts.")
+    offline = MemoryService(InMemoryRepository(), BruteForceIndex(), HashingEmbedder())
+    with pytest.raises(InvalidInput, match="needs an LLM"):
+        await offline.add([Message("user", "I like tea")], ALICE, prompt="Only health facts.")
+    assert (await offline.list_memories(ALICE)).items == []  # nothing half-written

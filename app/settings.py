@@ -52,6 +52,17 @@ class LLMSettings(BaseModel):
     timeout_s: float = Field(30.0, gt=0)
 
 
+class RerankerSettings(BaseModel):
+    # None: no reranker (the default); else a server of the POST {base_url}/rerank API
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    model: str | None = Field(None, description="sent as `model` (Cohere/Jina shape); TEI serves one model")
+    api: Literal["cohere", "tei"] = Field(
+        "cohere", description="request shape: cohere (query+documents, also Jina/vLLM) or tei (query+texts)")
+    timeout_s: float = Field(10.0, gt=0)
+    candidates: int = Field(20, ge=1, le=200, description="how many of the best fused hits are reranked")
+
+
 class MemorySettings(BaseModel):
     dedup_threshold: float = Field(0.95, gt=0, le=1)
     similar_memories: int = Field(5, ge=1, le=50)
@@ -176,6 +187,7 @@ class Settings(BaseSettings):
     graph: GraphSettings = Field(default_factory=GraphSettings)
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    reranker: RerankerSettings = Field(default_factory=RerankerSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
 
     @classmethod

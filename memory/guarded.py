@@ -77,11 +77,11 @@ class GuardedMemoryService:
     async def search(self, query: str, scope: Scope, *, filters: Filter | None = None, limit: int = 10,
                      threshold: float | None = None, include_invalidated: bool = False,
                      mode: SearchMode = SearchMode.HYBRID, as_of: datetime | None = None,
-                     context: int = 0) -> SearchResult:
+                     context: int = 0, rerank: bool | None = None) -> SearchResult:
         # context memories share each hit's owner, which lies inside the (guarded) search scope
         return await self._svc.search(query, self._scope(scope), filters=filters, limit=limit, threshold=threshold,
                                       include_invalidated=include_invalidated, mode=mode, as_of=as_of,
-                                      context=context)
+                                      context=context, rerank=rerank)
 
     async def list_memories(self, scope: Scope | None, *, filters: Filter | None = None, first: int = 20, after: str | None = None,
                    order: Order = Order.CREATED_DESC, include_invalidated: bool = False) -> MemoryPage:

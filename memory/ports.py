@@ -50,6 +50,15 @@ class LLM(Protocol):
         ...
 
 
+class Reranker(Protocol):
+    """Scores documents against a query with a model that reads both (a cross-encoder)."""
+
+    async def rerank(self, query: str, documents: Sequence[str]) -> list[float]:
+        """One relevance score per document, in the documents' order (higher is more relevant).
+        Raises memory.errors.ProviderError when the service fails or answers out of shape."""
+        ...
+
+
 class VectorIndex(Protocol):
     """Approximate nearest-neighbour index over memory embeddings (cosine).
 

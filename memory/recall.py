@@ -66,11 +66,13 @@ class RecallMixin:
         mode: SearchMode = SearchMode.HYBRID,
         as_of: datetime | None = None,
         context: int = 0,
+        rerank: bool | None = None,
     ) -> SearchResult:
         """The memories in `scope` that best answer `query`, best first, each with its per-channel
         scores; `threshold` drops hits whose cosine similarity is below it. `as_of` searches what
         was stored and valid then, and time expressions in the query ("last May") count from it.
-        `context` adds to each hit up to that many memories its owner stored before and after it."""
+        `context` adds to each hit up to that many memories its owner stored before and after it.
+        `rerank` (default: when a reranker is configured) reorders the best hits with it."""
         scope.require()
         query = check_text(query, "query")
         limit = self._limit(limit)
@@ -80,10 +82,12 @@ class RecallMixin:
             raise InvalidInput("mode must be one of HYBRID, VECTOR, LEXICAL")
         if not isinstance(context, int) or not 0 <= context <= MAX_CONTEXT:
             raise InvalidInput(f"context must be between 0 and {MAX_CONTEXT}")
+        if rerank and not self.searcher.can_rerank:
+            raise InvalidInput("rerank needs a reranker and none is configured (set reranker.base_url)")
         if threshold is not None and mode is SearchMode.LEXICAL:
             raise InvalidInput("threshold is a cosine similarity: use it with HYBRID or VECTOR search")
         request = SearchRequest(query, scope, filters, limit, threshold, include_invalidated, mode,
-                                as_of=as_utc(as_of) if as_of is not None else None)
+                                as_of=as_utc(as_of) if as_of is not None else None, rerank=rerank)
         async with asyncio.TaskGroup() as tg:
             hits_task = tg.create_task(self.searcher.hits(request))
             rel_task = tg.create_task(self._query_relations(query, scope))

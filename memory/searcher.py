@@ -6,6 +6,7 @@ every channel is exhausted."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Sequence
@@ -15,12 +16,15 @@ import numpy as np
 from memory.catalog import ScopeCatalog
 from memory.filters import Filter, matches
 from memory.models import MemoryId, MemoryRecord, Scope, Vector, utcnow
-from memory.ports import Embedder, MemoryRepository, VectorIndex
+from memory.errors import ProviderError
+from memory.ports import Embedder, MemoryRepository, Reranker, VectorIndex
 from memory.ranking import (
     Candidate, FusionWeights, Scores, SearchMode, candidates, fuse, matched_terms, query_terms,
 )
 from memory.results import SearchHit
 from memory.timeparse import Window, time_window
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,7 @@ class SearchRequest:
     include_invalidated: bool
     mode: SearchMode
     as_of: datetime | None = None  # search what was known then; time expressions are relative to it
+    rerank: bool | None = None  # None: when a reranker is configured
 
 
 class Searcher:
@@ -43,12 +48,20 @@ class Searcher:
         embedder: Embedder,
         catalog: ScopeCatalog,
         weights: FusionWeights,
+        reranker: Reranker | None = None,
+        rerank_candidates: int = 20,
     ) -> None:
         self._repo = repo
         self._index = index
         self._embedder = embedder
         self._catalog = catalog
         self.weights = weights
+        self._reranker = reranker
+        self._rerank_candidates = rerank_candidates
+
+    @property
+    def can_rerank(self) -> bool:
+        return self._reranker is not None
 
     async def hits(self, req: SearchRequest) -> list[SearchHit]:
         terms = query_terms(req.query)
@@ -71,8 +84,26 @@ class Searcher:
                 kept = [c for c in kept if c.scores.get("vector", -2.0) >= req.threshold]
             # widen until `limit` hits pass or the scope is exhausted: filters are exact
             if len(kept) >= req.limit or exhausted:
-                return [self._hit(c, records[c.id], terms, req.mode, channels) for c in kept[: req.limit]]
+                break
             k *= 4
+        reranked = await self._rerank(req, kept, records)
+        return [self._hit(c, records[c.id], terms, req.mode, reranked) for c in kept[: req.limit]]
+
+    async def _rerank(self, req: SearchRequest, kept: list[Candidate], records: dict[MemoryId, MemoryRecord]) -> bool:
+        """Reorder the best fused candidates by the reranker's scores; False when it did not run.
+        A failing reranker costs the order it would have given, never the search."""
+        if self._reranker is None or req.rerank is False or not kept:
+            return False
+        head = kept[: max(req.limit, self._rerank_candidates)]
+        try:
+            scores = await self._reranker.rerank(req.query, [records[c.id].text for c in head])
+        except ProviderError as exc:
+            log.warning("reranker failed; keeping the fused order: %s", exc)
+            return False
+        for cand, score in zip(head, scores):
+            cand.scores["reranked"] = score
+        kept[: len(head)] = sorted(head, key=lambda c: -c.scores["reranked"])
+        return True
 
     @staticmethod
     def _passes(req: SearchRequest, rec: MemoryRecord) -> bool:
@@ -122,15 +153,15 @@ class Searcher:
             if cand.id in vectors:
                 cand.scores["vector"] = float(np.dot(vectors[cand.id], vec))
 
-    def _hit(
-        self, cand: Candidate, record: MemoryRecord, terms: list[str], mode: SearchMode,
-        channels: dict[str, list[tuple[MemoryId, float]]],
-    ) -> SearchHit:
+    @staticmethod
+    def _hit(cand: Candidate, record: MemoryRecord, terms: list[str], mode: SearchMode, reranked: bool) -> SearchHit:
         s = cand.scores
         fused = s["fused"] if mode is SearchMode.HYBRID else None
-        scores = Scores(vector=s.get("vector"), lexical=s.get("lexical"), time=s.get("time"), fused=fused)
-        score = {SearchMode.HYBRID: fused, SearchMode.VECTOR: s.get("vector"), SearchMode.LEXICAL: s.get("lexical")}
-        return SearchHit(record, float(score[mode] or 0.0), scores, tuple(matched_terms(terms, record.text)))
+        scores = Scores(vector=s.get("vector"), lexical=s.get("lexical"), time=s.get("time"), fused=fused,
+                        reranked=s.get("reranked"))
+        by_mode = {SearchMode.HYBRID: fused, SearchMode.VECTOR: s.get("vector"), SearchMode.LEXICAL: s.get("lexical")}
+        score = s.get("reranked") if reranked else by_mode[mode]
+        return SearchHit(record, float(score or 0.0), scores, tuple(matched_terms(terms, record.text)))
 
 
 def _mark_in_window(found: Sequence[Candidate], records: dict[MemoryId, MemoryRecord], window: Window) -> bool:

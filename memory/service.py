@@ -31,7 +31,7 @@ from memory.models import (
     utcnow,
 )
 from memory.observe import Observer, observed
-from memory.ports import LLM, ChangeSet, Embedder, GraphStore, MemoryRepository, VectorIndex
+from memory.ports import LLM, ChangeSet, Embedder, GraphStore, MemoryRepository, Reranker, VectorIndex
 from memory.ranking import FusionWeights
 from memory.recall import RecallMixin
 from memory.searcher import Searcher
@@ -52,6 +52,7 @@ class ServiceOptions:
     graph_drain_interval_s: float = 2.0
     graph_max_backoff_s: float = 30.0
     fusion: FusionWeights = FusionWeights()
+    rerank_candidates: int = 20  # how many of the best fused hits a configured reranker reorders
     # how often to pick up changes other processes made to the shared SQL database (0: never)
     sync_interval_s: float = 2.0
 
@@ -69,6 +70,7 @@ class MemoryService(RecallMixin, GraphMixin):
         options: ServiceOptions = ServiceOptions(),
         index_save_interval_s: float = 30.0,
         observer: Observer | None = None,
+        reranker: Reranker | None = None,
     ) -> None:
         self.observer = observer  # timings of add/search/update/delete for the edge's metrics
         self._repo = repo
@@ -90,7 +92,8 @@ class MemoryService(RecallMixin, GraphMixin):
             if graph is not None else None
         )
         self._entities = EntityResolver(graph, embedder, options.entity_match_threshold)
-        self.searcher = Searcher(repo, index, embedder, self._catalog, options.fusion)
+        self.searcher = Searcher(repo, index, embedder, self._catalog, options.fusion, reranker,
+                                 options.rerank_candidates)
         self._ingest = Ingestor(
             embedder, index, self._catalog, repo, llm,
             dedup_threshold=options.dedup_threshold, similar_memories=options.similar_memories,

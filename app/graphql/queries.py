@@ -92,10 +92,14 @@ class Query:
         context: Annotated[int, strawberry.argument(
             description="Also return, per hit, up to this many (0-5) memories of the same owner stored "
             "just before and after it (`SearchHit.context`).")] = 0,
+        rerank: Annotated[bool | None, strawberry.argument(
+            description="Reorder the best hits with the configured reranker (default: when one is configured; "
+            "true without one is an error).")] = None,
     ) -> SearchResult:
         result = await info.context.service.search(
             query, required_scope(scope), filters=filter_of(filter), limit=limit,
             threshold=threshold, include_invalidated=include_invalidated, mode=mode, as_of=as_of, context=context,
+            rerank=rerank,
         )
         return SearchResult.of(result)
 

@@ -64,7 +64,7 @@ async def search(ctx: Ctx) -> SearchResponse:
     result = await ctx.svc.search(
         body.query, scope or Scope(), filters=tree, limit=pick_limit(body.limit, body.top_k, DEFAULT_TOP_K),
         threshold=body.threshold, include_invalidated=body.include_invalidated or body.latest_only is False,
-        mode=SearchMode.VECTOR if body.keyword_search is False else SearchMode.HYBRID,
+        mode=SearchMode.VECTOR if body.keyword_search is False else SearchMode.HYBRID, rerank=body.rerank,
     )
     return SearchResponse(results=[SearchHitOut.hit(h) for h in result.hits],
                           relations=[GraphRelation.of(r) for r in result.relations])

@@ -98,11 +98,10 @@ class AddRequest(ScopeFields):
 
 class SearchRequest(ScopeFields):
     """Search by words and meaning (hybrid) within a scope, with exact filters. `limit` and `top_k`
-    are synonyms. Refused when set: rerank=true, fields, reference_date, explain=true,
-    app_id, org_id, project_id."""
+    are synonyms. Refused when set: fields, reference_date, explain=true, app_id, org_id, project_id;
+    rerank=true when the server has no reranker."""
 
     refused: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
-        "rerank": ("no reranker is configured on this server", (False,)),
         "fields": ("every field is returned", ()),
         "reference_date": ("relative-time queries are not supported", ()),
         "explain": ("score details are not available", (False,)),
@@ -117,6 +116,8 @@ class SearchRequest(ScopeFields):
     threshold: float | None = Field(default=None, ge=-1, le=1, description="Minimum cosine similarity.")
     keyword_search: bool | None = Field(
         default=None, description="Full-text matching fused with search by meaning (the default); false: by meaning only.")
+    rerank: bool | None = Field(
+        default=None, description="Reorder the best hits with the configured reranker (default: when one is).")
     categories: list[str] | None = Field(default=None, description="Only memories with any of these categories.")
     latest_only: bool | None = Field(default=None, description="False also returns invalidated (superseded) memories.")
     include_invalidated: bool = False

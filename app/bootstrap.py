@@ -22,9 +22,11 @@ from graph.store import Neo4jGraphStore
 from history.credentials import SqlCredentialStore
 from history.engine import create_engine
 from history.repository import SqlMemoryRepository
-from memory.ports import LLM, Embedder, GraphStore
+from memory.ports import LLM, Embedder, GraphStore, Reranker
+from memory.providers.http_reranker import HttpReranker
 from memory.providers.local_embedder import OnnxEmbedder, SentenceTransformerEmbedder
 from memory.providers.openai_compat import OpenAIChatLLM, OpenAIEmbedder
+from memory.ranking import FusionMethod, FusionWeights
 from memory.service import MemoryService, ServiceOptions
 from vector.hnsw import HnswIndex
 
@@ -51,6 +53,14 @@ def build_llm(settings: Settings) -> LLM | None:
         return None
     key = cfg.api_key.get_secret_value() if cfg.api_key else None
     return OpenAIChatLLM(cfg.base_url, cfg.model, key, timeout=cfg.timeout_s)
+
+
+def build_reranker(settings: Settings) -> Reranker | None:
+    cfg = settings.reranker
+    if not cfg.base_url:
+        return None
+    key = cfg.api_key.get_secret_value() if cfg.api_key else None
+    return HttpReranker(cfg.base_url, cfg.model, key, api=cfg.api, timeout=cfg.timeout_s)
 
 
 def _graph_password(directory: Path) -> str:
@@ -112,6 +122,7 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
     # the model loads on its own thread while the graph server starts and the index loads
     warming = asyncio.create_task(embedder.warmup(), name="embedder-warmup")
     llm = runtime.llm = build_llm(settings)
+    reranker = build_reranker(settings)
     try:
         index = runtime.index = timed(
             HnswIndex(settings.data_dir / "index", dimension=settings.embedder.dimension), "vector", sink
@@ -129,7 +140,11 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
                     exclusive_relations=frozenset(mem.exclusive_relations),
                     graph_write_timeout_s=mem.graph_write_timeout_s,
                     sync_interval_s=mem.sync_interval_s,
+                    fusion=FusionWeights(method=FusionMethod(mem.fusion), k=mem.fusion_k, vector=mem.vector_weight, lexical=mem.lexical_weight,
+                                         min_candidates=mem.search_candidates),
+                    rerank_candidates=settings.reranker.candidates,
                 ),
+                reranker=reranker,
                 index_save_interval_s=mem.index_save_interval_s,
                 observer=sink,
             )
@@ -147,7 +162,7 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
     finally:
         warming.cancel()
         await asyncio.gather(warming, return_exceptions=True)  # raised above already, or moot
-        for closable in (embedder, llm):
+        for closable in (embedder, llm, reranker):
             if closable is not None:
                 with contextlib.suppress(Exception):
                     await closable.aclose()  # type: ignore[union-attr]

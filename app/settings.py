@@ -52,6 +52,17 @@ class LLMSettings(BaseModel):
     timeout_s: float = Field(30.0, gt=0)
 
 
+class RerankerSettings(BaseModel):
+    # None: no reranker (the default); else a server of the POST {base_url}/rerank API
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    model: str | None = Field(None, description="sent as `model` (Cohere/Jina shape); TEI serves one model")
+    api: Literal["cohere", "tei"] = Field(
+        "cohere", description="request shape: cohere (query+documents, also Jina/vLLM) or tei (query+texts)")
+    timeout_s: float = Field(10.0, gt=0)
+    candidates: int = Field(20, ge=1, le=200, description="how many of the best fused hits are reranked")
+
+
 class MemorySettings(BaseModel):
     dedup_threshold: float = Field(0.95, gt=0, le=1)
     similar_memories: int = Field(5, ge=1, le=50)
@@ -64,6 +75,15 @@ class MemorySettings(BaseModel):
     # how often each process picks up memories other processes (replicas sharing PostgreSQL,
     # a CLI import) wrote; 0 turns it off
     sync_interval_s: float = Field(2.0, ge=0, description="seconds between catch-ups with the shared SQL database")
+    # Hybrid search fusion. Defaults measured with bench/recall_quality.py (LoCoMo dev split):
+    # relative-score fusion with equal weights gave recall@1/@10 0.372/0.697, reciprocal-rank 0.285/0.656.
+    fusion: Literal["relative", "rrf"] = Field(
+        "relative", description="relative: weighted sum of min-max normalised channel scores; rrf: reciprocal rank")
+    fusion_k: int = Field(60, ge=1, le=1000, description="reciprocal-rank fusion constant (rrf only; larger: flatter)")
+    vector_weight: float = Field(1.0, ge=0, le=10, description="weight of the vector channel in hybrid search")
+    lexical_weight: float = Field(1.0, ge=0, le=10, description="weight of the full-text channel in hybrid search")
+    search_candidates: int = Field(
+        30, ge=1, le=1000, description="candidates each hybrid search channel contributes (at least 3 x limit)")
 
 
 class HealthSettings(BaseModel):
@@ -176,6 +196,7 @@ class Settings(BaseSettings):
     graph: GraphSettings = Field(default_factory=GraphSettings)
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    reranker: RerankerSettings = Field(default_factory=RerankerSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
 
     @classmethod

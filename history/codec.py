@@ -40,6 +40,7 @@ RECORD_COLUMNS = (
     memories.c.updated_at,
     memories.c.invalidated_at,
     memories.c.invalidation_reason,
+    memories.c.occurred_at,
 )
 
 HISTORY_COLUMNS = tuple(memory_history.c)
@@ -80,6 +81,7 @@ def memory_values(stored: StoredMemory, seq: int) -> dict[str, Any]:
         "updated_at": record.updated_at,
         "invalidated_at": record.invalidated_at,
         "invalidation_reason": record.invalidation_reason,
+        "occurred_at": record.occurred_at,
         "embedding": encode_vector(stored.embedding),
         "seq": seq,
     }
@@ -87,7 +89,8 @@ def memory_values(stored: StoredMemory, seq: int) -> dict[str, Any]:
 
 def record_from_row(row: AnyRow) -> MemoryRecord:
     """A row selected with RECORD_COLUMNS."""
-    (id_, text, hash_, user_id, agent_id, run_id, meta, categories, created, updated, invalidated, reason) = row
+    (id_, text, hash_, user_id, agent_id, run_id, meta, categories, created, updated, invalidated, reason,
+     occurred) = row
     return MemoryRecord(
         id=id_,
         text=text,
@@ -99,6 +102,7 @@ def record_from_row(row: AnyRow) -> MemoryRecord:
         invalidated_at=invalidated,
         invalidation_reason=reason,
         categories=tuple(categories or ()),
+        occurred_at=occurred,
     )
 
 

@@ -15,6 +15,7 @@ from history import codec
 from history.engine import WRITE_INTENT, is_sqlite
 from history.errors import translate_sql
 from history.group_commit import GroupCommitter
+from history.lexical import search_statement
 from history.tables import graph_outbox, memories, memory_history
 from memory.models import GraphWork, HistoryEntry, MemoryId, MemoryRecord, Scope, Vector, utcnow
 from memory.ports import CatalogRow, ChangeSet, Order, PageCursor
@@ -198,6 +199,15 @@ class SqlMemoryRepository:
         )
         async with self._reading() as conn:
             return list((await conn.execute(query)).scalars())
+
+    async def lexical_search(
+        self, scope: Scope, terms: Sequence[str], k: int, include_invalidated: bool = False
+    ) -> list[tuple[MemoryId, float]]:
+        query = search_statement(self._sqlite, terms, scope, _visible(scope, include_invalidated), k)
+        if query is None or k <= 0:
+            return []
+        async with self._reading() as conn:
+            return [(str(id_), float(score)) for id_, score in await conn.execute(query)]
 
     async def history(self, memory_ids: Sequence[MemoryId]) -> dict[MemoryId, list[HistoryEntry]]:
         """Every requested id is a key; ids never seen map to an empty list."""

@@ -70,6 +70,9 @@ class ScopeCatalog:
             index.clear()
         self._invalid.clear()
 
+    def __contains__(self, id: object) -> bool:
+        return id in self._rows
+
     def __len__(self) -> int:
         return len(self._rows)
 

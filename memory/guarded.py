@@ -4,6 +4,7 @@ The edges only ever hand this object to their handlers, so no resolver can skip 
 from __future__ import annotations
 
 import contextlib
+from datetime import datetime
 from typing import Any, AsyncIterator, Mapping, Sequence
 
 from memory.access import Principal
@@ -12,6 +13,7 @@ from memory.events import EventKind, MemoryEvent
 from memory.filters import Filter
 from memory.models import Entity, GraphQuery, HistoryEntry, MemoryRecord, Message, Relation, Scope
 from memory.ports import Order
+from memory.ranking import SearchMode
 from memory.results import AddResult, MemoryPage, Neighbourhood, Owner, SearchResult
 from memory.service import MemoryService, ServiceOptions
 
@@ -45,9 +47,9 @@ class GuardedMemoryService:
 
     # writing
     async def add(self, messages: Sequence[Message], scope: Scope, *, metadata: Mapping[str, Any] | None = None,
-                  infer: bool = True, prompt: str | None = None) -> AddResult:
+                  infer: bool = True, prompt: str | None = None, occurred_at: datetime | None = None) -> AddResult:
         return await self._svc.add(messages, self._scope(scope), metadata=metadata, infer=infer, prompt=prompt,
-                                   actor=self.principal.id)
+                                   actor=self.principal.id, occurred_at=occurred_at)
 
     async def update(self, id: str, *, text: str | None = None, metadata: Mapping[str, Any] | None = None) -> MemoryRecord:
         await self._visible(id)
@@ -74,9 +76,12 @@ class GuardedMemoryService:
 
     async def search(self, query: str, scope: Scope, *, filters: Filter | None = None, limit: int = 10,
                      threshold: float | None = None, include_invalidated: bool = False,
-                     with_relations: bool = True) -> SearchResult:
+                     mode: SearchMode = SearchMode.HYBRID, as_of: datetime | None = None,
+                     context: int = 0, rerank: bool | None = None, with_relations: bool = True) -> SearchResult:
+        # context memories share each hit's owner, which lies inside the (guarded) search scope
         return await self._svc.search(query, self._scope(scope), filters=filters, limit=limit, threshold=threshold,
-                                      include_invalidated=include_invalidated, with_relations=with_relations)
+                                      include_invalidated=include_invalidated, mode=mode, as_of=as_of,
+                                      context=context, rerank=rerank, with_relations=with_relations)
 
     async def list_memories(self, scope: Scope | None, *, filters: Filter | None = None, first: int = 20, after: str | None = None,
                    order: Order = Order.CREATED_DESC, include_invalidated: bool = False) -> MemoryPage:

@@ -19,6 +19,7 @@ from memory.models import (
     Scope,
     Triple,
     Vector,
+    as_utc,
     new_id,
     text_hash,
     utcnow,
@@ -35,7 +36,7 @@ class Candidate:
     text: str
     role: str | None
     triples: tuple[Triple, ...] = ()
-    event_time: datetime | None = None  # when what it tells happened, where the text says so
+    occurred_at: datetime | None = None  # when what it tells happened: the message's time, or the text's
 
 
 @dataclass
@@ -73,7 +74,7 @@ class Ingestor:
     async def decide(
         self, messages: Sequence[Message], scope: Scope, infer: bool, prompt: str | None
     ) -> Decided:
-        raw = [Candidate(m.content, m.role) for m in messages if m.role != "system"]
+        raw = [Candidate(m.content, m.role, occurred_at=m.occurred_at) for m in messages if m.role != "system"]
         if not infer:
             return Decided(adds=list(zip(raw, await self._embed([c.text for c in raw]))))
         speaker = scope.user_id or "user"
@@ -194,15 +195,15 @@ class Ingestor:
         return out
 
 
-def new_record(text: str, scope: Scope, metadata: Mapping[str, Any], role: str | None,
-               event_time: datetime | None = None) -> MemoryRecord:
+def new_record(
+    text: str, scope: Scope, metadata: Mapping[str, Any], role: str | None, occurred_at: datetime | None = None
+) -> MemoryRecord:
     now = utcnow()
     meta = dict(metadata)
     if role is not None:
         meta.setdefault("role", role)
-    if event_time is not None:
-        meta.setdefault("event_time", event_time.isoformat())
-    return MemoryRecord(new_id(), text, text_hash(text), scope, meta, now, now)
+    occurred = as_utc(occurred_at) if occurred_at is not None else now
+    return MemoryRecord(new_id(), text, text_hash(text), scope, meta, now, now, occurred_at=occurred)
 
 
 def graph_work(scope: Scope, triples: Sequence[Triple], memory_id: str | None, embeddings: Mapping[str, tuple[float, ...]],

@@ -24,6 +24,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: datetime) -> datetime:
+    """Aware UTC; a naive time is read as UTC (as everywhere in the code base)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 
@@ -85,6 +90,7 @@ class Scope:
 class Message:
     role: str
     content: str
+    occurred_at: datetime | None = None  # when it was said, for raw (infer=False) memories
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +105,16 @@ class MemoryRecord:
     invalidated_at: datetime | None = None
     invalidation_reason: str | None = None
     categories: tuple[str, ...] = ()
+    # when what the memory says happened (mem0's `timestamp`, a message's time); None: created_at
+    occurred_at: datetime | None = None
 
     @property
     def valid(self) -> bool:
         return self.invalidated_at is None
+
+    @property
+    def event_time(self) -> datetime:
+        return self.occurred_at or self.created_at
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,6 +78,15 @@ class LLM(Protocol):
         ...
 
 
+class Reranker(Protocol):
+    """Scores documents against a query with a model that reads both (a cross-encoder)."""
+
+    async def rerank(self, query: str, documents: Sequence[str]) -> list[float]:
+        """One relevance score per document, in the documents' order (higher is more relevant).
+        Raises memory.errors.ProviderError when the service fails or answers out of shape."""
+        ...
+
+
 class VectorIndex(Protocol):
     """Approximate nearest-neighbour index over memory embeddings (cosine).
 
@@ -179,6 +188,14 @@ class MemoryRepository(Protocol):
         ...
 
     async def ids_in_scope(self, scope: Scope, include_invalidated: bool) -> list[MemoryId]: ...
+
+    async def lexical_search(
+        self, scope: Scope, terms: Sequence[str], k: int, include_invalidated: bool = False
+    ) -> list[tuple[MemoryId, float]]:
+        """Up to k memories inside the read scope `scope` whose text contains any of `terms`
+        (lower-case words), best first, with a relevance score (higher is better; comparable only
+        within one call). Served by a full-text index kept in the memory row's transaction."""
+        ...
 
     async def history(self, memory_ids: Sequence[MemoryId]) -> dict[MemoryId, list[HistoryEntry]]:
         """History per memory id, ordered by seq (includes ids of deleted memories)."""

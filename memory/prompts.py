@@ -75,16 +75,27 @@ Rules:
   ({speaker}, HAS_DENTIST, dr. chen). Statements about other people keep them as the source.
 - Types: person, organisation, place, date or thing, when the text says which; else entity.
 - If nothing is worth remembering, return empty lists.
-Today's date is {today}.
+Today's date is {today}.{extra}
 Answer with JSON only: {{"facts": ["..."], "relations": [{{"source": "...", "relation": "...",
 "destination": "...", "source_type": "person", "destination_type": "organisation",
 "valid_from": "YYYY-MM-DD or null", "negated": false}}]}}"""
 
 
+_EXTRA = """
+The application adds these instructions about what to remember (they never change the answer's
+format below):
+<instructions>
+{instructions}
+</instructions>"""
+
+
 def extraction_messages(
-    messages: Sequence[Message], speaker: str, custom_prompt: str | None = None
+    messages: Sequence[Message], speaker: str, instructions: str | None = None
 ) -> list[ChatMessage]:
-    system = custom_prompt or _EXTRACT_SYSTEM.format(speaker=speaker, today=date.today().isoformat())
+    """`instructions` (the add's custom prompt) go inside our prompt, so the answer keeps the
+    shape the parser expects whatever they say."""
+    extra = _EXTRA.format(instructions=instructions.strip()) if instructions and instructions.strip() else ""
+    system = _EXTRACT_SYSTEM.format(speaker=speaker, today=date.today().isoformat(), extra=extra)
     transcript = "\n".join(f"{m.role}: {m.content}" for m in messages if m.role != "system")
     return [ChatMessage("system", system), ChatMessage("user", f"Conversation:\n{transcript}")]
 

@@ -5,6 +5,7 @@ import asyncio
 import logging
 import math
 import re
+from dataclasses import replace
 from datetime import datetime
 from typing import Sequence
 
@@ -13,14 +14,17 @@ from memory.errors import InvalidInput, NotFound, StoreUnavailable
 from memory.extraction import normalise_name
 from memory.filters import Filter, matches
 from memory.observe import observed
-from memory.models import HistoryEntry, MemoryRecord, Relation, Scope
+from memory.models import HistoryEntry, MemoryRecord, Relation, Scope, as_utc
 from memory.pagination import decode_cursor, encode_cursor
 from memory.ports import Embedder, GraphStore, MemoryRepository, Order, PageCursor, VectorIndex
+from memory.ranking import SearchMode
 from memory.results import MemoryPage, Owner, SearchHit, SearchResult
+from memory.searcher import Searcher, SearchRequest
 from memory.validation import check_text
 
 log = logging.getLogger(__name__)
 
+MAX_CONTEXT = 5
 _WORD = re.compile(r"[\w'’-]+")
 
 
@@ -32,6 +36,7 @@ class RecallMixin:
     _embedder: Embedder
     _graph: GraphStore | None
     _catalog: ScopeCatalog
+    searcher: Searcher
     max_limit: int
 
     async def get(self, id: str) -> MemoryRecord:
@@ -58,39 +63,58 @@ class RecallMixin:
         limit: int = 10,
         threshold: float | None = None,
         include_invalidated: bool = False,
+        mode: SearchMode = SearchMode.HYBRID,
+        as_of: datetime | None = None,
+        context: int = 0,
+        rerank: bool | None = None,
         with_relations: bool = True,
     ) -> SearchResult:
-        """Hits by meaning; `with_relations` also looks up the graph relations of the entities the
-        query names (a graph round trip: edges ask only when their client wants them)."""
+        """The memories in `scope` that best answer `query`, best first, each with its per-channel
+        scores; `threshold` drops hits whose cosine similarity is below it. `as_of` searches what
+        was stored and valid then, and time expressions in the query ("last May") count from it.
+        `context` adds to each hit up to that many memories its owner stored before and after it.
+        `rerank` (default: when a reranker is configured) reorders the best hits with it.
+        `with_relations` also looks up the graph relations of the entities the query names (a
+        graph round trip: edges ask only when their client wants them)."""
         scope.require()
         query = check_text(query, "query")
         limit = self._limit(limit)
         if threshold is not None and not (-1.0 <= threshold <= 1.0 and math.isfinite(threshold)):
             raise InvalidInput("threshold must be between -1 and 1 (cosine similarity)")
+        if not isinstance(mode, SearchMode):
+            raise InvalidInput("mode must be one of HYBRID, VECTOR, LEXICAL")
+        if not isinstance(context, int) or not 0 <= context <= MAX_CONTEXT:
+            raise InvalidInput(f"context must be between 0 and {MAX_CONTEXT}")
+        if rerank and not self.searcher.can_rerank:
+            raise InvalidInput("rerank needs a reranker and none is configured (set reranker.base_url)")
+        if threshold is not None and mode is SearchMode.LEXICAL:
+            raise InvalidInput("threshold is a cosine similarity: use it with HYBRID or VECTOR search")
+        request = SearchRequest(query, scope, filters, limit, threshold, include_invalidated, mode,
+                                as_of=as_utc(as_of) if as_of is not None else None, rerank=rerank)
         async with asyncio.TaskGroup() as tg:
-            hits_task = tg.create_task(self._vector_hits(query, scope, filters, limit, include_invalidated))
+            hits_task = tg.create_task(self.searcher.hits(request))
             rel_task = tg.create_task(self._query_relations(query, scope) if with_relations else _none())
-        hits = [h for h in hits_task.result() if threshold is None or h.score >= threshold]
+        hits = hits_task.result()
+        if context:
+            hits = await self._with_context(hits, context, include_invalidated)
         return SearchResult(hits, rel_task.result())
 
-    async def _vector_hits(
-        self, query: str, scope: Scope, filters: Filter | None, limit: int, include_invalidated: bool
-    ) -> list[SearchHit]:
-        vec = (await self._embedder.embed([query]))[0]
-        allow = self._catalog.allow(scope, include_invalidated)
-        k = limit if filters is None else limit * 4
-        while True:
-            pairs = await self._index.nearest(vec, k, allow)
-            records = await self._repo.get_many([id for id, _ in pairs])
-            hits = [
-                SearchHit(records[id], score)
-                for id, score in pairs
-                if id in records and matches(filters, records[id])
-            ]
-            # widen until `limit` hits pass the filter or the scope is exhausted: filters are exact
-            if len(hits) >= limit or len(pairs) < k:
-                return hits[:limit]
-            k *= 4
+    async def _with_context(self, hits: list[SearchHit], n: int, include_invalidated: bool) -> list[SearchHit]:
+        """Each hit with the n memories of the same owner (same run, when it has one) stored
+        before and after it: evidence often spans neighbouring turns of a conversation."""
+
+        async def around(rec: MemoryRecord) -> tuple[MemoryRecord, ...]:
+            at = PageCursor(rec.created_at, rec.id)
+            async with asyncio.TaskGroup() as tg:
+                before = tg.create_task(self._repo.list_page(
+                    rec.scope, order=Order.CREATED_DESC, after=at, limit=n, include_invalidated=include_invalidated))
+                after = tg.create_task(self._repo.list_page(
+                    rec.scope, order=Order.CREATED_ASC, after=at, limit=n, include_invalidated=include_invalidated))
+            return (*reversed(before.result()), *after.result())
+
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(around(h.record)) for h in hits]
+        return [replace(h, context=t.result()) for h, t in zip(hits, tasks)]
 
     async def _query_relations(self, query: str, scope: Scope) -> list[Relation]:
         if self._graph is None:

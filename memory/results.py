@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from memory.models import ChangeEvent, Entity, MemoryRecord, Relation
+from memory.ranking import Scores
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +29,11 @@ class AddResult:
 @dataclass(frozen=True, slots=True)
 class SearchHit:
     record: MemoryRecord
-    score: float
+    score: float  # what ordered the hits: fused (HYBRID), cosine (VECTOR) or lexical (LEXICAL)
+    scores: Scores = Scores()
+    matched_terms: tuple[str, ...] = ()
+    # the memories stored just before and after it by the same owner (search's `context`), oldest first
+    context: tuple[MemoryRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

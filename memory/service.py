@@ -31,8 +31,10 @@ from memory.models import (
     utcnow,
 )
 from memory.observe import Observer, observed
-from memory.ports import LLM, ChangeSet, Embedder, GraphStore, MemoryRepository, VectorIndex
+from memory.ports import LLM, ChangeSet, Embedder, GraphStore, MemoryRepository, Reranker, VectorIndex
+from memory.ranking import FusionWeights
 from memory.recall import RecallMixin
+from memory.searcher import Searcher
 from memory.results import AddResult, MemoryChange
 from memory.validation import check_metadata, check_text
 
@@ -49,6 +51,8 @@ class ServiceOptions:
     entity_match_threshold: float = 0.9
     graph_drain_interval_s: float = 2.0
     graph_max_backoff_s: float = 30.0
+    fusion: FusionWeights = FusionWeights()
+    rerank_candidates: int = 20  # how many of the best fused hits a configured reranker reorders
     # how often to pick up changes other processes made to the shared SQL database (0: never)
     sync_interval_s: float = 2.0
 
@@ -66,6 +70,7 @@ class MemoryService(RecallMixin, GraphMixin):
         options: ServiceOptions = ServiceOptions(),
         index_save_interval_s: float = 30.0,
         observer: Observer | None = None,
+        reranker: Reranker | None = None,
     ) -> None:
         self.observer = observer  # timings of add/search/update/delete for the edge's metrics
         self._repo = repo
@@ -89,6 +94,8 @@ class MemoryService(RecallMixin, GraphMixin):
             if graph is not None else None
         )
         self._entities = EntityResolver(graph, embedder, options.entity_match_threshold)
+        self.searcher = Searcher(repo, index, embedder, self._catalog, options.fusion, reranker,
+                                 options.rerank_candidates)
         self._ingest = Ingestor(
             embedder, index, self._catalog, repo, llm,
             dedup_threshold=options.dedup_threshold, similar_memories=options.similar_memories,
@@ -123,7 +130,10 @@ class MemoryService(RecallMixin, GraphMixin):
         infer: bool = True,
         prompt: str | None = None,
         actor: str | None = None,
+        occurred_at: datetime | None = None,
     ) -> AddResult:
+        """Remember messages. `occurred_at` is when they happened (each message's own time wins
+        for raw adds); it defaults to now."""
         scope.require()
         meta = check_metadata(metadata)
         if not messages:
@@ -132,18 +142,22 @@ class MemoryService(RecallMixin, GraphMixin):
             check_text(m.content, f"messages[{i}].content")
             if not isinstance(m.role, str) or not m.role.strip():
                 raise InvalidInput(f"messages[{i}].role must be a non-empty string")
-        messages = [Message(m.role.strip().lower(), m.content.strip()) for m in messages]
+        if prompt is not None:
+            _check_prompt(prompt, infer, self._llm is not None)
+        messages = [Message(m.role.strip().lower(), m.content.strip(), m.occurred_at) for m in messages]
         decided = await self._ingest.decide(messages, scope, infer, prompt)
-        return await self._apply(decided, scope, meta, actor)
+        return await self._apply(decided, scope, meta, actor, occurred_at)
 
-    async def _apply(self, d: Decided, scope: Scope, meta: dict[str, Any], actor: str | None) -> AddResult:
+    async def _apply(
+        self, d: Decided, scope: Scope, meta: dict[str, Any], actor: str | None, occurred_at: datetime | None = None
+    ) -> AddResult:
         now = utcnow()
         change = ChangeSet()
         results: list[MemoryChange] = []
         events: list[MemoryEvent] = []
         fact_triples: list[tuple[str, tuple[Triple, ...]]] = []
         for cand, vec in d.adds:
-            rec = new_record(cand.text, scope, meta, cand.role, cand.event_time)
+            rec = new_record(cand.text, scope, meta, cand.role, cand.occurred_at or occurred_at)
             change.writes.append(StoredMemory(rec, vec))
             change.history.append(HistoryEntry(rec.id, ChangeEvent.ADD, None, rec.text, scope, now, actor, cand.role))
             results.append(MemoryChange(rec.id, rec.text, ChangeEvent.ADD, None, rec))
@@ -308,3 +322,13 @@ class MemoryService(RecallMixin, GraphMixin):
             with contextlib.suppress(StoreUnavailable):
                 out["entities"], out["relations"] = await self._graph.counts()
         return out
+
+
+def _check_prompt(prompt: str, infer: bool, have_llm: bool) -> None:
+    """A custom prompt steers LLM extraction only: refuse it where it would be silently ignored."""
+    check_text(prompt, "prompt")
+    if not have_llm:
+        raise InvalidInput("prompt (custom instructions) needs an LLM for extraction and none is configured "
+                           "(set llm.base_url); leave it out to use the built-in extraction")
+    if not infer:
+        raise InvalidInput("prompt (custom instructions) steers extraction, which infer=false skips: leave one out")

@@ -16,6 +16,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from history.engine import WRITE_INTENT, create_engine
+from history.lexical import include_name
 from history.migrate import MIGRATION_LOCK
 from history.tables import metadata as target_metadata
 
@@ -44,6 +45,7 @@ def _configure(connection: Connection) -> None:
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,  # the full-text index is derived, not in the table metadata
     )
 
 

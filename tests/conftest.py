@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures.sql", "tests.fixtures.openai_fake", "tests.fixtures.bolt"]
+pytest_plugins = ["tests.fixtures.sql", "tests.fixtures.openai_fake", "tests.fixtures.bolt", "tests.fixtures.rerank_fake"]

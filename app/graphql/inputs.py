@@ -8,6 +8,7 @@ A `MemoryFilter` is the core's filter language in typed form:
 Several keys in one MemoryFilter (or several operators in one FieldCondition) are ANDed."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import strawberry
@@ -18,8 +19,11 @@ from memory import filters as f
 from memory.errors import InvalidInput
 from memory.models import GraphQuery, Message, Scope
 from memory.ports import Order
+from memory.ranking import SearchMode
 
 strawberry.enum(Order, name="MemoryOrder", description="Order of a memories page.")
+strawberry.enum(SearchMode, name="SearchMode",
+                description="Search channels: HYBRID fuses full-text and vector search; VECTOR or LEXICAL alone.")
 
 # camelCase spellings of the record's own fields; anything else is a metadata key
 _RECORD_FIELDS = {
@@ -132,6 +136,8 @@ class RelationFilter:
 class MessageInput:
     role: str = strawberry.field(description="user, assistant or system.")
     content: str
+    occurred_at: datetime | None = strawberry.field(
+        default=None, description="When it was said (raw adds keep it as the memory's occurredAt).")
 
 
 @strawberry.input
@@ -141,9 +147,11 @@ class AddMemoriesInput:
     metadata: JSON | None = None
     infer: bool = strawberry.field(default=True, description="Extract facts (true) or store the messages as they are.")
     prompt: str | None = strawberry.field(default=None, description="Extra instructions for fact extraction.")
+    occurred_at: datetime | None = strawberry.field(
+        default=None, description="When the messages happened (default: now); a message's own time wins.")
 
     def to_messages(self) -> list[Message]:
-        return [Message(role=msg.role, content=msg.content) for msg in self.messages]
+        return [Message(role=msg.role, content=msg.content, occurred_at=msg.occurred_at) for msg in self.messages]
 
 
 @strawberry.input

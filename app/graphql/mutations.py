@@ -22,7 +22,7 @@ class Mutation:
         ctx = info.context
         result = await ctx.service.add(
             input.to_messages(), required_scope(input.scope), metadata=json_object(input.metadata, "metadata"),
-            infer=input.infer, prompt=input.prompt,
+            infer=input.infer, prompt=input.prompt, occurred_at=input.occurred_at,
         )
         return AddResult.of(result)
 

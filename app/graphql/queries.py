@@ -1,7 +1,8 @@
 """Query resolvers: convert input, call one service method, convert output."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Sequence
 
 import strawberry
 
@@ -22,6 +23,7 @@ from memory import models as m
 from memory.models import GraphQuery
 from memory.pagination import encode_cursor as encode_memory_cursor
 from memory.ports import Order
+from memory.ranking import SearchMode
 
 if TYPE_CHECKING:
     from memory.service import MemoryService
@@ -73,7 +75,7 @@ class Query:
         cursors = [memory_cursor(rec, order_by) for rec in page.items]
         return connection(page.items, Memory.of, cursors, page.has_next, after)
 
-    @strawberry.field(description="Memories closest in meaning to `query`, best first.")
+    @strawberry.field(description="The memories that best answer `query` (by words and meaning), best first.")
     async def search(
         self,
         info: Info,
@@ -81,12 +83,24 @@ class Query:
         scope: ScopeInput,
         filter: MemoryFilter | None = None,
         limit: int = 10,
-        threshold: float | None = None,
+        threshold: Annotated[float | None, strawberry.argument(
+            description="Drop hits whose cosine similarity (`scores.vector`) is below this.")] = None,
         include_invalidated: bool = False,
+        mode: SearchMode = SearchMode.HYBRID,
+        as_of: Annotated[datetime | None, strawberry.argument(
+            description="Search what was stored and valid at this time; time words in the query "
+            "(\"last May\", \"two weeks ago\") count from it instead of now.")] = None,
+        context: Annotated[int, strawberry.argument(
+            description="Also return, per hit, up to this many (0-5) memories of the same owner stored "
+            "just before and after it (`SearchHit.context`).")] = 0,
+        rerank: Annotated[bool | None, strawberry.argument(
+            description="Reorder the best hits with the configured reranker (default: when one is configured; "
+            "true without one is an error).")] = None,
     ) -> SearchResult:
         result = await info.context.service.search(
             query, required_scope(scope), filters=filter_of(filter), limit=limit,
-            threshold=threshold, include_invalidated=include_invalidated,
+            threshold=threshold, include_invalidated=include_invalidated, mode=mode, as_of=as_of, context=context,
+            rerank=rerank,
             with_relations=selects(info, "relations"),  # the graph is asked only when the client wants it
         )
         return SearchResult.of(result)

@@ -13,6 +13,7 @@ from app.graphql.context import Info
 from memory import models as m
 from memory import results as r
 from memory.events import EventKind, MemoryEvent
+from memory.ranking import Scores
 
 # registered with Strawberry under these names; fields are annotated with the core's enums
 strawberry.enum(m.ChangeEvent, name="ChangeEvent", description="What a change did to a memory.")
@@ -115,6 +116,8 @@ class Memory:
     invalidated_at: datetime | None
     invalidation_reason: str | None
     valid: bool
+    occurred_at: datetime = strawberry.field(
+        description="When what the memory says happened (given on add, else when it was stored).")
     record: strawberry.Private[m.MemoryRecord]
 
     @classmethod
@@ -124,7 +127,7 @@ class Memory:
             id=strawberry.ID(rec.id), text=rec.text, user_id=s.user_id, agent_id=s.agent_id, run_id=s.run_id,
             metadata=JSON(dict(rec.metadata)), categories=list(rec.categories), created_at=rec.created_at,
             updated_at=rec.updated_at, invalidated_at=rec.invalidated_at,
-            invalidation_reason=rec.invalidation_reason, valid=rec.valid, record=rec,
+            invalidation_reason=rec.invalidation_reason, valid=rec.valid, occurred_at=rec.event_time, record=rec,
         )
 
     @strawberry.field(description="Every change made to this memory, oldest first.")
@@ -182,10 +185,38 @@ class AddResult:
         )
 
 
+@strawberry.type(description="Each channel's score for one hit; null where that channel did not find it.")
+class SearchScores:
+    vector: float | None = strawberry.field(description="Cosine similarity to the query.")
+    lexical: float | None = strawberry.field(
+        description="Full-text relevance (BM25 on SQLite, ts_rank_cd on PostgreSQL); compare within one search.")
+    graph: float | None = strawberry.field(description="Graph channel score (entities the query names).")
+    time: float | None = strawberry.field(description="Time channel score (event time against the query's time).")
+    fused: float | None = strawberry.field(
+        description="Weighted reciprocal-rank fusion of the channels, 1.0 = first in every channel (HYBRID only).")
+    reranked: float | None = strawberry.field(description="The reranker's score, when one is configured.")
+
+    @classmethod
+    def of(cls, s: Scores) -> SearchScores:
+        return cls(vector=s.vector, lexical=s.lexical, graph=s.graph, time=s.time, fused=s.fused, reranked=s.reranked)
+
+
 @strawberry.type
 class SearchHit:
     memory: Memory
-    score: float = strawberry.field(description="Cosine similarity to the query (higher is closer).")
+    score: float = strawberry.field(
+        description="What ordered the hits (higher is better): `scores.fused` in HYBRID mode, "
+        "`scores.vector` in VECTOR mode, `scores.lexical` in LEXICAL mode.")
+    scores: SearchScores = strawberry.field(description="Why this memory came back, per channel.")
+    matched_terms: list[str] = strawberry.field(description="The query's words found in the memory's text.")
+    context: list[Memory] = strawberry.field(
+        description="With search(context: n): the memories of the same owner stored just before and after "
+        "this one, oldest first (the hit itself left out).")
+
+    @classmethod
+    def of(cls, h: r.SearchHit) -> SearchHit:
+        return cls(memory=Memory.of(h.record), score=h.score, scores=SearchScores.of(h.scores),
+                   matched_terms=list(h.matched_terms), context=[Memory.of(c) for c in h.context])
 
 
 @strawberry.type
@@ -198,7 +229,7 @@ class SearchResult:
     @classmethod
     def of(cls, res: r.SearchResult) -> SearchResult:
         return cls(
-            hits=[SearchHit(memory=Memory.of(h.record), score=h.score) for h in res.hits],
+            hits=[SearchHit.of(h) for h in res.hits],
             relations=[Relation.of(x) for x in res.relations],
         )
 

@@ -47,6 +47,7 @@ def record_json(rec: MemoryRecord) -> dict[str, Any]:
         "text": rec.text, "hash": rec.hash, "scope": scope_json(rec.scope), "metadata": dict(rec.metadata),
         "categories": list(rec.categories), "created_at": _iso(rec.created_at), "updated_at": _iso(rec.updated_at),
         "invalidated_at": _iso(rec.invalidated_at), "invalidation_reason": rec.invalidation_reason,
+        "occurred_at": _iso(rec.occurred_at),
     }
 
 
@@ -58,7 +59,7 @@ def record_from(id: str, data: dict[str, Any]) -> MemoryRecord:
         id=id, text=data["text"], hash=data["hash"], scope=scope_from(data["scope"]),
         metadata=data.get("metadata") or {}, created_at=created, updated_at=updated,
         invalidated_at=_time(data.get("invalidated_at")), invalidation_reason=data.get("invalidation_reason"),
-        categories=tuple(data.get("categories") or ()),
+        categories=tuple(data.get("categories") or ()), occurred_at=_time(data.get("occurred_at")) or created,
     )
 
 

@@ -36,6 +36,7 @@ from app.rest.scoping import (
 from memory.errors import InvalidInput
 from memory.models import Message as CoreMessage
 from memory.models import Scope
+from memory.ranking import SearchMode
 
 DEFAULT_TOP_K = 10
 
@@ -51,7 +52,7 @@ async def add(ctx: Ctx) -> AddResponse:
     else:
         messages = [CoreMessage(m.role, m.content) for m in body.messages]
     result = await ctx.svc.add(messages, scope, metadata=body.metadata, infer=body.infer,
-                               prompt=body.prompt or body.custom_instructions)
+                               prompt=body.prompt or body.custom_instructions, occurred_at=body.timestamp)
     return AddResponse.of(result)
 
 
@@ -63,6 +64,7 @@ async def search(ctx: Ctx) -> SearchResponse:
     result = await ctx.svc.search(
         body.query, scope or Scope(), filters=tree, limit=pick_limit(body.limit, body.top_k, DEFAULT_TOP_K),
         threshold=body.threshold, include_invalidated=body.include_invalidated or body.latest_only is False,
+        mode=SearchMode.VECTOR if body.keyword_search is False else SearchMode.HYBRID, rerank=body.rerank,
         with_relations=bool(body.enable_graph),  # mem0 returns relations when the request enables the graph
     )
     return SearchResponse(results=[SearchHitOut.hit(h) for h in result.hits],

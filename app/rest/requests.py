@@ -6,6 +6,7 @@ the values that are harmless): sending any other value is a 400 that says why, n
 no-op. Unknown fields are a 400 too."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Json, model_validator
@@ -65,14 +66,13 @@ class MessageIn(BaseModel):
 class AddRequest(ScopeFields):
     """Remember a conversation (or, with infer=false, store each message as it is). The owner is
     user_id / agent_id / run_id, given at the top level (v1) or as equalities in `filters` (v3).
-    Refused when set: custom_categories, agent_custom_instructions, timestamp, expiration_date,
+    Refused when set: custom_categories, agent_custom_instructions, expiration_date,
     structured_data_schema, includes, excludes, immutable=true, memory_type, app_id, org_id,
     project_id."""
 
     refused: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
         "custom_categories": ("categories come from the extraction model", ()),
         "agent_custom_instructions": ("use custom_instructions (or prompt)", ()),
-        "timestamp": ("a memory's created_at is when it was stored", ()),
         "expiration_date": ("memories do not expire in AgentMem", ()),
         "structured_data_schema": ("structured extraction is not supported", ()),
         "includes": ("use custom_instructions (or prompt) to steer extraction", ()),
@@ -91,17 +91,17 @@ class AddRequest(ScopeFields):
     infer: bool = True
     prompt: str | None = Field(default=None, description="Extra extraction instructions (mem0 OSS).")
     custom_instructions: str | None = Field(default=None, description="Same as prompt (mem0 platform).")
+    timestamp: datetime | None = Field(
+        default=None, description="When the messages happened (Unix seconds or ISO-8601; default now): occurred_at.")
     enable_graph: bool | None = Field(default=None, description="Must match the server's graph setting when given.")
 
 
 class SearchRequest(ScopeFields):
-    """Search by meaning within a scope, with exact filters. `limit` and `top_k` are synonyms.
-    Refused when set: rerank=true, keyword_search=true, fields, reference_date, explain=true,
-    app_id, org_id, project_id."""
+    """Search by words and meaning (hybrid) within a scope, with exact filters. `limit` and `top_k`
+    are synonyms. Refused when set: fields, reference_date, explain=true, app_id, org_id, project_id;
+    rerank=true when the server has no reranker."""
 
     refused: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
-        "rerank": ("AgentMem has no reranker", (False,)),
-        "keyword_search": ("search is by meaning; filter text with keywords icontains", (False,)),
         "fields": ("every field is returned", ()),
         "reference_date": ("relative-time queries are not supported", ()),
         "explain": ("score details are not available", (False,)),
@@ -114,6 +114,10 @@ class SearchRequest(ScopeFields):
     limit: int | None = Field(default=None, ge=1, description="Default 10; at most the server's max_limit.")
     top_k: int | None = Field(default=None, ge=1, description="Synonym of limit (mem0 v2).")
     threshold: float | None = Field(default=None, ge=-1, le=1, description="Minimum cosine similarity.")
+    keyword_search: bool | None = Field(
+        default=None, description="Full-text matching fused with search by meaning (the default); false: by meaning only.")
+    rerank: bool | None = Field(
+        default=None, description="Reorder the best hits with the configured reranker (default: when one is).")
     categories: list[str] | None = Field(default=None, description="Only memories with any of these categories.")
     latest_only: bool | None = Field(default=None, description="False also returns invalidated (superseded) memories.")
     include_invalidated: bool = False

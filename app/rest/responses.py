@@ -26,6 +26,7 @@ class MemoryOut(BaseModel):
     updated_at: datetime
     invalidated_at: datetime | None = Field(default=None, description="Set when a newer memory superseded this one.")
     invalidation_reason: str | None = None
+    occurred_at: datetime = Field(description="When what the memory says happened (the add's timestamp, else created_at).")
 
     @classmethod
     def of(cls, rec: MemoryRecord) -> MemoryOut:
@@ -34,15 +35,34 @@ class MemoryOut(BaseModel):
             categories=list(rec.categories), user_id=rec.scope.user_id, agent_id=rec.scope.agent_id,
             run_id=rec.scope.run_id, created_at=rec.created_at, updated_at=rec.updated_at,
             invalidated_at=rec.invalidated_at, invalidation_reason=rec.invalidation_reason,
+            occurred_at=rec.event_time,
         )
 
 
+class HitScores(BaseModel):
+    """Each search channel's score for a hit; null where that channel did not find it."""
+
+    vector: float | None = Field(default=None, description="Cosine similarity to the query.")
+    lexical: float | None = Field(default=None, description="Full-text relevance; compare within one search.")
+    graph: float | None = None
+    time: float | None = None
+    fused: float | None = Field(default=None, description="Reciprocal-rank fusion, 1.0 = first in every channel.")
+    reranked: float | None = None
+
+
 class SearchHitOut(MemoryOut):
-    score: float = Field(description="Cosine similarity to the query.")
+    score: float = Field(description="What ordered the hits: the fused score (hybrid) or the cosine similarity "
+                                     "(keyword_search=false).")
+    scores: HitScores
+    matched_terms: list[str] = Field(description="The query's words found in the memory's text.")
 
     @classmethod
     def hit(cls, hit: SearchHit) -> SearchHitOut:
-        return cls(**MemoryOut.of(hit.record).model_dump(), score=hit.score)
+        s = hit.scores
+        scores = HitScores(vector=s.vector, lexical=s.lexical, graph=s.graph, time=s.time, fused=s.fused,
+                           reranked=s.reranked)
+        return cls(**MemoryOut.of(hit.record).model_dump(), score=hit.score, scores=scores,
+                   matched_terms=list(hit.matched_terms))
 
 
 class GraphRelation(BaseModel):

@@ -84,6 +84,29 @@ async def test_memories_with_a_typed_filter_tree(gql: GQL) -> None:
     assert len((await gql.data(MEMORIES, filter=recent))["memories"]["nodes"]) == 3
 
 
+EXPLAINED = """
+query($q: String!, $mode: SearchMode!) {
+  search(query: $q, scope: {userId: "alice"}, limit: 3, mode: $mode) {
+    hits { score matchedTerms scores { vector lexical graph time fused reranked } memory { text } }
+  }
+}"""
+
+
+async def test_search_modes_explain_each_hit(gql: GQL) -> None:
+    await add(gql, "The gate code for the warehouse is 7319")
+    await add(gql, "I keep the warehouse tidy")
+    hybrid = (await gql.data(EXPLAINED, q="warehouse gate code", mode="HYBRID"))["search"]["hits"]
+    top = hybrid[0]
+    assert top["memory"]["text"] == "The gate code for the warehouse is 7319"
+    assert top["matchedTerms"] == ["warehouse", "gate", "code"]
+    assert top["scores"]["fused"] == top["score"] and top["scores"]["lexical"] > 0 and top["scores"]["vector"] > 0
+    lexical = (await gql.data(EXPLAINED, q="7319", mode="LEXICAL"))["search"]["hits"]
+    assert [h["memory"]["text"] for h in lexical] == ["The gate code for the warehouse is 7319"]
+    assert lexical[0]["scores"]["vector"] is None
+    vector = (await gql.data(EXPLAINED, q="7319", mode="VECTOR"))["search"]["hits"]
+    assert all(h["scores"]["lexical"] is None and h["score"] == h["scores"]["vector"] for h in vector)
+
+
 async def test_search_ranks_and_filters(gql: GQL) -> None:
     await add(gql, "I love pizza with olives", metadata={"topic": "food"})
     await add(gql, "I work as a pilot", metadata={"topic": "work"})
@@ -149,3 +172,29 @@ async def test_concurrent_requests_keep_their_own_results_and_errors(gql: GQL) -
     assert [b["data"]["memory"]["history"][0]["newText"] for b in bodies[:8]] == [f"parallel {i}" for i in range(8)]
     assert all(b["errors"][0]["extensions"]["code"] == "NOT_FOUND" for b in bodies[8:])
     assert all("errors" not in b for b in bodies[:8])
+
+
+EVENT_TIMES = """
+mutation($input: AddMemoriesInput!) { addMemories(input: $input) { changes { memory { text occurredAt createdAt } } } }"""
+
+
+async def test_occurred_at_comes_from_the_message_then_the_add_then_the_clock(gql: GQL) -> None:
+    messages = [{"role": "user", "content": "We met in Lisbon", "occurredAt": "2023-05-08T13:56:00Z"},
+                {"role": "user", "content": "We flew home"}]
+    data = await gql.data(EVENT_TIMES, input={"messages": messages, "scope": {"userId": "alice"}, "infer": False,
+                                              "occurredAt": "2023-05-09T09:00:00+02:00"})
+    changes = [c["memory"] for c in data["addMemories"]["changes"]]
+    assert [c["occurredAt"] for c in changes] == ["2023-05-08T13:56:00+00:00", "2023-05-09T07:00:00+00:00"]
+    data = await gql.data(EVENT_TIMES, input=add_input("no time given"))
+    memory = data["addMemories"]["changes"][0]["memory"]
+    assert memory["occurredAt"] == memory["createdAt"]
+
+
+async def test_search_context_returns_neighbouring_turns(gql: GQL) -> None:
+    for text in ["Did you get the tickets?", "Yes, for the jazz concert", "Great, see you Friday"]:
+        await add(gql, text)
+    query = """query { search(query: "jazz concert", scope: {userId: "alice"}, limit: 1, context: 1) {
+      hits { memory { text } context { text } } } }"""
+    (hit,) = (await gql.data(query))["search"]["hits"]
+    assert hit["memory"]["text"] == "Yes, for the jazz concert"
+    assert [c["text"] for c in hit["context"]] == ["Did you get the tickets?", "Great, see you Friday"]

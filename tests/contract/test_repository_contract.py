@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import numpy as np
@@ -85,3 +86,50 @@ async def test_replay_pages_by_id_without_gaps(any_repository) -> None:
         seen += [id for id, _ in page]
         after = page[-1][0]
     assert seen == sorted(r.record.id for r in rows)
+
+
+async def lexical_ids(repo, scope: Scope, terms: list[str], k: int = 10, include_invalidated: bool = False) -> list[str]:
+    return [id for id, _ in await repo.lexical_search(scope, terms, k, include_invalidated)]
+
+
+async def test_lexical_search_ranks_by_words_inside_the_scope_only(any_repository) -> None:
+    both = stored("Alice adopted a greyhound called Comet", Scope("u", "a1"))
+    one = stored("Comet is a bright object in the sky above the lake", Scope("u", "a2"), 1)
+    none = stored("Alice went hiking by the lake", Scope("u"), 2)
+    other = stored("greyhound Comet greyhound Comet", Scope("v"), 3)
+    rows = [both, one, none, other]
+    await any_repository.commit(ChangeSet(writes=rows, history=[added(r) for r in rows]))
+    found = await any_repository.lexical_search(Scope("u"), ["greyhound", "comet"], 10)
+    assert [id for id, _ in found] == [both.record.id, one.record.id]
+    assert found[0][1] > found[1][1]
+    assert await lexical_ids(any_repository, Scope("u", "a2"), ["greyhound", "comet"]) == [one.record.id]
+    assert await lexical_ids(any_repository, Scope("v"), ["lake"]) == []
+    assert await lexical_ids(any_repository, Scope("u"), ["comet"], k=1) in ([both.record.id], [one.record.id])
+    # owners whose ids differ only in punctuation or accents stay apart
+    twins = [stored("Comet again", Scope("a.b")), stored("Comet again", Scope("a-b"), 1),
+             stored("Comet again", Scope("zoë"), 2), stored("Comet again", Scope("zoe"), 3)]
+    await any_repository.commit(ChangeSet(writes=twins, history=[added(r) for r in twins]))
+    for twin in twins:
+        assert await lexical_ids(any_repository, twin.record.scope, ["comet"]) == [twin.record.id]
+    # terms are words, never query syntax
+    assert await lexical_ids(any_repository, Scope("u"), ['comet" OR "lake', "*", "NEAR(", "-"]) == []
+
+
+async def test_lexical_index_follows_updates_deletes_and_invalidation(any_repository) -> None:
+    first = stored("the violin lessons start in June", Scope("u"))
+    second = stored("bought a new violin bow", Scope("u"), 1)
+    await any_repository.commit(ChangeSet(writes=[first, second], history=[added(first), added(second)]))
+    assert set(await lexical_ids(any_repository, Scope("u"), ["violin"])) == {first.record.id, second.record.id}
+
+    rewritten = stored("the cello lessons start in June", Scope("u"))
+    rewritten = StoredMemory(dataclasses.replace(rewritten.record, id=first.record.id), rewritten.embedding)
+    await any_repository.commit(ChangeSet(writes=[rewritten], deletes=[second.record.id]))
+    assert await lexical_ids(any_repository, Scope("u"), ["violin"]) == []
+    assert await lexical_ids(any_repository, Scope("u"), ["cello"]) == [first.record.id]
+
+    gone = dataclasses.replace(rewritten.record, invalidated_at=utcnow(), invalidation_reason="old")
+    await any_repository.commit(ChangeSet(writes=[StoredMemory(gone, rewritten.embedding)]))
+    assert await lexical_ids(any_repository, Scope("u"), ["cello"]) == []
+    assert await lexical_ids(any_repository, Scope("u"), ["cello"], include_invalidated=True) == [first.record.id]
+    await any_repository.reset()
+    assert await lexical_ids(any_repository, Scope("u"), ["cello"], include_invalidated=True) == []

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from typing import Sequence
 
 from memory.models import GraphWork, HistoryEntry, MemoryId, MemoryRecord, Scope, Vector
@@ -58,6 +60,31 @@ class InMemoryRepository:
 
     async def ids_in_scope(self, scope: Scope, include_invalidated: bool) -> list[MemoryId]:
         return [id for id, (r, _, _) in self.rows.items() if scope.contains(r.scope) and (include_invalidated or r.valid)]
+
+    async def lexical_search(self, scope: Scope, terms: Sequence[str], k: int,
+                             include_invalidated: bool = False) -> list[tuple[MemoryId, float]]:
+        """Plain BM25 (k1=1.2, b=0.75) over whole lower-case words, computed on every call."""
+        docs = {id: re.findall(r"[^\W_]+", r.text.casefold()) for id, (r, _, _) in self.rows.items()}
+        wanted = [t for t in dict.fromkeys(terms) if t]
+        if not docs or not wanted or k <= 0:
+            return []
+        avg = sum(map(len, docs.values())) / len(docs)
+        df = {t: sum(1 for words in docs.values() if t in words) for t in wanted}
+        found = []
+        for id, words in docs.items():
+            rec = self.rows[id][0]
+            if not scope.contains(rec.scope) or not (include_invalidated or rec.valid):
+                continue
+            score = 0.0
+            for t in wanted:
+                tf = words.count(t)
+                if tf:
+                    idf = math.log(1 + (len(docs) - df[t] + 0.5) / (df[t] + 0.5))
+                    score += idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * len(words) / avg))
+            if score > 0:
+                found.append((id, score))
+        found.sort(key=lambda p: (-p[1], p[0]))
+        return found[:k]
 
     async def history(self, memory_ids: Sequence[MemoryId]) -> dict[MemoryId, list[HistoryEntry]]:
         return {id: [e for e in self.log if e.memory_id == id] for id in memory_ids}

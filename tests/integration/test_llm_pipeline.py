@@ -7,6 +7,7 @@ from typing import AsyncIterator
 
 import pytest
 
+from memory.errors import InvalidInput
 from memory.models import ChangeEvent, Message, Scope
 from memory.providers.openai_compat import OpenAIChatLLM
 from memory.service import MemoryService, ServiceOptions
@@ -128,3 +129,21 @@ async def test_llm_relations_carry_their_start_and_retractions_invalidate(llm_se
     assert [(r.destination, r.valid_from) for r in second.relations_added] == [("berlin", None)]
     system = fake_openai.chat_requests[0]["messages"][0]["content"]
     assert "valid_from" in system and "negated" in system and "two relations" in system
+
+
+async def test_a_custom_prompt_is_extra_instructions_inside_our_prompt(llm_service: MemoryService, fake_openai) -> None:
+    fake_openai.script_chat([extraction(["Allergic to peanuts"])])
+    result = await llm_service.add([Message("user", "I'm allergic to peanuts, and it's sunny")], ALICE,
+                                   prompt="Only remember health facts.")
+    assert [c.memory for c in result.results] == ["Allergic to peanuts"]
+    system = fake_openai.chat_requests[0]["messages"][0]["content"]
+    assert "Only remember health facts." in system and '"facts"' in system  # our JSON shape is still asked for
+
+
+async def test_a_custom_prompt_is_refused_where_it_cannot_apply(llm_service: MemoryService) -> None:
+    with pytest.raises(InvalidInput, match="infer=false"):
+        await llm_service.add([Message("user", "x")], ALICE, infer=False, prompt="Only health facts.")
+    offline = MemoryService(InMemoryRepository(), BruteForceIndex(), HashingEmbedder())
+    with pytest.raises(InvalidInput, match="needs an LLM"):
+        await offline.add([Message("user", "I like tea")], ALICE, prompt="Only health facts.")
+    assert (await offline.list_memories(ALICE)).items == []  # nothing half-written

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from history import migrate
 from history.engine import create_engine
+from history.lexical import include_name
 from history.migrate import SchemaVersionError
 from history.tables import metadata
 from memory.errors import StoreUnavailable
@@ -41,7 +42,7 @@ async def test_upgrade_downgrade_and_upgrade_again(unmigrated_sql_url: str) -> N
     assert await migrate.current(url) is None and not await migrate.is_up_to_date(url)
 
     await migrate.upgrade(url)
-    assert await migrate.current(url) == migrate.head() == "0002"
+    assert await migrate.current(url) == migrate.head() == "memory_event_time"
     assert await migrate.is_up_to_date(url)
     assert TABLES <= await tables_in(url)
 
@@ -56,7 +57,8 @@ async def test_upgrade_downgrade_and_upgrade_again(unmigrated_sql_url: str) -> N
 
 async def test_migrated_schema_matches_the_table_definitions(sql_url: str) -> None:
     def differences(conn: Connection) -> list[object]:
-        context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": False})
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": False,
+                                                                 "include_name": include_name})
         return [d for d in compare_metadata(context, metadata) if not _is_alembic_table(d)]
 
     engine = create_engine(sql_url)

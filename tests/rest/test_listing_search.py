@@ -166,7 +166,6 @@ async def test_search_v2_scope_from_filters_with_top_k_threshold_and_metadata(cl
     ({"query": "x", "user_id": "a", "limit": 2, "top_k": 3}, "limit and top_k"),
     ({"query": "x", "user_id": "a", "limit": 100_000}, "limit must be between"),
     ({"query": "x", "user_id": "a", "rerank": True}, "reranker"),
-    ({"query": "x", "user_id": "a", "keyword_search": True}, "keyword_search"),
     ({"query": "x", "user_id": "a", "reference_date": "2025-01-01"}, "reference_date"),
     ({"query": "x", "user_id": "a", "enable_graph": True}, "graph memory is disabled"),
     ({"query": "x", "user_id": "a", "surprise": 1}, "surprise"),
@@ -175,6 +174,19 @@ async def test_search_v2_scope_from_filters_with_top_k_threshold_and_metadata(cl
 ])
 async def test_search_refusals(client: TestClient, body: dict[str, Any], words: str) -> None:
     assert words in await error(await client.post("/v1/memories/search", json=body), 400, "BAD_USER_INPUT")
+
+
+async def test_keyword_search_fuses_words_with_meaning_and_false_searches_by_meaning_only(
+    client: TestClient, stored: dict[str, str]
+) -> None:
+    path = "/v1/memories/search"
+    hybrid = await ok(await client.post(path, json={"query": "pizza", "user_id": "alice", "keyword_search": True}))
+    first = hybrid["results"][0]
+    assert first["id"] == stored["pizza"] and first["matched_terms"] == ["pizza"]
+    assert first["scores"]["lexical"] > 0 and first["scores"]["fused"] == first["score"]
+    plain = await ok(await client.post(path, json={"query": "pizza", "user_id": "alice", "keyword_search": False}))
+    assert all(r["scores"]["lexical"] is None and r["scores"]["fused"] is None for r in plain["results"])
+    assert all(r["score"] == r["scores"]["vector"] for r in plain["results"])
 
 
 async def test_harmless_mem0_knobs_are_accepted(client: TestClient, stored: dict[str, str]) -> None:

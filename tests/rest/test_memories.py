@@ -110,3 +110,12 @@ async def test_ping_names_the_credential(client: TestClient) -> None:
     assert body["status"] == "ok" and body["role"] == "admin"
     # mem0's MemoryClient will not start unless both are set
     assert body["org_id"] and body["project_id"]
+
+
+async def test_mem0_timestamp_sets_when_the_memory_happened(client: TestClient) -> None:
+    body = await ok(await client.post("/v1/memories", json={"messages": "Trip to Oslo", "user_id": "alice",
+                                                            "infer": False, "timestamp": 1683554160}))
+    got = await ok(await client.get(f"/v1/memories/{body['results'][0]['id']}"))
+    assert got["occurred_at"].startswith("2023-05-08T13:56:00")
+    assert "timestamp" in await error(await client.post("/v1/memories", json={
+        "messages": "x", "user_id": "alice", "timestamp": "not a time"}), 400, "BAD_USER_INPUT")

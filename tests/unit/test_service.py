@@ -111,7 +111,7 @@ async def test_a_stated_start_time_becomes_the_relation_valid_from(service: Memo
     [stored] = await service.relations(ALICE, GraphQuery(), 10, None)
     assert stored.valid_from == datetime(2019, 1, 1, tzinfo=UTC)
     [change] = result.results  # the memory keeps when it happened
-    assert change.record is not None and change.record.metadata["event_time"] == "2019-01-01T00:00:00+00:00"
+    assert change.record is not None and change.record.occurred_at == datetime(2019, 1, 1, tzinfo=UTC)
 
 
 async def test_search_ranks_by_meaning_and_stays_inside_the_scope(service: MemoryService) -> None:

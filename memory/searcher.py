@@ -1,0 +1,176 @@
+"""Ranking memories for a query: vector and lexical channels run side by side, then fusion.
+
+Scope and filters are exact in every mode: each channel searches inside the caller's scope only,
+and when filters drop candidates the channels are asked again, deeper, until `limit` hits pass or
+every channel is exhausted."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Sequence
+
+import numpy as np
+
+from memory.catalog import ScopeCatalog
+from memory.filters import Filter, matches
+from memory.models import MemoryId, MemoryRecord, Scope, Vector, utcnow
+from memory.errors import ProviderError
+from memory.ports import Embedder, MemoryRepository, Reranker, VectorIndex
+from memory.ranking import (
+    Candidate, FusionWeights, Scores, SearchMode, candidates, fuse, matched_terms, query_terms,
+)
+from memory.results import SearchHit
+from memory.timeparse import Window, time_window
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    query: str
+    scope: Scope
+    filters: Filter | None
+    limit: int
+    threshold: float | None
+    include_invalidated: bool
+    mode: SearchMode
+    as_of: datetime | None = None  # search what was known then; time expressions are relative to it
+    rerank: bool | None = None  # None: when a reranker is configured
+
+
+class Searcher:
+    def __init__(
+        self,
+        repo: MemoryRepository,
+        index: VectorIndex,
+        embedder: Embedder,
+        catalog: ScopeCatalog,
+        weights: FusionWeights,
+        reranker: Reranker | None = None,
+        rerank_candidates: int = 20,
+    ) -> None:
+        self._repo = repo
+        self._index = index
+        self._embedder = embedder
+        self._catalog = catalog
+        self.weights = weights
+        self._reranker = reranker
+        self._rerank_candidates = rerank_candidates
+
+    @property
+    def can_rerank(self) -> bool:
+        return self._reranker is not None
+
+    async def hits(self, req: SearchRequest) -> list[SearchHit]:
+        terms = query_terms(req.query)
+        hybrid = req.mode is SearchMode.HYBRID
+        window = time_window(req.query, req.as_of or utcnow()) if hybrid else None
+        k = max(req.limit * self.weights.depth, self.weights.min_candidates) if hybrid else req.limit
+        if req.filters is not None:
+            k *= 4
+        vec: Vector | None = None
+        while True:
+            vec, channels, exhausted = await self._channels(req, terms, vec, k)
+            found = candidates(channels)
+            records = await self._repo.get_many([c.id for c in found])
+            kept = [c for c in found if c.id in records and self._passes(req, records[c.id])]
+            if vec is not None:
+                await self._fill_vector_scores(vec, kept)
+            used = list(channels) + (["time"] if window and _mark_in_window(kept, records, window) else [])
+            kept = fuse(kept, used, self.weights)
+            if req.threshold is not None:
+                kept = [c for c in kept if c.scores.get("vector", -2.0) >= req.threshold]
+            # widen until `limit` hits pass or the scope is exhausted: filters are exact
+            if len(kept) >= req.limit or exhausted:
+                break
+            k *= 4
+        reranked = await self._rerank(req, kept, records)
+        return [self._hit(c, records[c.id], terms, req.mode, reranked) for c in kept[: req.limit]]
+
+    async def _rerank(self, req: SearchRequest, kept: list[Candidate], records: dict[MemoryId, MemoryRecord]) -> bool:
+        """Reorder the best fused candidates by the reranker's scores; False when it did not run.
+        A failing reranker costs the order it would have given, never the search."""
+        if self._reranker is None or req.rerank is False or not kept:
+            return False
+        head = kept[: max(req.limit, self._rerank_candidates)]
+        try:
+            scores = await self._reranker.rerank(req.query, [records[c.id].text for c in head])
+        except ProviderError as exc:
+            log.warning("reranker failed; keeping the fused order: %s", exc)
+            return False
+        for cand, score in zip(head, scores):
+            cand.scores["reranked"] = score
+        kept[: len(head)] = sorted(head, key=lambda c: -c.scores["reranked"])
+        return True
+
+    @staticmethod
+    def _passes(req: SearchRequest, rec: MemoryRecord) -> bool:
+        if req.as_of is not None:
+            if rec.created_at > req.as_of:
+                return False
+            if not req.include_invalidated and rec.invalidated_at is not None and rec.invalidated_at <= req.as_of:
+                return False
+        return matches(req.filters, rec)
+
+    async def _channels(
+        self, req: SearchRequest, terms: list[str], vec: Vector | None, k: int
+    ) -> tuple[Vector | None, dict[str, list[tuple[MemoryId, float]]], bool]:
+        """Each active channel's top k (id, score), run concurrently; exhausted = no channel was cut at k."""
+        channels: dict[str, list[tuple[MemoryId, float]]] = {}
+        async with asyncio.TaskGroup() as tg:
+            # asOf: memories invalidated since then were still valid then
+            wide = req.include_invalidated or req.as_of is not None
+            lexical = (
+                tg.create_task(self._repo.lexical_search(req.scope, terms, k, wide))
+                if req.mode is not SearchMode.VECTOR and terms else None
+            )
+            vector = tg.create_task(self._nearest(req, vec, k)) if req.mode is not SearchMode.LEXICAL else None
+        if vector is not None:
+            vec, channels["vector"] = vector.result()
+        if lexical is not None:
+            # only what this process knows, as for vectors: a replica not caught up with another's
+            # writes (or deletes) answers from one consistent view
+            channels["lexical"] = [pair for pair in lexical.result() if pair[0] in self._catalog]
+        return vec, channels, all(len(found) < k for found in channels.values())
+
+    async def _nearest(
+        self, req: SearchRequest, vec: Vector | None, k: int
+    ) -> tuple[Vector, list[tuple[MemoryId, float]]]:
+        if vec is None:
+            vec = (await self._embedder.embed([req.query]))[0]
+        wide = req.include_invalidated or req.as_of is not None
+        return vec, await self._index.nearest(vec, k, self._catalog.allow(req.scope, wide))
+
+    async def _fill_vector_scores(self, vec: Vector, found: Sequence[Candidate]) -> None:
+        """Cosine similarity for candidates only the lexical channel found, so every hit explains it."""
+        missing = [c for c in found if "vector" not in c.scores]
+        if not missing:
+            return
+        vectors = await self._index.vectors([c.id for c in missing])
+        for cand in missing:
+            if cand.id in vectors:
+                cand.scores["vector"] = float(np.dot(vectors[cand.id], vec))
+
+    @staticmethod
+    def _hit(cand: Candidate, record: MemoryRecord, terms: list[str], mode: SearchMode, reranked: bool) -> SearchHit:
+        s = cand.scores
+        fused = s["fused"] if mode is SearchMode.HYBRID else None
+        scores = Scores(vector=s.get("vector"), lexical=s.get("lexical"), time=s.get("time"), fused=fused,
+                        reranked=s.get("reranked"))
+        by_mode = {SearchMode.HYBRID: fused, SearchMode.VECTOR: s.get("vector"), SearchMode.LEXICAL: s.get("lexical")}
+        score = s.get("reranked") if reranked else by_mode[mode]
+        return SearchHit(record, float(score or 0.0), scores, tuple(matched_terms(terms, record.text)))
+
+
+def _mark_in_window(found: Sequence[Candidate], records: dict[MemoryId, MemoryRecord], window: Window) -> bool:
+    """Time channel: 1.0 for candidates whose event time lies in the query's window; any found?"""
+    start, end = window
+    hit = False
+    for cand in found:
+        if start <= records[cand.id].event_time < end:
+            cand.scores["time"] = 1.0
+            cand.ranks["time"] = 1
+            hit = True
+    return hit

@@ -1,0 +1,154 @@
+"""Hybrid search in the core: channels, fusion, per-hit explanations, exact scope and filters."""
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+
+from memory.errors import InvalidInput
+from memory.filters import parse_filter
+from memory.models import Message, Scope
+from memory.ranking import FusionMethod, FusionWeights, SearchMode, candidates, fuse, matched_terms, query_terms
+from memory.service import MemoryService
+from memory.timeparse import time_window
+
+ALICE = Scope(user_id="alice")
+BOB = Scope(user_id="bob")
+
+
+async def remember(service: MemoryService, text: str, scope: Scope = ALICE, **meta: object) -> str:
+    result = await service.add([Message("user", text)], scope, metadata=meta or None, infer=False)
+    return result.results[0].id
+
+
+def test_query_terms_drop_stop_words_and_punctuation_and_keep_order() -> None:
+    assert query_terms("When did Caroline go to the LGBTQ support group, in 2023?") == [
+        "caroline", "lgbtq", "support", "group", "2023"]
+    assert query_terms("what is it?") == []
+    assert matched_terms(["painting", "sunrise", "lake"], "Melanie painted a sunrise.") == ["painting", "sunrise"]
+
+
+def ranked(channels: dict[str, list[tuple[str, float]]], weights: FusionWeights) -> list[str]:
+    return [c.id for c in fuse(candidates(channels), list(channels), weights)]
+
+
+RRF = FusionWeights(method=FusionMethod.RRF)
+
+
+def test_rank_fusion_rewards_agreement_between_channels() -> None:
+    channels = {"vector": [("a", 0.9), ("b", 0.8)], "lexical": [("b", 3.0), ("c", 2.0)]}
+    assert ranked(channels, RRF) == ["b", "a", "c"]
+    best = fuse(candidates(channels), ["vector", "lexical"], RRF)[0]
+    assert best.ranks == {"vector": 2, "lexical": 1} and 0 < best.scores["fused"] < 1
+    heavy = FusionWeights(method=FusionMethod.RRF, lexical=3.0)
+    assert ranked({"vector": [("a", 0.9), ("b", 0.8)], "lexical": [("c", 3.0)]}, heavy)[0] == "c"
+
+
+def test_relative_fusion_keeps_how_far_ahead_a_channel_best_is() -> None:
+    channels = {"vector": [("a", 0.50), ("b", 0.49), ("c", 0.10)], "lexical": [("b", 9.0), ("a", 1.0), ("c", 0.5)]}
+    assert ranked(channels, RRF) == ["a", "b", "c"]  # ranks 1+2 each: a tie, broken by id
+    relative = fuse(candidates(channels), list(channels), FusionWeights())
+    assert [c.id for c in relative] == ["b", "a", "c"] and relative[0].scores["fused"] > 0.98
+
+
+async def test_hybrid_finds_an_exact_word_that_meaning_alone_ranks_low(service: MemoryService) -> None:
+    code = await remember(service, "The gate code for the warehouse is 7319")
+    for i in range(12):
+        await remember(service, f"I keep the warehouse tidy on day {i}")
+    hybrid = await service.search("7319", ALICE, limit=3)
+    assert hybrid.hits[0].record.id == code
+    hit = hybrid.hits[0]
+    assert hit.matched_terms == ("7319",) and hit.scores.lexical is not None and hit.scores.lexical > 0
+    assert hit.scores.vector is not None and hit.score == hit.scores.fused and 0 < hit.score <= 1.0
+    lexical = await service.search("7319", ALICE, limit=3, mode=SearchMode.LEXICAL)
+    assert [h.record.id for h in lexical.hits] == [code] and lexical.hits[0].scores.vector is None
+    vector = await service.search("7319", ALICE, limit=3, mode=SearchMode.VECTOR)
+    assert all(h.scores.lexical is None and h.score == h.scores.vector for h in vector.hits)
+
+
+async def test_hybrid_search_stays_inside_scope_and_filters(service: MemoryService) -> None:
+    mine = await remember(service, "Comet the greyhound loves the beach", topic="pets")
+    await remember(service, "Comet the greyhound loves the beach", BOB, topic="pets")
+    other_topic = await remember(service, "a greyhound named Comet", topic="work")
+    for mode in SearchMode:
+        found = await service.search("greyhound Comet", ALICE, limit=10, mode=mode)
+        assert {h.record.id for h in found.hits} == {mine, other_topic}
+        only = await service.search("greyhound Comet", ALICE, mode=mode,
+                                    filters=parse_filter({"topic": "pets"}))
+        assert [h.record.id for h in only.hits] == [mine]
+
+
+async def test_deleted_and_updated_memories_leave_the_lexical_channel(service: MemoryService) -> None:
+    id = await remember(service, "my locker number is 4417")
+    await service.update(id, text="my locker number is 5520")
+    assert (await service.search("4417", ALICE, mode=SearchMode.LEXICAL)).hits == []
+    assert [h.record.id for h in (await service.search("5520", ALICE, mode=SearchMode.LEXICAL)).hits] == [id]
+    await service.delete(id)
+    assert (await service.search("5520", ALICE, mode=SearchMode.LEXICAL)).hits == []
+
+
+async def test_threshold_is_cosine_and_refused_for_lexical_only(service: MemoryService) -> None:
+    await remember(service, "I like green tea")
+    assert (await service.search("green tea", ALICE, threshold=1.0)).hits == []
+    with pytest.raises(InvalidInput, match="threshold"):
+        await service.search("green tea", ALICE, threshold=0.5, mode=SearchMode.LEXICAL)
+    with pytest.raises(InvalidInput, match="mode"):
+        await service.search("green tea", ALICE, mode="fuzzy")  # type: ignore[arg-type]
+
+
+NOW = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("query, start, end", [
+    ("what did I do last May?", datetime(2023, 5, 1), datetime(2023, 6, 1)),
+    ("trips in 2022", datetime(2022, 1, 1), datetime(2023, 1, 1)),
+    ("the concert in June 2023", datetime(2023, 6, 1), datetime(2023, 7, 1)),
+    ("who called yesterday", datetime(2024, 3, 14), datetime(2024, 3, 15)),
+    ("what happened last month", datetime(2024, 2, 1), datetime(2024, 3, 1)),
+    ("the party two weeks ago", datetime(2024, 2, 27), datetime(2024, 3, 5)),
+    ("3 days ago", datetime(2024, 3, 12), datetime(2024, 3, 13)),
+    ("in March", datetime(2024, 3, 1), datetime(2024, 4, 1)),
+])
+def test_time_expressions_name_a_window_relative_to_now(query: str, start: datetime, end: datetime) -> None:
+    assert time_window(query, NOW) == (start.replace(tzinfo=UTC), end.replace(tzinfo=UTC))
+
+
+def test_queries_without_time_words_have_no_window() -> None:
+    assert time_window("may I have some tea", NOW) is None
+    assert time_window("room 2023 of the hotel", NOW) is None
+
+
+async def test_a_time_expression_ranks_memories_of_that_time_first(service: MemoryService) -> None:
+    old = (await service.add([Message("user", "went hiking with Sam")], ALICE, infer=False,
+                             occurred_at=datetime(2023, 5, 10, tzinfo=UTC))).results[0].id
+    new = (await service.add([Message("user", "went hiking with Sam")], ALICE, infer=False,
+                             occurred_at=datetime(2024, 1, 3, tzinfo=UTC))).results[0].id
+    first = (await service.search("hiking with Sam in May 2023", ALICE, limit=2)).hits
+    assert [h.record.id for h in first] == [old, new] and first[0].scores.time == 1.0 and first[1].scores.time is None
+    latest = (await service.search("hiking with Sam in 2024", ALICE, limit=2)).hits
+    assert latest[0].record.id == new
+
+
+async def test_as_of_searches_what_was_stored_then(service: MemoryService) -> None:
+    before = await remember(service, "the wifi password is tulip")
+    cut = datetime.now(UTC)
+    await asyncio.sleep(0.01)
+    await remember(service, "the wifi password is orchid now")
+    found = await service.search("wifi password", ALICE, as_of=cut)
+    assert [h.record.id for h in found.hits] == [before]
+    assert len((await service.search("wifi password", ALICE)).hits) == 2
+
+
+async def test_context_returns_the_neighbouring_memories_of_the_same_owner(service: MemoryService) -> None:
+    turns = [await remember(service, text) for text in
+             ["Hi Sam!", "Did you get the tickets?", "Yes, for the jazz concert", "Great, see you Friday"]]
+    await remember(service, "unrelated note from bob", BOB)
+    (hit,) = (await service.search("jazz concert tickets", ALICE, limit=1, context=1)).hits
+    assert hit.record.id == turns[2]
+    assert [c.id for c in hit.context] == [turns[1], turns[3]]
+    (edge,) = (await service.search("Hi Sam", ALICE, limit=1, context=2, mode=SearchMode.LEXICAL)).hits
+    assert edge.record.id == turns[0] and [c.id for c in edge.context] == turns[1:3]
+    assert (await service.search("jazz", ALICE, limit=1)).hits[0].context == ()
+    with pytest.raises(InvalidInput, match="context"):
+        await service.search("jazz", ALICE, context=6)

@@ -1,16 +1,17 @@
 """Turning messages into a plan of memory changes (the `add` pipeline, before anything is written)."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from memory import prompts
 from memory.catalog import ScopeCatalog
 from memory.errors import ProviderError
-from memory.extraction import extract
+from memory.extraction import Extraction, extract
 from memory.models import (
     GraphWork,
     MemoryRecord,
@@ -59,6 +60,7 @@ class Ingestor:
         *,
         dedup_threshold: float,
         similar_memories: int,
+        extractor: Callable[[list[Message], str], Extraction] = extract,
     ) -> None:
         self._embedder = embedder
         self._index = index
@@ -67,6 +69,7 @@ class Ingestor:
         self._llm = llm
         self._dedup = dedup_threshold
         self._similar = similar_memories
+        self._extract = extractor
 
     async def decide(
         self, messages: Sequence[Message], scope: Scope, infer: bool, prompt: str | None
@@ -76,7 +79,9 @@ class Ingestor:
             return Decided(adds=list(zip(raw, await self._embed([c.text for c in raw]))))
         speaker = scope.user_id or "user"
         if self._llm is None:
-            found = extract(list(messages), speaker)
+            # regex work over up to MAX_ADD_CHARS of text: on a worker thread, so other
+            # tenants' requests keep being served while it runs
+            found = await asyncio.to_thread(self._extract, list(messages), speaker)
             facts = [Candidate(f, "user", tuple(t)) for f, t in zip(found.facts, found.triples)]
             return await self._dedup_only(facts, scope)
         try:

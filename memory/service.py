@@ -34,7 +34,7 @@ from memory.observe import Observer, observed
 from memory.ports import LLM, ChangeSet, Embedder, GraphStore, MemoryRepository, VectorIndex
 from memory.recall import RecallMixin
 from memory.results import AddResult, MemoryChange
-from memory.validation import check_metadata, check_text
+from memory.validation import check_message_count, check_metadata, check_text
 
 log = logging.getLogger(__name__)
 
@@ -126,10 +126,12 @@ class MemoryService(RecallMixin, GraphMixin):
         meta = check_metadata(metadata)
         if not messages:
             raise InvalidInput("messages must not be empty")
+        check_message_count(len(messages), 0)
         for i, m in enumerate(messages):
             check_text(m.content, f"messages[{i}].content")
             if not isinstance(m.role, str) or not m.role.strip():
                 raise InvalidInput(f"messages[{i}].role must be a non-empty string")
+        check_message_count(len(messages), sum(len(m.content) for m in messages))
         messages = [Message(m.role.strip().lower(), m.content.strip()) for m in messages]
         decided = await self._ingest.decide(messages, scope, infer, prompt)
         return await self._apply(decided, scope, meta, actor)

@@ -127,6 +127,7 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
                     exclusive_relations=frozenset(mem.exclusive_relations),
                     graph_write_timeout_s=mem.graph_write_timeout_s,
                     sync_interval_s=mem.sync_interval_s,
+                    filter_scan_budget=mem.filter_scan_budget,
                 ),
                 index_save_interval_s=mem.index_save_interval_s,
                 observer=sink,

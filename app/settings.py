@@ -64,6 +64,10 @@ class MemorySettings(BaseModel):
     # how often each process picks up memories other processes (replicas sharing PostgreSQL,
     # a CLI import) wrote; 0 turns it off
     sync_interval_s: float = Field(2.0, ge=0, description="seconds between catch-ups with the shared SQL database")
+    filter_scan_budget: int = Field(
+        10_000, ge=100, description="records one filtered search or list reads at most; a list then answers a short "
+        "page with a cursor that resumes the scan"
+    )
 
 
 class HealthSettings(BaseModel):

@@ -11,7 +11,7 @@ from typing import Sequence
 from memory.catalog import ScopeCatalog
 from memory.errors import InvalidInput, NotFound, StoreUnavailable
 from memory.extraction import normalise_name
-from memory.filters import Filter, matches
+from memory.filters import Filter, check_size, select
 from memory.observe import observed
 from memory.models import HistoryEntry, MemoryRecord, Relation, Scope
 from memory.pagination import decode_cursor, encode_cursor
@@ -33,6 +33,7 @@ class RecallMixin:
     _graph: GraphStore | None
     _catalog: ScopeCatalog
     max_limit: int
+    scan_budget: int  # records one filtered search or list may read before it answers with what it found
 
     async def get(self, id: str) -> MemoryRecord:
         rec = await self._repo.get(id) if isinstance(id, str) and id else None
@@ -62,6 +63,7 @@ class RecallMixin:
         scope.require()
         query = check_text(query, "query")
         limit = self._limit(limit)
+        check_size(filters)
         if threshold is not None and not (-1.0 <= threshold <= 1.0 and math.isfinite(threshold)):
             raise InvalidInput("threshold must be between -1 and 1 (cosine similarity)")
         async with asyncio.TaskGroup() as tg:
@@ -75,19 +77,18 @@ class RecallMixin:
     ) -> list[SearchHit]:
         vec = (await self._embedder.embed([query]))[0]
         allow = self._catalog.allow(scope, include_invalidated)
-        k = limit if filters is None else limit * 4
+        k = limit if filters is None else min(limit * 4, max(limit, self.scan_budget))
         while True:
             pairs = await self._index.nearest(vec, k, allow)
             records = await self._repo.get_many([id for id, _ in pairs])
-            hits = [
-                SearchHit(records[id], score)
-                for id, score in pairs
-                if id in records and matches(filters, records[id])
-            ]
-            # widen until `limit` hits pass the filter or the scope is exhausted: filters are exact
-            if len(hits) >= limit or len(pairs) < k:
+            scores = dict(pairs)
+            kept = await select(filters, (records[id] for id, _ in pairs if id in records))
+            hits = [SearchHit(r, scores[r.id]) for r in kept]
+            # widen until `limit` hits pass the filter, the scope is exhausted or the scan budget is
+            # spent (then the best matches among the nearest `scan_budget` are the answer)
+            if len(hits) >= limit or len(pairs) < k or k >= self.scan_budget:
                 return hits[:limit]
-            k *= 4
+            k = min(k * 4, self.scan_budget)
 
     async def _query_relations(self, query: str, scope: Scope) -> list[Relation]:
         if self._graph is None:
@@ -114,18 +115,25 @@ class RecallMixin:
         include_invalidated: bool = False,
     ) -> MemoryPage:
         first = self._limit(first, "first")
+        check_size(filters)
         cursor = decode_cursor(after) if after else None
         found: list[MemoryRecord] = []
         batch = first + 1 if filters is None else max(100, first * 4)
+        scanned, last_seen = 0, None
         while len(found) <= first:
+            if scanned >= self.scan_budget:
+                # a selective filter over a large scope: answer a short page whose cursor resumes
+                # the scan after the last record read, so every request stays bounded
+                return MemoryPage(found, encode_cursor(_order_at(last_seen, order), last_seen.id), True)
             page = await self._repo.list_page(
                 scope, order=order, after=cursor, limit=batch, include_invalidated=include_invalidated
             )
-            found += [r for r in page if matches(filters, r)]
+            found += await select(filters, page)
+            scanned += len(page)
             if len(page) < batch:
                 break
-            last = page[-1]
-            cursor = PageCursor(_order_at(last, order), last.id)
+            last_seen = page[-1]
+            cursor = PageCursor(_order_at(last_seen, order), last_seen.id)
         items = found[:first]
         end = encode_cursor(_order_at(items[-1], order), items[-1].id) if items else None
         return MemoryPage(items, end, len(found) > first)

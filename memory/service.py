@@ -51,6 +51,8 @@ class ServiceOptions:
     graph_max_backoff_s: float = 30.0
     # how often to pick up changes other processes made to the shared SQL database (0: never)
     sync_interval_s: float = 2.0
+    # records one filtered search or list may read (see RecallMixin.scan_budget)
+    filter_scan_budget: int = 10_000
 
 
 class MemoryService(RecallMixin, GraphMixin):
@@ -76,6 +78,7 @@ class MemoryService(RecallMixin, GraphMixin):
         self.events = events or EventBus()
         self.options = options
         self.max_limit = options.max_limit
+        self.scan_budget = options.filter_scan_budget
         self.exclusive_relations = options.exclusive_relations
         self._catalog = ScopeCatalog()
         self.keeper = IndexKeeper(index, repo, index_save_interval_s)

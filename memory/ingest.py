@@ -76,7 +76,7 @@ class Ingestor:
     ) -> Decided:
         raw = [Candidate(m.content, m.role) for m in messages if m.role != "system"]
         if not infer:
-            return Decided(adds=list(zip(raw, await self._embed([c.text for c in raw]))))
+            return Decided(adds=list(zip(raw, await self._embed([c.text for c in raw], scope))))
         speaker = scope.user_id or "user"
         if self._llm is None:
             # regex work over up to MAX_ADD_CHARS of text: on a worker thread, so other
@@ -90,14 +90,14 @@ class Ingestor:
             # the error may quote the model's answer (memory text): details only at DEBUG
             log.warning("LLM inference failed twice, storing the messages raw")
             log.debug("LLM failure: %s", exc)
-            decided = Decided(adds=list(zip(raw, await self._embed([c.text for c in raw]))))
+            decided = Decided(adds=list(zip(raw, await self._embed([c.text for c in raw], scope))))
             decided.stored_raw = True
             return decided
 
-    async def _embed(self, texts: list[str]) -> list[Vector]:
+    async def _embed(self, texts: list[str], scope: Scope) -> list[Vector]:
         if not texts:
             return []
-        return list(await self._embedder.embed(texts))
+        return list(await self._embedder.embed(texts, scope.tenant))
 
     async def _duplicate_of(self, text: str, vec: Vector, scope: Scope, planned: list[Vector]) -> MemoryRecord | None | bool:
         """An existing memory this fact duplicates, True for a duplicate within this call, else None."""
@@ -114,7 +114,7 @@ class Ingestor:
     async def _dedup_only(self, facts: list[Candidate], scope: Scope) -> Decided:
         decided = Decided()
         planned: list[Vector] = []
-        for fact, vec in zip(facts, await self._embed([f.text for f in facts])):
+        for fact, vec in zip(facts, await self._embed([f.text for f in facts], scope)):
             dup = await self._duplicate_of(fact.text, vec, scope, planned)
             if isinstance(dup, MemoryRecord):
                 decided.unchanged.append((dup, fact.triples))
@@ -185,7 +185,7 @@ class Ingestor:
                 raise ProviderError(f"LLM referred to an unknown memory key {d.id!r}")
         # facts the LLM kept word for word already have their vectors: embed only new texts
         fresh = [t for t in dict.fromkeys(pending_texts) if t not in by_text] + [t for _, t in rewrites]
-        vectors = dict(zip(fresh, await self._embed(fresh)))
+        vectors = dict(zip(fresh, await self._embed(fresh, scope)))
         planned: list[Vector] = []
         for text in pending_texts:
             cand, vec = by_text.get(text) or (Candidate(text, "user"), vectors[text])

@@ -31,8 +31,9 @@ class Embedder(Protocol):
     @property
     def dimension(self) -> int: ...
 
-    async def embed(self, texts: Sequence[str]) -> Vector:
-        """Shape (len(texts), dimension); row i embeds texts[i]."""
+    async def embed(self, texts: Sequence[str], owner: str = "") -> Vector:
+        """Shape (len(texts), dimension); row i embeds texts[i]. `owner` (a scope's tenant) lets a
+        shared model queue serve owners in turn, so one owner's large request cannot starve others."""
         ...
 
 

@@ -75,7 +75,7 @@ class RecallMixin:
     async def _vector_hits(
         self, query: str, scope: Scope, filters: Filter | None, limit: int, include_invalidated: bool
     ) -> list[SearchHit]:
-        vec = (await self._embedder.embed([query]))[0]
+        vec = (await self._embedder.embed([query], scope.tenant))[0]
         allow = self._catalog.allow(scope, include_invalidated)
         k = limit if filters is None else min(limit * 4, max(limit, self.scan_budget))
         while True:

@@ -238,7 +238,7 @@ class MemoryService(RecallMixin, GraphMixin):
         if text is not None:
             text = check_text(text)
             rec = replace(rec, text=text, hash=text_hash(text))
-            vec = (await self._embedder.embed([text]))[0]
+            vec = (await self._embedder.embed([text], old.scope.tenant))[0]
         else:
             vec = (await self._repo.embeddings([id]))[id]
         rec = replace(rec, updated_at=now)

@@ -135,6 +135,8 @@ class LimitSettings(BaseModel):
     max_tokens: int = Field(5000, ge=100, le=1_000_000, description="tokens per GraphQL document")
     max_cost: int = Field(20_000, ge=10, description="cost per GraphQL operation (fields, multiplied by page sizes)")
     list_size: int = Field(10, ge=1, le=1000, description="assumed length of a list field without first/limit, for the cost")
+    max_response_bytes: int = Field(
+        10 * 2**20, ge=1024, description="largest GraphQL answer sent; a larger one becomes a RESPONSE_TOO_LARGE error")
     subscriptions_per_connection: int = Field(20, ge=1, le=1000, description="operations in flight per WebSocket")
     connection_init_wait_s: float = Field(
         10.0, gt=0, le=600, description="a WebSocket that sends no connection_init in time is closed (4408)")

@@ -176,7 +176,7 @@ def neighbourhood_entities(depth: int) -> str:
         "WHERE all(x IN relationships(p) WHERE x.valid = true)\n"
         "WITH start, collect(DISTINCT n) AS found\n"
         "UNWIND [start] + found AS e\n"
-        "WITH DISTINCT e\n"
+        "WITH DISTINCT e LIMIT $limit\n"
         f"RETURN {_ENTITY_COLUMNS}"
     )
 
@@ -186,7 +186,7 @@ RELATIONS_AMONG = (
     "UNWIND $keys AS k\n"
     "MATCH (s:Entity {scope_key: k.scope_key, name: k.name})-[r]->(d:Entity)\n"
     "WHERE r.valid = true AND (d.scope_key + '|' + d.name) IN $flat_keys\n"
-    f"RETURN {_REL_COLUMNS}"
+    f"RETURN {_REL_COLUMNS} LIMIT $limit"
 )
 
 _ENTITY_FILTERS = (

@@ -38,6 +38,7 @@ from memory.models import (
     Scope,
     Vector,
 )
+from memory.ports import NEIGHBOURHOOD_LIMIT
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -214,13 +215,15 @@ class Neo4jGraphStore:
 
     async def neighbourhood(self, scope: Scope, name: str, depth: int) -> tuple[list[Entity], list[Relation]]:
         statement = cypher.neighbourhood_entities(depth)  # InvalidInput for a bad depth
-        params = {**scope_params(scope), "name": normalise_name(name)}
+        # bounded answers: a hub with thousands of neighbours must not fill memory (or a response)
+        params = {**scope_params(scope), "name": normalise_name(name), "limit": NEIGHBOURHOOD_LIMIT}
 
         async def work(run: RunQuery) -> tuple[Records, Records]:
             nodes = await run(statement, params)
             keys = [{"scope_key": n["scope_key"], "name": n["name"]} for n in nodes]
             flat = [f"{k['scope_key']}|{k['name']}" for k in keys]
-            edges = await run(cypher.RELATIONS_AMONG, {"keys": keys, "flat_keys": flat}) if keys else []
+            among = {"keys": keys, "flat_keys": flat, "limit": 4 * NEIGHBOURHOOD_LIMIT}
+            edges = await run(cypher.RELATIONS_AMONG, among) if keys else []
             return nodes, edges
 
         nodes, edges = await self._transaction(work, write=False)

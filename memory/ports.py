@@ -25,6 +25,9 @@ from memory.models import (
 T = TypeVar("T", bound=BaseModel)
 
 
+# the most entities one neighbourhood answer holds: a hub with thousands of links stays cheap to read
+NEIGHBOURHOOD_LIMIT = 1000
+
 class Embedder(Protocol):
     """Turns texts into L2-normalised float32 vectors of a fixed dimension."""
 
@@ -216,7 +219,8 @@ class GraphStore(Protocol):
     async def neighbourhood(
         self, scope: Scope, name: str, depth: int
     ) -> tuple[list[Entity], list[Relation]]:
-        """Entities within `depth` (1..3) hops of `name` and the valid relations between them."""
+        """Entities within `depth` (1..3) hops of `name` (at most NEIGHBOURHOOD_LIMIT, `name` first
+        among them) and the valid relations between them (at most 4 x NEIGHBOURHOOD_LIMIT)."""
         ...
 
     async def entities(

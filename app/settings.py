@@ -4,11 +4,12 @@ Environment variables use the prefix AGENTMEM_ and `__` for nesting, e.g.
 AGENTMEM_GRAPH__URI=bolt://neo4j:7687 or AGENTMEM_LLM__BASE_URL=http://llm:8080/v1."""
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from app.ops.config_sources import file_sources
@@ -116,9 +117,22 @@ class AuthSettings(BaseModel):
     token_issuer: str = Field("agentmem", description="`iss` and `aud` of the tokens we issue")
     access_token_ttl_s: int = Field(900, ge=30, le=86_400, description="lifetime of an access token")
     refresh_token_ttl_s: int = Field(30 * 86_400, ge=60, le=365 * 86_400, description="lifetime of a refresh token")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="addresses or networks (CIDR) of reverse proxies whose Forwarded / "
+        "X-Forwarded-For header names the client; empty: the TCP peer is the client")
     websocket_recheck_s: float = Field(
         15.0, gt=0, le=3600, description="how often an open WebSocket's credential is checked again (revocation, expiry)")
     idp: IdpSettings = Field(default_factory=IdpSettings)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
 
 
 class LimitSettings(BaseModel):
@@ -129,6 +143,8 @@ class LimitSettings(BaseModel):
     burst: int = Field(100, ge=1, description="requests a principal may make at once")
     auth_failures_per_min: float = Field(10.0, gt=0, description="failed authentications per client address")
     auth_failure_burst: int = Field(20, ge=1, description="failed authentications an address may make at once")
+    token_requests_per_min: float = Field(30.0, gt=0, description="/auth/token requests per client address")
+    token_burst: int = Field(10, ge=1, description="/auth/token requests an address may make at once")
     redis_prefix: str = Field("agentmem:rl:", description="key prefix of the shared buckets when redis_url is set")
     max_depth: int = Field(12, ge=2, le=100, description="deepest selection a GraphQL operation may make")
     max_aliases: int = Field(30, ge=1, le=1000, description="aliases per GraphQL operation")

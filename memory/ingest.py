@@ -9,7 +9,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from memory import prompts
-from memory.catalog import ScopeCatalog
+from memory.catalog import ScopeCatalog, admits
 from memory.errors import ProviderError
 from memory.extraction import Extraction, extract
 from memory.models import (
@@ -108,7 +108,9 @@ class Ingestor:
             return True
         near = await self._index.nearest(vec, 1, self._catalog.allow(scope, include_invalidated=False))
         if near and near[0][1] >= self._dedup:
-            return await self._repo.get(near[0][0])
+            found = await self._repo.get(near[0][0])
+            # the catalog's answer may predate another owner's write: never dedup against it
+            return found if found is not None and admits(scope, found, include_invalidated=False) else None
         return None
 
     async def _dedup_only(self, facts: list[Candidate], scope: Scope) -> Decided:
@@ -151,7 +153,9 @@ class Ingestor:
             for id, _score in await self._index.nearest(vec, self._similar, allow):
                 near[id] = None
         records = await self._repo.get_many(list(near))
-        keyed = {str(i): rec for i, rec in enumerate(records.values())}
+        # only the caller's own memories may reach the model's prompt
+        mine = [rec for rec in records.values() if admits(scope, rec, include_invalidated=False)]
+        keyed = {str(i): rec for i, rec in enumerate(mine)}
         if not keyed:
             return decided
         answer: prompts.Decisions = await self._ask(

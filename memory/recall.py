@@ -8,7 +8,7 @@ import re
 from datetime import datetime
 from typing import Sequence
 
-from memory.catalog import ScopeCatalog
+from memory.catalog import ScopeCatalog, admits
 from memory.errors import InvalidInput, NotFound, StoreUnavailable
 from memory.extraction import normalise_name
 from memory.filters import Filter, check_size, select
@@ -82,7 +82,8 @@ class RecallMixin:
             pairs = await self._index.nearest(vec, k, allow)
             records = await self._repo.get_many([id for id, _ in pairs])
             scores = dict(pairs)
-            kept = await select(filters, (records[id] for id, _ in pairs if id in records))
+            owned = (records[id] for id, _ in pairs if id in records and admits(scope, records[id], include_invalidated))
+            kept = await select(filters, owned)
             hits = [SearchHit(r, scores[r.id]) for r in kept]
             # widen until `limit` hits pass the filter, the scope is exhausted or the scan budget is
             # spent (then the best matches among the nearest `scan_budget` are the answer)

@@ -1,7 +1,7 @@
 """Filtered reads are bounded: filter size is capped and a request scans a bounded number of records."""
 from __future__ import annotations
 
-from typing import AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -70,3 +70,40 @@ async def test_a_filtered_search_reads_no_further_than_the_budget(budgeted: Memo
     assert (await budgeted.search("note number", ALICE, filters=rare, limit=5)).hits == []
     near = await budgeted.search("completely unrelated words", ALICE, filters=rare, limit=5)
     assert [h.record.text for h in near.hits] == ["completely unrelated words"]
+
+
+class RacingIndex(BruteForceIndex):
+    """Lets another tenant write while a search waits on the index (as a real index's thread does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.meanwhile: Callable[[], Awaitable[object]] | None = None
+
+    async def nearest(self, query: Any, k: int, allow: Any = None) -> list[tuple[str, float]]:
+        if self.meanwhile is not None:
+            work, self.meanwhile = self.meanwhile, None
+            await work()
+        return await super().nearest(query, k, allow)
+
+
+async def test_a_row_another_tenant_writes_during_a_search_is_not_returned(repo: InMemoryRepository) -> None:
+    index = RacingIndex()
+    svc = MemoryService(repo, index, HashingEmbedder())
+    await svc.start()
+    await svc.add([Message("user", "alice likes green tea")], ALICE, infer=False)
+    # alice owns every row now: the catalog lets the index accept everything
+    index.meanwhile = lambda: svc.add([Message("user", "bob likes green tea a lot")], Scope(user_id="bob"), infer=False)
+    found = await svc.search("green tea", ALICE, limit=10)
+    assert [h.record.text for h in found.hits] == ["alice likes green tea"]
+    await svc.stop()
+
+
+async def test_a_row_another_tenant_writes_during_an_add_is_not_taken_as_a_duplicate() -> None:
+    index = RacingIndex()
+    svc = MemoryService(InMemoryRepository(), index, HashingEmbedder())
+    await svc.start()
+    await svc.add([Message("user", "alice likes green tea")], ALICE, infer=False)
+    index.meanwhile = lambda: svc.add([Message("user", "I like oolong tea.")], Scope(user_id="bob"), infer=False)
+    added = await svc.add([Message("user", "I like oolong tea.")], ALICE)
+    assert [(c.event.value, c.record.scope.user_id if c.record else None) for c in added.results] == [("ADD", "alice")]
+    await svc.stop()

@@ -135,6 +135,15 @@ class AuthSettings(BaseModel):
         return value
 
 
+class MetricsSettings(BaseModel):
+    cache_s: float = Field(
+        15.0, ge=0, le=3600, description="how long the live gauges (SQL and graph counts) are reused between scrapes")
+    token: SecretStr | None = Field(None, description="when set, /metrics wants `Authorization: Bearer <token>`")
+    port: int | None = Field(
+        None, ge=0, le=65535, description="serve /metrics on this port (on metrics.host) instead of the API port")
+    host: str = Field("127.0.0.1", description="interface of the separate metrics port")
+
+
 class LimitSettings(BaseModel):
     """Rate limits (token buckets) and GraphQL cost guards."""
 
@@ -184,6 +193,7 @@ class Settings(BaseSettings):
         default_factory=list, description='browser origins allowed to call the API and open WebSockets; ["*"]: any')
     auth: AuthSettings = Field(default_factory=AuthSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     max_body_bytes: int = Field(1_048_576, ge=1024)
     replica_id: str | None = None
     graph: GraphSettings = Field(default_factory=GraphSettings)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -23,6 +22,7 @@ from app.auth.ratelimit import Bucket, Limits, MemoryRateLimiter, RateLimiter, R
 from app.auth.tokens import TokenService
 from app.keys import SETTINGS_KEY
 from app.ops.runtime import RELOADER_KEY
+from app.secret_files import secret_file
 from app.settings import Settings
 from memory.errors import AgentMemError
 
@@ -60,12 +60,7 @@ def token_secret(settings: Settings) -> bytes:
     for one server; replicas must configure a shared auth.token_secret)."""
     if settings.auth.token_secret is not None:
         return settings.auth.token_secret.get_secret_value().encode()
-    path = Path(settings.data_dir) / ".token-secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
+    return secret_file(Path(settings.data_dir) / ".token-secret", 48).encode()
 
 
 def hasher_for(settings: Settings) -> SecretHasher:

@@ -28,7 +28,7 @@ def error_extensions(error: AgentMemError) -> dict[str, Any]:
 
 
 def error_response(error: Unauthenticated | RateLimited | StoreUnavailable) -> web.Response:
-    body = {"errors": [{"message": str(error), "extensions": error_extensions(error)}]}
+    body = {"errors": [{"message": error.public, "extensions": error_extensions(error)}]}
     if isinstance(error, RateLimited):
         # Retry-After counts whole seconds (RFC 9110): rounded up, never 0
         headers = {"Retry-After": str(max(1, math.ceil(error.retry_after)))}

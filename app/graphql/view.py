@@ -157,7 +157,7 @@ class AgentMemGraphQLView(GraphQLView[Context, None]):
         try:
             principal = await authenticator.for_connection(context.connection_params, context.request)
         except AgentMemError as error:  # refused, limited, or the credential store is down
-            raise ConnectionRejectionError({"message": str(error), "extensions": error_extensions(error)}) from None
+            raise ConnectionRejectionError({"message": error.public, "extensions": error_extensions(error)}) from None
         context.authenticate(principal)
         context.charge = functools.partial(authenticator.charge, principal)
         _background(context.request, self._recheck(context))

@@ -142,6 +142,24 @@ DELETE_MEMORY_RELATIONS = (
 )
 
 # Deletes run in bounded chunks so one huge scope cannot build one huge transaction.
+# Erasing memories: their ids leave every relation; a relation no memory states any more is
+# deleted, and so is an endpoint left without relations (entity names are memory text).
+ERASE_MEMORY_RELATIONS = (
+    "MATCH (s:Entity)-[r]->(d:Entity)\n"
+    "WHERE any(m IN r.memory_ids WHERE m IN $memory_ids)\n"
+    "SET r.memory_ids = [m IN r.memory_ids WHERE NOT m IN $memory_ids],"
+    " r.support = [m IN r.support WHERE NOT m IN $memory_ids]\n"
+    "WITH s, r, d WHERE size(r.memory_ids) = 0\n"
+    "DELETE r\n"
+    "RETURN s.scope_key AS s_key, s.name AS s_name, d.scope_key AS d_key, d.name AS d_name"
+)
+DELETE_ORPHANS = (
+    "UNWIND $keys AS k\n"
+    "MATCH (e:Entity {scope_key: k.scope_key, name: k.name})\n"
+    "WHERE NOT EXISTS { MATCH (e)-[]-() }\n"
+    "DELETE e RETURN count(*) AS deleted"
+)
+
 DELETE_SCOPE_CHUNK = (
     f"MATCH (e:Entity) WHERE {_scope_filter('e')}\n"
     "WITH e LIMIT $chunk DETACH DELETE e RETURN count(*) AS deleted"

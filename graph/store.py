@@ -189,6 +189,16 @@ class Neo4jGraphStore:
         records = await self._query(cypher.DELETE_MEMORY_RELATIONS, params, write=True)
         return [to_relation(r) for r in records]
 
+    async def erase_memories(self, memory_ids: Sequence[MemoryId]) -> None:
+        """Removes what only these memories stated (see cypher.ERASE_MEMORY_RELATIONS)."""
+        if not memory_ids:
+            return
+        deleted = await self._query(cypher.ERASE_MEMORY_RELATIONS, {"memory_ids": list(memory_ids)}, write=True)
+        keys = {(r[k + "_key"], r[k + "_name"]) for r in deleted for k in ("s", "d")}
+        if keys:
+            rows = [{"scope_key": key, "name": name} for key, name in sorted(keys)]
+            await self._query(cypher.DELETE_ORPHANS, {"keys": rows}, write=True)
+
     async def delete_scope(self, scope: Scope) -> None:
         """Every entity (and its relations) owned inside the prefix scope."""
         await self._delete_in_chunks(cypher.DELETE_SCOPE_CHUNK, scope_params(scope.require()))

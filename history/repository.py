@@ -78,6 +78,8 @@ class SqlMemoryRepository:
         history_rows = [codec.history_values(h) for h in change.history]
         outbox_rows = [codec.outbox_values(w) for w in change.graph_work]
         async with self._writing(ordered=True) as conn:
+            if change.erased or change.erased_scope is not None:  # before this change's own audit lines
+                await self._erase(conn, change.erased, change.erased_scope)
             if history_rows:
                 stmt = sa.insert(memory_history).returning(memory_history.c.seq)
                 seq = int(max((await conn.execute(stmt, history_rows)).scalars().all()))
@@ -91,7 +93,30 @@ class SqlMemoryRepository:
                 await conn.execute(sa.delete(memories).where(memories.c.id.in_(chunk)))
             if outbox_rows:
                 await conn.execute(sa.insert(graph_outbox), outbox_rows)
+        if (change.erased or change.erased_scope is not None) and is_sqlite(self._engine):
+            await self._checkpoint()
         return seq
+
+    async def _erase(self, conn: AsyncConnection, ids: Sequence[MemoryId], scope: Scope | None) -> None:
+        """History keeps its lines (who, when, what kind of change) without their text."""
+        blank = {"old_text": None, "new_text": None, "reason": None}
+        for chunk in _chunks(ids):
+            await conn.execute(memory_history.update().where(memory_history.c.memory_id.in_(chunk)).values(**blank))
+        if scope is not None:
+            owned = [memory_history.c[f] == v for f, v in _scope_fields(scope)]
+            await conn.execute(memory_history.update().where(*owned).values(**blank))
+        wanted = set(ids)
+        pending = (await conn.execute(sa.select(graph_outbox.c.id, graph_outbox.c.payload))).all()
+        doomed = [row.id for row in pending
+                  if (row.payload or {}).get("memory_id") in wanted or _in_scope(scope, (row.payload or {}).get("scope"))]
+        for chunk in _chunks(doomed):
+            await conn.execute(sa.delete(graph_outbox).where(graph_outbox.c.id.in_(chunk)))
+
+    async def _checkpoint(self) -> None:
+        # the WAL file still holds the pages as they were before the erase: fold it into the
+        # (zeroed) database file and truncate it
+        async with self._reading() as conn:
+            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def reset(self) -> None:
         async with self._writing(ordered=True) as conn:
@@ -294,3 +319,13 @@ def _visible(scope: Scope | None, include_invalidated: bool) -> list[sa.ColumnEl
     if not include_invalidated:
         conditions.append(memories.c.invalidated_at.is_(None))
     return conditions
+
+
+def _scope_fields(scope: Scope) -> list[tuple[str, str]]:
+    return [(f, v) for f in ("user_id", "agent_id", "run_id") if (v := getattr(scope, f)) is not None]
+
+
+def _in_scope(scope: Scope | None, owner: Any) -> bool:
+    if scope is None or not isinstance(owner, dict):
+        return False
+    return all(owner.get(f) == v for f, v in _scope_fields(scope))

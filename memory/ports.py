@@ -114,6 +114,10 @@ class ChangeSet:
     deletes: list[MemoryId] = field(default_factory=list)  # hard-delete rows
     history: list[HistoryEntry] = field(default_factory=list)
     graph_work: list[GraphWork] = field(default_factory=list)  # outbox rows
+    # erase: the text of these memories' earlier history entries and their pending graph work go
+    erased: list[MemoryId] = field(default_factory=list)
+    # erase a whole scope: also the history text of its memories deleted earlier (prefix match)
+    erased_scope: Scope | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +251,11 @@ class GraphStore(Protocol):
         ...
 
     async def delete_scope(self, scope: Scope) -> None: ...
+
+    async def erase_memories(self, memory_ids: Sequence[MemoryId]) -> None:
+        """Forget these memories for real: their ids leave every relation, relations no other
+        memory states are deleted, and entities left without relations too."""
+        ...
 
     async def delete_memory_relations(self, memory_ids: Sequence[MemoryId], at: datetime) -> list[Relation]:
         """Invalidate the valid relations that were derived from these memories."""

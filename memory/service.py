@@ -251,36 +251,54 @@ class MemoryService(RecallMixin, GraphMixin):
         return rec
 
     @observed("delete")
-    async def delete(self, id: str, *, actor: str | None = None) -> MemoryRecord:
+    async def delete(self, id: str, *, actor: str | None = None, purge: bool = False) -> MemoryRecord:
+        """Delete one memory. `purge`: erase it for real: its text also leaves the history (the
+        audit lines stay, without content), the graph and the pending graph work."""
         old = await self.get(id)
-        await self._delete_records([old], actor)
+        if purge and self._graph is not None:
+            await self._graph.erase_memories([id])  # first: a graph that is down refuses the erase
+        await self._delete_records([old], actor, purge)
+        if purge:
+            self._entities.forget(old.scope)  # cached entity names are memory text too
         return old
 
     @observed("delete_all")
-    async def delete_all(self, scope: Scope, *, actor: str | None = None) -> int:
+    async def delete_all(self, scope: Scope, *, actor: str | None = None, purge: bool = False) -> int:
         scope.require()
         ids = await self._repo.ids_in_scope(scope, include_invalidated=True)
         records = list((await self._repo.get_many(ids)).values())
-        await self._delete_records(records, actor)
-        if self._graph is not None:
+        if purge and self._graph is not None:
+            await self._graph.erase_memories(ids)
+            await self._graph.delete_scope(scope)
+        await self._delete_records(records, actor, purge, scope if purge else None)
+        if self._graph is not None and not purge:
             try:
                 await self._graph.delete_scope(scope)
             except StoreUnavailable as exc:
                 log.warning("graph unavailable while deleting a scope's entities: %s", exc)
-            self._entities.forget(scope)
+        self._entities.forget(scope)
         return len(records)
 
-    async def _delete_records(self, records: list[MemoryRecord], actor: str | None) -> None:
+    async def _delete_records(self, records: list[MemoryRecord], actor: str | None, purge: bool = False,
+                              erase_scope: Scope | None = None) -> None:
+        if erase_scope is not None and not records:  # memories deleted earlier still have history text
+            await self._commit_and_index(ChangeSet(erased_scope=erase_scope), [])
         if not records:
             return
         now = utcnow()
-        change = ChangeSet(
-            deletes=[r.id for r in records],
-            history=[HistoryEntry(r.id, ChangeEvent.DELETE, r.text, None, r.scope, now, actor) for r in records],
-        )
+        ids = [r.id for r in records]
+        if purge:
+            # the audit line says who erased what, when; no content
+            history = [HistoryEntry(r.id, ChangeEvent.DELETE, None, None, r.scope, now, actor, reason="erased")
+                       for r in records]
+            log.info("erased %d memories for %s", len(records), actor or "an unnamed actor")
+        else:
+            history = [HistoryEntry(r.id, ChangeEvent.DELETE, r.text, None, r.scope, now, actor) for r in records]
+        change = ChangeSet(deletes=ids, history=history, erased=ids if purge else [], erased_scope=erase_scope)
         await self._commit_and_index(change, [])
-        invalid = await self._retire_relations([r.id for r in records], now)
-        await self._publish([MemoryEvent(EventKind.DELETE, r.scope, r.id, r, r.text) for r in records], [], invalid)
+        invalid = [] if purge else await self._retire_relations(ids, now)
+        await self._publish([MemoryEvent(EventKind.DELETE, r.scope, r.id, None if purge else r, None if purge else r.text)
+                             for r in records], [], invalid)
 
     async def _retire_relations(self, memory_ids: list[str], at: datetime) -> list[Relation]:
         """Invalidate the relations these (deleted or invalidated) memories alone supported."""

@@ -51,3 +51,14 @@ async def test_a_relation_stated_by_two_memories_survives_until_both_are_deleted
     assert await any_graph.delete_memory_relations(["m1"], utcnow()) == []
     assert len(await any_graph.relations_for(ALICE, ["bike"])) == 1
     assert [r.valid for r in await any_graph.delete_memory_relations(["m2"], utcnow())] == [False]
+
+
+async def test_erasing_memories_removes_what_only_they_stated(any_graph) -> None:
+    await any_graph.apply([work(("alice", "OWNS", "red kayak"), memory_id="m1")])
+    await any_graph.apply([work(("alice", "LIKES", "tea"), memory_id="m1"), work(("alice", "LIKES", "tea"), memory_id="m2")])
+    await any_graph.erase_memories(["m1"])
+    names = {e.name for e in await any_graph.entities(ALICE, GraphQuery(), 10, None)}
+    assert names == {"alice", "tea"}  # the kayak is gone, entity and relation; tea is still stated by m2
+    rels = await any_graph.relations(ALICE, GraphQuery(include_invalid=True), 10, None)
+    assert [(r.relation, r.destination) for r in rels] == [("LIKES", "tea")]
+    assert (await any_graph.relations_by_memory(["m1"]))["m1"] == []

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -16,6 +15,7 @@ from app import release_free_memory
 from app.ops.instrument import timed
 from app.ops.migrations import prepare_database
 from app.ops.runtime import Runtime
+from app.secret_files import private_dir, secret_file
 from app.settings import Settings
 from graph.embedded import EmbeddedArcadeDB
 from graph.store import Neo4jGraphStore
@@ -65,12 +65,7 @@ def build_reranker(settings: Settings) -> Reranker | None:
 
 def _graph_password(directory: Path) -> str:
     """The embedded server's root password, created once and kept beside its data."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / ".root-password"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(18))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return secret_file(directory / ".root-password", 18)
 
 
 @contextlib.asynccontextmanager
@@ -110,7 +105,7 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
     health checks; its metrics, when set, time every store call and core operation."""
     runtime = runtime if runtime is not None else Runtime()
     sink = runtime.metrics
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     url = settings.sql_url()
     await prepare_database(settings)  # refuses a database ahead of the code, or behind it without auto_migrate
     runtime.done("migrations")
@@ -143,6 +138,7 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
                     fusion=FusionWeights(method=FusionMethod(mem.fusion), k=mem.fusion_k, vector=mem.vector_weight, lexical=mem.lexical_weight,
                                          min_candidates=mem.search_candidates),
                     rerank_candidates=settings.reranker.candidates,
+                    filter_scan_budget=mem.filter_scan_budget,
                 ),
                 reranker=reranker,
                 index_save_interval_s=mem.index_save_interval_s,

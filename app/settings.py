@@ -4,11 +4,12 @@ Environment variables use the prefix AGENTMEM_ and `__` for nesting, e.g.
 AGENTMEM_GRAPH__URI=bolt://neo4j:7687 or AGENTMEM_LLM__BASE_URL=http://llm:8080/v1."""
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from app.ops.config_sources import file_sources
@@ -84,6 +85,10 @@ class MemorySettings(BaseModel):
     lexical_weight: float = Field(1.0, ge=0, le=10, description="weight of the full-text channel in hybrid search")
     search_candidates: int = Field(
         30, ge=1, le=1000, description="candidates each hybrid search channel contributes (at least 3 x limit)")
+    filter_scan_budget: int = Field(
+        10_000, ge=100, description="records one filtered search or list reads at most; a list then answers a short "
+        "page with a cursor that resumes the scan"
+    )
 
 
 class HealthSettings(BaseModel):
@@ -136,6 +141,9 @@ class AuthSettings(BaseModel):
     token_issuer: str = Field("agentmem", description="`iss` and `aud` of the tokens we issue")
     access_token_ttl_s: int = Field(900, ge=30, le=86_400, description="lifetime of an access token")
     refresh_token_ttl_s: int = Field(30 * 86_400, ge=60, le=365 * 86_400, description="lifetime of a refresh token")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="addresses or networks (CIDR) of reverse proxies whose Forwarded / "
+        "X-Forwarded-For header names the client; empty: the TCP peer is the client")
     websocket_recheck_s: float = Field(
         15.0, gt=0, le=3600, description="how often an open WebSocket's credential is checked again (revocation, expiry)")
     key_cache_s: float = Field(
@@ -144,6 +152,25 @@ class AuthSettings(BaseModel):
         "another replica or the CLI takes up to this long (0: read the row on every request)",
     )
     idp: IdpSettings = Field(default_factory=IdpSettings)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
+
+
+class MetricsSettings(BaseModel):
+    cache_s: float = Field(
+        15.0, ge=0, le=3600, description="how long the live gauges (SQL and graph counts) are reused between scrapes")
+    token: SecretStr | None = Field(None, description="when set, /metrics wants `Authorization: Bearer <token>`")
+    port: int | None = Field(
+        None, ge=0, le=65535, description="serve /metrics on this port (on metrics.host) instead of the API port")
+    host: str = Field("127.0.0.1", description="interface of the separate metrics port")
 
 
 class LimitSettings(BaseModel):
@@ -154,12 +181,16 @@ class LimitSettings(BaseModel):
     burst: int = Field(100, ge=1, description="requests a principal may make at once")
     auth_failures_per_min: float = Field(10.0, gt=0, description="failed authentications per client address")
     auth_failure_burst: int = Field(20, ge=1, description="failed authentications an address may make at once")
+    token_requests_per_min: float = Field(30.0, gt=0, description="/auth/token requests per client address")
+    token_burst: int = Field(10, ge=1, description="/auth/token requests an address may make at once")
     redis_prefix: str = Field("agentmem:rl:", description="key prefix of the shared buckets when redis_url is set")
     max_depth: int = Field(12, ge=2, le=100, description="deepest selection a GraphQL operation may make")
     max_aliases: int = Field(30, ge=1, le=1000, description="aliases per GraphQL operation")
     max_tokens: int = Field(5000, ge=100, le=1_000_000, description="tokens per GraphQL document")
     max_cost: int = Field(20_000, ge=10, description="cost per GraphQL operation (fields, multiplied by page sizes)")
     list_size: int = Field(10, ge=1, le=1000, description="assumed length of a list field without first/limit, for the cost")
+    max_response_bytes: int = Field(
+        10 * 2**20, ge=1024, description="largest GraphQL answer sent; a larger one becomes a RESPONSE_TOO_LARGE error")
     subscriptions_per_connection: int = Field(20, ge=1, le=1000, description="operations in flight per WebSocket")
     connection_init_wait_s: float = Field(
         10.0, gt=0, le=600, description="a WebSocket that sends no connection_init in time is closed (4408)")
@@ -191,6 +222,7 @@ class Settings(BaseSettings):
         default_factory=list, description='browser origins allowed to call the API and open WebSockets; ["*"]: any')
     auth: AuthSettings = Field(default_factory=AuthSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     max_body_bytes: int = Field(1_048_576, ge=1024)
     replica_id: str | None = None
     graph: GraphSettings = Field(default_factory=GraphSettings)

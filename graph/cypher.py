@@ -159,6 +159,24 @@ DELETE_MEMORY_RELATIONS = (
 )
 
 # Deletes run in bounded chunks so one huge scope cannot build one huge transaction.
+# Erasing memories: their ids leave every relation; a relation no memory states any more is
+# deleted, and so is an endpoint left without relations (entity names are memory text).
+ERASE_MEMORY_RELATIONS = (
+    "MATCH (s:Entity)-[r]->(d:Entity)\n"
+    "WHERE any(m IN r.memory_ids WHERE m IN $memory_ids)\n"
+    "SET r.memory_ids = [m IN r.memory_ids WHERE NOT m IN $memory_ids],"
+    " r.support = [m IN r.support WHERE NOT m IN $memory_ids]\n"
+    "WITH s, r, d WHERE size(r.memory_ids) = 0\n"
+    "DELETE r\n"
+    "RETURN s.scope_key AS s_key, s.name AS s_name, d.scope_key AS d_key, d.name AS d_name"
+)
+DELETE_ORPHANS = (
+    "UNWIND $keys AS k\n"
+    "MATCH (e:Entity {scope_key: k.scope_key, name: k.name})\n"
+    "WHERE NOT EXISTS { MATCH (e)-[]-() }\n"
+    "DELETE e RETURN count(*) AS deleted"
+)
+
 DELETE_SCOPE_CHUNK = (
     f"MATCH (e:Entity) WHERE {_scope_filter('e')}\n"
     "WITH e LIMIT $chunk DETACH DELETE e RETURN count(*) AS deleted"
@@ -193,7 +211,7 @@ def neighbourhood_entities(depth: int) -> str:
         "WHERE all(x IN relationships(p) WHERE x.valid = true)\n"
         "WITH start, collect(DISTINCT n) AS found\n"
         "UNWIND [start] + found AS e\n"
-        "WITH DISTINCT e\n"
+        "WITH DISTINCT e LIMIT $limit\n"
         f"RETURN {_ENTITY_COLUMNS}"
     )
 
@@ -203,7 +221,7 @@ RELATIONS_AMONG = (
     "UNWIND $keys AS k\n"
     "MATCH (s:Entity {scope_key: k.scope_key, name: k.name})-[r]->(d:Entity)\n"
     "WHERE r.valid = true AND (d.scope_key + '|' + d.name) IN $flat_keys\n"
-    f"RETURN {_REL_COLUMNS}"
+    f"RETURN {_REL_COLUMNS} LIMIT $limit"
 )
 
 _ENTITY_FILTERS = (

@@ -72,6 +72,17 @@ class EmbeddedArcadeDB:
         return (self.user, self.password)
 
     @property
+    def _password_file(self) -> Path:
+        return self.data_dir / ".root-password.start"
+
+    def _write_password_file(self) -> None:
+        """For the JVM to read at its first start; created 0600 in one step, removed once it is up."""
+        self._password_file.unlink(missing_ok=True)
+        fd = os.open(self._password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(self.password)
+
+    @property
     def log_path(self) -> Path:
         return self.data_dir / "arcadedb.log"
 
@@ -87,7 +98,8 @@ class EmbeddedArcadeDB:
         """Launch the JVM and return once the database answers a query over Bolt."""
         if self.running:
             return
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._write_password_file()
         self.bolt_port = self.bolt_port or _free_port()
         self.http_port = self.http_port or _free_port(avoid=self.bolt_port)
         for port in (self.bolt_port, self.http_port):
@@ -109,6 +121,8 @@ class EmbeddedArcadeDB:
         except BaseException:
             await self.stop()
             raise
+        finally:
+            self._password_file.unlink(missing_ok=True)
 
     async def stop(self) -> None:
         """SIGTERM, wait, SIGKILL if it lingers. Safe to call twice."""
@@ -149,7 +163,8 @@ class EmbeddedArcadeDB:
             "--add-opens=java.base/java.lang=ALL-UNNAMED",
             "-Djava.awt.headless=true",
             f"-Darcadedb.server.rootPath={root}",
-            f"-Darcadedb.server.rootPassword={self.password}",
+            # a file, not the command line: /proc/<pid>/cmdline is readable by every local user
+            f"-Darcadedb.server.rootPasswordPath={self._password_file}",
             "-Darcadedb.server.httpIncomingHost=127.0.0.1",
             f"-Darcadedb.server.httpIncomingPort={self.http_port}",
             "-Darcadedb.server.plugins=Bolt:com.arcadedb.bolt.BoltProtocolPlugin",

@@ -38,6 +38,7 @@ from memory.models import (
     Scope,
     Vector,
 )
+from memory.ports import NEIGHBOURHOOD_LIMIT
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -188,6 +189,16 @@ class Neo4jGraphStore:
         records = await self._query(cypher.DELETE_MEMORY_RELATIONS, params, write=True)
         return [to_relation(r) for r in records]
 
+    async def erase_memories(self, memory_ids: Sequence[MemoryId]) -> None:
+        """Removes what only these memories stated (see cypher.ERASE_MEMORY_RELATIONS)."""
+        if not memory_ids:
+            return
+        deleted = await self._query(cypher.ERASE_MEMORY_RELATIONS, {"memory_ids": list(memory_ids)}, write=True)
+        keys = {(r[k + "_key"], r[k + "_name"]) for r in deleted for k in ("s", "d")}
+        if keys:
+            rows = [{"scope_key": key, "name": name} for key, name in sorted(keys)]
+            await self._query(cypher.DELETE_ORPHANS, {"keys": rows}, write=True)
+
     async def delete_scope(self, scope: Scope) -> None:
         """Every entity (and its relations) owned inside the prefix scope."""
         await self._delete_in_chunks(cypher.DELETE_SCOPE_CHUNK, scope_params(scope.require()))
@@ -214,13 +225,15 @@ class Neo4jGraphStore:
 
     async def neighbourhood(self, scope: Scope, name: str, depth: int) -> tuple[list[Entity], list[Relation]]:
         statement = cypher.neighbourhood_entities(depth)  # InvalidInput for a bad depth
-        params = {**scope_params(scope), "name": normalise_name(name)}
+        # bounded answers: a hub with thousands of neighbours must not fill memory (or a response)
+        params = {**scope_params(scope), "name": normalise_name(name), "limit": NEIGHBOURHOOD_LIMIT}
 
         async def work(run: RunQuery) -> tuple[Records, Records]:
             nodes = await run(statement, params)
             keys = [{"scope_key": n["scope_key"], "name": n["name"]} for n in nodes]
             flat = [f"{k['scope_key']}|{k['name']}" for k in keys]
-            edges = await run(cypher.RELATIONS_AMONG, {"keys": keys, "flat_keys": flat}) if keys else []
+            among = {"keys": keys, "flat_keys": flat, "limit": 4 * NEIGHBOURHOOD_LIMIT}
+            edges = await run(cypher.RELATIONS_AMONG, among) if keys else []
             return nodes, edges
 
         nodes, edges = await self._transaction(work, write=False)

@@ -133,6 +133,16 @@ class SqlCredentialStore:
         async with self._writing() as conn:
             return int((await conn.execute(statement)).rowcount)
 
+    async def purge_refresh_tokens(self, before: datetime) -> int:
+        expired = (
+            sa.select(refresh_tokens.c.family_id)
+            .group_by(refresh_tokens.c.family_id)
+            .having(sa.func.max(refresh_tokens.c.expires_at) < before)
+        )
+        statement = refresh_tokens.delete().where(refresh_tokens.c.family_id.in_(expired))
+        async with self._writing() as conn:
+            return int((await conn.execute(statement)).rowcount)
+
 
 def _family_revoked() -> sa.ScalarSelect[Any]:
     """When the family of the token in the outer statement was first revoked (None: never).

@@ -25,6 +25,9 @@ _SQLITE_PRAGMAS = (
     f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
     "PRAGMA synchronous=NORMAL",  # durable at checkpoints; WAL keeps the file consistent
     "PRAGMA foreign_keys=ON",
+    # deleted and overwritten content is zeroed in the file, so an erased memory's text does not
+    # linger in free pages (see MemoryService.delete(purge=True))
+    "PRAGMA secure_delete=ON",
 )
 # Switching a file to WAL fails at once with "database is locked" (the busy handler is not
 # consulted) while another connection switches it too; that only happens when several

@@ -37,12 +37,19 @@ class _Encoded:
     history: list[dict[str, Any]]
     outbox: list[dict[str, Any]]
     deletes: list[str]
+    erased: list[str]
+    erased_scope: Scope | None
 
     @classmethod
     def of(cls, change: ChangeSet) -> _Encoded:
         rows = list({w.record.id: codec.memory_values(w, 0) for w in change.writes}.values())
         return cls(rows, [codec.history_values(h) for h in change.history],
-                   [codec.outbox_values(w) for w in change.graph_work], list(change.deletes))
+                   [codec.outbox_values(w) for w in change.graph_work], list(change.deletes),
+                   list(change.erased), change.erased_scope)
+
+    @property
+    def erases(self) -> bool:
+        return bool(self.erased) or self.erased_scope is not None
 
     def ids(self) -> set[str]:
         return {row["id"] for row in self.memories} | set(self.deletes)
@@ -98,10 +105,21 @@ class SqlMemoryRepository:
     async def commit(self, change: ChangeSet) -> int:
         """Concurrent commits share one transaction (history/group_commit.py); each returns its
         own last seq, and its history seqs are contiguous, as if it had committed alone."""
-        return await self._group.submit(_Encoded.of(change))
+        encoded = _Encoded.of(change)
+        if not encoded.erases:
+            return await self._group.submit(encoded)
+        # an erase commits alone (the same write lock orders it with the groups), then the WAL
+        # is checkpointed so that the erased text leaves the database files at once
+        [seq] = await self._commit_group([encoded])
+        if is_sqlite(self._engine):
+            await self._checkpoint()
+        return seq
 
     async def _commit_group(self, changes: Sequence[_Encoded]) -> list[int]:
         async with self._writing(ordered=True) as conn:
+            for c in changes:
+                if c.erases:  # before the change's own audit lines (erases commit alone)
+                    await self._erase(conn, c.erased, c.erased_scope)
             # a change without history keeps the seq reached before it, as a lone commit would
             last = await self._max_seq(conn) if not all(c.history for c in changes) else 0
             history = [row for c in changes for row in c.history]
@@ -134,6 +152,27 @@ class SqlMemoryRepository:
             await conn.execute(self._upsert, rows)
         for chunk in _chunks(deletes):
             await conn.execute(sa.delete(memories).where(memories.c.id.in_(chunk)))
+
+    async def _erase(self, conn: AsyncConnection, ids: Sequence[MemoryId], scope: Scope | None) -> None:
+        """History keeps its lines (who, when, what kind of change) without their text."""
+        blank = {"old_text": None, "new_text": None, "reason": None}
+        for chunk in _chunks(ids):
+            await conn.execute(memory_history.update().where(memory_history.c.memory_id.in_(chunk)).values(**blank))
+        if scope is not None:
+            owned = [memory_history.c[f] == v for f, v in _scope_fields(scope)]
+            await conn.execute(memory_history.update().where(*owned).values(**blank))
+        wanted = set(ids)
+        pending = (await conn.execute(sa.select(graph_outbox.c.id, graph_outbox.c.payload))).all()
+        doomed = [row.id for row in pending
+                  if (row.payload or {}).get("memory_id") in wanted or _in_scope(scope, (row.payload or {}).get("scope"))]
+        for chunk in _chunks(doomed):
+            await conn.execute(sa.delete(graph_outbox).where(graph_outbox.c.id.in_(chunk)))
+
+    async def _checkpoint(self) -> None:
+        # the WAL file still holds the pages as they were before the erase: fold it into the
+        # (zeroed) database file and truncate it
+        async with self._reading() as conn:
+            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def reset(self) -> None:
         async with self._writing(ordered=True) as conn:
@@ -356,3 +395,13 @@ def _visible(scope: Scope | None, include_invalidated: bool) -> list[sa.ColumnEl
     if not include_invalidated:
         conditions.append(memories.c.invalidated_at.is_(None))
     return conditions
+
+
+def _scope_fields(scope: Scope) -> list[tuple[str, str]]:
+    return [(f, v) for f in ("user_id", "agent_id", "run_id") if (v := getattr(scope, f)) is not None]
+
+
+def _in_scope(scope: Scope | None, owner: Any) -> bool:
+    if scope is None or not isinstance(owner, dict):
+        return False
+    return all(owner.get(f) == v for f, v in _scope_fields(scope))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from typing import Callable, Iterable
 
-from memory.models import MemoryId, Scope
+from memory.models import MemoryId, MemoryRecord, Scope
 from memory.ports import CatalogRow
 
 # above this share of all memories, a per-id predicate beats building an allowed set
@@ -18,6 +18,13 @@ _SET_MAX_SHARE = 0.3
 def _intern(value: str | None) -> str | None:
     # many memories share owners; interning keeps 100k entries small
     return sys.intern(value) if value is not None else None
+
+
+def admits(scope: Scope, record: MemoryRecord, include_invalidated: bool) -> bool:
+    """Whether a read in `scope` may return `record`. `ScopeCatalog.allow` answers for the moment
+    it is asked (None: the caller owns every row); rows written by others while a search awaits
+    the index or SQL must not slip through, so results are checked again with this."""
+    return scope.contains(record.scope) and (include_invalidated or record.valid)
 
 
 class ScopeCatalog:

@@ -70,7 +70,7 @@ class EntityResolver:
         mapping = {n: n for n in names}
         embeddings: dict[str, tuple[float, ...]] = {}
         if fresh:
-            vectors = await self._embedder.embed(fresh)
+            vectors = await self._embedder.embed(fresh, scope.tenant)
             existing = list(known.items())
             matrix = np.stack([v for _, v in existing]) if existing else None
             for name, vec in zip(fresh, vectors):

@@ -7,6 +7,15 @@ class AgentMemError(Exception):
 
     code = "INTERNAL_SERVER_ERROR"
 
+    @property
+    def public(self) -> str:
+        """The message a client may see (the full one is for the server's log)."""
+        return str(self) or type(self).__name__
+
+    @property
+    def masked(self) -> bool:
+        return self.public != (str(self) or type(self).__name__)
+
 
 class InvalidInput(AgentMemError):
     """The caller sent something the core cannot accept (bad scope, filter, text...)."""
@@ -37,15 +46,27 @@ class StoreUnavailable(AgentMemError):
 
     code = "SERVICE_UNAVAILABLE"
 
-    def __init__(self, component: str, detail: str = "") -> None:
+    def __init__(self, component: str, detail: str = "", *, disclose: bool = False) -> None:
+        """`disclose`: the detail is ours to tell (a configuration fact), not a driver's message."""
         self.component = component
+        self._disclose = disclose
         super().__init__(f"{component} unavailable" + (f": {detail}" if detail else ""))
+
+    @property
+    def public(self) -> str:
+        # the detail can name internal hosts, URLs and driver messages
+        return str(self) if self._disclose else f"{self.component} unavailable; retry shortly"
 
 
 class ProviderError(AgentMemError):
     """An embedding or LLM provider answered with an error or unusable output."""
 
     code = "PROVIDER_ERROR"
+
+    @property
+    def public(self) -> str:
+        # the detail can quote the provider's URL and its answer (memory text included)
+        return "the model provider failed or answered something unusable; retry shortly"
 
 
 class Unauthenticated(AgentMemError):

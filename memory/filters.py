@@ -13,10 +13,11 @@ for every operator except `ne` and `nin`).
 """
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Mapping, Union
+from typing import Any, Iterable, Mapping, Union
 
 from memory.errors import InvalidInput
 from memory.models import MemoryRecord
@@ -27,6 +28,11 @@ RECORD_FIELDS = frozenset(
 )
 _TIME_FIELDS = frozenset({"created_at", "updated_at", "invalidated_at"})
 MAX_DEPTH = 16
+# every condition is evaluated against every scanned record: these bound the work one request buys
+MAX_CONDITIONS = 100
+MAX_OPERANDS = 500
+# records matched between two yields to the event loop
+_CHUNK = 200
 
 
 class Op(StrEnum):
@@ -76,6 +82,8 @@ def condition(field: str, op: str | Op, value: Any) -> Condition:
         raise InvalidInput("a filter field must be a non-empty string")
     if op in (Op.IN, Op.NIN) and not isinstance(value, (list, tuple)):
         raise InvalidInput(f"filter operator {op.value!r} on {field!r} needs a list value")
+    if isinstance(value, (list, tuple)) and len(value) > MAX_OPERANDS:
+        raise InvalidInput(f"filter operator {op.value!r} on {field!r} takes at most {MAX_OPERANDS} values")
     name = field.removeprefix("metadata.")
     if name in _TIME_FIELDS and not field.startswith("metadata."):
         value = _parse_time_value(field, value)
@@ -129,6 +137,35 @@ def parse_filter(spec: Mapping[str, Any] | None, _depth: int = 0) -> Filter | No
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else All(tuple(parts))
+
+
+def check_size(flt: Filter | None) -> Filter | None:
+    """The filter itself, refused (InvalidInput) when it holds more than MAX_CONDITIONS conditions."""
+    count, stack = 0, [flt] if flt is not None else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Condition):
+            count += 1
+            if count > MAX_CONDITIONS:
+                raise InvalidInput(f"a filter takes at most {MAX_CONDITIONS} conditions")
+        elif isinstance(node, Not):
+            stack.append(node.item)
+        else:
+            stack.extend(node.items)
+    return flt
+
+
+async def select(flt: Filter | None, records: Iterable[MemoryRecord]) -> list[MemoryRecord]:
+    """The records `flt` matches, in order; yields to the event loop between chunks."""
+    if flt is None:
+        return list(records)
+    out: list[MemoryRecord] = []
+    for i, record in enumerate(records, 1):
+        if matches(flt, record):
+            out.append(record)
+        if i % _CHUNK == 0:
+            await asyncio.sleep(0)
+    return out
 
 
 def _field_value(record: MemoryRecord, field: str) -> Any:

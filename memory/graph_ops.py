@@ -57,7 +57,7 @@ class GraphMixin:
 
     def _require_graph(self) -> GraphStore:
         if self._graph is None:
-            raise StoreUnavailable("graph", "the graph store is disabled by configuration")
+            raise StoreUnavailable("graph", "the graph store is disabled by configuration", disclose=True)
         return self._graph
 
     async def entities(self, scope: Scope | None, query: GraphQuery, first: int, after: str | None) -> list[Entity]:

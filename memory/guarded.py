@@ -55,12 +55,12 @@ class GuardedMemoryService:
         await self._visible(id)
         return await self._svc.update(id, text=text, metadata=metadata, actor=self.principal.id)
 
-    async def delete(self, id: str) -> MemoryRecord:
+    async def delete(self, id: str, *, purge: bool = False) -> MemoryRecord:
         await self._visible(id)
-        return await self._svc.delete(id, actor=self.principal.id)
+        return await self._svc.delete(id, actor=self.principal.id, purge=purge)
 
-    async def delete_all(self, scope: Scope) -> int:
-        return await self._svc.delete_all(self._scope(scope), actor=self.principal.id)
+    async def delete_all(self, scope: Scope, *, purge: bool = False) -> int:
+        return await self._svc.delete_all(self._scope(scope), actor=self.principal.id, purge=purge)
 
     async def reset(self) -> None:
         self._admin("reset every memory")

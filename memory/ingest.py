@@ -1,17 +1,18 @@
 """Turning messages into a plan of memory changes (the `add` pipeline, before anything is written)."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from memory import prompts
-from memory.catalog import ScopeCatalog
+from memory.catalog import ScopeCatalog, admits
 from memory.errors import ProviderError
-from memory.extraction import extract
+from memory.extraction import Extraction, extract
 from memory.models import (
     GraphWork,
     MemoryRecord,
@@ -62,6 +63,7 @@ class Ingestor:
         *,
         dedup_threshold: float,
         similar_memories: int,
+        extractor: Callable[[list[Message], str], Extraction] = extract,
     ) -> None:
         self._embedder = embedder
         self._index = index
@@ -70,16 +72,19 @@ class Ingestor:
         self._llm = llm
         self._dedup = dedup_threshold
         self._similar = similar_memories
+        self._extract = extractor
 
     async def decide(
         self, messages: Sequence[Message], scope: Scope, infer: bool, prompt: str | None
     ) -> Decided:
         raw = [Candidate(m.content, m.role, occurred_at=m.occurred_at) for m in messages if m.role != "system"]
         if not infer:
-            return Decided(adds=list(zip(raw, await self._embed([c.text for c in raw]))))
+            return Decided(adds=list(zip(raw, await self._embed([c.text for c in raw], scope))))
         speaker = scope.user_id or "user"
         if self._llm is None:
-            found = extract(list(messages), speaker)
+            # clause parsing over up to MAX_ADD_CHARS of text: on a worker thread, so other
+            # tenants' requests keep being served while it runs
+            found = await asyncio.to_thread(self._extract, list(messages), speaker)
             facts = [Candidate(f, "user", tuple(t), e) for f, t, e in zip(found.facts, found.triples, found.event_times)]
             return await self._dedup_only(facts, scope)
         try:
@@ -88,14 +93,14 @@ class Ingestor:
             # the error may quote the model's answer (memory text): details only at DEBUG
             log.warning("LLM inference failed twice, storing the messages raw")
             log.debug("LLM failure: %s", exc)
-            decided = Decided(adds=list(zip(raw, await self._embed([c.text for c in raw]))))
+            decided = Decided(adds=list(zip(raw, await self._embed([c.text for c in raw], scope))))
             decided.stored_raw = True
             return decided
 
-    async def _embed(self, texts: list[str]) -> list[Vector]:
+    async def _embed(self, texts: list[str], scope: Scope) -> list[Vector]:
         if not texts:
             return []
-        return list(await self._embedder.embed(texts))
+        return list(await self._embedder.embed(texts, scope.tenant))
 
     async def _duplicate_of(self, text: str, vec: Vector, scope: Scope, planned: list[Vector]) -> MemoryRecord | None | bool:
         """An existing memory this fact duplicates, True for a duplicate within this call, else None."""
@@ -106,13 +111,15 @@ class Ingestor:
             return True
         near = await self._index.nearest(vec, 1, self._catalog.allow(scope, include_invalidated=False))
         if near and near[0][1] >= self._dedup:
-            return await self._repo.get(near[0][0])
+            found = await self._repo.get(near[0][0])
+            # the catalog's answer may predate another owner's write: never dedup against it
+            return found if found is not None and admits(scope, found, include_invalidated=False) else None
         return None
 
     async def _dedup_only(self, facts: list[Candidate], scope: Scope) -> Decided:
         decided = Decided()
         planned: list[Vector] = []
-        for fact, vec in zip(facts, await self._embed([f.text for f in facts])):
+        for fact, vec in zip(facts, await self._embed([f.text for f in facts], scope)):
             dup = await self._duplicate_of(fact.text, vec, scope, planned)
             if isinstance(dup, MemoryRecord):
                 decided.unchanged.append((dup, fact.triples))
@@ -147,7 +154,9 @@ class Ingestor:
             for id, _score in await self._index.nearest(vec, self._similar, allow):
                 near[id] = None
         records = await self._repo.get_many(list(near))
-        keyed = {str(i): rec for i, rec in enumerate(records.values())}
+        # only the caller's own memories may reach the model's prompt
+        mine = [rec for rec in records.values() if admits(scope, rec, include_invalidated=False)]
+        keyed = {str(i): rec for i, rec in enumerate(mine)}
         if not keyed:
             return decided
         answer: prompts.Decisions = await self._ask(
@@ -181,7 +190,7 @@ class Ingestor:
                 raise ProviderError(f"LLM referred to an unknown memory key {d.id!r}")
         # facts the LLM kept word for word already have their vectors: embed only new texts
         fresh = [t for t in dict.fromkeys(pending_texts) if t not in by_text] + [t for _, t in rewrites]
-        vectors = dict(zip(fresh, await self._embed(fresh)))
+        vectors = dict(zip(fresh, await self._embed(fresh, scope)))
         planned: list[Vector] = []
         for text in pending_texts:
             cand, vec = by_text.get(text) or (Candidate(text, "user"), vectors[text])

@@ -81,6 +81,11 @@ class Scope:
             and (self.run_id is None or self.run_id == other.run_id)
         )
 
+    @property
+    def tenant(self) -> str:
+        """Whose work this is, for sharing the model fairly: the user, else the agent, else the run."""
+        return self.user_id or self.agent_id or self.run_id or ""
+
     def key(self) -> str:
         """A stable string for the exact owner (used as a graph key part)."""
         return f"u:{self.user_id or ''}|a:{self.agent_id or ''}|r:{self.run_id or ''}"

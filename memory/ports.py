@@ -41,14 +41,18 @@ class EmbedderState:
 BatchHook = Callable[[int, float], None]  # (texts in one model call, seconds it took)
 
 
+# the most entities one neighbourhood answer holds: a hub with thousands of links stays cheap to read
+NEIGHBOURHOOD_LIMIT = 1000
+
 class Embedder(Protocol):
     """Turns texts into L2-normalised float32 vectors of a fixed dimension."""
 
     @property
     def dimension(self) -> int: ...
 
-    async def embed(self, texts: Sequence[str]) -> Vector:
-        """Shape (len(texts), dimension); row i embeds texts[i]."""
+    async def embed(self, texts: Sequence[str], owner: str = "") -> Vector:
+        """Shape (len(texts), dimension); row i embeds texts[i]. `owner` (a scope's tenant) lets a
+        shared model queue serve owners in turn, so one owner's large request cannot starve others."""
         ...
 
     async def warmup(self) -> None:
@@ -147,6 +151,10 @@ class ChangeSet:
     deletes: list[MemoryId] = field(default_factory=list)  # hard-delete rows
     history: list[HistoryEntry] = field(default_factory=list)
     graph_work: list[GraphWork] = field(default_factory=list)  # outbox rows
+    # erase: the text of these memories' earlier history entries and their pending graph work go
+    erased: list[MemoryId] = field(default_factory=list)
+    # erase a whole scope: also the history text of its memories deleted earlier (prefix match)
+    erased_scope: Scope | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +268,8 @@ class GraphStore(Protocol):
     async def neighbourhood(
         self, scope: Scope, name: str, depth: int
     ) -> tuple[list[Entity], list[Relation]]:
-        """Entities within `depth` (1..3) hops of `name` and the valid relations between them."""
+        """Entities within `depth` (1..3) hops of `name` (at most NEIGHBOURHOOD_LIMIT, `name` first
+        among them) and the valid relations between them (at most 4 x NEIGHBOURHOOD_LIMIT)."""
         ...
 
     async def entities(
@@ -287,6 +296,11 @@ class GraphStore(Protocol):
         ...
 
     async def delete_scope(self, scope: Scope) -> None: ...
+
+    async def erase_memories(self, memory_ids: Sequence[MemoryId]) -> None:
+        """Forget these memories for real: their ids leave every relation, relations no other
+        memory states are deleted, and entities left without relations too."""
+        ...
 
     async def delete_memory_relations(self, memory_ids: Sequence[MemoryId], at: datetime) -> list[Relation]:
         """Invalidate the valid relations that were derived from these memories."""

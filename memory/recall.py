@@ -9,10 +9,10 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Sequence
 
-from memory.catalog import ScopeCatalog
+from memory.catalog import ScopeCatalog, admits
 from memory.errors import InvalidInput, NotFound, StoreUnavailable
 from memory.extraction import normalise_name
-from memory.filters import Filter, matches
+from memory.filters import Filter, check_size, select
 from memory.observe import observed
 from memory.models import HistoryEntry, MemoryRecord, Relation, Scope, as_utc
 from memory.pagination import decode_cursor, encode_cursor
@@ -38,6 +38,7 @@ class RecallMixin:
     _catalog: ScopeCatalog
     searcher: Searcher
     max_limit: int
+    scan_budget: int  # records one filtered search or list may read before it answers with what it found
 
     async def get(self, id: str) -> MemoryRecord:
         rec = await self._repo.get(id) if isinstance(id, str) and id else None
@@ -79,6 +80,7 @@ class RecallMixin:
         scope.require()
         query = check_text(query, "query")
         limit = self._limit(limit)
+        check_size(filters)
         if threshold is not None and not (-1.0 <= threshold <= 1.0 and math.isfinite(threshold)):
             raise InvalidInput("threshold must be between -1 and 1 (cosine similarity)")
         if not isinstance(mode, SearchMode):
@@ -141,18 +143,25 @@ class RecallMixin:
         include_invalidated: bool = False,
     ) -> MemoryPage:
         first = self._limit(first, "first")
+        check_size(filters)
         cursor = decode_cursor(after) if after else None
         found: list[MemoryRecord] = []
         batch = first + 1 if filters is None else max(100, first * 4)
+        scanned, last_seen = 0, None
         while len(found) <= first:
+            if scanned >= self.scan_budget:
+                # a selective filter over a large scope: answer a short page whose cursor resumes
+                # the scan after the last record read, so every request stays bounded
+                return MemoryPage(found, encode_cursor(_order_at(last_seen, order), last_seen.id), True)
             page = await self._repo.list_page(
                 scope, order=order, after=cursor, limit=batch, include_invalidated=include_invalidated
             )
-            found += [r for r in page if matches(filters, r)]
+            found += await select(filters, page)
+            scanned += len(page)
             if len(page) < batch:
                 break
-            last = page[-1]
-            cursor = PageCursor(_order_at(last, order), last.id)
+            last_seen = page[-1]
+            cursor = PageCursor(_order_at(last_seen, order), last_seen.id)
         items = found[:first]
         end = encode_cursor(_order_at(items[-1], order), items[-1].id) if items else None
         return MemoryPage(items, end, len(found) > first)

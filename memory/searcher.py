@@ -13,8 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
-from memory.catalog import ScopeCatalog
-from memory.filters import Filter, matches
+from memory.catalog import ScopeCatalog, admits
+from memory.filters import Filter, select
 from memory.models import MemoryId, MemoryRecord, Scope, Vector, utcnow
 from memory.errors import ProviderError
 from memory.ports import Embedder, MemoryRepository, Reranker, VectorIndex
@@ -50,6 +50,7 @@ class Searcher:
         weights: FusionWeights,
         reranker: Reranker | None = None,
         rerank_candidates: int = 20,
+        scan_budget: int = 10_000,
     ) -> None:
         self._repo = repo
         self._index = index
@@ -58,6 +59,7 @@ class Searcher:
         self.weights = weights
         self._reranker = reranker
         self._rerank_candidates = rerank_candidates
+        self._scan_budget = scan_budget  # candidates one filtered search may read before it answers
 
     @property
     def can_rerank(self) -> bool:
@@ -69,23 +71,28 @@ class Searcher:
         window = time_window(req.query, req.as_of or utcnow()) if hybrid else None
         k = max(req.limit * self.weights.depth, self.weights.min_candidates) if hybrid else req.limit
         if req.filters is not None:
-            k *= 4
+            k = min(k * 4, max(k, self._scan_budget))
+        wide = req.include_invalidated or req.as_of is not None
         vec: Vector | None = None
         while True:
             vec, channels, exhausted = await self._channels(req, terms, vec, k)
             found = candidates(channels)
             records = await self._repo.get_many([c.id for c in found])
-            kept = [c for c in found if c.id in records and self._passes(req, records[c.id])]
+            # owners are checked again on the rows read: another tenant may have written while we awaited
+            present = [records[c.id] for c in found if c.id in records and admits(req.scope, records[c.id], wide)]
+            passing = {r.id for r in await select(req.filters, (r for r in present if self._valid_then(req, r)))}
+            kept = [c for c in found if c.id in passing]
             if vec is not None:
                 await self._fill_vector_scores(vec, kept)
             used = list(channels) + (["time"] if window and _mark_in_window(kept, records, window) else [])
             kept = fuse(kept, used, self.weights)
             if req.threshold is not None:
                 kept = [c for c in kept if c.scores.get("vector", -2.0) >= req.threshold]
-            # widen until `limit` hits pass or the scope is exhausted: filters are exact
-            if len(kept) >= req.limit or exhausted:
+            # widen until `limit` hits pass, the scope is exhausted or the scan budget is spent
+            # (then the best matches among the nearest `scan_budget` are the answer): filters are exact
+            if len(kept) >= req.limit or exhausted or k >= self._scan_budget:
                 break
-            k *= 4
+            k = min(k * 4, self._scan_budget)
         reranked = await self._rerank(req, kept, records)
         return [self._hit(c, records[c.id], terms, req.mode, reranked) for c in kept[: req.limit]]
 
@@ -106,13 +113,13 @@ class Searcher:
         return True
 
     @staticmethod
-    def _passes(req: SearchRequest, rec: MemoryRecord) -> bool:
+    def _valid_then(req: SearchRequest, rec: MemoryRecord) -> bool:
         if req.as_of is not None:
             if rec.created_at > req.as_of:
                 return False
             if not req.include_invalidated and rec.invalidated_at is not None and rec.invalidated_at <= req.as_of:
                 return False
-        return matches(req.filters, rec)
+        return True
 
     async def _channels(
         self, req: SearchRequest, terms: list[str], vec: Vector | None, k: int
@@ -139,7 +146,7 @@ class Searcher:
         self, req: SearchRequest, vec: Vector | None, k: int
     ) -> tuple[Vector, list[tuple[MemoryId, float]]]:
         if vec is None:
-            vec = (await self._embedder.embed([req.query]))[0]
+            vec = (await self._embedder.embed([req.query], req.scope.tenant))[0]
         wide = req.include_invalidated or req.as_of is not None
         return vec, await self._index.nearest(vec, k, self._catalog.allow(req.scope, wide))
 

@@ -36,7 +36,7 @@ from memory.ranking import FusionWeights
 from memory.recall import RecallMixin
 from memory.searcher import Searcher
 from memory.results import AddResult, MemoryChange
-from memory.validation import check_metadata, check_text
+from memory.validation import check_message_count, check_metadata, check_text
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ class ServiceOptions:
     rerank_candidates: int = 20  # how many of the best fused hits a configured reranker reorders
     # how often to pick up changes other processes made to the shared SQL database (0: never)
     sync_interval_s: float = 2.0
+    # records one filtered search or list may read (see RecallMixin.scan_budget)
+    filter_scan_budget: int = 10_000
 
 
 class MemoryService(RecallMixin, GraphMixin):
@@ -81,6 +83,7 @@ class MemoryService(RecallMixin, GraphMixin):
         self.events = events or EventBus()
         self.options = options
         self.max_limit = options.max_limit
+        self.scan_budget = options.filter_scan_budget
         self.exclusive_relations = options.exclusive_relations
         self._catalog = ScopeCatalog()
         self.keeper = IndexKeeper(index, repo, index_save_interval_s)
@@ -95,7 +98,7 @@ class MemoryService(RecallMixin, GraphMixin):
         )
         self._entities = EntityResolver(graph, embedder, options.entity_match_threshold)
         self.searcher = Searcher(repo, index, embedder, self._catalog, options.fusion, reranker,
-                                 options.rerank_candidates)
+                                 options.rerank_candidates, options.filter_scan_budget)
         self._ingest = Ingestor(
             embedder, index, self._catalog, repo, llm,
             dedup_threshold=options.dedup_threshold, similar_memories=options.similar_memories,
@@ -138,10 +141,12 @@ class MemoryService(RecallMixin, GraphMixin):
         meta = check_metadata(metadata)
         if not messages:
             raise InvalidInput("messages must not be empty")
+        check_message_count(len(messages), 0)
         for i, m in enumerate(messages):
             check_text(m.content, f"messages[{i}].content")
             if not isinstance(m.role, str) or not m.role.strip():
                 raise InvalidInput(f"messages[{i}].role must be a non-empty string")
+        check_message_count(len(messages), sum(len(m.content) for m in messages))
         if prompt is not None:
             _check_prompt(prompt, infer, self._llm is not None)
         messages = [Message(m.role.strip().lower(), m.content.strip(), m.occurred_at) for m in messages]
@@ -249,7 +254,7 @@ class MemoryService(RecallMixin, GraphMixin):
         if text is not None:
             text = check_text(text)
             rec = replace(rec, text=text, hash=text_hash(text))
-            vec = (await self._embedder.embed([text]))[0]
+            vec = (await self._embedder.embed([text], old.scope.tenant))[0]
         else:
             vec = (await self._repo.embeddings([id]))[id]
         rec = replace(rec, updated_at=now)
@@ -262,36 +267,54 @@ class MemoryService(RecallMixin, GraphMixin):
         return rec
 
     @observed("delete")
-    async def delete(self, id: str, *, actor: str | None = None) -> MemoryRecord:
+    async def delete(self, id: str, *, actor: str | None = None, purge: bool = False) -> MemoryRecord:
+        """Delete one memory. `purge`: erase it for real: its text also leaves the history (the
+        audit lines stay, without content), the graph and the pending graph work."""
         old = await self.get(id)
-        await self._delete_records([old], actor)
+        if purge and self._graph is not None:
+            await self._graph.erase_memories([id])  # first: a graph that is down refuses the erase
+        await self._delete_records([old], actor, purge)
+        if purge:
+            self._entities.forget(old.scope)  # cached entity names are memory text too
         return old
 
     @observed("delete_all")
-    async def delete_all(self, scope: Scope, *, actor: str | None = None) -> int:
+    async def delete_all(self, scope: Scope, *, actor: str | None = None, purge: bool = False) -> int:
         scope.require()
         ids = await self._repo.ids_in_scope(scope, include_invalidated=True)
         records = list((await self._repo.get_many(ids)).values())
-        await self._delete_records(records, actor)
-        if self._graph is not None:
+        if purge and self._graph is not None:
+            await self._graph.erase_memories(ids)
+            await self._graph.delete_scope(scope)
+        await self._delete_records(records, actor, purge, scope if purge else None)
+        if self._graph is not None and not purge:
             try:
                 await self._graph.delete_scope(scope)
             except StoreUnavailable as exc:
                 log.warning("graph unavailable while deleting a scope's entities: %s", exc)
-            self._entities.forget(scope)
+        self._entities.forget(scope)
         return len(records)
 
-    async def _delete_records(self, records: list[MemoryRecord], actor: str | None) -> None:
+    async def _delete_records(self, records: list[MemoryRecord], actor: str | None, purge: bool = False,
+                              erase_scope: Scope | None = None) -> None:
+        if erase_scope is not None and not records:  # memories deleted earlier still have history text
+            await self._commit_and_index(ChangeSet(erased_scope=erase_scope), [])
         if not records:
             return
         now = utcnow()
-        change = ChangeSet(
-            deletes=[r.id for r in records],
-            history=[HistoryEntry(r.id, ChangeEvent.DELETE, r.text, None, r.scope, now, actor) for r in records],
-        )
+        ids = [r.id for r in records]
+        if purge:
+            # the audit line says who erased what, when; no content
+            history = [HistoryEntry(r.id, ChangeEvent.DELETE, None, None, r.scope, now, actor, reason="erased")
+                       for r in records]
+            log.info("erased %d memories for %s", len(records), actor or "an unnamed actor")
+        else:
+            history = [HistoryEntry(r.id, ChangeEvent.DELETE, r.text, None, r.scope, now, actor) for r in records]
+        change = ChangeSet(deletes=ids, history=history, erased=ids if purge else [], erased_scope=erase_scope)
         await self._commit_and_index(change, [])
-        invalid = await self._retire_relations([r.id for r in records], now)
-        await self._publish([MemoryEvent(EventKind.DELETE, r.scope, r.id, r, r.text) for r in records], [], invalid)
+        invalid = [] if purge else await self._retire_relations(ids, now)
+        await self._publish([MemoryEvent(EventKind.DELETE, r.scope, r.id, None if purge else r, None if purge else r.text)
+                             for r in records], [], invalid)
 
     async def _retire_relations(self, memory_ids: list[str], at: datetime) -> list[Relation]:
         """Invalidate the relations these (deleted or invalidated) memories alone supported."""

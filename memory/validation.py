@@ -7,6 +7,10 @@ from typing import Any, Mapping
 from memory.errors import InvalidInput
 
 MAX_TEXT = 32_000
+# one add is one unit of work in the shared model queue and one SQL transaction: bounding it
+# keeps a single request from holding the model, the extractor and the writer for minutes
+MAX_MESSAGES = 200
+MAX_ADD_CHARS = 200_000
 # deeper values could be stored but not answered back (serialisers stop at a few hundred levels)
 MAX_METADATA_DEPTH = 32
 
@@ -41,3 +45,10 @@ def check_text(text: str, what: str = "text") -> str:
     if len(text) > MAX_TEXT:
         raise InvalidInput(f"{what} is longer than {MAX_TEXT} characters")
     return text.strip()
+
+
+def check_message_count(count: int, total_chars: int) -> None:
+    if count > MAX_MESSAGES:
+        raise InvalidInput(f"an add takes at most {MAX_MESSAGES} messages, got {count}; split it into several adds")
+    if total_chars > MAX_ADD_CHARS:
+        raise InvalidInput(f"an add takes at most {MAX_ADD_CHARS} characters in all, got {total_chars}")

@@ -8,7 +8,7 @@ too; its errors (Unauthenticated, RateLimited) become HTTP 401 / 429 through
 app.auth.http.auth_errors_middleware when the edge does not map them itself."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
 from aiohttp import web
 
@@ -58,3 +58,5 @@ AUTHENTICATOR_KEY: web.AppKey[Authenticator] = web.AppKey("authenticator")
 KEY_MANAGER_KEY: web.AppKey["KeyManager"] = web.AppKey("key_manager")
 TOKENS_KEY: web.AppKey["TokenService"] = web.AppKey("tokens")
 LIMITS_KEY: web.AppKey["Limits"] = web.AppKey("limits")
+# request -> the client's address (the TCP peer, or what a trusted proxy reports)
+CLIENT_ADDRESS_KEY: web.AppKey[Callable[[web.Request], str]] = web.AppKey("client_address")

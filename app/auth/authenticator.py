@@ -8,13 +8,15 @@ Where credentials come from:
   upgrade request's headers (non-browser clients)."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+import ipaddress
+import re
+from typing import Any, Callable, Mapping, Sequence
 
 import jwt
 from aiohttp import web
 
 from app.auth.idp import IdpVerifier
-from app.auth.keys import KEY_PREFIX, KeyManager
+from app.auth.keys import KEY_PREFIX, KeyManager, key_id
 from app.auth.ratelimit import Limits
 from app.auth.tokens import TokenService
 from memory.access import Principal
@@ -54,20 +56,74 @@ def credential_from_params(params: Mapping[str, Any] | None) -> str | None:
     return credential_from_params(headers) if isinstance(headers, Mapping) else None
 
 
-def client_address(request: web.Request) -> str:
-    # the peer as aiohttp sees it; behind a proxy, configure aiohttp's forwarded handling
-    return request.remote or "unknown"
+_FORWARDED_FOR = re.compile(r'(?i)(?:^|[;,\s])for="?([^";,]+)"?')
+
+
+def _host(hop: str) -> str:
+    """An address from a forwarding header: brackets and port removed ("[::1]:80", "1.2.3.4:80")."""
+    hop = hop.strip()
+    if hop.startswith("["):
+        return hop[1:].split("]", 1)[0]
+    return hop.rsplit(":", 1)[0] if hop.count(":") == 1 else hop
+
+
+class ClientAddress:
+    """Who the client is, for the failed-authentication limiter: the TCP peer; when the peer is
+    a trusted proxy, the nearest address it reports (`Forwarded: for=`, else `X-Forwarded-For`)
+    that is not itself a trusted proxy. Untrusted peers' forwarding headers are ignored: anyone
+    can send them."""
+
+    def __init__(self, trusted_proxies: Sequence[str] = ()) -> None:
+        self._networks = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
+
+    def _trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self._networks)
+
+    def __call__(self, request: web.Request) -> str:
+        peer = request.remote or "unknown"
+        if not self._trusted(peer):
+            return peer
+        forwarded = request.headers.get("Forwarded")
+        if forwarded:
+            hops = [_host(h) for h in _FORWARDED_FOR.findall(forwarded)]
+        else:
+            hops = [_host(h) for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+        for hop in reversed(hops):  # the rightmost hops were added by our own proxies
+            if not self._trusted(hop):
+                return hop
+        return hops[0] if hops else peer
+
+
+client_address = ClientAddress()  # no trusted proxy: the TCP peer
+
+
+def credential_label(text: str | None) -> str:
+    """What a failed attempt presented, without its secret: failures are counted per address
+    and credential, so one client's bad key does not lock out others behind the same proxy."""
+    if not text:
+        return "none"
+    if (id := key_id(text)) is not None:
+        return "key:" + id
+    if text.startswith("amr_"):
+        return "refresh:" + text[4:36]
+    return "jwt" if text.count(".") == 2 else "other"
 
 
 class CredentialAuthenticator:
-    def __init__(self, keys: KeyManager, tokens: TokenService, idp: IdpVerifier | None, limits: Limits) -> None:
+    def __init__(self, keys: KeyManager, tokens: TokenService, idp: IdpVerifier | None, limits: Limits,
+                 address: Callable[[web.Request], str] = client_address) -> None:
         self._keys = keys
         self._tokens = tokens
         self._idp = idp
         self._limits = limits
+        self._address = address
 
     async def for_request(self, request: web.Request) -> Principal:
-        principal = await self._checked(lambda: credential_from_headers(request.headers), client_address(request))
+        principal = await self._checked(lambda: credential_from_headers(request.headers), self._address(request))
         await self._limits.charge(principal)
         return principal
 
@@ -75,7 +131,7 @@ class CredentialAuthenticator:
         def credential() -> str | None:
             return credential_from_params(params) or credential_from_headers(request.headers)
 
-        principal = await self._checked(credential, client_address(request))
+        principal = await self._checked(credential, self._address(request))
         await self._limits.charge(principal)
         return principal
 
@@ -103,13 +159,15 @@ class CredentialAuthenticator:
             return await self._verify_jwt(credential)
         raise Unauthenticated("not an API key or a JWT")
 
-    async def _checked(self, credential: Any, address: str) -> Principal:
-        """Refuses an address that failed too often before doing any work, and counts failures."""
-        await self._limits.check_address(address)
+    async def _checked(self, credential: Callable[[], str | None], address: str) -> Principal:
+        """The credential is checked first, so a valid one always passes; a failure is counted
+        against (address, credential label) and answered RateLimited once that pair failed too often."""
+        text: str | None = None
         try:
-            return await self.verify(credential())
+            text = credential()
+            return await self.verify(text)
         except Unauthenticated:
-            await self._limits.failed(address)
+            await self._limits.failed(address, credential_label(text))
             raise
 
     async def _verify_jwt(self, token: str) -> Principal:

@@ -12,8 +12,8 @@ from typing import Any, Awaitable, Callable, Sequence
 from aiohttp import web
 from strawberry.http.websocket_origin import normalize_origin
 
-from app.auth import LIMITS_KEY, TOKENS_KEY
-from app.auth.authenticator import client_address, credential_from_headers
+from app.auth import CLIENT_ADDRESS_KEY, LIMITS_KEY, TOKENS_KEY
+from app.auth.authenticator import credential_from_headers, credential_label
 from memory.errors import AgentMemError, RateLimited, StoreUnavailable, Unauthenticated
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -28,7 +28,7 @@ def error_extensions(error: AgentMemError) -> dict[str, Any]:
 
 
 def error_response(error: Unauthenticated | RateLimited | StoreUnavailable) -> web.Response:
-    body = {"errors": [{"message": str(error), "extensions": error_extensions(error)}]}
+    body = {"errors": [{"message": error.public, "extensions": error_extensions(error)}]}
     if isinstance(error, RateLimited):
         # Retry-After counts whole seconds (RFC 9110): rounded up, never 0
         headers = {"Retry-After": str(max(1, math.ceil(error.retry_after)))}
@@ -94,23 +94,27 @@ def _oauth_error(status: int, error: str, description: str, **headers: str) -> w
 async def token_endpoint(request: web.Request) -> web.StreamResponse:
     """POST /auth/token, OAuth 2 style: `grant_type=api_key` (the key in `api_key`, or in
     Authorization / X-API-Key) gives a new token pair; `grant_type=refresh_token` rotates one.
-    JSON or form bodies. Failures count against the client address like any failed login."""
+    JSON or form bodies. Requests are rate limited per client address (each one hashes a secret
+    and writes a row); failures count like any failed login."""
     tokens, limits = request.app[TOKENS_KEY], request.app[LIMITS_KEY]
+    address = request.app[CLIENT_ADDRESS_KEY](request)
+    await limits.token_request(address)  # RateLimited -> 429 by the middleware
     form = await _form(request)
     if form is None:
         return _oauth_error(400, "invalid_request", "send a JSON object or a form")
     grant = form.get("grant_type")
-    address = client_address(request)
-    await limits.check_address(address)  # RateLimited -> 429 by the middleware
+    presented = ""
     try:
         if grant == "api_key":
-            pair = await tokens.exchange(form.get("api_key") or credential_from_headers(request.headers) or "")
+            presented = form.get("api_key") or credential_from_headers(request.headers) or ""
+            pair = await tokens.exchange(presented)
         elif grant == "refresh_token":
-            pair = await tokens.refresh(form.get("refresh_token") or "")
+            presented = form.get("refresh_token") or ""
+            pair = await tokens.refresh(presented)
         else:
             return _oauth_error(400, "unsupported_grant_type", "grant_type must be api_key or refresh_token")
     except Unauthenticated as error:
-        await limits.failed(address)
+        await limits.failed(address, credential_label(presented))
         if grant == "api_key":
             return _oauth_error(401, "invalid_client", str(error), **{"WWW-Authenticate": "Bearer"})
         return _oauth_error(400, "invalid_grant", str(error))

@@ -117,31 +117,37 @@ class RedisRateLimiter:
 
 
 class Limits:
-    """The policy: one bucket per principal for every request, and one per client address
-    counting failed authentications."""
+    """The policy: one bucket per principal for every request, one per (client address,
+    credential label) counting failed authentications, and one per client address for the token
+    endpoint (each exchange or refresh writes a row and hashes a secret)."""
 
-    def __init__(self, limiter: RateLimiter, per_principal: Bucket, auth_failures: Bucket, enabled: bool = True) -> None:
+    def __init__(self, limiter: RateLimiter, per_principal: Bucket, auth_failures: Bucket, enabled: bool = True,
+                 token_requests: Bucket = Bucket(0.5, 10)) -> None:
         self._limiter = limiter
-        self.configure(per_principal, auth_failures, enabled)
+        self.configure(per_principal, auth_failures, enabled, token_requests)
 
-    def configure(self, per_principal: Bucket, auth_failures: Bucket, enabled: bool = True) -> None:
+    def configure(self, per_principal: Bucket, auth_failures: Bucket, enabled: bool = True,
+                  token_requests: Bucket = Bucket(0.5, 10)) -> None:
         """New rates take effect on the next request (SIGHUP reload)."""
         self._principal = per_principal
         self._failures = auth_failures
+        self._tokens = token_requests
         self.enabled = enabled
+
+    async def token_request(self, address: str) -> None:
+        if self.enabled:
+            _raise_if(await self._limiter.acquire("t:" + address, self._tokens), "too many token requests")
 
     async def charge(self, principal: Principal) -> None:
         if self.enabled:
             _raise_if(await self._limiter.acquire("p:" + principal.id, self._principal), "too many requests")
 
-    async def check_address(self, address: str) -> None:
+    async def failed(self, address: str, label: str) -> None:
+        """Counts a failed authentication; RateLimited once this address has failed too often with
+        this credential (`label`: a key id, "jwt", "none"...)."""
         if self.enabled:
-            wait = await self._limiter.acquire("a:" + address, self._failures, 0)
+            wait = await self._limiter.acquire(f"a:{address}|{label}", self._failures, 1)
             _raise_if(wait, "too many failed authentication attempts from this address")
-
-    async def failed(self, address: str) -> None:
-        if self.enabled:
-            await self._limiter.acquire("a:" + address, self._failures, 1)
 
 
 def _raise_if(wait: float, message: str) -> None:

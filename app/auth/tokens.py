@@ -93,6 +93,10 @@ class TokenService:
             raise Unauthenticated(INVALID_REFRESH)
         return await self._issue(key, record.family_id)
 
+    async def purge_expired(self) -> int:
+        """Drops refresh-token families that can no longer be used (every token expired)."""
+        return await self._store.purge_refresh_tokens(self._clock())
+
     def verify_claims(self, token: str) -> dict[str, Any]:
         """Signature, algorithm (HS256 only), issuer, audience and times of one of our tokens."""
         try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -14,8 +13,8 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from app import bootstrap
-from app.auth import AUTHENTICATOR_KEY, KEY_MANAGER_KEY, LIMITS_KEY, TOKENS_KEY, OpenAuthenticator
-from app.auth.authenticator import CredentialAuthenticator
+from app.auth import AUTHENTICATOR_KEY, CLIENT_ADDRESS_KEY, KEY_MANAGER_KEY, LIMITS_KEY, TOKENS_KEY, OpenAuthenticator
+from app.auth.authenticator import ClientAddress, CredentialAuthenticator
 from app.auth.http import auth_errors_middleware, cors_middleware, token_endpoint
 from app.auth.idp import IdpVerifier
 from app.auth.keys import KeyManager, SecretHasher
@@ -23,12 +22,16 @@ from app.auth.ratelimit import Bucket, Limits, MemoryRateLimiter, RateLimiter, R
 from app.auth.tokens import TokenService
 from app.keys import SETTINGS_KEY
 from app.ops.runtime import RELOADER_KEY
+from app.secret_files import secret_file
 from app.settings import Settings
+from memory.errors import AgentMemError
 
 log = logging.getLogger(__name__)
 
 TOKEN_PATH = "/auth/token"
-RATE_KEYS = ("rate_limits", "requests_per_s", "burst", "auth_failures_per_min", "auth_failure_burst")
+PURGE_INTERVAL_S = 3600.0
+RATE_KEYS = ("rate_limits", "requests_per_s", "burst", "auth_failures_per_min", "auth_failure_burst",
+             "token_requests_per_min", "token_burst")
 DEVELOPMENT_WARNING = (
     "\n" + "!" * 78 + "\n"
     "!!  AUTHENTICATION IS OFF (auth.mode = development): every caller is an admin and can\n"
@@ -57,12 +60,7 @@ def token_secret(settings: Settings) -> bytes:
     for one server; replicas must configure a shared auth.token_secret)."""
     if settings.auth.token_secret is not None:
         return settings.auth.token_secret.get_secret_value().encode()
-    path = Path(settings.data_dir) / ".token-secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
+    return secret_file(Path(settings.data_dir) / ".token-secret", 48).encode()
 
 
 def hasher_for(settings: Settings) -> SecretHasher:
@@ -77,6 +75,7 @@ def limits_for(settings: Settings, limiter: RateLimiter) -> Limits:
         Bucket(cfg.requests_per_s, cfg.burst),
         Bucket(cfg.auth_failures_per_min / 60.0, cfg.auth_failure_burst),
         enabled=cfg.rate_limits,
+        token_requests=Bucket(cfg.token_requests_per_min / 60.0, cfg.token_burst),
     )
 
 
@@ -92,6 +91,18 @@ async def _limiter(settings: Settings) -> AsyncIterator[RateLimiter]:
         await client.aclose()
 
 
+async def _purge_tokens(tokens: TokenService, interval_s: float = PURGE_INTERVAL_S) -> None:
+    """Every exchange and refresh adds a row: expired families are deleted, at start and hourly."""
+    while True:
+        try:
+            purged = await tokens.purge_expired()
+            if purged:
+                log.info("purged %d expired refresh tokens", purged)
+        except AgentMemError as exc:  # the store is down: try again next time
+            log.warning("could not purge expired refresh tokens: %s", exc)
+        await asyncio.sleep(interval_s)
+
+
 async def _auth(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
     idp = IdpVerifier(settings.auth.idp) if settings.auth.idp.configured else None
@@ -105,20 +116,23 @@ async def _auth(app: web.Application) -> AsyncIterator[None]:
         )
         limits = limits_for(settings, limiter)
         app[KEY_MANAGER_KEY], app[TOKENS_KEY], app[LIMITS_KEY] = keys, tokens, limits
+        app[CLIENT_ADDRESS_KEY] = ClientAddress(settings.auth.trusted_proxies)
         reloader = app.get(RELOADER_KEY)
         if reloader is not None:
             def new_rates(new: Settings, old: Settings) -> None:
                 fresh = limits_for(new, limiter)
-                limits.configure(fresh._principal, fresh._failures, fresh.enabled)
+                limits.configure(fresh._principal, fresh._failures, fresh.enabled, fresh._tokens)
 
             for key in RATE_KEYS:
                 reloader.on_change(f"limits.{key}", new_rates)
         if settings.auth.mode != "development":
-            app[AUTHENTICATOR_KEY] = CredentialAuthenticator(keys, tokens, idp, limits)
+            app[AUTHENTICATOR_KEY] = CredentialAuthenticator(keys, tokens, idp, limits, app[CLIENT_ADDRESS_KEY])
         usage = asyncio.create_task(keys.record_usage(), name="api-key-usage")
+        purge = asyncio.create_task(_purge_tokens(tokens), name="refresh-token-purge")
         try:
             yield
         finally:
-            usage.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await usage
+            for task in (usage, purge):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

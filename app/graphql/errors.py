@@ -64,8 +64,8 @@ def to_client_error(error: GraphQLError) -> GraphQLError:
     if isinstance(error.original_error, RateLimited):
         extensions["retryAfter"] = error.original_error.retry_after  # seconds
     message = error.message
-    if isinstance(error.original_error, AgentMemError) and not message:
-        message = type(error.original_error).__name__
+    if isinstance(error.original_error, AgentMemError):
+        message = error.original_error.public
     return GraphQLError(
         message,
         nodes=error.nodes,
@@ -87,6 +87,8 @@ def map_errors(result: object) -> None:
 def log_unexpected(errors: list[GraphQLError]) -> None:
     """Called by the schema before masking: log what was masked, with its traceback."""
     for error in errors:
+        if isinstance(error.original_error, AgentMemError) and error.original_error.masked:
+            log.warning("%s (shown to the client as %r)", error.original_error, error.original_error.public)
         if not is_expected(error):
             original = error.original_error
             log.error(

@@ -1,6 +1,8 @@
 """Mutation resolvers: convert input, call one service method, convert output."""
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from app.graphql.context import Info
@@ -13,6 +15,10 @@ from app.graphql.inputs import (
     required_scope,
 )
 from app.graphql.types import AddResult, DeleteMemoriesResult, Memory, Relation
+
+Purge = Annotated[bool, strawberry.argument(
+    description="Erase for real: the text also leaves the history (its lines stay, without content), "
+    "the graph and the indexes. Cannot be undone.")]
 
 
 @strawberry.type
@@ -35,12 +41,12 @@ class Mutation:
         return Memory.of(record)
 
     @strawberry.mutation(description="Delete one memory; returns it as it was.")
-    async def delete_memory(self, info: Info, id: strawberry.ID) -> Memory:
-        return Memory.of(await info.context.service.delete(str(id)))
+    async def delete_memory(self, info: Info, id: strawberry.ID, purge: Purge = False) -> Memory:
+        return Memory.of(await info.context.service.delete(str(id), purge=purge))
 
     @strawberry.mutation(description="Delete every memory within this scope (userId alone covers all of that user's agents and runs).")
-    async def delete_memories(self, info: Info, scope: ScopeInput) -> DeleteMemoriesResult:
-        count = await info.context.service.delete_all(required_scope(scope))
+    async def delete_memories(self, info: Info, scope: ScopeInput, purge: Purge = False) -> DeleteMemoriesResult:
+        count = await info.context.service.delete_all(required_scope(scope), purge=purge)
         return DeleteMemoriesResult(deleted_count=count)
 
     @strawberry.mutation(description="Delete everything: memories, history and graph. Returns true.")

@@ -3,32 +3,30 @@ operation may cost (depth, aliases, tokens, cost, introspection: app/graphql/lim
 from __future__ import annotations
 
 import contextlib
-import functools
 from typing import Any, AsyncGenerator, Iterator
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError, parse
+from graphql import ASTValidationRule, GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension, ValidationCache
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
+from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from app.graphql.admin import KeyMutation, KeyQuery
 from app.graphql.errors import log_unexpected, map_errors
 from app.graphql.limits import OperationGuard
+from app.graphql.parse_cache import DocumentCache
 from app.graphql.mutations import Mutation
 from app.graphql.queries import Query
 from app.graphql.subscriptions import Subscription
 from app.settings import LimitSettings
 from app.ops.graphql_ext import Observability
 
-# distinct operation texts whose parse and validation are kept (clients send the same few)
-CACHED_OPERATIONS = 512
-
-
-_parse = functools.lru_cache(maxsize=CACHED_OPERATIONS)(parse)
+# parsed documents: by the size of their text (a document's tree is ~10-20x its text)
+DOCUMENTS = DocumentCache(max_bytes=1_000_000, max_entry_bytes=64_000)
 
 
 def validation_rules(limits: LimitSettings, introspection: bool) -> list[type[ASTValidationRule]]:
@@ -49,7 +47,19 @@ class ParseCache(SchemaExtension):
         ctx = self.execution_context
         if ctx.query:
             with contextlib.suppress(GraphQLError):  # reported by Strawberry's parse, see above
-                ctx.graphql_document = _parse(ctx.query, **ctx.parse_options)
+                ctx.graphql_document = DOCUMENTS.parse(ctx.query, **ctx.parse_options)
+        yield
+
+
+class CachedValidation(SchemaExtension):
+    """Validation results kept with the parsed document in DOCUMENTS (so bounded by bytes too)."""
+
+    def on_validate(self) -> Iterator[None]:
+        ctx = self.execution_context
+        schema, document, rules = ctx.schema._schema, ctx.graphql_document, ctx.validation_rules
+        errors = DOCUMENTS.validate(document, (id(schema), tuple(rules)),
+                                    lambda: validate_document(schema, document, rules))
+        ctx.pre_execution_errors = errors
         yield
 
 
@@ -98,7 +108,7 @@ def build_schema(limits: LimitSettings | None = None, *, introspection: bool = T
             lambda: MaxTokensLimiter(limits.max_tokens),  # sets the parser's limit before ParseCache parses
             ParseCache,
             lambda: AddValidationRules(rules),
-            lambda: ValidationCache(maxsize=CACHED_OPERATIONS),
+            CachedValidation,
             lambda: OperationGuard(max_cost=limits.max_cost, list_size=limits.list_size, max_page=max_page),
         ],
         **extra,

@@ -5,6 +5,7 @@ more data (history, relations, entities, neighbours) resolve through the request
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
@@ -12,8 +13,20 @@ from strawberry.scalars import JSON
 from app.graphql.context import Info
 from memory import models as m
 from memory import results as r
+from memory.errors import InvalidInput
 from memory.events import EventKind, MemoryEvent
 from memory.ranking import Scores
+
+# nested lists take `first` so that the cost of an operation prices what it can answer
+NESTED_FIRST = 20
+PAGE_FIRST = 100  # the default largest page (memory.max_limit)
+First = Annotated[int, strawberry.argument(description="How many to return at most; more than the service's largest page counts as that page.")]
+
+
+def _first(info: Info, first: int) -> int:
+    if first < 1:
+        raise InvalidInput("first must be at least 1")
+    return min(first, info.context.service.options.max_limit)  # as the cost model counts it
 
 # registered with Strawberry under these names; fields are annotated with the core's enums
 strawberry.enum(m.ChangeEvent, name="ChangeEvent", description="What a change did to a memory.")
@@ -92,14 +105,15 @@ class Entity:
         )
 
     @strawberry.field(description="Valid relations from or to this entity.")
-    async def relations(self, info: Info) -> list[Relation]:
+    async def relations(self, info: Info, first: First = NESTED_FIRST) -> list[Relation]:
         hood = await info.context.loaders.neighbourhood.load((self.scope, self.name, 1))
-        return [Relation.of(x) for x in hood.relations if self.name in (x.source, x.destination)]
+        mine = [Relation.of(x) for x in hood.relations if self.name in (x.source, x.destination)]
+        return mine[: _first(info, first)]
 
     @strawberry.field(description="Entities within `depth` (1-3) hops, this one excluded.")
-    async def neighbours(self, info: Info, depth: int = 1) -> list[Entity]:
+    async def neighbours(self, info: Info, depth: int = 1, first: First = NESTED_FIRST) -> list[Entity]:
         hood = await info.context.loaders.neighbourhood.load((self.scope, self.name, depth))
-        return [Entity.of(e) for e in hood.entities if e.name != self.name]
+        return [Entity.of(e) for e in hood.entities if e.name != self.name][: _first(info, first)]
 
 
 @strawberry.type(description="A remembered fact, owned by a scope (user, agent and/or run).")
@@ -136,14 +150,14 @@ class Memory:
         return [HistoryEvent.of(e) for e in entries]
 
     @strawberry.field(description="Graph relations extracted from this memory.")
-    async def relations(self, info: Info) -> list[Relation]:
+    async def relations(self, info: Info, first: First = NESTED_FIRST) -> list[Relation]:
         found = await info.context.loaders.memory_relations.load(self.record.id)
-        return [Relation.of(rel) for rel in found]
+        return [Relation.of(rel) for rel in found[: _first(info, first)]]
 
     @strawberry.field(description="Entities named by this memory's relations (type as extracted: usually `entity`).")
-    async def entities(self, info: Info) -> list[Entity]:
+    async def entities(self, info: Info, first: First = NESTED_FIRST) -> list[Entity]:
         found = await info.context.loaders.memory_relations.load(self.record.id)
-        names = dict.fromkeys(n for rel in found for n in (rel.source, rel.destination))
+        names = list(dict.fromkeys(n for rel in found for n in (rel.source, rel.destination)))[: _first(info, first)]
         return [Entity.of(m.Entity(name=n, type="entity", scope=self.record.scope)) for n in names]
 
 
@@ -236,12 +250,19 @@ class SearchResult:
 
 @strawberry.type
 class Neighbourhood:
-    entities: list[Entity]
-    relations: list[Relation]
+    found: strawberry.Private[r.Neighbourhood]
 
     @classmethod
     def of(cls, n: r.Neighbourhood) -> Neighbourhood:
-        return cls(entities=[Entity.of(e) for e in n.entities], relations=[Relation.of(x) for x in n.relations])
+        return cls(found=n)
+
+    @strawberry.field(description="The entity asked for and those around it, by name.")
+    def entities(self, info: Info, first: First = PAGE_FIRST) -> list[Entity]:
+        return [Entity.of(e) for e in self.found.entities[: _first(info, first)]]
+
+    @strawberry.field(description="Valid relations among those entities, oldest first.")
+    def relations(self, info: Info, first: First = PAGE_FIRST) -> list[Relation]:
+        return [Relation.of(x) for x in self.found.relations[: _first(info, first)]]
 
 
 @strawberry.type

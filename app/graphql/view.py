@@ -94,6 +94,7 @@ class AgentMemGraphQLView(GraphQLView[Context, None]):
         subscriptions_per_connection: int = 20,
         allowed_origins: Sequence[str] = (),
         recheck_s: float = 15.0,
+        max_response_bytes: int = 10 * 2**20,
     ) -> None:
         super().__init__(
             schema,
@@ -108,6 +109,7 @@ class AgentMemGraphQLView(GraphQLView[Context, None]):
         self.heartbeat_s = heartbeat_s
         self.connection_init_wait_s = connection_init_wait_s
         self.recheck_s = recheck_s
+        self.max_response_bytes = max_response_bytes
         self._page: str | None = None
 
     @classmethod
@@ -117,7 +119,19 @@ class AgentMemGraphQLView(GraphQLView[Context, None]):
             connection_init_wait_s=settings.limits.connection_init_wait_s,
             subscriptions_per_connection=settings.limits.subscriptions_per_connection,
             allowed_origins=settings.cors_origins, recheck_s=settings.auth.websocket_recheck_s,
+            max_response_bytes=settings.limits.max_response_bytes,
         )
+
+    def encode_json(self, data: object) -> str:
+        """Every answer (HTTP body or WebSocket message), refused past `max_response_bytes`."""
+        encoded = json.dumps(data, separators=(",", ":"))
+        if len(encoded) <= self.max_response_bytes:
+            return encoded
+        error = {"message": f"the answer would be larger than {self.max_response_bytes} bytes: ask for fewer "
+                            "items (first/limit) or fewer fields", "extensions": {"code": "RESPONSE_TOO_LARGE"}}
+        if isinstance(data, dict) and isinstance(data.get("payload"), dict):  # a WebSocket message
+            return json.dumps({**data, "payload": {"data": None, "errors": [error]}})
+        return json.dumps({"data": None, "errors": [error]})
 
     async def get_context(self, request: web.Request, response: web.StreamResponse) -> Context:  # type: ignore[override]
         core, keys = request.app[SERVICE_KEY], request.app.get(KEY_MANAGER_KEY)
@@ -132,11 +146,18 @@ class AgentMemGraphQLView(GraphQLView[Context, None]):
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:  # type: ignore[override]
         """Authenticates the connection_init payload; a refusal closes the connection (4403 on
         graphql-transport-ws; connection_error then 1011 on legacy graphql-ws)."""
+        if context.principal is not None:
+            # legacy graphql-ws accepts a second init; its running subscriptions would keep the
+            # first credential's scope while the new one is rechecked: one credential per connection
+            raise ConnectionRejectionError({
+                "message": "this connection is already initialised: open a new one for another credential",
+                "extensions": {"code": "BAD_REQUEST"},
+            })
         authenticator = context.request.app[AUTHENTICATOR_KEY]
         try:
             principal = await authenticator.for_connection(context.connection_params, context.request)
         except AgentMemError as error:  # refused, limited, or the credential store is down
-            raise ConnectionRejectionError({"message": str(error), "extensions": error_extensions(error)}) from None
+            raise ConnectionRejectionError({"message": error.public, "extensions": error_extensions(error)}) from None
         context.authenticate(principal)
         context.charge = functools.partial(authenticator.charge, principal)
         _background(context.request, self._recheck(context))

@@ -1,4 +1,4 @@
-"""Operational subcommands of `python -m app`: config, migrate, export, import, prepare-model."""
+"""Operational subcommands of `python -m app`: config, migrate, export, import, erase, prepare-model."""
 from __future__ import annotations
 
 import argparse
@@ -79,6 +79,25 @@ def import_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def erase_command(args: argparse.Namespace) -> int:
+    """Forget a user (agent, run) for real: memories, their history text, graph and vectors."""
+    from app import bootstrap
+
+    scope = _scope(args)
+    if scope is None:
+        print("give --user-id, --agent-id or --run-id: whose memories should be erased?", file=sys.stderr)
+        return 2
+    settings = settings_of(args)
+
+    async def erase() -> int:
+        async with bootstrap.service_context(settings) as service:
+            return await service.delete_all(scope, actor="cli:erase", purge=True)
+
+    count = asyncio.run(erase())
+    print(f"erased {count} memories of {scope.key()}; history keeps the lines without their text", file=sys.stderr)
+    return 0
+
+
 def prepare_model_command(args: argparse.Namespace) -> int:
     """Export (once) and load the local ONNX model, so the first request does not pay for it."""
     settings = settings_of(args)
@@ -124,6 +143,12 @@ def add_parsers(commands: Any) -> None:
     imp.add_argument("path", type=Path, help="the .jsonl file, or - for standard input")
     add_common(imp)
     imp.set_defaults(handler=import_command)
+
+    era = commands.add_parser("erase", help="erase a user's (agent's, run's) memories for real, history text included")
+    for part in ("user", "agent", "run"):
+        era.add_argument(f"--{part}-id", help=f"erase this {part}'s data (scopes are prefixes, as in queries)")
+    add_common(era)
+    era.set_defaults(handler=erase_command)
 
     prep = commands.add_parser("prepare-model", help="export and cache the local ONNX embedding model (needs torch once)")
     add_common(prep)

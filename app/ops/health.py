@@ -16,6 +16,7 @@ and Redis only degrade the service: writes still succeed (graph work waits in th
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
@@ -27,6 +28,8 @@ import redis.asyncio as aioredis
 from app.ops.runtime import Runtime
 from app.settings import HealthSettings, Settings
 from memory.ports import EmbedderState
+
+log = logging.getLogger(__name__)
 
 CRITICAL = ("sql", "vector_index", "embedder")
 REMOTE_EVERY_S = 15.0
@@ -131,7 +134,9 @@ class HealthMonitor:
         except TimeoutError:
             return Component(name, "down", _ms(started), f"no answer within {self.config.timeout_s:g} s")
         except Exception as exc:  # noqa: BLE001  any failure of a probe is that component's health, not ours
-            return Component(name, "down", _ms(started), f"{type(exc).__name__}: {exc}"[:300])
+            # /health answers anyone: the message (hosts, URLs, driver text) goes to the log only
+            log.warning("health probe %s failed: %s: %s", name, type(exc).__name__, exc)
+            return Component(name, "down", _ms(started), f"failed ({type(exc).__name__}); see the server log")
         return Component(name, "up", _ms(started), detail or None)
 
     async def _local_embedder(self) -> Component:

@@ -2,6 +2,7 @@
 /health, /health/live, /health/ready and /metrics."""
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import time
@@ -14,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from app.ops import logs
 from app.ops.health import Report, starting_report
 from app.ops.runtime import MONITOR_KEY, RUNTIME_KEY, Runtime
+from app.settings import MetricsSettings
 
 log = logging.getLogger("agentmem.access")
 
@@ -100,18 +102,37 @@ async def _report(request: web.Request) -> Report:
     return await monitor.report()
 
 
-async def metrics(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME_KEY]
-    assert runtime.metrics is not None
-    await runtime.metrics.collect_live(runtime.service)
-    return web.Response(body=runtime.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+def metrics_handler(cfg: MetricsSettings) -> Handler:
+    """GET /metrics; with `cfg.token` set, only for `Authorization: Bearer <token>`."""
+    expected = f"Bearer {cfg.token.get_secret_value()}".encode() if cfg.token else None
+
+    async def metrics(request: web.Request) -> web.StreamResponse:
+        if expected is not None and not hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected):
+            body = {"errors": [{"message": "metrics need Authorization: Bearer <metrics.token>",
+                                "extensions": {"code": "UNAUTHENTICATED"}}]}
+            return web.json_response(body, status=401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+        runtime = request.app[RUNTIME_KEY]
+        assert runtime.metrics is not None
+        await runtime.metrics.collect_live(runtime.service, cfg.cache_s)
+        return web.Response(body=runtime.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return metrics
 
 
-def add_routes(app: web.Application) -> None:
+def add_routes(app: web.Application, cfg: MetricsSettings) -> None:
     app.router.add_get("/health", health)
     app.router.add_get("/health/live", live)
     app.router.add_get("/health/ready", ready)
-    app.router.add_get("/metrics", metrics)
+    if cfg.port is None:  # else served by metrics_app on its own port
+        app.router.add_get("/metrics", metrics_handler(cfg))
+
+
+def metrics_app(runtime: Runtime, cfg: MetricsSettings) -> web.Application:
+    """/metrics alone, for a port that only the monitoring network reaches."""
+    app = web.Application()
+    app[RUNTIME_KEY] = runtime
+    app.router.add_get("/metrics", metrics_handler(cfg))
+    return app
 
 
 def probe_app(runtime: Runtime) -> web.Application:

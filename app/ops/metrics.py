@@ -3,7 +3,8 @@
 Counters and histograms move as things happen: the HTTP middleware, the GraphQL extension, the
 core's Observer seam (memory/observe.py), the store proxies (app/ops/instrument.py) and the
 embedding batcher's hook. Gauges of live state (memories, entities, relations, outbox backlog,
-subscriptions) are read when /metrics is scraped."""
+subscriptions) are read when /metrics is scraped, at most once per `metrics.cache_s` (the counts
+run SQL and graph queries: scrapers, however many or frequent, must not become load)."""
 from __future__ import annotations
 
 import asyncio
@@ -69,6 +70,8 @@ class Metrics:
         self.graph_writer_healthy = Gauge(f"{NS}_graph_writer_healthy", "1 while graph writes succeed", registry=r)
         self.scrape_seconds = Gauge(f"{NS}_metrics_collect_seconds", "time to gather the live gauges", registry=r)
         self._names: set[str] = set()
+        self._collected_at: float | None = None
+        self._collecting = asyncio.Lock()
 
     # --- hooks ----------------------------------------------------------------------------
     def operation(self, name: str, seconds: float, error: str | None) -> None:
@@ -106,23 +109,32 @@ class Metrics:
             self.rate_limited.labels("http").inc()
 
     # --- scrape ---------------------------------------------------------------------------
-    async def collect_live(self, service: MemoryService | None) -> None:
-        """Read the gauges of live state; a store that does not answer in time keeps its last value."""
+    async def collect_live(self, service: MemoryService | None, max_age_s: float = 0.0) -> None:
+        """Set the gauges of live state. In-process ones every time; the store counts unless read
+        less than `max_age_s` ago (concurrent scrapes share one reading; a store that does not
+        answer in time keeps its last value)."""
         started = time.perf_counter()
         if service is not None:
             self.subscriptions.set(service.events.subscriber_count)
             writer = service.writer
             if writer is not None:
                 self.graph_writer_healthy.set(1 if writer.healthy else 0)
-            with contextlib.suppress(TimeoutError, AgentMemError):
-                async with asyncio.timeout(COUNTS_TIMEOUT_S):
-                    counts = await service.counts()
-                    self.items.labels("memories").set(counts["memories"])
-                    self.outbox.set(counts["outbox"])
-                    for kind in ("entities", "relations"):
-                        if kind in counts:
-                            self.items.labels(kind).set(counts[kind])
+            async with self._collecting:
+                fresh = self._collected_at is not None and time.monotonic() - self._collected_at < max_age_s
+                if not fresh:
+                    await self._count(service)
+                    self._collected_at = time.monotonic()
         self.scrape_seconds.set(time.perf_counter() - started)
+
+    async def _count(self, service: MemoryService) -> None:
+        with contextlib.suppress(TimeoutError, AgentMemError):
+            async with asyncio.timeout(COUNTS_TIMEOUT_S):
+                counts = await service.counts()
+                self.items.labels("memories").set(counts["memories"])
+                self.outbox.set(counts["outbox"])
+                for kind in ("entities", "relations"):
+                    if kind in counts:
+                        self.items.labels(kind).set(counts[kind])
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -11,6 +11,7 @@ from typing import Any
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
+from app.secret_files import private_dir
 from app.settings import Settings
 from history import migrate
 from history.migrate import SchemaVersionError
@@ -47,7 +48,7 @@ def history_lines(current: str | None) -> list[str]:
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
     url = settings.sql_url()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     if args.action == "upgrade":
         await migrate.upgrade(url, args.revision or "head")
     elif args.action == "downgrade":

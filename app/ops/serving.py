@@ -66,12 +66,20 @@ async def serve(settings: Settings, reload: Callable[[], Settings] | None = None
             return 0
     finally:
         await probe.cleanup()
+    metrics: web.AppRunner | None = None
     try:
         await _bind(runner, settings.host, port)
         log.info("serving http://%s:%d/graphql", settings.host, port)
+        if settings.metrics.port is not None:
+            metrics = web.AppRunner(http.metrics_app(runtime, settings.metrics), handle_signals=False, access_log=None)
+            await metrics.setup()
+            bound = await _bind(metrics, settings.metrics.host, settings.metrics.port)
+            log.info("metrics on http://%s:%d/metrics", settings.metrics.host, bound)
         await stop.wait()
         log.info("stopping")
     finally:
+        if metrics is not None:
+            await metrics.cleanup()
         await runner.cleanup()
     return 0
 

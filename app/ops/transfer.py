@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from app import bootstrap
 from app.ops import transfer_codec as codec
 from app.ops.migrations import prepare_database
+from app.secret_files import private_dir
 from app.settings import Settings
 from graph import dump as graph_dump
 from history import dump as sql_dump
@@ -50,7 +51,7 @@ class Counts:
 
 @contextlib.asynccontextmanager
 async def _stores(settings: Settings) -> AsyncIterator[tuple[Any, SqlMemoryRepository, Any]]:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     await prepare_database(settings)
     engine = create_engine(settings.sql_url())
     repo = SqlMemoryRepository(engine)

@@ -28,7 +28,7 @@ def install(app: web.Application, settings: Settings, reload: Callable[[], Setti
     app[RELOADER_KEY] = reloader
     app.middlewares.insert(0, http.observe)  # outermost: its latency and status are the client's
     app.on_response_prepare.append(http.add_request_id_header)
-    http.add_routes(app)
+    http.add_routes(app, settings.metrics)
     reloader.on_change("log_level", lambda new, old: logs.set_level(new.log_level))
     reloader.on_change("log_format", lambda new, old: logs.configure(new.log_level, new.log_format))
 

@@ -67,7 +67,9 @@ def from_core(exc: AgentMemError) -> web.Response:
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="agentmem", Token realm="agentmem"'
-    return error_response(status, str(exc) or type(exc).__name__, exc.code, headers=headers or None)
+    if exc.masked:
+        log.warning("%s (shown to the client as %r)", exc, exc.public)
+    return error_response(status, exc.public, exc.code, headers=headers or None)
 
 
 def from_validation(exc: ValidationError, where: str) -> RequestInvalid:

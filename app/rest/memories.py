@@ -90,7 +90,7 @@ async def delete(ctx: Ctx) -> DeleteResponse:
     query: DeleteOneQuery = ctx.query
     if query.delete_linked:
         raise InvalidInput("delete_linked=true is not supported: AgentMem keeps no chain of superseded memories")
-    await ctx.svc.delete(path.memory_id)
+    await ctx.svc.delete(path.memory_id, purge=query.purge)
     return DeleteResponse(message="Memory deleted successfully!", id=path.memory_id)
 
 
@@ -100,7 +100,7 @@ async def delete_all(ctx: Ctx) -> DeleteAllResponse:
     if scope.is_empty:
         # mem0 refuses this too; deleting everything is DELETE /v1/memories/reset (admins only)
         raise InvalidInput("give user_id, agent_id or run_id: which memories should be deleted?")
-    deleted = await ctx.svc.delete_all(scope)
+    deleted = await ctx.svc.delete_all(scope, purge=query.purge)
     return DeleteAllResponse(message="Memories deleted successfully!", deleted=deleted)
 
 

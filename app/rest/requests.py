@@ -161,15 +161,21 @@ class PageQuery(Mem0Request):
     page_size: int | None = Field(default=None, ge=1)
 
 
+PURGE = ("true: erase for real: the text also leaves the history (its lines stay, without content), the graph "
+         "and the indexes. Cannot be undone.")
+
+
 class DeleteAllQuery(ScopeFields):
     """Delete every memory of a scope: user_id / agent_id / run_id, or their equalities in
     `filters` (JSON, or the Python dict text MemoryClient.delete_all(filters=...) sends)."""
 
     filters: str | None = None
+    purge: bool = Field(default=False, description=PURGE)
 
 
 class DeleteOneQuery(Mem0Request):
     delete_linked: bool = Field(default=False, description="true is refused: AgentMem keeps no superseded chain.")
+    purge: bool = Field(default=False, description=PURGE)
 
 
 class UpdateRequest(Mem0Request):

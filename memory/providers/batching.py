@@ -7,9 +7,14 @@ only fight each other. So callers queue their texts; after `max_wait_ms` (or as 
 While that thread is busy new callers keep queueing and go together in the next call, so
 batches grow with load without anyone waiting longer than the model itself makes them.
 
+Fairness: callers say whose work they queue (`owner`, e.g. the scope's user). Each pass takes
+texts round-robin across the owners waiting, an equal share of the room each, splitting large
+requests across passes; so one tenant's 200-message add interleaves with others' single
+searches instead of holding the model for its whole length.
+
 All state is touched on the event loop thread only; the worker thread just runs `forward` and
 stamps `_progress_at` after each chunk it finishes (one float store), which is what lets health
-tell a saturated model that keeps finishing chunks from one that hangs.
+tell a saturated model that keeps finishing passes from one that hangs.
 """
 from __future__ import annotations
 
@@ -33,6 +38,27 @@ class _Request:
     texts: list[str]
     future: asyncio.Future[np.ndarray]
     queued_at: float = field(default_factory=time.monotonic)
+    taken: int = 0  # texts handed to passes so far
+    answered: int = 0
+    rows: dict[int, np.ndarray] = field(default_factory=dict)  # by the offset of the first text
+
+    def answer(self, start: int, rows: np.ndarray) -> None:
+        self.rows[start] = rows
+        self.answered += len(rows)
+        if self.answered == len(self.texts) and not self.future.done():
+            parts = [self.rows[k] for k in sorted(self.rows)]
+            self.future.set_result(parts[0] if len(parts) == 1 else np.concatenate(parts))
+
+
+@dataclass(slots=True)
+class _Part:
+    request: _Request
+    start: int
+    end: int
+
+    @property
+    def texts(self) -> list[str]:
+        return self.request.texts[self.start : self.end]
 
 
 @dataclass(slots=True)
@@ -66,7 +92,8 @@ class MicroBatcher:
         self._max_wait = max_wait_ms / 1000.0
         self._executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._owns_executor = executor is None
-        self._pending: list[_Request] = []
+        # owner -> its requests in arrival order; dict order is the round-robin rotation
+        self._pending: dict[str, deque[_Request]] = {}
         self._pending_texts = 0
         self._timer: asyncio.Handle | None = None
         self._due = False  # the oldest pending caller has waited long enough
@@ -78,15 +105,16 @@ class MicroBatcher:
         # called on the loop with (texts in the pass, seconds it took); the edge's metrics hook
         self.on_batch: Callable[[int, float], None] | None = None
 
-    async def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Rows for `texts` (shape (len(texts), d)) from a forward pass shared with other callers."""
+    async def embed(self, texts: Sequence[str], owner: str = "") -> np.ndarray:
+        """Rows for `texts` (shape (len(texts), d)) from a forward pass shared with other callers;
+        `owner` names whose work this is, for sharing the model fairly between owners."""
         if self._closed:
             raise ProviderError("embedder is closed")
         if not texts:
             raise ValueError("embed() needs at least one text")  # the embedder answers (0, d) itself
         loop = asyncio.get_running_loop()
         request = _Request(list(texts), loop.create_future())
-        self._pending.append(request)
+        self._pending.setdefault(owner, deque()).append(request)
         self._pending_texts += len(request.texts)
         if self._pending_texts >= self._max_batch:
             self._due = True
@@ -112,7 +140,7 @@ class MicroBatcher:
         if self._jobs:
             stalled = now - self._progress_at
         else:
-            waiting = [r.queued_at for r in self._pending if not r.future.done()]
+            waiting = [r.queued_at for q in self._pending.values() for r in q if not r.future.done()]
             stalled = now - min(waiting) if waiting else 0.0
         last = self.stats.sizes[-1] if self.stats.sizes else None
         last_ms = None if self.stats.last_seconds is None else round(self.stats.last_seconds * 1000, 2)
@@ -135,9 +163,10 @@ class MicroBatcher:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        for request in self._pending:
-            if not request.future.done():
-                request.future.set_exception(ProviderError("embedder closed before the batch ran"))
+        for queue in self._pending.values():
+            for request in queue:
+                if not request.future.done():
+                    request.future.set_exception(ProviderError("embedder closed before the batch ran"))
         self._pending.clear()
         if self._owns_executor:
             # waits for a running forward pass in a thread, not on the loop
@@ -162,7 +191,7 @@ class MicroBatcher:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
-        texts = [t for request in batch for t in request.texts]
+        texts = [t for part in batch for t in part.texts]
         self._busy = True
         self.stats.forward_calls += 1
         self.stats.texts += len(texts)
@@ -173,25 +202,42 @@ class MicroBatcher:
         future = loop.run_in_executor(self._executor, self._run_chunks, texts)
         future.add_done_callback(lambda f: self._on_done(loop, batch, f, len(texts), started))
 
-    def _take_batch(self) -> list[_Request]:
-        batch: list[_Request] = []
-        size = 0
-        while self._pending:
-            request = self._pending[0]
-            if request.future.done():  # caller cancelled while queued
-                self._pending.pop(0)
-                self._pending_texts -= len(request.texts)
-                continue
-            if batch and size + len(request.texts) > self._max_batch:
-                break
-            self._pending.pop(0)
-            self._pending_texts -= len(request.texts)
-            batch.append(request)
-            size += len(request.texts)
+    def _take_batch(self) -> list[_Part]:
+        """Texts for the next pass, up to `max_batch`: in rounds, each waiting owner in rotation
+        takes an equal share of the room left; an owner served goes to the back of the rotation."""
+        batch: list[_Part] = []
+        room = self._max_batch
+        while room and self._pending:
+            share = max(1, room // len(self._pending))
+            for owner in list(self._pending):
+                queue = self._pending.pop(owner)
+                room -= self._take_from(queue, min(share, room), batch)
+                if queue:
+                    self._pending[owner] = queue
+                if not room:
+                    break
         return batch
 
+    def _take_from(self, queue: deque[_Request], want: int, batch: list[_Part]) -> int:
+        took = 0
+        while queue and took < want:
+            request = queue[0]
+            left = len(request.texts) - request.taken
+            if request.future.done():  # caller cancelled, or an earlier part failed
+                self._pending_texts -= left
+                queue.popleft()
+                continue
+            n = min(left, want - took)
+            batch.append(_Part(request, request.taken, request.taken + n))
+            request.taken += n
+            took += n
+            self._pending_texts -= n
+            if request.taken == len(request.texts):
+                queue.popleft()
+        return took
+
     def _on_done(
-        self, loop: asyncio.AbstractEventLoop, batch: list[_Request], f: asyncio.Future[np.ndarray],
+        self, loop: asyncio.AbstractEventLoop, batch: list[_Part], f: asyncio.Future[np.ndarray],
         size: int, started: float,
     ) -> None:
         self._busy = False
@@ -203,13 +249,13 @@ class MicroBatcher:
             self.on_batch(size, elapsed)
         error = f.exception() if not f.cancelled() else ProviderError("embedding batch cancelled")
         offset = 0
-        for request in batch:
-            n = len(request.texts)
-            if not request.future.done():
+        for part in batch:
+            n = len(part.texts)
+            if not part.request.future.done():
                 if error is not None:
-                    request.future.set_exception(error)
+                    part.request.future.set_exception(error)
                 else:
-                    request.future.set_result(f.result()[offset : offset + n])
+                    part.request.answer(part.start, f.result()[offset : offset + n])
             offset += n
         if self._pending and not self._closed:
             self._due = True  # they queued while the model was busy: no reason to wait more
@@ -221,7 +267,7 @@ class MicroBatcher:
         parts = []
         for i in range(0, len(texts), self._max_batch):
             parts.append(self._forward(texts[i : i + self._max_batch]))
-            self._progress_at = time.monotonic()  # a long multi-chunk call still shows progress
+            self._progress_at = time.monotonic()
         rows = np.concatenate(parts) if len(parts) != 1 else parts[0]
         if rows.shape[0] != len(texts):
             raise ProviderError(f"embedding model returned {rows.shape[0]} rows for {len(texts)} texts")

@@ -132,10 +132,10 @@ class _LocalEmbedder(ABC):
     def dimension(self) -> int:
         return DIMENSION
 
-    async def embed(self, texts: Sequence[str]) -> Vector:
+    async def embed(self, texts: Sequence[str], owner: str = "") -> Vector:
         if not texts:
             return np.empty((0, DIMENSION), dtype=np.float32)
-        return await self._batcher.embed([str(t) for t in texts])
+        return await self._batcher.embed([str(t) for t in texts], owner)
 
     async def warmup(self) -> None:
         """Load the model and run one pass now (on the model thread) instead of on the first request."""

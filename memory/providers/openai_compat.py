@@ -158,7 +158,8 @@ class OpenAIEmbedder:
     def observe_batches(self, hook: BatchHook) -> None:
         self._on_batch = hook
 
-    async def embed(self, texts: Sequence[str]) -> Vector:
+    async def embed(self, texts: Sequence[str], owner: str = "") -> Vector:
+        # the remote server schedules its own queue: `owner` is not sent
         if not texts:
             return np.empty((0, self._dimension or 0), dtype=np.float32)
         chunks = [list(texts[i : i + self._batch_size]) for i in range(0, len(texts), self._batch_size)]

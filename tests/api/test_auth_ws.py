@@ -112,3 +112,16 @@ async def test_subscriptions_per_connection_are_limited(client: TestClient) -> N
         answer = await ws.receive_json(timeout=TIMEOUT)
         assert answer["id"] == "2" and answer["type"] == "error"
         assert "limit" in answer["payload"][0]["message"]
+
+
+async def test_legacy_graphql_ws_refuses_a_second_connection_init_and_closes(client: TestClient) -> None:
+    alice = await make_key(client.app, "user", user_id="alice")
+    bob = await make_key(client.app, "user", user_id="bob")
+    async with client.ws_connect("/graphql", protocols=[LEGACY]) as ws:
+        assert (await init(ws, {"Authorization": f"Bearer {alice}"}))["type"] == "connection_ack"
+        await ws.send_json({"id": "1", "type": "start", "payload": {"query": EVENTS}})
+        answer = await init(ws, {"Authorization": f"Bearer {bob}"})
+        while answer["type"] == "ka":  # keep-alives started with the first ack
+            answer = await ws.receive_json(timeout=TIMEOUT)
+        assert answer["type"] == "connection_error" and answer["payload"]["extensions"]["code"] == "BAD_REQUEST"
+        assert await closed_with(ws) == 1011

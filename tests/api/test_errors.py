@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from memory.errors import StoreUnavailable
+from memory.errors import ProviderError, StoreUnavailable
 from tests.api.ops import ADD, GQL, MEMORIES, SEARCH, add_input
 
 
@@ -162,16 +162,27 @@ async def test_a_store_outage_is_service_unavailable(gql: GQL) -> None:
     # the graph is disabled in these tests: graph queries say so with SERVICE_UNAVAILABLE
     body = await gql('{ entities { nodes { name } } }')
     error = only_error(body)
-    assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE" and "graph" in error["message"]
+    assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE" and "disabled by configuration" in error["message"]
 
 
 async def test_raised_agentmem_errors_keep_their_code(gql: GQL, monkeypatch: pytest.MonkeyPatch) -> None:
     async def down(*args: object, **kwargs: object) -> None:
-        raise StoreUnavailable("sql", "connection refused")
+        raise StoreUnavailable("sql", "connection refused by db-internal.corp:5432")
 
     monkeypatch.setattr(gql.service, "search", down)
     error = only_error(await gql(SEARCH, query="x", scope={"userId": "a"}))
     assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE" and error["message"].startswith("sql unavailable")
+    assert "db-internal" not in error["message"]  # the driver's detail is for the log only
+
+
+async def test_a_provider_failure_does_not_show_its_url_or_answer(gql: GQL, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise ProviderError("POST http://llm.internal:8080/v1/chat answered 500: {'secret': 'memory text'}")
+
+    monkeypatch.setattr(gql.service, "search", broken)
+    error = only_error(await gql(SEARCH, query="x", scope={"userId": "a"}))
+    assert error["extensions"]["code"] == "PROVIDER_ERROR"
+    assert "llm.internal" not in error["message"] and "memory text" not in error["message"]
 
 
 async def test_an_exception_escaping_the_operation_is_still_masked(gql: GQL, monkeypatch: pytest.MonkeyPatch) -> None:

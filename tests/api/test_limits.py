@@ -38,7 +38,7 @@ async def test_a_principal_over_its_rate_gets_429_with_retry_after_then_recovers
     assert (await alice.post(WHOAMI))[0] == 200
 
 
-async def test_failed_authentications_block_the_address_for_a_while(
+async def test_failed_authentications_block_that_credential_from_that_address_for_a_while(
     aiohttp_client: ClientFactory, tmp_path: Path
 ) -> None:
     # 2 failures at once, then one more every 0.5 s
@@ -48,12 +48,48 @@ async def test_failed_authentications_block_the_address_for_a_while(
     assert [(await bad.post(WHOAMI))[0] for _ in range(2)] == [401, 401]
     status, body = await bad.post(WHOAMI)
     assert status == 429 and error_code(body) == "RATE_LIMITED"
-    # while blocked, even a valid key from this address waits: guessing is what is being slowed
-    assert (await good.post(WHOAMI))[0] == 429
-    resp = await client.post("/auth/token", json={"grant_type": "api_key", "api_key": "nope"})
-    assert resp.status == 429 and "Retry-After" in resp.headers
+    # the credential is checked first: a valid key from the same address (a shared proxy) passes,
+    # and another client's different bad key gets its own count
+    assert (await good.post(WHOAMI))[0] == 200
+    other = Caller(client, "amk_fedcba9876543210_" + "y" * 43)
+    assert (await other.post(WHOAMI))[0] == 401
     await asyncio.sleep(0.55)
-    assert (await good.post(WHOAMI))[0] == 200  # successes cost nothing
+    assert (await bad.post(WHOAMI))[0] == 401  # one failure refilled
+
+
+async def test_behind_a_trusted_proxy_the_forwarded_client_is_the_address(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    client = await start(aiohttp_client, tmp_path, limits={"auth_failures_per_min": 1, "auth_failure_burst": 1},
+                         auth={"trusted_proxies": ["127.0.0.0/8", "::1"]})
+    bad = {"Authorization": "Bearer amk_0123456789abcdef_" + "x" * 43}
+
+    async def attempt(**headers: str) -> int:
+        resp = await client.post("/graphql", json={"query": WHOAMI}, headers={**bad, **headers})
+        return resp.status
+
+    assert await attempt(**{"X-Forwarded-For": "203.0.113.7"}) == 401
+    assert await attempt(**{"X-Forwarded-For": "203.0.113.7"}) == 429
+    assert await attempt(**{"X-Forwarded-For": "198.51.100.9"}) == 401  # another client behind the proxy
+    assert await attempt(Forwarded='for="[2001:db8::1]:4711";proto=https') == 401
+    assert await attempt(Forwarded='for="[2001:db8::1]:4711"') == 429
+
+
+async def test_forwarding_headers_from_an_untrusted_peer_are_ignored(aiohttp_client: ClientFactory, tmp_path: Path) -> None:
+    client = await start(aiohttp_client, tmp_path, limits={"auth_failures_per_min": 1, "auth_failure_burst": 1})
+    bad = {"Authorization": "Bearer amk_0123456789abcdef_" + "x" * 43}
+    first = await client.post("/graphql", json={"query": WHOAMI}, headers={**bad, "X-Forwarded-For": "203.0.113.7"})
+    second = await client.post("/graphql", json={"query": WHOAMI}, headers={**bad, "X-Forwarded-For": "198.51.100.9"})
+    assert (first.status, second.status) == (401, 429)
+
+
+async def test_the_token_endpoint_is_rate_limited_per_address(aiohttp_client: ClientFactory, tmp_path: Path) -> None:
+    client = await start(aiohttp_client, tmp_path, limits={"token_requests_per_min": 1, "token_burst": 2})
+    key = await make_key(client.app, "user", user_id="alice")
+    answers = [await client.post("/auth/token", json={"grant_type": "api_key", "api_key": key}) for _ in range(3)]
+    assert [r.status for r in answers] == [200, 200, 429]
+    assert int(answers[2].headers["Retry-After"]) >= 1
+    assert (await Caller(client, key).post(WHOAMI))[0] == 200  # the API itself is not affected
 
 
 async def test_operations_on_a_websocket_are_rate_limited_too(aiohttp_client: ClientFactory, tmp_path: Path) -> None:

@@ -26,6 +26,12 @@ SECRET_TEXT = "zebra-lasagne-4471 is my bank PIN"
 
 
 @pytest.fixture
+def service_settings(tmp_path: Any) -> Settings:
+    """As tests/api/conftest.py's, with the store counts read at every scrape (not cached)."""
+    return Settings(data_dir=tmp_path, graph={"enabled": False}, auth={"mode": "development"}, metrics={"cache_s": 0})
+
+
+@pytest.fixture
 def json_log() -> Iterator[io.StringIO]:
     """The process's log lines, as the service writes them in production (JSON, INFO)."""
     stream = io.StringIO()

@@ -68,3 +68,14 @@ async def test_a_retraction_retires_the_relation_and_valid_from_is_kept(any_grap
     assert result.added == () and [(r.destination, r.valid) for r in result.invalidated] == [("initech", False)]
     assert [r.destination for r in await any_graph.relations(ALICE, GraphQuery(), 10, None)] == ["tea"]
     assert "nobody" not in {e.name for e in await any_graph.entities(ALICE, GraphQuery(), 10, None)}
+
+
+async def test_erasing_memories_removes_what_only_they_stated(any_graph) -> None:
+    await any_graph.apply([work(("alice", "OWNS", "red kayak"), memory_id="m1")])
+    await any_graph.apply([work(("alice", "LIKES", "tea"), memory_id="m1"), work(("alice", "LIKES", "tea"), memory_id="m2")])
+    await any_graph.erase_memories(["m1"])
+    names = {e.name for e in await any_graph.entities(ALICE, GraphQuery(), 10, None)}
+    assert names == {"alice", "tea"}  # the kayak is gone, entity and relation; tea is still stated by m2
+    rels = await any_graph.relations(ALICE, GraphQuery(include_invalid=True), 10, None)
+    assert [(r.relation, r.destination) for r in rels] == [("LIKES", "tea")]
+    assert (await any_graph.relations_by_memory(["m1"]))["m1"] == []

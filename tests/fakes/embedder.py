@@ -31,7 +31,7 @@ class HashingEmbedder:
     def dimension(self) -> int:
         return self._dim
 
-    async def embed(self, texts: Sequence[str]) -> Vector:
+    async def embed(self, texts: Sequence[str], owner: str = "") -> Vector:
         self.calls += 1
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
         for i, text in enumerate(texts):

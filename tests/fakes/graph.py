@@ -134,6 +134,24 @@ class InMemoryGraph:
         self.support = [self.support[i] for i in keep]
         self.entities_ = {k: e for k, e in self.entities_.items() if not scope.contains(e.scope)}
 
+    async def erase_memories(self, memory_ids: Sequence[MemoryId]) -> None:
+        self._check()
+        gone, keep, ends = set(memory_ids), [], set()
+        for i, r in enumerate(self.relations_):
+            touched = bool(self.stated[i] & gone)
+            self.stated[i] -= gone
+            self.support[i] -= gone
+            if touched and not self.stated[i]:
+                ends |= {(r.scope, r.source), (r.scope, r.destination)}
+            else:
+                keep.append(i)
+        self.relations_ = [self.relations_[i] for i in keep]
+        self.stated = [self.stated[i] for i in keep]
+        self.support = [self.support[i] for i in keep]
+        linked = {(r.scope, n) for r in self.relations_ for n in (r.source, r.destination)}
+        self.entities_ = {k: e for k, e in self.entities_.items()
+                          if (e.scope, e.name) not in ends or (e.scope, e.name) in linked}
+
     async def delete_memory_relations(self, memory_ids: Sequence[MemoryId], at: datetime) -> list[Relation]:
         self._check()
         changed = []

@@ -22,6 +22,7 @@ class InMemoryRepository:
         if self.fail_next_commit is not None:
             exc, self.fail_next_commit = self.fail_next_commit, None
             raise exc
+        self._erase(change)
         for entry in change.history:
             self._seq += 1
             self.log.append(dataclasses.replace(entry, seq=self._seq))
@@ -32,6 +33,16 @@ class InMemoryRepository:
         for work in change.graph_work:
             self.outbox[work.id] = work
         return self._seq
+
+    def _erase(self, change: ChangeSet) -> None:
+        gone, wiped = set(change.erased), change.erased_scope
+        if not gone and wiped is None:
+            return
+        self.log = [dataclasses.replace(e, old_text=None, new_text=None, reason=None)
+                    if e.memory_id in gone or (wiped is not None and wiped.contains(e.scope)) else e
+                    for e in self.log]
+        self.outbox = {k: w for k, w in self.outbox.items()
+                       if w.memory_id not in gone and not (wiped is not None and wiped.contains(w.scope))}
 
     async def get(self, id: MemoryId) -> MemoryRecord | None:
         row = self.rows.get(id)

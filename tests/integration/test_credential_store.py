@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -88,3 +89,15 @@ async def test_a_family_revocation_also_covers_tokens_added_later(store: SqlCred
     late = await store.get_refresh_token("t2")
     assert late is not None and late.revoked_at is not None
     assert not await store.use_refresh_token("t2", utcnow())
+
+
+async def test_families_whose_tokens_all_expired_are_purged_and_live_ones_kept(store: SqlCredentialStore) -> None:
+    old = utcnow() - timedelta(days=2)
+    await store.add_refresh_token(replace(token("gone1", "old", "k"), expires_at=old))
+    await store.add_refresh_token(replace(token("gone2", "old", "k"), expires_at=old + timedelta(hours=1)))
+    await store.add_refresh_token(replace(token("used", "mixed", "k"), expires_at=old))
+    await store.add_refresh_token(token("live", "mixed", "k"))
+    assert await store.purge_refresh_tokens(utcnow()) == 2
+    assert await store.get_refresh_token("gone1") is None and await store.get_refresh_token("gone2") is None
+    # the family is kept whole while one token lives: reusing its used token is still detected
+    assert await store.get_refresh_token("used") is not None and await store.get_refresh_token("live") is not None

@@ -55,6 +55,9 @@ async def test_start_answers_bolt_queries_and_stop_ends_the_jvm(tmp_path: Path) 
         assert records[0]["n"] == 42
         assert jvms_using(tmp_path) == [server.pid]
         assert "ArcadeDB Server started" in server.log_path.read_text()
+        # the root password is not on the command line any local user can read, nor left on disk
+        assert server.password.encode() not in Path(f"/proc/{server.pid}/cmdline").read_bytes()
+        assert not any(server.password in p.read_text(errors="ignore") for p in tmp_path.glob(".root-password*"))
     finally:
         await server.stop()
     assert not server.running and wait_until_gone(tmp_path) == []

@@ -53,7 +53,8 @@ async def test_schemas_are_the_models_the_handlers_validate_with(client: TestCli
     assert set(add["responses"]) >= {"200", "400", "401", "403", "404", "429", "503", "default"}
     assert "Retry-After" in add["responses"]["429"]["headers"]
     delete = doc["paths"]["/v1/memories/{memory_id}"]["delete"]
-    assert {(p["name"], p["in"]) for p in delete["parameters"]} == {("memory_id", "path"), ("delete_linked", "query")}
+    assert {(p["name"], p["in"]) for p in delete["parameters"]} == {("memory_id", "path"), ("delete_linked", "query"),
+                                                                 ("purge", "query")}
 
 
 async def test_the_filter_grammar_is_documented(client: TestClient) -> None:

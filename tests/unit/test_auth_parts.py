@@ -117,10 +117,11 @@ def cost(document: str, variables: dict | None = None, list_size: int = 10, max_
     ("query($n: Int!) { memories(first: $n) { nodes { id } } }", {"n": 7}, 1 + 7 * 2),
     ("{ memories(first: 100000) { nodes { id } } }", None, 1 + 100 * 2),  # capped at the largest page
     ("{ memories(first: -3) { nodes { id } } }", None, 1),
-    ("{ memory(id: 1) { history { event } relations { source } } }", None, 1 + 11 + 11),
+    # nested graph lists are priced by their `first` (default 20; Neighbourhood lists 100)
+    ("{ memory(id: 1) { history { event } relations { source } } }", None, 1 + 11 + 21),
     ("{ search(query: \"q\", scope: {userId: \"a\"}, limit: 3) { hits { memory { id } } } }", None, 1 + 3 * (1 + 2)),
     ("{ neighbourhood(scope: {userId: \"a\"}, entity: \"e\") { entities { neighbours { name } } } }", None,
-     1 + (1 + 10 * (1 + 10 * 1))),
+     1 + (1 + 100 * (1 + 20 * 1))),
 ])
 def test_the_cost_rule(document: str, variables: dict | None, expected: int) -> None:
     assert cost(document, variables) == expected

@@ -208,3 +208,31 @@ async def test_work_run_on_the_model_thread_counts_as_running() -> None:
     await job
     assert batcher.state(loaded=True).stalled_s == 0.0
     await batcher.aclose()
+
+
+async def test_one_owners_large_request_interleaves_with_others_small_ones() -> None:
+    model = CountingModel(delay=0.01)
+    batcher = MicroBatcher(model, max_batch=8, max_wait_ms=0)
+    big = asyncio.ensure_future(batcher.embed([f"big {i}" for i in range(40)], "mallory"))
+    await asyncio.sleep(0)  # mallory's 40 texts are queued first
+    small = [asyncio.ensure_future(batcher.embed([f"small {name}"], name)) for name in ("alice", "bob")]
+    rows = await big
+    await asyncio.gather(*small)
+    assert rows.shape == (40, 2) and [int(r) for r in rows[:, 0]] == [len(f"big {i}") for i in range(40)]
+    # no pass holds more than max_batch texts, and the small callers ride in the second pass,
+    # not after all five of mallory's
+    assert all(len(call) <= 8 for call in model.calls)
+    second = model.calls[1]
+    assert "small alice" in second and "small bob" in second
+    await batcher.aclose()
+
+
+async def test_a_failing_part_fails_the_whole_request_and_spares_other_owners() -> None:
+    model = CountingModel(fail_on="big 9")
+    batcher = MicroBatcher(model, max_batch=4, max_wait_ms=0)
+    big = asyncio.ensure_future(batcher.embed([f"big {i}" for i in range(12)], "mallory"))
+    other = asyncio.ensure_future(batcher.embed(["fine"], "alice"))
+    with pytest.raises(RuntimeError, match="big 9"):
+        await big
+    assert (await other).shape == (1, 2)
+    await batcher.aclose()

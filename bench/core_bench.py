@@ -50,8 +50,8 @@ def rss_mb(pid: int | str = "self") -> float:
     return float("nan")
 
 
-def child_pids() -> list[int]:
-    me = os.getpid()
+def child_pids(parent: int | None = None) -> list[int]:
+    me = os.getpid() if parent is None else parent
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():

@@ -30,7 +30,6 @@ import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,39 +43,13 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.core_bench import child_pids, pct, rss_mb  # noqa: E402
 from bench.raw_limits import run_child, sentences  # noqa: E402
 
 ADD = ("mutation($t: String!, $u: String!) { addMemories(input: {messages: [{role: \"user\", content: $t}], "
        "scope: {userId: $u}, infer: false}) { changes { id } } }")
 SEARCH = ("query($q: String!, $u: String!) { search(query: $q, scope: {userId: $u}, limit: 10) "
           "{ hits { score memory { id text } } } }")
-
-
-def pct(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                continue
-    return found
 
 
 def free_port() -> int:
@@ -131,7 +104,7 @@ class Server:
 
     def rss(self) -> tuple[float, float]:
         assert self.proc is not None
-        jvm = sum(rss_mb(p) for p in children(self.proc.pid)
+        jvm = sum(rss_mb(p) for p in child_pids(self.proc.pid)
                   if b"java" in Path(f"/proc/{p}/cmdline").read_bytes())
         return rss_mb(self.proc.pid), jvm
 

@@ -15,7 +15,7 @@ from history import codec
 from history.engine import WRITE_INTENT, is_sqlite
 from history.errors import translate_sql
 from history.group_commit import GroupCommitter
-from history.lexical import search_statement
+from history.lexical import FTS_TABLE, search_statement
 from history.tables import graph_outbox, memories, memory_history
 from memory.models import GraphWork, HistoryEntry, MemoryId, MemoryRecord, Scope, Vector, utcnow
 from memory.ports import CatalogRow, ChangeSet, Order, PageCursor
@@ -112,6 +112,7 @@ class SqlMemoryRepository:
         # is checkpointed so that the erased text leaves the database files at once
         [seq] = await self._commit_group([encoded])
         if is_sqlite(self._engine):
+            await self._compact_lexical()
             await self._checkpoint()
         return seq
 
@@ -167,6 +168,12 @@ class SqlMemoryRepository:
                   if (row.payload or {}).get("memory_id") in wanted or _in_scope(scope, (row.payload or {}).get("scope"))]
         for chunk in _chunks(doomed):
             await conn.execute(sa.delete(graph_outbox).where(graph_outbox.c.id.in_(chunk)))
+
+    async def _compact_lexical(self) -> None:
+        # FTS5 marks deleted rows in a newer segment and keeps their terms in the older ones
+        # until segments merge: merge them all now, so no erased word stays in the index
+        async with self._writing() as conn:
+            await conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES('optimize')")
 
     async def _checkpoint(self) -> None:
         # the WAL file still holds the pages as they were before the erase: fold it into the

@@ -54,6 +54,9 @@ async def test_sigkill_mid_ingest_loses_nothing_acknowledged(
         sql_ids = set(await service._repo.ids_in_scope(scope, include_invalidated=True))
         assert set(acked) <= sql_ids, "an acknowledged add is missing from SQL"
         assert await service._index.ids() == sql_ids, "index and SQL disagree after restart"
+        # the full-text index changes in the row's transaction: it finds exactly the rows SQL has
+        lexical = await service._repo.lexical_search(scope, ["works"], len(sql_ids) + 10, include_invalidated=True)
+        assert {id for id, _ in lexical} == sql_ids, "full-text index and SQL disagree after SIGKILL"
         for _ in range(100):  # the outbox drains what the graph had not applied
             if await service._repo.outbox_size() == 0:
                 break

@@ -8,10 +8,10 @@ transaction, so a batch is applied entirely or not at all and its result is exac
 A negated statement (a retraction) becomes a row of a retraction statement, which retires the
 matching valid relation and creates nothing.
 
-Ordering: rows are applied in batch order. Two rows that touch the same
-(owner, source, type), when the type is exclusive or one of them is a retraction, must not share a statement (the second must see the first's
-effect, and Neo4j may evaluate a statement's clauses for all rows before the next clause), so
-the n-th such row goes to "round" n; rounds run one after another.
+Ordering: rows are applied in batch order. Two rows that touch the same (owner, source, type),
+when the type is exclusive or one of them is a retraction, must not share a statement (the
+second must see the first's effect, and Neo4j may evaluate a statement's clauses for all rows
+before the next clause), so the n-th such row goes to "round" n; rounds run one after another.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def plan(batch: Sequence[GraphWork]) -> Plan:
             result.embeddings.append(
                 {"scope_key": scope_key, "name": normalise_name(name), "embedding": embedding}
             )
-    # keys touched by an exclusive row: each of their rows gets its own round, in order
+    # keys touched by an exclusive row or a retraction: each of their rows gets its own round, in order
     contested = {_key(t, row) for t, row in typed_rows if row["exclusive"] or row["negated"]}
     occurrences: dict[tuple[str, str, str], int] = defaultdict(int)
     for rel_type, row in typed_rows:

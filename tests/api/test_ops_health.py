@@ -139,13 +139,15 @@ async def test_the_model_is_warm_before_the_first_request_and_health_never_queue
     assert embedder.forward_calls == 0  # no request has embedded anything, health included
 
 
-@pytest.fixture
-async def busy_client(aiohttp_client: ClientFactory, service_settings: Settings) -> TestClient:
-    health = HealthSettings(cache_s=0, embedder_stall_s=0.5)
-    return await aiohttp_client(create_app(service_settings.model_copy(update={"health": health})))
+async def uncached_client(aiohttp_client: ClientFactory, settings: Settings, **health: float) -> TestClient:
+    config = HealthSettings(cache_s=0, **health)
+    return await aiohttp_client(create_app(settings.model_copy(update={"health": config})))
 
 
-async def test_ready_stays_200_while_32_concurrent_adds_keep_the_model_busy(busy_client: TestClient) -> None:
+async def test_ready_stays_200_while_32_concurrent_adds_keep_the_model_busy(
+    aiohttp_client: ClientFactory, service_settings: Settings
+) -> None:
+    busy_client = await uncached_client(aiohttp_client, service_settings)  # the default stall limit
     gql = GQL(busy_client)
     statuses: list[int] = []
     adding = True
@@ -169,7 +171,10 @@ async def test_ready_stays_200_while_32_concurrent_adds_keep_the_model_busy(busy
     assert len(statuses) >= 3 and set(statuses) == {200}, statuses
 
 
-async def test_ready_is_503_when_the_model_worker_hangs(busy_client: TestClient) -> None:
+async def test_ready_is_503_when_the_model_worker_hangs(
+    aiohttp_client: ClientFactory, service_settings: Settings
+) -> None:
+    busy_client = await uncached_client(aiohttp_client, service_settings, embedder_stall_s=0.5)
     embedder = unwrap(busy_client.app[RUNTIME_KEY].embedder)
     release = threading.Event()
     encode = embedder._encode

@@ -24,7 +24,7 @@ MARKER = "zebra"
 REFUSALS = {"FORBIDDEN", "NOT_FOUND", "BAD_USER_INPUT"}
 MEMORY = "id text userId agentId runId metadata history { event oldText newText } relations { source destination }"
 RELATION = "source relation destination userId memoryId memory { id text }"
-ENTITY = f"name userId relations {{ {RELATION} }} neighbours(depth: 2) {{ name userId }}"
+ENTITY = f"name userId relations(first: 10) {{ {RELATION} }} neighbours(depth: 2, first: 10) {{ name userId }}"
 
 
 def add(text: str, scope: dict[str, str], **extra: Any) -> tuple[str, dict[str, Any]]:

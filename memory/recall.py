@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Sequence
 
+from memory.concurrency import together
 from memory.catalog import ScopeCatalog, admits
 from memory.errors import InvalidInput, NotFound, StoreUnavailable
 from memory.extraction import normalise_name
@@ -93,7 +94,7 @@ class RecallMixin:
             raise InvalidInput("threshold is a cosine similarity: use it with HYBRID or VECTOR search")
         request = SearchRequest(query, scope, filters, limit, threshold, include_invalidated, mode,
                                 as_of=as_utc(as_of) if as_of is not None else None, rerank=rerank)
-        async with asyncio.TaskGroup() as tg:
+        async with together() as tg:
             hits_task = tg.create_task(self.searcher.hits(request))
             rel_task = tg.create_task(self._query_relations(query, scope) if with_relations else _none())
         hits = hits_task.result()
@@ -107,14 +108,14 @@ class RecallMixin:
 
         async def around(rec: MemoryRecord) -> tuple[MemoryRecord, ...]:
             at = PageCursor(rec.created_at, rec.id)
-            async with asyncio.TaskGroup() as tg:
+            async with together() as tg:
                 before = tg.create_task(self._repo.list_page(
                     rec.scope, order=Order.CREATED_DESC, after=at, limit=n, include_invalidated=include_invalidated))
                 after = tg.create_task(self._repo.list_page(
                     rec.scope, order=Order.CREATED_ASC, after=at, limit=n, include_invalidated=include_invalidated))
             return (*reversed(before.result()), *after.result())
 
-        async with asyncio.TaskGroup() as tg:
+        async with together() as tg:
             tasks = [tg.create_task(around(h.record)) for h in hits]
         return [replace(h, context=t.result()) for h, t in zip(hits, tasks)]
 

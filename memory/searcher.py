@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from memory.concurrency import together
 from memory.catalog import ScopeCatalog, admits
 from memory.filters import Filter, select
 from memory.models import MemoryId, MemoryRecord, Scope, Vector, utcnow
@@ -126,7 +127,7 @@ class Searcher:
     ) -> tuple[Vector | None, dict[str, list[tuple[MemoryId, float]]], bool]:
         """Each active channel's top k (id, score), run concurrently; exhausted = no channel was cut at k."""
         channels: dict[str, list[tuple[MemoryId, float]]] = {}
-        async with asyncio.TaskGroup() as tg:
+        async with together() as tg:
             # asOf: memories invalidated since then were still valid then
             wide = req.include_invalidated or req.as_of is not None
             lexical = (

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
+from memory.concurrency import together
 from memory.catalog import ScopeCatalog
 from memory.entities import EntityResolver
 from memory.errors import AgentMemError, InvalidInput, StoreUnavailable
@@ -208,7 +209,7 @@ class MemoryService(RecallMixin, GraphMixin):
             for w in change.writes:
                 self._catalog.put(w.record.id, w.record.scope, w.record.valid)
             # the vector write and the graph write run side by side
-            async with asyncio.TaskGroup() as tg:
+            async with together() as tg:
                 if change.writes:
                     tg.create_task(self._index.upsert([(w.record.id, w.embedding) for w in change.writes]))
                 if change.deletes:

@@ -5,7 +5,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from memory.errors import InvalidInput
+from memory.errors import InvalidInput, StoreUnavailable
 from memory.filters import MAX_CONDITIONS, MAX_OPERANDS, parse_filter
 from memory.models import Message, Scope
 from memory.service import MemoryService, ServiceOptions
@@ -106,4 +106,20 @@ async def test_a_row_another_tenant_writes_during_an_add_is_not_taken_as_a_dupli
     index.meanwhile = lambda: svc.add([Message("user", "I like oolong tea.")], Scope(user_id="bob"), infer=False)
     added = await svc.add([Message("user", "I like oolong tea.")], ALICE)
     assert [(c.event.value, c.record.scope.user_id if c.record else None) for c in added.results] == [("ADD", "alice")]
+    await svc.stop()
+
+
+class DownForText(InMemoryRepository):
+    async def lexical_search(self, *args: Any, **kwargs: Any) -> Any:
+        raise StoreUnavailable("sql", "connection refused")
+
+
+async def test_a_store_outage_during_a_hybrid_search_surfaces_as_store_unavailable() -> None:
+    # the channels run concurrently; their failure must keep its type for the edge's 503, not
+    # become an ExceptionGroup (INTERNAL_SERVER_ERROR)
+    svc = MemoryService(DownForText(), BruteForceIndex(), HashingEmbedder())
+    await svc.start()
+    await svc.add([Message("user", "I keep bees on the roof")], Scope("alice"), infer=False)
+    with pytest.raises(StoreUnavailable):
+        await svc.search("bees", Scope("alice"))
     await svc.stop()

@@ -76,22 +76,37 @@ class GraphWriter:
 
     async def _run(self) -> None:
         backoff = self._drain_interval
+        backlog = True  # the outbox may hold work left from before this start
         while True:
-            batch = await self._next_batch(timeout=backoff if not self._healthy else self._drain_interval)
-            if not batch:
-                batch = await self._from_outbox()
+            if backlog and self._healthy:
+                wait = 0.0  # take what is queued now and fill the batch from the outbox
+            else:
+                wait = backoff if not self._healthy else self._drain_interval
+            batch = await self._next_batch(timeout=wait)
+            if (backlog or not batch) and len(batch) < self._max_batch:
+                # older work rides along with new work: under a steady stream of adds the queue
+                # is never idle, and a backlog left by an outage must still drain
+                older = await self._from_outbox()
+                batch += older[: self._max_batch - len(batch)]
+                backlog = bool(older)
             if not batch:
                 continue
             ok = await self._apply(batch)
             backoff = self._drain_interval if ok else min(backoff * 2, self._max_backoff)
             if not ok:
+                backlog = True
                 await asyncio.sleep(backoff)
 
     async def _next_batch(self, timeout: float) -> list[_Pending]:
-        try:
-            first = await asyncio.wait_for(self._queue.get(), timeout)
-        except TimeoutError:
-            return []
+        if timeout <= 0:
+            if self._queue.empty():
+                return []
+            first = self._queue.get_nowait()
+        else:
+            try:
+                first = await asyncio.wait_for(self._queue.get(), timeout)
+            except TimeoutError:
+                return []
         batch = [first]
         while len(batch) < self._max_batch and not self._queue.empty():
             batch.append(self._queue.get_nowait())

@@ -188,11 +188,19 @@ async def fault_postgres(pg: PrivatePostgres, rec: Recorder) -> None:
 
 async def verify(http: aiohttp.ClientSession, base: str, rec: Recorder) -> None:
     missing = 0
+    failed: Counter[str] = Counter()
     for id, key in list(rec.acknowledged.items()):
-        outcome, body = await call(http, base, key, GET, id=id)
-        if outcome != "ok" or body["data"]["memory"] is None:
+        while True:
+            outcome, body = await call(http, base, key, GET, id=id)
+            if outcome != "RATE_LIMITED" and not outcome.startswith("http429"):
+                break
+            await asyncio.sleep(0.5)  # the look-up itself is rate limited like any client
+        if outcome != "ok":
+            failed[outcome] += 1
+        elif body["data"]["memory"] is None:
             missing += 1
-    print(f"acknowledged adds: {len(rec.acknowledged)}; missing afterwards: {missing}", flush=True)
+    print(f"acknowledged adds: {len(rec.acknowledged)}; missing afterwards: {missing}"
+          f"{f'; look-ups that failed: {dict(failed)}' if failed else ''}", flush=True)
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -93,7 +93,7 @@ async def tenant_worker(http: aiohttp.ClientSession, base: str, tenant: str, key
             outcome, _ = await call(http, base, key, LIST, u=tenant)
             op = "list"
         rec.record(op, time.perf_counter() - started, outcome)
-        if outcome == "RATE_LIMITED" or outcome == "http429":
+        if outcome == "RATE_LIMITED" or outcome.startswith("http429"):
             await asyncio.sleep(0.2)
 
 

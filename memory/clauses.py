@@ -192,7 +192,7 @@ class _Reader:
 
     def copula(self, subj: _Subject, hit: VerbHit) -> int:
         ts, p = self.ts, hit.end
-        if p < self.n and ts[p].low.isdigit() and (p + 1 >= self.n or ts[p + 1].low in ("years", "year", "yrs")):
+        if p < self.n and ts[p].low.isdecimal() and (p + 1 >= self.n or ts[p + 1].low in ("years", "year", "yrs")):
             self.emit_each(subj, "HAS_AGE", ts[p].text, subj.type, "thing", hit.negated)
             return p + 1
         ph = noun_phrase(ts, p)

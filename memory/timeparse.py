@@ -58,7 +58,7 @@ def time_window(query: str, now: datetime) -> Window | None:
     if m := _MONTH_YEAR.search(text):
         return _month(int(m.group(2)), _MONTHS[m.group(1)[:3]])
     if m := _AGO.search(text):
-        count = int(m.group(1)) if m.group(1).isdigit() else _NUMBERS[m.group(1)]
+        count = int(m.group(1)) if m.group(1).isdecimal() else _NUMBERS[m.group(1)]
         unit = _UNITS[m.group(2)]
         point = now - count * unit
         return point - unit / 2, point + unit / 2

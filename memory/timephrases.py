@@ -65,7 +65,7 @@ def _ago(now: datetime, n: int, unit: str) -> datetime:
 def _count(words: Sequence[str], i: int) -> tuple[int | None, int]:
     """A count at i ('3', 'two', 'a couple of'): (value, tokens used); value None if vague."""
     w = words[i] if i < len(words) else ""
-    if w.isdigit() and len(w) <= 3:
+    if w.isdecimal() and len(w) <= 3:
         return int(w), 1
     if w == "a" and i + 2 < len(words) and words[i + 1] == "couple" and words[i + 2] == "of":
         return 2, 3
@@ -77,7 +77,7 @@ def _count(words: Sequence[str], i: int) -> tuple[int | None, int]:
 
 
 def _year(w: str) -> int | None:
-    return int(w) if len(w) == 4 and w.isdigit() and 1900 <= int(w) <= 2100 else None
+    return int(w) if len(w) == 4 and w.isdecimal() and 1900 <= int(w) <= 2100 else None
 
 
 def _calendar(words: Sequence[str], i: int, now: datetime) -> tuple[datetime | None, int]:
@@ -86,12 +86,12 @@ def _calendar(words: Sequence[str], i: int, now: datetime) -> tuple[datetime | N
     if i < n and (y := _year(words[i])):
         return datetime(y, 1, 1, tzinfo=UTC), 1
     day, j = None, i
-    if j < n and words[j].isdigit() and 1 <= int(words[j]) <= 31 and j + 1 < n and words[j + 1] in MONTHS:
+    if j < n and words[j].isdecimal() and 1 <= int(words[j]) <= 31 and j + 1 < n and words[j + 1] in MONTHS:
         day, j = int(words[j]), j + 1
     if j >= n or words[j] not in MONTHS:
         return None, 0
     month, j = MONTHS[words[j]], j + 1
-    if day is None and j < n and words[j].isdigit() and 1 <= int(words[j]) <= 31:
+    if day is None and j < n and words[j].isdecimal() and 1 <= int(words[j]) <= 31:
         day, j = int(words[j]), j + 1
     if j < n and words[j] == "," and j + 1 < n and _year(words[j + 1]):
         j += 1

@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from history import codec
-from history.engine import WRITE_INTENT, is_sqlite
+from history.engine import WRITE_INTENT, is_sqlite, probe_engine
 from history.errors import translate_sql
 from history.group_commit import GroupCommitter
 from history.lexical import FTS_TABLE, search_statement
@@ -80,6 +80,7 @@ class SqlMemoryRepository:
             set_={c.key: upsert.excluded[c.key] for c in memories.c if c.key != "id"},
         )
         self._group = GroupCommitter(self._commit_group)
+        self._probe = probe_engine(engine)
 
     # -- connections -------------------------------------------------------------------------
 
@@ -356,11 +357,15 @@ class SqlMemoryRepository:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def ping(self) -> None:
-        async with self._reading() as conn:
-            await conn.execute(sa.text("SELECT 1"))
+        """Whether the database answers, on a connection of its own (see probe_engine)."""
+        with translate_sql():
+            async with self._probe.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
 
     async def close(self) -> None:
         await self._group.aclose()
+        if self._probe is not self._engine:
+            await self._probe.dispose()
         await self._engine.dispose()
 
     @staticmethod

@@ -171,6 +171,27 @@ async def test_ready_stays_200_while_32_concurrent_adds_keep_the_model_busy(
     assert len(statuses) >= 3 and set(statuses) == {200}, statuses
 
 
+async def test_ready_stays_200_while_every_pooled_sql_connection_is_busy(
+    aiohttp_client: ClientFactory, service_settings: Settings
+) -> None:
+    # a saturated pool is a busy database, not a dead one: the probe must not wait for a free slot
+    client = await uncached_client(aiohttp_client, service_settings)
+    engine = unwrap(client.app[RUNTIME_KEY].repo)._engine
+    held = []
+    try:
+        while True:  # take connections until the pool has none left to give
+            try:
+                held.append(await asyncio.wait_for(engine.connect().__aenter__(), 0.3))
+            except TimeoutError:
+                break
+        assert len(held) >= 5
+        ready = await body(client, "/health/ready", 200)
+        assert ready["components"]["sql"]["status"] == "up"
+    finally:
+        for conn in held:
+            await conn.close()
+
+
 async def test_ready_is_503_when_the_model_worker_hangs(
     aiohttp_client: ClientFactory, service_settings: Settings
 ) -> None:

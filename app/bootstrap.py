@@ -110,7 +110,7 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
     await prepare_database(settings)  # refuses a database ahead of the code, or behind it without auto_migrate
     runtime.done("migrations")
     engine = create_engine(url)
-    repo = runtime.repo = timed(SqlMemoryRepository(engine), "sql", sink)
+    repo = runtime.repo = timed(SqlMemoryRepository(engine, record_cache=settings.memory.record_cache), "sql", sink)
     embedder = runtime.embedder = timed(build_embedder(settings), "embedder", sink)
     if sink is not None:
         embedder.observe_batches(sink.embedding_call)

@@ -89,6 +89,10 @@ class MemorySettings(BaseModel):
         10_000, ge=100, description="records one filtered search or list reads at most; a list then answers a short "
         "page with a cursor that resumes the scan"
     )
+    record_cache: int = Field(
+        10_000, ge=0, description="memory rows kept in process for searches' repeated reads (0: read SQL every time); "
+        "forgotten on every write, and on another replica's write when the follower sees it"
+    )
 
 
 class HealthSettings(BaseModel):

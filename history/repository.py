@@ -15,6 +15,7 @@ from history import codec
 from history.engine import WRITE_INTENT, is_sqlite, probe_engine
 from history.errors import translate_sql
 from history.group_commit import GroupCommitter
+from history.record_cache import RecordCache
 from history.lexical import FTS_TABLE, search_statement
 from history.tables import graph_outbox, memories, memory_history
 from memory.models import GraphWork, HistoryEntry, MemoryId, MemoryRecord, Scope, Vector, utcnow
@@ -63,8 +64,10 @@ class SqlMemoryRepository:
     advisory lock while it draws seqs, on SQLite the write lock does the same. A reader that
     replays `embeddings_since(n)` therefore never sees seq n+2 committed before n+1."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, record_cache: int = 10_000) -> None:
+        """`record_cache`: how many recently read rows `get_many` keeps (0: none)."""
         self._engine = engine
+        self._cache = RecordCache(record_cache)
         self._writer = engine.execution_options(**{WRITE_INTENT: True})
         self._sqlite = is_sqlite(engine)
         # Writers that would be serialised by the database anyway (every SQLite write; commits on
@@ -108,10 +111,16 @@ class SqlMemoryRepository:
         own last seq, and its history seqs are contiguous, as if it had committed alone."""
         encoded = _Encoded.of(change)
         if not encoded.erases:
-            return await self._group.submit(encoded)
+            try:
+                return await self._group.submit(encoded)
+            finally:  # after the commit (or its failure, whose outcome may be unknown)
+                self._cache.forget(encoded.ids())
         # an erase commits alone (the same write lock orders it with the groups), then the WAL
         # is checkpointed so that the erased text leaves the database files at once
-        [seq] = await self._commit_group([encoded])
+        try:
+            [seq] = await self._commit_group([encoded])
+        finally:
+            self._cache.clear()
         if is_sqlite(self._engine):
             await self._compact_lexical()
             await self._checkpoint()
@@ -183,9 +192,12 @@ class SqlMemoryRepository:
             await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def reset(self) -> None:
-        async with self._writing(ordered=True) as conn:
-            for table in (memories, memory_history, graph_outbox):
-                await conn.execute(sa.delete(table))
+        try:
+            async with self._writing(ordered=True) as conn:
+                for table in (memories, memory_history, graph_outbox):
+                    await conn.execute(sa.delete(table))
+        finally:
+            self._cache.clear()
 
     # -- memory reads ------------------------------------------------------------------------
 
@@ -195,11 +207,17 @@ class SqlMemoryRepository:
         return codec.record_from_row(row) if row is not None else None
 
     async def get_many(self, ids: Sequence[MemoryId]) -> dict[MemoryId, MemoryRecord]:
-        found: dict[MemoryId, MemoryRecord] = {}
+        found, missing = self._cache.lookup(ids)
+        if not missing:
+            return found
+        read_at = self._cache.generation
+        fresh: list[MemoryRecord] = []
         async with self._reading() as conn:
-            for chunk in _chunks(ids):
+            for chunk in _chunks(missing):
                 result = await conn.execute(sa.select(*codec.RECORD_COLUMNS).where(memories.c.id.in_(chunk)))
-                found.update((r.id, r) for r in map(codec.record_from_row, result))
+                fresh.extend(map(codec.record_from_row, result))
+        self._cache.fill(fresh, read_at)
+        found.update((r.id, r) for r in fresh)
         return found
 
     async def find_by_hash(self, scope: Scope, hash: str) -> MemoryRecord | None:
@@ -250,8 +268,23 @@ class SqlMemoryRepository:
     async def lexical_search(
         self, scope: Scope, terms: Sequence[str], k: int, include_invalidated: bool = False
     ) -> list[tuple[MemoryId, float]]:
-        query = search_statement(self._sqlite, terms, scope, _visible(scope, include_invalidated), k)
-        if query is None or k <= 0:
+        conditions = _visible(scope, include_invalidated)
+        if k <= 0:
+            return []
+        if self._sqlite:
+            # rank twice as many first: invalidated memories are the only rows dropped after the
+            # cut (the owner tokens state the scope); only when that was not enough, rank all
+            ranked_first = k if include_invalidated else 2 * k
+            fast = search_statement(True, terms, scope, _visible(scope, True), k, ranked_first=ranked_first)
+            if fast is None:
+                return []
+            async with self._reading() as conn:
+                rows = (await conn.execute(fast)).all()
+            kept = [(str(r.id), float(r.score)) for r in rows if include_invalidated or r.valid]
+            if len(kept) >= k or len(rows) < ranked_first:
+                return kept[:k]
+        query = search_statement(self._sqlite, terms, scope, conditions, k)
+        if query is None:
             return []
         async with self._reading() as conn:
             return [(str(id_), float(score)) for id_, score in await conn.execute(query)]
@@ -279,9 +312,13 @@ class SqlMemoryRepository:
             .limit(limit)
         )
         async with self._reading() as conn:
-            return [(int(s), str(m)) for s, m in await conn.execute(query)]
+            changed = [(int(s), str(m)) for s, m in await conn.execute(query)]
+        # another replica's writes reach this process here (the follower): drop their old rows
+        self._cache.forget(m for _, m in changed)
+        return changed
 
     async def catalog(self) -> list[CatalogRow]:
+        self._cache.clear()  # the caller rebuilds its whole view (start-up, a reset elsewhere)
         c = memories.c
         query = sa.select(c.id, c.user_id, c.agent_id, c.run_id, c.invalidated_at.is_(None))
         async with self._reading() as conn:

@@ -77,14 +77,16 @@ class IndexKeeper:
         checkpoint = loaded or 0
         removed = await drop_extra(self._index, sql_ids)
         replayed = 0
-        after: str | None = None
-        while True:  # page by id: a 100k rebuild never holds every vector at once
-            page = await self._repo.embeddings_since(checkpoint, after=after, limit=_CHUNK)
-            if not page:
-                break
-            await self._index.upsert(page)
-            replayed += len(page)
-            after = page[-1][0]
+        # page by id, so a 100k rebuild never holds every vector at once; the next page is read
+        # while the index inserts this one
+        reading = asyncio.create_task(self._repo.embeddings_since(checkpoint, after=None, limit=_CHUNK))
+        try:
+            while page := await reading:
+                reading = asyncio.create_task(self._repo.embeddings_since(checkpoint, after=page[-1][0], limit=_CHUNK))
+                await self._index.upsert(page)
+                replayed += len(page)
+        finally:
+            await cancel(reading)
         # rows older than the checkpoint that the saved index lacks: an index saved by other
         # code, or a file restored from backup
         restored = await restore_missing(self._index, self._repo, sql_ids)

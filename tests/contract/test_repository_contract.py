@@ -115,6 +115,18 @@ async def test_lexical_search_ranks_by_words_inside_the_scope_only(any_repositor
     assert await lexical_ids(any_repository, Scope("u"), ['comet" OR "lake', "*", "NEAR(", "-"]) == []
 
 
+async def test_lexical_search_finds_valid_matches_ranked_below_many_invalidated_ones(any_repository) -> None:
+    # the best-ranked matches are all invalidated: a search that cut the ranking before dropping
+    # them would answer nothing
+    strong = [stored("kayak kayak kayak trip", Scope("u"), i) for i in range(8)]
+    strong = [StoredMemory(dataclasses.replace(s.record, invalidated_at=utcnow()), s.embedding) for s in strong]
+    weak = stored("a long day that ended with a short kayak ride on the river near the old mill", Scope("u"), 9)
+    rows = [*strong, weak]
+    await any_repository.commit(ChangeSet(writes=rows, history=[added(r) for r in rows]))
+    assert await lexical_ids(any_repository, Scope("u"), ["kayak"], k=2) == [weak.record.id]
+    assert len(await lexical_ids(any_repository, Scope("u"), ["kayak"], k=3, include_invalidated=True)) == 3
+
+
 async def test_lexical_index_follows_updates_deletes_and_invalidation(any_repository) -> None:
     first = stored("the violin lessons start in June", Scope("u"))
     second = stored("bought a new violin bow", Scope("u"), 1)

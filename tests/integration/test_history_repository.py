@@ -390,3 +390,28 @@ async def test_concurrent_changes_to_one_memory_apply_in_submission_order(reposi
     await asyncio.gather(repository.commit(ChangeSet(deletes=["m"])), repository.commit(add(record("m", text="back"))))
     got = await repository.get("m")
     assert got is not None and got.text == "back"
+
+
+async def test_rows_read_again_after_a_write_show_the_write(repository: SqlMemoryRepository) -> None:
+    await repository.commit(add(record("m1", "likes tea"), record("m2", "likes jazz")))
+    assert (await repository.get_many(["m1", "m2"]))["m1"].text == "likes tea"  # now kept in process
+    changed = record("m1", "likes coffee", updated=T0 + timedelta(seconds=1))
+    await repository.commit(ChangeSet(writes=[stored(changed)]))
+    await repository.commit(ChangeSet(deletes=["m2"]))
+    again = await repository.get_many(["m1", "m2"])
+    assert again["m1"].text == "likes coffee" and "m2" not in again
+
+
+async def test_a_replica_sees_another_replicas_write_once_it_follows_the_change(sql_url: str) -> None:
+    a, b = SqlMemoryRepository(create_engine(sql_url)), SqlMemoryRepository(create_engine(sql_url))
+    try:
+        await a.commit(add(record("m1", "likes tea")))
+        seen = await b.max_seq()
+        assert (await b.get_many(["m1"]))["m1"].text == "likes tea"
+        changed = record("m1", "likes coffee", updated=T0 + timedelta(seconds=1))
+        await a.commit(ChangeSet(writes=[stored(changed)], history=[added(changed)]))
+        assert [m for _, m in await b.changed_since(seen, 10)] == ["m1"]  # what the follower asks
+        assert (await b.get_many(["m1"]))["m1"].text == "likes coffee"
+    finally:
+        await a.close()
+        await b.close()

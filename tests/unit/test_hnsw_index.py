@@ -318,3 +318,39 @@ async def test_a_selective_allowed_set_still_returns_the_best_k_allowed(tmp_path
     exact = sorted(((float(data[i] @ q / np.linalg.norm(q)), f"m{i}") for i in range(0, 3000, 20)), reverse=True)[:5]
     assert [id for id, _ in got] == [id for _, id in exact]
     assert all(id in allowed for id, _ in got)
+
+
+def exact_top(vecs: np.ndarray, allowed: set[str], q: np.ndarray, k: int) -> list[str]:
+    return sorted((m for m in allowed if m in {f"m{i}" for i in range(len(vecs))}),
+                  key=lambda m: -float(vecs[int(m[1:])] @ q))[:k]
+
+
+async def test_a_scope_of_thousands_is_scanned_exactly_with_exact_scores(tmp_path: Path, rng) -> None:
+    # 2,000 of 8,000 (25%): too many to over-fetch cheaply, few enough to scan from the mirror
+    vecs = unit(rng, 8000)
+    index = HnswIndex(None, dimension=DIM, initial_capacity=16)
+    await index.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
+    allowed = {f"m{i}" for i in range(0, 8000, 4)}
+    for q in unit(rng, 10):
+        hits = await index.nearest(q, k=30, allow=allowed.__contains__)
+        assert [m for m, _ in hits] == exact_top(vecs, allowed, q, 30)
+        # the float16 copy orders the scan; the scores handed back are the exact cosines
+        assert all(s == pytest.approx(float(vecs[int(m[1:])] @ q), abs=1e-6) for m, s in hits)
+
+
+async def test_exact_scans_see_updates_and_vectors_loaded_from_a_snapshot(tmp_path: Path, rng) -> None:
+    vecs = unit(rng, 600)
+    index = HnswIndex(tmp_path / "vectors", dimension=DIM, initial_capacity=8)
+    await index.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
+    await index.save(1)
+    loaded = HnswIndex(tmp_path / "vectors", dimension=DIM)
+    assert await loaded.load() == 1
+    allowed = {f"m{i}" for i in range(0, 600, 3)}
+    q = unit(rng)[0]
+    assert [m for m, _ in await loaded.nearest(q, k=10, allow=allowed.__contains__)] == exact_top(vecs, allowed, q, 10)
+    # a changed vector is what the next scan ranks by, not the mirrored old one
+    await loaded.upsert([("m0", q)])
+    hits = await loaded.nearest(q, k=1, allow=allowed.__contains__)
+    assert hits[0][0] == "m0" and hits[0][1] == pytest.approx(1.0, abs=1e-5)
+    await loaded.remove(["m0"])
+    assert "m0" not in [m for m, _ in await loaded.nearest(q, k=10, allow=allowed.__contains__)]

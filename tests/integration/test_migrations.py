@@ -16,7 +16,7 @@ from history.migrate import SchemaVersionError
 from history.tables import metadata
 from memory.errors import StoreUnavailable
 
-TABLES = {"memories", "memory_history", "graph_outbox", "api_keys", "refresh_tokens"}
+TABLES = {"memories", "memory_history", "graph_outbox", "memory_mentions", "api_keys", "refresh_tokens"}
 
 
 async def tables_in(url: str) -> set[str]:
@@ -42,7 +42,7 @@ async def test_upgrade_downgrade_and_upgrade_again(unmigrated_sql_url: str) -> N
     assert await migrate.current(url) is None and not await migrate.is_up_to_date(url)
 
     await migrate.upgrade(url)
-    assert await migrate.current(url) == migrate.head() == "memory_event_time"
+    assert await migrate.current(url) == migrate.head() == "memory_mentions"
     assert await migrate.is_up_to_date(url)
     assert TABLES <= await tables_in(url)
 

@@ -212,7 +212,9 @@ class SearchScores:
     vector: float | None = strawberry.field(description="Cosine similarity to the query.")
     lexical: float | None = strawberry.field(
         description="Full-text relevance (BM25 on SQLite, ts_rank_cd on PostgreSQL); compare within one search.")
-    graph: float | None = strawberry.field(description="Graph channel score (entities the query names).")
+    graph: float | None = strawberry.field(
+        description="Graph channel score: the idf weights of the entities the query names that this memory names "
+        "(half for entities one hop from them).")
     time: float | None = strawberry.field(description="Time channel score (event time against the query's time).")
     fused: float | None = strawberry.field(
         description="Weighted reciprocal-rank fusion of the channels, 1.0 = first in every channel (HYBRID only).")

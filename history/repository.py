@@ -18,7 +18,7 @@ from history.group_commit import GroupCommitter
 from history.lexical import FTS_TABLE, search_statement
 from history.tables import graph_outbox, memories, memory_history, memory_mentions
 from memory.mentions import mentioned
-from memory.models import GraphWork, HistoryEntry, MemoryId, MemoryRecord, Scope, Vector, utcnow
+from memory.models import ChangeEvent, GraphWork, HistoryEntry, MemoryId, MemoryRecord, Scope, Vector, utcnow
 from memory.ports import CatalogRow, ChangeSet, Order, PageCursor
 
 # Keeps IN lists far below SQLite's and asyncpg's bound-parameter limits (32766 / 32767).
@@ -36,6 +36,7 @@ class _Encoded:
 
     memories: list[dict[str, Any]]
     mentions: list[dict[str, Any]]  # the mention index rows of the written memories
+    rewritten: list[str]  # written memories that may have mention rows already (all but those just added)
     history: list[dict[str, Any]]
     outbox: list[dict[str, Any]]
     deletes: list[str]
@@ -46,7 +47,9 @@ class _Encoded:
     def of(cls, change: ChangeSet) -> _Encoded:
         rows = list({w.record.id: codec.memory_values(w, 0) for w in change.writes}.values())
         named = [{"memory_id": row["id"], "entity": key} for row in rows for key in mentioned(row["text"])]
-        return cls(rows, named, [codec.history_values(h) for h in change.history],
+        added = {h.memory_id for h in change.history if h.event is ChangeEvent.ADD}
+        rewritten = [row["id"] for row in rows if row["id"] not in added]
+        return cls(rows, named, rewritten, [codec.history_values(h) for h in change.history],
                    [codec.outbox_values(w) for w in change.graph_work], list(change.deletes),
                    list(change.erased), change.erased_scope)
 
@@ -143,24 +146,27 @@ class SqlMemoryRepository:
                     row["seq"] = last
             if _disjoint(changes):  # the usual case: one statement of each kind for the whole group
                 await self._write_rows(conn, [r for c in changes for r in c.memories],
-                                       [d for c in changes for d in c.deletes], [m for c in changes for m in c.mentions])
+                                       [d for c in changes for d in c.deletes],
+                                       [m for c in changes for m in c.mentions], [i for c in changes for i in c.rewritten])
             else:  # the same memory twice: apply in order, as separate commits would have
                 for c in changes:
-                    await self._write_rows(conn, c.memories, c.deletes, c.mentions)
+                    await self._write_rows(conn, c.memories, c.deletes, c.mentions, c.rewritten)
             outbox = [row for c in changes for row in c.outbox]
             if outbox:
                 await conn.execute(sa.insert(graph_outbox), outbox)
         return results
 
     async def _write_rows(
-        self, conn: AsyncConnection, rows: list[dict[str, Any]], deletes: list[str], mentions: list[dict[str, Any]]
+        self, conn: AsyncConnection, rows: list[dict[str, Any]], deletes: list[str], mentions: list[dict[str, Any]],
+        rewritten: list[str],
     ) -> None:
         if rows:
             await conn.execute(self._upsert, rows)
         for chunk in _chunks(deletes):
             await conn.execute(sa.delete(memories).where(memories.c.id.in_(chunk)))
-        # the mention index follows the rows it was derived from, in the same transaction
-        for chunk in _chunks([row["id"] for row in rows] + deletes):
+        # the mention index follows the rows it was derived from, in the same transaction; a
+        # memory just added has none yet (skipping that DELETE is most of an add's index cost)
+        for chunk in _chunks(rewritten + deletes):
             await conn.execute(sa.delete(memory_mentions).where(memory_mentions.c.memory_id.in_(chunk)))
         if mentions:
             await conn.execute(sa.insert(memory_mentions), mentions)

@@ -42,10 +42,14 @@ def idf(total: int, named: int) -> float:
     return math.log(1 + (max(total, named) - named + 0.5) / (named + 0.5))
 
 
+def too_common(named: int, total: int) -> bool:
+    """Whether a key named by `named` of `total` memories is a hub that selects nothing."""
+    return named > max(SELECTIVE_FLOOR, SELECTIVE_SHARE * total)
+
+
 def selective(counts: Mapping[str, int], total: int) -> dict[str, float]:
     """The weight of each key that some but not too many memories name."""
-    most = max(SELECTIVE_FLOOR, SELECTIVE_SHARE * total)
-    return {key: idf(total, n) for key, n in counts.items() if 0 < n <= most}
+    return {key: idf(total, n) for key, n in counts.items() if n > 0 and not too_common(n, total)}
 
 
 def related(relations: Iterable[Relation], keys: Iterable[str], as_of: datetime | None) -> list[str]:
@@ -94,12 +98,16 @@ class GraphChannel:
         if not keys or k <= 0:
             return []
         total = self._catalog.size_hint(scope)
+        counts = await self._repo.mention_counts(scope, keys, include_invalidated)
+        direct = selective(counts, total)
+        # the graph is asked about the keys that are no hub of the scope (a key no memory names
+        # may still be an entity extracted in lower case): most searches naming only the
+        # speakers of a conversation cost no graph round trip
+        rare = [key for key in keys if not too_common(counts.get(key, 0), total)]
         async with together() as tg:
-            counted = tg.create_task(self._repo.mention_counts(scope, keys, include_invalidated))
-            linked = tg.create_task(self._linked(scope, keys, include_invalidated, as_of))
-        direct = selective(counted.result(), total)
-        ids = await self._repo.mentioning(scope, list(direct), k, include_invalidated) if direct else []
-        named = await self._repo.mentions(ids) if ids else {}
+            linked = tg.create_task(self._linked(scope, rare, include_invalidated, as_of))
+            ids = await self._repo.mentioning(scope, list(direct), k, include_invalidated) if direct else []
+            named = await self._repo.mentions(ids) if ids else {}
         candidates = [key for key in dict.fromkeys([*linked.result(), *co_mentioned(named, keys)]) if key not in direct]
         hops: dict[str, float] = {}
         if candidates:
@@ -113,7 +121,7 @@ class GraphChannel:
         return scored(named, direct, hops)[:k]
 
     async def _linked(self, scope: Scope, keys: Sequence[str], wide: bool, as_of: datetime | None) -> list[str]:
-        if self._graph is None:
+        if self._graph is None or not keys:
             return []
         try:
             relations = await self._graph.relations_for(scope, keys, include_invalid=wide, limit=RELATION_LOOKUP)

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("memory_id", sa.String(), nullable=False),
         sa.Column("entity", sa.String(), nullable=False),
         sa.PrimaryKeyConstraint("memory_id", "entity", name="pk_memory_mentions"),
+        sqlite_with_rowid=False,  # the rows live in the primary key's b-tree: one b-tree fewer per write
     )
     op.create_index("ix_memory_mentions_entity_memory", "memory_mentions", ["entity", "memory_id"])
     _backfill()

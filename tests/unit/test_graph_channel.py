@@ -128,3 +128,22 @@ async def test_a_query_naming_no_entity_never_asks_the_mention_index(service: Me
     assert asked == []
     await service.search("what did Caroline bake?", ALICE)
     assert asked
+
+
+async def test_a_name_most_memories_share_boosts_none_and_costs_no_graph_round_trip(
+        service: MemoryService, graph: InMemoryGraph, monkeypatch) -> None:
+    for i in range(8):
+        await remember(service, f"Caroline: message number {i} about the weather")
+    await remember(service, "Melanie painted the lake at dawn")
+    asked: list[object] = []
+    real = graph.relations_for
+
+    async def spy(*args, **kwargs):
+        asked.append(args)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(graph, "relations_for", spy)
+    hits = (await service.search("What did Caroline say?", ALICE, limit=10, with_relations=False)).hits
+    assert hits and all(h.scores.graph is None for h in hits) and asked == []
+    painted = (await service.search("What did Melanie paint?", ALICE, limit=10, with_relations=False)).hits
+    assert painted[0].scores.graph is not None and len(asked) == 1

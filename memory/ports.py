@@ -149,6 +149,8 @@ class ChangeSet:
 
     writes: list[StoredMemory] = field(default_factory=list)  # insert or replace whole rows
     deletes: list[MemoryId] = field(default_factory=list)  # hard-delete rows
+    # a write whose id has an ADD entry here is a memory that did not exist before this commit
+    # (the repository writes its derived indexes without looking for older entries)
     history: list[HistoryEntry] = field(default_factory=list)
     graph_work: list[GraphWork] = field(default_factory=list)  # outbox rows
     # erase: the text of these memories' earlier history entries and their pending graph work go

@@ -105,26 +105,30 @@ class GraphChannel:
         # speakers of a conversation cost no graph round trip
         rare = [key for key in keys if not too_common(counts.get(key, 0), total)]
         async with together() as tg:
-            linked = tg.create_task(self._linked(scope, rare, include_invalidated, as_of))
+            linked = tg.create_task(self._linked(scope, rare, as_of))
             ids = await self._repo.mentioning(scope, list(direct), k, include_invalidated) if direct else []
             named = await self._repo.mentions(ids) if ids else {}
-        candidates = [key for key in dict.fromkeys([*linked.result(), *co_mentioned(named, keys)]) if key not in direct]
-        hops: dict[str, float] = {}
-        if candidates:
-            candidates = candidates[: 4 * MAX_HOPS]
-            weights = selective(await self._repo.mention_counts(scope, candidates, include_invalidated), total)
-            hops = {key: weights[key] for key in candidates if key in weights and key not in keys}
-            hops = dict(list(hops.items())[:MAX_HOPS])
+        related_keys = [*linked.result(), *co_mentioned(named, keys)]
+        hops = await self._hops(scope, [key for key in dict.fromkeys(related_keys) if key not in keys], total,
+                                include_invalidated)
         if hops:
             more = [id for id in await self._repo.mentioning(scope, list(hops), k, include_invalidated) if id not in named]
             named = {**named, **(await self._repo.mentions(more) if more else {})}
         return scored(named, direct, hops)[:k]
 
-    async def _linked(self, scope: Scope, keys: Sequence[str], wide: bool, as_of: datetime | None) -> list[str]:
+    async def _hops(self, scope: Scope, related_keys: list[str], total: int, include_invalidated: bool) -> dict[str, float]:
+        """The weights of the first MAX_HOPS related keys that select (most linked first)."""
+        if not related_keys:
+            return {}
+        considered = related_keys[: 4 * MAX_HOPS]
+        weights = selective(await self._repo.mention_counts(scope, considered, include_invalidated), total)
+        return dict([(key, weights[key]) for key in considered if key in weights][:MAX_HOPS])
+
+    async def _linked(self, scope: Scope, keys: Sequence[str], as_of: datetime | None) -> list[str]:
         if self._graph is None or not keys:
             return []
         try:
-            relations = await self._graph.relations_for(scope, keys, include_invalid=wide, limit=RELATION_LOOKUP)
+            relations = await self._graph.relations_for(scope, keys, limit=RELATION_LOOKUP, as_of=as_of)
         except StoreUnavailable as exc:
             log.warning("graph unavailable during search; the graph channel follows co-mentions only: %s", exc)
             return []

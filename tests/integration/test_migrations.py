@@ -108,3 +108,34 @@ async def test_migrating_an_unreachable_database_raises_store_unavailable() -> N
 
 def _is_alembic_table(diff: object) -> bool:
     return isinstance(diff, tuple) and diff[0] == "remove_table" and diff[1].name == "alembic_version"
+
+
+async def test_the_mention_index_is_backfilled_for_memories_stored_before_it(unmigrated_sql_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from history.repository import SqlMemoryRepository
+    from history.tables import memories
+    from memory.models import Scope
+
+    url = unmigrated_sql_url
+    await migrate.upgrade(url, "memory_event_time")
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [{"id": f"m{i}", "text": text, "hash": f"h{i}", "user_id": "u", "agent_id": None, "run_id": None,
+             "metadata": {}, "categories": [], "created_at": at, "updated_at": at, "invalidated_at": None,
+             "invalidation_reason": None, "occurred_at": at, "embedding": b"\0" * 16, "seq": 0}
+            for i, text in enumerate(["Caroline met Dr. Chen in Paris", "nothing named here"])]
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.insert(memories), rows)
+    finally:
+        await engine.dispose()
+    await migrate.upgrade(url)
+    repo = SqlMemoryRepository(create_engine(url))
+    try:
+        assert await repo.mentions(["m0", "m1"]) == {"m0": ["caroline", "dr. chen", "paris"]}
+        assert await repo.mentioning(Scope("u"), ["paris"], 10) == ["m0"]
+    finally:
+        await repo.close()
+    await migrate.downgrade(url, "memory_event_time")
+    assert "memory_mentions" not in await tables_in(url)

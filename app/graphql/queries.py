@@ -88,8 +88,8 @@ class Query:
         include_invalidated: bool = False,
         mode: SearchMode = SearchMode.HYBRID,
         as_of: Annotated[datetime | None, strawberry.argument(
-            description="Search what was stored and valid at this time; time words in the query "
-            "(\"last May\", \"two weeks ago\") count from it instead of now.")] = None,
+            description="Search what was stored and valid at this time (`relations`: those that held then); "
+            "time words in the query (\"last May\", \"two weeks ago\") count from it instead of now.")] = None,
         context: Annotated[int, strawberry.argument(
             description="Also return, per hit, up to this many (0-5) memories of the same owner stored "
             "just before and after it (`SearchHit.context`).")] = 0,

@@ -136,6 +136,7 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
                     graph_write_timeout_s=mem.graph_write_timeout_s,
                     sync_interval_s=mem.sync_interval_s,
                     fusion=FusionWeights(method=FusionMethod(mem.fusion), k=mem.fusion_k, vector=mem.vector_weight, lexical=mem.lexical_weight,
+                                         graph=mem.graph_weight,
                                          min_candidates=mem.search_candidates),
                     rerank_candidates=settings.reranker.candidates,
                     filter_scan_budget=mem.filter_scan_budget,

@@ -83,6 +83,8 @@ class MemorySettings(BaseModel):
     fusion_k: int = Field(60, ge=1, le=1000, description="reciprocal-rank fusion constant (rrf only; larger: flatter)")
     vector_weight: float = Field(1.0, ge=0, le=10, description="weight of the vector channel in hybrid search")
     lexical_weight: float = Field(1.0, ge=0, le=10, description="weight of the full-text channel in hybrid search")
+    graph_weight: float = Field(
+        0.5, ge=0, le=10, description="weight of the graph channel (memories naming the query's entities) in hybrid search")
     search_candidates: int = Field(
         30, ge=1, le=1000, description="candidates each hybrid search channel contributes (at least 3 x limit)")
     filter_scan_budget: int = Field(

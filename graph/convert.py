@@ -9,6 +9,7 @@ from typing import Any
 
 from graph.cypher import RELATION_TYPE, checked_type
 from memory.errors import InvalidInput
+from memory.mentions import normalise_name as entity_key
 from memory.models import Entity, GraphQuery, Relation, Scope
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -17,8 +18,9 @@ MAX_NAME_LENGTH = 512
 
 
 def normalise_name(name: str) -> str:
-    """Entity names compare case- and spacing-insensitively: lower case, single spaces."""
-    normal = " ".join(str(name).split()).lower()
+    """An entity name as the graph keys it: the core's one rule (memory.mentions.normalise_name,
+    which the mention index uses too), refused when empty or too long."""
+    normal = entity_key(str(name))
     if not normal:
         raise InvalidInput("an entity name must not be empty")
     if len(normal) > MAX_NAME_LENGTH:
@@ -44,6 +46,10 @@ def to_micros(at: datetime) -> int:
         at = at.replace(tzinfo=UTC)
     delta = at - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def micros_or_none(at: datetime | None) -> int | None:
+    return to_micros(at) if at is not None else None
 
 
 def from_micros(value: int | None) -> datetime | None:
@@ -74,6 +80,7 @@ def to_relation(record: Mapping[str, Any]) -> Relation:
         invalidated_at=from_micros(record["invalidated_at"]),
         memory_id=record["memory_id"],
         valid_from=from_micros(record.get("valid_from")),
+        valid_to=from_micros(record.get("valid_to")),
     )
 
 
@@ -125,4 +132,5 @@ def filter_params(query: GraphQuery) -> dict[str, Any]:
         "entity_type": normalise_type(query.entity_type) if query.entity_type else None,
         "relation": normalise_relation(query.relation) if query.relation else None,
         "include_invalid": query.include_invalid,
+        "as_of": micros_or_none(query.as_of),
     }

@@ -9,8 +9,10 @@ below, which validate them before they are placed in the text.
 
 Model: (:Entity {scope_key, name, type, user_id, agent_id, run_id, created_at, embedding})
 unique on (scope_key, name); relationships [:TYPE {scope_key, user_id, agent_id, run_id,
-created_at, valid_from, valid, invalidated_at, memory_id, memory_ids, support, write_id}]
-(valid_from: when the statement says the relation began; absent means since created_at).
+created_at, valid_from, valid, invalidated_at, valid_to, memory_id, memory_ids, support, write_id}]
+(valid_from: when the statement says the relation began, absent means since created_at;
+valid_to: when it stopped holding, as the statement that ended it said, else when it was
+invalidated; absent on relations invalidated before it was kept, which read invalidated_at).
 Times are integer
 microseconds since the epoch (UTC): ordered, exact for Python datetimes, and the same type on
 both servers (temporal values are not).
@@ -45,13 +47,27 @@ def _scope_filter(alias: str) -> str:
     )
 
 
+def _holds(alias: str) -> str:
+    """`alias` held at $as_of (null: now, i.e. it is valid): it had begun (valid_from, else
+    created_at) and had not ended (valid_to, else invalidated_at) by then. CASE rather than
+    coalesce(): the same text runs on both servers."""
+    start = f"CASE WHEN {alias}.valid_from IS NULL THEN {alias}.created_at ELSE {alias}.valid_from END"
+    end = f"CASE WHEN {alias}.valid_to IS NULL THEN {alias}.invalidated_at ELSE {alias}.valid_to END"
+    return (
+        f"(($as_of IS NULL AND {alias}.valid = true) OR ($as_of IS NOT NULL AND {start} <= $as_of"
+        f" AND ({alias}.valid = true OR {end} > $as_of)))"
+    )
+
+
 # Columns from which graph/convert.py builds a Relation; s -[r]-> d must be bound.
 _REL_COLUMNS = (
     "s.name AS source, type(r) AS relation, d.name AS destination,"
     " r.user_id AS user_id, r.agent_id AS agent_id, r.run_id AS run_id,"
     " r.created_at AS created_at, r.valid AS valid, r.invalidated_at AS invalidated_at,"
-    " r.memory_id AS memory_id, r.valid_from AS valid_from"
+    " r.memory_id AS memory_id, r.valid_from AS valid_from, r.valid_to AS valid_to"
 )
+# what ended a relation: the time the row's statement gives, else the row's time
+_ENDED_BY_ROW = "r.valid_to = CASE WHEN row.valid_from IS NULL THEN row.at ELSE row.valid_from END"
 _ENTITY_COLUMNS = (
     "e.name AS name, e.type AS type, e.user_id AS user_id, e.agent_id AS agent_id,"
     " e.run_id AS run_id, e.created_at AS created_at, e.scope_key AS scope_key"
@@ -113,7 +129,7 @@ def invalidate_others(rel_type: str) -> str:
         "UNWIND $rows AS row\n"
         f"MATCH (s:Entity {{scope_key: row.scope_key, name: row.source}})-[r:`{t}`]->(d:Entity)\n"
         "WHERE r.valid = true AND r.scope_key = row.scope_key AND d.name <> row.destination\n"
-        "SET r.valid = false, r.invalidated_at = row.at\n"
+        f"SET r.valid = false, r.invalidated_at = row.at, {_ENDED_BY_ROW}\n"
         f"RETURN row.work_id AS work_id, {_REL_COLUMNS}"
     )
 
@@ -127,7 +143,7 @@ def retract_relations(rel_type: str) -> str:
         f"MATCH (s:Entity {{scope_key: row.scope_key, name: row.source}})-[r:`{t}`]->"
         "(d:Entity {scope_key: row.scope_key, name: row.destination})\n"
         "WHERE r.valid = true AND r.scope_key = row.scope_key\n"
-        "SET r.valid = false, r.invalidated_at = row.at\n"
+        f"SET r.valid = false, r.invalidated_at = row.at, {_ENDED_BY_ROW}\n"
         f"RETURN row.work_id AS work_id, {_REL_COLUMNS}"
     )
 
@@ -137,7 +153,7 @@ def invalidate_relation(rel_type: str) -> str:
     return (
         f"MATCH (s:Entity {{name: $source}})-[r:`{t}`]->(d:Entity {{name: $destination}})\n"
         f"WHERE r.valid = true AND {_scope_filter('r')}\n"
-        "SET r.valid = false, r.invalidated_at = $at\n"
+        "SET r.valid = false, r.invalidated_at = $at, r.valid_to = $at\n"
         f"RETURN {_REL_COLUMNS}"
     )
 
@@ -154,7 +170,7 @@ DELETE_MEMORY_RELATIONS = (
     "WHERE r.valid = true AND any(m IN r.support WHERE m IN $memory_ids)\n"
     "SET r.support = [m IN r.support WHERE NOT m IN $memory_ids]\n"
     "WITH s, r, d WHERE size(r.support) = 0\n"
-    "SET r.valid = false, r.invalidated_at = $at\n"
+    "SET r.valid = false, r.invalidated_at = $at, r.valid_to = $at\n"
     f"RETURN {_REL_COLUMNS}"
 )
 
@@ -193,7 +209,7 @@ COUNT_VALID_RELATIONS = "MATCH (:Entity)-[r]->(:Entity) WHERE r.valid = true RET
 RELATIONS_FOR = (
     "UNWIND $names AS wanted\n"
     "MATCH (e:Entity {name: wanted})-[r]-(:Entity)\n"
-    f"WHERE {_scope_filter('e')} AND ($include_invalid OR r.valid = true)\n"
+    f"WHERE {_scope_filter('e')} AND ($include_invalid OR {_holds('r')})\n"
     "WITH DISTINCT r\n"
     "WITH r, startNode(r) AS s, endNode(r) AS d\n"
     f"RETURN {_REL_COLUMNS}\n"
@@ -208,7 +224,7 @@ def neighbourhood_entities(depth: int) -> str:
     return (
         f"MATCH (start:Entity {{name: $name}}) WHERE {_scope_filter('start')}\n"
         f"OPTIONAL MATCH p = (start)-[*1..{depth}]-(n:Entity)\n"
-        "WHERE all(x IN relationships(p) WHERE x.valid = true)\n"
+        f"WHERE all(x IN relationships(p) WHERE {_holds('x')})\n"
         "WITH start, collect(DISTINCT n) AS found\n"
         "UNWIND [start] + found AS e\n"
         "WITH DISTINCT e LIMIT $limit\n"
@@ -216,11 +232,11 @@ def neighbourhood_entities(depth: int) -> str:
     )
 
 
-# The valid relations among a set of entities, addressed by (scope_key, name) keys.
+# The relations among a set of entities (addressed by (scope_key, name) keys) valid at $as_of.
 RELATIONS_AMONG = (
     "UNWIND $keys AS k\n"
     "MATCH (s:Entity {scope_key: k.scope_key, name: k.name})-[r]->(d:Entity)\n"
-    "WHERE r.valid = true AND (d.scope_key + '|' + d.name) IN $flat_keys\n"
+    f"WHERE {_holds('r')} AND (d.scope_key + '|' + d.name) IN $flat_keys\n"
     f"RETURN {_REL_COLUMNS} LIMIT $limit"
 )
 
@@ -247,7 +263,7 @@ ENTITIES_SAME_NAME = (
 RELATIONS_PAGE = (
     "MATCH (s:Entity)-[r]->(d:Entity)\n"
     f"WHERE {_scope_filter('r')}\n"
-    "  AND ($include_invalid OR r.valid = true)\n"
+    f"  AND ($include_invalid OR {_holds('r')})\n"
     "  AND ($relation IS NULL OR type(r) = $relation)\n"
     "  AND ($name_contains IS NULL OR s.name CONTAINS $name_contains"
     " OR d.name CONTAINS $name_contains)\n"

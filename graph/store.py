@@ -19,6 +19,7 @@ from graph import cypher
 from graph.convert import (
     filter_params,
     lenient_name,
+    micros_or_none,
     normalise_name,
     normalise_relation,
     parse_relation_cursor,
@@ -214,25 +215,30 @@ class Neo4jGraphStore:
 
     # --- reads ----------------------------------------------------------------------------------
     async def relations_for(
-        self, scope: Scope, names: Sequence[str], include_invalid: bool = False, limit: int = 100
+        self, scope: Scope, names: Sequence[str], include_invalid: bool = False, limit: int = 100,
+        as_of: datetime | None = None,
     ) -> list[Relation]:
         """Most recent first."""
         wanted = sorted({n for n in (lenient_name(name) for name in names) if n})
         if not wanted or limit <= 0:
             return []
-        params = {**scope_params(scope), "names": wanted, "include_invalid": include_invalid, "limit": limit}
+        params = {**scope_params(scope), "names": wanted, "include_invalid": include_invalid, "limit": limit,
+                  "as_of": micros_or_none(as_of)}
         return [to_relation(r) for r in await self._query(cypher.RELATIONS_FOR, params)]
 
-    async def neighbourhood(self, scope: Scope, name: str, depth: int) -> tuple[list[Entity], list[Relation]]:
+    async def neighbourhood(
+        self, scope: Scope, name: str, depth: int, as_of: datetime | None = None
+    ) -> tuple[list[Entity], list[Relation]]:
         statement = cypher.neighbourhood_entities(depth)  # InvalidInput for a bad depth
         # bounded answers: a hub with thousands of neighbours must not fill memory (or a response)
-        params = {**scope_params(scope), "name": normalise_name(name), "limit": NEIGHBOURHOOD_LIMIT}
+        at = micros_or_none(as_of)
+        params = {**scope_params(scope), "name": normalise_name(name), "limit": NEIGHBOURHOOD_LIMIT, "as_of": at}
 
         async def work(run: RunQuery) -> tuple[Records, Records]:
             nodes = await run(statement, params)
             keys = [{"scope_key": n["scope_key"], "name": n["name"]} for n in nodes]
             flat = [f"{k['scope_key']}|{k['name']}" for k in keys]
-            among = {"keys": keys, "flat_keys": flat, "limit": 4 * NEIGHBOURHOOD_LIMIT}
+            among = {"keys": keys, "flat_keys": flat, "limit": 4 * NEIGHBOURHOOD_LIMIT, "as_of": at}
             edges = await run(cypher.RELATIONS_AMONG, among) if keys else []
             return nodes, edges
 

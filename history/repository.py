@@ -17,8 +17,9 @@ from history.errors import translate_sql
 from history.group_commit import GroupCommitter
 from history.record_cache import RecordCache
 from history.lexical import FTS_TABLE, search_statement
-from history.tables import graph_outbox, memories, memory_history
-from memory.models import GraphWork, HistoryEntry, MemoryId, MemoryRecord, Scope, Vector, utcnow
+from history.tables import graph_outbox, memories, memory_history, memory_mentions
+from memory.mentions import mentioned
+from memory.models import ChangeEvent, GraphWork, HistoryEntry, MemoryId, MemoryRecord, Scope, Vector, utcnow
 from memory.ports import CatalogRow, ChangeSet, Order, PageCursor
 
 # Keeps IN lists far below SQLite's and asyncpg's bound-parameter limits (32766 / 32767).
@@ -35,6 +36,8 @@ class _Encoded:
     """One ChangeSet as table rows, encoded before any lock is taken (CPU work, may reject)."""
 
     memories: list[dict[str, Any]]
+    mentions: list[dict[str, Any]]  # the mention index rows of the written memories
+    rewritten: list[str]  # written memories that may have mention rows already (all but those just added)
     history: list[dict[str, Any]]
     outbox: list[dict[str, Any]]
     deletes: list[str]
@@ -44,7 +47,10 @@ class _Encoded:
     @classmethod
     def of(cls, change: ChangeSet) -> _Encoded:
         rows = list({w.record.id: codec.memory_values(w, 0) for w in change.writes}.values())
-        return cls(rows, [codec.history_values(h) for h in change.history],
+        named = [{"memory_id": row["id"], "entity": key} for row in rows for key in mentioned(row["text"])]
+        added = {h.memory_id for h in change.history if h.event is ChangeEvent.ADD}
+        rewritten = [row["id"] for row in rows if row["id"] not in added]
+        return cls(rows, named, rewritten, [codec.history_values(h) for h in change.history],
                    [codec.outbox_values(w) for w in change.graph_work], list(change.deletes),
                    list(change.erased), change.erased_scope)
 
@@ -149,20 +155,30 @@ class SqlMemoryRepository:
                     row["seq"] = last
             if _disjoint(changes):  # the usual case: one statement of each kind for the whole group
                 await self._write_rows(conn, [r for c in changes for r in c.memories],
-                                       [d for c in changes for d in c.deletes])
+                                       [d for c in changes for d in c.deletes],
+                                       [m for c in changes for m in c.mentions], [i for c in changes for i in c.rewritten])
             else:  # the same memory twice: apply in order, as separate commits would have
                 for c in changes:
-                    await self._write_rows(conn, c.memories, c.deletes)
+                    await self._write_rows(conn, c.memories, c.deletes, c.mentions, c.rewritten)
             outbox = [row for c in changes for row in c.outbox]
             if outbox:
                 await conn.execute(sa.insert(graph_outbox), outbox)
         return results
 
-    async def _write_rows(self, conn: AsyncConnection, rows: list[dict[str, Any]], deletes: list[str]) -> None:
+    async def _write_rows(
+        self, conn: AsyncConnection, rows: list[dict[str, Any]], deletes: list[str], mentions: list[dict[str, Any]],
+        rewritten: list[str],
+    ) -> None:
         if rows:
             await conn.execute(self._upsert, rows)
         for chunk in _chunks(deletes):
             await conn.execute(sa.delete(memories).where(memories.c.id.in_(chunk)))
+        # the mention index follows the rows it was derived from, in the same transaction; a
+        # memory just added has none yet (skipping that DELETE is most of an add's index cost)
+        for chunk in _chunks(rewritten + deletes):
+            await conn.execute(sa.delete(memory_mentions).where(memory_mentions.c.memory_id.in_(chunk)))
+        if mentions:
+            await conn.execute(sa.insert(memory_mentions), mentions)
 
     async def _erase(self, conn: AsyncConnection, ids: Sequence[MemoryId], scope: Scope | None) -> None:
         """History keeps its lines (who, when, what kind of change) without their text."""
@@ -194,7 +210,7 @@ class SqlMemoryRepository:
     async def reset(self) -> None:
         try:
             async with self._writing(ordered=True) as conn:
-                for table in (memories, memory_history, graph_outbox):
+                for table in (memories, memory_history, graph_outbox, memory_mentions):
                     await conn.execute(sa.delete(table))
         finally:
             self._cache.clear()
@@ -288,6 +304,53 @@ class SqlMemoryRepository:
             return []
         async with self._reading() as conn:
             return [(str(id_), float(score)) for id_, score in await conn.execute(query)]
+
+    # -- mention index ---------------------------------------------------------------------------
+
+    async def mention_counts(
+        self, scope: Scope, keys: Sequence[str], include_invalidated: bool = False
+    ) -> dict[str, int]:
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        m = memory_mentions.c
+        query = (
+            sa.select(m.entity, sa.func.count())
+            .select_from(memory_mentions.join(memories, memories.c.id == m.memory_id))
+            .where(m.entity.in_(wanted), *_visible(scope, include_invalidated))
+            .group_by(m.entity)
+        )
+        async with self._reading() as conn:
+            return {str(key): int(n) for key, n in await conn.execute(query)}
+
+    async def mentioning(
+        self, scope: Scope, keys: Sequence[str], k: int, include_invalidated: bool = False
+    ) -> list[MemoryId]:
+        wanted = list(dict.fromkeys(keys))
+        if not wanted or k <= 0:
+            return []
+        m = memory_mentions.c
+        named = sa.func.count().label("named")
+        query = (
+            sa.select(m.memory_id, named)
+            .select_from(memory_mentions.join(memories, memories.c.id == m.memory_id))
+            .where(m.entity.in_(wanted), *_visible(scope, include_invalidated))
+            .group_by(m.memory_id, memories.c.created_at)
+            .order_by(named.desc(), memories.c.created_at.desc(), m.memory_id)
+            .limit(k)
+        )
+        async with self._reading() as conn:
+            return [str(id_) for id_, _ in await conn.execute(query)]
+
+    async def mentions(self, ids: Sequence[MemoryId]) -> dict[MemoryId, list[str]]:
+        found: dict[MemoryId, list[str]] = {}
+        async with self._reading() as conn:
+            for chunk in _chunks(ids):
+                query = sa.select(memory_mentions.c.memory_id, memory_mentions.c.entity).where(
+                    memory_mentions.c.memory_id.in_(chunk))
+                for id_, key in await conn.execute(query):
+                    found.setdefault(str(id_), []).append(str(key))
+        return {id_: sorted(keys) for id_, keys in found.items()}
 
     async def history(self, memory_ids: Sequence[MemoryId]) -> dict[MemoryId, list[HistoryEntry]]:
         """Every requested id is a key; ids never seen map to an empty list."""

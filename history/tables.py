@@ -112,10 +112,24 @@ class OutboxRow(HistoryBase, table=True):
     last_attempt_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime, nullable=True))
 
 
+class MentionRow(HistoryBase, table=True):
+    """The mention index: which entity keys (memory.mentions) each memory's text names. Derived
+    from `memories.text` and written in the memory row's own transaction (history/repository.py);
+    read by the graph channel of hybrid search."""
+
+    __tablename__ = "memory_mentions"
+    # WITHOUT ROWID on SQLite: the rows live in the primary key's b-tree, one b-tree fewer per write
+    __table_args__ = (sa.Index("ix_memory_mentions_entity_memory", "entity", "memory_id"), {"sqlite_with_rowid": False})
+
+    memory_id: str = Field(sa_column=sa.Column(sa.String, primary_key=True))
+    entity: str = Field(sa_column=sa.Column(sa.String, primary_key=True))
+
+
 metadata = HistoryBase.metadata
 memories: sa.Table = MemoryRow.__table__  # type: ignore[attr-defined]
 memory_history: sa.Table = HistoryRow.__table__  # type: ignore[attr-defined]
 graph_outbox: sa.Table = OutboxRow.__table__  # type: ignore[attr-defined]
+memory_mentions: sa.Table = MentionRow.__table__  # type: ignore[attr-defined]
 
 # The credential tables share this metadata (migrations compare against all tables); imported
 # last because that module builds on the definitions above.

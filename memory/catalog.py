@@ -124,6 +124,13 @@ class ScopeCatalog:
             allowed -= self._invalid
         return allowed.__contains__
 
+    def size_hint(self, scope: Scope) -> int:
+        """Memories (valid or not) a read in `scope` may see, in O(1): exact for a scope with one
+        field set, an upper bound (the smallest owner's count) for more, every row for none."""
+        given = [self._by[i].get(v, ()) for i, v in enumerate((scope.user_id, scope.agent_id, scope.run_id))
+                 if v is not None]
+        return min(map(len, given)) if given else len(self._rows)
+
     def owners_in(self, scope: Scope) -> dict[tuple[str, str], int]:
         """Valid memories per owner id inside `scope`: {("user" | "agent" | "run", id): count}."""
         allowed = self._predicate(scope, include_invalidated=False)

@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 
 from memory.errors import InvalidInput
-from memory.extraction import normalise_name
+from memory.mentions import normalise_name
 from memory.models import Scope, Triple, Vector
 from memory.ports import Embedder, GraphStore
 

@@ -20,6 +20,7 @@ from itertools import islice
 from datetime import datetime
 
 from memory.clauses import read_sentence
+from memory.mentions import normalise_name
 from memory.models import Message, Triple, utcnow
 from memory.tokens import Tok, sentence_spans, tokenize
 
@@ -35,10 +36,6 @@ class Extraction:
     triples: list[list[Triple]]  # triples[i] were read from facts[i]
     # when the event a fact tells of happened, where the fact says so ("last month")
     event_times: list[datetime | None]
-
-
-def normalise_name(name: str) -> str:
-    return " ".join(name.replace("’", "'").split()).strip(" .,!?;:\"'").casefold()
 
 
 def sentences(text: str) -> list[str]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import datetime
 from typing import Awaitable, Callable, Sequence
 
 from memory.entities import EntityResolver, relation_type
 from memory.errors import InvalidInput, NotFound, StoreUnavailable
-from memory.extraction import normalise_name
+from memory.mentions import normalise_name
 from memory.ingest import graph_work
-from memory.models import Entity, GraphQuery, GraphWork, Relation, Scope, Triple, utcnow
+from memory.models import Entity, GraphQuery, GraphWork, Relation, Scope, Triple, as_utc, utcnow
 from memory.ports import ChangeSet, GraphStore
 from memory.results import AddResult, Neighbourhood
 from memory.validation import check_text
@@ -64,15 +65,18 @@ class GraphMixin:
         return await self._require_graph().entities(scope, query, self._limit(first, "first"), after)
 
     async def relations(self, scope: Scope | None, query: GraphQuery, first: int, after: str | None) -> list[Relation]:
+        """A page of relations: those that hold now, or held at `query.as_of`."""
         rel = query.relation and relation_type(query.relation)
-        query = replace(query, relation=rel or None)
+        query = replace(query, relation=rel or None, as_of=as_utc(query.as_of) if query.as_of is not None else None)
         return await self._require_graph().relations(scope, query, self._limit(first, "first"), after)
 
-    async def neighbourhood(self, scope: Scope, name: str, depth: int) -> Neighbourhood:
+    async def neighbourhood(self, scope: Scope, name: str, depth: int, as_of: datetime | None = None) -> Neighbourhood:
+        """Entities within `depth` hops of `name` over the relations that hold now, or held at `as_of`."""
         scope.require()
         if not isinstance(depth, int) or not 1 <= depth <= 3:
             raise InvalidInput("depth must be 1, 2 or 3")
-        entities, relations = await self._require_graph().neighbourhood(scope, normalise_name(check_text(name, "entity")), depth)
+        entities, relations = await self._require_graph().neighbourhood(
+            scope, normalise_name(check_text(name, "entity")), depth, as_utc(as_of) if as_of is not None else None)
         return Neighbourhood(entities, relations)
 
     async def relations_by_memory(self, ids: Sequence[str]) -> dict[str, list[Relation]]:

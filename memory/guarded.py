@@ -112,8 +112,8 @@ class GuardedMemoryService:
     async def relations(self, scope: Scope | None, query: GraphQuery, first: int, after: str | None) -> list[Relation]:
         return await self._svc.relations(self._read_scope(scope), query, first, after)
 
-    async def neighbourhood(self, scope: Scope, name: str, depth: int) -> Neighbourhood:
-        return await self._svc.neighbourhood(self._scope(scope), name, depth)
+    async def neighbourhood(self, scope: Scope, name: str, depth: int, as_of: datetime | None = None) -> Neighbourhood:
+        return await self._svc.neighbourhood(self._scope(scope), name, depth, as_of)
 
     async def relations_by_memory(self, ids: Sequence[str]) -> dict[str, list[Relation]]:
         found = await self._svc.relations_by_memory(ids)

@@ -195,6 +195,23 @@ class Relation:
     invalidated_at: datetime | None = None
     memory_id: MemoryId | None = None
     valid_from: datetime | None = None  # None means "since created_at"
+    # when it stopped holding: the time the statement that ended it said ("I moved to Berlin in May"),
+    # else when it was invalidated; None while valid
+    valid_to: datetime | None = None
+
+    @property
+    def ended_at(self) -> datetime | None:
+        return self.valid_to or self.invalidated_at
+
+    def holds_at(self, at: datetime | None) -> bool:
+        """Whether the relation held at `at` (None: now, i.e. it is valid): it had begun (its
+        valid_from, else when it was recorded) and had not ended yet."""
+        if at is None:
+            return self.valid
+        if (self.valid_from or self.created_at) > at:
+            return False
+        end = self.ended_at
+        return self.valid or (end is not None and end > at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,3 +228,4 @@ class GraphQuery:
     entity_type: str | None = None
     relation: str | None = None
     include_invalid: bool = False
+    as_of: datetime | None = None  # only relations that held then (see Relation.holds_at)

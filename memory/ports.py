@@ -149,6 +149,8 @@ class ChangeSet:
 
     writes: list[StoredMemory] = field(default_factory=list)  # insert or replace whole rows
     deletes: list[MemoryId] = field(default_factory=list)  # hard-delete rows
+    # a write whose id has an ADD entry here is a memory that did not exist before this commit
+    # (the repository writes its derived indexes without looking for older entries)
     history: list[HistoryEntry] = field(default_factory=list)
     graph_work: list[GraphWork] = field(default_factory=list)  # outbox rows
     # erase: the text of these memories' earlier history entries and their pending graph work go
@@ -203,6 +205,25 @@ class MemoryRepository(Protocol):
         """Up to k memories inside the read scope `scope` whose text contains any of `terms`
         (lower-case words), best first, with a relevance score (higher is better; comparable only
         within one call). Served by a full-text index kept in the memory row's transaction."""
+        ...
+
+    # The mention index: the entity keys each memory's text names (memory.mentions.mentioned),
+    # derived from the text and kept in the memory row's transaction, like the full-text index.
+    async def mention_counts(
+        self, scope: Scope, keys: Sequence[str], include_invalidated: bool = False
+    ) -> dict[str, int]:
+        """How many memories inside the read scope `scope` name each key (keys none names are absent)."""
+        ...
+
+    async def mentioning(
+        self, scope: Scope, keys: Sequence[str], k: int, include_invalidated: bool = False
+    ) -> list[MemoryId]:
+        """Up to k memories inside the read scope `scope` that name any of `keys`: those naming
+        more of them first, then the newest."""
+        ...
+
+    async def mentions(self, ids: Sequence[MemoryId]) -> dict[MemoryId, list[str]]:
+        """The keys each memory names, sorted (memories that name none are absent)."""
         ...
 
     async def history(self, memory_ids: Sequence[MemoryId]) -> dict[MemoryId, list[HistoryEntry]]:
@@ -260,16 +281,19 @@ class GraphStore(Protocol):
         ...
 
     async def relations_for(
-        self, scope: Scope, names: Sequence[str], include_invalid: bool = False, limit: int = 100
+        self, scope: Scope, names: Sequence[str], include_invalid: bool = False, limit: int = 100,
+        as_of: datetime | None = None,
     ) -> list[Relation]:
-        """Relations touching any of the named entities (normalised names) within scope."""
+        """Relations touching any of the named entities (normalised names) within scope: those
+        that hold now, or at `as_of` (Relation.holds_at), or every one with `include_invalid`."""
         ...
 
     async def neighbourhood(
-        self, scope: Scope, name: str, depth: int
+        self, scope: Scope, name: str, depth: int, as_of: datetime | None = None
     ) -> tuple[list[Entity], list[Relation]]:
         """Entities within `depth` (1..3) hops of `name` (at most NEIGHBOURHOOD_LIMIT, `name` first
-        among them) and the valid relations between them (at most 4 x NEIGHBOURHOOD_LIMIT)."""
+        among them) over the relations that hold now (or held at `as_of`), and those relations
+        between them (at most 4 x NEIGHBOURHOOD_LIMIT)."""
         ...
 
     async def entities(
@@ -281,7 +305,8 @@ class GraphStore(Protocol):
     async def relations(
         self, scope: Scope | None, query: GraphQuery, limit: int, after: str | None
     ) -> list[Relation]:
-        """Ordered by (created_at, source, relation, destination); `after` is an opaque key
+        """Those that hold now (held at `query.as_of`; every one with `query.include_invalid`),
+        ordered by (created_at, source, relation, destination); `after` is an opaque key
         returned as f"{created_at.isoformat()}|{source}|{relation}|{destination}"."""
         ...
 

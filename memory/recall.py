@@ -12,7 +12,7 @@ from typing import Sequence
 from memory.concurrency import together
 from memory.catalog import ScopeCatalog, admits
 from memory.errors import InvalidInput, NotFound, StoreUnavailable
-from memory.extraction import normalise_name
+from memory.mentions import normalise_name
 from memory.filters import Filter, check_size, select
 from memory.observe import observed
 from memory.models import HistoryEntry, MemoryRecord, Relation, Scope, as_utc
@@ -96,7 +96,8 @@ class RecallMixin:
                                 as_of=as_utc(as_of) if as_of is not None else None, rerank=rerank)
         async with together() as tg:
             hits_task = tg.create_task(self.searcher.hits(request))
-            rel_task = tg.create_task(self._query_relations(query, scope) if with_relations else _none())
+            rel_task = tg.create_task(
+                self._query_relations(query, scope, request.as_of) if with_relations else _none())
         hits = hits_task.result()
         if context:
             hits = await self._with_context(hits, context, include_invalidated)
@@ -119,7 +120,7 @@ class RecallMixin:
             tasks = [tg.create_task(around(h.record)) for h in hits]
         return [replace(h, context=t.result()) for h, t in zip(hits, tasks)]
 
-    async def _query_relations(self, query: str, scope: Scope) -> list[Relation]:
+    async def _query_relations(self, query: str, scope: Scope, as_of: datetime | None) -> list[Relation]:
         if self._graph is None:
             return []
         words = [w.casefold() for w in _WORD.findall(query)]
@@ -127,7 +128,7 @@ class RecallMixin:
         if {"i", "me", "my", "mine", "myself"} & set(words) and scope.user_id:
             names.add(normalise_name(scope.user_id))
         try:
-            return await self._graph.relations_for(scope, sorted(names)[:200])
+            return await self._graph.relations_for(scope, sorted(names)[:200], as_of=as_of)
         except StoreUnavailable as exc:
             log.warning("graph unavailable during search; returning no relations: %s", exc)
             return []

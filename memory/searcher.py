@@ -1,4 +1,4 @@
-"""Ranking memories for a query: vector and lexical channels run side by side, then fusion.
+"""Ranking memories for a query: vector, lexical and graph channels run side by side, then fusion.
 
 Scope and filters are exact in every mode: each channel searches inside the caller's scope only,
 and when filters drop candidates the channels are asked again, deeper, until `limit` hits pass or
@@ -16,9 +16,11 @@ import numpy as np
 from memory.concurrency import together
 from memory.catalog import ScopeCatalog, admits
 from memory.filters import Filter, select
+from memory.graph_channel import GraphChannel
+from memory.mentions import query_keys
 from memory.models import MemoryId, MemoryRecord, Scope, Vector, utcnow
 from memory.errors import ProviderError
-from memory.ports import Embedder, MemoryRepository, Reranker, VectorIndex
+from memory.ports import Embedder, GraphStore, MemoryRepository, Reranker, VectorIndex
 from memory.ranking import (
     Candidate, FusionWeights, Scores, SearchMode, candidates, fuse, matched_terms, query_terms,
 )
@@ -52,6 +54,7 @@ class Searcher:
         reranker: Reranker | None = None,
         rerank_candidates: int = 20,
         scan_budget: int = 10_000,
+        graph: GraphStore | None = None,
     ) -> None:
         self._repo = repo
         self._index = index
@@ -61,6 +64,7 @@ class Searcher:
         self._reranker = reranker
         self._rerank_candidates = rerank_candidates
         self._scan_budget = scan_budget  # candidates one filtered search may read before it answers
+        self._graph_channel = GraphChannel(repo, catalog, graph)
 
     @property
     def can_rerank(self) -> bool:
@@ -69,6 +73,8 @@ class Searcher:
     async def hits(self, req: SearchRequest) -> list[SearchHit]:
         terms = query_terms(req.query)
         hybrid = req.mode is SearchMode.HYBRID
+        # the graph channel runs only for a query that names an entity: others pay nothing for it
+        keys = query_keys(req.query, req.scope.user_id) if hybrid else []
         window = time_window(req.query, req.as_of or utcnow()) if hybrid else None
         k = max(req.limit * self.weights.depth, self.weights.min_candidates) if hybrid else req.limit
         if req.filters is not None:
@@ -76,7 +82,7 @@ class Searcher:
         wide = req.include_invalidated or req.as_of is not None
         vec: Vector | None = None
         while True:
-            vec, channels, exhausted = await self._channels(req, terms, vec, k)
+            vec, channels, exhausted = await self._channels(req, terms, keys, vec, k)
             found = candidates(channels)
             records = await self._repo.get_many([c.id for c in found])
             # owners are checked again on the rows read: another tenant may have written while we awaited
@@ -123,7 +129,7 @@ class Searcher:
         return True
 
     async def _channels(
-        self, req: SearchRequest, terms: list[str], vec: Vector | None, k: int
+        self, req: SearchRequest, terms: list[str], keys: list[str], vec: Vector | None, k: int
     ) -> tuple[Vector | None, dict[str, list[tuple[MemoryId, float]]], bool]:
         """Each active channel's top k (id, score), run concurrently; exhausted = no channel was cut at k."""
         channels: dict[str, list[tuple[MemoryId, float]]] = {}
@@ -135,12 +141,15 @@ class Searcher:
                 if req.mode is not SearchMode.VECTOR and terms else None
             )
             vector = tg.create_task(self._nearest(req, vec, k)) if req.mode is not SearchMode.LEXICAL else None
+            graph = tg.create_task(self._graph_channel.search(req.scope, keys, k, wide, req.as_of)) if keys else None
         if vector is not None:
             vec, channels["vector"] = vector.result()
         if lexical is not None:
             # only what this process knows, as for vectors: a replica not caught up with another's
             # writes (or deletes) answers from one consistent view
             channels["lexical"] = [pair for pair in lexical.result() if pair[0] in self._catalog]
+        if graph is not None and (linked := [pair for pair in graph.result() if pair[0] in self._catalog]):
+            channels["graph"] = linked  # fused only when it found something
         return vec, channels, all(len(found) < k for found in channels.values())
 
     async def _nearest(
@@ -165,8 +174,8 @@ class Searcher:
     def _hit(cand: Candidate, record: MemoryRecord, terms: list[str], mode: SearchMode, reranked: bool) -> SearchHit:
         s = cand.scores
         fused = s["fused"] if mode is SearchMode.HYBRID else None
-        scores = Scores(vector=s.get("vector"), lexical=s.get("lexical"), time=s.get("time"), fused=fused,
-                        reranked=s.get("reranked"))
+        scores = Scores(vector=s.get("vector"), lexical=s.get("lexical"), graph=s.get("graph"), time=s.get("time"),
+                        fused=fused, reranked=s.get("reranked"))
         by_mode = {SearchMode.HYBRID: fused, SearchMode.VECTOR: s.get("vector"), SearchMode.LEXICAL: s.get("lexical")}
         score = s.get("reranked") if reranked else by_mode[mode]
         return SearchHit(record, float(score or 0.0), scores, tuple(matched_terms(terms, record.text)))

@@ -99,7 +99,7 @@ class MemoryService(RecallMixin, GraphMixin):
         )
         self._entities = EntityResolver(graph, embedder, options.entity_match_threshold)
         self.searcher = Searcher(repo, index, embedder, self._catalog, options.fusion, reranker,
-                                 options.rerank_candidates, options.filter_scan_budget)
+                                 options.rerank_candidates, options.filter_scan_budget, graph=graph)
         self._ingest = Ingestor(
             embedder, index, self._catalog, repo, llm,
             dedup_threshold=options.dedup_threshold, similar_memories=options.similar_memories,

@@ -128,8 +128,9 @@ class RelationFilter:
     relation: str | None = None
     include_invalid: bool = False
 
-    def to_query(self) -> GraphQuery:
-        return GraphQuery(name_contains=self.name_contains, relation=self.relation, include_invalid=self.include_invalid)
+    def to_query(self, as_of: datetime | None = None) -> GraphQuery:
+        return GraphQuery(name_contains=self.name_contains, relation=self.relation,
+                          include_invalid=self.include_invalid, as_of=as_of)
 
 
 @strawberry.input

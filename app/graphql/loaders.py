@@ -3,6 +3,7 @@ costs one history look-up, one relation look-up... instead of N (no N+1)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import TYPE_CHECKING, Sequence
 
 from strawberry.dataloader import DataLoader
@@ -13,7 +14,7 @@ from memory.results import Neighbourhood
 if TYPE_CHECKING:
     from memory.guarded import GuardedMemoryService as MemoryService
 
-NeighbourKey = tuple[Scope, str, int]
+NeighbourKey = tuple[Scope, str, int, datetime | None]  # scope, entity, depth, as of
 
 
 class Loaders:
@@ -48,7 +49,7 @@ class Loaders:
         # run concurrently, shared by Entity.relations and Entity.neighbours
         unique = list(dict.fromkeys(keys))
         answers = await asyncio.gather(
-            *(self._service.neighbourhood(scope, name, depth) for scope, name, depth in unique)
+            *(self._service.neighbourhood(scope, name, depth, as_of) for scope, name, depth, as_of in unique)
         )
         found = dict(zip(unique, answers, strict=True))
         return [found[key] for key in keys]

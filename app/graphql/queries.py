@@ -18,7 +18,7 @@ from app.graphql.inputs import (
     required_scope,
     scope_of,
 )
-from app.graphql.types import Entity, HistoryEvent, Memory, Neighbourhood, Relation, SearchResult
+from app.graphql.types import AsOf, Entity, HistoryEvent, Memory, Neighbourhood, Relation, SearchResult
 from memory import models as m
 from memory.models import GraphQuery
 from memory.pagination import encode_cursor as encode_memory_cursor
@@ -88,8 +88,8 @@ class Query:
         include_invalidated: bool = False,
         mode: SearchMode = SearchMode.HYBRID,
         as_of: Annotated[datetime | None, strawberry.argument(
-            description="Search what was stored and valid at this time; time words in the query "
-            "(\"last May\", \"two weeks ago\") count from it instead of now.")] = None,
+            description="Search what was stored and valid at this time (`relations`: those that held then); "
+            "time words in the query (\"last May\", \"two weeks ago\") count from it instead of now.")] = None,
         context: Annotated[int, strawberry.argument(
             description="Also return, per hit, up to this many (0-5) memories of the same owner stored "
             "just before and after it (`SearchHit.context`).")] = 0,
@@ -134,8 +134,9 @@ class Query:
         filter: RelationFilter | None = None,
         first: int = 20,
         after: str | None = None,
+        as_of: AsOf = None,
     ) -> Connection[Relation]:
-        query = filter.to_query() if filter else GraphQuery()
+        query = filter.to_query(as_of) if filter else GraphQuery(as_of=as_of)
         service = info.context.service
         asked = peek(service, first)
         found = await service.relations(scope_of(scope), query, asked, decode_cursor("relation", after))
@@ -144,5 +145,7 @@ class Query:
         return connection(items, Relation.of, cursors, has_more(found, first, asked), after)
 
     @strawberry.field(description="Entities within `depth` (1-3) hops of `entity`, and the relations between them.")
-    async def neighbourhood(self, info: Info, scope: ScopeInput, entity: str, depth: int = 1) -> Neighbourhood:
-        return Neighbourhood.of(await info.context.service.neighbourhood(required_scope(scope), entity, depth))
+    async def neighbourhood(
+        self, info: Info, scope: ScopeInput, entity: str, depth: int = 1, as_of: AsOf = None
+    ) -> Neighbourhood:
+        return Neighbourhood.of(await info.context.service.neighbourhood(required_scope(scope), entity, depth, as_of))

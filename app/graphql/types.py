@@ -19,6 +19,9 @@ from memory.ranking import Scores
 
 # nested lists take `first` so that the cost of an operation prices what it can answer
 NESTED_FIRST = 20
+AsOf = Annotated[datetime | None, strawberry.argument(
+    description="Only relations that held at this time: begun by then (validFrom, else createdAt) and not "
+    "ended yet (validTo). Default: those valid now.")]
 PAGE_FIRST = 100  # the default largest page (memory.max_limit)
 First = Annotated[int, strawberry.argument(description="How many to return at most; more than the service's largest page counts as that page.")]
 
@@ -63,6 +66,10 @@ class Relation:
     valid_from: datetime | None = strawberry.field(
         description="When the relation began, as the statement said it ('since 2019'); null: since createdAt."
     )
+    valid_to: datetime | None = strawberry.field(
+        description="When the relation stopped holding: the time the statement that ended it gave "
+        "('I moved to Berlin in May'), else when it was invalidated; null while it holds."
+    )
     memory_id: strawberry.ID | None
     user_id: str | None
     agent_id: str | None
@@ -74,6 +81,7 @@ class Relation:
         return cls(
             source=rel.source, relation=rel.relation, destination=rel.destination, valid=rel.valid,
             created_at=rel.created_at, invalidated_at=rel.invalidated_at, valid_from=rel.valid_from,
+            valid_to=rel.ended_at,
             memory_id=strawberry.ID(rel.memory_id) if rel.memory_id else None,
             user_id=rel.scope.user_id, agent_id=rel.scope.agent_id, run_id=rel.scope.run_id, raw=rel,
         )
@@ -104,15 +112,15 @@ class Entity:
             user_id=s.user_id, agent_id=s.agent_id, run_id=s.run_id, scope=s,
         )
 
-    @strawberry.field(description="Valid relations from or to this entity.")
-    async def relations(self, info: Info, first: First = NESTED_FIRST) -> list[Relation]:
-        hood = await info.context.loaders.neighbourhood.load((self.scope, self.name, 1))
+    @strawberry.field(description="Valid relations from or to this entity (those valid at `asOf` when given).")
+    async def relations(self, info: Info, first: First = NESTED_FIRST, as_of: AsOf = None) -> list[Relation]:
+        hood = await info.context.loaders.neighbourhood.load((self.scope, self.name, 1, as_of))
         mine = [Relation.of(x) for x in hood.relations if self.name in (x.source, x.destination)]
         return mine[: _first(info, first)]
 
     @strawberry.field(description="Entities within `depth` (1-3) hops, this one excluded.")
     async def neighbours(self, info: Info, depth: int = 1, first: First = NESTED_FIRST) -> list[Entity]:
-        hood = await info.context.loaders.neighbourhood.load((self.scope, self.name, depth))
+        hood = await info.context.loaders.neighbourhood.load((self.scope, self.name, depth, None))
         return [Entity.of(e) for e in hood.entities if e.name != self.name][: _first(info, first)]
 
 
@@ -204,7 +212,9 @@ class SearchScores:
     vector: float | None = strawberry.field(description="Cosine similarity to the query.")
     lexical: float | None = strawberry.field(
         description="Full-text relevance (BM25 on SQLite, ts_rank_cd on PostgreSQL); compare within one search.")
-    graph: float | None = strawberry.field(description="Graph channel score (entities the query names).")
+    graph: float | None = strawberry.field(
+        description="Graph channel score: the idf weights of the entities the query names that this memory names "
+        "(half for entities one hop from them).")
     time: float | None = strawberry.field(description="Time channel score (event time against the query's time).")
     fused: float | None = strawberry.field(
         description="Weighted reciprocal-rank fusion of the channels, 1.0 = first in every channel (HYBRID only).")

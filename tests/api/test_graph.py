@@ -177,3 +177,28 @@ async def test_rest_search_returns_relations_when_the_request_enables_the_graph(
     async with gql.client.post("/v1/memories/search", json={**body, "enable_graph": True}) as resp:
         relations = (await resp.json())["relations"]
     assert {"source": "alice", "relationship": "LIVES_IN", "destination": "paris"} in relations
+
+
+async def test_relations_neighbourhood_and_entity_relations_answer_as_of(graph_gql: GQL) -> None:
+    gql = graph_gql
+    await relate(gql, "Alice", "LIVES_IN", "Paris")
+    await asyncio.sleep(0.01)
+    moved = await relate(gql, "Alice", "LIVES_IN", "Berlin")  # exclusive: Paris ends here
+    assert [r["destination"] for r in moved["relationsInvalidated"]] == ["paris"]
+    ended = await gql.data('{ relations(filter: {includeInvalid: true, nameContains: "paris"}) '
+                           "{ nodes { createdAt validTo invalidatedAt } } }")
+    (paris,) = ended["relations"]["nodes"]
+    assert paris["validTo"] is not None and paris["validTo"] == paris["invalidatedAt"]
+    before = paris["createdAt"]  # Paris held from then until the move
+    query = """query($at: DateTime) {
+      relations(scope: {userId: "alice"}, asOf: $at) { nodes { destination valid } }
+      neighbourhood(scope: {userId: "alice"}, entity: "alice", asOf: $at) { relations { destination } }
+      entities(filter: {nameContains: "alice"}) { nodes { relations(asOf: $at) { destination validTo } } }
+    }"""
+    then = await gql.data(query, at=before)
+    assert then["relations"]["nodes"] == [{"destination": "paris", "valid": False}]
+    assert then["neighbourhood"]["relations"] == [{"destination": "paris"}]
+    assert [r["destination"] for r in then["entities"]["nodes"][0]["relations"]] == ["paris"]
+    now = await gql.data(query, at=None)
+    assert now["relations"]["nodes"] == [{"destination": "berlin", "valid": True}]
+    assert now["entities"]["nodes"][0]["relations"] == [{"destination": "berlin", "validTo": None}]

@@ -79,3 +79,44 @@ async def test_erasing_memories_removes_what_only_they_stated(any_graph) -> None
     rels = await any_graph.relations(ALICE, GraphQuery(include_invalid=True), 10, None)
     assert [(r.relation, r.destination) for r in rels] == [("LIKES", "tea")]
     assert (await any_graph.relations_by_memory(["m1"]))["m1"] == []
+
+
+LIVES = frozenset({"LIVES_IN"})
+
+
+def work_at(at: datetime, *triples: Triple, exclusive: frozenset[str] = LIVES) -> GraphWork:
+    return GraphWork(new_id(), ALICE, triples, None, at, {}, exclusive)
+
+
+async def test_as_of_answers_what_held_then_after_an_exclusive_relation_changed(any_graph) -> None:
+    paris_at, moved_at = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC)
+    await any_graph.apply([work_at(paris_at, Triple("alice", "LIVES_IN", "paris"))])
+    await any_graph.apply([work_at(moved_at, Triple("alice", "LIVES_IN", "berlin"))])
+    before, after = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UTC)
+
+    def where(rels) -> list[str]:
+        return sorted(r.destination for r in rels)
+
+    assert where(await any_graph.relations(ALICE, GraphQuery(as_of=before), 10, None)) == ["paris"]
+    assert where(await any_graph.relations(ALICE, GraphQuery(as_of=after), 10, None)) == ["berlin"]
+    assert where(await any_graph.relations(ALICE, GraphQuery(), 10, None)) == ["berlin"]
+    assert where(await any_graph.relations(ALICE, GraphQuery(as_of=datetime(2025, 1, 1, tzinfo=UTC)), 10, None)) == []
+    assert where(await any_graph.relations_for(ALICE, ["alice"], as_of=before)) == ["paris"]
+    _, hood = await any_graph.neighbourhood(ALICE, "alice", 1, as_of=before)
+    assert where(hood) == ["paris"]
+    _, hood = await any_graph.neighbourhood(ALICE, "alice", 1)
+    assert where(hood) == ["berlin"]
+    [paris] = [r for r in await any_graph.relations(ALICE, GraphQuery(include_invalid=True), 10, None)
+               if r.destination == "paris"]
+    assert not paris.valid and paris.valid_to == moved_at and paris.holds_at(before) and not paris.holds_at(after)
+
+
+async def test_valid_to_is_the_time_the_ending_statement_gives(any_graph) -> None:
+    await any_graph.apply([work_at(datetime(2026, 1, 1, tzinfo=UTC), Triple("alice", "LIVES_IN", "paris"))])
+    moved = datetime(2026, 5, 1, tzinfo=UTC)  # "I moved to Berlin in May", said in June
+    said = Triple("alice", "LIVES_IN", "berlin", valid_from=moved)
+    await any_graph.apply([work_at(datetime(2026, 6, 1, tzinfo=UTC), said)])
+    rels = {r.destination: r for r in await any_graph.relations(ALICE, GraphQuery(include_invalid=True), 10, None)}
+    assert rels["paris"].valid_to == moved and rels["paris"].invalidated_at == datetime(2026, 6, 1, tzinfo=UTC)
+    mid_may = datetime(2026, 5, 15, tzinfo=UTC)
+    assert [r.destination for r in await any_graph.relations(ALICE, GraphQuery(as_of=mid_may), 10, None)] == ["berlin"]

@@ -145,3 +145,34 @@ async def test_lexical_index_follows_updates_deletes_and_invalidation(any_reposi
     assert await lexical_ids(any_repository, Scope("u"), ["cello"], include_invalidated=True) == [first.record.id]
     await any_repository.reset()
     assert await lexical_ids(any_repository, Scope("u"), ["cello"], include_invalidated=True) == []
+
+
+async def test_mention_index_follows_writes_updates_deletes_and_scope(any_repository) -> None:
+    caroline = stored("Caroline adopted a puppy named Biscuit", Scope("u"))
+    melanie = stored("Melanie painted a sunrise with Caroline", Scope("u"), 1)
+    other = stored("Caroline from next door waved", Scope("v"), 2)
+    rows = [caroline, melanie, other]
+    await any_repository.commit(ChangeSet(writes=rows, history=[added(r) for r in rows]))
+    assert (await any_repository.mentions([caroline.record.id, "nope"])) == {caroline.record.id: ["biscuit", "caroline"]}
+    assert await any_repository.mention_counts(Scope("u"), ["caroline", "biscuit", "nobody"]) == {"caroline": 2, "biscuit": 1}
+    assert await any_repository.mention_counts(Scope("v"), ["caroline"]) == {"caroline": 1}
+    # naming more of the keys first, then the newest
+    assert await any_repository.mentioning(Scope("u"), ["caroline", "biscuit"], 10) == [
+        caroline.record.id, melanie.record.id]
+    assert await any_repository.mentioning(Scope("u"), ["caroline"], 1) == [melanie.record.id]
+    assert await any_repository.mentioning(Scope("w"), ["caroline"], 10) == []
+
+    renamed = dataclasses.replace(caroline.record, text="Dana adopted a puppy")
+    await any_repository.commit(ChangeSet(writes=[StoredMemory(renamed, caroline.embedding)]))
+    assert (await any_repository.mentions([caroline.record.id]))[caroline.record.id] == ["dana"]
+    assert await any_repository.mentioning(Scope("u"), ["biscuit"], 10) == []
+
+    gone = dataclasses.replace(melanie.record, invalidated_at=utcnow(), invalidation_reason="old")
+    await any_repository.commit(ChangeSet(writes=[StoredMemory(gone, melanie.embedding)]))
+    assert await any_repository.mention_counts(Scope("u"), ["caroline"]) == {}
+    assert await any_repository.mention_counts(Scope("u"), ["caroline"], include_invalidated=True) == {"caroline": 1}
+
+    await any_repository.commit(ChangeSet(deletes=[melanie.record.id]))
+    assert await any_repository.mentions([melanie.record.id]) == {}
+    await any_repository.reset()
+    assert await any_repository.mention_counts(Scope("v"), ["caroline"]) == {}

@@ -42,7 +42,8 @@ class InMemoryGraph:
                     for i, r in enumerate(self.relations_):
                         if r.scope.key() == key and r.valid and (r.source, r.relation, r.destination) == (
                                 t.source, t.relation, t.destination):
-                            self.relations_[i] = replace(r, valid=False, invalidated_at=work.created_at)
+                            self.relations_[i] = replace(r, valid=False, invalidated_at=work.created_at,
+                                                         valid_to=t.valid_from or work.created_at)
                             invalid.append(self.relations_[i])
                     continue
                 for name, typ in ((t.source, t.source_type), (t.destination, t.destination_type)):
@@ -62,7 +63,8 @@ class InMemoryGraph:
                 if t.relation in work.exclusive_relations:
                     for i, r in enumerate(self.relations_):
                         if r.scope.key() == key and r.valid and r.source == t.source and r.relation == t.relation:
-                            self.relations_[i] = replace(r, valid=False, invalidated_at=work.created_at)
+                            self.relations_[i] = replace(r, valid=False, invalidated_at=work.created_at,
+                                                         valid_to=t.valid_from or work.created_at)
                             invalid.append(self.relations_[i])
                 rel = Relation(t.source, t.relation, t.destination, work.scope, work.created_at, True, None, work.memory_id,
                                t.valid_from)
@@ -73,18 +75,20 @@ class InMemoryGraph:
             out[work.id] = GraphWriteResult(tuple(added), tuple(invalid))
         return out
 
-    async def relations_for(self, scope: Scope, names: Sequence[str], include_invalid: bool = False, limit: int = 100) -> list[Relation]:
+    async def relations_for(self, scope: Scope, names: Sequence[str], include_invalid: bool = False, limit: int = 100,
+                            as_of: datetime | None = None) -> list[Relation]:
         self._check()
         wanted = set(names)
-        return [r for r in self.relations_ if scope.contains(r.scope) and (include_invalid or r.valid)
+        return [r for r in self.relations_ if scope.contains(r.scope) and (include_invalid or r.holds_at(as_of))
                 and (r.source in wanted or r.destination in wanted)][:limit]
 
-    async def neighbourhood(self, scope: Scope, name: str, depth: int) -> tuple[list[Entity], list[Relation]]:
+    async def neighbourhood(self, scope: Scope, name: str, depth: int,
+                            as_of: datetime | None = None) -> tuple[list[Entity], list[Relation]]:
         self._check()
         if not 1 <= depth <= 3:
             raise InvalidInput("depth must be 1, 2 or 3")
         seen, frontier, rels = {name}, {name}, []
-        valid = [r for r in self.relations_ if scope.contains(r.scope) and r.valid]
+        valid = [r for r in self.relations_ if scope.contains(r.scope) and r.holds_at(as_of)]
         for _ in range(depth):
             nxt = set()
             for r in valid:
@@ -107,7 +111,7 @@ class InMemoryGraph:
     async def relations(self, scope: Scope | None, query: GraphQuery, limit: int, after: str | None) -> list[Relation]:
         self._check()
         rels = sorted(self.relations_, key=_rel_key)
-        rels = [r for r in rels if (scope is None or scope.contains(r.scope)) and (query.include_invalid or r.valid)
+        rels = [r for r in rels if (scope is None or scope.contains(r.scope)) and (query.include_invalid or r.holds_at(query.as_of))
                 and (query.relation is None or r.relation == query.relation)
                 and (query.name_contains is None or query.name_contains in r.source or query.name_contains in r.destination)
                 and (after is None or _rel_key(r) > after)]
@@ -122,7 +126,7 @@ class InMemoryGraph:
         changed = []
         for i, r in enumerate(self.relations_):
             if scope.contains(r.scope) and r.valid and (r.source, r.relation, r.destination) == (source, relation, destination):
-                self.relations_[i] = replace(r, valid=False, invalidated_at=at)
+                self.relations_[i] = replace(r, valid=False, invalidated_at=at, valid_to=at)
                 changed.append(self.relations_[i])
         return changed
 
@@ -159,7 +163,7 @@ class InMemoryGraph:
             if r.valid and self.support[i] & set(memory_ids):
                 self.support[i] -= set(memory_ids)
                 if not self.support[i]:  # the last memory that stated it is gone
-                    self.relations_[i] = replace(r, valid=False, invalidated_at=at)
+                    self.relations_[i] = replace(r, valid=False, invalidated_at=at, valid_to=at)
                     changed.append(self.relations_[i])
         return changed
 

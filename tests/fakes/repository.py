@@ -5,6 +5,7 @@ import math
 import re
 from typing import Sequence
 
+from memory.mentions import mentioned
 from memory.models import GraphWork, HistoryEntry, MemoryId, MemoryRecord, Scope, Vector
 from memory.ports import CatalogRow, ChangeSet, Order, PageCursor
 
@@ -96,6 +97,26 @@ class InMemoryRepository:
                 found.append((id, score))
         found.sort(key=lambda p: (-p[1], p[0]))
         return found[:k]
+
+    def _visible(self, scope: Scope, include_invalidated: bool) -> list[MemoryRecord]:
+        return [r for r, _, _ in self.rows.values() if scope.contains(r.scope) and (include_invalidated or r.valid)]
+
+    async def mention_counts(self, scope: Scope, keys: Sequence[str],
+                             include_invalidated: bool = False) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for rec in self._visible(scope, include_invalidated):
+            for key in set(mentioned(rec.text)) & set(keys):
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    async def mentioning(self, scope: Scope, keys: Sequence[str], k: int,
+                         include_invalidated: bool = False) -> list[MemoryId]:
+        named = [(len(set(mentioned(r.text)) & set(keys)), r) for r in self._visible(scope, include_invalidated)]
+        named.sort(key=lambda p: (-p[0], -p[1].created_at.timestamp(), p[1].id))
+        return [r.id for n, r in named if n][: max(k, 0)]
+
+    async def mentions(self, ids: Sequence[MemoryId]) -> dict[MemoryId, list[str]]:
+        return {id: sorted(keys) for id in ids if id in self.rows and (keys := mentioned(self.rows[id][0].text))}
 
     async def history(self, memory_ids: Sequence[MemoryId]) -> dict[MemoryId, list[HistoryEntry]]:
         return {id: [e for e in self.log if e.memory_id == id] for id in memory_ids}

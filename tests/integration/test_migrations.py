@@ -16,7 +16,7 @@ from history.migrate import SchemaVersionError
 from history.tables import metadata
 from memory.errors import StoreUnavailable
 
-TABLES = {"memories", "memory_history", "graph_outbox", "api_keys", "refresh_tokens"}
+TABLES = {"memories", "memory_history", "graph_outbox", "memory_mentions", "api_keys", "refresh_tokens"}
 
 
 async def tables_in(url: str) -> set[str]:
@@ -42,7 +42,7 @@ async def test_upgrade_downgrade_and_upgrade_again(unmigrated_sql_url: str) -> N
     assert await migrate.current(url) is None and not await migrate.is_up_to_date(url)
 
     await migrate.upgrade(url)
-    assert await migrate.current(url) == migrate.head() == "memory_event_time"
+    assert await migrate.current(url) == migrate.head() == "memory_mentions"
     assert await migrate.is_up_to_date(url)
     assert TABLES <= await tables_in(url)
 
@@ -108,3 +108,34 @@ async def test_migrating_an_unreachable_database_raises_store_unavailable() -> N
 
 def _is_alembic_table(diff: object) -> bool:
     return isinstance(diff, tuple) and diff[0] == "remove_table" and diff[1].name == "alembic_version"
+
+
+async def test_the_mention_index_is_backfilled_for_memories_stored_before_it(unmigrated_sql_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from history.repository import SqlMemoryRepository
+    from history.tables import memories
+    from memory.models import Scope
+
+    url = unmigrated_sql_url
+    await migrate.upgrade(url, "memory_event_time")
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [{"id": f"m{i}", "text": text, "hash": f"h{i}", "user_id": "u", "agent_id": None, "run_id": None,
+             "metadata": {}, "categories": [], "created_at": at, "updated_at": at, "invalidated_at": None,
+             "invalidation_reason": None, "occurred_at": at, "embedding": b"\0" * 16, "seq": 0}
+            for i, text in enumerate(["Caroline met Dr. Chen in Paris", "nothing named here"])]
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.insert(memories), rows)
+    finally:
+        await engine.dispose()
+    await migrate.upgrade(url)
+    repo = SqlMemoryRepository(create_engine(url))
+    try:
+        assert await repo.mentions(["m0", "m1"]) == {"m0": ["caroline", "dr. chen", "paris"]}
+        assert await repo.mentioning(Scope("u"), ["paris"], 10) == ["m0"]
+    finally:
+        await repo.close()
+    await migrate.downgrade(url, "memory_event_time")
+    assert "memory_mentions" not in await tables_in(url)

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import AsyncIterator
 
-from app import release_free_memory
+from app.process import release_free_memory
 from app.ops.instrument import timed
 from app.ops.migrations import prepare_database
 from app.ops.runtime import Runtime

@@ -179,6 +179,17 @@ class MetricsSettings(BaseModel):
     host: str = Field("127.0.0.1", description="interface of the separate metrics port")
 
 
+class ProcessSettings(BaseModel):
+    """glibc malloc tuning that `serve` applies at start (app/process.py); 0 keeps glibc's default."""
+
+    malloc_arena_max: int = Field(2, ge=0, description="malloc arenas (glibc's default is 8 per core)")
+    malloc_mmap_threshold_kib: int = Field(
+        0, ge=0, description="allocations this big and larger are mmapped and returned to the OS when freed "
+        "(0: glibc's adaptive threshold)")
+    malloc_trim_threshold_kib: int = Field(
+        0, ge=0, description="free memory at the top of the heap beyond this goes back to the OS (0: glibc's default)")
+
+
 class LimitSettings(BaseModel):
     """Rate limits (token buckets) and GraphQL cost guards."""
 
@@ -228,6 +239,7 @@ class Settings(BaseSettings):
         default_factory=list, description='browser origins allowed to call the API and open WebSockets; ["*"]: any')
     auth: AuthSettings = Field(default_factory=AuthSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    process: ProcessSettings = Field(default_factory=ProcessSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     max_body_bytes: int = Field(1_048_576, ge=1024)
     replica_id: str | None = None

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from app.ops import http, logs
 from app.ops.config import redact_url
 from app.ops.runtime import RUNTIME_KEY
+from app.process import tune_malloc
 from app.settings import Settings
 from memory.errors import StoreUnavailable
 
@@ -32,6 +33,7 @@ class PortInUse(OSError):
 
 def run(settings: Settings, reload: Callable[[], Settings] | None = None) -> int:
     logs.configure(settings.log_level, settings.log_format)
+    tune_malloc(settings.process)  # before any thread allocates: arenas are created on first use
     return asyncio.run(serve(settings, reload))
 
 

@@ -47,7 +47,8 @@ class _Encoded:
     @classmethod
     def of(cls, change: ChangeSet) -> _Encoded:
         rows = list({w.record.id: codec.memory_values(w, 0) for w in change.writes}.values())
-        named = [{"memory_id": row["id"], "entity": key} for row in rows for key in mentioned(row["text"])]
+        named = [{"memory_id": row["id"], "entity": key, "user_id": row["user_id"]}
+                 for row in rows for key in mentioned(row["text"])]
         added = {h.memory_id for h in change.history if h.event is ChangeEvent.ADD}
         rewritten = [row["id"] for row in rows if row["id"] not in added]
         return cls(rows, named, rewritten, [codec.history_values(h) for h in change.history],
@@ -317,7 +318,7 @@ class SqlMemoryRepository:
         query = (
             sa.select(m.entity, sa.func.count())
             .select_from(memory_mentions.join(memories, memories.c.id == m.memory_id))
-            .where(m.entity.in_(wanted), *_visible(scope, include_invalidated))
+            .where(m.entity.in_(wanted), *_by_owner(scope), *_visible(scope, include_invalidated))
             .group_by(m.entity)
         )
         async with self._reading() as conn:
@@ -334,7 +335,7 @@ class SqlMemoryRepository:
         query = (
             sa.select(m.memory_id, named)
             .select_from(memory_mentions.join(memories, memories.c.id == m.memory_id))
-            .where(m.entity.in_(wanted), *_visible(scope, include_invalidated))
+            .where(m.entity.in_(wanted), *_by_owner(scope), *_visible(scope, include_invalidated))
             .group_by(m.memory_id, memories.c.created_at)
             .order_by(named.desc(), memories.c.created_at.desc(), m.memory_id)
             .limit(k)
@@ -497,6 +498,11 @@ def _owner(scope: Scope) -> list[tuple[sa.Column[Any], str | None]]:
 def _exact_owner(scope: Scope) -> list[sa.ColumnElement[bool]]:
     # `IS NULL` / `=` rather than IS NOT DISTINCT FROM, which PostgreSQL cannot serve from an index
     return [column.is_(None) if value is None else column == value for column, value in _owner(scope)]
+
+
+def _by_owner(scope: Scope) -> list[sa.ColumnElement[bool]]:
+    """The mention index's own owner column, so a scoped look-up reads that user's rows only."""
+    return [memory_mentions.c.user_id == scope.user_id] if scope.user_id is not None else []
 
 
 def _visible(scope: Scope | None, include_invalidated: bool) -> list[sa.ColumnElement[bool]]:

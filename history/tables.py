@@ -119,10 +119,15 @@ class MentionRow(HistoryBase, table=True):
 
     __tablename__ = "memory_mentions"
     # WITHOUT ROWID on SQLite: the rows live in the primary key's b-tree, one b-tree fewer per write
-    __table_args__ = (sa.Index("ix_memory_mentions_entity_memory", "entity", "memory_id"), {"sqlite_with_rowid": False})
+    # (user, entity) first: a scoped look-up reads its user's rows only; "Alice" named in 40k
+    # memories of other users cost 61 ms through (entity, memory) and a join at 100k memories
+    __table_args__ = (sa.Index("ix_memory_mentions_entity_memory", "entity", "memory_id"),
+                      sa.Index("ix_memory_mentions_user_entity", "user_id", "entity", "memory_id"),
+                      {"sqlite_with_rowid": False})
 
     memory_id: str = Field(sa_column=sa.Column(sa.String, primary_key=True))
     entity: str = Field(sa_column=sa.Column(sa.String, primary_key=True))
+    user_id: str | None = Field(default=None, sa_column=sa.Column(sa.String, nullable=True))  # the memory's owner
 
 
 metadata = HistoryBase.metadata

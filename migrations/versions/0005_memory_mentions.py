@@ -32,30 +32,35 @@ def upgrade() -> None:
         "memory_mentions",
         sa.Column("memory_id", sa.String(), nullable=False),
         sa.Column("entity", sa.String(), nullable=False),
+        sa.Column("user_id", sa.String(), nullable=True),
         sa.PrimaryKeyConstraint("memory_id", "entity", name="pk_memory_mentions"),
         sqlite_with_rowid=False,  # the rows live in the primary key's b-tree: one b-tree fewer per write
     )
     op.create_index("ix_memory_mentions_entity_memory", "memory_mentions", ["entity", "memory_id"])
+    op.create_index("ix_memory_mentions_user_entity", "memory_mentions", ["user_id", "entity", "memory_id"])
     _backfill()
 
 
 def _backfill() -> None:
     conn = op.get_bind()
-    memories = sa.table("memories", sa.column("id", sa.String), sa.column("text", sa.Text))
-    mentions = sa.table("memory_mentions", sa.column("memory_id", sa.String), sa.column("entity", sa.String))
+    memories = sa.table("memories", sa.column("id", sa.String), sa.column("text", sa.Text), sa.column("user_id", sa.String))
+    mentions = sa.table("memory_mentions", sa.column("memory_id", sa.String), sa.column("entity", sa.String),
+                        sa.column("user_id", sa.String))
     after = ""
     while True:
         page = conn.execute(
-            sa.select(memories.c.id, memories.c.text).where(memories.c.id > after).order_by(memories.c.id).limit(_PAGE)
+            sa.select(memories.c.id, memories.c.text, memories.c.user_id)
+            .where(memories.c.id > after).order_by(memories.c.id).limit(_PAGE)
         ).all()
         if not page:
             return
-        rows = [{"memory_id": id_, "entity": key} for id_, text in page for key in mentioned(text)]
+        rows = [{"memory_id": id_, "entity": key, "user_id": user} for id_, text, user in page for key in mentioned(text)]
         if rows:
             conn.execute(sa.insert(mentions), rows)
         after = page[-1][0]
 
 
 def downgrade() -> None:
+    op.drop_index("ix_memory_mentions_user_entity", table_name="memory_mentions")
     op.drop_index("ix_memory_mentions_entity_memory", table_name="memory_mentions")
     op.drop_table("memory_mentions")

@@ -119,9 +119,8 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
     llm = runtime.llm = build_llm(settings)
     reranker = build_reranker(settings)
     try:
-        index = runtime.index = timed(
-            HnswIndex(settings.data_dir / "index", dimension=settings.embedder.dimension), "vector", sink
-        )
+        hnsw = HnswIndex(settings.data_dir / "index", dimension=settings.embedder.dimension)
+        index = runtime.index = timed(hnsw, "vector", sink)
         async with graph_context(settings) as bare_graph:
             graph = runtime.graph = timed(bare_graph, "graph", sink) if bare_graph is not None else None
             runtime.done("graph", "done" if graph is not None else "disabled")
@@ -156,6 +155,7 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
             finally:
                 runtime.service = None
                 await service.stop()
+                await hnsw.close()
     finally:
         warming.cancel()
         await asyncio.gather(warming, return_exceptions=True)  # raised above already, or moot

@@ -36,6 +36,7 @@ from memory.models import MemoryId, Vector
 from vector import files
 from vector.labels import LabelIds
 from vector.mirror import VectorMirror
+from memory.background import cancel
 from vector.rwlock import RWLock
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ _OVERFETCH_MAX = 2000
 # core: 100k MiniLM vectors took 25.7 s on one thread, 19.3 s on two (11.4 s with
 # ef_construction 100), while a request's few vectors gain nothing from a thread hand-off.
 _BULK = 1000
+_WARM_SLICE = 2000
 _BULK_THREADS = max(1, min(2, os.cpu_count() or 1))
 
 
@@ -76,6 +78,7 @@ class HnswIndex:
         # saves share the read lock with searches; this keeps two saves apart, even when a
         # cancelled caller's save is still running in its thread
         self._save_lock = threading.Lock()
+        self._warming: asyncio.Task[None] | None = None
         self._reset()
 
     @property
@@ -131,7 +134,30 @@ class HnswIndex:
             await self._locked(False, self._save_sync, checkpoint)
 
     async def load(self) -> int | None:
-        return await self._locked(True, self._load_sync)
+        await cancel(self._warming)
+        checkpoint = await self._locked(True, self._load_sync)
+        self._warming = asyncio.create_task(self._warm_mirror(), name="vector-mirror-warmup")
+        return checkpoint
+
+    async def close(self) -> None:
+        await cancel(self._warming)
+
+    async def _warm_mirror(self) -> None:
+        """Copy a loaded snapshot's vectors into the mirror in the background (~1.9 s at 100k),
+        in slices that each hold the index for ~40 ms: otherwise each scope's first scan reads its
+        rows one by one from hnswlib (~40 ms for 2,000) and sets the search p95 after a restart."""
+        labels = list(self._label_to_id)
+        mirror = self._mirror
+        for start in range(0, len(labels), _WARM_SLICE):
+            if self._mirror is not mirror:  # cleared or reloaded meanwhile
+                return
+            await self._locked(True, self._warm_slice, mirror, labels[start : start + _WARM_SLICE])
+
+    def _warm_slice(self, mirror: VectorMirror, labels: list[int]) -> None:
+        if self._mirror is mirror:
+            live = [label for label in labels if label in self._label_to_id]
+            if live:
+                mirror.matrix(live, self._stored)
 
     # --- locking and threads --------------------------------------------------------------
 
@@ -359,7 +385,7 @@ class HnswIndex:
         self._id_to_label = {mid: label for label, mid in self._label_to_id.items()}
         self._next_label = max(manifest.next_label, max(mapping, default=-1) + 1)
         self._free_slots = index.get_current_count() - len(mapping)
-        self._mirror = VectorMirror(self._dim, self._next_label)  # rows are read when first scanned
+        self._mirror = VectorMirror(self._dim, self._next_label)  # filled by _warm_mirror
         return manifest.checkpoint
 
     # --- helpers --------------------------------------------------------------------------

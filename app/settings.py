@@ -54,13 +54,13 @@ class LLMSettings(BaseModel):
 
 
 class RerankerSettings(BaseModel):
-    # None: no reranker (the default); else a server of the POST {base_url}/rerank API
-    base_url: str | None = None
-    api_key: SecretStr | None = None
+    base_url: str | None = Field(
+        None, description="a server of the POST {base_url}/rerank API (Cohere, Jina, TEI); unset: no reranker")
+    api_key: SecretStr | None = Field(None, description="sent as `Authorization: Bearer <key>`")
     model: str | None = Field(None, description="sent as `model` (Cohere/Jina shape); TEI serves one model")
     api: Literal["cohere", "tei"] = Field(
         "cohere", description="request shape: cohere (query+documents, also Jina/vLLM) or tei (query+texts)")
-    timeout_s: float = Field(10.0, gt=0)
+    timeout_s: float = Field(10.0, gt=0, description="per rerank request; a slow or failing reranker keeps the fused order")
     candidates: int = Field(20, ge=1, le=200, description="how many of the best fused hits are reranked")
 
 

@@ -1,4 +1,6 @@
-"""Recently read memory rows by id, so that repeated searches skip a SQL round trip.
+"""Recently read memory rows by id, so that repeated searches skip a SQL round trip. Only
+reads that ask for it (`get_many(..., recent=True)`: searches) are answered from here; reads by
+id, deletes and the follower always read SQL.
 
 A search reads its candidates' rows (`get_many`) after the index and the full-text index have
 ranked them; the same memories come back again and again for one user, and the read cost ~2 ms

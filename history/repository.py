@@ -223,8 +223,8 @@ class SqlMemoryRepository:
             row = (await conn.execute(sa.select(*codec.RECORD_COLUMNS).where(memories.c.id == id))).first()
         return codec.record_from_row(row) if row is not None else None
 
-    async def get_many(self, ids: Sequence[MemoryId]) -> dict[MemoryId, MemoryRecord]:
-        found, missing = self._cache.lookup(ids)
+    async def get_many(self, ids: Sequence[MemoryId], *, recent: bool = False) -> dict[MemoryId, MemoryRecord]:
+        found, missing = self._cache.lookup(ids) if recent else ({}, list(ids))
         if not missing:
             return found
         read_at = self._cache.generation

@@ -179,7 +179,11 @@ class MemoryRepository(Protocol):
 
     async def get(self, id: MemoryId) -> MemoryRecord | None: ...
 
-    async def get_many(self, ids: Sequence[MemoryId]) -> dict[MemoryId, MemoryRecord]: ...
+    async def get_many(self, ids: Sequence[MemoryId], *, recent: bool = False) -> dict[MemoryId, MemoryRecord]:
+        """The known ids' rows. `recent`: rows this process read lately may answer (searches);
+        they are never older than this process's own last write, but another replica's write
+        shows only once this process has followed it. Without it, every row is read fresh."""
+        ...
 
     async def find_by_hash(self, scope: Scope, hash: str) -> MemoryRecord | None:
         """A valid memory owned by exactly `scope` with that text hash."""

@@ -84,7 +84,7 @@ class Searcher:
         while True:
             vec, channels, exhausted = await self._channels(req, terms, keys, vec, k)
             found = candidates(channels)
-            records = await self._repo.get_many([c.id for c in found])
+            records = await self._repo.get_many([c.id for c in found], recent=True)
             # owners are checked again on the rows read: another tenant may have written while we awaited
             present = [records[c.id] for c in found if c.id in records and admits(req.scope, records[c.id], wide)]
             passing = {r.id for r in await select(req.filters, (r for r in present if self._valid_then(req, r)))}

@@ -49,7 +49,7 @@ class InMemoryRepository:
         row = self.rows.get(id)
         return row[0] if row else None
 
-    async def get_many(self, ids: Sequence[MemoryId]) -> dict[MemoryId, MemoryRecord]:
+    async def get_many(self, ids: Sequence[MemoryId], *, recent: bool = False) -> dict[MemoryId, MemoryRecord]:
         return {id: self.rows[id][0] for id in ids if id in self.rows}
 
     async def find_by_hash(self, scope: Scope, hash: str) -> MemoryRecord | None:

@@ -118,8 +118,8 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
     warming = asyncio.create_task(embedder.warmup(), name="embedder-warmup")
     llm = runtime.llm = build_llm(settings)
     reranker = build_reranker(settings)
+    hnsw = HnswIndex(settings.data_dir / "index", dimension=settings.embedder.dimension)
     try:
-        hnsw = HnswIndex(settings.data_dir / "index", dimension=settings.embedder.dimension)
         index = runtime.index = timed(hnsw, "vector", sink)
         async with graph_context(settings) as bare_graph:
             graph = runtime.graph = timed(bare_graph, "graph", sink) if bare_graph is not None else None
@@ -155,10 +155,10 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
             finally:
                 runtime.service = None
                 await service.stop()
-                await hnsw.close()
     finally:
         warming.cancel()
         await asyncio.gather(warming, return_exceptions=True)  # raised above already, or moot
+        await hnsw.close()  # its background copy of a loaded snapshot, if still running
         for closable in (embedder, llm, reranker):
             if closable is not None:
                 with contextlib.suppress(Exception):

@@ -53,6 +53,9 @@ class RecordCache:
             rows.popitem(last=False)
 
     def forget(self, ids: Iterable[MemoryId]) -> None:
+        ids = list(ids)
+        if not ids:  # nothing changed: reads in flight may still keep what they read
+            return
         self._generation += 1
         for id in ids:
             self._rows.pop(id, None)

@@ -118,53 +118,57 @@ class SqlMemoryRepository:
         own last seq, and its history seqs are contiguous, as if it had committed alone."""
         encoded = _Encoded.of(change)
         if not encoded.erases:
-            try:
-                return await self._group.submit(encoded)
-            finally:  # after the commit (or its failure, whose outcome may be unknown)
-                self._cache.forget(encoded.ids())
+            return await self._group.submit(encoded)
         # an erase commits alone (the same write lock orders it with the groups), then the WAL
-        # is checkpointed so that the erased text leaves the database files at once
-        try:
-            [seq] = await self._commit_group([encoded])
-        finally:
-            self._cache.clear()
+        # is checkpointed so that the erased text leaves the database files at once; in a task
+        # of its own, like a group, so a caller giving up cannot cut it short
+        [seq] = await asyncio.shield(asyncio.ensure_future(self._commit_group([encoded])))
         if is_sqlite(self._engine):
             await self._compact_lexical()
             await self._checkpoint()
         return seq
 
     async def _commit_group(self, changes: Sequence[_Encoded]) -> list[int]:
-        async with self._writing(ordered=True) as conn:
-            for c in changes:
-                if c.erases:  # before the change's own audit lines (erases commit alone)
-                    await self._erase(conn, c.erased, c.erased_scope)
-            # a change without history keeps the seq reached before it, as a lone commit would
-            last = await self._max_seq(conn) if not all(c.history for c in changes) else 0
-            history = [row for c in changes for row in c.history]
-            seqs: list[int] = []
-            if history:
-                stmt = sa.insert(memory_history).returning(memory_history.c.seq, sort_by_parameter_order=True)
-                seqs = [int(s) for s in (await conn.execute(stmt, history)).scalars().all()]
-            results: list[int] = []
-            at = 0
-            for c in changes:
-                at += len(c.history)
-                if c.history:
-                    last = seqs[at - 1]
-                results.append(last)
-                for row in c.memories:
-                    row["seq"] = last
-            if _disjoint(changes):  # the usual case: one statement of each kind for the whole group
-                await self._write_rows(conn, [r for c in changes for r in c.memories],
-                                       [d for c in changes for d in c.deletes],
-                                       [m for c in changes for m in c.mentions], [i for c in changes for i in c.rewritten])
-            else:  # the same memory twice: apply in order, as separate commits would have
+        """One transaction for `changes`; the record cache forgets their rows here, in the task that
+        commits, once the transaction has ended either way (a caller may have given up waiting,
+        and a search reading meanwhile must not keep the row as it was before the commit)."""
+        try:
+            async with self._writing(ordered=True) as conn:
                 for c in changes:
-                    await self._write_rows(conn, c.memories, c.deletes, c.mentions, c.rewritten)
-            outbox = [row for c in changes for row in c.outbox]
-            if outbox:
-                await conn.execute(sa.insert(graph_outbox), outbox)
-        return results
+                    if c.erases:  # before the change's own audit lines (erases commit alone)
+                        await self._erase(conn, c.erased, c.erased_scope)
+                # a change without history keeps the seq reached before it, as a lone commit would
+                last = await self._max_seq(conn) if not all(c.history for c in changes) else 0
+                history = [row for c in changes for row in c.history]
+                seqs: list[int] = []
+                if history:
+                    stmt = sa.insert(memory_history).returning(memory_history.c.seq, sort_by_parameter_order=True)
+                    seqs = [int(s) for s in (await conn.execute(stmt, history)).scalars().all()]
+                results: list[int] = []
+                at = 0
+                for c in changes:
+                    at += len(c.history)
+                    if c.history:
+                        last = seqs[at - 1]
+                    results.append(last)
+                    for row in c.memories:
+                        row["seq"] = last
+                if _disjoint(changes):  # the usual case: one statement of each kind for the whole group
+                    await self._write_rows(conn, [r for c in changes for r in c.memories],
+                                           [d for c in changes for d in c.deletes],
+                                           [m for c in changes for m in c.mentions], [i for c in changes for i in c.rewritten])
+                else:  # the same memory twice: apply in order, as separate commits would have
+                    for c in changes:
+                        await self._write_rows(conn, c.memories, c.deletes, c.mentions, c.rewritten)
+                outbox = [row for c in changes for row in c.outbox]
+                if outbox:
+                    await conn.execute(sa.insert(graph_outbox), outbox)
+            return results
+        finally:
+            if any(c.erases for c in changes):
+                self._cache.clear()  # an erased scope's rows are not all named in the change
+            else:
+                self._cache.forget([id for c in changes for id in c.ids()])
 
     async def _write_rows(
         self, conn: AsyncConnection, rows: list[dict[str, Any]], deletes: list[str], mentions: list[dict[str, Any]],

@@ -85,8 +85,9 @@ class IndexKeeper:
                 reading = asyncio.create_task(self._repo.embeddings_since(checkpoint, after=page[-1][0], limit=_CHUNK))
                 await self._index.upsert(page)
                 replayed += len(page)
-        finally:
-            await cancel(reading)
+        finally:  # an error of the read ahead must not hide the one that got us here
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
         # rows older than the checkpoint that the saved index lacks: an index saved by other
         # code, or a file restored from backup
         restored = await restore_missing(self._index, self._repo, sql_ids)

@@ -157,7 +157,7 @@ class HnswIndex:
         if self._mirror is mirror:
             live = [label for label in labels if label in self._label_to_id]
             if live:
-                mirror.matrix(live, self._stored)
+                mirror.copy(live, self._stored)
 
     # --- locking and threads --------------------------------------------------------------
 
@@ -385,7 +385,8 @@ class HnswIndex:
         self._id_to_label = {mid: label for label, mid in self._label_to_id.items()}
         self._next_label = max(manifest.next_label, max(mapping, default=-1) + 1)
         self._free_slots = index.get_current_count() - len(mapping)
-        self._mirror = VectorMirror(self._dim, self._next_label)  # filled by _warm_mirror
+        # filled by _warm_mirror; room for a quarter more, so the next adds do not copy it at once
+        self._mirror = VectorMirror(self._dim, len(mapping) + len(mapping) // 4 + 64)
         return manifest.checkpoint
 
     # --- helpers --------------------------------------------------------------------------

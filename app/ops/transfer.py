@@ -210,5 +210,8 @@ async def import_lines(settings: Settings, lines: Iterable[str]) -> tuple[Counts
         if importer.counts.memories:
             # rows written by the import replay into the saved index (memory/index_keeper.py)
             index = HnswIndex(settings.data_dir / "index", dimension=settings.embedder.dimension)
-            await IndexKeeper(index, repo).reconcile({row.id for row in await repo.catalog()})
+            try:
+                await IndexKeeper(index, repo).reconcile({row.id for row in await repo.catalog()})
+            finally:
+                await index.close()  # this process only saves it: no mirror to warm
         return importer.counts, importer.footer is not None

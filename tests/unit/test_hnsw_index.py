@@ -354,3 +354,18 @@ async def test_exact_scans_see_updates_and_vectors_loaded_from_a_snapshot(tmp_pa
     assert hits[0][0] == "m0" and hits[0][1] == pytest.approx(1.0, abs=1e-5)
     await loaded.remove(["m0"])
     assert "m0" not in [m for m, _ in await loaded.nearest(q, k=10, allow=allowed.__contains__)]
+
+
+async def test_the_vector_copy_reuses_removed_vectors_rows_so_churn_does_not_grow_it(rng) -> None:
+    index = HnswIndex(None, dimension=DIM, initial_capacity=64)
+    allowed: set[str] = set()
+    for round_ in range(20):  # 20 x 50 adds and removes: every add takes a new label
+        ids = [f"r{round_}-{i}" for i in range(50)]
+        vecs = unit(rng, 50)
+        await index.upsert(list(zip(ids, vecs)))
+        allowed = set(ids)
+        q = vecs[7]
+        hits = await index.nearest(q, k=3, allow=allowed.__contains__)
+        assert hits[0][0] == ids[7] and hits[0][1] == pytest.approx(1.0, abs=1e-5)
+        await index.remove(ids[:-1])  # one survivor per round
+    assert index._mirror._used <= 50 + 20  # rows in use: the live ones and one round's worth

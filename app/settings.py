@@ -13,6 +13,10 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from app.ops.config_sources import file_sources
+from memory.options import EXCLUSIVE_RELATIONS, ServiceOptions
+
+# the core's defaults are the settings' defaults: one set, kept in memory/options.py
+_CORE = ServiceOptions()
 
 
 class GraphSettings(BaseModel):
@@ -61,34 +65,32 @@ class RerankerSettings(BaseModel):
     api: Literal["cohere", "tei"] = Field(
         "cohere", description="request shape: cohere (query+documents, also Jina/vLLM) or tei (query+texts)")
     timeout_s: float = Field(10.0, gt=0, description="per rerank request; a slow or failing reranker keeps the fused order")
-    candidates: int = Field(20, ge=1, le=200, description="how many of the best fused hits are reranked")
+    candidates: int = Field(_CORE.rerank_candidates, ge=1, le=200, description="how many of the best fused hits are reranked")
 
 
 class MemorySettings(BaseModel):
-    dedup_threshold: float = Field(0.95, gt=0, le=1)
-    similar_memories: int = Field(5, ge=1, le=50)
-    max_limit: int = Field(100, ge=1, le=1000)
+    dedup_threshold: float = Field(_CORE.dedup_threshold, gt=0, le=1)
+    similar_memories: int = Field(_CORE.similar_memories, ge=1, le=50)
+    max_limit: int = Field(_CORE.max_limit, ge=1, le=1000)
     index_save_interval_s: float = Field(30.0, gt=0)
-    exclusive_relations: list[str] = Field(
-        default_factory=lambda: ["LIVES_IN", "WORKS_AT", "IS_MARRIED_TO", "IS_NAMED", "HAS_AGE", "WORKS_AS"]
-    )
-    graph_write_timeout_s: float = Field(5.0, gt=0)
+    exclusive_relations: list[str] = Field(default_factory=lambda: sorted(EXCLUSIVE_RELATIONS))
+    graph_write_timeout_s: float = Field(_CORE.graph_write_timeout_s, gt=0)
     # how often each process picks up memories other processes (replicas sharing PostgreSQL,
     # a CLI import) wrote; 0 turns it off
-    sync_interval_s: float = Field(2.0, ge=0, description="seconds between catch-ups with the shared SQL database")
+    sync_interval_s: float = Field(_CORE.sync_interval_s, ge=0, description="seconds between catch-ups with the shared SQL database")
     # Hybrid search fusion. Defaults measured with bench/recall_quality.py (LoCoMo dev split):
     # relative-score fusion with equal weights gave recall@1/@10 0.372/0.697, reciprocal-rank 0.285/0.656.
     fusion: Literal["relative", "rrf"] = Field(
-        "relative", description="relative: weighted sum of min-max normalised channel scores; rrf: reciprocal rank")
-    fusion_k: int = Field(60, ge=1, le=1000, description="reciprocal-rank fusion constant (rrf only; larger: flatter)")
-    vector_weight: float = Field(1.0, ge=0, le=10, description="weight of the vector channel in hybrid search")
-    lexical_weight: float = Field(1.0, ge=0, le=10, description="weight of the full-text channel in hybrid search")
+        _CORE.fusion.method.value, description="relative: weighted sum of min-max normalised channel scores; rrf: reciprocal rank")
+    fusion_k: int = Field(int(_CORE.fusion.k), ge=1, le=1000, description="reciprocal-rank fusion constant (rrf only; larger: flatter)")
+    vector_weight: float = Field(_CORE.fusion.vector, ge=0, le=10, description="weight of the vector channel in hybrid search")
+    lexical_weight: float = Field(_CORE.fusion.lexical, ge=0, le=10, description="weight of the full-text channel in hybrid search")
     graph_weight: float = Field(
-        0.5, ge=0, le=10, description="weight of the graph channel (memories naming the query's entities) in hybrid search")
+        _CORE.fusion.graph, ge=0, le=10, description="weight of the graph channel (memories naming the query's entities) in hybrid search")
     search_candidates: int = Field(
-        30, ge=1, le=1000, description="candidates each hybrid search channel contributes (at least 3 x limit)")
+        _CORE.fusion.min_candidates, ge=1, le=1000, description="candidates each hybrid search channel contributes (at least 3 x limit)")
     filter_scan_budget: int = Field(
-        10_000, ge=100, description="records one filtered search or list reads at most; a list then answers a short "
+        _CORE.filter_scan_budget, ge=100, description="records one filtered search or list reads at most; a list then answers a short "
         "page with a cursor that resumes the scan"
     )
     record_cache: int = Field(

@@ -25,13 +25,11 @@ from typing import Any
 from graph import cypher
 from graph.convert import (
     from_micros,
-    normalise_name,
-    normalise_relation,
-    normalise_type,
     to_micros,
     to_relation,
 )
 from memory.errors import InvalidInput
+from memory.naming import entity_name, entity_type, relation_type
 from memory.models import GraphWork, GraphWriteResult, Relation, Scope
 
 CHUNK_ROWS = 1000  # rows per statement: bounds the size of one Bolt message and server plan
@@ -60,7 +58,7 @@ def plan(batch: Sequence[GraphWork]) -> Plan:
         for name, vector in work.entity_embeddings.items():
             embedding = [float(x) for x in vector]
             result.embeddings.append(
-                {"scope_key": scope_key, "name": normalise_name(name), "embedding": embedding}
+                {"scope_key": scope_key, "name": entity_name(name), "embedding": embedding}
             )
     # keys touched by an exclusive row or a retraction: each of their rows gets its own round, in order
     contested = {_key(t, row) for t, row in typed_rows if row["exclusive"] or row["negated"]}
@@ -82,16 +80,16 @@ def _key(rel_type: str, row: Row) -> tuple[str, str, str]:
 def _rows(work: GraphWork) -> list[tuple[str, Row]]:
     base = _base_row(work)
     try:
-        exclusive = {normalise_relation(r) for r in work.exclusive_relations}
+        exclusive = {relation_type(r) for r in work.exclusive_relations}
         rows = []
         for triple in work.triples:
-            rel_type = normalise_relation(triple.relation)
+            rel_type = relation_type(triple.relation)
             row = {
                 **base,
-                "source": normalise_name(triple.source),
-                "destination": normalise_name(triple.destination),
-                "source_type": normalise_type(triple.source_type),
-                "destination_type": normalise_type(triple.destination_type),
+                "source": entity_name(triple.source),
+                "destination": entity_name(triple.destination),
+                "source_type": entity_type(triple.source_type),
+                "destination_type": entity_type(triple.destination_type),
                 "exclusive": rel_type in exclusive and not triple.negated,
                 "negated": triple.negated,
                 "valid_from": to_micros(triple.valid_from) if triple.valid_from is not None else None,

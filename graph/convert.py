@@ -7,37 +7,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from graph.cypher import RELATION_TYPE, checked_type
 from memory.errors import InvalidInput
-from memory.mentions import normalise_name as entity_key
+from memory.naming import RELATION_TYPE, entity_type, relation_type
 from memory.models import Entity, GraphQuery, Relation, Scope
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_SEPARATORS = re.compile(r"[\s\-]+")
-MAX_NAME_LENGTH = 512
-
-
-def normalise_name(name: str) -> str:
-    """An entity name as the graph keys it: the core's one rule (memory.mentions.normalise_name,
-    which the mention index uses too), refused when empty or too long."""
-    normal = entity_key(str(name))
-    if not normal:
-        raise InvalidInput("an entity name must not be empty")
-    if len(normal) > MAX_NAME_LENGTH:
-        raise InvalidInput(f"an entity name must be at most {MAX_NAME_LENGTH} characters")
-    return normal
-
-
-def normalise_type(entity_type: str | None) -> str:
-    normal = " ".join(str(entity_type or "").split()).lower()
-    return normal or "entity"
-
-
-def normalise_relation(relation: str) -> str:
-    """'works at' / 'works-at' -> 'WORKS_AT'. Only spaces and hyphens are rewritten: anything
-    else that cannot appear in a relationship type is rejected, not silently rewritten."""
-    normal = _SEPARATORS.sub("_", str(relation).strip()).upper()
-    return checked_type(normal)
 
 
 def to_micros(at: datetime) -> int:
@@ -117,20 +91,12 @@ def parse_relation_cursor(after: str | None) -> dict[str, Any]:
     return dict(zip(keys, (to_micros(at), match.group(2), match.group(3), match.group(4)), strict=True))
 
 
-def lenient_name(name: str) -> str | None:
-    # a read for a name that cannot exist simply finds nothing
-    try:
-        return normalise_name(name)
-    except InvalidInput:
-        return None
-
-
 def filter_params(query: GraphQuery) -> dict[str, Any]:
     contains = " ".join((query.name_contains or "").split()).lower() or None
     return {
         "name_contains": contains,
-        "entity_type": normalise_type(query.entity_type) if query.entity_type else None,
-        "relation": normalise_relation(query.relation) if query.relation else None,
+        "entity_type": entity_type(query.entity_type) if query.entity_type else None,
+        "relation": relation_type(query.relation) if query.relation else None,
         "include_invalid": query.include_invalid,
         "as_of": micros_or_none(query.as_of),
     }

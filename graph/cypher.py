@@ -20,12 +20,11 @@ both servers (temporal values are not).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from memory.errors import InvalidInput
+from memory.naming import RELATION_TYPE
 
-RELATION_TYPE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 MAX_DEPTH = 3
 
 

@@ -18,10 +18,7 @@ from graph import apply as applying
 from graph import cypher
 from graph.convert import (
     filter_params,
-    lenient_name,
     micros_or_none,
-    normalise_name,
-    normalise_relation,
     parse_relation_cursor,
     scope_params,
     to_entity,
@@ -39,6 +36,7 @@ from memory.models import (
     Scope,
     Vector,
 )
+from memory.naming import entity_name, lenient_entity_name, relation_type
 from memory.ports import NEIGHBOURHOOD_LIMIT
 
 _log = logging.getLogger(__name__)
@@ -173,11 +171,11 @@ class Neo4jGraphStore:
     async def invalidate_relation(
         self, scope: Scope, source: str, relation: str, destination: str, at: datetime
     ) -> list[Relation]:
-        statement = cypher.invalidate_relation(normalise_relation(relation))
+        statement = cypher.invalidate_relation(relation_type(relation))
         params = {
             **scope_params(scope.require()),
-            "source": normalise_name(source),
-            "destination": normalise_name(destination),
+            "source": entity_name(source),
+            "destination": entity_name(destination),
             "at": to_micros(at),
         }
         return [to_relation(r) for r in await self._query(statement, params, write=True)]
@@ -219,7 +217,7 @@ class Neo4jGraphStore:
         as_of: datetime | None = None,
     ) -> list[Relation]:
         """Most recent first."""
-        wanted = sorted({n for n in (lenient_name(name) for name in names) if n})
+        wanted = sorted({n for n in (lenient_entity_name(name) for name in names) if n})
         if not wanted or limit <= 0:
             return []
         params = {**scope_params(scope), "names": wanted, "include_invalid": include_invalid, "limit": limit,
@@ -232,7 +230,7 @@ class Neo4jGraphStore:
         statement = cypher.neighbourhood_entities(depth)  # InvalidInput for a bad depth
         # bounded answers: a hub with thousands of neighbours must not fill memory (or a response)
         at = micros_or_none(as_of)
-        params = {**scope_params(scope), "name": normalise_name(name), "limit": NEIGHBOURHOOD_LIMIT, "as_of": at}
+        params = {**scope_params(scope), "name": entity_name(name), "limit": NEIGHBOURHOOD_LIMIT, "as_of": at}
 
         async def work(run: RunQuery) -> tuple[Records, Records]:
             nodes = await run(statement, params)

@@ -1,8 +1,7 @@
 """SqlCredentialStore: API keys and refresh-token families in SQL (memory.credentials port)."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,8 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from history.credential_tables import api_keys, refresh_tokens
-from history.engine import WRITE_INTENT
-from history.errors import translate_sql
+from history.connections import SqlConnections
 from memory.access import Role
 from memory.credentials import ApiKeyRecord, RefreshTokenRecord
 
@@ -28,31 +26,19 @@ class SqlCredentialStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._writer = engine.execution_options(**{WRITE_INTENT: True})
+        self._sql = SqlConnections(engine)
 
     async def close(self) -> None:
         await self._engine.dispose()
 
-    @asynccontextmanager
-    async def _reading(self) -> AsyncIterator[AsyncConnection]:
-        with translate_sql():
-            async with self._engine.connect() as conn:
-                yield conn
-
-    @asynccontextmanager
-    async def _writing(self) -> AsyncIterator[AsyncConnection]:
-        with translate_sql():
-            async with self._writer.begin() as conn:
-                yield conn
-
     # -- API keys ----------------------------------------------------------------------------
 
     async def add_key(self, key: ApiKeyRecord) -> None:
-        async with self._writing() as conn:
+        async with self._sql.writing() as conn:
             await conn.execute(api_keys.insert().values(**_key_values(key)))
 
     async def get_key(self, id: str) -> ApiKeyRecord | None:
-        async with self._reading() as conn:
+        async with self._sql.reading() as conn:
             row = (await conn.execute(_select_keys().where(api_keys.c.id == id))).first()
         return _key(row) if row else None
 
@@ -60,18 +46,18 @@ class SqlCredentialStore:
         query = _select_keys().order_by(api_keys.c.created_at, api_keys.c.id)
         if not include_revoked:
             query = query.where(api_keys.c.revoked_at.is_(None))
-        async with self._reading() as conn:
+        async with self._sql.reading() as conn:
             rows = (await conn.execute(query)).all()
         return [_key(row) for row in rows]
 
     async def revoke_key(self, id: str, at: datetime) -> ApiKeyRecord | None:
-        async with self._writing() as conn:
+        async with self._sql.writing() as conn:
             await self._revoke(conn, id, at)
             row = (await conn.execute(_select_keys().where(api_keys.c.id == id))).first()
         return _key(row) if row else None
 
     async def replace_key(self, old_id: str, new: ApiKeyRecord, at: datetime) -> ApiKeyRecord | None:
-        async with self._writing() as conn:
+        async with self._sql.writing() as conn:
             if not await self._revoke(conn, old_id, at):
                 return None
             await conn.execute(api_keys.insert().values(**_key_values(new)))
@@ -85,7 +71,7 @@ class SqlCredentialStore:
             .where(api_keys.c.id == sa.bindparam("key_id"))
             .values(last_used_at=sa.bindparam("at"))
         )
-        async with self._writing() as conn:
+        async with self._sql.writing() as conn:
             await conn.execute(statement, [{"key_id": id, "at": at} for id, at in used])
 
     async def _revoke(self, conn: AsyncConnection, id: str, at: datetime) -> bool:
@@ -104,13 +90,13 @@ class SqlCredentialStore:
 
     async def add_refresh_token(self, token: RefreshTokenRecord) -> None:
         values = {name: getattr(token, name) for name in _TOKEN_COLUMNS}
-        async with self._writing() as conn:
+        async with self._sql.writing() as conn:
             await conn.execute(refresh_tokens.insert().values(**values))
 
     async def get_refresh_token(self, id: str) -> RefreshTokenRecord | None:
         columns = [refresh_tokens.c[name] for name in _TOKEN_COLUMNS if name != "revoked_at"]
         query = sa.select(*columns, _family_revoked().label("revoked_at")).where(refresh_tokens.c.id == id)
-        async with self._reading() as conn:
+        async with self._sql.reading() as conn:
             row = (await conn.execute(query)).first()
         return RefreshTokenRecord(**row._mapping) if row else None
 
@@ -121,7 +107,7 @@ class SqlCredentialStore:
             .where(refresh_tokens.c.id == id, refresh_tokens.c.used_at.is_(None), _family_revoked().is_(None))
             .values(used_at=at)
         )
-        async with self._writing() as conn:
+        async with self._sql.writing() as conn:
             return bool((await conn.execute(statement)).rowcount)
 
     async def revoke_family(self, family_id: str, at: datetime) -> int:
@@ -130,7 +116,7 @@ class SqlCredentialStore:
             .where(refresh_tokens.c.family_id == family_id, refresh_tokens.c.revoked_at.is_(None))
             .values(revoked_at=at)
         )
-        async with self._writing() as conn:
+        async with self._sql.writing() as conn:
             return int((await conn.execute(statement)).rowcount)
 
     async def purge_refresh_tokens(self, before: datetime) -> int:
@@ -140,7 +126,7 @@ class SqlCredentialStore:
             .having(sa.func.max(refresh_tokens.c.expires_at) < before)
         )
         statement = refresh_tokens.delete().where(refresh_tokens.c.family_id.in_(expired))
-        async with self._writing() as conn:
+        async with self._sql.writing() as conn:
             return int((await conn.execute(statement)).rowcount)
 
 

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +11,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from history import codec
-from history.engine import WRITE_INTENT, is_sqlite, probe_engine
+from history.connections import SqlConnections
+from history.engine import is_sqlite, probe_engine
 from history.errors import translate_sql
 from history.group_commit import GroupCommitter
 from history.record_cache import RecordCache
@@ -24,8 +24,6 @@ from memory.ports import CatalogRow, ChangeSet, Order, PageCursor
 
 # Keeps IN lists far below SQLite's and asyncpg's bound-parameter limits (32766 / 32767).
 _CHUNK = 500
-# Key of the PostgreSQL advisory lock that orders commits (any constant; scoped to the database).
-_COMMIT_LOCK = 0x61676D656D  # "agmem"
 _MAX_ERROR_CHARS = 4000
 
 _DESCENDING = {Order.CREATED_DESC, Order.UPDATED_DESC}
@@ -73,16 +71,10 @@ class SqlMemoryRepository:
 
     def __init__(self, engine: AsyncEngine, record_cache: int = 10_000) -> None:
         """`record_cache`: how many recently read rows `get_many` keeps (0: none)."""
+        self._sql = SqlConnections(engine, serialise_writes=True)
         self._engine = engine
+        self._sqlite = self._sql.sqlite
         self._cache = RecordCache(record_cache)
-        self._writer = engine.execution_options(**{WRITE_INTENT: True})
-        self._sqlite = is_sqlite(engine)
-        # Writers that would be serialised by the database anyway (every SQLite write; commits on
-        # PostgreSQL, behind the advisory lock) queue here first, in FIFO order. On SQLite that
-        # beats polling the file lock (p99 latency 80-130 ms instead of 630+ ms at 16 in flight,
-        # bench/history_commits.py); on PostgreSQL it keeps waiting commits from holding pool
-        # connections that reads need.
-        self._write_lock = asyncio.Lock()
         dialect_insert = sqlite.insert if self._sqlite else postgresql.insert
         upsert = dialect_insert(memories)
         self._upsert = upsert.on_conflict_do_update(
@@ -91,25 +83,6 @@ class SqlMemoryRepository:
         )
         self._group = GroupCommitter(self._commit_group)
         self._probe = probe_engine(engine)
-
-    # -- connections -------------------------------------------------------------------------
-
-    @asynccontextmanager
-    async def _reading(self) -> AsyncIterator[AsyncConnection]:
-        with translate_sql():
-            async with self._engine.connect() as conn:
-                yield conn
-
-    @asynccontextmanager
-    async def _writing(self, ordered: bool = False) -> AsyncIterator[AsyncConnection]:
-        """A write transaction; `ordered` ones also serialise against other seq-drawing commits."""
-        queue = self._sqlite or ordered
-        lock: AbstractAsyncContextManager[Any] = self._write_lock if queue else nullcontext()
-        with translate_sql():
-            async with lock, self._writer.begin() as conn:
-                if ordered and not self._sqlite:
-                    await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_COMMIT_LOCK)))
-                yield conn
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -133,7 +106,7 @@ class SqlMemoryRepository:
         commits, once the transaction has ended either way (a caller may have given up waiting,
         and a search reading meanwhile must not keep the row as it was before the commit)."""
         try:
-            async with self._writing(ordered=True) as conn:
+            async with self._sql.writing(ordered=True) as conn:
                 for c in changes:
                     if c.erases:  # before the change's own audit lines (erases commit alone)
                         await self._erase(conn, c.erased, c.erased_scope)
@@ -203,18 +176,18 @@ class SqlMemoryRepository:
     async def _compact_lexical(self) -> None:
         # FTS5 marks deleted rows in a newer segment and keeps their terms in the older ones
         # until segments merge: merge them all now, so no erased word stays in the index
-        async with self._writing() as conn:
+        async with self._sql.writing() as conn:
             await conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES('optimize')")
 
     async def _checkpoint(self) -> None:
         # the WAL file still holds the pages as they were before the erase: fold it into the
         # (zeroed) database file and truncate it
-        async with self._reading() as conn:
+        async with self._sql.reading() as conn:
             await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def reset(self) -> None:
         try:
-            async with self._writing(ordered=True) as conn:
+            async with self._sql.writing(ordered=True) as conn:
                 for table in (memories, memory_history, graph_outbox, memory_mentions):
                     await conn.execute(sa.delete(table))
         finally:
@@ -223,7 +196,7 @@ class SqlMemoryRepository:
     # -- memory reads ------------------------------------------------------------------------
 
     async def get(self, id: MemoryId) -> MemoryRecord | None:
-        async with self._reading() as conn:
+        async with self._sql.reading() as conn:
             row = (await conn.execute(sa.select(*codec.RECORD_COLUMNS).where(memories.c.id == id))).first()
         return codec.record_from_row(row) if row is not None else None
 
@@ -233,7 +206,7 @@ class SqlMemoryRepository:
             return found
         read_at = self._cache.generation
         fresh: list[MemoryRecord] = []
-        async with self._reading() as conn:
+        async with self._sql.reading() as conn:
             for chunk in _chunks(missing):
                 result = await conn.execute(sa.select(*codec.RECORD_COLUMNS).where(memories.c.id.in_(chunk)))
                 fresh.extend(map(codec.record_from_row, result))
@@ -248,7 +221,7 @@ class SqlMemoryRepository:
             .order_by(memories.c.created_at, memories.c.id)
             .limit(1)
         )
-        async with self._reading() as conn:
+        async with self._sql.reading() as conn:
             row = (await conn.execute(query)).first()
         return codec.record_from_row(row) if row is not None else None
 
@@ -273,7 +246,7 @@ class SqlMemoryRepository:
             query = query.order_by(at.desc(), memories.c.id.desc())
         else:
             query = query.order_by(at.asc(), memories.c.id.asc())
-        async with self._reading() as conn:
+        async with self._sql.reading() as conn:
             result = await conn.execute(query.limit(limit))
             return [codec.record_from_row(r) for r in result]
 
@@ -283,7 +256,7 @@ class SqlMemoryRepository:
             .where(*_visible(scope, include_invalidated))
             .order_by(memories.c.created_at, memories.c.id)
         )
-        async with self._reading() as conn:
+        async with self._sql.reading() as conn:
             return list((await conn.execute(query)).scalars())
 
     async def lexical_search(
@@ -299,7 +272,7 @@ class SqlMemoryRepository:
             fast = search_statement(True, terms, scope, _visible(scope, True), k, ranked_first=ranked_first)
             if fast is None:
                 return []
-            async with self._reading() as conn:
+            async with self._sql.reading() as conn:
                 rows = (await conn.execute(fast)).all()
             kept = [(str(r.id), float(r.score)) for r in rows if include_invalidated or r.valid]
             if len(kept) >= k or len(rows) < ranked_first:
@@ -307,7 +280,7 @@ class SqlMemoryRepository:
         query = search_statement(self._sqlite, terms, scope, conditions, k)
         if query is None:
             return []
-        async with self._reading() as conn:
+        async with self._sql.reading() as conn:
             return [(str(id_), float(score)) for id_, score in await conn.execute(query)]
 
     # -- mention index ---------------------------------------------------------------------------
@@ -325,7 +298,7 @@ class SqlMemoryRepository:
             .where(m.entity.in_(wanted), *_by_owner(scope), *_visible(scope, include_invalidated))
             .group_by(m.entity)
         )
-        async with self._reading() as conn:
+        async with self._sql.reading() as conn:
             return {str(key): int(n) for key, n in await conn.execute(query)}
 
     async def mentioning(
@@ -344,12 +317,12 @@ class SqlMemoryRepository:
             .order_by(named.desc(), memories.c.created_at.desc(), m.memory_id)
             .limit(k)
         )
-        async with self._reading() as conn:
+        async with self._sql.reading() as conn:
             return [str(id_) for id_, _ in await conn.execute(query)]
 
     async def mentions(self, ids: Sequence[MemoryId]) -> dict[MemoryId, list[str]]:
         found: dict[MemoryId, list[str]] = {}
-        async with self._reading() as conn:
+        async with self._sql.reading() as conn:
             for chunk in _chunks(ids):
                 query = sa.select(memory_mentions.c.memory_id, memory_mentions.c.entity).where(
                     memory_mentions.c.memory_id.in_(chunk))
@@ -360,7 +333,7 @@ class SqlMemoryRepository:
     async def history(self, memory_ids: Sequence[MemoryId]) -> dict[MemoryId, list[HistoryEntry]]:
         """Every requested id is a key; ids never seen map to an empty list."""
         entries: dict[MemoryId, list[HistoryEntry]] = {id_: [] for id_ in memory_ids}
-        async with self._reading() as conn:
+        async with self._sql.reading() as conn:
             for chunk in _chunks(memory_ids):
                 query = (
                     sa.select(*codec.HISTORY_COLUMNS)
@@ -379,7 +352,7 @@ class SqlMemoryRepository:
             .order_by(memory_history.c.seq)
             .limit(limit)
         )
-        async with self._reading() as conn:
+        async with self._sql.reading() as conn:
             changed = [(int(s), str(m)) for s, m in await conn.execute(query)]
         # another replica's writes reach this process here (the follower): drop their old rows
         self._cache.forget(m for _, m in changed)
@@ -389,7 +362,7 @@ class SqlMemoryRepository:
         self._cache.clear()  # the caller rebuilds its whole view (start-up, a reset elsewhere)
         c = memories.c
         query = sa.select(c.id, c.user_id, c.agent_id, c.run_id, c.invalidated_at.is_(None))
-        async with self._reading() as conn:
+        async with self._sql.reading() as conn:
             result = await conn.execute(query)
             return [CatalogRow(id=i, scope=codec.scope_of(u, a, r), valid=bool(v)) for i, u, a, r, v in result]
 
@@ -402,25 +375,25 @@ class SqlMemoryRepository:
         query = query.order_by(memories.c.id)
         if limit is not None:
             query = query.limit(limit)
-        async with self._reading() as conn:
+        async with self._sql.reading() as conn:
             result = await conn.execute(query)
             return [(id_, codec.decode_vector(blob)) for id_, blob in result]
 
     async def embeddings(self, ids: Sequence[MemoryId]) -> dict[MemoryId, Vector]:
         found: dict[MemoryId, Vector] = {}
-        async with self._reading() as conn:
+        async with self._sql.reading() as conn:
             for chunk in _chunks(ids):
                 query = sa.select(memories.c.id, memories.c.embedding).where(memories.c.id.in_(chunk))
                 found.update((id_, codec.decode_vector(blob)) for id_, blob in await conn.execute(query))
         return found
 
     async def max_seq(self) -> int:
-        async with self._reading() as conn:
+        async with self._sql.reading() as conn:
             return await self._max_seq(conn)
 
     async def count(self, include_invalidated: bool = True) -> int:
         query = sa.select(sa.func.count()).select_from(memories).where(*_visible(None, include_invalidated))
-        async with self._reading() as conn:
+        async with self._sql.reading() as conn:
             return int((await conn.execute(query)).scalar_one())
 
     # -- graph outbox --------------------------------------------------------------------------
@@ -433,13 +406,13 @@ class SqlMemoryRepository:
             .order_by(graph_outbox.c.created_at, graph_outbox.c.id)
             .limit(limit)
         )
-        async with self._reading() as conn:
+        async with self._sql.reading() as conn:
             return [codec.work_from_row(row) for row in await conn.execute(query)]
 
     async def complete_graph_work(self, ids: Sequence[str]) -> None:
         if not ids:
             return
-        async with self._writing() as conn:
+        async with self._sql.writing() as conn:
             for chunk in _chunks(ids):
                 await conn.execute(sa.delete(graph_outbox).where(graph_outbox.c.id.in_(chunk)))
 
@@ -451,12 +424,12 @@ class SqlMemoryRepository:
             "last_error": error[:_MAX_ERROR_CHARS],
             "last_attempt_at": utcnow(),
         }
-        async with self._writing() as conn:
+        async with self._sql.writing() as conn:
             for chunk in _chunks(ids):
                 await conn.execute(sa.update(graph_outbox).where(graph_outbox.c.id.in_(chunk)).values(values))
 
     async def outbox_size(self) -> int:
-        async with self._reading() as conn:
+        async with self._sql.reading() as conn:
             return int((await conn.execute(sa.select(sa.func.count()).select_from(graph_outbox))).scalar_one())
 
     # -- lifecycle -----------------------------------------------------------------------------

@@ -4,37 +4,15 @@ one thing into several nodes."""
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import replace
 
 import numpy as np
 
-from memory.errors import InvalidInput
-from memory.mentions import normalise_name
+from memory.naming import normalise_name, relation_type
 from memory.models import Scope, Triple, Vector
 from memory.ports import Embedder, GraphStore
 
 log = logging.getLogger(__name__)
-
-RELATION_TYPE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
-_RELATION_CHARS = re.compile(r"^[A-Za-z][A-Za-z0-9 _-]{0,80}$")
-
-
-def relation_type(raw: str) -> str:
-    """Normalise 'works at' / 'worksAt' / 'WORKS-AT' to WORKS_AT; reject anything else."""
-    if not isinstance(raw, str) or not _RELATION_CHARS.match(raw.strip()):
-        raise InvalidInput(
-            f"relation {raw!r} is not usable: use letters, digits, spaces, '-' or '_' (e.g. WORKS_AT or 'works at')"
-        )
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", raw.strip())
-    value = re.sub(r"[^A-Za-z0-9]+", "_", spaced).strip("_").upper()
-    if not RELATION_TYPE.match(value):
-        raise InvalidInput(
-            f"relation {raw!r} is not usable: it must start with a letter and contain only letters, "
-            "digits and underscores (at most 64)"
-        )
-    return value
-
 
 class EntityResolver:
     def __init__(self, graph: GraphStore | None, embedder: Embedder, threshold: float = 0.9) -> None:

@@ -20,7 +20,7 @@ from itertools import islice
 from datetime import datetime
 
 from memory.clauses import read_sentence
-from memory.mentions import normalise_name
+from memory.naming import normalise_name
 from memory.models import Message, Triple, utcnow
 from memory.tokens import Tok, sentence_spans, tokenize
 

@@ -15,7 +15,7 @@ from typing import Callable
 
 from memory.background import cancel
 from memory.catalog import ScopeCatalog
-from memory.gate import WriteGate
+from memory.rwlock import RWLock
 from memory.index_keeper import drop_extra, restore_missing
 from memory.ports import MemoryRepository, VectorIndex
 
@@ -26,7 +26,7 @@ _PAGE = 1000
 
 class SqlFollower:
     def __init__(
-        self, repo: MemoryRepository, index: VectorIndex, catalog: ScopeCatalog, gate: WriteGate,
+        self, repo: MemoryRepository, index: VectorIndex, catalog: ScopeCatalog, gate: RWLock,
         interval_s: float, on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self._repo = repo

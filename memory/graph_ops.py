@@ -7,9 +7,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Awaitable, Callable, Sequence
 
-from memory.entities import EntityResolver, relation_type
+from memory.entities import EntityResolver
 from memory.errors import InvalidInput, NotFound, StoreUnavailable
-from memory.mentions import normalise_name
+from memory.naming import normalise_name, relation_type
 from memory.ingest import graph_work
 from memory.models import Entity, GraphQuery, GraphWork, Relation, Scope, Triple, as_utc, utcnow
 from memory.ports import ChangeSet, GraphStore

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import AsyncIterator
 
 from memory.background import cancel
-from memory.gate import WriteGate
+from memory.rwlock import RWLock
 from memory.models import MemoryId
 from memory.ports import MemoryRepository, VectorIndex
 
@@ -54,7 +54,7 @@ class IndexKeeper:
         self._index = index
         self._repo = repo
         self._interval = save_interval_s
-        self.gate = WriteGate()
+        self.gate = RWLock()
         self._dirty = False
         self._task: asyncio.Task[None] | None = None
 

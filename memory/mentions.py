@@ -24,6 +24,7 @@ from memory.lexicon import (
     PREPOSITIONS,
     PRONOUNS,
 )
+from memory.naming import normalise_name
 from memory.phrases import name
 from memory.tokens import Tok, tokenize
 
@@ -40,12 +41,6 @@ _OPENERS = frozenset(
 )
 _COMMON = _OPENERS | ADVERBS | AUXILIARIES | CLAUSE_BREAKS | DETERMINERS | NEGATORS | PREPOSITIONS | PRONOUNS | \
     frozenset(LEMMA) | frozenset("and or but not i me my we our you your he she his her they their it its".split())
-
-
-def normalise_name(name: str) -> str:
-    """An entity's key: case-, spacing- and apostrophe-insensitive, outer punctuation dropped.
-    The graph store names entities with this rule too (graph/convert.py)."""
-    return " ".join(name.replace("’", "'").split()).strip(" .,!?;:\"'").casefold()
 
 
 def mentioned(text: str) -> list[str]:

@@ -16,6 +16,7 @@ from memory.models import (
     HistoryEntry,
     MemoryId,
     MemoryRecord,
+    Message,
     Relation,
     Scope,
     StoredMemory,
@@ -68,16 +69,10 @@ class Embedder(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class ChatMessage:
-    role: str
-    content: str
-
-
 class LLM(Protocol):
     """A chat model that answers with JSON validated against a pydantic model."""
 
-    async def complete_json(self, messages: Sequence[ChatMessage], schema: type[T]) -> T:
+    async def complete_json(self, messages: Sequence[Message], schema: type[T]) -> T:
         """Raises memory.errors.ProviderError on transport errors or output not matching `schema`."""
         ...
 

@@ -9,7 +9,6 @@ from typing import Literal, Sequence
 from pydantic import BaseModel, Field, field_validator
 
 from memory.models import Message, Triple
-from memory.ports import ChatMessage
 
 
 class ExtractedRelation(BaseModel):
@@ -91,13 +90,13 @@ format below):
 
 def extraction_messages(
     messages: Sequence[Message], speaker: str, instructions: str | None = None
-) -> list[ChatMessage]:
+) -> list[Message]:
     """`instructions` (the add's custom prompt) go inside our prompt, so the answer keeps the
     shape the parser expects whatever they say."""
     extra = _EXTRA.format(instructions=instructions.strip()) if instructions and instructions.strip() else ""
     system = _EXTRACT_SYSTEM.format(speaker=speaker, today=date.today().isoformat(), extra=extra)
     transcript = "\n".join(f"{m.role}: {m.content}" for m in messages if m.role != "system")
-    return [ChatMessage("system", system), ChatMessage("user", f"Conversation:\n{transcript}")]
+    return [Message("system", system), Message("user", f"Conversation:\n{transcript}")]
 
 
 _DECIDE_SYSTEM = """You keep a memory store consistent. You get the memories that already exist
@@ -111,12 +110,12 @@ Never invent keys. Answer with JSON only:
 {"decisions": [{"id": "...", "event": "ADD|UPDATE|DELETE|NONE", "text": "...", "reason": "..."}]}"""
 
 
-def decision_messages(existing: dict[str, str], facts: Sequence[str]) -> list[ChatMessage]:
+def decision_messages(existing: dict[str, str], facts: Sequence[str]) -> list[Message]:
     payload = {
         "existing_memories": [{"id": key, "text": text} for key, text in existing.items()],
         "new_facts": list(facts),
     }
     return [
-        ChatMessage("system", _DECIDE_SYSTEM),
-        ChatMessage("user", json.dumps(payload, ensure_ascii=False)),
+        Message("system", _DECIDE_SYSTEM),
+        Message("user", json.dumps(payload, ensure_ascii=False)),
     ]

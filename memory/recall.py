@@ -12,7 +12,7 @@ from typing import Sequence
 from memory.concurrency import together
 from memory.catalog import ScopeCatalog, admits
 from memory.errors import InvalidInput, NotFound, StoreUnavailable
-from memory.mentions import normalise_name
+from memory.naming import normalise_name
 from memory.filters import Filter, check_size, select
 from memory.observe import observed
 from memory.models import HistoryEntry, MemoryRecord, Relation, Scope, as_utc

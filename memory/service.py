@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
@@ -33,31 +33,13 @@ from memory.models import (
 )
 from memory.observe import Observer, observed
 from memory.ports import LLM, ChangeSet, Embedder, GraphStore, MemoryRepository, Reranker, VectorIndex
-from memory.ranking import FusionWeights
+from memory.options import ServiceOptions
 from memory.recall import RecallMixin
 from memory.searcher import Searcher
 from memory.results import AddResult, MemoryChange
 from memory.validation import check_message_count, check_metadata, check_text
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceOptions:
-    dedup_threshold: float = 0.95
-    similar_memories: int = 5
-    max_limit: int = 100
-    exclusive_relations: frozenset[str] = frozenset({"LIVES_IN", "WORKS_AT", "IS_MARRIED_TO", "IS_NAMED"})
-    graph_write_timeout_s: float = 5.0
-    entity_match_threshold: float = 0.9
-    graph_drain_interval_s: float = 2.0
-    graph_max_backoff_s: float = 30.0
-    fusion: FusionWeights = FusionWeights()
-    rerank_candidates: int = 20  # how many of the best fused hits a configured reranker reorders
-    # how often to pick up changes other processes made to the shared SQL database (0: never)
-    sync_interval_s: float = 2.0
-    # records one filtered search or list may read (see RecallMixin.scan_budget)
-    filter_scan_budget: int = 10_000
 
 
 class MemoryService(RecallMixin, GraphMixin):

@@ -37,7 +37,7 @@ from vector import files
 from vector.labels import LabelIds
 from vector.mirror import VectorMirror
 from memory.background import cancel
-from vector.rwlock import RWLock
+from memory.rwlock import RWLock
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")

@@ -25,7 +25,8 @@ from pydantic import BaseModel, ValidationError
 
 from memory.errors import ProviderError
 from memory.models import Vector
-from memory.ports import BatchHook, ChatMessage, EmbedderState
+from memory.models import Message
+from memory.ports import BatchHook, EmbedderState
 
 T = TypeVar("T", bound=BaseModel)
 _MAX_BACKOFF_S = 30.0
@@ -240,7 +241,7 @@ class OpenAIChatLLM:
         self._json_mode = json_mode
         self._extra = dict(extra_body or {})
 
-    async def complete_json(self, messages: Sequence[ChatMessage], schema: type[T]) -> T:
+    async def complete_json(self, messages: Sequence[Message], schema: type[T]) -> T:
         body: dict[str, Any] = {
             "model": self._model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from graph.convert import normalise_name as graph_name
+from memory.naming import entity_name as graph_name
 from memory.errors import InvalidInput
-from memory.mentions import MAX_MENTIONS, mentioned, normalise_name, query_keys
+from memory.mentions import MAX_MENTIONS, mentioned, query_keys
+from memory.naming import normalise_name
 
 
 def test_names_people_places_and_organisations_but_not_capitalised_openers() -> None:

@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 from memory.errors import ProviderError
-from memory.ports import ChatMessage
+from memory.models import Message
 from memory.providers.openai_compat import OpenAIChatLLM, OpenAIEmbedder, parse_json_answer
 from tests.fixtures.openai_fake import Delay, FakeOpenAI
 
@@ -17,7 +17,7 @@ class Facts(BaseModel):
     facts: list[str]
 
 
-MESSAGES = [ChatMessage("system", "Extract facts as JSON."), ChatMessage("user", "I like tea.")]
+MESSAGES = [Message("system", "Extract facts as JSON."), Message("user", "I like tea.")]
 
 
 @pytest.fixture

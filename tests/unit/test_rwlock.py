@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from vector.rwlock import RWLock
+from memory.rwlock import RWLock
 
 
 async def test_readers_share_and_a_writer_waits_for_them() -> None:

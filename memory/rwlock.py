@@ -1,6 +1,8 @@
-"""A fair readers-writer lock for one asyncio event loop.
+"""A fair readers-writer (shared/exclusive) lock for one asyncio event loop.
 
-hnswlib lets many searches run at once but no search may overlap an add, resize or delete.
+The vector index uses it so that many searches run at once but none overlaps an add, resize
+or delete; the index keeper uses it so that many writers apply changes at once while a snapshot
+waits for them and then runs alone (its checkpoint covers nothing half-applied).
 Waiters are served in arrival order (consecutive readers together), so a stream of searches
 cannot starve a writer and vice versa. `release` is synchronous so it can be called from a
 future's done-callback: the index releases only when its worker thread has really finished,
@@ -9,7 +11,9 @@ even if the awaiting task was cancelled meanwhile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
+from typing import AsyncIterator
 
 
 class RWLock:
@@ -67,6 +71,22 @@ class RWLock:
             self._waiters.popleft()
             self._take(exclusive)
             fut.set_result(None)
+
+    @contextlib.asynccontextmanager
+    async def shared(self) -> AsyncIterator[None]:
+        await self.acquire(False)
+        try:
+            yield
+        finally:
+            self.release(False)
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        await self.acquire(True)
+        try:
+            yield
+        finally:
+            self.release(True)
 
     @property
     def readers(self) -> int:

@@ -1,0 +1,50 @@
+"""Read connections and write transactions on one engine, with SQL errors translated to the
+core's errors: the one way the SQL adapters (memories, credentials) talk to the database."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from history.engine import WRITE_INTENT, is_sqlite
+from history.errors import translate_sql
+
+# Key of the PostgreSQL advisory lock that orders commits (any constant; scoped to the database).
+_COMMIT_LOCK = 0x61676D656D  # "agmem"
+
+
+class SqlConnections:
+    """`serialise_writes`: writers that the database would serialise anyway (every SQLite write;
+    ordered commits on PostgreSQL, behind the advisory lock) queue here first, in FIFO order. On
+    SQLite that beats polling the file lock (p99 latency 80-130 ms instead of 630+ ms at 16 in
+    flight, bench/history_commits.py); on PostgreSQL it keeps waiting commits from holding pool
+    connections that reads need."""
+
+    def __init__(self, engine: AsyncEngine, *, serialise_writes: bool = False) -> None:
+        self.engine = engine
+        self.sqlite = is_sqlite(engine)
+        self._writer = engine.execution_options(**{WRITE_INTENT: True})
+        self._serialise = serialise_writes
+        self._write_lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        with translate_sql():
+            async with self.engine.connect() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def writing(self, ordered: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A write transaction; `ordered` ones also serialise against other ordered commits (so
+        the seqs they draw are committed in order)."""
+        queue = self._serialise and (self.sqlite or ordered)
+        lock: AbstractAsyncContextManager[Any] = self._write_lock if queue else nullcontext()
+        with translate_sql():
+            async with lock, self._writer.begin() as conn:
+                if ordered and not self.sqlite:
+                    await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_COMMIT_LOCK)))
+                yield conn

@@ -20,6 +20,7 @@ from graph.convert import (
     filter_params,
     micros_or_none,
     parse_relation_cursor,
+    relation_cursor,
     scope_params,
     to_entity,
     to_micros,
@@ -37,6 +38,7 @@ from memory.models import (
     Vector,
 )
 from memory.naming import entity_name, lenient_entity_name, relation_type
+from memory.pagination import Page, decode_cursor, encode_cursor, page_of
 from memory.ports import NEIGHBOURHOOD_LIMIT
 
 _log = logging.getLogger(__name__)
@@ -249,33 +251,38 @@ class Neo4jGraphStore:
 
     async def entities(
         self, scope: Scope | None, query: GraphQuery, limit: int, after: str | None
-    ) -> list[Entity]:
+    ) -> Page[Entity]:
         """Ordered by (name, owner). The same name can belong to several owners; a page never
-        ends inside such a group (it may exceed `limit` to finish it), so that `after` = the
-        last name never skips an entity."""
-        if limit <= 0:
-            return []
+        ends inside such a group (it may exceed `limit` to finish it), so that a cursor holding
+        the last name never skips an entity."""
         params = {**scope_params(scope), **filter_params(query)}
-        page = await self._query(cypher.ENTITIES_PAGE, {**params, "after": after, "limit": limit})
-        if len(page) == limit:
-            last = page[-1]
-            tail_params = {**params, "name": last["name"], "after_key": last["scope_key"]}
-            page += await self._query(cypher.ENTITIES_SAME_NAME, tail_params)
-        return [to_entity(r) for r in page]
+        rows = await self._query(cypher.ENTITIES_PAGE, {**params, "after": decode_cursor("entity", after),
+                                                        "limit": limit + 1})
+        has_next = len(rows) > limit
+        rows = rows[:limit]
+        if has_next:
+            last = rows[-1]
+            tail = await self._query(cypher.ENTITIES_SAME_NAME,
+                                     {**params, "name": last["name"], "after_key": last["scope_key"]})
+            rows += tail
+            if tail:  # the row that told of a next page may have been one of the same name
+                after_group = {**params, "after": last["name"], "limit": 1}
+                has_next = bool(await self._query(cypher.ENTITIES_PAGE, after_group))
+        found = [to_entity(r) for r in rows]
+        return Page(found, [encode_cursor("entity", e.name) for e in found], has_next)
 
     async def relations(
         self, scope: Scope | None, query: GraphQuery, limit: int, after: str | None
-    ) -> list[Relation]:
-        """Keyset pages; graph.convert.relation_cursor(last) is the `after` of the next page."""
-        if limit <= 0:
-            return []
+    ) -> Page[Relation]:
+        """Keyset pages ordered by (created_at, source, relation, destination)."""
         params = {
             **scope_params(scope),
             **filter_params(query),
-            **parse_relation_cursor(after),
-            "limit": limit,
+            **parse_relation_cursor(decode_cursor("relation", after)),
+            "limit": limit + 1,
         }
-        return [to_relation(r) for r in await self._query(cypher.RELATIONS_PAGE, params)]
+        rows = [to_relation(r) for r in await self._query(cypher.RELATIONS_PAGE, params)]
+        return page_of(rows, limit, "relation", relation_cursor)
 
     async def entity_embeddings(self, scope: Scope) -> dict[str, Vector]:
         params = {"scope_key": scope.require().key()}

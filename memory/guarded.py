@@ -14,7 +14,8 @@ from memory.filters import Filter
 from memory.models import Entity, GraphQuery, HistoryEntry, MemoryRecord, Message, Relation, Scope
 from memory.ports import Order
 from memory.ranking import SearchMode
-from memory.results import AddResult, MemoryPage, Neighbourhood, Owner, SearchResult
+from memory.pagination import Page
+from memory.results import AddResult, Neighbourhood, Owner, SearchResult
 from memory.service import MemoryService, ServiceOptions
 
 
@@ -84,7 +85,7 @@ class GuardedMemoryService:
                                       context=context, rerank=rerank, with_relations=with_relations)
 
     async def list_memories(self, scope: Scope | None, *, filters: Filter | None = None, first: int = 20, after: str | None = None,
-                   order: Order = Order.CREATED_DESC, include_invalidated: bool = False) -> MemoryPage:
+                   order: Order = Order.CREATED_DESC, include_invalidated: bool = False) -> Page[MemoryRecord]:
         return await self._svc.list_memories(self._read_scope(scope), filters=filters, first=first, after=after, order=order,
                                     include_invalidated=include_invalidated)
 
@@ -106,10 +107,10 @@ class GuardedMemoryService:
         return await self._svc.counts()
 
     # graph
-    async def entities(self, scope: Scope | None, query: GraphQuery, first: int, after: str | None) -> list[Entity]:
+    async def entities(self, scope: Scope | None, query: GraphQuery, first: int, after: str | None) -> Page[Entity]:
         return await self._svc.entities(self._read_scope(scope), query, first, after)
 
-    async def relations(self, scope: Scope | None, query: GraphQuery, first: int, after: str | None) -> list[Relation]:
+    async def relations(self, scope: Scope | None, query: GraphQuery, first: int, after: str | None) -> Page[Relation]:
         return await self._svc.relations(self._read_scope(scope), query, first, after)
 
     async def neighbourhood(self, scope: Scope, name: str, depth: int, as_of: datetime | None = None) -> Neighbourhood:

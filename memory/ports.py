@@ -22,6 +22,7 @@ from memory.models import (
     StoredMemory,
     Vector,
 )
+from memory.pagination import Page
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -297,16 +298,15 @@ class GraphStore(Protocol):
 
     async def entities(
         self, scope: Scope | None, query: GraphQuery, limit: int, after: str | None
-    ) -> list[Entity]:
-        """Ordered by name; `after` is the last name of the previous page."""
+    ) -> Page[Entity]:
+        """A page ordered by name; `after` is a cursor of an earlier page (the store's own format)."""
         ...
 
     async def relations(
         self, scope: Scope | None, query: GraphQuery, limit: int, after: str | None
-    ) -> list[Relation]:
-        """Those that hold now (held at `query.as_of`; every one with `query.include_invalid`),
-        ordered by (created_at, source, relation, destination); `after` is an opaque key
-        returned as f"{created_at.isoformat()}|{source}|{relation}|{destination}"."""
+    ) -> Page[Relation]:
+        """A page of those that hold now (held at `query.as_of`; every one with
+        `query.include_invalid`), oldest first; `after` is a cursor of an earlier page."""
         ...
 
     async def entity_embeddings(self, scope: Scope) -> dict[str, Vector]:

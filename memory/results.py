@@ -43,13 +43,6 @@ class SearchResult:
 
 
 @dataclass(frozen=True, slots=True)
-class MemoryPage:
-    items: list[MemoryRecord]
-    end_cursor: str | None
-    has_next: bool
-
-
-@dataclass(frozen=True, slots=True)
 class Neighbourhood:
     entities: list[Entity]
     relations: list[Relation]

@@ -5,7 +5,6 @@ and when filters drop candidates the channels are asked again, deeper, until `li
 every channel is exhausted."""
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime

@@ -1,26 +1,31 @@
-"""MemoryService: the core's public operations (remember, recall, forget), all async and scoped."""
+"""MemoryService: the core's public operations (remember, recall, forget), all async and scoped.
+
+The service owns the write path (add, update, delete) and hands the rest to plain collaborators
+built here from the ports it is given: MemoryReader (get, search, list, history), KnowledgeGraph
+(entities, relations, manual relations, graph work for extracted facts) and Committer (one
+change applied to SQL, the catalog, the vector index and the graph, then published)."""
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
-from memory.concurrency import together
 from memory.catalog import ScopeCatalog
+from memory.committer import Committer
 from memory.entities import EntityResolver
 from memory.errors import AgentMemError, InvalidInput, StoreUnavailable
 from memory.events import EventBus, EventKind, MemoryEvent
 from memory.follower import SqlFollower
-from memory.graph_ops import GraphMixin
 from memory.graph_writer import GraphWriter
 from memory.index_keeper import IndexKeeper
 from memory.ingest import Decided, Ingestor, new_record
+from memory.knowledge import KnowledgeGraph
 from memory.models import (
     ChangeEvent,
-    GraphWork,
+    Entity,
+    GraphQuery,
     HistoryEntry,
     MemoryRecord,
     Message,
@@ -34,15 +39,19 @@ from memory.models import (
 from memory.observe import Observer, observed
 from memory.ports import LLM, ChangeSet, Embedder, GraphStore, MemoryRepository, Reranker, VectorIndex
 from memory.options import ServiceOptions
-from memory.recall import RecallMixin
+from memory.filters import Filter
+from memory.pagination import Page
+from memory.ports import Order
+from memory.ranking import SearchMode
+from memory.reader import MemoryReader
+from memory.results import AddResult, MemoryChange, Neighbourhood, Owner, SearchResult
 from memory.searcher import Searcher
-from memory.results import AddResult, MemoryChange
 from memory.validation import check_message_count, check_metadata, check_text
 
 log = logging.getLogger(__name__)
 
 
-class MemoryService(RecallMixin, GraphMixin):
+class MemoryService:
     def __init__(
         self,
         repo: MemoryRepository,
@@ -65,9 +74,6 @@ class MemoryService(RecallMixin, GraphMixin):
         self._llm = llm
         self.events = events or EventBus()
         self.options = options
-        self.max_limit = options.max_limit
-        self.scan_budget = options.filter_scan_budget
-        self.exclusive_relations = options.exclusive_relations
         self._catalog = ScopeCatalog()
         self.keeper = IndexKeeper(index, repo, index_save_interval_s)
         self.follower = SqlFollower(repo, index, self._catalog, self.keeper.gate, options.sync_interval_s,
@@ -79,9 +85,15 @@ class MemoryService(RecallMixin, GraphMixin):
                         max_backoff_s=options.graph_max_backoff_s)
             if graph is not None else None
         )
+        self._committer = Committer(repo, index, self._catalog, self.keeper, self.follower, self.writer, self.events,
+                                    options.graph_write_timeout_s)
         self._entities = EntityResolver(graph, embedder, options.entity_match_threshold)
+        self.knowledge = KnowledgeGraph(graph, self._entities, self._committer,
+                                        exclusive_relations=options.exclusive_relations, max_limit=options.max_limit)
         self.searcher = Searcher(repo, index, embedder, self._catalog, options.fusion, reranker,
                                  options.rerank_candidates, options.filter_scan_budget, graph=graph)
+        self.reader = MemoryReader(repo, graph, self._catalog, self.searcher,
+                                   max_limit=options.max_limit, scan_budget=options.filter_scan_budget)
         self._ingest = Ingestor(
             embedder, index, self._catalog, repo, llm,
             dedup_threshold=options.dedup_threshold, similar_memories=options.similar_memories,
@@ -171,57 +183,12 @@ class MemoryService(RecallMixin, GraphMixin):
             results.append(MemoryChange(old.id, old.text, ChangeEvent.NONE, None, old))
             if triples:
                 fact_triples.append((old.id, triples))
-        works = await self._graph_works(scope, fact_triples, d.loose_triples)
+        works = await self.knowledge.works_for(scope, fact_triples, d.loose_triples)
         change.graph_work.extend(works)
-        added, invalid, pending = await self._commit_and_index(change, works)
+        added, invalid, pending = await self._committer.commit(change, works)
         invalid += await self._retire_relations([old.id for old, _ in d.invalidations], now)
-        await self._publish(events, added, invalid)
+        await self._committer.publish(events, added, invalid)
         return AddResult(results, added, invalid, pending, d.stored_raw)
-
-    async def _commit_and_index(
-        self, change: ChangeSet, works: list[GraphWork]
-    ) -> tuple[list[Relation], list[Relation], bool]:
-        """Commit to SQL, then bring the catalog, the index and the graph in line with it."""
-        async with self.keeper.writing():
-            seq = await self._repo.commit(change)
-            if change.history:
-                self.follower.own(seq, [h.memory_id for h in change.history])
-            for id in change.deletes:
-                self._catalog.drop(id)
-            for w in change.writes:
-                self._catalog.put(w.record.id, w.record.scope, w.record.valid)
-            # the vector write and the graph write run side by side
-            async with together() as tg:
-                if change.writes:
-                    tg.create_task(self._index.upsert([(w.record.id, w.embedding) for w in change.writes]))
-                if change.deletes:
-                    tg.create_task(self._index.remove(change.deletes))
-                graph = tg.create_task(self._await_graph(works))
-        return graph.result()
-
-    async def _await_graph(self, works: list[GraphWork]) -> tuple[list[Relation], list[Relation], bool]:
-        if not works or self.writer is None:
-            return [], [], False
-        futures = self.writer.submit(works)
-        added: list[Relation] = []
-        invalid: list[Relation] = []
-        try:
-            async with asyncio.timeout(self.options.graph_write_timeout_s):
-                for fut in futures:
-                    res = await asyncio.shield(fut)
-                    added += res.added
-                    invalid += res.invalidated
-        except (TimeoutError, StoreUnavailable):
-            return added, invalid, True
-        return added, invalid, False
-
-    async def _publish(self, events: list[MemoryEvent], added: Sequence[Relation], invalid: Sequence[Relation]) -> None:
-        for ev in events:
-            await self.events.publish(ev)
-        for rel in added:
-            await self.events.publish(MemoryEvent(EventKind.RELATION_ADDED, rel.scope, rel.memory_id, relation=rel))
-        for rel in invalid:
-            await self.events.publish(MemoryEvent(EventKind.RELATION_INVALIDATED, rel.scope, rel.memory_id, relation=rel))
 
     @observed("update")
     async def update(
@@ -245,8 +212,8 @@ class MemoryService(RecallMixin, GraphMixin):
             writes=[StoredMemory(rec, vec)],
             history=[HistoryEntry(id, ChangeEvent.UPDATE, old.text, rec.text, rec.scope, now, actor)],
         )
-        await self._commit_and_index(change, [])
-        await self._publish([MemoryEvent(EventKind.UPDATE, rec.scope, id, rec, old.text)], [], [])
+        await self._committer.commit(change, [])
+        await self._committer.publish([MemoryEvent(EventKind.UPDATE, rec.scope, id, rec, old.text)], [], [])
         return rec
 
     @observed("delete")
@@ -281,7 +248,7 @@ class MemoryService(RecallMixin, GraphMixin):
     async def _delete_records(self, records: list[MemoryRecord], actor: str | None, purge: bool = False,
                               erase_scope: Scope | None = None) -> None:
         if erase_scope is not None and not records:  # memories deleted earlier still have history text
-            await self._commit_and_index(ChangeSet(erased_scope=erase_scope), [])
+            await self._committer.commit(ChangeSet(erased_scope=erase_scope), [])
         if not records:
             return
         now = utcnow()
@@ -294,9 +261,9 @@ class MemoryService(RecallMixin, GraphMixin):
         else:
             history = [HistoryEntry(r.id, ChangeEvent.DELETE, r.text, None, r.scope, now, actor) for r in records]
         change = ChangeSet(deletes=ids, history=history, erased=ids if purge else [], erased_scope=erase_scope)
-        await self._commit_and_index(change, [])
+        await self._committer.commit(change, [])
         invalid = [] if purge else await self._retire_relations(ids, now)
-        await self._publish([MemoryEvent(EventKind.DELETE, r.scope, r.id, None if purge else r, None if purge else r.text)
+        await self._committer.publish([MemoryEvent(EventKind.DELETE, r.scope, r.id, None if purge else r, None if purge else r.text)
                              for r in records], [], invalid)
 
     async def _retire_relations(self, memory_ids: list[str], at: datetime) -> list[Relation]:
@@ -321,6 +288,80 @@ class MemoryService(RecallMixin, GraphMixin):
             self._entities.forget()
         await self.keeper.snapshot()
         await self.events.publish(MemoryEvent(EventKind.RESET, Scope()))
+
+    # reading (MemoryReader) ----------------------------------------------------------------
+    async def get(self, id: str) -> MemoryRecord:
+        return await self.reader.get(id)
+
+    async def get_many(self, ids: Sequence[str]) -> dict[str, MemoryRecord]:
+        return await self.reader.get_many(ids)
+
+    @observed("search")
+    async def search(
+        self,
+        query: str,
+        scope: Scope,
+        *,
+        filters: Filter | None = None,
+        limit: int = 10,
+        threshold: float | None = None,
+        include_invalidated: bool = False,
+        mode: SearchMode = SearchMode.HYBRID,
+        as_of: datetime | None = None,
+        context: int = 0,
+        rerank: bool | None = None,
+        with_relations: bool = True,
+    ) -> SearchResult:
+        """See MemoryReader.search."""
+        return await self.reader.search(
+            query, scope, filters=filters, limit=limit, threshold=threshold, include_invalidated=include_invalidated,
+            mode=mode, as_of=as_of, context=context, rerank=rerank, with_relations=with_relations)
+
+    @observed("list")
+    async def list_memories(
+        self,
+        scope: Scope | None,
+        *,
+        filters: Filter | None = None,
+        first: int = 20,
+        after: str | None = None,
+        order: Order = Order.CREATED_DESC,
+        include_invalidated: bool = False,
+    ) -> Page[MemoryRecord]:
+        return await self.reader.list_memories(scope, filters=filters, first=first, after=after, order=order,
+                                               include_invalidated=include_invalidated)
+
+    async def owners(self, scope: Scope | None) -> list[Owner]:
+        return await self.reader.owners(scope)
+
+    async def history(self, id: str) -> list[HistoryEntry]:
+        return await self.reader.history(id)
+
+    async def history_many(self, ids: Sequence[str]) -> dict[str, list[HistoryEntry]]:
+        return await self.reader.history_many(ids)
+
+    # the knowledge graph (KnowledgeGraph) --------------------------------------------------
+    async def entities(self, scope: Scope | None, query: GraphQuery, first: int, after: str | None) -> Page[Entity]:
+        return await self.knowledge.entities(scope, query, first, after)
+
+    async def relations(self, scope: Scope | None, query: GraphQuery, first: int, after: str | None) -> Page[Relation]:
+        return await self.knowledge.relations(scope, query, first, after)
+
+    async def neighbourhood(self, scope: Scope, name: str, depth: int, as_of: datetime | None = None) -> Neighbourhood:
+        return await self.knowledge.neighbourhood(scope, name, depth, as_of)
+
+    async def relations_by_memory(self, ids: Sequence[str]) -> dict[str, list[Relation]]:
+        return await self.knowledge.relations_by_memory(ids)
+
+    async def add_relation(
+        self, scope: Scope, source: str, relation: str, destination: str, *, actor: str | None = None
+    ) -> AddResult:
+        return await self.knowledge.add_relation(scope, source, relation, destination, actor=actor)
+
+    async def invalidate_relation(
+        self, scope: Scope, source: str, relation: str, destination: str, *, actor: str | None = None
+    ) -> list[Relation]:
+        return await self.knowledge.invalidate_relation(scope, source, relation, destination, actor=actor)
 
     async def counts(self) -> dict[str, int]:
         out = {"memories": len(self._catalog), "outbox": await self._repo.outbox_size()}

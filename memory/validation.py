@@ -52,3 +52,10 @@ def check_message_count(count: int, total_chars: int) -> None:
         raise InvalidInput(f"an add takes at most {MAX_MESSAGES} messages, got {count}; split it into several adds")
     if total_chars > MAX_ADD_CHARS:
         raise InvalidInput(f"an add takes at most {MAX_ADD_CHARS} characters in all, got {total_chars}")
+
+
+def check_limit(limit: int, maximum: int, what: str = "limit") -> int:
+    """A page size or result count within 1..maximum (the service's max_limit)."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1 or limit > maximum:
+        raise InvalidInput(f"{what} must be between 1 and {maximum}")
+    return limit

@@ -1,13 +1,11 @@
-"""Relay cursor connections (forward pagination: `first` / `after`) and opaque cursors."""
+"""Relay cursor connections (forward pagination: `first` / `after`) over the core's pages."""
 from __future__ import annotations
 
-import base64
-import binascii
-from typing import Callable, Generic, Sequence, TypeVar
+from typing import Callable, Generic, TypeVar
 
 import strawberry
 
-from memory.errors import InvalidInput
+from memory.pagination import Page
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -34,36 +32,17 @@ class Connection(Generic[T]):
     page_info: PageInfo
 
 
-def connection(
-    items: Sequence[S], convert: Callable[[S], T], cursors: Sequence[str], has_next: bool, after: str | None
-) -> Connection[T]:
-    nodes = [convert(item) for item in items]
-    edges = [Edge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)]
+def connection(page: Page[S], convert: Callable[[S], T], after: str | None) -> Connection[T]:
+    """A core page as a Relay connection: the edges' cursors are the page's own."""
+    nodes = [convert(item) for item in page.items]
+    edges = [Edge(cursor=c, node=n) for c, n in zip(page.cursors, nodes, strict=True)]
     return Connection(
         edges=edges,
         nodes=nodes,
         page_info=PageInfo(
-            has_next_page=has_next,
+            has_next_page=page.has_next,
             has_previous_page=after is not None,
-            start_cursor=cursors[0] if cursors else None,
-            end_cursor=cursors[-1] if cursors else None,
+            start_cursor=page.cursors[0] if page.cursors else None,
+            end_cursor=page.end_cursor,
         ),
     )
-
-
-def encode_cursor(kind: str, key: str) -> str:
-    return base64.urlsafe_b64encode(f"{kind}:{key}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(kind: str, cursor: str | None) -> str | None:
-    """The key inside a cursor made by encode_cursor(kind, ...); InvalidInput otherwise."""
-    if cursor is None:
-        return None
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        text = ""
-    prefix = f"{kind}:"
-    if not text.startswith(prefix):
-        raise InvalidInput(f"invalid cursor {cursor!r}: pass an endCursor from a previous page of {kind}")
-    return text[len(prefix):]

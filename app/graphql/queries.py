@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Sequence
+from typing import Annotated
 
 import strawberry
 
-from app.graphql.connections import Connection, connection, decode_cursor, encode_cursor
+from app.graphql.connections import Connection, connection
 from app.graphql.context import Info
 from app.graphql.selection import selects
 from app.graphql.inputs import (
@@ -19,36 +19,9 @@ from app.graphql.inputs import (
     scope_of,
 )
 from app.graphql.types import AsOf, Entity, HistoryEvent, Memory, Neighbourhood, Relation, SearchResult
-from memory import models as m
 from memory.models import GraphQuery
-from memory.pagination import encode_cursor as encode_memory_cursor
 from memory.ports import Order
 from memory.ranking import SearchMode
-
-if TYPE_CHECKING:
-    from memory.service import MemoryService
-
-
-def memory_cursor(rec: m.MemoryRecord, order: Order) -> str:
-    """The service's keyset cursor positioned after `rec` (its endCursor when `rec` ends a page)."""
-    at = rec.created_at if order in (Order.CREATED_ASC, Order.CREATED_DESC) else rec.updated_at
-    return encode_memory_cursor(at, rec.id)
-
-
-def relation_key(rel: m.Relation) -> str:
-    """The service's keyset position of a relation (see MemoryService.relations)."""
-    return f"{rel.created_at.isoformat()}|{rel.source}|{rel.relation}|{rel.destination}"
-
-
-def peek(service: MemoryService, first: int) -> int:
-    """Ask for one more than `first` to learn whether a next page exists (within the service's cap;
-    out-of-range values go through unchanged for the service to refuse)."""
-    return first + 1 if 1 <= first < service.options.max_limit else first
-
-
-def has_more(found: Sequence[object], first: int, asked: int) -> bool:
-    # at the cap no extra row was asked for: a full page may have a successor
-    return len(found) > first or (asked == first and len(found) == first)
 
 
 @strawberry.type
@@ -72,8 +45,7 @@ class Query:
             scope_of(scope), filters=filter_of(filter), first=first, after=after,
             order=order_by, include_invalidated=include_invalidated,
         )
-        cursors = [memory_cursor(rec, order_by) for rec in page.items]
-        return connection(page.items, Memory.of, cursors, page.has_next, after)
+        return connection(page, Memory.of, after)
 
     @strawberry.field(description="The memories that best answer `query` (by words and meaning), best first.")
     async def search(
@@ -119,12 +91,8 @@ class Query:
         after: str | None = None,
     ) -> Connection[Entity]:
         query = filter.to_query() if filter else GraphQuery()
-        service = info.context.service
-        asked = peek(service, first)
-        found = await service.entities(scope_of(scope), query, asked, decode_cursor("entity", after))
-        items = found[:first]
-        cursors = [encode_cursor("entity", e.name) for e in items]
-        return connection(items, Entity.of, cursors, has_more(found, first, asked), after)
+        page = await info.context.service.entities(scope_of(scope), query, first, after)
+        return connection(page, Entity.of, after)
 
     @strawberry.field(description="A page of graph relations, oldest first.")
     async def relations(
@@ -137,12 +105,8 @@ class Query:
         as_of: AsOf = None,
     ) -> Connection[Relation]:
         query = filter.to_query(as_of) if filter else GraphQuery(as_of=as_of)
-        service = info.context.service
-        asked = peek(service, first)
-        found = await service.relations(scope_of(scope), query, asked, decode_cursor("relation", after))
-        items = found[:first]
-        cursors = [encode_cursor("relation", relation_key(rel)) for rel in items]
-        return connection(items, Relation.of, cursors, has_more(found, first, asked), after)
+        page = await info.context.service.relations(scope_of(scope), query, first, after)
+        return connection(page, Relation.of, after)
 
     @strawberry.field(description="Entities within `depth` (1-3) hops of `entity`, and the relations between them.")
     async def neighbourhood(

@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from memory.errors import InvalidInput, StoreUnavailable
+from memory.pagination import Page, decode_cursor, page_of
 from memory.models import Entity, GraphQuery, GraphWork, GraphWriteResult, MemoryId, Relation, Scope, Vector
 
 
@@ -101,21 +102,23 @@ class InMemoryGraph:
         ents = [e for (k, n), e in self.entities_.items() if n in seen and scope.contains(e.scope)]
         return ents, rels
 
-    async def entities(self, scope: Scope | None, query: GraphQuery, limit: int, after: str | None) -> list[Entity]:
+    async def entities(self, scope: Scope | None, query: GraphQuery, limit: int, after: str | None) -> Page[Entity]:
         self._check()
+        after = decode_cursor("entity", after)
         ents = sorted((e for e in self.entities_.values() if scope is None or scope.contains(e.scope)), key=lambda e: e.name)
         ents = [e for e in ents if (query.name_contains is None or query.name_contains.casefold() in e.name)
                 and (query.entity_type is None or e.type == query.entity_type) and (after is None or e.name > after)]
-        return ents[:limit]
+        return page_of(ents, limit, "entity", lambda e: e.name)
 
-    async def relations(self, scope: Scope | None, query: GraphQuery, limit: int, after: str | None) -> list[Relation]:
+    async def relations(self, scope: Scope | None, query: GraphQuery, limit: int, after: str | None) -> Page[Relation]:
         self._check()
+        after = decode_cursor("relation", after)
         rels = sorted(self.relations_, key=_rel_key)
         rels = [r for r in rels if (scope is None or scope.contains(r.scope)) and (query.include_invalid or r.holds_at(query.as_of))
                 and (query.relation is None or r.relation == query.relation)
                 and (query.name_contains is None or query.name_contains in r.source or query.name_contains in r.destination)
                 and (after is None or _rel_key(r) > after)]
-        return rels[:limit]
+        return page_of(rels, limit, "relation", _rel_key)
 
     async def entity_embeddings(self, scope: Scope) -> dict[str, Vector]:
         self._check()

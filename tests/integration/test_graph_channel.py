@@ -66,13 +66,13 @@ async def test_as_of_shows_paris_before_the_move_to_berlin(service: MemoryServic
     def where(rels) -> list[tuple[str, bool]]:
         return sorted((r.destination, r.valid) for r in rels)
 
-    assert where(await service.relations(ALICE, GraphQuery(as_of=before_move), 10, None)) == [("paris", False)]
-    assert where(await service.relations(ALICE, GraphQuery(), 10, None)) == [("berlin", True)]
+    assert where((await service.relations(ALICE, GraphQuery(as_of=before_move), 10, None)).items) == [("paris", False)]
+    assert where((await service.relations(ALICE, GraphQuery(), 10, None)).items) == [("berlin", True)]
     hood = await service.neighbourhood(ALICE, "alice", 1, as_of=before_move)
     assert where(hood.relations) == [("paris", False)]
-    later = await service.relations(ALICE, GraphQuery(as_of=utcnow() + timedelta(seconds=1)), 10, None)
+    later = (await service.relations(ALICE, GraphQuery(as_of=utcnow() + timedelta(seconds=1)), 10, None)).items
     assert where(later) == [("berlin", True)]
-    [paris] = [r for r in await service.relations(ALICE, GraphQuery(include_invalid=True), 10, None)
+    [paris] = [r for r in (await service.relations(ALICE, GraphQuery(include_invalid=True), 10, None)).items
                if r.destination == "paris"]
     assert paris.valid_to is not None and paris.valid_to > before_move
     found = await service.search("where does alice live", ALICE, as_of=before_move)

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graph.convert import relation_cursor
 from graph.cypher import checked_type
 from graph.embedded import EmbeddedArcadeDB
 from graph.store import Neo4jGraphStore
@@ -145,16 +144,16 @@ async def test_a_retraction_retires_the_matching_relation_and_creates_nothing(gr
     assert result.added == () and [(r.destination, r.valid, r.invalidated_at) for r in result.invalidated] == [
         ("initech", False, T0 + timedelta(hours=1))
     ]
-    assert await graph_store.relations(ALICE, GraphQuery(), 10, None) == []
-    assert edges(await graph_store.relations(BOB, GraphQuery(), 10, None)) == {("alice", "WORKS_AT", "initech")}
-    names = {e.name for e in await graph_store.entities(ALICE, GraphQuery(), 10, None)}
+    assert (await graph_store.relations(ALICE, GraphQuery(), 10, None)).items == []
+    assert edges((await graph_store.relations(BOB, GraphQuery(), 10, None)).items) == {("alice", "WORKS_AT", "initech")}
+    names = {e.name for e in (await graph_store.entities(ALICE, GraphQuery(), 10, None)).items}
     assert "nowhere" not in names
     # restated after a retraction in the same batch, in order: valid again
     again = [work(ALICE, ("alice", "WORKS_AT", "initech")),
              GraphWork(new_id(), ALICE, (Triple("alice", "WORKS_AT", "initech", negated=True),), None, T0),
              work(ALICE, ("alice", "WORKS_AT", "initech"))]
     await graph_store.apply(again)
-    assert edges(await graph_store.relations(ALICE, GraphQuery(), 10, None)) == {("alice", "WORKS_AT", "initech")}
+    assert edges((await graph_store.relations(ALICE, GraphQuery(), 10, None)).items) == {("alice", "WORKS_AT", "initech")}
 
 
 async def test_valid_from_is_stored_and_read_back(graph_store: Neo4jGraphStore) -> None:
@@ -163,11 +162,11 @@ async def test_valid_from_is_stored_and_read_back(graph_store: Neo4jGraphStore) 
                                     Triple("alice", "LIKES", "tea")), "m1", T0)
     added = (await graph_store.apply([w]))[w.id].added
     assert {(r.destination, r.valid_from) for r in added} == {("madrid", since), ("tea", None)}
-    stored = await graph_store.relations(ALICE, GraphQuery(), 10, None)
+    stored = (await graph_store.relations(ALICE, GraphQuery(), 10, None)).items
     assert {(r.destination, r.valid_from) for r in stored} == {("madrid", since), ("tea", None)}
     later = GraphWork(new_id(), ALICE, (Triple("alice", "LIKES", "tea", valid_from=since),), "m2", T0)
     await graph_store.apply([later])  # a start stated later fills in an unknown one
-    stored = await graph_store.relations(ALICE, GraphQuery(relation="LIKES"), 10, None)
+    stored = (await graph_store.relations(ALICE, GraphQuery(relation="LIKES"), 10, None)).items
     assert [r.valid_from for r in stored] == [since]
 
 
@@ -189,14 +188,14 @@ async def test_reads_use_prefix_scopes(graph_store: Neo4jGraphStore) -> None:
     }
     assert edges(await graph_store.relations_for(BOB, ["bob", "carol"])) == set()
     assert edges(await graph_store.relations_for(ALICE, ["", "  "])) == set()
-    everyone = await graph_store.entities(None, GraphQuery(), 100, None)
+    everyone = (await graph_store.entities(None, GraphQuery(), 100, None)).items
     assert len(everyone) == 6
-    assert {e.scope for e in await graph_store.entities(ALICE, GraphQuery(), 100, None)} == {
+    assert {e.scope for e in (await graph_store.entities(ALICE, GraphQuery(), 100, None)).items} == {
         ALICE_A1,
         ALICE_A2,
     }
-    assert len(await graph_store.relations(None, GraphQuery(), 100, None)) == 3
-    assert {r.scope for r in await graph_store.relations(ALICE, GraphQuery(), 100, None)} == {
+    assert len((await graph_store.relations(None, GraphQuery(), 100, None)).items) == 3
+    assert {r.scope for r in (await graph_store.relations(ALICE, GraphQuery(), 100, None)).items} == {
         ALICE_A1,
         ALICE_A2,
     }
@@ -230,10 +229,11 @@ async def test_entities_pages_cover_everything_once(graph_store: Neo4jGraphStore
     # the same name owned twice must not be skipped at a page boundary
     await graph_store.apply([work(ALICE_A2, ("n09", "is", "shared"))])
     seen: list[tuple[str, Scope]] = []
-    after = None
-    while page := await graph_store.entities(ALICE, GraphQuery(), 10, after):
-        seen += [(e.name, e.scope) for e in page]
-        after = page[-1].name
+    after, more = None, True
+    while more:
+        page = await graph_store.entities(ALICE, GraphQuery(), 10, after)
+        seen += [(e.name, e.scope) for e in page.items]
+        after, more = page.end_cursor, page.has_next
     assert len(seen) == len(set(seen)) == 27
     assert [name for name, _ in seen] == sorted(name for name, _ in seen)
     assert ("n09", ALICE_A2) in seen and ("n09", ALICE_A1) in seen
@@ -246,20 +246,21 @@ async def test_relations_pages_with_cursor_and_filters(graph_store: Neo4jGraphSt
     ]
     await graph_store.apply(works)
     seen: list[Relation] = []
-    after = None
-    while page := await graph_store.relations(ALICE, GraphQuery(), 7, after):
-        seen += page
-        after = relation_cursor(page[-1])
+    after, more = None, True
+    while more:
+        page = await graph_store.relations(ALICE, GraphQuery(), 7, after)
+        seen += page.items
+        after, more = page.end_cursor, page.has_next
     assert len(seen) == 20 and len(edges(seen)) == 20
     assert [(r.created_at, r.source) for r in seen] == sorted((r.created_at, r.source) for r in seen)
-    knows = await graph_store.relations(ALICE, GraphQuery(relation="Knows"), 100, None)
+    knows = (await graph_store.relations(ALICE, GraphQuery(relation="Knows"), 100, None)).items
     assert len(knows) == 10 and {r.relation for r in knows} == {"KNOWS"}
-    assert edges(await graph_store.relations(None, GraphQuery(name_contains=" P07"), 100, None)) == {
+    assert edges((await graph_store.relations(None, GraphQuery(name_contains=" P07"), 100, None)).items) == {
         ("p07", "KNOWS", "hub")
     }
-    hubs = await graph_store.entities(ALICE, GraphQuery(name_contains="HU"), 100, None)
+    hubs = (await graph_store.entities(ALICE, GraphQuery(name_contains="HU"), 100, None)).items
     assert [e.name for e in hubs] == ["hub"]
-    likers = await graph_store.entities(ALICE, GraphQuery(relation="likes"), 100, None)
+    likers = (await graph_store.entities(ALICE, GraphQuery(relation="likes"), 100, None)).items
     assert len(likers) == 11  # ten sources and the hub
     with pytest.raises(InvalidInput):
         await graph_store.relations(ALICE, GraphQuery(), 10, "not a cursor")
@@ -271,9 +272,9 @@ async def test_entity_type_is_kept_and_filterable(graph_store: Neo4jGraphStore) 
         new_id(), ALICE, (Triple("alice", "works_at", "acme", "Person", "organisation"),), None, T0
     )
     await graph_store.apply([first, typed])
-    people = await graph_store.entities(ALICE, GraphQuery(entity_type="person"), 10, None)
+    people = (await graph_store.entities(ALICE, GraphQuery(entity_type="person"), 10, None)).items
     assert [(e.name, e.type) for e in people] == [("alice", "person")]
-    assert (await graph_store.entities(ALICE, GraphQuery(name_contains="acme"), 10, None))[
+    assert ((await graph_store.entities(ALICE, GraphQuery(name_contains="acme"), 10, None)).items)[
         0
     ].type == "organisation"
 
@@ -286,7 +287,7 @@ async def test_relation_types_are_validated_before_reaching_cypher(graph_store: 
     with pytest.raises(InvalidInput):
         await graph_store.invalidate_relation(ALICE, "alice", INJECTION, "bob", T0)
     with pytest.raises(InvalidInput):
-        await graph_store.relations(ALICE, GraphQuery(relation=INJECTION), 10, None)
+        (await graph_store.relations(ALICE, GraphQuery(relation=INJECTION), 10, None)).items
     with pytest.raises(InvalidInput):
         await graph_store.apply([work(ALICE, ("alice", "knows", "bob"), exclusive=frozenset({INJECTION}))])
     with pytest.raises(InvalidInput):
@@ -321,7 +322,7 @@ async def test_delete_scope_removes_the_prefix_only(graph_store: Neo4jGraphStore
     )
     await graph_store.delete_scope(ALICE)
     assert await graph_store.counts() == (2, 1)
-    assert edges(await graph_store.relations(None, GraphQuery(), 10, None)) == {("bob", "KNOWS", "alice")}
+    assert edges((await graph_store.relations(None, GraphQuery(), 10, None)).items) == {("bob", "KNOWS", "alice")}
     with pytest.raises(InvalidInput):
         await graph_store.delete_scope(Scope())
 

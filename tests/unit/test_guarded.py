@@ -54,8 +54,8 @@ async def test_unscoped_and_filtered_reads_only_return_own_data(as_alice: Guarde
     found = await as_alice.search("knows carol", Scope())
     assert {h.record.scope.user_id for h in found.hits} == {"alice"}
     assert {r.source for r in found.relations} == {"alice"}
-    assert {e.name for e in await as_alice.entities(None, GraphQuery(), 50, None)} == {"alice", "carol"}
-    assert all(r.scope.user_id == "alice" for r in await as_alice.relations(None, GraphQuery(), 50, None))
+    assert {e.name for e in (await as_alice.entities(None, GraphQuery(), 50, None)).items} == {"alice", "carol"}
+    assert all(r.scope.user_id == "alice" for r in (await as_alice.relations(None, GraphQuery(), 50, None)).items)
 
 
 async def test_only_admins_reset(as_alice: GuardedMemoryService, service: MemoryService, bobs_memory: str) -> None:

@@ -89,7 +89,7 @@ async def test_a_contradicting_statement_invalidates_the_old_relation(service: M
     await service.add([user("I live in Paris.")], ALICE)
     result = await service.add([user("I live in Berlin.")], ALICE)
     assert [(r.destination, r.valid) for r in result.relations_invalidated] == [("paris", False)]
-    everything = await service.relations(ALICE, GraphQuery(include_invalid=True), 10, None)
+    everything = (await service.relations(ALICE, GraphQuery(include_invalid=True), 10, None)).items
     assert {(r.destination, r.valid) for r in everything} == {("paris", False), ("berlin", True)}
 
 
@@ -98,7 +98,7 @@ async def test_a_retraction_invalidates_the_matching_relation_and_creates_none(s
     result = await service.add([user("I no longer work at Initech.")], ALICE)
     assert [(r.relation, r.destination, r.valid) for r in result.relations_invalidated] == [("WORKS_AT", "initech", False)]
     assert result.relations_added == []
-    valid = await service.relations(ALICE, GraphQuery(), 10, None)
+    valid = (await service.relations(ALICE, GraphQuery(), 10, None)).items
     assert {(r.relation, r.destination) for r in valid} == {("LIKES", "olives")}
     again = await service.add([user("I don't work at Initech anymore.")], ALICE)  # nothing left to retract
     assert again.relations_invalidated == [] and again.relations_added == []
@@ -108,7 +108,7 @@ async def test_a_stated_start_time_becomes_the_relation_valid_from(service: Memo
     result = await service.add([user("I have lived in Madrid since 2019.")], ALICE)
     [rel] = result.relations_added
     assert (rel.destination, rel.valid_from) == ("madrid", datetime(2019, 1, 1, tzinfo=UTC))
-    [stored] = await service.relations(ALICE, GraphQuery(), 10, None)
+    [stored] = (await service.relations(ALICE, GraphQuery(), 10, None)).items
     assert stored.valid_from == datetime(2019, 1, 1, tzinfo=UTC)
     [change] = result.results  # the memory keeps when it happened
     assert change.record is not None and change.record.occurred_at == datetime(2019, 1, 1, tzinfo=UTC)

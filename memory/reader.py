@@ -1,7 +1,6 @@
-"""Reading memories back: get, search (by meaning, with exact filters), list, history."""
+"""Reading memories back: get, search (by words, meaning and graph, with exact filters), list, history."""
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import re
@@ -10,18 +9,17 @@ from datetime import datetime
 from typing import Sequence
 
 from memory.concurrency import together
-from memory.catalog import ScopeCatalog, admits
+from memory.catalog import ScopeCatalog
 from memory.errors import InvalidInput, NotFound, StoreUnavailable
 from memory.naming import normalise_name
 from memory.filters import Filter, check_size, select
-from memory.observe import observed
 from memory.models import HistoryEntry, MemoryRecord, Relation, Scope, as_utc
-from memory.pagination import decode_cursor, encode_cursor
-from memory.ports import Embedder, GraphStore, MemoryRepository, Order, PageCursor, VectorIndex
+from memory.pagination import Page, decode_cursor, encode_cursor
+from memory.ports import GraphStore, MemoryRepository, Order, PageCursor
 from memory.ranking import SearchMode
-from memory.results import MemoryPage, Owner, SearchHit, SearchResult
+from memory.results import Owner, SearchHit, SearchResult
 from memory.searcher import Searcher, SearchRequest
-from memory.validation import check_text
+from memory.validation import check_limit, check_text
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +27,26 @@ MAX_CONTEXT = 5
 _WORD = re.compile(r"[\w'’-]+")
 
 
-class RecallMixin:
-    """The read side of MemoryService (which provides these attributes)."""
+class MemoryReader:
+    """The read side of the service: every read goes through the ports it is given."""
 
-    _repo: MemoryRepository
-    _index: VectorIndex
-    _embedder: Embedder
-    _graph: GraphStore | None
-    _catalog: ScopeCatalog
-    searcher: Searcher
-    max_limit: int
-    scan_budget: int  # records one filtered search or list may read before it answers with what it found
+    def __init__(
+        self,
+        repo: MemoryRepository,
+        graph: GraphStore | None,
+        catalog: ScopeCatalog,
+        searcher: Searcher,
+        *,
+        max_limit: int,
+        scan_budget: int,
+    ) -> None:
+        self._repo = repo
+        self._graph = graph
+        self._catalog = catalog
+        self._searcher = searcher
+        self._max_limit = max_limit
+        # records one filtered search or list may read before it answers with what it found
+        self._scan_budget = scan_budget
 
     async def get(self, id: str) -> MemoryRecord:
         rec = await self._repo.get(id) if isinstance(id, str) and id else None
@@ -50,12 +57,6 @@ class RecallMixin:
     async def get_many(self, ids: Sequence[str]) -> dict[str, MemoryRecord]:
         return await self._repo.get_many(list(ids))
 
-    def _limit(self, limit: int, what: str = "limit") -> int:
-        if not isinstance(limit, int) or limit < 1 or limit > self.max_limit:
-            raise InvalidInput(f"{what} must be between 1 and {self.max_limit}")
-        return limit
-
-    @observed("search")
     async def search(
         self,
         query: str,
@@ -80,7 +81,7 @@ class RecallMixin:
         graph round trip: edges ask only when their client wants them)."""
         scope.require()
         query = check_text(query, "query")
-        limit = self._limit(limit)
+        limit = check_limit(limit, self._max_limit)
         check_size(filters)
         if threshold is not None and not (-1.0 <= threshold <= 1.0 and math.isfinite(threshold)):
             raise InvalidInput("threshold must be between -1 and 1 (cosine similarity)")
@@ -88,14 +89,14 @@ class RecallMixin:
             raise InvalidInput("mode must be one of HYBRID, VECTOR, LEXICAL")
         if not isinstance(context, int) or not 0 <= context <= MAX_CONTEXT:
             raise InvalidInput(f"context must be between 0 and {MAX_CONTEXT}")
-        if rerank and not self.searcher.can_rerank:
+        if rerank and not self._searcher.can_rerank:
             raise InvalidInput("rerank needs a reranker and none is configured (set reranker.base_url)")
         if threshold is not None and mode is SearchMode.LEXICAL:
             raise InvalidInput("threshold is a cosine similarity: use it with HYBRID or VECTOR search")
         request = SearchRequest(query, scope, filters, limit, threshold, include_invalidated, mode,
                                 as_of=as_utc(as_of) if as_of is not None else None, rerank=rerank)
         async with together() as tg:
-            hits_task = tg.create_task(self.searcher.hits(request))
+            hits_task = tg.create_task(self._searcher.hits(request))
             rel_task = tg.create_task(
                 self._query_relations(query, scope, request.as_of) if with_relations else _none())
         hits = hits_task.result()
@@ -133,7 +134,6 @@ class RecallMixin:
             log.warning("graph unavailable during search; returning no relations: %s", exc)
             return []
 
-    @observed("list")
     async def list_memories(
         self,
         scope: Scope | None,
@@ -143,18 +143,18 @@ class RecallMixin:
         after: str | None = None,
         order: Order = Order.CREATED_DESC,
         include_invalidated: bool = False,
-    ) -> MemoryPage:
-        first = self._limit(first, "first")
+    ) -> Page[MemoryRecord]:
+        first = check_limit(first, self._max_limit, "first")
         check_size(filters)
-        cursor = decode_cursor(after) if after else None
+        cursor = _decode(after)
         found: list[MemoryRecord] = []
         batch = first + 1 if filters is None else max(100, first * 4)
         scanned, last_seen = 0, None
         while len(found) <= first:
-            if scanned >= self.scan_budget:
+            if scanned >= self._scan_budget and last_seen is not None:
                 # a selective filter over a large scope: answer a short page whose cursor resumes
                 # the scan after the last record read, so every request stays bounded
-                return MemoryPage(found, encode_cursor(_order_at(last_seen, order), last_seen.id), True)
+                return Page(found, [_cursor(rec, order) for rec in found], True, resume=_cursor(last_seen, order))
             page = await self._repo.list_page(
                 scope, order=order, after=cursor, limit=batch, include_invalidated=include_invalidated
             )
@@ -165,8 +165,7 @@ class RecallMixin:
             last_seen = page[-1]
             cursor = PageCursor(_order_at(last_seen, order), last_seen.id)
         items = found[:first]
-        end = encode_cursor(_order_at(items[-1], order), items[-1].id) if items else None
-        return MemoryPage(items, end, len(found) > first)
+        return Page(items, [_cursor(rec, order) for rec in items], len(found) > first)
 
     async def owners(self, scope: Scope | None) -> list[Owner]:
         """Every user, agent and run id with valid memories inside `scope` (None: all), by kind then id."""
@@ -189,3 +188,22 @@ async def _none() -> list[Relation]:
 
 def _order_at(rec: MemoryRecord, order: Order) -> datetime:
     return rec.created_at if order in (Order.CREATED_ASC, Order.CREATED_DESC) else rec.updated_at
+
+
+def _cursor(rec: MemoryRecord, order: Order) -> str:
+    return encode_cursor("memory", f"{_order_at(rec, order).isoformat()}|{rec.id}")
+
+
+def _decode(after: str | None) -> PageCursor | None:
+    key = decode_cursor("memory", after)
+    if key is None:
+        return None
+    at, sep, id = key.partition("|")
+    try:
+        return PageCursor(datetime.fromisoformat(at), id) if sep and id else _refuse(after)
+    except ValueError:
+        return _refuse(after)
+
+
+def _refuse(cursor: str | None) -> PageCursor:
+    raise InvalidInput(f"invalid cursor {cursor!r}: pass an endCursor from a previous page of memory")

@@ -1,9 +1,4 @@
-"""The edge: web app, GraphQL, CLI and the one composition root."""
-import os
+"""The edge: web app, GraphQL, CLI and the one composition root.
 
-# On 2 cores, BLAS threads and the embedding runtime's threads fight (a query embedding went
-# from ~5 ms to ~74 ms when they alternated). Pin them before numpy is first imported.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+Importing it changes nothing in the process: thread pins and malloc tuning are applied by the
+entry point that starts the process (app/__main__.py, the serve command: app/process.py)."""

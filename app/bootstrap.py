@@ -1,15 +1,19 @@
 """The composition root: the only module that knows the concrete adapters.
 
-`service_context(settings)` opens every resource in order (SQL with migrations, the vector
-index, the graph — the embedded ArcadeDB server when no URI is configured — the embedder and
-the LLM), starts the service, and closes them in reverse order."""
+`open_stores(settings)` opens the data stores in order (SQL with migrations, the vector index,
+the graph — the embedded ArcadeDB server when no URI is configured) and closes them in reverse;
+serving and the export/import commands both go through it. `service_context(settings)` adds the
+embedder, the LLM and the reranker, and starts the service on those stores."""
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.process import release_free_memory
 from app.ops.instrument import timed
@@ -22,7 +26,7 @@ from graph.store import Neo4jGraphStore
 from history.credentials import SqlCredentialStore
 from history.engine import create_engine
 from history.repository import SqlMemoryRepository
-from memory.ports import LLM, Embedder, GraphStore, Reranker
+from memory.ports import LLM, Embedder, Reranker
 from memory.providers.http_reranker import HttpReranker
 from memory.providers.local_embedder import OnnxEmbedder, SentenceTransformerEmbedder
 from memory.providers.openai_compat import OpenAIChatLLM, OpenAIEmbedder
@@ -69,7 +73,7 @@ def _graph_password(directory: Path) -> str:
 
 
 @contextlib.asynccontextmanager
-async def graph_context(settings: Settings) -> AsyncIterator[GraphStore | None]:
+async def graph_context(settings: Settings) -> AsyncIterator[Neo4jGraphStore | None]:
     cfg = settings.graph
     if not cfg.enabled:
         yield None
@@ -99,53 +103,90 @@ async def graph_context(settings: Settings) -> AsyncIterator[GraphStore | None]:
             await server.stop()
 
 
+@dataclass(frozen=True)
+class Stores:
+    """The data stores, open: what serving wraps into the service, and what export/import read
+    and write directly. The index is not loaded yet (the service, or an import's replay, does)."""
+
+    engine: AsyncEngine
+    repo: SqlMemoryRepository
+    index: HnswIndex
+    graph: Neo4jGraphStore | None  # None when graph.enabled is false
+
+
+StepHook = Callable[[str, str], None]  # (start-up step, its state): see app/ops/runtime.py
+
+
+def _no_steps(step: str, state: str) -> None:
+    return None
+
+
+@contextlib.asynccontextmanager
+async def open_stores(settings: Settings, on_step: StepHook = _no_steps) -> AsyncIterator[Stores]:
+    """The one place that opens SQL (after the schema check or migrations), the vector index and
+    the graph (the embedded ArcadeDB server when no URI is configured); closes them in reverse.
+    `on_step` hears "migrations" once SQL is ready, then "graph" ("done" or "disabled")."""
+    private_dir(settings.data_dir)
+    await prepare_database(settings)  # refuses a database ahead of the code, or behind it without auto_migrate
+    on_step("migrations", "done")
+    engine = create_engine(settings.sql_url())
+    repo = SqlMemoryRepository(engine, record_cache=settings.memory.record_cache)
+    index = HnswIndex(settings.data_dir / "index", dimension=settings.embedder.dimension)
+    try:
+        async with graph_context(settings) as graph:
+            on_step("graph", "done" if graph is not None else "disabled")
+            yield Stores(engine, repo, index, graph)
+    finally:
+        await index.close()  # its background copy of a loaded snapshot, if still running
+        await repo.close()
+
+
+def service_options(settings: Settings) -> ServiceOptions:
+    mem = settings.memory
+    return ServiceOptions(
+        dedup_threshold=mem.dedup_threshold,
+        similar_memories=mem.similar_memories,
+        max_limit=mem.max_limit,
+        exclusive_relations=frozenset(mem.exclusive_relations),
+        graph_write_timeout_s=mem.graph_write_timeout_s,
+        sync_interval_s=mem.sync_interval_s,
+        fusion=FusionWeights(method=FusionMethod(mem.fusion), k=mem.fusion_k, vector=mem.vector_weight,
+                             lexical=mem.lexical_weight, graph=mem.graph_weight, min_candidates=mem.search_candidates),
+        rerank_candidates=settings.reranker.candidates,
+        filter_scan_budget=mem.filter_scan_budget,
+    )
+
+
 @contextlib.asynccontextmanager
 async def service_context(settings: Settings, runtime: Runtime | None = None) -> AsyncIterator[MemoryService]:
     """`runtime` (when given) records each component and start-up step as it comes up, for
     health checks; its metrics, when set, time every store call and core operation."""
     runtime = runtime if runtime is not None else Runtime()
     sink = runtime.metrics
-    private_dir(settings.data_dir)
-    url = settings.sql_url()
-    await prepare_database(settings)  # refuses a database ahead of the code, or behind it without auto_migrate
-    runtime.done("migrations")
-    engine = create_engine(url)
-    repo = runtime.repo = timed(SqlMemoryRepository(engine, record_cache=settings.memory.record_cache), "sql", sink)
     embedder = runtime.embedder = timed(build_embedder(settings), "embedder", sink)
     if sink is not None:
         embedder.observe_batches(sink.embedding_call)
-    # the model loads on its own thread while the graph server starts and the index loads
-    warming = asyncio.create_task(embedder.warmup(), name="embedder-warmup")
     llm = runtime.llm = build_llm(settings)
     reranker = build_reranker(settings)
-    hnsw = HnswIndex(settings.data_dir / "index", dimension=settings.embedder.dimension)
+    warming: asyncio.Task[None] | None = None
+
+    def step(name: str, state: str) -> None:
+        nonlocal warming
+        runtime.done(name, state)
+        if name == "migrations":  # the model loads on its own thread while the graph server starts and the index loads
+            warming = asyncio.create_task(embedder.warmup(), name="embedder-warmup")
+
     try:
-        index = runtime.index = timed(hnsw, "vector", sink)
-        async with graph_context(settings) as bare_graph:
-            graph = runtime.graph = timed(bare_graph, "graph", sink) if bare_graph is not None else None
-            runtime.done("graph", "done" if graph is not None else "disabled")
-            mem = settings.memory
-            service = MemoryService(
-                repo, index, embedder, graph=graph, llm=llm,
-                options=ServiceOptions(
-                    dedup_threshold=mem.dedup_threshold,
-                    similar_memories=mem.similar_memories,
-                    max_limit=mem.max_limit,
-                    exclusive_relations=frozenset(mem.exclusive_relations),
-                    graph_write_timeout_s=mem.graph_write_timeout_s,
-                    sync_interval_s=mem.sync_interval_s,
-                    fusion=FusionWeights(method=FusionMethod(mem.fusion), k=mem.fusion_k, vector=mem.vector_weight, lexical=mem.lexical_weight,
-                                         graph=mem.graph_weight,
-                                         min_candidates=mem.search_candidates),
-                    rerank_candidates=settings.reranker.candidates,
-                    filter_scan_budget=mem.filter_scan_budget,
-                ),
-                reranker=reranker,
-                index_save_interval_s=mem.index_save_interval_s,
-                observer=sink,
-            )
+        async with open_stores(settings, step) as stores:
+            repo = runtime.repo = timed(stores.repo, "sql", sink)
+            index = runtime.index = timed(stores.index, "vector", sink)
+            graph = runtime.graph = timed(stores.graph, "graph", sink) if stores.graph is not None else None
+            service = MemoryService(repo, index, embedder, graph=graph, llm=llm, options=service_options(settings),
+                                    reranker=reranker, index_save_interval_s=settings.memory.index_save_interval_s,
+                                    observer=sink)
             await service.start()
             runtime.done("vector_index")
+            assert warming is not None
             await warming  # a model that cannot load stops the start, with its own error
             runtime.done("embedder")
             runtime.service = service
@@ -156,14 +197,13 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
                 runtime.service = None
                 await service.stop()
     finally:
-        warming.cancel()
-        await asyncio.gather(warming, return_exceptions=True)  # raised above already, or moot
-        await hnsw.close()  # its background copy of a loaded snapshot, if still running
+        if warming is not None:
+            warming.cancel()
+            await asyncio.gather(warming, return_exceptions=True)  # raised above already, or moot
         for closable in (embedder, llm, reranker):
             if closable is not None:
                 with contextlib.suppress(Exception):
                     await closable.aclose()  # type: ignore[union-attr]
-        await repo.close()
 
 
 @contextlib.asynccontextmanager

@@ -26,7 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import app  # noqa: E402,F401  (pins BLAS/OMP threads before numpy loads)
+from app.process import pin_threads  # noqa: E402
+
+pin_threads()  # the service's thread pins, before numpy loads
+
 import numpy as np  # noqa: E402
 
 from app.bootstrap import service_context  # noqa: E402

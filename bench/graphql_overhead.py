@@ -29,6 +29,10 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.process import pin_threads  # noqa: E402
+
+pin_threads()  # the service's thread pins, before numpy loads
+
 from app.keys import SERVICE_KEY  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.web import create_app  # noqa: E402

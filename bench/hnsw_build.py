@@ -18,7 +18,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import app  # noqa: E402,F401  the service's thread pins
+from app.process import pin_threads  # noqa: E402
+
+pin_threads()  # the service's thread pins, before numpy loads
+
 import hnswlib  # noqa: E402
 import numpy as np  # noqa: E402
 

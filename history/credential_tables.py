@@ -9,7 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field
 
-from history.tables import HistoryBase, UtcDateTime
+from history.base import HistoryBase, UtcDateTime
 
 
 class ApiKeyRow(HistoryBase, table=True):

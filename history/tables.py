@@ -7,50 +7,16 @@ cheaper than building pydantic objects per row, and the domain types are built d
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any, ClassVar
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Dialect
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-
-class UtcDateTime(sa.TypeDecorator[datetime]):
-    """Timezone-aware UTC on both sides of the driver.
-
-    PostgreSQL keeps `timestamptz`; SQLite stores a fixed-width naive text (so text order is time
-    order) and hands back naive values. Converting to UTC on the way in and re-attaching UTC on
-    the way out keeps comparisons (keyset cursors) and results identical on both backends."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:  # naive means UTC throughout the code base
-            value = value.replace(tzinfo=UTC)
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-# SQLite only turns an INTEGER (not BIGINT) primary key into the rowid alias that AUTOINCREMENT needs.
-BigSerial = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
-class HistoryBase(SQLModel):
-    # A metadata of our own so that migrations see exactly these tables, whatever else in the
-    # process happens to subclass SQLModel.
-    metadata: ClassVar[sa.MetaData] = sa.MetaData(
-        naming_convention={"pk": "pk_%(table_name)s", "ix": "ix_%(column_0_label)s"}
-    )
+# the credential tables share this metadata: importing them here means `metadata` below holds
+# every table (migrations compare against all of them)
+from history import credential_tables as _credential_tables  # noqa: F401
+from history.base import BigSerial, HistoryBase, UtcDateTime
 
 
 class MemoryRow(HistoryBase, table=True):
@@ -135,7 +101,3 @@ memories: sa.Table = MemoryRow.__table__  # type: ignore[attr-defined]
 memory_history: sa.Table = HistoryRow.__table__  # type: ignore[attr-defined]
 graph_outbox: sa.Table = OutboxRow.__table__  # type: ignore[attr-defined]
 memory_mentions: sa.Table = MentionRow.__table__  # type: ignore[attr-defined]
-
-# The credential tables share this metadata (migrations compare against all tables); imported
-# last because that module builds on the definitions above.
-from history import credential_tables as _credential_tables  # noqa: E402,F401

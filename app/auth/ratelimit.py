@@ -14,6 +14,7 @@ from typing import Any, Callable, Protocol
 
 from redis.exceptions import RedisError
 
+from app.settings import LimitSettings
 from memory.access import Principal
 from memory.errors import RateLimited
 
@@ -121,18 +122,17 @@ class Limits:
     credential label) counting failed authentications, and one per client address for the token
     endpoint (each exchange or refresh writes a row and hashes a secret)."""
 
-    def __init__(self, limiter: RateLimiter, per_principal: Bucket, auth_failures: Bucket, enabled: bool = True,
-                 token_requests: Bucket = Bucket(0.5, 10)) -> None:
+    def __init__(self, limiter: RateLimiter, settings: LimitSettings) -> None:
         self._limiter = limiter
-        self.configure(per_principal, auth_failures, enabled, token_requests)
+        self.reconfigure(settings)
 
-    def configure(self, per_principal: Bucket, auth_failures: Bucket, enabled: bool = True,
-                  token_requests: Bucket = Bucket(0.5, 10)) -> None:
-        """New rates take effect on the next request (SIGHUP reload)."""
-        self._principal = per_principal
-        self._failures = auth_failures
-        self._tokens = token_requests
-        self.enabled = enabled
+    def reconfigure(self, settings: LimitSettings) -> None:
+        """New rates take effect on the next request (SIGHUP reload); the buckets' state stays in
+        the limiter."""
+        self._principal = Bucket(settings.requests_per_s, settings.burst)
+        self._failures = Bucket(settings.auth_failures_per_min / 60.0, settings.auth_failure_burst)
+        self._tokens = Bucket(settings.token_requests_per_min / 60.0, settings.token_burst)
+        self.enabled = settings.rate_limits
 
     async def token_request(self, address: str) -> None:
         if self.enabled:

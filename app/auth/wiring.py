@@ -18,7 +18,7 @@ from app.auth.authenticator import ClientAddress, CredentialAuthenticator
 from app.auth.http import auth_errors_middleware, cors_middleware, token_endpoint
 from app.auth.idp import IdpVerifier
 from app.auth.keys import KeyManager, SecretHasher
-from app.auth.ratelimit import Bucket, Limits, MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from app.auth.ratelimit import Limits, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from app.auth.tokens import TokenService
 from app.keys import SETTINGS_KEY
 from app.ops.runtime import RELOADER_KEY
@@ -68,17 +68,6 @@ def hasher_for(settings: Settings) -> SecretHasher:
     return SecretHasher(pepper.get_secret_value().encode() if pepper else None)
 
 
-def limits_for(settings: Settings, limiter: RateLimiter) -> Limits:
-    cfg = settings.limits
-    return Limits(
-        limiter,
-        Bucket(cfg.requests_per_s, cfg.burst),
-        Bucket(cfg.auth_failures_per_min / 60.0, cfg.auth_failure_burst),
-        enabled=cfg.rate_limits,
-        token_requests=Bucket(cfg.token_requests_per_min / 60.0, cfg.token_burst),
-    )
-
-
 @contextlib.asynccontextmanager
 async def _limiter(settings: Settings) -> AsyncIterator[RateLimiter]:
     if not settings.redis_url:
@@ -114,14 +103,13 @@ async def _auth(app: web.Application) -> AsyncIterator[None]:
             store, keys, hasher, token_secret(settings), issuer=cfg.token_issuer,
             access_ttl_s=cfg.access_token_ttl_s, refresh_ttl_s=cfg.refresh_token_ttl_s,
         )
-        limits = limits_for(settings, limiter)
+        limits = Limits(limiter, settings.limits)
         app[KEY_MANAGER_KEY], app[TOKENS_KEY], app[LIMITS_KEY] = keys, tokens, limits
         app[CLIENT_ADDRESS_KEY] = ClientAddress(settings.auth.trusted_proxies)
         reloader = app.get(RELOADER_KEY)
         if reloader is not None:
             def new_rates(new: Settings, old: Settings) -> None:
-                fresh = limits_for(new, limiter)
-                limits.configure(fresh._principal, fresh._failures, fresh.enabled, fresh._tokens)
+                limits.reconfigure(new.limits)
 
             for key in RATE_KEYS:
                 reloader.on_change(f"limits.{key}", new_rates)

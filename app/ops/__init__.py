@@ -1,1 +1,2 @@
-"""Operations: configuration loading, health, metrics, logs, reload, migrations and transfer CLIs."""
+"""Runtime pieces of the edge: configuration loading, health, metrics, logs, reload, the start-up
+migration rule. The commands that start a process are in app/commands."""

@@ -97,7 +97,7 @@ async def health(request: web.Request) -> web.Response:
 
 async def _report(request: web.Request) -> Report:
     monitor = request.app.get(MONITOR_KEY)
-    if monitor is None:  # the start-up probe app (see app/ops/serving.py) has no monitor
+    if monitor is None:  # the start-up probe app (see app/commands/server.py) has no monitor
         return starting_report(request.app[RUNTIME_KEY])
     return await monitor.report()
 

@@ -7,11 +7,12 @@ the service's private attributes."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from app.ops.metrics import Metrics
+from memory.ports import LLM, Embedder, GraphStore, MemoryRepository, VectorIndex
 
 if TYPE_CHECKING:
     from app.ops.health import HealthMonitor
@@ -26,11 +27,12 @@ STEPS = ("migrations", "graph", "vector_index", "embedder")
 class Runtime:
     metrics: Metrics | None = None
     steps: dict[str, str] = field(default_factory=lambda: dict.fromkeys(STEPS, "pending"))
-    repo: Any = None
-    index: Any = None
-    graph: Any = None
-    embedder: Any = None
-    llm: Any = None
+    # each None until the composition root has built it; graph and llm stay None when disabled
+    repo: MemoryRepository | None = None
+    index: VectorIndex | None = None
+    graph: GraphStore | None = None
+    embedder: Embedder | None = None
+    llm: LLM | None = None
     service: MemoryService | None = None
     failure: str | None = None  # why start-up failed, when it did
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import aiohttp
 
-from app.cli import load_settings, parser
+from app.commands.cli import parser
+from app.commands.options import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

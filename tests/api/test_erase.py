@@ -10,8 +10,8 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient
 
 from app import bootstrap
-from app.cli import main
-from app.ops import transfer
+from app.commands import transfer_io as transfer
+from app.commands.cli import main
 from app.settings import Settings
 from app.web import create_app
 from memory.models import GraphQuery, Message, Scope

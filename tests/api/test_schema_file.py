@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.cli import main
+from app.commands.cli import main
 from app.graphql.schema import sdl
 
 ROOT = Path(__file__).resolve().parents[2]

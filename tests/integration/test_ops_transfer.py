@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from app.bootstrap import service_context
-from app.ops import transfer
+from app.commands import transfer_io as transfer
 from app.settings import GraphSettings, Settings
 from graph.embedded import EmbeddedArcadeDB
 from graph.store import Neo4jGraphStore

@@ -1,35 +1,31 @@
-"""`python -m app export [--user-id ...] > file.jsonl` and `python -m app import file.jsonl`.
+"""What `python -m app export` and `python -m app import` do (app/commands/transfer.py).
 
-Both open the stores directly (SQL, and the graph: the embedded server when no graph.uri is
-set), so run them while the service is stopped when the graph is embedded, and restart the
-service's replicas after an import: each one loads its vector index and scope catalog at start.
+Both open the stores through the composition root (bootstrap.open_stores: SQL, the index, and
+the graph: the embedded server when no graph.uri is set) without starting the service, so run
+them while the service is stopped when the graph is embedded, and restart the service's replicas
+after an import: each one loads its vector index and scope catalog at start.
 
 Import is idempotent by id: a memory whose id exists (or whose history exists, for a deleted
 one) is skipped whole; graph rows merge (graph/dump.py); queued graph work is keyed by its id.
 History entries get fresh sequence numbers in the target (their order is kept)."""
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
 from app import bootstrap
-from app.ops import transfer_codec as codec
-from app.ops.migrations import prepare_database
-from app.secret_files import private_dir
+from app.commands import transfer_codec as codec
 from app.settings import Settings
 from graph import dump as graph_dump
 from history import dump as sql_dump
 from history import migrate
-from history.engine import create_engine
 from history.repository import SqlMemoryRepository
 from memory.errors import InvalidInput
 from memory.index_keeper import IndexKeeper
 from memory.models import MemoryRecord, Scope, StoredMemory, utcnow
 from memory.ports import ChangeSet, Order, PageCursor
-from vector.hnsw import HnswIndex
 
 PAGE = 500
 GRAPH_FLUSH_ROWS = 5000
@@ -49,26 +45,14 @@ class Counts:
         self.skipped[kind] = self.skipped.get(kind, 0) + n
 
 
-@contextlib.asynccontextmanager
-async def _stores(settings: Settings) -> AsyncIterator[tuple[Any, SqlMemoryRepository, Any]]:
-    private_dir(settings.data_dir)
-    await prepare_database(settings)
-    engine = create_engine(settings.sql_url())
-    repo = SqlMemoryRepository(engine)
-    try:
-        async with bootstrap.graph_context(settings) as graph:
-            yield engine, repo, graph
-    finally:
-        await repo.close()
-
-
 def _line(out: TextIO, kind: str, data: dict[str, Any]) -> None:
     out.write(json.dumps({"kind": kind, **data}, ensure_ascii=False, separators=(",", ":")) + "\n")
 
 
 async def export(settings: Settings, out: TextIO, scope: Scope | None = None) -> Counts:
     counts = Counts()
-    async with _stores(settings) as (engine, repo, graph):
+    async with bootstrap.open_stores(settings) as stores:
+        engine, repo, graph = stores.engine, stores.repo, stores.graph
         _line(out, "header", {
             "format": codec.FORMAT, "version": codec.VERSION, "schema": await migrate.current(settings.sql_url()),
             "exported_at": utcnow().isoformat(), "scope": codec.scope_json(scope) if scope else None,
@@ -121,8 +105,9 @@ def footer_counts(counts: Counts) -> dict[str, int]:
 
 
 class _Importer:
-    def __init__(self, settings: Settings, engine: Any, repo: SqlMemoryRepository, graph: Any) -> None:
-        self.settings, self.engine, self.repo, self.graph = settings, engine, repo, graph
+    def __init__(self, settings: Settings, stores: bootstrap.Stores) -> None:
+        self.settings = settings
+        self.engine, self.repo, self.graph = stores.engine, stores.repo, stores.graph
         self.counts = Counts()
         self.units: list[dict[str, Any]] = []
         self.entities: list[dict[str, Any]] = []
@@ -195,8 +180,9 @@ def _check_header(data: dict[str, Any], settings: Settings) -> None:
 
 async def import_lines(settings: Settings, lines: Iterable[str]) -> tuple[Counts, bool]:
     """Returns the counts and whether the file was complete (it ended with its footer)."""
-    async with _stores(settings) as (engine, repo, graph):
-        importer = _Importer(settings, engine, repo, graph)
+    async with bootstrap.open_stores(settings) as stores:
+        repo, graph = stores.repo, stores.graph
+        importer = _Importer(settings, stores)
         for number, line in enumerate(lines, 1):
             if line.strip():
                 try:
@@ -209,9 +195,5 @@ async def import_lines(settings: Settings, lines: Iterable[str]) -> tuple[Counts
             await importer.flush_graph()
         if importer.counts.memories:
             # rows written by the import replay into the saved index (memory/index_keeper.py)
-            index = HnswIndex(settings.data_dir / "index", dimension=settings.embedder.dimension)
-            try:
-                await IndexKeeper(index, repo).reconcile({row.id for row in await repo.catalog()})
-            finally:
-                await index.close()  # this process only saves it: no mirror to warm
+            await IndexKeeper(stores.index, repo).reconcile({row.id for row in await repo.catalog()})
         return importer.counts, importer.footer is not None

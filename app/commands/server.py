@@ -1,4 +1,4 @@
-"""`python -m app serve`: the listener comes up before the heavy start.
+"""The server `python -m app serve` runs: the listener comes up before the heavy start.
 
 aiohttp runs an app's start-up (migrations, the embedded graph server, the index rebuild: from
 a second to minutes) before it binds the port. Orchestrators would see nothing at all during

@@ -10,12 +10,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from app.commands.options import load_settings
+from app.settings import Settings
 from memory.access import Role
 from memory.errors import AgentMemError
 from memory.models import utcnow
 
 
-def add_parser(commands: Any) -> argparse.ArgumentParser:
+def add_parser(commands: Any) -> None:
     cmd: argparse.ArgumentParser = commands.add_parser(
         "create-api-key", help="create an API key and print it once (e.g. --role admin --name bootstrap)"
     )
@@ -26,12 +28,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     cmd.add_argument("--expires-in-days", type=float, help="default: never")
     cmd.add_argument("--config", type=Path, help="a JSON file of settings (environment AGENTMEM_* also applies)")
     cmd.set_defaults(handler=create_api_key)
-    return cmd
 
 
 def create_api_key(args: argparse.Namespace) -> int:
-    from app.cli import load_settings
-
     try:
         return asyncio.run(_create(args, load_settings(args.config)))
     except AgentMemError as exc:
@@ -39,7 +38,7 @@ def create_api_key(args: argparse.Namespace) -> int:
         return 2
 
 
-async def _create(args: argparse.Namespace, settings: Any) -> int:
+async def _create(args: argparse.Namespace, settings: Settings) -> int:
     from app import bootstrap
     from app.auth.keys import KeyManager
     from app.auth.wiring import hasher_for

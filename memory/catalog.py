@@ -9,7 +9,7 @@ import sys
 from typing import Callable, Iterable
 
 from memory.models import MemoryId, MemoryRecord, Scope
-from memory.ports import CatalogRow
+from memory.ports import Allow, CatalogRow
 
 # above this share of all memories, a per-id predicate beats building an allowed set
 _SET_MAX_SHARE = 0.3
@@ -104,10 +104,9 @@ class ScopeCatalog:
 
         return allowed
 
-    def allow(self, scope: Scope, include_invalidated: bool) -> Callable[[MemoryId], bool] | None:
+    def allow(self, scope: Scope, include_invalidated: bool) -> Allow:
         """What the vector index should accept for a search in `scope`: None for everything,
-        the `__contains__` of an exact allowed set when the scope is a small share, else a
-        per-id predicate."""
+        the exact allowed set when the scope is a small share, else a per-id predicate."""
         given = [(i, v) for i, v in enumerate((scope.user_id, scope.agent_id, scope.run_id)) if v is not None]
         if not given:
             if include_invalidated or not self._invalid:
@@ -122,7 +121,7 @@ class ScopeCatalog:
         allowed = smallest.intersection(*pools[1:]) if len(pools) > 1 else set(smallest)
         if not include_invalidated and self._invalid:
             allowed -= self._invalid
-        return allowed.__contains__
+        return allowed
 
     def size_hint(self, scope: Scope) -> int:
         """Memories (valid or not) a read in `scope` may see, in O(1): exact for a scope with one

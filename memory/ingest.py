@@ -5,7 +5,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
 
@@ -102,13 +102,16 @@ class Ingestor:
             return []
         return list(await self._embedder.embed(texts, scope.tenant))
 
-    async def _duplicate_of(self, text: str, vec: Vector, scope: Scope, planned: list[Vector]) -> MemoryRecord | None | bool:
-        """An existing memory this fact duplicates, True for a duplicate within this call, else None."""
+    async def _duplicate_of(
+        self, text: str, vec: Vector, scope: Scope, planned: list[Vector]
+    ) -> MemoryRecord | Literal["planned"] | None:
+        """The stored memory this fact repeats; "planned" when it repeats a fact this call
+        already plans to add; None when it is new."""
         same = await self._repo.find_by_hash(scope, text_hash(text))
         if same is not None:
             return same
         if any(float(np.dot(vec, p)) >= self._dedup for p in planned):
-            return True
+            return "planned"
         near = await self._index.nearest(vec, 1, self._catalog.allow(scope, include_invalidated=False))
         if near and near[0][1] >= self._dedup:
             found = await self._repo.get(near[0][0])
@@ -123,7 +126,7 @@ class Ingestor:
             dup = await self._duplicate_of(fact.text, vec, scope, planned)
             if isinstance(dup, MemoryRecord):
                 decided.unchanged.append((dup, fact.triples))
-            elif dup is True:
+            elif dup == "planned":
                 decided.loose_triples.extend(fact.triples)
             else:
                 planned.append(vec)

@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Callable, Protocol, Sequence, TypeVar
+from collections.abc import Set
+from typing import Callable, Optional, Protocol, Sequence, TypeVar, Union
 
 from pydantic import BaseModel
 
@@ -25,6 +26,18 @@ from memory.models import (
 from memory.pagination import Page
 
 T = TypeVar("T", bound=BaseModel)
+
+
+# What a vector search may return: None for everything; a set of ids for exactly those (the
+# index may plan with it: a small set is scanned exactly); or a per-id predicate.
+Allow = Optional[Union[Set[MemoryId], Callable[[MemoryId], bool]]]
+
+
+def admitted(allow: Allow, id: MemoryId) -> bool:
+    """Whether `allow` lets `id` through."""
+    if allow is None:
+        return True
+    return id in allow if isinstance(allow, Set) else allow(id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +113,10 @@ class VectorIndex(Protocol):
     async def remove(self, ids: Sequence[MemoryId]) -> None: ...
 
     async def nearest(
-        self, query: Vector, k: int, allow: Callable[[MemoryId], bool] | None = None
+        self, query: Vector, k: int, allow: Allow = None
     ) -> list[tuple[MemoryId, float]]:
         """Up to k (id, similarity) pairs, best first; similarity = 1 - cosine distance.
-        Only ids for which allow(id) is true are returned (and count towards k)."""
+        Only allowed ids are returned (and count towards k)."""
         ...
 
     async def vectors(self, ids: Sequence[MemoryId]) -> dict[MemoryId, Vector]: ...

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from memory.models import MemoryId, Vector
+from memory.ports import Allow, admitted
 
 
 class BruteForceIndex:
@@ -27,8 +28,8 @@ class BruteForceIndex:
         for id in ids:
             self._vectors.pop(id, None)
 
-    async def nearest(self, query: Vector, k: int, allow: Callable[[MemoryId], bool] | None = None) -> list[tuple[MemoryId, float]]:
-        scored = [(id, float(np.dot(query, v))) for id, v in self._vectors.items() if allow is None or allow(id)]
+    async def nearest(self, query: Vector, k: int, allow: Allow = None) -> list[tuple[MemoryId, float]]:
+        scored = [(id, float(np.dot(query, v))) for id, v in self._vectors.items() if admitted(allow, id)]
         scored.sort(key=lambda p: -p[1])
         return scored[:k]
 

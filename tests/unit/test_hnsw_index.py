@@ -79,7 +79,7 @@ async def test_allow_filter_returns_k_allowed_among_many_disallowed(hnsw: HnswIn
     vecs = unit(rng, 2000)
     await hnsw.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
     allowed = {f"m{i}" for i in range(0, 2000, 97)}  # 21 allowed, 1979 not
-    hits = await hnsw.nearest(vecs[5], k=10, allow=allowed.__contains__)
+    hits = await hnsw.nearest(vecs[5], k=10, allow=allowed)
     assert len(hits) == 10 and {mid for mid, _ in hits} <= allowed
     exact = sorted(allowed, key=lambda m: -float(vecs[int(m[1:])] @ vecs[5]))[:10]
     assert [mid for mid, _ in hits] == exact
@@ -90,7 +90,7 @@ async def test_a_small_allowed_set_is_answered_by_an_exact_scan(hnsw: HnswIndex,
     await hnsw.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
     allowed = {f"m{i}" for i in rng.choice(3000, size=40, replace=False)} | {"not-indexed"}
     for q in unit(rng, 5):
-        hits = await hnsw.nearest(q, k=7, allow=allowed.__contains__)
+        hits = await hnsw.nearest(q, k=7, allow=allowed)
         exact = sorted((m for m in allowed if m != "not-indexed"), key=lambda m: -float(vecs[int(m[1:])] @ q))
         assert [m for m, _ in hits] == exact[:7]
         assert hits[0][1] == pytest.approx(float(vecs[int(hits[0][0][1:])] @ q), abs=1e-5)
@@ -100,7 +100,7 @@ async def test_allow_filter_with_fewer_allowed_than_k_returns_all_allowed(hnsw: 
     vecs = unit(rng, 300)
     await hnsw.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
     allowed = {"m1", "m2", "m3"}
-    hits = await hnsw.nearest(vecs[0], k=10, allow=allowed.__contains__)
+    hits = await hnsw.nearest(vecs[0], k=10, allow=allowed)
     assert {mid for mid, _ in hits} == allowed
     assert await hnsw.nearest(vecs[0], k=10, allow=lambda _: False) == []
 
@@ -314,7 +314,7 @@ async def test_a_selective_allowed_set_still_returns_the_best_k_allowed(tmp_path
     await index.upsert([(f"m{i}", data[i]) for i in range(3000)])
     allowed = {f"m{i}" for i in range(0, 3000, 20)}  # 5%: the over-fetch path
     q = data[40] + 0.01
-    got = await index.nearest(q, 5, allowed.__contains__)
+    got = await index.nearest(q, 5, allowed)
     exact = sorted(((float(data[i] @ q / np.linalg.norm(q)), f"m{i}") for i in range(0, 3000, 20)), reverse=True)[:5]
     assert [id for id, _ in got] == [id for _, id in exact]
     assert all(id in allowed for id, _ in got)
@@ -332,7 +332,7 @@ async def test_a_scope_of_thousands_is_scanned_exactly_with_exact_scores(tmp_pat
     await index.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
     allowed = {f"m{i}" for i in range(0, 8000, 4)}
     for q in unit(rng, 10):
-        hits = await index.nearest(q, k=30, allow=allowed.__contains__)
+        hits = await index.nearest(q, k=30, allow=allowed)
         assert [m for m, _ in hits] == exact_top(vecs, allowed, q, 30)
         # the float16 copy orders the scan; the scores handed back are the exact cosines
         assert all(s == pytest.approx(float(vecs[int(m[1:])] @ q), abs=1e-6) for m, s in hits)
@@ -347,13 +347,13 @@ async def test_exact_scans_see_updates_and_vectors_loaded_from_a_snapshot(tmp_pa
     assert await loaded.load() == 1
     allowed = {f"m{i}" for i in range(0, 600, 3)}
     q = unit(rng)[0]
-    assert [m for m, _ in await loaded.nearest(q, k=10, allow=allowed.__contains__)] == exact_top(vecs, allowed, q, 10)
+    assert [m for m, _ in await loaded.nearest(q, k=10, allow=allowed)] == exact_top(vecs, allowed, q, 10)
     # a changed vector is what the next scan ranks by, not the mirrored old one
     await loaded.upsert([("m0", q)])
-    hits = await loaded.nearest(q, k=1, allow=allowed.__contains__)
+    hits = await loaded.nearest(q, k=1, allow=allowed)
     assert hits[0][0] == "m0" and hits[0][1] == pytest.approx(1.0, abs=1e-5)
     await loaded.remove(["m0"])
-    assert "m0" not in [m for m, _ in await loaded.nearest(q, k=10, allow=allowed.__contains__)]
+    assert "m0" not in [m for m, _ in await loaded.nearest(q, k=10, allow=allowed)]
 
 
 async def test_the_vector_copy_reuses_removed_vectors_rows_so_churn_does_not_grow_it(rng) -> None:
@@ -365,7 +365,7 @@ async def test_the_vector_copy_reuses_removed_vectors_rows_so_churn_does_not_gro
         await index.upsert(list(zip(ids, vecs)))
         allowed = set(ids)
         q = vecs[7]
-        hits = await index.nearest(q, k=3, allow=allowed.__contains__)
+        hits = await index.nearest(q, k=3, allow=allowed)
         assert hits[0][0] == ids[7] and hits[0][1] == pytest.approx(1.0, abs=1e-5)
         await index.remove(ids[:-1])  # one survivor per round
     assert index._mirror._used <= 50 + 20  # rows in use: the live ones and one round's worth

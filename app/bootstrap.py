@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import AsyncIterator
 
 from app.process import release_free_memory
-from app.ops.instrument import timed
 from app.ops.migrations import prepare_database
 from app.ops.runtime import Runtime
 from app.secret_files import private_dir, secret_file
@@ -22,6 +21,7 @@ from graph.store import Neo4jGraphStore
 from history.credentials import SqlCredentialStore
 from history.engine import create_engine
 from history.repository import SqlMemoryRepository
+from memory.observe import combine, watched
 from memory.ports import LLM, Embedder, GraphStore, Reranker
 from memory.providers.http_reranker import HttpReranker
 from memory.providers.local_embedder import OnnxEmbedder, SentenceTransformerEmbedder
@@ -102,27 +102,28 @@ async def graph_context(settings: Settings) -> AsyncIterator[GraphStore | None]:
 @contextlib.asynccontextmanager
 async def service_context(settings: Settings, runtime: Runtime | None = None) -> AsyncIterator[MemoryService]:
     """`runtime` (when given) records each component and start-up step as it comes up, for
-    health checks; its metrics, when set, time every store call and core operation."""
+    health checks; its metrics and tracing, when set, watch every store call and core operation."""
     runtime = runtime if runtime is not None else Runtime()
     sink = runtime.metrics
+    observer = combine(sink, runtime.tracing.observer if runtime.tracing is not None else None)
     private_dir(settings.data_dir)
     url = settings.sql_url()
     await prepare_database(settings)  # refuses a database ahead of the code, or behind it without auto_migrate
     runtime.done("migrations")
     engine = create_engine(url)
-    repo = runtime.repo = timed(SqlMemoryRepository(engine, record_cache=settings.memory.record_cache), "sql", sink)
-    embedder = runtime.embedder = timed(build_embedder(settings), "embedder", sink)
+    repo = runtime.repo = watched(SqlMemoryRepository(engine, record_cache=settings.memory.record_cache), "sql", observer)
+    embedder = runtime.embedder = watched(build_embedder(settings), "embedder", observer)
     if sink is not None:
         embedder.observe_batches(sink.embedding_call)
     # the model loads on its own thread while the graph server starts and the index loads
     warming = asyncio.create_task(embedder.warmup(), name="embedder-warmup")
-    llm = runtime.llm = build_llm(settings)
-    reranker = build_reranker(settings)
+    llm = runtime.llm = watched(build_llm(settings), "llm", observer)
+    reranker = watched(build_reranker(settings), "reranker", observer)
     hnsw = HnswIndex(settings.data_dir / "index", dimension=settings.embedder.dimension)
     try:
-        index = runtime.index = timed(hnsw, "vector", sink)
+        index = runtime.index = watched(hnsw, "vector", observer)
         async with graph_context(settings) as bare_graph:
-            graph = runtime.graph = timed(bare_graph, "graph", sink) if bare_graph is not None else None
+            graph = runtime.graph = watched(bare_graph, "graph", observer)
             runtime.done("graph", "done" if graph is not None else "disabled")
             mem = settings.memory
             service = MemoryService(
@@ -142,7 +143,7 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
                 ),
                 reranker=reranker,
                 index_save_interval_s=mem.index_save_interval_s,
-                observer=sink,
+                observer=observer,
             )
             await service.start()
             runtime.done("vector_index")

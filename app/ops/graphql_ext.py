@@ -1,5 +1,6 @@
 """A Strawberry extension that reports every GraphQL operation: metrics by type and name,
-errors by the code clients see, and the principal and operation in the log context."""
+errors by the code clients see, a span when tracing is on (the parent of the core's spans), and
+the principal and operation in the log context."""
 from __future__ import annotations
 
 import time
@@ -11,14 +12,12 @@ from strawberry.extensions import SchemaExtension
 
 from app.graphql.errors import to_client_error
 from app.ops import logs
-from app.ops.metrics import Metrics
-from app.ops.runtime import RUNTIME_KEY
+from app.ops.runtime import RUNTIME_KEY, Runtime
 
 
-def _metrics(context: Any) -> Metrics | None:
+def _runtime(context: Any) -> Runtime | None:
     request = getattr(context, "request", None)
-    runtime = request.app.get(RUNTIME_KEY) if request is not None else None
-    return runtime.metrics if runtime is not None else None
+    return request.app.get(RUNTIME_KEY) if request is not None else None
 
 
 def _codes(errors: list[GraphQLError] | None) -> list[str]:
@@ -31,6 +30,8 @@ class Observability(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
         ctx = self.execution_context
+        runtime = _runtime(ctx.context)
+        traced = runtime.tracing.graphql_operation() if runtime is not None and runtime.tracing is not None else None
         principal = getattr(getattr(ctx.context, "service", None), "principal", None)
         if principal is not None:
             logs.PRINCIPAL.set(principal.id)
@@ -40,9 +41,11 @@ class Observability(SchemaExtension):
         except RuntimeError:  # the document did not parse, or names no operation
             kind = "invalid"
         errors = ctx.result.errors if ctx.result is not None else ctx.pre_execution_errors
-        metrics = _metrics(ctx.context)
-        if metrics is not None:
-            metrics.graphql_operation(kind, ctx.operation_name, time.perf_counter() - started, _codes(errors))
+        codes = _codes(errors)
+        if traced is not None:
+            traced(kind, ctx.operation_name, codes)
+        if runtime is not None and runtime.metrics is not None:
+            runtime.metrics.graphql_operation(kind, ctx.operation_name, time.perf_counter() - started, codes)
 
     def on_execute(self) -> Iterator[None]:
         ctx = self.execution_context

@@ -32,7 +32,7 @@ def request_id_from(request: web.Request) -> str:
     return given if _VALID_ID.match(given) else uuid.uuid4().hex
 
 
-def _route(request: web.Request) -> str:
+def route_of(request: web.Request) -> str:
     resource = request.match_info.route.resource
     # the route pattern, not the path: /graphiql/assets/{name}, never one series per file
     return resource.canonical if resource is not None else "unmatched"
@@ -61,7 +61,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise
     finally:
         elapsed = time.perf_counter() - started
-        route = _route(request)
+        route = route_of(request)
         if metrics is not None:
             if websocket:
                 metrics.websockets.dec()

@@ -16,6 +16,7 @@ from app.ops.metrics import Metrics
 if TYPE_CHECKING:
     from app.ops.health import HealthMonitor
     from app.ops.reload import Reloader
+    from app.ops.tracing import Tracing
     from memory.service import MemoryService
 
 # start-up steps; readiness waits for all of them ("embedder": the model loaded and warmed up)
@@ -25,6 +26,7 @@ STEPS = ("migrations", "graph", "vector_index", "embedder")
 @dataclass
 class Runtime:
     metrics: Metrics | None = None
+    tracing: Tracing | None = None
     steps: dict[str, str] = field(default_factory=lambda: dict.fromkeys(STEPS, "pending"))
     repo: Any = None
     index: Any = None

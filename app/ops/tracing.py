@@ -30,7 +30,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from app.ops.http import REQUEST_ID, route_of
+from app.ops.http import REQUEST_ID, STATUS, route_of
 from app.settings import TracingSettings
 from memory.observe import CORE, Finish, error_code
 
@@ -119,16 +119,11 @@ class Tracing:
                 f"{request.method} {route}", context=_W3C.extract(request.headers), kind=SpanKind.SERVER,
                 attributes={"http.request.method": request.method, "http.route": route},
             )
-            status = 500
             with trace.use_span(span, end_on_exit=True, record_exception=False, set_status_on_exception=False):
                 try:
-                    response = await handler(request)
-                    status = response.status
-                    return response
-                except web.HTTPException as exc:
-                    status = exc.status
-                    raise
+                    return await handler(request)
                 finally:
+                    status = request.get(STATUS, 500)  # as the request middleware inside this one saw it
                     span.set_attribute("http.response.status_code", status)
                     request_id = request.get(REQUEST_ID)
                     if request_id is not None:

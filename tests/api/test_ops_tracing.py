@@ -32,8 +32,8 @@ CALLER_SPAN = "00f067aa0ba902b7"
 
 
 def traced_settings(tmp_path: Path, *, tracing: dict[str, Any] | None = None, **other: Any) -> Settings:
-    return Settings(data_dir=tmp_path, graph={"enabled": False}, auth={"mode": "development"},
-                    tracing={"enabled": True, **(tracing or {})}, **other)
+    other.setdefault("graph", {"enabled": False})
+    return Settings(data_dir=tmp_path, auth={"mode": "development"}, tracing={"enabled": True, **(tracing or {})}, **other)
 
 
 async def traced_client(aiohttp_client: ClientFactory, settings: Settings) -> tuple[TestClient, InMemorySpanExporter]:
@@ -213,3 +213,16 @@ async def test_spans_are_posted_to_the_otlp_endpoint_and_flushed_when_the_app_st
 def test_an_otlp_endpoint_must_be_an_http_url(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="tracing.otlp_endpoint must be an http"):
         traced_settings(tmp_path, tracing={"otlp_endpoint": "grpc://collector:4317"})
+
+
+async def test_graph_store_calls_are_spans_too(aiohttp_client: ClientFactory, tmp_path: Path) -> None:
+    settings = traced_settings(tmp_path, graph={"enabled": True, "embedded_heap_mb": 256})
+    client, exporter = await traced_client(aiohttp_client, settings)
+    gql = GQL(client)
+    added = await gql.data(ADD, input={**add_input("I live in Paris"), "infer": True})
+    assert added["addMemories"]["relationsAdded"] and not added["addMemories"]["graphPending"]
+    exporter.clear()
+    await gql.data('{ search(query: "where do I live", scope: {userId: "alice"}) { relations { destination } } }')
+    spans = list(exporter.get_finished_spans())
+    graph = [s for s in below(spans, one(spans, "core search")) if s.attributes["agentmem.layer"] == "graph"]
+    assert "graph relations_for" in {s.name for s in graph}

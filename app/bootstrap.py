@@ -111,7 +111,8 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
     await prepare_database(settings)  # refuses a database ahead of the code, or behind it without auto_migrate
     runtime.done("migrations")
     engine = create_engine(url)
-    repo = runtime.repo = watched(SqlMemoryRepository(engine, record_cache=settings.memory.record_cache), "sql", observer)
+    sql = SqlMemoryRepository(engine, record_cache=settings.memory.record_cache)
+    repo = runtime.repo = watched(sql, "sql", observer)
     embedder = runtime.embedder = watched(build_embedder(settings), "embedder", observer)
     if sink is not None:
         embedder.observe_batches(sink.embedding_call)

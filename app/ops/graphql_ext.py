@@ -31,7 +31,8 @@ class Observability(SchemaExtension):
         started = time.perf_counter()
         ctx = self.execution_context
         runtime = _runtime(ctx.context)
-        traced = runtime.tracing.graphql_operation() if runtime is not None and runtime.tracing is not None else None
+        tracing = runtime.tracing if runtime is not None else None
+        traced = tracing.graphql_operation() if tracing is not None else None  # current from here on
         principal = getattr(getattr(ctx.context, "service", None), "principal", None)
         if principal is not None:
             logs.PRINCIPAL.set(principal.id)

@@ -22,7 +22,8 @@ PRINCIPAL: ContextVar[str | None] = ContextVar("principal", default=None)
 OPERATION: ContextVar[str | None] = ContextVar("operation", default=None)
 
 # structured fields a record may carry (through `extra=`) and JSON lines show when present
-FIELDS = ("request_id", "principal", "operation", "trace_id", "span_id", "method", "route", "status", "latency_ms", "error_code")
+FIELDS = ("request_id", "principal", "operation", "trace_id", "span_id",
+          "method", "route", "status", "latency_ms", "error_code")
 _CONTEXT = {"request_id": REQUEST_ID, "principal": PRINCIPAL, "operation": OPERATION}
 _HANDLER_NAME = "agentmem"
 

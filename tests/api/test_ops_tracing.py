@@ -33,7 +33,8 @@ CALLER_SPAN = "00f067aa0ba902b7"
 
 def traced_settings(tmp_path: Path, *, tracing: dict[str, Any] | None = None, **other: Any) -> Settings:
     other.setdefault("graph", {"enabled": False})
-    return Settings(data_dir=tmp_path, auth={"mode": "development"}, tracing={"enabled": True, **(tracing or {})}, **other)
+    return Settings(data_dir=tmp_path, auth={"mode": "development"},
+                    tracing={"enabled": True, **(tracing or {})}, **other)
 
 
 async def traced_client(aiohttp_client: ClientFactory, settings: Settings) -> tuple[TestClient, InMemorySpanExporter]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from app.graphql.errors import to_client_error
 from app.ops import logs
@@ -26,6 +27,13 @@ def _codes(errors: list[GraphQLError] | None) -> list[str]:
     return [str((to_client_error(e).extensions or {}).get("code", "INTERNAL_SERVER_ERROR")) for e in errors or ()]
 
 
+def _kind(ctx: ExecutionContext) -> str:
+    try:
+        return ctx.operation_type.value
+    except RuntimeError:  # the document did not parse, or names no operation
+        return "invalid"
+
+
 class Observability(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
@@ -36,11 +44,14 @@ class Observability(SchemaExtension):
         principal = getattr(getattr(ctx.context, "service", None), "principal", None)
         if principal is not None:
             logs.PRINCIPAL.set(principal.id)
-        yield
         try:
-            kind = ctx.operation_type.value
-        except RuntimeError:  # the document did not parse, or names no operation
-            kind = "invalid"
+            yield
+        except BaseException:
+            # a subscription ends this way when its client leaves: its span still ends
+            if traced is not None:
+                traced(_kind(ctx), ctx.operation_name, [])
+            raise
+        kind = _kind(ctx)
         errors = ctx.result.errors if ctx.result is not None else ctx.pre_execution_errors
         codes = _codes(errors)
         if traced is not None:

@@ -3,6 +3,7 @@ GraphQL operation and the core operation down to every store call; a caller's tr
 continued; the trace id in the JSON log lines; spans exported over OTLP/HTTP to a collector."""
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from gql import Client, GraphQLRequest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -21,8 +23,9 @@ from app.ops.runtime import RUNTIME_KEY
 from app.settings import Settings
 from app.web import create_app
 from tests.api.conftest import ClientFactory
-from tests.api.ops import ADD, GQL, SEARCH, add_input
+from tests.api.ops import ADD, GQL, SEARCH, SUBSCRIBE, add_input
 from tests.api.test_ops_observability import json_log, lines  # noqa: F401 - json_log is a fixture
+from tests.api.test_subscriptions import transport, wait_for_subscribers
 from tests.fixtures.openai_fake import FakeOpenAI
 from tests.fixtures.otlp_fake import FakeCollector
 from tests.fixtures.rerank_fake import FakeReranker
@@ -227,3 +230,20 @@ async def test_graph_store_calls_are_spans_too(aiohttp_client: ClientFactory, tm
     spans = list(exporter.get_finished_spans())
     graph = [s for s in below(spans, one(spans, "core search")) if s.attributes["agentmem.layer"] == "graph"]
     assert "graph relations_for" in {s.name for s in graph}
+
+
+async def test_a_subscription_is_a_span_inside_its_websocket_connection(traced: tuple[GQL, InMemorySpanExporter]) -> None:
+    gql, exporter = traced
+    async with Client(transport=transport(gql.client)) as session:
+        stream = session.subscribe(GraphQLRequest(SUBSCRIBE))
+        first = asyncio.create_task(anext(aiter(stream)))
+        await wait_for_subscribers(gql, 1)
+        await gql.data(ADD, input=add_input("an event"))
+        await asyncio.wait_for(first, 10)
+    async with asyncio.timeout(10):  # the server ends the connection's span once it has seen it close
+        while "GET /graphql" not in {s.name for s in exporter.get_finished_spans()}:
+            await asyncio.sleep(0.02)
+    spans = list(exporter.get_finished_spans())
+    connection = one(spans, "GET /graphql")
+    assert connection.attributes["http.response.status_code"] == 101
+    assert one(spans, "subscription Events").parent.span_id == connection.context.span_id

@@ -30,6 +30,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from app.ops.config import redact_url
 from app.ops.http import REQUEST_ID, STATUS, route_of
 from app.settings import TracingSettings
 from memory.observe import CORE, Finish, error_code
@@ -102,7 +103,7 @@ class Tracing:
                 timeout=self.cfg.export_timeout_s,
             )
             self.provider.add_span_processor(BatchSpanProcessor(exporter))
-            log.info("tracing: spans go to %s", traces_url(self.cfg.otlp_endpoint))
+            log.info("tracing: spans go to %s", redact_url(traces_url(self.cfg.otlp_endpoint)))
         try:
             yield
         finally:

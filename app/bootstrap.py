@@ -16,7 +16,6 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.process import release_free_memory
-from app.ops.instrument import timed
 from app.ops.migrations import prepare_database
 from app.ops.runtime import Runtime
 from app.secret_files import private_dir, secret_file
@@ -26,6 +25,7 @@ from graph.store import Neo4jGraphStore
 from history.credentials import SqlCredentialStore
 from history.engine import create_engine
 from history.repository import SqlMemoryRepository
+from memory.observe import combine, watched
 from memory.ports import LLM, Embedder, Reranker
 from memory.providers.http_reranker import HttpReranker
 from memory.providers.local_embedder import OnnxEmbedder, SentenceTransformerEmbedder
@@ -160,14 +160,15 @@ def service_options(settings: Settings) -> ServiceOptions:
 @contextlib.asynccontextmanager
 async def service_context(settings: Settings, runtime: Runtime | None = None) -> AsyncIterator[MemoryService]:
     """`runtime` (when given) records each component and start-up step as it comes up, for
-    health checks; its metrics, when set, time every store call and core operation."""
+    health checks; its metrics and tracing, when set, watch every store call and core operation."""
     runtime = runtime if runtime is not None else Runtime()
     sink = runtime.metrics
-    embedder = runtime.embedder = timed(build_embedder(settings), "embedder", sink)
+    observer = combine(sink, runtime.tracing.observer if runtime.tracing is not None else None)
+    embedder = runtime.embedder = watched(build_embedder(settings), "embedder", observer)
     if sink is not None:
         embedder.observe_batches(sink.embedding_call)
-    llm = runtime.llm = build_llm(settings)
-    reranker = build_reranker(settings)
+    llm = runtime.llm = watched(build_llm(settings), "llm", observer)
+    reranker = watched(build_reranker(settings), "reranker", observer)
     warming: asyncio.Task[None] | None = None
 
     def step(name: str, state: str) -> None:
@@ -178,12 +179,12 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
 
     try:
         async with open_stores(settings, step) as stores:
-            repo = runtime.repo = timed(stores.repo, "sql", sink)
-            index = runtime.index = timed(stores.index, "vector", sink)
-            graph = runtime.graph = timed(stores.graph, "graph", sink) if stores.graph is not None else None
+            repo = runtime.repo = watched(stores.repo, "sql", observer)
+            index = runtime.index = watched(stores.index, "vector", observer)
+            graph = runtime.graph = watched(stores.graph, "graph", observer) if stores.graph is not None else None
             service = MemoryService(repo, index, embedder, graph=graph, llm=llm, options=service_options(settings),
                                     reranker=reranker, index_save_interval_s=settings.memory.index_save_interval_s,
-                                    observer=sink)
+                                    observer=observer)
             await service.start()
             runtime.done("vector_index")
             assert warming is not None

@@ -181,6 +181,28 @@ class MetricsSettings(BaseModel):
     host: str = Field("127.0.0.1", description="interface of the separate metrics port")
 
 
+class TracingSettings(BaseModel):
+    """OpenTelemetry spans: one per HTTP request, GraphQL operation, core operation and store call."""
+
+    enabled: bool = Field(False, description="make spans and continue callers' W3C traceparent; trace_id in JSON logs")
+    otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP collector (http://collector:4318, or the full .../v1/traces URL) spans are "
+        "sent to in batches; unset: spans only give log lines their trace_id")
+    service_name: str = Field("agentmem", min_length=1, description="`service.name` of the spans")
+    sample_ratio: float = Field(
+        1.0, ge=0, le=1, description="share of new traces recorded; a caller's sampled flag is followed")
+    headers: dict[str, SecretStr] = Field(
+        default_factory=dict, description="HTTP headers sent with each export (a collector's API key) (secret)")
+    export_timeout_s: float = Field(10.0, gt=0, le=120, description="timeout of one export request")
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("tracing.otlp_endpoint must be an http:// or https:// URL (OTLP over HTTP)")
+        return value
+
+
 class ProcessSettings(BaseModel):
     """glibc malloc tuning that `serve` applies at start (app/process.py); 0 keeps glibc's default."""
 
@@ -243,6 +265,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     process: ProcessSettings = Field(default_factory=ProcessSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
     max_body_bytes: int = Field(1_048_576, ge=1024)
     replica_id: str | None = None
     graph: GraphSettings = Field(default_factory=GraphSettings)

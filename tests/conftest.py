@@ -4,4 +4,5 @@ from app.process import pin_threads
 # numpy or a model runtime: importing `app` no longer sets them
 pin_threads()
 
-pytest_plugins = ["tests.fixtures.sql", "tests.fixtures.openai_fake", "tests.fixtures.bolt", "tests.fixtures.rerank_fake"]
+pytest_plugins = ["tests.fixtures.sql", "tests.fixtures.openai_fake", "tests.fixtures.bolt", "tests.fixtures.rerank_fake",
+                  "tests.fixtures.otlp_fake"]

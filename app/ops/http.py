@@ -23,6 +23,8 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # a caller's id is kept only when it is short and plain: it is echoed in headers and logs
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 REQUEST_ID = web.RequestKey("request_id", str)
+# the status the client got, for the middleware outside this one (tracing)
+STATUS = web.RequestKey("status", int)
 # health and metrics are polled every few seconds: at DEBUG, so they do not drown the log
 _QUIET_ROUTES = {"/health", "/health/live", "/health/ready", "/metrics"}
 
@@ -32,7 +34,7 @@ def request_id_from(request: web.Request) -> str:
     return given if _VALID_ID.match(given) else uuid.uuid4().hex
 
 
-def _route(request: web.Request) -> str:
+def route_of(request: web.Request) -> str:
     resource = request.match_info.route.resource
     # the route pattern, not the path: /graphiql/assets/{name}, never one series per file
     return resource.canonical if resource is not None else "unmatched"
@@ -61,7 +63,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise
     finally:
         elapsed = time.perf_counter() - started
-        route = _route(request)
+        request[STATUS] = status
+        route = route_of(request)
         if metrics is not None:
             if websocket:
                 metrics.websockets.dec()

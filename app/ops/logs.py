@@ -1,7 +1,8 @@
 """Logging: JSON lines in production, readable lines in development, request context everywhere.
 
 The request id, principal and operation live in contextvars set by the HTTP middleware and the
-GraphQL extension; a filter on our handler copies them onto every record, so any logger in any
+GraphQL extension, the trace and span ids in OpenTelemetry's current span (app/ops/tracing.py,
+when tracing is on); a filter on our handler copies them onto every record, so any logger in any
 module (the core's included) carries them without knowing about requests. Nothing here logs
 memory text: callers put ids, counts and codes in `extra`, never content."""
 from __future__ import annotations
@@ -14,12 +15,15 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
+from opentelemetry import trace
+
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 PRINCIPAL: ContextVar[str | None] = ContextVar("principal", default=None)
 OPERATION: ContextVar[str | None] = ContextVar("operation", default=None)
 
 # structured fields a record may carry (through `extra=`) and JSON lines show when present
-FIELDS = ("request_id", "principal", "operation", "method", "route", "status", "latency_ms", "error_code")
+FIELDS = ("request_id", "principal", "operation", "trace_id", "span_id",
+          "method", "route", "status", "latency_ms", "error_code")
 _CONTEXT = {"request_id": REQUEST_ID, "principal": PRINCIPAL, "operation": OPERATION}
 _HANDLER_NAME = "agentmem"
 
@@ -29,6 +33,10 @@ class ContextFilter(logging.Filter):
         for name, var in _CONTEXT.items():
             if getattr(record, name, None) is None:
                 setattr(record, name, var.get())
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid and getattr(record, "trace_id", None) is None:
+            record.trace_id = format(span.trace_id, "032x")  # as W3C traceparent and OTLP backends write them
+            record.span_id = format(span.span_id, "016x")
         return True
 
 

@@ -1,8 +1,8 @@
 """Prometheus metrics, one registry per app (tests run several apps in one process).
 
 Counters and histograms move as things happen: the HTTP middleware, the GraphQL extension, the
-core's Observer seam (memory/observe.py), the store proxies (app/ops/instrument.py) and the
-embedding batcher's hook. Gauges of live state (memories, entities, relations, outbox backlog,
+core's Observer seam (memory/observe.py: core operations and, through the proxies the
+composition root puts around the stores, store calls) and the embedding batcher's hook. Gauges of live state (memories, entities, relations, outbox backlog,
 subscriptions) are read when /metrics is scraped, at most once per `metrics.cache_s` (the counts
 run SQL and graph queries: scrapers, however many or frequent, must not become load)."""
 from __future__ import annotations
@@ -22,6 +22,7 @@ from prometheus_client import (
 )
 
 from memory.errors import AgentMemError
+from memory.observe import CORE, Finish, error_code
 
 if TYPE_CHECKING:
     from memory.service import MemoryService
@@ -59,7 +60,8 @@ class Metrics:
                                          buckets=BATCH_BUCKETS, registry=r)
         self.embedding_latency = Histogram(f"{NS}_embedding_batch_duration_seconds", "time per embedding model call",
                                            buckets=LATENCY_BUCKETS, registry=r)
-        self.store_latency = Histogram(f"{NS}_store_call_duration_seconds", "calls to SQL, vector index, graph",
+        self.store_latency = Histogram(f"{NS}_store_call_duration_seconds",
+                                       "calls to SQL, vector index, graph, embedder, LLM, reranker",
                                        ["store", "operation"], buckets=LATENCY_BUCKETS, registry=r)
         self.store_errors = Counter(f"{NS}_store_errors", "failed store calls", ["store", "operation"], registry=r)
         self.websockets = Gauge(f"{NS}_websocket_connections", "open WebSocket connections", registry=r)
@@ -74,8 +76,13 @@ class Metrics:
         self._collecting = asyncio.Lock()
 
     # --- hooks ----------------------------------------------------------------------------
+    def start(self, layer: str, operation: str) -> Finish:
+        """memory.observe.Observer: a core operation or a store call."""
+        if layer == CORE:
+            return lambda seconds, error: self.operation(operation, seconds, error_code(error))
+        return lambda seconds, error: self.store_call(layer, operation, seconds, error is not None)
+
     def operation(self, name: str, seconds: float, error: str | None) -> None:
-        """memory.observe.Observer"""
         self.core_operations.labels(name, error or "ok").inc()
         self.core_latency.labels(name).observe(seconds)
 

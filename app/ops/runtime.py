@@ -17,6 +17,7 @@ from memory.ports import LLM, Embedder, GraphStore, MemoryRepository, VectorInde
 if TYPE_CHECKING:
     from app.ops.health import HealthMonitor
     from app.ops.reload import Reloader
+    from app.ops.tracing import Tracing
     from memory.service import MemoryService
 
 # start-up steps; readiness waits for all of them ("embedder": the model loaded and warmed up)
@@ -26,6 +27,7 @@ STEPS = ("migrations", "graph", "vector_index", "embedder")
 @dataclass
 class Runtime:
     metrics: Metrics | None = None
+    tracing: Tracing | None = None
     steps: dict[str, str] = field(default_factory=lambda: dict.fromkeys(STEPS, "pending"))
     # each None until the composition root has built it; graph and llm stay None when disabled
     repo: MemoryRepository | None = None

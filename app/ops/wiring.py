@@ -1,5 +1,5 @@
-"""Plugs the operational pieces into an app: the runtime record, metrics, the health monitor,
-the request middleware, the health and metrics routes, and the SIGHUP reloader."""
+"""Plugs the operational pieces into an app: the runtime record, metrics, tracing (when enabled),
+the health monitor, the request middleware, the health and metrics routes, and the SIGHUP reloader."""
 from __future__ import annotations
 
 import asyncio
@@ -27,6 +27,10 @@ def install(app: web.Application, settings: Settings, reload: Callable[[], Setti
     app[MONITOR_KEY] = monitor
     app[RELOADER_KEY] = reloader
     app.middlewares.insert(0, http.observe)  # outermost: its latency and status are the client's
+    if settings.tracing.enabled:
+        from app.ops import tracing  # the OpenTelemetry SDK loads only when it is used
+
+        runtime.tracing = tracing.install(app, settings.tracing)  # encloses the one above
     app.on_response_prepare.append(http.add_request_id_header)
     http.add_routes(app, settings.metrics)
     reloader.on_change("log_level", lambda new, old: logs.set_level(new.log_level))

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from app.ops.instrument import unwrap
+from memory.observe import unwrap
 from app.ops.runtime import RUNTIME_KEY
 from app.settings import GraphSettings, HealthSettings, Settings
 from app.web import create_app

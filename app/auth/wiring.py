@@ -13,7 +13,15 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from app import bootstrap
-from app.auth import AUTHENTICATOR_KEY, CLIENT_ADDRESS_KEY, KEY_MANAGER_KEY, LIMITS_KEY, TOKENS_KEY, OpenAuthenticator
+from app.auth import (
+    AUTHENTICATOR_KEY,
+    CLIENT_ADDRESS_KEY,
+    JWKS_KEY,
+    KEY_MANAGER_KEY,
+    LIMITS_KEY,
+    TOKENS_KEY,
+    OpenAuthenticator,
+)
 from app.auth.authenticator import ClientAddress, CredentialAuthenticator
 from app.auth.http import auth_errors_middleware, cors_middleware, token_endpoint
 from app.auth.idp import IdpVerifier
@@ -106,6 +114,8 @@ async def _purge_tokens(tokens: TokenService, interval_s: float = PURGE_INTERVAL
 async def _auth(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
     idp = IdpVerifier(settings.auth.idp) if settings.auth.idp.configured else None
+    if idp is not None and idp.jwks is not None:
+        app[JWKS_KEY] = idp.jwks
     async with bootstrap.credentials_context(settings) as store, _limiter(settings) as limiter:
         hasher = hasher_for(settings)
         keys = KeyManager(store, hasher, cache_s=settings.auth.key_cache_s)
@@ -136,3 +146,5 @@ async def _auth(app: web.Application) -> AsyncIterator[None]:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if idp is not None:
+                await idp.close()

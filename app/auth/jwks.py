@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from jwt import PyJWK
-from jwt.exceptions import PyJWKError
+from jwt.exceptions import PyJWTError
 
 from app.settings import IdpSettings
 from memory.errors import StoreUnavailable, Unauthenticated
@@ -77,7 +77,7 @@ def signing_keys(document: Any, allowed: Sequence[str] | None = None) -> list[Si
             continue
         try:
             key = PyJWK(jwk, algorithms[0]).key
-        except (PyJWKError, ValueError, TypeError) as exc:
+        except (PyJWTError, ValueError, TypeError) as exc:  # PyJWKError, InvalidKeyError...
             log.warning("identity provider key %r left out: %s", jwk.get("kid"), exc)
             continue
         kid = jwk.get("kid")

@@ -29,7 +29,8 @@ from app.auth.keys import KeyManager, SecretHasher
 from app.auth.ratelimit import Bucket, Limits, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from app.auth.tokens import TokenService
 from app.keys import SETTINGS_KEY
-from app.ops.runtime import RELOADER_KEY
+from app.ops.health import Component, identity_provider_component
+from app.ops.runtime import MONITOR_KEY, RELOADER_KEY
 from app.secret_files import secret_file
 from app.settings import Settings
 from memory.errors import AgentMemError
@@ -115,7 +116,14 @@ async def _auth(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
     idp = IdpVerifier(settings.auth.idp) if settings.auth.idp.configured else None
     if idp is not None and idp.jwks is not None:
-        app[JWKS_KEY] = idp.jwks
+        app[JWKS_KEY] = jwks = idp.jwks
+        monitor = app.get(MONITOR_KEY)
+        if monitor is not None:
+            def component() -> Component:
+                state = jwks.state()
+                return identity_provider_component(state["keys"], state["expires_in_s"], state["last_error"] is not None)
+
+            monitor.identity_provider = component
     async with bootstrap.credentials_context(settings) as store, _limiter(settings) as limiter:
         hasher = hasher_for(settings)
         keys = KeyManager(store, hasher, cache_s=settings.auth.key_cache_s)

@@ -46,7 +46,7 @@ def make_client(aiohttp_client: ClientFactory, tmp_path: Path, fake_idp: FakeIdp
     async def make(**idp: Any) -> TestClient:
         cfg = {"issuer": fake_idp.issuer, "audience": AUDIENCE, "jwks_cache_min_s": 0,
                "jwks_refresh_interval_s": REFRESH_S, **idp}
-        settings = secure_settings(tmp_path, auth={"idp": cfg, "websocket_recheck_s": 0.05})
+        settings = secure_settings(tmp_path, auth={"idp": cfg, "websocket_recheck_s": 0.05}, health={"cache_s": 0})
         client = await aiohttp_client(create_app(settings))
         client.app[JWKS_KEY].clock = clock
         return client
@@ -241,6 +241,22 @@ async def test_a_warm_cache_keeps_serving_while_the_provider_is_down(
     clock.advance(REFRESH_S)
     await accepted(client, token)
     assert fake_idp.requests["jwks"] == 2
+
+
+async def test_the_health_report_shows_the_key_set(client: TestClient, fake_idp: FakeIdp, clock: FakeClock) -> None:
+    async def component() -> dict[str, Any]:
+        resp = await client.get("/health")
+        return dict((await resp.json())["components"]["identity_provider"])
+
+    assert (await component())["status"] == "up"  # nothing fetched yet is not a failure
+    await accepted(client, fake_idp.token())
+    assert await component() == {"status": "up", "detail": "2 keys, expire in 300 s"}
+    await fake_idp.stop()
+    clock.advance(400)
+    await accepted(client, fake_idp.token())  # stale, still served
+    stale = await component()
+    assert stale["status"] == "down" and "expired 100 s ago" in stale["detail"]
+    assert "127.0.0.1" not in stale["detail"]  # /health answers anyone: no provider address
 
 
 async def test_errors_from_the_provider_also_fall_back_to_the_cache(client: TestClient, fake_idp: FakeIdp,

@@ -133,8 +133,9 @@ class IdpSettings(BaseModel):
         None, description="the provider's JSON Web Key Set (https); unset with only `issuer` set: discovered "
         "from {issuer}/.well-known/openid-configuration")
     algorithms: list[str] | None = Field(None, description="subset of the key family's algorithms; default: all")
-    issuer: str | None = Field(None, description="required `iss` (needed once a key is set)")
-    audience: str | None = Field(None, description="required `aud` (needed once a key is set)")
+    issuer: str | None = Field(
+        None, description="required `iss`; set alone (no key, no jwks_url), the keys are found by OpenID discovery")
+    audience: str | None = Field(None, description="required `aud` (needed whenever the IdP is configured)")
     leeway_s: float = Field(30.0, ge=0, le=300, description="clock skew tolerated on exp/nbf/iat")
     role_claim: str = Field(
         "role", description="claim naming the role: a string or a list of strings; a dotted path reaches nested "

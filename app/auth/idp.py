@@ -92,8 +92,11 @@ class IdpVerifier:
             return self._key, self._algorithms
         try:
             header = jwt.get_unverified_header(token)
+            issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
         except jwt.PyJWTError:
             raise Unauthenticated("malformed token") from None
+        if issuer != self.issuer:  # refused before its kid can make us fetch the key set
+            raise Unauthenticated("token issuer is not the configured identity provider")
         alg, kid = header.get("alg"), header.get("kid")
         if not isinstance(alg, str) or alg not in RSA_ALGORITHMS + EC_ALGORITHMS:
             raise Unauthenticated(f"algorithm {alg!r} is not accepted from the identity provider")

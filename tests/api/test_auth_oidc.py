@@ -127,6 +127,11 @@ async def test_bad_provider_tokens_are_refused_with_a_reason(client: TestClient,
     assert says in await refused(client, make_token(fake_idp))
 
 
+async def test_a_foreign_issuer_never_makes_us_fetch_keys(client: TestClient, fake_idp: FakeIdp) -> None:
+    assert "issuer" in await refused(client, fake_idp.token(new_key("other"), iss="https://other.example"))
+    assert fake_idp.requests == {}
+
+
 async def test_unsigned_tokens_are_refused(client: TestClient, fake_idp: FakeIdp) -> None:
     assert "'none'" in await refused(client, unsigned_token(iss=fake_idp.issuer, aud=AUDIENCE))
 

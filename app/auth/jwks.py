@@ -182,7 +182,7 @@ class JwksCache:
         now = self.clock()
         if self._keys is not None and now < self._expires:
             return self._keys
-        if self._inflight is None and not self._may_refresh():
+        if self._inflight is None and self._last_error is not None and not self._may_refresh():
             # a fetch failed moments ago: do not hammer the provider on every request
             return self._stale_or_raise(now)
         return await self._refresh()

@@ -12,13 +12,21 @@ from memory.errors import StoreUnavailable, Unauthenticated
 from tests.fixtures.idp_fake import AUDIENCE, FakeIdp
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def cache_for(idp: FakeIdp, **cfg: object) -> JwksCache:
     return JwksCache(IdpSettings(issuer=idp.issuer, audience=AUDIENCE, **cfg))  # type: ignore[arg-type]
 
 
-async def until(condition: "asyncio.Future[None] | asyncio.Event") -> None:
+async def until(event: asyncio.Event) -> None:
     async with asyncio.timeout(5):
-        await condition.wait()  # type: ignore[union-attr]
+        await event.wait()
 
 
 async def test_concurrent_callers_share_one_fetch(fake_idp: FakeIdp) -> None:
@@ -52,6 +60,19 @@ async def test_a_caller_that_gives_up_does_not_cancel_the_shared_fetch(fake_idp:
         assert (await patient).kid == "rsa-1"
         assert impatient.cancelled()
         assert fake_idp.requests["jwks"] == 1
+    finally:
+        await cache.close()
+
+
+async def test_an_expired_set_is_fetched_again_even_within_the_refresh_interval(fake_idp: FakeIdp) -> None:
+    fake_idp.cache_control = "max-age=5"
+    cache = cache_for(fake_idp, jwks_cache_min_s=0, jwks_refresh_interval_s=60)
+    cache.clock = clock = Clock()
+    try:
+        await cache.key("rsa-1", "RS256")
+        clock.now += 6  # expired; the interval only limits refreshes for unknown kids and after failures
+        await cache.key("rsa-1", "RS256")
+        assert fake_idp.requests["jwks"] == 2
     finally:
         await cache.close()
 

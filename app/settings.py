@@ -8,6 +8,7 @@ import ipaddress
 import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -108,33 +109,80 @@ class HealthSettings(BaseModel):
     )
 
 
+def _https_or_loopback(url: str, name: str) -> str:
+    """Keys fetched over plain HTTP could be swapped by anyone on the path; loopback is for
+    local providers and tests."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "https" and host:
+        return url
+    if parts.scheme == "http" and host in ("localhost", "127.0.0.1", "::1"):
+        return url
+    raise ValueError(f"auth.idp.{name} must be an https:// URL (http:// only for localhost): {url!r}")
+
+
 class IdpSettings(BaseModel):
     """JWTs from the user's own identity provider: verified here, never issued. Configure one
-    key: an HMAC `secret` (HS256/384/512) or a PEM `public_key`/`public_key_file` (RSA: RS*/PS*,
-    EC: ES*); the accepted algorithms are pinned to that key's family."""
+    source of keys: an HMAC `secret` (HS256/384/512), a PEM `public_key`/`public_key_file` (RSA:
+    RS*/PS*, EC: ES*), a `jwks_url`, or only `issuer` (the JWKS is found through
+    `{issuer}/.well-known/openid-configuration`); the accepted algorithms are pinned to each
+    key's family."""
 
     secret: SecretStr | None = Field(None, description="HMAC secret (HS256/384/512), at least 32 bytes")
     public_key: str | None = Field(None, description="PEM public key (RSA: RS*/PS*, EC: ES*)")
     public_key_file: Path | None = Field(None, description="file holding the PEM public key")
+    jwks_url: str | None = Field(
+        None, description="the provider's JSON Web Key Set (https); unset with only `issuer` set: discovered "
+        "from {issuer}/.well-known/openid-configuration")
     algorithms: list[str] | None = Field(None, description="subset of the key family's algorithms; default: all")
-    issuer: str | None = Field(None, description="required `iss` (needed once a key is set)")
-    audience: str | None = Field(None, description="required `aud` (needed once a key is set)")
+    issuer: str | None = Field(
+        None, description="required `iss`; set alone (no key, no jwks_url), the keys are found by OpenID discovery")
+    audience: str | None = Field(None, description="required `aud` (needed whenever the IdP is configured)")
     leeway_s: float = Field(30.0, ge=0, le=300, description="clock skew tolerated on exp/nbf/iat")
-    role_claim: str = Field("role", description="claim naming the role (admin, user, agent)")
-    user_id_claim: str = Field("sub", description="claim naming the user_id a token is bound to")
-    agent_id_claim: str = Field("agent_id", description="claim naming the agent_id a token is bound to")
+    role_claim: str = Field(
+        "role", description="claim naming the role: a string or a list of strings; a dotted path reaches nested "
+        "claims (realm_access.roles)")
+    role_map: dict[str, Literal["admin", "user", "agent"]] = Field(
+        default_factory=dict, description="the provider's role names → ours; empty: the names admin, user, agent "
+        "are taken as they are. Names not mapped are ignored; of several, the most privileged wins")
+    user_id_claim: str = Field("sub", description="claim (or dotted path) naming the user_id a token is bound to")
+    agent_id_claim: str = Field("agent_id", description="claim (or dotted path) naming the agent_id a token is bound to")
     default_role: Literal["user", "agent"] = Field("user", description="role of tokens without the role claim")
+    jwks_cache_s: float = Field(
+        300.0, ge=0, le=7 * 86_400, description="how long a fetched key set is used when the provider's answer "
+        "has no Cache-Control max-age or Expires")
+    jwks_cache_min_s: float = Field(60.0, ge=0, le=86_400, description="shortest time a key set is cached, "
+                                    "whatever the provider says")
+    jwks_cache_max_s: float = Field(86_400.0, ge=0, le=30 * 86_400, description="longest time a key set is "
+                                    "cached, whatever the provider says")
+    jwks_refresh_interval_s: float = Field(
+        30.0, ge=0, le=3600, description="at most one fetch per this many seconds for tokens naming an unknown "
+        "`kid` (or after a failed fetch)")
+    jwks_stale_if_error_s: float = Field(
+        3600.0, ge=0, le=7 * 86_400, description="while the provider cannot be reached, an expired key set is "
+        "still used for this long past its expiry (a warning is logged)")
+    jwks_timeout_s: float = Field(5.0, gt=0, le=60, description="limit on one discovery or JWKS request")
 
     @property
     def configured(self) -> bool:
-        return bool(self.secret or self.public_key or self.public_key_file)
+        return bool(self.secret or self.public_key or self.public_key_file or self.jwks_url or self.issuer)
+
+    @property
+    def uses_jwks(self) -> bool:
+        return self.configured and not (self.secret or self.public_key or self.public_key_file)
 
     @model_validator(mode="after")
     def _one_key_with_issuer_and_audience(self) -> IdpSettings:
-        if sum(bool(x) for x in (self.secret, self.public_key, self.public_key_file)) > 1:
-            raise ValueError("auth.idp: give one of secret, public_key, public_key_file")
+        if sum(bool(x) for x in (self.secret, self.public_key, self.public_key_file, self.jwks_url)) > 1:
+            raise ValueError("auth.idp: give one of secret, public_key, public_key_file, jwks_url")
         if self.configured and not (self.issuer and self.audience):
             raise ValueError("auth.idp: issuer and audience are required (both are checked on every token)")
+        if self.jwks_url:
+            _https_or_loopback(self.jwks_url, "jwks_url")
+        elif self.uses_jwks:
+            _https_or_loopback(self.issuer or "", "issuer (used for discovery)")
+        if self.jwks_cache_min_s > self.jwks_cache_max_s:
+            raise ValueError("auth.idp: jwks_cache_min_s is above jwks_cache_max_s")
         return self
 
 

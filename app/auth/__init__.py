@@ -15,6 +15,7 @@ from aiohttp import web
 from memory.access import ANONYMOUS_ADMIN, Principal
 
 if TYPE_CHECKING:
+    from app.auth.jwks import JwksCache
     from app.auth.keys import KeyManager
     from app.auth.ratelimit import Limits
     from app.auth.tokens import TokenService
@@ -60,3 +61,5 @@ TOKENS_KEY: web.AppKey["TokenService"] = web.AppKey("tokens")
 LIMITS_KEY: web.AppKey["Limits"] = web.AppKey("limits")
 # request -> the client's address (the TCP peer, or what a trusted proxy reports)
 CLIENT_ADDRESS_KEY: web.AppKey[Callable[[web.Request], str]] = web.AppKey("client_address")
+# the identity provider's key set, when auth.idp uses a JWKS (health report, tests)
+JWKS_KEY: web.AppKey["JwksCache"] = web.AppKey("jwks")

@@ -180,5 +180,5 @@ class CredentialAuthenticator:
         if issuer == self._tokens.issuer:
             return await self._tokens.verify(token)
         if self._idp is not None:
-            return self._idp.verify(token)
+            return await self._idp.verify(token)
         raise Unauthenticated("invalid or expired token")

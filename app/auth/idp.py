@@ -1,9 +1,11 @@
 """Verifying JWTs from the user's own identity provider and mapping their claims to a Principal.
 
-The accepted algorithms are pinned to the configured key's family: an HMAC secret accepts
-only HS*, an RSA key only RS*/PS*, an EC key only ES*. So `alg: none` never verifies, and a
-token signed with HS256 using the public key as the "secret" (algorithm confusion) is refused
-before any signature is computed."""
+The key is a configured one (HMAC secret or PEM public key) or comes from the provider's JWKS
+(app/auth/jwks.py). The accepted algorithms are pinned to the key's family: an HMAC secret
+accepts only HS*, an RSA key only RS*/PS*, an EC key only ES* (a JWK: only its own `alg` when
+it states one; a JWKS never yields HS*). So `alg: none` never verifies, and a token signed with
+HS256 using the public key as the "secret" (algorithm confusion) is refused before any
+signature is computed."""
 from __future__ import annotations
 
 from typing import Any
@@ -12,16 +14,18 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from app.auth.jwks import RSA_ALGORITHMS, JwksCache
 from app.settings import IdpSettings
 from memory.access import Principal, Role
 from memory.errors import InvalidInput, Unauthenticated
 from memory.models import Scope
 
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
-RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 EC_ALGORITHMS = ("ES256", "ES384", "ES512")
 INVALID = "invalid or expired token"
 REQUIRED_CLAIMS = ["exp", "iss", "aud"]
+# of several roles a token's claim maps to, the first of these wins
+PRIVILEGE = (Role.ADMIN, Role.USER, Role.AGENT)
 
 
 def _key_and_family(cfg: IdpSettings) -> tuple[Any, tuple[str, ...]]:
@@ -41,36 +45,71 @@ def _key_and_family(cfg: IdpSettings) -> tuple[Any, tuple[str, ...]]:
 
 class IdpVerifier:
     def __init__(self, cfg: IdpSettings) -> None:
+        assert cfg.issuer and cfg.audience  # IdpSettings requires both once a key is set
+        self.issuer = cfg.issuer
+        self._audience = cfg.audience
+        self._leeway = cfg.leeway_s
+        self._cfg = cfg
+        self.jwks: JwksCache | None = None
+        if cfg.uses_jwks:
+            family = RSA_ALGORITHMS + EC_ALGORITHMS
+            wrong = [alg for alg in cfg.algorithms or () if alg not in family]
+            if wrong or cfg.algorithms == []:
+                raise ValueError(f"auth.idp.algorithms {wrong or []} cannot be used with a JWKS "
+                                 f"(allowed: {', '.join(family)})")
+            self.jwks = JwksCache(cfg)
+            return
         self._key, family = _key_and_family(cfg)
         chosen = tuple(cfg.algorithms or family)
         wrong = [alg for alg in chosen if alg not in family]
         if wrong or not chosen:
             raise ValueError(f"auth.idp.algorithms {wrong or chosen} do not match the key (allowed: {', '.join(family)})")
         self._algorithms = list(chosen)
-        assert cfg.issuer and cfg.audience  # IdpSettings requires both once a key is set
-        self.issuer = cfg.issuer
-        self._audience = cfg.audience
-        self._leeway = cfg.leeway_s
-        self._cfg = cfg
 
-    def verify(self, token: str) -> Principal:
+    async def close(self) -> None:
+        if self.jwks is not None:
+            await self.jwks.close()
+
+    async def verify(self, token: str) -> Principal:
+        key, algorithms = await self._key_for(token)
         try:
             claims = jwt.decode(
-                token, self._key, algorithms=self._algorithms, issuer=self.issuer, audience=self._audience,
+                token, key, algorithms=algorithms, issuer=self.issuer, audience=self._audience,
                 leeway=self._leeway, options={"require": REQUIRED_CLAIMS},
             )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("token expired") from None
+        except jwt.InvalidAudienceError:
+            raise Unauthenticated("token audience is not this service") from None
+        except jwt.InvalidIssuerError:
+            raise Unauthenticated("token issuer is not the configured identity provider") from None
         except jwt.PyJWTError:
             raise Unauthenticated(INVALID) from None
         return self.principal(claims)
 
+    async def _key_for(self, token: str) -> tuple[Any, list[str]]:
+        if self.jwks is None:
+            return self._key, self._algorithms
+        try:
+            header = jwt.get_unverified_header(token)
+            issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+        except jwt.PyJWTError:
+            raise Unauthenticated("malformed token") from None
+        if issuer != self.issuer:  # refused before its kid can make us fetch the key set
+            raise Unauthenticated("token issuer is not the configured identity provider")
+        alg, kid = header.get("alg"), header.get("kid")
+        if not isinstance(alg, str) or alg not in RSA_ALGORITHMS + EC_ALGORITHMS:
+            raise Unauthenticated(f"algorithm {alg!r} is not accepted from the identity provider")
+        if kid is not None and not isinstance(kid, str):
+            raise Unauthenticated("malformed token (kid)")
+        signing = await self.jwks.key(kid, alg)
+        return signing.key, [alg]
+
     def principal(self, claims: dict[str, Any]) -> Principal:
         cfg = self._cfg
-        raw_role = claims.get(cfg.role_claim, cfg.default_role)
-        user_id, agent_id = _text(claims.get(cfg.user_id_claim)), _text(claims.get(cfg.agent_id_claim))
+        user_id, agent_id = _text(claim(claims, cfg.user_id_claim)), _text(claim(claims, cfg.agent_id_claim))
         try:
-            role = Role(raw_role) if isinstance(raw_role, str) else None
-            if role is None:
-                raise ValueError(f"claim {cfg.role_claim!r} is not a role")
+            role = self._role(claim(claims, cfg.role_claim))
             if role is Role.ADMIN:
                 user_id = agent_id = None
             elif role is Role.USER:
@@ -81,6 +120,30 @@ class IdpVerifier:
         except (ValueError, InvalidInput):
             # a valid signature over claims we cannot map is still not a usable credential
             raise Unauthenticated("the token's claims name no usable role and binding") from None
+
+    def _role(self, raw: object) -> Role:
+        cfg = self._cfg
+        if raw is None:
+            return Role(cfg.default_role)
+        names = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else []
+        mapping: dict[str, str] = cfg.role_map or {role.value: role.value for role in Role}
+        roles = {Role(mapping[name]) for name in names if isinstance(name, str) and name in mapping}
+        if not roles:
+            raise ValueError(f"claim {cfg.role_claim!r} names no role we know")
+        return next(role for role in PRIVILEGE if role in roles)
+
+
+def claim(claims: dict[str, Any], path: str) -> Any:
+    """A claim by name, else by dotted path into nested objects (`realm_access.roles`); a name
+    that itself holds dots (`https://example.com/roles`) is tried first."""
+    if path in claims:
+        return claims[path]
+    value: Any = claims
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
 
 
 def _text(value: object) -> str | None:

@@ -13,7 +13,15 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from app import bootstrap
-from app.auth import AUTHENTICATOR_KEY, CLIENT_ADDRESS_KEY, KEY_MANAGER_KEY, LIMITS_KEY, TOKENS_KEY, OpenAuthenticator
+from app.auth import (
+    AUTHENTICATOR_KEY,
+    CLIENT_ADDRESS_KEY,
+    JWKS_KEY,
+    KEY_MANAGER_KEY,
+    LIMITS_KEY,
+    TOKENS_KEY,
+    OpenAuthenticator,
+)
 from app.auth.authenticator import ClientAddress, CredentialAuthenticator
 from app.auth.http import auth_errors_middleware, cors_middleware, token_endpoint
 from app.auth.idp import IdpVerifier
@@ -21,7 +29,8 @@ from app.auth.keys import KeyManager, SecretHasher
 from app.auth.ratelimit import Limits, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from app.auth.tokens import TokenService
 from app.keys import SETTINGS_KEY
-from app.ops.runtime import RELOADER_KEY
+from app.ops.health import Component, identity_provider_component
+from app.ops.runtime import MONITOR_KEY, RELOADER_KEY
 from app.secret_files import secret_file
 from app.settings import Settings
 from memory.errors import AgentMemError
@@ -95,6 +104,15 @@ async def _purge_tokens(tokens: TokenService, interval_s: float = PURGE_INTERVAL
 async def _auth(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
     idp = IdpVerifier(settings.auth.idp) if settings.auth.idp.configured else None
+    if idp is not None and idp.jwks is not None:
+        app[JWKS_KEY] = jwks = idp.jwks
+        monitor = app.get(MONITOR_KEY)
+        if monitor is not None:
+            def component() -> Component:
+                state = jwks.state()
+                return identity_provider_component(state["keys"], state["expires_in_s"], state["last_error"] is not None)
+
+            monitor.identity_provider = component
     async with bootstrap.credentials_context(settings) as store, _limiter(settings) as limiter:
         hasher = hasher_for(settings)
         keys = KeyManager(store, hasher, cache_s=settings.auth.key_cache_s)
@@ -124,3 +142,5 @@ async def _auth(app: web.Application) -> AsyncIterator[None]:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if idp is not None:
+                await idp.close()

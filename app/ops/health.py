@@ -88,6 +88,8 @@ class HealthMonitor:
         self._cached: tuple[float, Report] | None = None
         self._round: asyncio.Task[Report] | None = None
         self._remote: dict[str, tuple[float, Component]] = {}
+        # set by the auth wiring when the identity provider's keys come from a JWKS
+        self.identity_provider: Callable[[], Component] | None = None
 
     async def report(self) -> Report:
         if not self._runtime.started:
@@ -119,6 +121,8 @@ class HealthMonitor:
             self._probe("redis", self._ping_redis) if self._redis_url else _constant("redis", "disabled"),
         ]
         components = tuple(await asyncio.gather(*probes))
+        if self.identity_provider is not None:
+            components += (self.identity_provider(),)
         ready = all(c.status == "up" for c in components if c.critical)
         degraded = any(c.status == "down" for c in components if not c.critical)
         status = "down" if not ready else "degraded" if degraded else "ok"
@@ -200,6 +204,21 @@ def embedder_component(state: EmbedderState, stall_s: float) -> Component:
     if state.last_batch is not None and state.last_batch_ms is not None:
         detail += f"; last batch {state.last_batch} texts in {state.last_batch_ms:g} ms"
     return Component("embedder", "up", detail=detail)
+
+
+def identity_provider_component(keys: int | None, expires_in_s: float | None, failing: bool) -> Component:
+    """The JWKS cache's state, without a request of its own (it fetches when tokens need it).
+    Never critical: a stale or missing key set only stops tokens from the provider."""
+    if keys is None:
+        if failing:
+            return Component("identity_provider", "down", detail="no key set: fetching failed; see the server log")
+        return Component("identity_provider", "up", detail="key set not fetched yet (fetched for the first token)")
+    if expires_in_s is not None and expires_in_s < 0 and failing:
+        return Component("identity_provider", "down",
+                         detail=f"serving {keys} cached keys expired {-expires_in_s:.0f} s ago; the provider "
+                         "does not answer")
+    detail = f"{keys} keys, expire in {max(expires_in_s or 0.0, 0.0):.0f} s"
+    return Component("identity_provider", "up", detail=detail + ("; the last refresh failed" if failing else ""))
 
 
 async def _constant(name: str, status: str) -> Component:

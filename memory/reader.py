@@ -14,6 +14,7 @@ from memory.errors import InvalidInput, NotFound, StoreUnavailable
 from memory.naming import normalise_name
 from memory.filters import Filter, check_size, select
 from memory.models import HistoryEntry, MemoryRecord, Relation, Scope, as_utc
+from memory.observe import Observer, observed
 from memory.pagination import Page, decode_cursor, encode_cursor
 from memory.ports import GraphStore, MemoryRepository, Order, PageCursor
 from memory.ranking import SearchMode
@@ -39,7 +40,9 @@ class MemoryReader:
         *,
         max_limit: int,
         scan_budget: int,
+        observer: Observer | None = None,
     ) -> None:
+        self.observer = observer  # watches search and list (the edge's metrics and tracing)
         self._repo = repo
         self._graph = graph
         self._catalog = catalog
@@ -57,6 +60,7 @@ class MemoryReader:
     async def get_many(self, ids: Sequence[str]) -> dict[str, MemoryRecord]:
         return await self._repo.get_many(list(ids))
 
+    @observed("search")
     async def search(
         self,
         query: str,
@@ -134,6 +138,7 @@ class MemoryReader:
             log.warning("graph unavailable during search; returning no relations: %s", exc)
             return []
 
+    @observed("list")
     async def list_memories(
         self,
         scope: Scope | None,

@@ -24,8 +24,6 @@ from memory.ingest import Decided, Ingestor, new_record
 from memory.knowledge import KnowledgeGraph
 from memory.models import (
     ChangeEvent,
-    Entity,
-    GraphQuery,
     HistoryEntry,
     MemoryRecord,
     Message,
@@ -39,12 +37,8 @@ from memory.models import (
 from memory.observe import Observer, observed
 from memory.ports import LLM, ChangeSet, Embedder, GraphStore, MemoryRepository, Reranker, VectorIndex
 from memory.options import ServiceOptions
-from memory.filters import Filter
-from memory.pagination import Page
-from memory.ports import Order
-from memory.ranking import SearchMode
 from memory.reader import MemoryReader
-from memory.results import AddResult, MemoryChange, Neighbourhood, Owner, SearchResult
+from memory.results import AddResult, MemoryChange
 from memory.searcher import Searcher
 from memory.validation import check_message_count, check_metadata, check_text
 
@@ -66,7 +60,7 @@ class MemoryService:
         observer: Observer | None = None,
         reranker: Reranker | None = None,
     ) -> None:
-        self.observer = observer  # timings of add/search/update/delete for the edge's metrics
+        self.observer = observer  # watches add/update/delete (the edge's metrics and tracing)
         self._repo = repo
         self._index = index
         self._embedder = embedder
@@ -92,8 +86,22 @@ class MemoryService:
                                         exclusive_relations=options.exclusive_relations, max_limit=options.max_limit)
         self.searcher = Searcher(repo, index, embedder, self._catalog, options.fusion, reranker,
                                  options.rerank_candidates, options.filter_scan_budget, graph=graph)
-        self.reader = MemoryReader(repo, graph, self._catalog, self.searcher,
-                                   max_limit=options.max_limit, scan_budget=options.filter_scan_budget)
+        self.reader = MemoryReader(repo, graph, self._catalog, self.searcher, max_limit=options.max_limit,
+                                   scan_budget=options.filter_scan_budget, observer=observer)
+        # reading and the knowledge graph are the collaborators' own operations
+        self.get = self.reader.get
+        self.get_many = self.reader.get_many
+        self.search = self.reader.search
+        self.list_memories = self.reader.list_memories
+        self.owners = self.reader.owners
+        self.history = self.reader.history
+        self.history_many = self.reader.history_many
+        self.entities = self.knowledge.entities
+        self.relations = self.knowledge.relations
+        self.neighbourhood = self.knowledge.neighbourhood
+        self.relations_by_memory = self.knowledge.relations_by_memory
+        self.add_relation = self.knowledge.add_relation
+        self.invalidate_relation = self.knowledge.invalidate_relation
         self._ingest = Ingestor(
             embedder, index, self._catalog, repo, llm,
             dedup_threshold=options.dedup_threshold, similar_memories=options.similar_memories,
@@ -288,80 +296,6 @@ class MemoryService:
             self._entities.forget()
         await self.keeper.snapshot()
         await self.events.publish(MemoryEvent(EventKind.RESET, Scope()))
-
-    # reading (MemoryReader) ----------------------------------------------------------------
-    async def get(self, id: str) -> MemoryRecord:
-        return await self.reader.get(id)
-
-    async def get_many(self, ids: Sequence[str]) -> dict[str, MemoryRecord]:
-        return await self.reader.get_many(ids)
-
-    @observed("search")
-    async def search(
-        self,
-        query: str,
-        scope: Scope,
-        *,
-        filters: Filter | None = None,
-        limit: int = 10,
-        threshold: float | None = None,
-        include_invalidated: bool = False,
-        mode: SearchMode = SearchMode.HYBRID,
-        as_of: datetime | None = None,
-        context: int = 0,
-        rerank: bool | None = None,
-        with_relations: bool = True,
-    ) -> SearchResult:
-        """See MemoryReader.search."""
-        return await self.reader.search(
-            query, scope, filters=filters, limit=limit, threshold=threshold, include_invalidated=include_invalidated,
-            mode=mode, as_of=as_of, context=context, rerank=rerank, with_relations=with_relations)
-
-    @observed("list")
-    async def list_memories(
-        self,
-        scope: Scope | None,
-        *,
-        filters: Filter | None = None,
-        first: int = 20,
-        after: str | None = None,
-        order: Order = Order.CREATED_DESC,
-        include_invalidated: bool = False,
-    ) -> Page[MemoryRecord]:
-        return await self.reader.list_memories(scope, filters=filters, first=first, after=after, order=order,
-                                               include_invalidated=include_invalidated)
-
-    async def owners(self, scope: Scope | None) -> list[Owner]:
-        return await self.reader.owners(scope)
-
-    async def history(self, id: str) -> list[HistoryEntry]:
-        return await self.reader.history(id)
-
-    async def history_many(self, ids: Sequence[str]) -> dict[str, list[HistoryEntry]]:
-        return await self.reader.history_many(ids)
-
-    # the knowledge graph (KnowledgeGraph) --------------------------------------------------
-    async def entities(self, scope: Scope | None, query: GraphQuery, first: int, after: str | None) -> Page[Entity]:
-        return await self.knowledge.entities(scope, query, first, after)
-
-    async def relations(self, scope: Scope | None, query: GraphQuery, first: int, after: str | None) -> Page[Relation]:
-        return await self.knowledge.relations(scope, query, first, after)
-
-    async def neighbourhood(self, scope: Scope, name: str, depth: int, as_of: datetime | None = None) -> Neighbourhood:
-        return await self.knowledge.neighbourhood(scope, name, depth, as_of)
-
-    async def relations_by_memory(self, ids: Sequence[str]) -> dict[str, list[Relation]]:
-        return await self.knowledge.relations_by_memory(ids)
-
-    async def add_relation(
-        self, scope: Scope, source: str, relation: str, destination: str, *, actor: str | None = None
-    ) -> AddResult:
-        return await self.knowledge.add_relation(scope, source, relation, destination, actor=actor)
-
-    async def invalidate_relation(
-        self, scope: Scope, source: str, relation: str, destination: str, *, actor: str | None = None
-    ) -> list[Relation]:
-        return await self.knowledge.invalidate_relation(scope, source, relation, destination, actor=actor)
 
     async def counts(self) -> dict[str, int]:
         out = {"memories": len(self._catalog), "outbox": await self._repo.outbox_size()}

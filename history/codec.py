@@ -41,6 +41,7 @@ RECORD_COLUMNS = (
     memories.c.invalidated_at,
     memories.c.invalidation_reason,
     memories.c.occurred_at,
+    memories.c.immutable,
 )
 
 HISTORY_COLUMNS = tuple(memory_history.c)
@@ -82,6 +83,7 @@ def memory_values(stored: StoredMemory, seq: int) -> dict[str, Any]:
         "invalidated_at": record.invalidated_at,
         "invalidation_reason": record.invalidation_reason,
         "occurred_at": record.occurred_at,
+        "immutable": record.immutable,
         "embedding": encode_vector(stored.embedding),
         "seq": seq,
     }
@@ -90,7 +92,7 @@ def memory_values(stored: StoredMemory, seq: int) -> dict[str, Any]:
 def record_from_row(row: AnyRow) -> MemoryRecord:
     """A row selected with RECORD_COLUMNS."""
     (id_, text, hash_, user_id, agent_id, run_id, meta, categories, created, updated, invalidated, reason,
-     occurred) = row
+     occurred, immutable) = row
     return MemoryRecord(
         id=id_,
         text=text,
@@ -103,6 +105,7 @@ def record_from_row(row: AnyRow) -> MemoryRecord:
         invalidation_reason=reason,
         categories=tuple(categories or ()),
         occurred_at=occurred,
+        immutable=bool(immutable),
     )
 
 

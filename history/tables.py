@@ -41,6 +41,7 @@ class MemoryRow(HistoryBase, table=True):
     invalidated_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime, nullable=True))
     invalidation_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     occurred_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime, nullable=True))
+    immutable: bool = Field(default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()))
     # float32 little-endian bytes; exact round trip, a quarter of the size of JSON floats
     embedding: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
     seq: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, index=True))

@@ -1,6 +1,9 @@
 """One error tree for the core; the edges (GraphQL, HTTP, CLI) map it once."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 
 class AgentMemError(Exception):
     """Root of every error the core raises on purpose."""
@@ -39,6 +42,36 @@ class Conflict(AgentMemError):
     """The request conflicts with the current state."""
 
     code = "CONFLICT"
+
+
+class Immutable(AgentMemError):
+    """The memory was added with `immutable`: it can be deleted (and added again), never changed."""
+
+    code = "IMMUTABLE"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemError:
+    """Why one item of a batch was refused: its position, the id it named, the error's code."""
+
+    index: int
+    memory_id: str
+    code: str
+    message: str
+
+
+class BatchRejected(AgentMemError):
+    """A batch was refused as a whole because some items are not acceptable; nothing was changed.
+    The code is the items' own when they all share one (NOT_FOUND, IMMUTABLE...), else BAD_USER_INPUT."""
+
+    def __init__(self, what: str, items: Sequence[ItemError]) -> None:
+        self.items = tuple(items)
+        codes = {i.code for i in self.items}
+        self.code = codes.pop() if len(codes) == 1 else InvalidInput.code
+        first = self.items[0]
+        more = f" (and {len(self.items) - 1} more)" if len(self.items) > 1 else ""
+        super().__init__(f"{what} refused, nothing was changed: item {first.index} ({first.memory_id!r}): "
+                         f"{first.message}{more}")
 
 
 class StoreUnavailable(AgentMemError):

@@ -179,6 +179,14 @@ class Ingestor:
         for d in answer.decisions:
             target = keyed.get(d.id)
             text = d.text.strip()
+            if target is not None and target.immutable and d.event in ("UPDATE", "DELETE"):
+                # an immutable memory stays as it is whatever the model decides; its new text, if
+                # any, is not lost either: it is a fact of its own, added like the model's ADDs
+                log.info("LLM decided %s on immutable memory %s: kept as it is", d.event, target.id)
+                out.unchanged.append((target, ()))
+                if d.event == "UPDATE" and text:
+                    pending_texts.append(text)
+                continue
             if d.event == "ADD" and text:
                 pending_texts.append(text)
             elif d.event == "UPDATE" and target is not None and text and target.id not in touched:
@@ -208,14 +216,16 @@ class Ingestor:
 
 
 def new_record(
-    text: str, scope: Scope, metadata: Mapping[str, Any], role: str | None, occurred_at: datetime | None = None
+    text: str, scope: Scope, metadata: Mapping[str, Any], role: str | None, occurred_at: datetime | None = None,
+    immutable: bool = False,
 ) -> MemoryRecord:
     now = utcnow()
     meta = dict(metadata)
     if role is not None:
         meta.setdefault("role", role)
     occurred = as_utc(occurred_at) if occurred_at is not None else now
-    return MemoryRecord(new_id(), text, text_hash(text), scope, meta, now, now, occurred_at=occurred)
+    return MemoryRecord(new_id(), text, text_hash(text), scope, meta, now, now, occurred_at=occurred,
+                        immutable=immutable)
 
 
 def graph_work(scope: Scope, triples: Sequence[Triple], memory_id: str | None, embeddings: Mapping[str, tuple[float, ...]],

@@ -112,6 +112,8 @@ class MemoryRecord:
     categories: tuple[str, ...] = ()
     # when what the memory says happened (mem0's `timestamp`, a message's time); None: created_at
     occurred_at: datetime | None = None
+    # added with `immutable`: updates are refused and LLM decisions leave it as it is; deletes are allowed
+    immutable: bool = False
 
     @property
     def valid(self) -> bool:

@@ -12,10 +12,11 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
+from memory.batch import CheckedEdit, MaySee, MemoryEdit, check_deletes, check_edits
 from memory.catalog import ScopeCatalog
 from memory.committer import Committer
 from memory.entities import EntityResolver
-from memory.errors import AgentMemError, InvalidInput, StoreUnavailable
+from memory.errors import AgentMemError, Immutable, InvalidInput, StoreUnavailable
 from memory.events import EventBus, EventKind, MemoryEvent
 from memory.follower import SqlFollower
 from memory.graph_writer import GraphWriter
@@ -40,7 +41,7 @@ from memory.options import ServiceOptions
 from memory.reader import MemoryReader
 from memory.results import AddResult, MemoryChange
 from memory.searcher import Searcher
-from memory.validation import check_message_count, check_metadata, check_text
+from memory.validation import check_batch_size, check_message_count, check_metadata, check_text
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +138,11 @@ class MemoryService:
         prompt: str | None = None,
         actor: str | None = None,
         occurred_at: datetime | None = None,
+        immutable: bool = False,
     ) -> AddResult:
         """Remember messages. `occurred_at` is when they happened (each message's own time wins
-        for raw adds); it defaults to now."""
+        for raw adds); it defaults to now. `immutable`: the memories added can never be updated
+        (by a caller or by an LLM decision), only deleted."""
         scope.require()
         meta = check_metadata(metadata)
         if not messages:
@@ -154,10 +157,11 @@ class MemoryService:
             _check_prompt(prompt, infer, self._llm is not None)
         messages = [Message(m.role.strip().lower(), m.content.strip(), m.occurred_at) for m in messages]
         decided = await self._ingest.decide(messages, scope, infer, prompt)
-        return await self._apply(decided, scope, meta, actor, occurred_at)
+        return await self._apply(decided, scope, meta, actor, occurred_at, immutable)
 
     async def _apply(
-        self, d: Decided, scope: Scope, meta: dict[str, Any], actor: str | None, occurred_at: datetime | None = None
+        self, d: Decided, scope: Scope, meta: dict[str, Any], actor: str | None, occurred_at: datetime | None = None,
+        immutable: bool = False,
     ) -> AddResult:
         now = utcnow()
         change = ChangeSet()
@@ -165,7 +169,7 @@ class MemoryService:
         events: list[MemoryEvent] = []
         fact_triples: list[tuple[str, tuple[Triple, ...]]] = []
         for cand, vec in d.adds:
-            rec = new_record(cand.text, scope, meta, cand.role, cand.occurred_at or occurred_at)
+            rec = new_record(cand.text, scope, meta, cand.role, cand.occurred_at or occurred_at, immutable)
             change.writes.append(StoredMemory(rec, vec))
             change.history.append(HistoryEntry(rec.id, ChangeEvent.ADD, None, rec.text, scope, now, actor, cand.role))
             results.append(MemoryChange(rec.id, rec.text, ChangeEvent.ADD, None, rec))
@@ -205,6 +209,8 @@ class MemoryService:
         if text is None and metadata is None:
             raise InvalidInput("give text and/or metadata to update")
         old = await self.get(id)
+        if old.immutable:
+            raise Immutable(f"memory {id!r} is immutable: delete it and add it again to change it")
         now = utcnow()
         rec = old
         if metadata is not None:
@@ -223,6 +229,49 @@ class MemoryService:
         await self._committer.commit(change, [])
         await self._committer.publish([MemoryEvent(EventKind.UPDATE, rec.scope, id, rec, old.text)], [], [])
         return rec
+
+    @observed("update_many")
+    async def update_many(self, edits: Sequence[MemoryEdit], *, actor: str | None = None,
+                          may_see: MaySee | None = None) -> list[MemoryRecord]:
+        """Apply every edit in one SQL transaction, or none: BatchRejected names each item refused
+        (missing or not visible by `may_see`, immutable, repeated, invalid text or metadata)."""
+        check_batch_size(len(edits), "a batch update")
+        found = await self._repo.get_many([e.memory_id for e in edits if isinstance(e.memory_id, str)])
+        checked = check_edits(edits, found, may_see)
+        vectors = await self._repo.embeddings([c.old.id for c in checked if c.text is None])
+        by_tenant: dict[str, list[CheckedEdit]] = {}
+        for c in checked:
+            if c.text is not None:
+                by_tenant.setdefault(c.old.scope.tenant, []).append(c)
+        for tenant, group in by_tenant.items():  # the embedder shares the model fairly per tenant
+            embedded = await self._embedder.embed([c.text for c in group if c.text is not None], tenant)
+            vectors.update({c.old.id: vec for c, vec in zip(group, embedded)})
+        now = utcnow()
+        change = ChangeSet()
+        events: list[MemoryEvent] = []
+        out: list[MemoryRecord] = []
+        for c in checked:
+            old, text = c.old, c.text if c.text is not None else c.old.text
+            rec = replace(old, text=text, hash=text_hash(text), updated_at=now,
+                          metadata=c.metadata if c.metadata is not None else old.metadata)
+            change.writes.append(StoredMemory(rec, vectors[old.id]))
+            change.history.append(HistoryEntry(old.id, ChangeEvent.UPDATE, old.text, text, old.scope, now, actor))
+            events.append(MemoryEvent(EventKind.UPDATE, old.scope, old.id, rec, old.text))
+            out.append(rec)
+        await self._committer.commit(change, [])
+        await self._committer.publish(events, [], [])
+        return out
+
+    @observed("delete_many")
+    async def delete_many(self, ids: Sequence[str], *, actor: str | None = None,
+                          may_see: MaySee | None = None) -> list[MemoryRecord]:
+        """Delete every memory named, in one SQL transaction, or none (BatchRejected names each id
+        refused: missing, not visible by `may_see`, repeated). Immutable memories can be deleted."""
+        check_batch_size(len(ids), "a batch delete")
+        found = await self._repo.get_many([id for id in ids if isinstance(id, str)])
+        records = check_deletes(ids, found, may_see)
+        await self._delete_records(records, actor)
+        return records
 
     @observed("delete")
     async def delete(self, id: str, *, actor: str | None = None, purge: bool = False) -> MemoryRecord:

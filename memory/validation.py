@@ -13,6 +13,8 @@ MAX_MESSAGES = 200
 MAX_ADD_CHARS = 200_000
 # deeper values could be stored but not answered back (serialisers stop at a few hundred levels)
 MAX_METADATA_DEPTH = 32
+# batch update / delete: mem0's platform limit, and one SQL transaction of bounded size
+MAX_BATCH = 1000
 
 
 def _depth(value: Any, limit: int) -> int:
@@ -59,3 +61,8 @@ def check_limit(limit: int, maximum: int, what: str = "limit") -> int:
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1 or limit > maximum:
         raise InvalidInput(f"{what} must be between 1 and {maximum}")
     return limit
+
+
+def check_batch_size(count: int, what: str) -> None:
+    if count < 1 or count > MAX_BATCH:
+        raise InvalidInput(f"{what} takes 1 to {MAX_BATCH} items, got {count}")

@@ -47,7 +47,7 @@ def record_json(rec: MemoryRecord) -> dict[str, Any]:
         "text": rec.text, "hash": rec.hash, "scope": scope_json(rec.scope), "metadata": dict(rec.metadata),
         "categories": list(rec.categories), "created_at": _iso(rec.created_at), "updated_at": _iso(rec.updated_at),
         "invalidated_at": _iso(rec.invalidated_at), "invalidation_reason": rec.invalidation_reason,
-        "occurred_at": _iso(rec.occurred_at),
+        "occurred_at": _iso(rec.occurred_at), "immutable": rec.immutable,
     }
 
 
@@ -60,7 +60,14 @@ def record_from(id: str, data: dict[str, Any]) -> MemoryRecord:
         metadata=data.get("metadata") or {}, created_at=created, updated_at=updated,
         invalidated_at=_time(data.get("invalidated_at")), invalidation_reason=data.get("invalidation_reason"),
         categories=tuple(data.get("categories") or ()), occurred_at=_time(data.get("occurred_at")) or created,
+        immutable=_flag(id, data.get("immutable", False)),  # lines exported before immutable existed lack it
     )
+
+
+def _flag(id: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(f"memory {id}: immutable must be true or false, got {value!r}")
+    return value
 
 
 def vector_json(vector: Vector) -> str:

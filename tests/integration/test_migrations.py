@@ -42,7 +42,7 @@ async def test_upgrade_downgrade_and_upgrade_again(unmigrated_sql_url: str) -> N
     assert await migrate.current(url) is None and not await migrate.is_up_to_date(url)
 
     await migrate.upgrade(url)
-    assert await migrate.current(url) == migrate.head() == "memory_mentions"
+    assert await migrate.current(url) == migrate.head() == "0006_immutable"
     assert await migrate.is_up_to_date(url)
     assert TABLES <= await tables_in(url)
 
@@ -139,3 +139,39 @@ async def test_the_mention_index_is_backfilled_for_memories_stored_before_it(unm
         await repo.close()
     await migrate.downgrade(url, "memory_event_time")
     assert "memory_mentions" not in await tables_in(url)
+
+
+
+async def test_memories_stored_before_the_immutable_column_read_as_mutable(unmigrated_sql_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from history.repository import SqlMemoryRepository
+    from history.tables import memories
+
+    url = unmigrated_sql_url
+    await migrate.upgrade(url, "memory_mentions")
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    row = {"id": "old", "text": "written before", "hash": "h", "user_id": "u", "agent_id": None, "run_id": None,
+           "metadata": {}, "categories": [], "created_at": at, "updated_at": at, "invalidated_at": None,
+           "invalidation_reason": None, "occurred_at": at, "embedding": b"\0" * 16, "seq": 0}
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.insert(memories), [row])  # only the columns the old schema has
+    finally:
+        await engine.dispose()
+    await migrate.upgrade(url)
+    repo = SqlMemoryRepository(create_engine(url))
+    try:
+        old = await repo.get("old")
+        assert old is not None and old.immutable is False and old.text == "written before"
+    finally:
+        await repo.close()
+    await migrate.downgrade(url, "memory_mentions")
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(lambda sync: {c["name"] for c in sa.inspect(sync).get_columns("memories")})
+    finally:
+        await engine.dispose()
+    assert "immutable" not in columns and "occurred_at" in columns

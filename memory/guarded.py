@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, AsyncIterator, Mapping, Sequence
 
 from memory.access import Principal
+from memory.batch import MemoryEdit
 from memory.errors import Forbidden, NotFound
 from memory.events import EventKind, MemoryEvent
 from memory.filters import Filter
@@ -48,13 +49,21 @@ class GuardedMemoryService:
 
     # writing
     async def add(self, messages: Sequence[Message], scope: Scope, *, metadata: Mapping[str, Any] | None = None,
-                  infer: bool = True, prompt: str | None = None, occurred_at: datetime | None = None) -> AddResult:
+                  infer: bool = True, prompt: str | None = None, occurred_at: datetime | None = None,
+                  immutable: bool = False) -> AddResult:
         return await self._svc.add(messages, self._scope(scope), metadata=metadata, infer=infer, prompt=prompt,
-                                   actor=self.principal.id, occurred_at=occurred_at)
+                                   actor=self.principal.id, occurred_at=occurred_at, immutable=immutable)
 
     async def update(self, id: str, *, text: str | None = None, metadata: Mapping[str, Any] | None = None) -> MemoryRecord:
         await self._visible(id)
         return await self._svc.update(id, text=text, metadata=metadata, actor=self.principal.id)
+
+    async def update_many(self, edits: Sequence[MemoryEdit]) -> list[MemoryRecord]:
+        # memories the principal may not see are refused item by item, as missing ones are
+        return await self._svc.update_many(edits, actor=self.principal.id, may_see=self.principal.may_see)
+
+    async def delete_many(self, ids: Sequence[str]) -> list[MemoryRecord]:
+        return await self._svc.delete_many(ids, actor=self.principal.id, may_see=self.principal.may_see)
 
     async def delete(self, id: str, *, purge: bool = False) -> MemoryRecord:
         await self._visible(id)

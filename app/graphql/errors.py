@@ -2,7 +2,8 @@
 produces, over HTTP and WebSocket alike: see AgentMemSchema).
 
 - AgentMemError (the core's tree) -> its message and `extensions.code` (BAD_USER_INPUT, NOT_FOUND...);
-  RATE_LIMITED also carries `extensions.retryAfter` (seconds).
+  RATE_LIMITED also carries `extensions.retryAfter` (seconds); a refused batch carries
+  `extensions.items` (index, id, code, message of each item refused).
 - Errors about the request itself (syntax, validation, variable values) -> kept, with
   GRAPHQL_PARSE_FAILED / GRAPHQL_VALIDATION_FAILED / BAD_USER_INPUT.
 - Anything else -> "Internal server error" with INTERNAL_SERVER_ERROR and no details; the
@@ -14,7 +15,7 @@ from typing import Any
 
 from graphql import GraphQLError
 
-from memory.errors import AgentMemError, RateLimited
+from memory.errors import AgentMemError, BatchRejected, RateLimited
 
 log = logging.getLogger("app.graphql")
 
@@ -63,6 +64,9 @@ def to_client_error(error: GraphQLError) -> GraphQLError:
     extensions["code"] = _code_for(error)
     if isinstance(error.original_error, RateLimited):
         extensions["retryAfter"] = error.original_error.retry_after  # seconds
+    if isinstance(error.original_error, BatchRejected):
+        extensions["items"] = [{"index": i.index, "id": i.memory_id, "code": i.code, "message": i.message}
+                               for i in error.original_error.items]
     message = error.message
     if isinstance(error.original_error, AgentMemError):
         message = error.original_error.public

@@ -16,6 +16,7 @@ from strawberry.scalars import JSON
 from strawberry.types.unset import UNSET, UnsetType
 
 from memory import filters as f
+from memory.batch import MemoryEdit
 from memory.errors import InvalidInput
 from memory.models import GraphQuery, Message, Scope
 from memory.ports import Order
@@ -150,6 +151,8 @@ class AddMemoriesInput:
     prompt: str | None = strawberry.field(default=None, description="Extra instructions for fact extraction.")
     occurred_at: datetime | None = strawberry.field(
         default=None, description="When the messages happened (default: now); a message's own time wins.")
+    immutable: bool = strawberry.field(
+        default=False, description="The memories added can never be updated (by you or by LLM decisions), only deleted.")
 
     def to_messages(self) -> list[Message]:
         return [Message(role=msg.role, content=msg.content, occurred_at=msg.occurred_at) for msg in self.messages]
@@ -160,6 +163,9 @@ class UpdateMemoryInput:
     id: strawberry.ID
     text: str | None = None
     metadata: JSON | None = strawberry.field(default=None, description="Replaces the metadata when given.")
+
+    def to_edit(self) -> MemoryEdit:
+        return MemoryEdit(str(self.id), text=self.text, metadata=json_object(self.metadata, "metadata"))
 
 
 @strawberry.input(description="One relation: source -[relation]-> destination, owned by scope.")

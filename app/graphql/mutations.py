@@ -29,6 +29,7 @@ class Mutation:
         result = await ctx.service.add(
             input.to_messages(), required_scope(input.scope), metadata=json_object(input.metadata, "metadata"),
             infer=input.infer, prompt=input.prompt, occurred_at=input.occurred_at,
+            immutable=input.immutable,
         )
         return AddResult.of(result)
 
@@ -39,6 +40,19 @@ class Mutation:
             str(input.id), text=input.text, metadata=json_object(input.metadata, "metadata")
         )
         return Memory.of(record)
+
+    @strawberry.mutation(description="Change up to 1,000 memories at once, all or none: when an item is refused "
+                         "(missing, immutable, repeated, invalid) nothing changes and the error's "
+                         "extensions.items says which items and why.")
+    async def update_memories(self, info: Info, input: list[UpdateMemoryInput]) -> list[Memory]:
+        records = await info.context.service.update_many([item.to_edit() for item in input])
+        return [Memory.of(rec) for rec in records]
+
+    @strawberry.mutation(description="Delete up to 1,000 memories by id, all or none (extensions.items names the "
+                         "ids refused); returns them as they were. Immutable memories can be deleted.")
+    async def delete_memories_by_ids(self, info: Info, ids: list[strawberry.ID]) -> list[Memory]:
+        records = await info.context.service.delete_many([str(id) for id in ids])
+        return [Memory.of(rec) for rec in records]
 
     @strawberry.mutation(description="Delete one memory; returns it as it was.")
     async def delete_memory(self, info: Info, id: strawberry.ID, purge: Purge = False) -> Memory:

@@ -140,6 +140,8 @@ class Memory:
     valid: bool
     occurred_at: datetime = strawberry.field(
         description="When what the memory says happened (given on add, else when it was stored).")
+    immutable: bool = strawberry.field(
+        description="Added as immutable: updates are refused (code IMMUTABLE) and LLM decisions keep it as it is.")
     record: strawberry.Private[m.MemoryRecord]
 
     @classmethod
@@ -149,7 +151,8 @@ class Memory:
             id=strawberry.ID(rec.id), text=rec.text, user_id=s.user_id, agent_id=s.agent_id, run_id=s.run_id,
             metadata=JSON(dict(rec.metadata)), categories=list(rec.categories), created_at=rec.created_at,
             updated_at=rec.updated_at, invalidated_at=rec.invalidated_at,
-            invalidation_reason=rec.invalidation_reason, valid=rec.valid, occurred_at=rec.event_time, record=rec,
+            invalidation_reason=rec.invalidation_reason, valid=rec.valid, occurred_at=rec.event_time, immutable=rec.immutable,
+            record=rec,
         )
 
     @strawberry.field(description="Every change made to this memory, oldest first.")

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from memory.errors import AgentMemError, RateLimited, Unauthenticated
+from memory.errors import AgentMemError, BatchRejected, RateLimited, Unauthenticated
 
 log = logging.getLogger("app.rest")
 
@@ -27,6 +27,7 @@ STATUS_BY_CODE = {
     "FORBIDDEN": 403,
     "NOT_FOUND": 404,
     "CONFLICT": 409,
+    "IMMUTABLE": 409,  # the memory's state (immutable) forbids the change; mem0's client reads 409 as invalid
     "RATE_LIMITED": 429,
     "PROVIDER_ERROR": 502,  # an upstream embedding/LLM provider failed, not the client
     "SERVICE_UNAVAILABLE": 503,
@@ -69,7 +70,11 @@ def from_core(exc: AgentMemError) -> web.Response:
         headers["WWW-Authenticate"] = 'Bearer realm="agentmem", Token realm="agentmem"'
     if exc.masked:
         log.warning("%s (shown to the client as %r)", exc, exc.public)
-    return error_response(status, exc.public, exc.code, headers=headers or None)
+    errors = None
+    if isinstance(exc, BatchRejected):
+        errors = [{"loc": ["body", "memories", i.index], "msg": i.message, "code": i.code, "memory_id": i.memory_id}
+                  for i in exc.items]
+    return error_response(status, exc.public, exc.code, errors=errors, headers=headers or None)
 
 
 def from_validation(exc: ValidationError, where: str) -> RequestInvalid:

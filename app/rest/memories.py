@@ -5,6 +5,8 @@ from __future__ import annotations
 from app.rest.dispatch import Ctx
 from app.rest.requests import (
     AddRequest,
+    BatchDeleteRequest,
+    BatchUpdateRequest,
     DeleteAllQuery,
     DeleteOneQuery,
     MemoryPath,
@@ -13,6 +15,8 @@ from app.rest.requests import (
 )
 from app.rest.responses import (
     AddResponse,
+    BatchDeleteResponse,
+    BatchUpdateResponse,
     DeleteAllResponse,
     DeleteResponse,
     GraphRelation,
@@ -33,6 +37,7 @@ from app.rest.scoping import (
     pick_limit,
     scope_and_filter,
 )
+from memory.batch import MemoryEdit
 from memory.errors import InvalidInput
 from memory.models import Message as CoreMessage
 from memory.models import Scope
@@ -52,7 +57,8 @@ async def add(ctx: Ctx) -> AddResponse:
     else:
         messages = [CoreMessage(m.role, m.content) for m in body.messages]
     result = await ctx.svc.add(messages, scope, metadata=body.metadata, infer=body.infer,
-                               prompt=body.prompt or body.custom_instructions, occurred_at=body.timestamp)
+                               prompt=body.prompt or body.custom_instructions, occurred_at=body.timestamp,
+                               immutable=body.immutable)
     return AddResponse.of(result)
 
 
@@ -83,6 +89,21 @@ async def update(ctx: Ctx) -> UpdateResponse:
         raise InvalidInput("give text and/or metadata to update")
     record = await ctx.svc.update(path.memory_id, text=body.text, metadata=body.metadata)
     return UpdateResponse(**MemoryOut.of(record).model_dump(), message="Memory updated successfully!")
+
+
+async def batch_update(ctx: Ctx) -> BatchUpdateResponse:
+    body: BatchUpdateRequest = ctx.body
+    records = await ctx.svc.update_many(
+        [MemoryEdit(m.memory_id, text=m.text, metadata=m.metadata) for m in body.memories])
+    return BatchUpdateResponse(message=f"Successfully updated {len(records)} memories",
+                               results=[MemoryOut.of(r) for r in records])
+
+
+async def batch_delete(ctx: Ctx) -> BatchDeleteResponse:
+    body: BatchDeleteRequest = ctx.body
+    records = await ctx.svc.delete_many([m.memory_id for m in body.memories])
+    return BatchDeleteResponse(message=f"Successfully deleted {len(records)} memories", deleted=len(records),
+                               ids=[r.id for r in records])
 
 
 async def delete(ctx: Ctx) -> DeleteResponse:

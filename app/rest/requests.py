@@ -11,6 +11,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Json, model_validator
 
+from memory.validation import MAX_BATCH
+
 ScopeId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\w.@:+\-]+$")]
 Filters = Annotated[dict[str, Any], Field(description="mem0 filter grammar: see the API description.")]
 _NO_TENANTS = "AgentMem has no organisations or projects: the credential decides what you may touch"
@@ -67,8 +69,8 @@ class AddRequest(ScopeFields):
     """Remember a conversation (or, with infer=false, store each message as it is). The owner is
     user_id / agent_id / run_id, given at the top level (v1) or as equalities in `filters` (v3).
     Refused when set: custom_categories, agent_custom_instructions, expiration_date,
-    structured_data_schema, includes, excludes, immutable=true, memory_type, app_id, org_id,
-    project_id."""
+    structured_data_schema, includes, excludes, memory_type, app_id, org_id, project_id.
+    immutable=true stores memories that refuse updates (409 IMMUTABLE) and that LLM decisions keep."""
 
     refused: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
         "custom_categories": ("categories come from the extraction model", ()),
@@ -77,7 +79,6 @@ class AddRequest(ScopeFields):
         "structured_data_schema": ("structured extraction is not supported", ()),
         "includes": ("use custom_instructions (or prompt) to steer extraction", ()),
         "excludes": ("use custom_instructions (or prompt) to steer extraction", ()),
-        "immutable": ("every memory can be updated", (False,)),
         "memory_type": ("only semantic memories are stored", ()),
         # memories are stored before the answer; asynchronous processing only changes timing
         "async_mode": ("", (True, False)),
@@ -94,6 +95,7 @@ class AddRequest(ScopeFields):
     timestamp: datetime | None = Field(
         default=None, description="When the messages happened (Unix seconds or ISO-8601; default now): occurred_at.")
     enable_graph: bool | None = Field(default=None, description="Must match the server's graph setting when given.")
+    immutable: bool = Field(default=False, description="The memories added can be deleted, never updated.")
 
 
 class SearchRequest(ScopeFields):
@@ -188,6 +190,41 @@ class UpdateRequest(Mem0Request):
 
     text: str | None = Field(default=None, min_length=1)
     metadata: dict[str, Any] | None = None
+
+
+MemoryId = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class BatchUpdateItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    memory_id: MemoryId
+    text: str | None = Field(default=None, min_length=1)
+    metadata: dict[str, Any] | None = Field(default=None, description="Replaces the metadata when given.")
+
+
+class BatchUpdateRequest(BaseModel):
+    """Update up to 1,000 memories, all or none: when any item is refused nothing changes and
+    `errors` in the answer names each item refused (loc [body, memories, index]) and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    memories: Annotated[list[BatchUpdateItem], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class BatchDeleteItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    memory_id: MemoryId
+
+
+class BatchDeleteRequest(BaseModel):
+    """Delete up to 1,000 memories, all or none (`errors` names each id refused). Immutable
+    memories can be deleted (mem0: delete and add again instead of updating)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    memories: Annotated[list[BatchDeleteItem], Field(min_length=1, max_length=MAX_BATCH)]
 
 
 class MemoryPath(BaseModel):

@@ -27,6 +27,7 @@ class MemoryOut(BaseModel):
     invalidated_at: datetime | None = Field(default=None, description="Set when a newer memory superseded this one.")
     invalidation_reason: str | None = None
     occurred_at: datetime = Field(description="When what the memory says happened (the add's timestamp, else created_at).")
+    immutable: bool = Field(default=False, description="Added with immutable=true: updates are refused (409 IMMUTABLE).")
 
     @classmethod
     def of(cls, rec: MemoryRecord) -> MemoryOut:
@@ -35,7 +36,7 @@ class MemoryOut(BaseModel):
             categories=list(rec.categories), user_id=rec.scope.user_id, agent_id=rec.scope.agent_id,
             run_id=rec.scope.run_id, created_at=rec.created_at, updated_at=rec.updated_at,
             invalidated_at=rec.invalidated_at, invalidation_reason=rec.invalidation_reason,
-            occurred_at=rec.event_time,
+            occurred_at=rec.event_time, immutable=rec.immutable,
         )
 
 
@@ -148,6 +149,15 @@ class DeleteAllResponse(Message):
     deleted: int
 
 
+class BatchUpdateResponse(Message):
+    results: list[MemoryOut] = Field(description="The memories as they are now, in the order given.")
+
+
+class BatchDeleteResponse(Message):
+    deleted: int
+    ids: list[str]
+
+
 class HistoryOut(BaseModel):
     """One change of a memory (mem0's history entry, plus who and why)."""
 
@@ -209,4 +219,6 @@ class PingResponse(BaseModel):
 class ErrorResponse(BaseModel):
     detail: str
     code: str = Field(description="BAD_USER_INPUT, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, RATE_LIMITED...")
-    errors: list[dict[str, Any]] | None = Field(default=None, description="Per-field problems of an invalid request.")
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="Per-field problems of an invalid request; for a refused batch, one entry per item "
+        "refused: loc [body, memories, index], msg, code, memory_id.")

@@ -10,6 +10,8 @@ from app.rest import entities, listing, memories
 from app.rest.dispatch import Route
 from app.rest.requests import (
     AddRequest,
+    BatchDeleteRequest,
+    BatchUpdateRequest,
     DeleteAllQuery,
     DeleteOneQuery,
     EntityPath,
@@ -22,6 +24,8 @@ from app.rest.requests import (
 )
 from app.rest.responses import (
     AddResponse,
+    BatchDeleteResponse,
+    BatchUpdateResponse,
     DeleteAllResponse,
     DeleteResponse,
     EntitiesResponse,
@@ -60,6 +64,10 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", _both("/v2/entities/{entity_type}/{entity_id}", "/v1/entities/{entity_type}/{entity_id}"),
           entities.delete_entity, "delete_entity", "Delete every memory of one user, agent or run",
           DeleteAllResponse, path=EntityPath, tags=("entities",)),
+    Route("PUT", _both("/v1/batch"), memories.batch_update, "batch_update_memories",
+          "Update up to 1,000 memories, all or none", BatchUpdateResponse, body=BatchUpdateRequest),
+    Route("DELETE", _both("/v1/batch"), memories.batch_delete, "batch_delete_memories",
+          "Delete up to 1,000 memories, all or none", BatchDeleteResponse, body=BatchDeleteRequest),
     Route("GET", _both("/v1/memories/{memory_id}"), memories.get, "get_memory", "Get one memory",
           MemoryOut, path=MemoryPath),
     Route("PUT", _both("/v1/memories/{memory_id}"), memories.update, "update_memory",

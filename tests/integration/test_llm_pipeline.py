@@ -147,3 +147,30 @@ async def test_a_custom_prompt_is_refused_where_it_cannot_apply(llm_service: Mem
     with pytest.raises(InvalidInput, match="needs an LLM"):
         await offline.add([Message("user", "I like tea")], ALICE, prompt="Only health facts.")
     assert (await offline.list_memories(ALICE)).items == []  # nothing half-written
+
+
+async def test_llm_update_and_delete_decisions_leave_immutable_memories_as_they_are(
+        llm_service: MemoryService, fake_openai) -> None:
+    blood = (await llm_service.add([Message("user", "Blood type is O+")], ALICE, infer=False,
+                                   immutable=True)).results[0]
+    city = (await llm_service.add([Message("user", "Lives in Paris")], ALICE, infer=False,
+                                  immutable=True)).results[0]
+    fake_openai.script_chat([
+        extraction(["Blood type is AB", "Moved away from Paris"]),
+        # the prompt lists both memories; which key is which comes from the prompt itself
+        lambda body: decisions(*[
+            {"id": m["id"], "event": "UPDATE", "text": "Blood type is AB"} if m["text"] == "Blood type is O+"
+            else {"id": m["id"], "event": "DELETE", "reason": "moved away"}
+            for m in json.loads(body["messages"][-1]["content"])["existing_memories"]
+        ]),
+    ])
+    result = await llm_service.add([Message("user", "My blood type is AB and I moved away from Paris")], ALICE)
+    assert len(fake_openai.chat_requests) == 2  # the decision step really ran
+    for kept, text in ((blood, "Blood type is O+"), (city, "Lives in Paris")):
+        record = await llm_service.get(kept.id)
+        assert (record.text, record.valid, record.immutable) == (text, True, True)
+        assert [h.event for h in await llm_service.history(kept.id)] == [ChangeEvent.ADD]
+    assert {(c.id, c.event) for c in result.results if c.id in (blood.id, city.id)} == {
+        (blood.id, ChangeEvent.NONE), (city.id, ChangeEvent.NONE)}
+    # the fact the model wanted to write over the immutable memory is kept as a memory of its own
+    assert "Blood type is AB" in [c.memory for c in result.results if c.event == ChangeEvent.ADD]

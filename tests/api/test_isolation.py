@@ -126,6 +126,8 @@ def by_id(bob_id: str) -> list[tuple[str, dict[str, Any]]]:
         ("mutation($id: ID!) { updateMemory(input: {id: $id, text: \"pwned\"}) { id text } }", {"id": bob_id}),
         ("mutation($id: ID!) { updateMemory(input: {id: $id, metadata: {x: 1}}) { id } }", {"id": bob_id}),
         ("mutation($id: ID!) { deleteMemory(id: $id) { id text } }", {"id": bob_id}),
+        ("mutation($id: ID!) { updateMemories(input: [{id: $id, text: \"pwned\"}]) { id text } }", {"id": bob_id}),
+        ("mutation($id: ID!) { deleteMemoriesByIds(ids: [$id]) { id text } }", {"id": bob_id}),
     ]
 
 
@@ -204,6 +206,8 @@ def rest_probes(bob_id: str) -> list[tuple[str, str, dict[str, Any] | None]]:
         ("POST", "/v2/memories/search", {"query": "zebra", "filters": {"agent_id": "bob-agent"}}),
         ("GET", "/v1/entities", None),
         ("PUT", f"/v1/memories/{bob_id}", {"text": "pwned"}), ("DELETE", f"/v1/memories/{bob_id}", None),
+        ("PUT", "/v1/batch/", {"memories": [{"memory_id": bob_id, "text": "pwned"}]}),
+        ("DELETE", "/v1/batch/", {"memories": [{"memory_id": bob_id}]}),
         ("DELETE", "/v1/memories?user_id=bob", None), ("DELETE", "/v1/memories?agent_id=bob-agent", None),
         ("DELETE", "/v1/entities/user/bob", None), ("DELETE", "/v1/entities/agent/bob-agent", None),
         ("DELETE", "/v1/memories/reset", None),

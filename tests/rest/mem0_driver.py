@@ -65,6 +65,17 @@ def drive(url: str, key: str) -> dict[str, Any]:
     out["update"] = client.update(first, text="I love sushi", metadata={"topic": "food", "changed": True})
     out["history"] = client.history(first)
     out["users"] = client.users()
+    second = out["add_v3"]["results"][0]["id"]
+    frozen = client.add("My blood type is O+", user_id="alice", infer=False, immutable=True)["results"][0]["id"]
+    out["get_immutable"] = client.get(frozen)
+    out["update_immutable"] = attempt(lambda: client.update(frozen, text="My blood type is O-"))
+    out["batch_refused"] = attempt(lambda: client.batch_update([{"memory_id": second, "text": "I live in Rome"},
+                                                               {"memory_id": frozen, "text": "O-"}]))
+    out["get_unbatched"] = client.get(second)
+    out["batch_update"] = client.batch_update([{"memory_id": second, "text": "I live in Rome"}])
+    out["get_batched"] = client.get(second)
+    out["batch_delete"] = client.batch_delete([{"memory_id": frozen}])  # immutable: deleting is allowed
+    out["get_batch_deleted"] = attempt(lambda: client.get(frozen))
     out["delete"] = client.delete(first)
     out["get_deleted"] = attempt(lambda: client.get(first))
     out["delete_all"] = client.delete_all(user_id="alice")

@@ -1,6 +1,7 @@
 """mem0's official Python `MemoryClient` (the `mem0ai` package), pointed at a live AgentMem
 with an API key made by `python -m app create-api-key`, works for add, get, get_all, search,
-update, delete, delete_all, history, users and reset; and it reaches no other host (its telemetry is
+update, delete, delete_all, history, users, reset, batch_update, batch_delete and immutable
+adds; and it reaches no other host (its telemetry is
 switched off through MEM0_TELEMETRY, and a network guard in the driver refuses and reports any
 other connection)."""
 from __future__ import annotations
@@ -74,6 +75,14 @@ def check(out: dict[str, Any]) -> None:
     assert out["history"][1]["old_memory"] == "I love pizza with olives"
     users = {(e["type"], e["name"]): e["total_memories"] for e in out["users"]["results"]}
     assert users == {("user", "alice"): 2, ("user", "bob"): 1, ("agent", "tutor"): 1}
+    assert out["get_immutable"]["immutable"] is True and out["get"]["immutable"] is False
+    assert out["update_immutable"]["error"] == "ValidationError"  # our 409 IMMUTABLE, as mem0's client reads it
+    assert "immutable" in out["update_immutable"]["message"]
+    assert out["batch_refused"]["error"] == "ValidationError" and "immutable" in out["batch_refused"]["message"]
+    assert out["get_unbatched"]["memory"] == "I live in Paris"  # all or nothing: the valid item did not change
+    assert [m["memory"] for m in out["batch_update"]["results"]] == ["I live in Rome"]
+    assert out["get_batched"]["memory"] == "I live in Rome"
+    assert out["batch_delete"]["deleted"] == 1 and out["get_batch_deleted"]["error"] == "MemoryNotFoundError"
     assert out["delete"]["message"] and out["get_deleted"]["error"] == "MemoryNotFoundError"
     assert out["delete_all"]["deleted"] == 1 and out["delete_all_filters"]["deleted"] == 1
     assert out["get_all_after"]["results"] == []

@@ -38,7 +38,7 @@ async def drained(service: MemoryService) -> None:
 
 async def populate(service: MemoryService) -> None:
     """A bit of everything: inferred facts and relations, metadata, an update, a delete (history
-    only), a relation retired by an exclusive one, a relation invalidated by hand, two owners."""
+    only), an immutable memory, a relation retired by an exclusive one, a relation invalidated by hand, two owners."""
     await service.add([Message("user", "I live in Paris. I work at Acme.")], ALICE, metadata={"source": "chat", "n": 1})
     await service.add([Message("user", "I moved to Lyon in 2024.")], ALICE)  # LIVES_IN is exclusive: Paris retires
     kept = (await service.add([Message("user", "Remember the blue door")], ALICE, infer=False)).results[0]
@@ -46,6 +46,7 @@ async def populate(service: MemoryService) -> None:
     gone = (await service.add([Message("user", "A passing thought")], ALICE, infer=False)).results[0]
     await service.delete(gone.id)
     await service.add([Message("user", "I like jazz")], BOB, metadata={"tags": ["music"]})
+    await service.add([Message("user", "My blood type is O+")], BOB, infer=False, immutable=True)
     await service.add_relation(BOB, "bob", "KNOWS", "carol")
     await service.invalidate_relation(BOB, "bob", "KNOWS", "carol")
     await drained(service)
@@ -76,9 +77,11 @@ async def test_export_import_round_trip_is_lossless_and_idempotent(
         await populate(service)
     original = await exported(source)
     kinds = [r["kind"] for r in original]
-    assert kinds.count("memory") == 6 and kinds.count("entity") >= 5 and kinds.count("relation") >= 4
+    assert kinds.count("memory") == 7 and kinds.count("entity") >= 5 and kinds.count("relation") >= 4
     deleted = [r for r in original if r["kind"] == "memory" and r["record"] is None]
     assert len(deleted) == 1 and [h["event"] for h in deleted[0]["history"]] == ["ADD", "DELETE"]
+    assert [r["record"]["text"] for r in original if r["kind"] == "memory" and r["record"] and r["record"]["immutable"]
+            ] == ["My blood type is O+"]
     relations = [r for r in original if r["kind"] == "relation"]
     assert any(not r["valid"] for r in relations if r["relation"] == "LIVES_IN")
     assert any(not r["valid"] for r in relations if r["relation"] == "KNOWS")
@@ -87,11 +90,11 @@ async def test_export_import_round_trip_is_lossless_and_idempotent(
     await graph_store.reset()  # the target deployment starts with an empty graph
     target = settings_for(tmp_path / "target", bolt_server, sql_url)
     counts = await imported(target, original)
-    assert (counts.memories, counts.deleted, counts.skipped) == (5, 1, {})
+    assert (counts.memories, counts.deleted, counts.skipped) == (6, 1, {})
     assert await exported(target) == original  # lossless, in the same order
 
     again = await imported(target, original)
-    assert again.skipped == {"memory (id exists)": 6} and again.memories == 0
+    assert again.skipped == {"memory (id exists)": 7} and again.memories == 0
     assert await exported(target) == original  # no duplicates anywhere
 
     into_source = await imported(source, original)  # a deployment that already has it all
@@ -101,6 +104,8 @@ async def test_export_import_round_trip_is_lossless_and_idempotent(
     async with service_context(target) as service:  # the index was rebuilt from the import
         hits = await service.search("which door", ALICE, limit=1)
         assert hits.hits[0].record.text == "Remember the red door"
+        blood = (await service.search("blood type", BOB, limit=1)).hits[0].record
+        assert (blood.text, blood.immutable) == ("My blood type is O+", True)
 
 
 @pytest.mark.slow
@@ -114,7 +119,7 @@ async def test_a_scoped_export_holds_only_that_owner(
     owners = {json.dumps(r.get("scope") or (r.get("record") or {}).get("scope")) for r in rows[1:-1]}
     owners |= {r.get("user_id") for r in rows if r["kind"] in ("entity", "relation")}
     assert {o for o in owners if o and "alice" in o} == set()
-    assert rows[-1]["counts"]["memories"] == 1 and rows[-1]["counts"]["relations"] >= 1
+    assert rows[-1]["counts"]["memories"] == 2 and rows[-1]["counts"]["relations"] >= 1  # jazz, blood type
 
 
 async def test_import_refuses_another_dimension_and_reports_truncation(tmp_path: Path) -> None:

@@ -176,3 +176,16 @@ async def test_mention_index_follows_writes_updates_deletes_and_scope(any_reposi
     assert await any_repository.mentions([melanie.record.id]) == {}
     await any_repository.reset()
     assert await any_repository.mention_counts(Scope("v"), ["caroline"]) == {}
+
+
+async def test_the_immutable_flag_is_stored_and_read_back_by_every_read(any_repository) -> None:
+    frozen, plain = stored("frozen", Scope("u")), stored("plain", Scope("u"), 1)
+    frozen = StoredMemory(dataclasses.replace(frozen.record, immutable=True), frozen.embedding)
+    await any_repository.commit(ChangeSet(writes=[frozen, plain], history=[added(frozen), added(plain)]))
+    assert (await any_repository.get(frozen.record.id)).immutable is True
+    assert (await any_repository.get(plain.record.id)).immutable is False
+    many = await any_repository.get_many([frozen.record.id, plain.record.id])
+    assert {id: r.immutable for id, r in many.items()} == {frozen.record.id: True, plain.record.id: False}
+    page = await any_repository.list_page(Scope("u"), order=Order.CREATED_ASC, after=None, limit=10,
+                                          include_invalidated=False)
+    assert [r.immutable for r in page] == [True, False]

@@ -118,6 +118,7 @@ class AgentMemGraphQLView(GraphQLView[Context, None]):
             schema, max_body_bytes=settings.max_body_bytes, graphiql=settings.graphiql,
             connection_init_wait_s=settings.limits.connection_init_wait_s,
             subscriptions_per_connection=settings.limits.subscriptions_per_connection,
+            keep_alive_s=settings.limits.keep_alive_s,
             allowed_origins=settings.cors_origins, recheck_s=settings.auth.websocket_recheck_s,
             max_response_bytes=settings.limits.max_response_bytes,
         )

@@ -28,6 +28,7 @@ STATUS_BY_CODE = {
     "NOT_FOUND": 404,
     "CONFLICT": 409,
     "RATE_LIMITED": 429,
+    "LIMIT_EXCEEDED": 429,  # too many held open at once (subscriptions, event streams)
     "PROVIDER_ERROR": 502,  # an upstream embedding/LLM provider failed, not the client
     "SERVICE_UNAVAILABLE": 503,
 }

@@ -141,6 +141,10 @@ class SubscriptionSlots:
     def held(self, principal: Principal) -> int:
         return self._held[principal.id]
 
+    @property
+    def total(self) -> int:
+        return sum(self._held.values())
+
     @contextlib.contextmanager
     def hold(self, principal: Principal) -> Iterator[None]:
         if self._held[principal.id] >= self.limit:

@@ -80,8 +80,9 @@ class LogReader:
         self._pending_gap: Gap | None = None
         if after is not None:
             position = log._position(after)
-            if position is None:
+            if position is None:  # whatever happened since, the buffer's whole content may be news
                 self._pending_gap = Gap(after, "unknown", self._oldest())
+                self._cursor = log._entries[0][0] - 1 if log._entries else log._last
             else:
                 self._cursor = position
 

@@ -172,6 +172,7 @@ class GraphQLOverSSE:
         self.reservation_s = reservation_s
         self.recheck_s = recheck_s
         self.channels: dict[str, Channel] = {}  # reserved or open single-connection streams
+        self._closing: set[asyncio.Task[None]] = set()  # expired reservations being closed
 
     @classmethod
     def from_settings(cls, view: AgentMemGraphQLView, settings: Settings) -> GraphQLOverSSE:
@@ -243,7 +244,15 @@ class GraphQLOverSSE:
     def _expire(self, token: str, channel: Channel) -> None:
         if not channel.opened and self.channels.get(token) is channel:
             del self.channels[token]
-            asyncio.create_task(channel.close())  # operations posted before a stream that never came
+            task = asyncio.create_task(channel.close())  # operations posted before a stream that never came
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def shutdown(self, app: web.Application) -> None:
+        """Reservations never opened still hold their operations: stop them with the server."""
+        for token in list(self.channels):
+            await self.channels.pop(token).close()
+        await asyncio.gather(*self._closing, return_exceptions=True)
 
     async def _owned(self, request: web.Request, token: str | None) -> tuple[Channel, None] | tuple[None, web.Response]:
         principal = await request.app[AUTHENTICATOR_KEY].for_request(request)
@@ -345,4 +354,5 @@ class GraphQLOverSSE:
 def setup_sse(app: web.Application, view: AgentMemGraphQLView, settings: Settings) -> GraphQLOverSSE:
     handler = GraphQLOverSSE.from_settings(view, settings)
     app.router.add_route("*", STREAM_PATH, handler)
+    app.on_shutdown.append(handler.shutdown)
     return handler

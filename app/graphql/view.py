@@ -46,8 +46,8 @@ ASSETS = {
     "graphiql.css": "graphiql/dist/style.css",
 }
 INSTALL_HINT = "GraphiQL's assets are not installed: run `npm ci --prefix app/static/graphiql`."
-_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE",
-          415: "UNSUPPORTED_MEDIA_TYPE"}
+_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 406: "NOT_ACCEPTABLE", 409: "CONFLICT",
+          413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}
 
 
 # what the view keeps on the aiohttp request

@@ -151,7 +151,7 @@ async def test_single_connection_by_hand_reserve_open_run_and_stop(client: TestC
     async with client.get(STREAM_PATH, params={"token": token}, headers=STREAM) as stream:  # EventSource's way
         assert stream.status == 200
         again = await client.get(STREAM_PATH, headers={**STREAM, TOKEN_HEADER: token})
-        assert again.status == 409
+        assert again.status == 409 and (await again.json())["errors"][0]["extensions"]["code"] == "CONFLICT"
         op = {"query": EVENTS, "extensions": {"operationId": "events-1"}}
         assert (await client.post(STREAM_PATH, json=op, headers=with_token)).status == 202
         assert (await client.post(STREAM_PATH, json=op, headers=with_token)).status == 409  # same id twice
@@ -193,8 +193,10 @@ async def test_someone_elses_token_and_unopened_reservations_are_not_found(clien
     assert late.status == 404
 
 
-async def test_a_mutation_over_get_is_refused(client: TestClient) -> None:
+async def test_a_mutation_over_get_or_a_request_not_asking_for_a_stream_is_refused(client: TestClient) -> None:
     alice = await make_key(client.app, "user", user_id="alice")
+    plain = await client.post(STREAM_PATH, json={"query": EVENTS}, headers={"X-API-Key": alice})
+    assert plain.status == 406 and "text/event-stream" in (await plain.json())["errors"][0]["message"]
     resp = await client.get(STREAM_PATH, params={"query": "mutation { resetMemories }"},
                             headers={**STREAM, "X-API-Key": alice})
     assert resp.status == 405 and (await resp.json())["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"

@@ -61,8 +61,10 @@ def _gone(request: web.Request) -> bool:
 
 async def pump(request: web.Request, response: web.StreamResponse, source: Source, keep_alive_s: float) -> None:
     """Writes what `source` gives until it ends or the client goes away, with a comment line
-    after every `keep_alive_s` of silence (proxies and clients then know the stream is alive)."""
-    idle = 0.0
+    after every `keep_alive_s` without a write (proxies and clients then know the stream is
+    alive; wake-ups for events this stream does not carry do not count as writes)."""
+    clock = asyncio.get_running_loop().time
+    written = clock()
     with contextlib.suppress(ConnectionResetError):  # the client left: the caller cleans up
         while True:
             chunks = source.take()
@@ -70,17 +72,16 @@ async def pump(request: web.Request, response: web.StreamResponse, source: Sourc
                 return
             if chunks:
                 await response.write(b"".join(chunks))
-                idle = 0.0
-                continue
-            step = min(keep_alive_s - idle, DISCONNECT_POLL_S)
-            if await source.wait(step):
+                written = clock()
                 continue
             if _gone(request):
                 return
-            idle += step
-            if idle >= keep_alive_s:
+            silent = clock() - written
+            if silent >= keep_alive_s:
                 await response.write(KEEP_ALIVE)
-                idle = 0.0
+                written = clock()
+                continue
+            await source.wait(min(keep_alive_s - silent, DISCONNECT_POLL_S))
 
 
 class Outbox:

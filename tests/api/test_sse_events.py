@@ -4,6 +4,7 @@ keep-alive, clean-up of closed streams (also under a plain AppRunner, as `serve`
 GraphQL over SSE receiving another replica's events through Redis."""
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from pathlib import Path
@@ -136,6 +137,25 @@ async def test_idle_streams_get_keep_alive_comments_and_one_slot_per_cap(client:
         second = await client.get(EVENTS, headers={"X-API-Key": alice_key})  # subscriptions_per_principal: 1
         assert second.status == 429 and (await second.json())["code"] == "LIMIT_EXCEEDED"
     await wait_until(lambda: client.app[SLOTS_KEY].total == 0)
+
+
+async def test_keep_alive_still_comes_while_only_other_scopes_are_busy(client: TestClient) -> None:
+    alice_key = await make_key(client.app, "user", user_id="alice")
+    admin = Caller(client, await make_key(client.app, "admin"))
+
+    async def busy() -> None:  # every add wakes alice's stream, and none is hers
+        while True:
+            await add(admin, "bob's", user="bob")
+
+    async with client.get(EVENTS, headers={"X-API-Key": alice_key}) as resp:
+        await read_message(resp)
+        traffic = asyncio.create_task(busy())
+        try:
+            message = await read_message(resp, timeout=5)
+        finally:
+            traffic.cancel()
+            await asyncio.gather(traffic, return_exceptions=True)
+    assert (message.event, message.comment) == (None, "keep-alive")
 
 
 @pytest.fixture

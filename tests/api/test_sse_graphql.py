@@ -233,3 +233,22 @@ async def test_a_revoked_key_ends_its_subscriptions(aiohttp_client: ClientFactor
         assert ended.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         assert (await next_event(resp)).event == "complete"
     assert subscribers(client) == 0
+
+
+async def test_the_per_principal_cap_counts_websocket_and_sse_subscriptions_together(client: TestClient) -> None:
+    alice = await make_key(client.app, "user", user_id="alice")
+    async with client.ws_connect("/graphql", protocols=["graphql-transport-ws"]) as ws:
+        await ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {alice}"}})
+        assert (await ws.receive_json(timeout=10))["type"] == "connection_ack"
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": EVENTS}})
+        await wait_until(lambda: subscribers(client) == 1)
+        headers = {**STREAM, "X-API-Key": alice}
+        async with client.post(STREAM_PATH, json={"query": EVENTS}, headers=headers):
+            await wait_until(lambda: subscribers(client) == 2)
+            async with client.post(STREAM_PATH, json={"query": EVENTS}, headers=headers) as third:  # the cap is 2
+                refused = (await next_event(third)).json()
+            await ws.send_json({"id": "2", "type": "subscribe", "payload": {"query": EVENTS}})
+            over_ws = await ws.receive_json(timeout=10)
+    assert refused["errors"][0]["extensions"]["code"] == "LIMIT_EXCEEDED"
+    assert over_ws["id"] == "2" and over_ws["payload"]["errors"][0]["extensions"]["code"] == "LIMIT_EXCEEDED"
+    await wait_until(lambda: client.app[SLOTS_KEY].total == 0)

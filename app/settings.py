@@ -201,7 +201,8 @@ class AuthSettings(BaseModel):
         default_factory=list, description="addresses or networks (CIDR) of reverse proxies whose Forwarded / "
         "X-Forwarded-For header names the client; empty: the TCP peer is the client")
     websocket_recheck_s: float = Field(
-        15.0, gt=0, le=3600, description="how often an open WebSocket's credential is checked again (revocation, expiry)")
+        15.0, gt=0, le=3600,
+        description="how often an open WebSocket's or SSE subscription's credential is checked again (revocation, expiry)")
     key_cache_s: float = Field(
         2.0, ge=0, le=60,
         description="how long a verified API key is trusted without reading its row; a revocation made through "
@@ -280,9 +281,23 @@ class LimitSettings(BaseModel):
     list_size: int = Field(10, ge=1, le=1000, description="assumed length of a list field without first/limit, for the cost")
     max_response_bytes: int = Field(
         10 * 2**20, ge=1024, description="largest GraphQL answer sent; a larger one becomes a RESPONSE_TOO_LARGE error")
-    subscriptions_per_connection: int = Field(20, ge=1, le=1000, description="operations in flight per WebSocket")
+    subscriptions_per_connection: int = Field(
+        20, ge=1, le=1000, description="operations in flight per WebSocket (and per single-connection SSE stream)")
+    subscriptions_per_principal: int = Field(
+        100, ge=1, le=100_000, description="memoryEvents subscriptions (any transport) and /v1/events streams one "
+        "credential may hold open on one replica")
     connection_init_wait_s: float = Field(
-        10.0, gt=0, le=600, description="a WebSocket that sends no connection_init in time is closed (4408)")
+        10.0, gt=0, le=600, description="a WebSocket that sends no connection_init in time is closed (4408); an SSE "
+        "stream reservation (PUT /graphql/stream) not opened in time is dropped")
+    keep_alive_s: float = Field(
+        15.0, gt=0, le=600, description="how often idle subscriptions get a keep-alive: `ka` on legacy graphql-ws, "
+        "a comment line on SSE streams")
+
+
+class EventStreamSettings(BaseModel):
+    replay_buffer: int = Field(
+        1000, ge=1, le=1_000_000, description="latest events kept in memory so that /v1/events clients can resume "
+        "with Last-Event-ID (older ones: the client is told it missed events)")
 
 
 class Settings(BaseSettings):
@@ -314,6 +329,7 @@ class Settings(BaseSettings):
     process: ProcessSettings = Field(default_factory=ProcessSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    events: EventStreamSettings = Field(default_factory=EventStreamSettings)
     max_body_bytes: int = Field(1_048_576, ge=1024)
     replica_id: str | None = None
     graph: GraphSettings = Field(default_factory=GraphSettings)

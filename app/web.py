@@ -14,12 +14,14 @@ from app.fanout import RedisFanout
 from app.auth.wiring import install_auth
 from app.ops.runtime import RELOADER_KEY
 from app.graphql.schema import build_schema
+from app.graphql.sse import setup_sse
 from app.graphql.view import ASSET_ROUTE, AgentMemGraphQLView, graphiql_asset
 from app.keys import FANOUT_KEY, SERVICE_KEY, SETTINGS_KEY
 from app.ops import wiring
 from app.ops.runtime import RUNTIME_KEY
 from app.rest import setup_rest
 from app.settings import Settings
+from app.streams import install_streams
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ def create_app(settings: Settings, *, reload: Callable[[], Settings] | None = No
     install_auth(app, settings)  # after the service, whose migrations create the key tables
     if settings.redis_url:
         app.cleanup_ctx.append(_fanout)
+    install_streams(app, settings)  # subscription caps and the replay log of /v1/events
     schema = build_schema(settings.limits, introspection=settings.introspection, max_page=settings.memory.max_limit)
     view = AgentMemGraphQLView.from_settings(schema, settings)
 
@@ -69,6 +72,7 @@ def create_app(settings: Settings, *, reload: Callable[[], Settings] | None = No
     for key in QUERY_LIMIT_KEYS:
         app[RELOADER_KEY].on_change(key, new_query_limits)
     app.router.add_route("*", GRAPHQL_PATH, view)
+    setup_sse(app, view, settings)  # GraphQL over SSE at /graphql/stream
     app.router.add_get(ASSET_ROUTE + "/{name}", graphiql_asset)
     setup_rest(app)  # mem0-compatible /v1 REST, /openapi.json and /docs
     return app

@@ -108,6 +108,12 @@ class Unauthenticated(AgentMemError):
     code = "UNAUTHENTICATED"
 
 
+class LimitExceeded(AgentMemError):
+    """A configured cap on things held open at once (subscriptions, streams) is reached."""
+
+    code = "LIMIT_EXCEEDED"
+
+
 class RateLimited(AgentMemError):
     """Too many requests for this principal or address; retry after `retry_after` seconds."""
 

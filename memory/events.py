@@ -41,6 +41,16 @@ class MemoryEvent:
 Sink = Callable[[MemoryEvent], Awaitable[None]]
 
 
+def matches(event: MemoryEvent, scope: Scope | None, kinds: frozenset[EventKind] | None) -> bool:
+    """Whether a subscriber of `scope` (None: everything) and `kinds` (None: all) gets `event`.
+    RESET concerns everyone."""
+    if kinds is not None and event.kind not in kinds:
+        return False
+    if event.kind is EventKind.RESET:
+        return True
+    return scope is None or scope.contains(event.scope)
+
+
 class _Subscription:
     def __init__(self, scope: Scope | None, kinds: frozenset[EventKind] | None, size: int) -> None:
         self.scope = scope
@@ -49,11 +59,7 @@ class _Subscription:
         self.dropped = 0
 
     def wants(self, event: MemoryEvent) -> bool:
-        if self.kinds is not None and event.kind not in self.kinds:
-            return False
-        if event.kind is EventKind.RESET:
-            return True
-        return self.scope is None or self.scope.contains(event.scope)
+        return matches(event, self.scope, self.kinds)
 
     def offer(self, event: MemoryEvent) -> None:
         if self.queue.full():

@@ -10,6 +10,7 @@ from typing import Any, AsyncIterator, Mapping, Sequence
 from memory.access import Principal
 from memory.batch import MemoryEdit
 from memory.errors import Forbidden, NotFound
+from memory.event_log import EventLog, LogReader
 from memory.events import EventKind, MemoryEvent
 from memory.filters import Filter
 from memory.models import Entity, GraphQuery, HistoryEntry, MemoryRecord, Message, Relation, Scope
@@ -137,6 +138,11 @@ class GuardedMemoryService:
                                                    actor=self.principal.id)
 
     # events
+    def follow(self, log: EventLog, scope: Scope | None, kinds: frozenset[EventKind] | None = None,
+               after: str | None = None) -> LogReader:
+        """Logged events in `scope` (narrowed to what this principal may see), after `after`."""
+        return log.reader(self._read_scope(scope), kinds, after)
+
     @contextlib.asynccontextmanager
     async def subscribe(self, scope: Scope | None, kinds: frozenset[EventKind] | None = None
                         ) -> AsyncIterator[AsyncIterator[MemoryEvent]]:

@@ -47,7 +47,9 @@ async def auth_errors_middleware(request: web.Request, handler: Handler) -> web.
 
 
 # mem0's clients also send Mem0-User-ID and X-Mem0-Client on the REST routes
-CORS_HEADERS = "Authorization, Content-Type, X-API-Key, X-Request-ID, Mem0-User-ID, X-Mem0-Client"
+# ...and SSE clients the stream token and Last-Event-ID
+CORS_HEADERS = ("Authorization, Content-Type, X-API-Key, X-Request-ID, Mem0-User-ID, X-Mem0-Client, "
+                "X-GraphQL-Event-Stream-Token, Last-Event-ID")
 CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 
 

@@ -35,6 +35,8 @@ class Context:
     connection_params: dict[str, Any] | None = None
     # rate limit per operation on a WebSocket (HTTP requests are charged when authenticated)
     charge: Callable[[], Awaitable[None]] | None = None
+    # an operation on an SSE stream: lives as long as the stream, like a WebSocket's
+    streaming: bool = False
     _service: GuardedMemoryService | None = field(default=None, repr=False)
     _loaders: Loaders | None = field(default=None, repr=False)
 
@@ -45,8 +47,8 @@ class Context:
     def authenticate(self, principal: Principal) -> None:
         self.principal = principal
         self._service = GuardedMemoryService(self.core, principal)
-        # WebSocket contexts live as long as the connection: batch, but never serve stale data
-        self._loaders = Loaders(self._service, cache=not self.websocket)
+        # WebSocket and SSE contexts live as long as the connection: batch, but never serve stale data
+        self._loaders = Loaders(self._service, cache=not (self.websocket or self.streaming))
 
     @property
     def service(self) -> GuardedMemoryService:

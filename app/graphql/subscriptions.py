@@ -8,6 +8,7 @@ import strawberry
 from app.graphql.context import Info
 from app.graphql.inputs import ScopeInput, scope_of
 from app.graphql.types import MemoryEventPayload
+from app.streams import SLOTS_KEY
 from memory.events import EventKind
 
 
@@ -21,6 +22,9 @@ class Subscription:
         self, info: Info, scope: ScopeInput | None = None, events: list[EventKind] | None = None
     ) -> AsyncGenerator[MemoryEventPayload, None]:
         kinds = frozenset(EventKind(k) for k in events) if events else None
-        async with info.context.service.subscribe(scope_of(scope), kinds) as stream:
-            async for event in stream:
-                yield MemoryEventPayload.of(event)
+        service = info.context.service
+        # every transport's subscriptions count against the principal's cap (limits.subscriptions_per_principal)
+        with info.context.request.app[SLOTS_KEY].hold(service.principal):
+            async with service.subscribe(scope_of(scope), kinds) as stream:
+                async for event in stream:
+                    yield MemoryEventPayload.of(event)

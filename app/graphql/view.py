@@ -46,8 +46,8 @@ ASSETS = {
     "graphiql.css": "graphiql/dist/style.css",
 }
 INSTALL_HINT = "GraphiQL's assets are not installed: run `npm ci --prefix app/static/graphiql`."
-_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE",
-          415: "UNSUPPORTED_MEDIA_TYPE"}
+_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 406: "NOT_ACCEPTABLE", 409: "CONFLICT",
+          413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}
 
 
 # what the view keeps on the aiohttp request
@@ -118,6 +118,7 @@ class AgentMemGraphQLView(GraphQLView[Context, None]):
             schema, max_body_bytes=settings.max_body_bytes, graphiql=settings.graphiql,
             connection_init_wait_s=settings.limits.connection_init_wait_s,
             subscriptions_per_connection=settings.limits.subscriptions_per_connection,
+            keep_alive_s=settings.limits.keep_alive_s,
             allowed_origins=settings.cors_origins, recheck_s=settings.auth.websocket_recheck_s,
             max_response_bytes=settings.limits.max_response_bytes,
         )

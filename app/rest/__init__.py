@@ -16,6 +16,7 @@ from app.rest.docs import (
     openapi_json,
 )
 from app.rest.errors import rest_errors
+from app.rest.events import setup_events
 from app.rest.routes import ROUTES
 
 __all__ = ["setup_rest"]
@@ -27,6 +28,7 @@ def setup_rest(app: web.Application) -> None:
         handler = endpoint(route)
         for path in route.paths:
             app.router.add_route(route.method, path, handler)
+    setup_events(app)  # GET /v1/events: a Server-Sent Events stream, outside the JSON route table
     app.router.add_get(OPENAPI_PATH, openapi_json)
     app.router.add_get(DOCS_PATH, docs_page)
     app.router.add_get(ASSET_ROUTE + "/{name}", docs_asset)

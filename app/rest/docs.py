@@ -10,7 +10,9 @@ from typing import Any
 
 from aiohttp import web
 
-from app.rest.openapi import document
+from app.rest import events
+from app.rest.events import EVENTS_PATHS, EventsQuery
+from app.rest.openapi import add_event_stream, document
 from app.rest.routes import ROUTES
 
 APIDOCS_DIR = Path(__file__).resolve().parent.parent / "static" / "apidocs"
@@ -27,7 +29,10 @@ INSTALL_HINT = "The API docs' assets are not installed: run `npm ci --ignore-scr
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
-    return document(ROUTES)
+    doc = document(ROUTES)
+    add_event_stream(doc, EVENTS_PATHS, "stream_events", "Memory events as Server-Sent Events",
+                     events.__doc__ or "", EventsQuery)
+    return doc
 
 
 @lru_cache(maxsize=1)

@@ -29,6 +29,7 @@ STATUS_BY_CODE = {
     "CONFLICT": 409,
     "IMMUTABLE": 409,  # the memory's state (immutable) forbids the change; mem0's client reads 409 as invalid
     "RATE_LIMITED": 429,
+    "LIMIT_EXCEEDED": 429,  # too many held open at once (subscriptions, event streams)
     "PROVIDER_ERROR": 502,  # an upstream embedding/LLM provider failed, not the client
     "SERVICE_UNAVAILABLE": 503,
 }

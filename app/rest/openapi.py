@@ -130,3 +130,25 @@ def document(routes: tuple[Route, ...]) -> dict[str, Any]:
         "security": [{"bearer": []}, {"apiKey": []}, {"mem0Token": []}],
         "tags": [{"name": "memories"}, {"name": "entities"}, {"name": "service"}],
     }
+
+
+def add_event_stream(doc: dict[str, Any], paths: tuple[str, ...], operation_id: str, summary: str,
+                     description: str, query: type[BaseModel]) -> None:
+    """A GET answered with text/event-stream (served outside the JSON route table), described
+    in the same document from the query model its handler validates with."""
+    params = _parameters(query.model_json_schema(ref_template=REF), "query")
+    params.append({"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"},
+                   "description": "Resume after this event id (EventSource sends it when it reconnects)."})
+    error = {"application/json": {"schema": {"$ref": REF.format(model="ErrorResponse")}}}
+    responses: dict[str, Any] = {"200": {"description": "The event stream",
+                                         "content": {"text/event-stream": {"schema": {"type": "string"}}}}}
+    for status in ("400", "401", "403"):
+        responses[status] = {"description": ERRORS[status], "content": error}
+    responses["429"] = {"description": "Too many requests, or this credential already holds "
+                                       "limits.subscriptions_per_principal streams", "content": error}
+    for i, path in enumerate(paths):
+        doc["paths"][path] = {"get": {
+            "operationId": f"{operation_id}_{i}" if i else operation_id, "summary": summary, "tags": ["events"],
+            "description": " ".join(description.split()), "parameters": params, "responses": responses,
+        }}
+    doc["tags"].append({"name": "events"})

@@ -8,6 +8,7 @@ import strawberry
 from app.graphql.context import Info
 from app.graphql.inputs import (
     AddMemoriesInput,
+    GiveFeedbackInput,
     RelationInput,
     ScopeInput,
     UpdateMemoryInput,
@@ -29,6 +30,7 @@ class Mutation:
         result = await ctx.service.add(
             input.to_messages(), required_scope(input.scope), metadata=json_object(input.metadata, "metadata"),
             infer=input.infer, prompt=input.prompt, occurred_at=input.occurred_at,
+            includes=input.includes, excludes=input.excludes,
         )
         return AddResult.of(result)
 
@@ -39,6 +41,14 @@ class Mutation:
             str(input.id), text=input.text, metadata=json_object(input.metadata, "metadata")
         )
         return Memory.of(record)
+
+    @strawberry.mutation(description="Give (or, with feedback null, clear) feedback on a memory; returns the memory.")
+    async def give_feedback(self, info: Info, input: GiveFeedbackInput) -> Memory:
+        ctx = info.context
+        id = str(input.memory_id)
+        given = await ctx.service.give_feedback(id, input.feedback, input.reason)
+        ctx.loaders.feedback.clear(id).prime(id, given)  # the answer's `feedback` is the one just given
+        return Memory.of(await ctx.service.get(id))
 
     @strawberry.mutation(description="Delete one memory; returns it as it was.")
     async def delete_memory(self, info: Info, id: strawberry.ID, purge: Purge = False) -> Memory:

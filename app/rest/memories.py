@@ -7,6 +7,7 @@ from app.rest.requests import (
     AddRequest,
     DeleteAllQuery,
     DeleteOneQuery,
+    FeedbackRequest,
     MemoryPath,
     SearchRequest,
     UpdateRequest,
@@ -15,6 +16,7 @@ from app.rest.responses import (
     AddResponse,
     DeleteAllResponse,
     DeleteResponse,
+    FeedbackResponse,
     GraphRelation,
     HistoryOut,
     HistoryResponse,
@@ -34,6 +36,7 @@ from app.rest.scoping import (
     scope_and_filter,
 )
 from memory.errors import InvalidInput
+from memory.models import FeedbackRating
 from memory.models import Message as CoreMessage
 from memory.models import Scope
 from memory.ranking import SearchMode
@@ -52,7 +55,8 @@ async def add(ctx: Ctx) -> AddResponse:
     else:
         messages = [CoreMessage(m.role, m.content) for m in body.messages]
     result = await ctx.svc.add(messages, scope, metadata=body.metadata, infer=body.infer,
-                               prompt=body.prompt or body.custom_instructions, occurred_at=body.timestamp)
+                               prompt=body.prompt or body.custom_instructions, occurred_at=body.timestamp,
+                               includes=body.includes, excludes=body.excludes)
     return AddResponse.of(result)
 
 
@@ -112,3 +116,11 @@ async def reset(ctx: Ctx) -> Message:
 async def history(ctx: Ctx) -> HistoryResponse:
     path: MemoryPath = ctx.path
     return HistoryResponse([HistoryOut.of(e) for e in await ctx.svc.history(path.memory_id)])
+
+
+async def feedback(ctx: Ctx) -> FeedbackResponse:
+    body: FeedbackRequest = ctx.body
+    given = await ctx.svc.give_feedback(body.memory_id, FeedbackRating(body.feedback) if body.feedback else None,
+                                        body.feedback_reason)
+    return FeedbackResponse(id=body.memory_id, feedback=given.rating.value if given else None,
+                            feedback_reason=given.reason if given else None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Json, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Json, field_validator, model_validator
 
 ScopeId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\w.@:+\-]+$")]
 Filters = Annotated[dict[str, Any], Field(description="mem0 filter grammar: see the API description.")]
@@ -67,16 +67,15 @@ class AddRequest(ScopeFields):
     """Remember a conversation (or, with infer=false, store each message as it is). The owner is
     user_id / agent_id / run_id, given at the top level (v1) or as equalities in `filters` (v3).
     Refused when set: custom_categories, agent_custom_instructions, expiration_date,
-    structured_data_schema, includes, excludes, immutable=true, memory_type, app_id, org_id,
-    project_id."""
+    structured_data_schema, immutable=true, memory_type, app_id, org_id, project_id.
+    `prompt`, `custom_instructions`, `includes` and `excludes` steer LLM extraction: without an LLM
+    configured (or with infer=false) they are a 400, never silently ignored."""
 
     refused: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
         "custom_categories": ("categories come from the extraction model", ()),
         "agent_custom_instructions": ("use custom_instructions (or prompt)", ()),
         "expiration_date": ("memories do not expire in AgentMem", ()),
         "structured_data_schema": ("structured extraction is not supported", ()),
-        "includes": ("use custom_instructions (or prompt) to steer extraction", ()),
-        "excludes": ("use custom_instructions (or prompt) to steer extraction", ()),
         "immutable": ("every memory can be updated", (False,)),
         "memory_type": ("only semantic memories are stored", ()),
         # memories are stored before the answer; asynchronous processing only changes timing
@@ -92,7 +91,10 @@ class AddRequest(ScopeFields):
     prompt: str | None = Field(default=None, description="Extra extraction instructions (mem0 OSS).")
     custom_instructions: str | None = Field(default=None, description="Same as prompt (mem0 platform).")
     timestamp: datetime | None = Field(
-        default=None, description="When the messages happened (Unix seconds or ISO-8601; default now): occurred_at.")
+        default=None, description="When the messages happened (Unix seconds or ISO-8601; default now): occurred_at. "
+        "Between 1900 and a day from now.")
+    includes: str | None = Field(default=None, description="What to extract (free text); needs an LLM.")
+    excludes: str | None = Field(default=None, description="What never to extract (free text); needs an LLM.")
     enable_graph: bool | None = Field(default=None, description="Must match the server's graph setting when given.")
 
 
@@ -188,6 +190,19 @@ class UpdateRequest(Mem0Request):
 
     text: str | None = Field(default=None, min_length=1)
     metadata: dict[str, Any] | None = None
+
+
+class FeedbackRequest(Mem0Request):
+    """Feedback on a memory (mem0's MemoryClient.feedback); feedback null clears it."""
+
+    memory_id: str = Field(min_length=1, max_length=200)
+    feedback: Literal["POSITIVE", "NEGATIVE", "VERY_NEGATIVE"] | None = None
+    feedback_reason: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("feedback", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value  # mem0's client sends it upper-cased
 
 
 class MemoryPath(BaseModel):

@@ -210,3 +210,9 @@ class ErrorResponse(BaseModel):
     detail: str
     code: str = Field(description="BAD_USER_INPUT, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, RATE_LIMITED...")
     errors: list[dict[str, Any]] | None = Field(default=None, description="Per-field problems of an invalid request.")
+
+
+class FeedbackResponse(BaseModel):
+    id: str = Field(description="The memory's id.")
+    feedback: Literal["POSITIVE", "NEGATIVE", "VERY_NEGATIVE"] | None
+    feedback_reason: str | None

@@ -47,7 +47,7 @@ class Mutation:
         ctx = info.context
         id = str(input.memory_id)
         given = await ctx.service.give_feedback(id, input.feedback, input.reason)
-        ctx.loaders.feedback.clear(id).prime(id, given)  # the answer's `feedback` is the one just given
+        ctx.loaders.feedback.prime(id, given, force=True)  # the answer's `feedback` is the one just given
         return Memory.of(await ctx.service.get(id))
 
     @strawberry.mutation(description="Delete one memory; returns it as it was.")

@@ -17,9 +17,20 @@ from history.errors import translate_sql
 from history.group_commit import GroupCommitter
 from history.record_cache import RecordCache
 from history.lexical import FTS_TABLE, search_statement
-from history.tables import graph_outbox, memories, memory_history, memory_mentions
+from history.tables import graph_outbox, memories, memory_feedback, memory_history, memory_mentions
 from memory.mentions import mentioned
-from memory.models import ChangeEvent, GraphWork, HistoryEntry, MemoryId, MemoryRecord, Scope, Vector, utcnow
+from memory.models import (
+    ChangeEvent,
+    Feedback,
+    FeedbackRating,
+    GraphWork,
+    HistoryEntry,
+    MemoryId,
+    MemoryRecord,
+    Scope,
+    Vector,
+    utcnow,
+)
 from memory.ports import CatalogRow, ChangeSet, Order, PageCursor
 
 # Keeps IN lists far below SQLite's and asyncpg's bound-parameter limits (32766 / 32767).
@@ -151,6 +162,7 @@ class SqlMemoryRepository:
             await conn.execute(self._upsert, rows)
         for chunk in _chunks(deletes):
             await conn.execute(sa.delete(memories).where(memories.c.id.in_(chunk)))
+            await conn.execute(sa.delete(memory_feedback).where(memory_feedback.c.memory_id.in_(chunk)))
         # the mention index follows the rows it was derived from, in the same transaction; a
         # memory just added has none yet (skipping that DELETE is most of an add's index cost)
         for chunk in _chunks(rewritten + deletes):
@@ -188,7 +200,7 @@ class SqlMemoryRepository:
     async def reset(self) -> None:
         try:
             async with self._sql.writing(ordered=True) as conn:
-                for table in (memories, memory_history, graph_outbox, memory_mentions):
+                for table in (memories, memory_history, graph_outbox, memory_mentions, memory_feedback):
                     await conn.execute(sa.delete(table))
         finally:
             self._cache.clear()
@@ -344,6 +356,33 @@ class SqlMemoryRepository:
                     entry = codec.history_from_row(row)
                     entries[entry.memory_id].append(entry)
         return entries
+
+    # -- feedback ------------------------------------------------------------------------------
+
+    async def put_feedback(self, memory_id: MemoryId, feedback: Feedback | None) -> bool:
+        async with self._sql.writing() as conn:
+            # the row stays locked (PostgreSQL; SQLite's writer lock) so a delete cannot slip in between
+            exists = (await conn.execute(
+                sa.select(memories.c.id).where(memories.c.id == memory_id).with_for_update())).first()
+            if exists is None:
+                return False
+            await conn.execute(sa.delete(memory_feedback).where(memory_feedback.c.memory_id == memory_id))
+            if feedback is not None:
+                await conn.execute(sa.insert(memory_feedback).values(
+                    memory_id=memory_id, rating=feedback.rating.value, reason=feedback.reason,
+                    actor=feedback.actor, created_at=feedback.created_at))
+            return True
+
+    async def feedback(self, memory_ids: Sequence[MemoryId]) -> dict[MemoryId, Feedback]:
+        out: dict[MemoryId, Feedback] = {}
+        f = memory_feedback.c
+        async with self._sql.reading() as conn:
+            for chunk in _chunks(memory_ids):
+                query = sa.select(f.memory_id, f.rating, f.reason, f.actor, f.created_at).where(f.memory_id.in_(chunk))
+                for row in await conn.execute(query):
+                    out[row.memory_id] = Feedback(row.memory_id, FeedbackRating(row.rating), row.reason, row.actor,
+                                                  row.created_at)
+        return out
 
     async def changed_since(self, seq: int, limit: int) -> list[tuple[int, MemoryId]]:
         query = (

@@ -97,8 +97,23 @@ class MentionRow(HistoryBase, table=True):
     user_id: str | None = Field(default=None, sa_column=sa.Column(sa.String, nullable=True))  # the memory's owner
 
 
+class FeedbackRow(HistoryBase, table=True):
+    """The current feedback on a memory (mem0's POSITIVE / NEGATIVE / VERY_NEGATIVE and a reason).
+    No foreign key: memory rows are replaced by upsert; the repository deletes a memory's feedback
+    in the transaction that deletes the memory."""
+
+    __tablename__ = "memory_feedback"
+
+    memory_id: str = Field(sa_column=sa.Column(sa.String, primary_key=True))
+    rating: str = Field(sa_column=sa.Column(sa.String, nullable=False))
+    reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    actor: str | None = Field(default=None, sa_column=sa.Column(sa.String, nullable=True))
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime, nullable=False))
+
+
 metadata = HistoryBase.metadata
 memories: sa.Table = MemoryRow.__table__  # type: ignore[attr-defined]
 memory_history: sa.Table = HistoryRow.__table__  # type: ignore[attr-defined]
 graph_outbox: sa.Table = OutboxRow.__table__  # type: ignore[attr-defined]
 memory_mentions: sa.Table = MentionRow.__table__  # type: ignore[attr-defined]
+memory_feedback: sa.Table = FeedbackRow.__table__  # type: ignore[attr-defined]

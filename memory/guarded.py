@@ -13,7 +13,7 @@ from memory.errors import Forbidden, NotFound
 from memory.event_log import EventLog, LogReader
 from memory.events import EventKind, MemoryEvent
 from memory.filters import Filter
-from memory.models import Entity, GraphQuery, HistoryEntry, MemoryRecord, Message, Relation, Scope
+from memory.models import Entity, Feedback, FeedbackRating, GraphQuery, HistoryEntry, MemoryRecord, Message, Relation, Scope
 from memory.ports import Order
 from memory.ranking import SearchMode
 from memory.pagination import Page
@@ -51,9 +51,10 @@ class GuardedMemoryService:
     # writing
     async def add(self, messages: Sequence[Message], scope: Scope, *, metadata: Mapping[str, Any] | None = None,
                   infer: bool = True, prompt: str | None = None, occurred_at: datetime | None = None,
-                  immutable: bool = False) -> AddResult:
+                  immutable: bool = False, includes: str | None = None, excludes: str | None = None) -> AddResult:
         return await self._svc.add(messages, self._scope(scope), metadata=metadata, infer=infer, prompt=prompt,
-                                   actor=self.principal.id, occurred_at=occurred_at, immutable=immutable)
+                                   actor=self.principal.id, occurred_at=occurred_at, immutable=immutable,
+                                   includes=includes, excludes=excludes)
 
     async def update(self, id: str, *, text: str | None = None, metadata: Mapping[str, Any] | None = None) -> MemoryRecord:
         await self._visible(id)
@@ -72,6 +73,14 @@ class GuardedMemoryService:
 
     async def delete_all(self, scope: Scope, *, purge: bool = False) -> int:
         return await self._svc.delete_all(self._scope(scope), actor=self.principal.id, purge=purge)
+
+    async def give_feedback(self, id: str, rating: FeedbackRating | None, reason: str | None = None) -> Feedback | None:
+        await self._visible(id)
+        return await self._svc.give_feedback(id, rating, reason, actor=self.principal.id)
+
+    async def feedback(self, ids: Sequence[str]) -> dict[str, Feedback]:
+        visible = await self.get_many(ids)
+        return await self._svc.feedback([id for id in ids if id in visible])
 
     async def reset(self) -> None:
         self._admin("reset every memory")

@@ -146,6 +146,25 @@ class HistoryEntry:
     seq: int | None = None  # assigned by the repository, strictly increasing
 
 
+class FeedbackRating(StrEnum):
+    """mem0's feedback values on a memory."""
+
+    POSITIVE = "POSITIVE"
+    NEGATIVE = "NEGATIVE"
+    VERY_NEGATIVE = "VERY_NEGATIVE"
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """The current feedback on one memory (one per memory: giving it again replaces it)."""
+
+    memory_id: MemoryId
+    rating: FeedbackRating
+    reason: str | None
+    actor: str | None
+    created_at: datetime
+
+
 @dataclass(frozen=True, slots=True)
 class Triple:
     """One statement for the graph: source -[relation]-> destination."""

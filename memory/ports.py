@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from memory.models import (
     Entity,
+    Feedback,
     GraphQuery,
     GraphWork,
     GraphWriteResult,
@@ -243,6 +244,16 @@ class MemoryRepository(Protocol):
         """History per memory id, ordered by seq (includes ids of deleted memories)."""
         ...
 
+    # Feedback: one row per memory; a memory's deletion (ChangeSet.deletes) and reset remove it.
+    async def put_feedback(self, memory_id: MemoryId, feedback: Feedback | None) -> bool:
+        """Store (or, with None, clear) the feedback on a memory, in one transaction that checks
+        the memory row still exists. Returns whether it did."""
+        ...
+
+    async def feedback(self, memory_ids: Sequence[MemoryId]) -> dict[MemoryId, Feedback]:
+        """The feedback given on these memories (those without any are absent)."""
+        ...
+
     async def changed_since(self, seq: int, limit: int) -> list[tuple[int, MemoryId]]:
         """(seq, memory id) of history entries after `seq`, oldest first: what other
         processes sharing the database changed."""
@@ -264,7 +275,7 @@ class MemoryRepository(Protocol):
     async def count(self, include_invalidated: bool = True) -> int: ...
 
     async def reset(self) -> None:
-        """Delete every memory, history entry and outbox row."""
+        """Delete every memory, history entry, feedback and outbox row."""
         ...
 
     # graph outbox

@@ -88,6 +88,17 @@ format below):
 </instructions>"""
 
 
+def steering(prompt: str | None, includes: str | None, excludes: str | None) -> str | None:
+    """One block of extraction instructions from the add's custom prompt and mem0's `includes`
+    (what to extract) and `excludes` (what never to extract); None when none is given."""
+    parts = [prompt.strip()] if prompt and prompt.strip() else []
+    if includes and includes.strip():
+        parts.append(f"Only remember facts about: {includes.strip()}")
+    if excludes and excludes.strip():
+        parts.append(f"Never remember facts about (leave them out even when stated): {excludes.strip()}")
+    return "\n".join(parts) or None
+
+
 def extraction_messages(
     messages: Sequence[Message], speaker: str, instructions: str | None = None
 ) -> list[Message]:

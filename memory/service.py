@@ -16,7 +16,7 @@ from memory.batch import CheckedEdit, MaySee, MemoryEdit, check_deletes, check_e
 from memory.catalog import ScopeCatalog
 from memory.committer import Committer
 from memory.entities import EntityResolver
-from memory.errors import AgentMemError, Immutable, InvalidInput, StoreUnavailable
+from memory.errors import AgentMemError, Immutable, InvalidInput, NotFound, StoreUnavailable
 from memory.events import EventBus, EventKind, MemoryEvent
 from memory.follower import SqlFollower
 from memory.graph_writer import GraphWriter
@@ -25,6 +25,8 @@ from memory.ingest import Decided, Ingestor, new_record
 from memory.knowledge import KnowledgeGraph
 from memory.models import (
     ChangeEvent,
+    Feedback,
+    FeedbackRating,
     HistoryEntry,
     MemoryRecord,
     Message,
@@ -32,6 +34,7 @@ from memory.models import (
     Scope,
     StoredMemory,
     Triple,
+    as_utc,
     text_hash,
     utcnow,
 )
@@ -41,9 +44,12 @@ from memory.options import ServiceOptions
 from memory.reader import MemoryReader
 from memory.results import AddResult, MemoryChange
 from memory.searcher import Searcher
-from memory.validation import check_batch_size, check_message_count, check_metadata, check_text
+from memory.prompts import steering
+from memory.validation import check_batch_size, check_event_time, check_message_count, check_metadata, check_text
 
 log = logging.getLogger(__name__)
+
+MAX_FEEDBACK_REASON = 2000
 
 
 class MemoryService:
@@ -139,11 +145,15 @@ class MemoryService:
         actor: str | None = None,
         occurred_at: datetime | None = None,
         immutable: bool = False,
+        includes: str | None = None,
+        excludes: str | None = None,
     ) -> AddResult:
         """Remember messages. `occurred_at` is when they happened (each message's own time wins
         for raw adds); it defaults to now. `immutable`: the memories added can never be updated
-        (by a caller or by an LLM decision), only deleted."""
+        (by a caller or by an LLM decision), only deleted. `prompt`, `includes` (what to extract)
+        and `excludes` (what never to extract) steer LLM extraction and are refused without an LLM."""
         scope.require()
+        occurred_at = check_event_time(occurred_at, "occurred_at")
         meta = check_metadata(metadata)
         if not messages:
             raise InvalidInput("messages must not be empty")
@@ -152,11 +162,14 @@ class MemoryService:
             check_text(m.content, f"messages[{i}].content")
             if not isinstance(m.role, str) or not m.role.strip():
                 raise InvalidInput(f"messages[{i}].role must be a non-empty string")
+            check_event_time(m.occurred_at, f"messages[{i}].occurred_at")
         check_message_count(len(messages), sum(len(m.content) for m in messages))
-        if prompt is not None:
-            _check_prompt(prompt, infer, self._llm is not None)
-        messages = [Message(m.role.strip().lower(), m.content.strip(), m.occurred_at) for m in messages]
-        decided = await self._ingest.decide(messages, scope, infer, prompt)
+        for name, value in (("prompt", prompt), ("includes", includes), ("excludes", excludes)):
+            if value is not None:
+                _check_instructions(name, value, infer, self._llm is not None)
+        messages = [Message(m.role.strip().lower(), m.content.strip(), as_utc(m.occurred_at) if m.occurred_at else None)
+                    for m in messages]
+        decided = await self._ingest.decide(messages, scope, infer, steering(prompt, includes, excludes))
         return await self._apply(decided, scope, meta, actor, occurred_at, immutable)
 
     async def _apply(
@@ -333,6 +346,29 @@ class MemoryService:
             log.warning("graph did not invalidate relations of %d memories: %s", len(memory_ids), exc)
             return []
 
+    # feedback ------------------------------------------------------------------------------
+    async def give_feedback(self, id: str, rating: FeedbackRating | None, reason: str | None = None, *,
+                            actor: str | None = None) -> Feedback | None:
+        """Record what a user thought of a memory (replacing earlier feedback); `rating` None
+        clears it (mem0 sends feedback=None for that). A memory's deletion removes its feedback."""
+        await self.get(id)
+        if rating is not None and not isinstance(rating, FeedbackRating):
+            raise InvalidInput(f"feedback must be one of {', '.join(FeedbackRating)}")
+        if reason is not None:
+            reason = check_text(reason, "feedback_reason")
+            if len(reason) > MAX_FEEDBACK_REASON:
+                raise InvalidInput(f"feedback_reason is longer than {MAX_FEEDBACK_REASON} characters")
+            if rating is None:
+                raise InvalidInput("feedback_reason needs a feedback value")
+        given = Feedback(id, rating, reason, actor, utcnow()) if rating is not None else None
+        if not await self._repo.put_feedback(id, given):
+            raise NotFound(f"memory {id!r} does not exist")  # deleted meanwhile
+        return given
+
+    async def feedback(self, ids: Sequence[str]) -> dict[str, Feedback]:
+        """The feedback given on these memories (those without any are absent)."""
+        return await self._repo.feedback(list(ids))
+
     async def reset(self) -> None:
         """Forget everything: memories, history, outbox, vectors and the graph."""
         async with self.keeper.writing():
@@ -354,11 +390,16 @@ class MemoryService:
         return out
 
 
-def _check_prompt(prompt: str, infer: bool, have_llm: bool) -> None:
-    """A custom prompt steers LLM extraction only: refuse it where it would be silently ignored."""
-    check_text(prompt, "prompt")
+_WHAT = {"prompt": "prompt (custom instructions)", "includes": "includes (what to extract)",
+         "excludes": "excludes (what not to extract)"}
+
+
+def _check_instructions(name: str, text: str, infer: bool, have_llm: bool) -> None:
+    """Instructions steer LLM extraction only: refuse them where they would be silently ignored.
+    The built-in clause extractor cannot judge what a free-text instruction covers."""
+    check_text(text, name)
     if not have_llm:
-        raise InvalidInput("prompt (custom instructions) needs an LLM for extraction and none is configured "
+        raise InvalidInput(f"{_WHAT[name]} needs an LLM for extraction and none is configured "
                            "(set llm.base_url); leave it out to use the built-in extraction")
     if not infer:
-        raise InvalidInput("prompt (custom instructions) steers extraction, which infer=false skips: leave one out")
+        raise InvalidInput(f"{_WHAT[name]} steers extraction, which infer=false skips: leave one out")

@@ -2,9 +2,15 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any, Mapping
 
 from memory.errors import InvalidInput
+
+# event times outside these bounds are typing or unit mistakes (milliseconds sent as seconds):
+# recall's time features would file the memory under a date nobody asks about
+EARLIEST_EVENT = datetime(1900, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=1)  # clocks and time zones of callers differ
 
 MAX_TEXT = 32_000
 # one add is one unit of work in the shared model queue and one SQL transaction: bounding it
@@ -66,3 +72,15 @@ def check_limit(limit: int, maximum: int, what: str = "limit") -> int:
 def check_batch_size(count: int, what: str) -> None:
     if count < 1 or count > MAX_BATCH:
         raise InvalidInput(f"{what} takes 1 to {MAX_BATCH} items, got {count}")
+def check_event_time(at: datetime | None, what: str) -> datetime | None:
+    """When something happened, as aware UTC (a naive time is read as UTC); None stays None."""
+    if at is None:
+        return None
+    if not isinstance(at, datetime):
+        raise InvalidInput(f"{what} must be a date and time")
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    latest = datetime.now(UTC) + FUTURE_SLACK
+    if at < EARLIEST_EVENT or at > latest:
+        raise InvalidInput(f"{what} {at.isoformat()} is out of range: give a time between "
+                           f"{EARLIEST_EVENT.date().isoformat()} and now (Unix seconds or ISO-8601)")
+    return at

@@ -4,7 +4,7 @@
   "scope": {...} | null, "dimension"}
 - memory: {"id", "record": {...} | null (deleted; history only), "embedding": base64 of
   little-endian float32 | null, "history": [{event, old_text, new_text, scope, created_at, actor,
-  role, reason}, ...]}
+  role, reason}, ...], "feedback": {rating, reason, actor, created_at} | null (absent in older files)}
 - entity / relation: graph rows (graph/dump.py)
 - graph_work: an outbox row (graph work not yet applied when the export ran)
 - footer: {"counts": {...}}: an import without it reports the file as truncated
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from memory.errors import InvalidInput
-from memory.models import ChangeEvent, HistoryEntry, MemoryRecord, Scope, Vector
+from memory.models import ChangeEvent, Feedback, FeedbackRating, HistoryEntry, MemoryRecord, Scope, Vector
 
 FORMAT = "agentmem-export"
 VERSION = 1
@@ -97,3 +97,21 @@ def history_from(memory_id: str, data: dict[str, Any]) -> HistoryEntry:
         new_text=data.get("new_text"), scope=scope_from(data.get("scope")), created_at=created,
         actor=data.get("actor"), role=data.get("role"), reason=data.get("reason"),
     )
+
+
+def feedback_json(feedback: Feedback | None) -> dict[str, Any] | None:
+    if feedback is None:
+        return None
+    return {"rating": feedback.rating.value, "reason": feedback.reason, "actor": feedback.actor,
+            "created_at": _iso(feedback.created_at)}
+
+
+def feedback_from(memory_id: str, data: dict[str, Any]) -> Feedback:
+    created = _time(data.get("created_at"))
+    try:
+        rating = FeedbackRating(data.get("rating"))
+    except ValueError:
+        raise InvalidInput(f"memory {memory_id}: unknown feedback rating {data.get('rating')!r}") from None
+    if created is None:
+        raise InvalidInput(f"memory {memory_id}: feedback needs created_at")
+    return Feedback(memory_id, rating, data.get("reason"), data.get("actor"), created)

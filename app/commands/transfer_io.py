@@ -24,7 +24,7 @@ from history import migrate
 from history.repository import SqlMemoryRepository
 from memory.errors import InvalidInput
 from memory.index_keeper import IndexKeeper
-from memory.models import MemoryRecord, Scope, StoredMemory, utcnow
+from memory.models import Feedback, MemoryRecord, Scope, StoredMemory, utcnow
 from memory.ports import ChangeSet, Order, PageCursor
 
 PAGE = 500
@@ -39,6 +39,7 @@ class Counts:
     entities: int = 0
     relations: int = 0
     graph_work: int = 0
+    feedback: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
 
     def skip(self, kind: str, n: int = 1) -> None:
@@ -92,11 +93,14 @@ async def _memories(out: TextIO, repo: SqlMemoryRepository, page: list[MemoryRec
     ids = [r.id for r in page]
     vectors = await repo.embeddings(ids)
     history = await repo.history(ids)
+    feedback = await repo.feedback(ids)
     for rec in page:
         _line(out, "memory", {"id": rec.id, "record": codec.record_json(rec),
                               "embedding": codec.vector_json(vectors[rec.id]),
-                              "history": [codec.history_json(h) for h in history[rec.id]]})
+                              "history": [codec.history_json(h) for h in history[rec.id]],
+                              "feedback": codec.feedback_json(feedback.get(rec.id))})
         counts.memories += 1
+        counts.feedback += int(rec.id in feedback)
         counts.history += len(history[rec.id])
 
 
@@ -145,6 +149,7 @@ class _Importer:
         existing = set(await self.repo.get_many(ids))
         existing |= {id for id, entries in (await self.repo.history(ids)).items() if entries}
         change = ChangeSet()
+        feedback: list[Feedback] = []
         dimension = self.settings.embedder.dimension
         for unit in units:
             if unit["id"] in existing:
@@ -155,12 +160,17 @@ class _Importer:
                 rec = codec.record_from(unit["id"], unit["record"])
                 change.writes.append(StoredMemory(rec, codec.vector_from(unit["embedding"], dimension)))
                 self.counts.memories += 1
+                if unit.get("feedback"):
+                    feedback.append(codec.feedback_from(unit["id"], unit["feedback"]))
             else:
                 self.counts.deleted += 1
             change.history += [codec.history_from(unit["id"], h) for h in unit.get("history") or ()]
         self.counts.history += len(change.history)
         if change.writes or change.history:
             await self.repo.commit(change)
+        for given in feedback:  # after the memory rows: feedback is kept only for memories that exist
+            await self.repo.put_feedback(given.memory_id, given)
+        self.counts.feedback += len(feedback)
 
     async def flush_graph(self) -> None:
         entities, relations = self.entities, self.relations

@@ -18,11 +18,12 @@ from strawberry.types.unset import UNSET, UnsetType
 from memory import filters as f
 from memory.batch import MemoryEdit
 from memory.errors import InvalidInput
-from memory.models import GraphQuery, Message, Scope
+from memory.models import FeedbackRating, GraphQuery, Message, Scope
 from memory.ports import Order
 from memory.ranking import SearchMode
 
 strawberry.enum(Order, name="MemoryOrder", description="Order of a memories page.")
+strawberry.enum(FeedbackRating, name="FeedbackRating", description="What a user thought of a memory (mem0's values).")
 strawberry.enum(SearchMode, name="SearchMode",
                 description="Search channels: HYBRID fuses full-text and vector search; VECTOR or LEXICAL alone.")
 
@@ -153,9 +154,20 @@ class AddMemoriesInput:
         default=None, description="When the messages happened (default: now); a message's own time wins.")
     immutable: bool = strawberry.field(
         default=False, description="The memories added can never be updated (by you or by LLM decisions), only deleted.")
+    includes: str | None = strawberry.field(
+        default=None, description="What to extract (free text, e.g. \"food preferences\"); needs an LLM.")
+    excludes: str | None = strawberry.field(
+        default=None, description="What never to extract (free text, e.g. \"health details\"); needs an LLM.")
 
     def to_messages(self) -> list[Message]:
         return [Message(role=msg.role, content=msg.content, occurred_at=msg.occurred_at) for msg in self.messages]
+
+
+@strawberry.input(description="Feedback on one memory; feedback null clears it.")
+class GiveFeedbackInput:
+    memory_id: strawberry.ID
+    feedback: FeedbackRating | None
+    reason: str | None = strawberry.field(default=None, description="Why (at most 2000 characters).")
 
 
 @strawberry.input

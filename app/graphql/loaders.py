@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from strawberry.dataloader import DataLoader
 
-from memory.models import HistoryEntry, MemoryRecord, Relation, Scope
+from memory.models import Feedback, HistoryEntry, MemoryRecord, Relation, Scope
 from memory.results import Neighbourhood
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ class Loaders:
         self._service = service
         self.memory: DataLoader[str, MemoryRecord | None] = DataLoader(self._memories, cache=cache)
         self.history: DataLoader[str, list[HistoryEntry]] = DataLoader(self._history, cache=cache)
+        self.feedback: DataLoader[str, Feedback | None] = DataLoader(self._feedback, cache=cache)
         self.memory_relations: DataLoader[str, list[Relation]] = DataLoader(
             self._memory_relations, cache=cache
         )
@@ -39,6 +40,10 @@ class Loaders:
     async def _history(self, ids: Sequence[str]) -> list[list[HistoryEntry]]:
         found = await self._service.history_many(list(dict.fromkeys(ids)))
         return [found.get(i, []) for i in ids]
+
+    async def _feedback(self, ids: Sequence[str]) -> list[Feedback | None]:
+        found = await self._service.feedback(list(dict.fromkeys(ids)))
+        return [found.get(i) for i in ids]
 
     async def _memory_relations(self, ids: Sequence[str]) -> list[list[Relation]]:
         found = await self._service.relations_by_memory(list(dict.fromkeys(ids)))

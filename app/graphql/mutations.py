@@ -8,6 +8,7 @@ import strawberry
 from app.graphql.context import Info
 from app.graphql.inputs import (
     AddMemoriesInput,
+    GiveFeedbackInput,
     RelationInput,
     ScopeInput,
     UpdateMemoryInput,
@@ -30,6 +31,7 @@ class Mutation:
             input.to_messages(), required_scope(input.scope), metadata=json_object(input.metadata, "metadata"),
             infer=input.infer, prompt=input.prompt, occurred_at=input.occurred_at,
             immutable=input.immutable,
+            includes=input.includes, excludes=input.excludes,
         )
         return AddResult.of(result)
 
@@ -53,6 +55,13 @@ class Mutation:
     async def delete_memories_by_ids(self, info: Info, ids: list[strawberry.ID]) -> list[Memory]:
         records = await info.context.service.delete_many([str(id) for id in ids])
         return [Memory.of(rec) for rec in records]
+    @strawberry.mutation(description="Give (or, with feedback null, clear) feedback on a memory; returns the memory.")
+    async def give_feedback(self, info: Info, input: GiveFeedbackInput) -> Memory:
+        ctx = info.context
+        id = str(input.memory_id)
+        given = await ctx.service.give_feedback(id, input.feedback, input.reason)
+        ctx.loaders.feedback.prime(id, given, force=True)  # the answer's `feedback` is the one just given
+        return Memory.of(await ctx.service.get(id))
 
     @strawberry.mutation(description="Delete one memory; returns it as it was.")
     async def delete_memory(self, info: Info, id: strawberry.ID, purge: Purge = False) -> Memory:

@@ -55,6 +55,18 @@ class HistoryEvent:
         )
 
 
+@strawberry.type(description="The current feedback on a memory (giving it again replaces it).")
+class MemoryFeedback:
+    rating: m.FeedbackRating
+    reason: str | None
+    actor: str | None = strawberry.field(description="The credential that gave it.")
+    created_at: datetime
+
+    @classmethod
+    def of(cls, f: m.Feedback) -> MemoryFeedback:
+        return cls(rating=f.rating, reason=f.reason, actor=f.actor, created_at=f.created_at)
+
+
 @strawberry.type(description="A typed statement in the memory graph: source -[relation]-> destination.")
 class Relation:
     source: str
@@ -159,6 +171,11 @@ class Memory:
     async def history(self, info: Info) -> list[HistoryEvent]:
         entries = await info.context.loaders.history.load(self.record.id)
         return [HistoryEvent.of(e) for e in entries]
+
+    @strawberry.field(description="The feedback given on this memory (null: none).")
+    async def feedback(self, info: Info) -> MemoryFeedback | None:
+        found = await info.context.loaders.feedback.load(self.record.id)
+        return MemoryFeedback.of(found) if found is not None else None
 
     @strawberry.field(description="Graph relations extracted from this memory.")
     async def relations(self, info: Info, first: First = NESTED_FIRST) -> list[Relation]:

@@ -9,6 +9,7 @@ from app.rest.requests import (
     BatchUpdateRequest,
     DeleteAllQuery,
     DeleteOneQuery,
+    FeedbackRequest,
     MemoryPath,
     SearchRequest,
     UpdateRequest,
@@ -19,6 +20,7 @@ from app.rest.responses import (
     BatchUpdateResponse,
     DeleteAllResponse,
     DeleteResponse,
+    FeedbackResponse,
     GraphRelation,
     HistoryOut,
     HistoryResponse,
@@ -39,6 +41,7 @@ from app.rest.scoping import (
 )
 from memory.batch import MemoryEdit
 from memory.errors import InvalidInput
+from memory.models import FeedbackRating
 from memory.models import Message as CoreMessage
 from memory.models import Scope
 from memory.ranking import SearchMode
@@ -58,7 +61,7 @@ async def add(ctx: Ctx) -> AddResponse:
         messages = [CoreMessage(m.role, m.content) for m in body.messages]
     result = await ctx.svc.add(messages, scope, metadata=body.metadata, infer=body.infer,
                                prompt=body.prompt or body.custom_instructions, occurred_at=body.timestamp,
-                               immutable=body.immutable)
+                               immutable=body.immutable, includes=body.includes, excludes=body.excludes)
     return AddResponse.of(result)
 
 
@@ -133,3 +136,11 @@ async def reset(ctx: Ctx) -> Message:
 async def history(ctx: Ctx) -> HistoryResponse:
     path: MemoryPath = ctx.path
     return HistoryResponse([HistoryOut.of(e) for e in await ctx.svc.history(path.memory_id)])
+
+
+async def feedback(ctx: Ctx) -> FeedbackResponse:
+    body: FeedbackRequest = ctx.body
+    given = await ctx.svc.give_feedback(body.memory_id, FeedbackRating(body.feedback) if body.feedback else None,
+                                        body.feedback_reason)
+    return FeedbackResponse(id=body.memory_id, feedback=given.rating.value if given else None,
+                            feedback_reason=given.reason if given else None)

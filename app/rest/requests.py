@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Json, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Json, field_validator, model_validator
 
 from memory.validation import MAX_BATCH
 
@@ -69,16 +69,16 @@ class AddRequest(ScopeFields):
     """Remember a conversation (or, with infer=false, store each message as it is). The owner is
     user_id / agent_id / run_id, given at the top level (v1) or as equalities in `filters` (v3).
     Refused when set: custom_categories, agent_custom_instructions, expiration_date,
-    structured_data_schema, includes, excludes, memory_type, app_id, org_id, project_id.
-    immutable=true stores memories that refuse updates (409 IMMUTABLE) and that LLM decisions keep."""
+    structured_data_schema, memory_type, app_id, org_id, project_id.
+    immutable=true stores memories that refuse updates (409 IMMUTABLE) and that LLM decisions keep.
+    `prompt`, `custom_instructions`, `includes` and `excludes` steer LLM extraction: without an LLM
+    configured (or with infer=false) they are a 400, never silently ignored."""
 
     refused: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
         "custom_categories": ("categories come from the extraction model", ()),
         "agent_custom_instructions": ("use custom_instructions (or prompt)", ()),
         "expiration_date": ("memories do not expire in AgentMem", ()),
         "structured_data_schema": ("structured extraction is not supported", ()),
-        "includes": ("use custom_instructions (or prompt) to steer extraction", ()),
-        "excludes": ("use custom_instructions (or prompt) to steer extraction", ()),
         "memory_type": ("only semantic memories are stored", ()),
         # memories are stored before the answer; asynchronous processing only changes timing
         "async_mode": ("", (True, False)),
@@ -93,7 +93,10 @@ class AddRequest(ScopeFields):
     prompt: str | None = Field(default=None, description="Extra extraction instructions (mem0 OSS).")
     custom_instructions: str | None = Field(default=None, description="Same as prompt (mem0 platform).")
     timestamp: datetime | None = Field(
-        default=None, description="When the messages happened (Unix seconds or ISO-8601; default now): occurred_at.")
+        default=None, description="When the messages happened (Unix seconds or ISO-8601; default now): occurred_at. "
+        "Between 1900 and a day from now.")
+    includes: str | None = Field(default=None, description="What to extract (free text); needs an LLM.")
+    excludes: str | None = Field(default=None, description="What never to extract (free text); needs an LLM.")
     enable_graph: bool | None = Field(default=None, description="Must match the server's graph setting when given.")
     immutable: bool = Field(default=False, description="The memories added can be deleted, never updated.")
 
@@ -225,6 +228,19 @@ class BatchDeleteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     memories: Annotated[list[BatchDeleteItem], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class FeedbackRequest(Mem0Request):
+    """Feedback on a memory (mem0's MemoryClient.feedback); feedback null clears it."""
+
+    memory_id: str = Field(min_length=1, max_length=200)
+    feedback: Literal["POSITIVE", "NEGATIVE", "VERY_NEGATIVE"] | None = None
+    feedback_reason: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("feedback", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value  # mem0's client sends it upper-cased
 
 
 class MemoryPath(BaseModel):

@@ -222,3 +222,9 @@ class ErrorResponse(BaseModel):
     errors: list[dict[str, Any]] | None = Field(
         default=None, description="Per-field problems of an invalid request; for a refused batch, one entry per item "
         "refused: loc [body, memories, index], msg, code, memory_id.")
+
+
+class FeedbackResponse(BaseModel):
+    id: str = Field(description="The memory's id.")
+    feedback: Literal["POSITIVE", "NEGATIVE", "VERY_NEGATIVE"] | None
+    feedback_reason: str | None

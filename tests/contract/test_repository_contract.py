@@ -6,7 +6,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from memory.models import ChangeEvent, GraphWork, HistoryEntry, MemoryRecord, Scope, StoredMemory, Triple, new_id, text_hash, utcnow
+from memory.models import ChangeEvent, Feedback, FeedbackRating, GraphWork, HistoryEntry, MemoryRecord, Scope, StoredMemory, Triple, new_id, text_hash, utcnow
 from memory.ports import ChangeSet, Order, PageCursor
 
 
@@ -189,3 +189,26 @@ async def test_the_immutable_flag_is_stored_and_read_back_by_every_read(any_repo
     page = await any_repository.list_page(Scope("u"), order=Order.CREATED_ASC, after=None, limit=10,
                                           include_invalidated=False)
     assert [r.immutable for r in page] == [True, False]
+
+
+async def test_feedback_is_kept_per_memory_and_leaves_with_it(any_repository) -> None:
+    one, two = stored("one", Scope("u")), stored("two", Scope("u"), 1)
+    await any_repository.commit(ChangeSet(writes=[one, two], history=[added(one), added(two)]))
+    at = utcnow().replace(microsecond=123456)
+    first = Feedback(one.record.id, FeedbackRating.NEGATIVE, "wrong", "key-1", at)
+    assert await any_repository.put_feedback(one.record.id, first)
+    assert await any_repository.feedback([one.record.id, two.record.id]) == {one.record.id: first}
+    second = dataclasses.replace(first, rating=FeedbackRating.VERY_NEGATIVE, reason=None)
+    assert await any_repository.put_feedback(one.record.id, second)  # replaces the first
+    assert await any_repository.put_feedback(two.record.id, dataclasses.replace(second, memory_id=two.record.id))
+    assert (await any_repository.feedback([one.record.id]))[one.record.id] == second
+    assert await any_repository.put_feedback(two.record.id, None)  # cleared
+    assert await any_repository.feedback([two.record.id]) == {}
+    assert not await any_repository.put_feedback("missing", first)  # no memory, no feedback
+    assert await any_repository.feedback(["missing"]) == {}
+    gone = HistoryEntry(one.record.id, ChangeEvent.DELETE, "one", None, Scope("u"), utcnow())
+    await any_repository.commit(ChangeSet(deletes=[one.record.id], history=[gone]))
+    assert await any_repository.feedback([one.record.id]) == {}
+    assert await any_repository.put_feedback(two.record.id, dataclasses.replace(second, memory_id=two.record.id))
+    await any_repository.reset()
+    assert await any_repository.feedback([two.record.id]) == {}

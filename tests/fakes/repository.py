@@ -6,7 +6,7 @@ import re
 from typing import Sequence
 
 from memory.mentions import mentioned
-from memory.models import GraphWork, HistoryEntry, MemoryId, MemoryRecord, Scope, Vector
+from memory.models import Feedback, GraphWork, HistoryEntry, MemoryId, MemoryRecord, Scope, Vector
 from memory.ports import CatalogRow, ChangeSet, Order, PageCursor
 
 
@@ -16,6 +16,7 @@ class InMemoryRepository:
         self.log: list[HistoryEntry] = []
         self.outbox: dict[str, GraphWork] = {}
         self.failures: dict[str, str] = {}
+        self.feedbacks: dict[MemoryId, Feedback] = {}
         self._seq = 0
         self.fail_next_commit: Exception | None = None
 
@@ -31,6 +32,7 @@ class InMemoryRepository:
             self.rows[w.record.id] = (w.record, w.embedding.copy(), self._seq)
         for id in change.deletes:
             self.rows.pop(id, None)
+            self.feedbacks.pop(id, None)
         for work in change.graph_work:
             self.outbox[work.id] = work
         return self._seq
@@ -141,8 +143,20 @@ class InMemoryRepository:
     async def count(self, include_invalidated: bool = True) -> int:
         return sum(1 for r, _, _ in self.rows.values() if include_invalidated or r.valid)
 
+    async def put_feedback(self, memory_id: MemoryId, feedback: Feedback | None) -> bool:
+        if memory_id not in self.rows:
+            return False
+        self.feedbacks.pop(memory_id, None)
+        if feedback is not None:
+            self.feedbacks[memory_id] = feedback
+        return True
+
+    async def feedback(self, memory_ids: Sequence[MemoryId]) -> dict[MemoryId, Feedback]:
+        return {id: self.feedbacks[id] for id in memory_ids if id in self.feedbacks}
+
     async def reset(self) -> None:
         self.rows.clear()
+        self.feedbacks.clear()
         self.log.clear()
         self.outbox.clear()
 

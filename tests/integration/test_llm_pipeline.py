@@ -174,3 +174,19 @@ async def test_llm_update_and_delete_decisions_leave_immutable_memories_as_they_
         (blood.id, ChangeEvent.NONE), (city.id, ChangeEvent.NONE)}
     # the fact the model wanted to write over the immutable memory is kept as a memory of its own
     assert "Blood type is AB" in [c.memory for c in result.results if c.event == ChangeEvent.ADD]
+
+
+async def test_includes_and_excludes_steer_the_extraction_prompt(llm_service: MemoryService, fake_openai) -> None:
+    fake_openai.script_chat([extraction(["Plays tennis on Sundays"])])
+    result = await llm_service.add(
+        [Message("user", "I play tennis on Sundays and my blood pressure is high")], ALICE,
+        prompt="Be brief.", includes="hobbies and sports", excludes="health and medical details")
+    assert [c.memory for c in result.results] == ["Plays tennis on Sundays"]  # the model's answer, as given
+    assert [m.text for m in (await llm_service.list_memories(ALICE)).items] == ["Plays tennis on Sundays"]
+    system = fake_openai.chat_requests[0]["messages"][0]["content"]
+    assert "Be brief." in system
+    assert "Only remember facts about: hobbies and sports" in system
+    assert "Never remember facts about (leave them out even when stated): health and medical details" in system
+    assert '"facts"' in system  # our answer shape is still asked for
+    with pytest.raises(InvalidInput, match="excludes .* infer=false"):
+        await llm_service.add([Message("user", "x")], ALICE, infer=False, excludes="health")

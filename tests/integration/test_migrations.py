@@ -16,7 +16,8 @@ from history.migrate import SchemaVersionError
 from history.tables import metadata
 from memory.errors import StoreUnavailable
 
-TABLES = {"memories", "memory_history", "graph_outbox", "memory_mentions", "api_keys", "refresh_tokens"}
+TABLES = {"memories", "memory_history", "graph_outbox", "memory_mentions", "memory_feedback", "api_keys",
+          "refresh_tokens"}
 
 
 async def tables_in(url: str) -> set[str]:
@@ -42,7 +43,7 @@ async def test_upgrade_downgrade_and_upgrade_again(unmigrated_sql_url: str) -> N
     assert await migrate.current(url) is None and not await migrate.is_up_to_date(url)
 
     await migrate.upgrade(url)
-    assert await migrate.current(url) == migrate.head() == "0006_immutable"
+    assert await migrate.current(url) == migrate.head() == "0007_feedback"
     assert await migrate.is_up_to_date(url)
     assert TABLES <= await tables_in(url)
 
@@ -175,3 +176,15 @@ async def test_memories_stored_before_the_immutable_column_read_as_mutable(unmig
     finally:
         await engine.dispose()
     assert "immutable" not in columns and "occurred_at" in columns
+
+
+async def test_the_feedback_table_comes_and_goes_with_its_revision(unmigrated_sql_url: str) -> None:
+    url = unmigrated_sql_url
+    await migrate.upgrade(url)
+    assert "memory_feedback" in await tables_in(url)
+    await migrate.downgrade(url, "memory_mentions")
+    assert await migrate.current(url) == "memory_mentions"
+    tables = await tables_in(url)
+    assert "memory_feedback" not in tables and "memory_mentions" in tables
+    await migrate.upgrade(url)
+    assert "memory_feedback" in await tables_in(url) and await migrate.is_up_to_date(url)

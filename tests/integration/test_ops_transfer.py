@@ -16,7 +16,7 @@ from app.commands import transfer_io as transfer
 from app.settings import GraphSettings, Settings
 from graph.embedded import EmbeddedArcadeDB
 from graph.store import Neo4jGraphStore
-from memory.models import Message, Scope
+from memory.models import FeedbackRating, Message, Scope
 from memory.service import MemoryService
 
 ALICE, BOB = Scope(user_id="alice"), Scope(user_id="bob", agent_id="helper")
@@ -43,9 +43,11 @@ async def populate(service: MemoryService) -> None:
     await service.add([Message("user", "I moved to Lyon in 2024.")], ALICE)  # LIVES_IN is exclusive: Paris retires
     kept = (await service.add([Message("user", "Remember the blue door")], ALICE, infer=False)).results[0]
     await service.update(kept.id, text="Remember the red door", metadata={"colour": "red"})
+    await service.give_feedback(kept.id, FeedbackRating.NEGATIVE, "the door is green", actor="key-1")
     gone = (await service.add([Message("user", "A passing thought")], ALICE, infer=False)).results[0]
     await service.delete(gone.id)
-    await service.add([Message("user", "I like jazz")], BOB, metadata={"tags": ["music"]})
+    jazz = (await service.add([Message("user", "I like jazz")], BOB, metadata={"tags": ["music"]})).results[0]
+    await service.give_feedback(jazz.id, FeedbackRating.POSITIVE)
     await service.add([Message("user", "My blood type is O+")], BOB, infer=False, immutable=True)
     await service.add_relation(BOB, "bob", "KNOWS", "carol")
     await service.invalidate_relation(BOB, "bob", "KNOWS", "carol")
@@ -86,11 +88,15 @@ async def test_export_import_round_trip_is_lossless_and_idempotent(
     assert any(not r["valid"] for r in relations if r["relation"] == "LIVES_IN")
     assert any(not r["valid"] for r in relations if r["relation"] == "KNOWS")
     assert [r["valid_from"] for r in relations if r["destination"] == "lyon"] == ["2024-01-01T00:00:00+00:00"]
+    feedback = {r["record"]["text"]: r["feedback"] for r in original if r["kind"] == "memory" and r.get("feedback")}
+    assert {text: (f["rating"], f["reason"]) for text, f in feedback.items()} == {
+        "Remember the red door": ("NEGATIVE", "the door is green"), "I like jazz": ("POSITIVE", None)}
+    assert original[-1]["counts"]["feedback"] == 2
 
     await graph_store.reset()  # the target deployment starts with an empty graph
     target = settings_for(tmp_path / "target", bolt_server, sql_url)
     counts = await imported(target, original)
-    assert (counts.memories, counts.deleted, counts.skipped) == (6, 1, {})
+    assert (counts.memories, counts.deleted, counts.feedback, counts.skipped) == (6, 1, 2, {})
     assert await exported(target) == original  # lossless, in the same order
 
     again = await imported(target, original)

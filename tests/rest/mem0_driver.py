@@ -64,6 +64,16 @@ def drive(url: str, key: str) -> dict[str, Any]:
     out["search_refused"] = attempt(lambda: client.search("x", filters={"app_id": "shop"}))
     out["update"] = client.update(first, text="I love sushi", metadata={"topic": "food", "changed": True})
     out["history"] = client.history(first)
+    out["feedback"] = client.feedback(first, "negative", feedback_reason="I prefer sushi now")
+    out["feedback_cleared"] = client.feedback(first)  # feedback=None clears it
+    out["feedback_again"] = client.feedback(first, "VERY_NEGATIVE")
+    out["feedback_unknown"] = attempt(lambda: client.feedback("no-such-memory", "POSITIVE"))
+    out["add_timestamp"] = client.add("I visited Oslo", user_id="dora", infer=False, timestamp=1683554160)
+    out["get_timestamp"] = client.get(out["add_timestamp"]["results"][0]["id"])
+    out["add_future"] = attempt(lambda: client.add("I will win", user_id="dora", infer=False, timestamp=4102444800))
+    out["add_excludes"] = attempt(lambda: client.add("I like tea", user_id="dora", excludes="food"))
+    out["add_includes"] = attempt(lambda: client.add("I like tea", user_id="dora", includes="food"))
+    client.delete_all(user_id="dora")
     out["users"] = client.users()
     second = out["add_v3"]["results"][0]["id"]
     frozen = client.add("My blood type is O+", user_id="alice", infer=False, immutable=True)["results"][0]["id"]

@@ -1,7 +1,7 @@
 """mem0's official Python `MemoryClient` (the `mem0ai` package), pointed at a live AgentMem
 with an API key made by `python -m app create-api-key`, works for add, get, get_all, search,
-update, delete, delete_all, history, users, reset, batch_update, batch_delete and immutable
-adds; and it reaches no other host (its telemetry is
+update, delete, delete_all, history, feedback, users, reset, batch_update, batch_delete and
+immutable adds (and add's timestamp; includes / excludes refused without an LLM); and it reaches no other host (its telemetry is
 switched off through MEM0_TELEMETRY, and a network guard in the driver refuses and reports any
 other connection)."""
 from __future__ import annotations
@@ -73,6 +73,13 @@ def check(out: dict[str, Any]) -> None:
     assert out["update"]["memory"] == "I love sushi" and out["update"]["metadata"]["changed"] is True
     assert [h["event"] for h in out["history"]] == ["ADD", "UPDATE"]
     assert out["history"][1]["old_memory"] == "I love pizza with olives"
+    assert out["feedback"] == {"id": first["id"], "feedback": "NEGATIVE", "feedback_reason": "I prefer sushi now"}
+    assert out["feedback_cleared"]["feedback"] is None and out["feedback_again"]["feedback"] == "VERY_NEGATIVE"
+    assert out["feedback_unknown"]["error"] == "MemoryNotFoundError"
+    assert out["get_timestamp"]["occurred_at"].startswith("2023-05-08T13:56:00")
+    for refused, says in (("add_future", "out of range"), ("add_excludes", "needs an LLM"),
+                          ("add_includes", "needs an LLM")):
+        assert out[refused]["error"] == "ValidationError" and says in out[refused]["message"], out[refused]
     users = {(e["type"], e["name"]): e["total_memories"] for e in out["users"]["results"]}
     assert users == {("user", "alice"): 2, ("user", "bob"): 1, ("agent", "tutor"): 1}
     assert out["get_immutable"]["immutable"] is True and out["get"]["immutable"] is False

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from app.ops.metrics import Metrics
+from app.ops.vitals import Vitals
 
 if TYPE_CHECKING:
     from app.ops.health import HealthMonitor
@@ -33,6 +34,7 @@ class Runtime:
     llm: Any = None
     service: MemoryService | None = None
     failure: str | None = None  # why start-up failed, when it did
+    vitals: Vitals = field(default_factory=Vitals)
 
     def done(self, step: str, state: str = "done") -> None:
         self.steps[step] = state

@@ -100,6 +100,26 @@ class MemorySettings(BaseModel):
     )
 
 
+class LogSettings(BaseModel):
+    """A log file beside stderr, rotated by the stdlib handlers (app/ops/logs.py)."""
+
+    file: Path | None = Field(None, description="also write the log to this file (stderr keeps it too); unset: stderr only")
+    rotate_bytes: int = Field(
+        0, ge=0, description="start a new file when the current one would pass this size (0: never by size)")
+    rotate_when: Literal["S", "M", "H", "D", "midnight", "W0", "W1", "W2", "W3", "W4", "W5", "W6"] | None = Field(
+        None, description="start a new file every second/minute/hour/day, at midnight or on a weekday (W0: Monday); "
+        "unset: never by time")
+    rotate_utc: bool = Field(False, description="time rotation follows UTC rather than local time")
+    backup_count: int = Field(7, ge=1, le=1000, description="rotated files kept; older ones are deleted")
+    compress: bool = Field(False, description="gzip each rotated file (name.1.gz)")
+
+    @model_validator(mode="after")
+    def _one_rotation(self) -> LogSettings:
+        if self.rotate_bytes and self.rotate_when:
+            raise ValueError("log: rotate by size (rotate_bytes) or by time (rotate_when), not both")
+        return self
+
+
 class HealthSettings(BaseModel):
     timeout_s: float = Field(0.5, gt=0, le=30, description="per-component probe timeout of /health and /health/ready")
     cache_s: float = Field(1.0, ge=0, le=60, description="how long one round of probes answers repeated health requests")
@@ -315,6 +335,7 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field(
         "text", description="json: one JSON object per line (production); text: readable lines (development)"
     )
+    log: LogSettings = Field(default_factory=LogSettings)
     auto_migrate: bool | None = Field(
         None, description="apply pending SQL migrations at start; unset: yes for the embedded SQLite "
         "database, no for a PostgreSQL database_url (run `python -m app migrate upgrade` instead)",

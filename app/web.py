@@ -31,6 +31,7 @@ GRAPHQL_PATH = "/graphql"
 async def _service(app: web.Application) -> AsyncIterator[None]:
     async with bootstrap.service_context(app[SETTINGS_KEY], app[RUNTIME_KEY]) as service:
         app[SERVICE_KEY] = service
+        app[RUNTIME_KEY].vitals.follow(service.events)  # /health's last_write_at
         yield
 
 

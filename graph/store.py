@@ -126,7 +126,7 @@ class Neo4jGraphStore:
                     _log.debug(
                         "graph transaction attempt %d failed (%s), retrying", attempt, type(exc).__name__
                     )
-                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                await asyncio.sleep(delay * random.uniform(0.5, 1.5))  # nosec B311  # retry jitter, not a secret
                 delay = min(delay * 2, self._max_backoff_s)
         raise AssertionError("unreachable: the last attempt returns or raises")
 

@@ -189,7 +189,7 @@ class SqlMemoryRepository:
         # FTS5 marks deleted rows in a newer segment and keeps their terms in the older ones
         # until segments merge: merge them all now, so no erased word stays in the index
         async with self._sql.writing() as conn:
-            await conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES('optimize')")
+            await conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES('optimize')")  # nosec B608  # constant name
 
     async def _checkpoint(self) -> None:
         # the WAL file still holds the pages as they were before the erase: fold it into the

@@ -36,7 +36,7 @@ def new_id() -> str:
 def text_hash(text: str) -> str:
     """Hash of the normalised text: equal texts (modulo case/spacing) share it."""
     normal = " ".join(text.split()).casefold()
-    return hashlib.md5(normal.encode("utf-8")).hexdigest()
+    return hashlib.md5(normal.encode("utf-8"), usedforsecurity=False).hexdigest()  # an equality key, not a secret
 
 
 class ChangeEvent(StrEnum):

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 ALGORITHM = "HS256"
 REFRESH_PREFIX = "amr_"
 _REFRESH = re.compile(r"^amr_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$")
-INVALID_TOKEN = "invalid or expired access token"
+INVALID_TOKEN = "invalid or expired access token"  # nosec B105  # an error message, not a password
 INVALID_REFRESH = "invalid, expired or revoked refresh token"
 
 

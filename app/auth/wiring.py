@@ -37,7 +37,7 @@ from memory.errors import AgentMemError
 
 log = logging.getLogger(__name__)
 
-TOKEN_PATH = "/auth/token"
+TOKEN_PATH = "/auth/token"  # nosec B105  # a URL path, not a password
 PURGE_INTERVAL_S = 3600.0
 RATE_KEYS = ("rate_limits", "requests_per_s", "burst", "auth_failures_per_min", "auth_failure_burst",
              "token_requests_per_min", "token_burst")

@@ -32,7 +32,7 @@ class PortInUse(OSError):
 
 
 def run(settings: Settings, reload: Callable[[], Settings] | None = None) -> int:
-    logs.configure(settings.log_level, settings.log_format)
+    logs.configure(settings.log_level, settings.log_format, file=settings.log)
     tune_malloc(settings.process)  # before any thread allocates: arenas are created on first use
     return asyncio.run(serve(settings, reload))
 

@@ -12,7 +12,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.ops import logs
+from app.ops import logs, vitals
 from app.ops.health import Report, starting_report
 from app.ops.runtime import MONITOR_KEY, RUNTIME_KEY, Runtime
 from app.settings import MetricsSettings
@@ -85,7 +85,7 @@ async def add_request_id_header(request: web.Request, response: web.StreamRespon
 
 
 async def live(request: web.Request) -> web.Response:
-    return web.json_response({"status": "alive"})
+    return web.json_response({"status": "alive", "version": vitals.version()})
 
 
 async def ready(request: web.Request) -> web.Response:
@@ -95,7 +95,8 @@ async def ready(request: web.Request) -> web.Response:
 
 async def health(request: web.Request) -> web.Response:
     report = await _report(request)
-    return web.json_response(report.as_json(), status=200 if report.ready else 503)
+    body = {**report.as_json(), **request.app[RUNTIME_KEY].vitals.as_json()}
+    return web.json_response(body, status=200 if report.ready else 503)
 
 
 async def _report(request: web.Request) -> Report:

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from app.ops.metrics import Metrics
 from memory.ports import LLM, Embedder, GraphStore, MemoryRepository, VectorIndex
+from app.ops.vitals import Vitals
 
 if TYPE_CHECKING:
     from app.ops.health import HealthMonitor
@@ -37,6 +38,7 @@ class Runtime:
     llm: LLM | None = None
     service: MemoryService | None = None
     failure: str | None = None  # why start-up failed, when it did
+    vitals: Vitals = field(default_factory=Vitals)
 
     def done(self, step: str, state: str = "done") -> None:
         self.steps[step] = state

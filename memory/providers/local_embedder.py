@@ -27,7 +27,7 @@ import hashlib
 import importlib.util
 import json
 import os
-import subprocess
+import subprocess  # nosec B404  # runs our own export module in a child process
 import sys
 import warnings
 from pathlib import Path
@@ -85,7 +85,7 @@ def export_onnx(model_dir: Path, out_path: Path) -> Path:
     import torch  # only here: the serving path must not pay torch's import time and memory
     from transformers import AutoModel
 
-    bert = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+    bert = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()  # nosec B615  # a local dir, never the hub
 
     class Pooled(torch.nn.Module):
         def __init__(self) -> None:
@@ -229,7 +229,7 @@ class OnnxEmbedder(_LocalEmbedder):
         self._onnx_path = path
         tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
         tokenizer.enable_truncation(max_length=max_tokens(model_path))
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the batch's longest, not 128
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # nosec B106  # not a password; pad to the batch's longest, not 128
         options = ort.SessionOptions()
         options.intra_op_num_threads = self._threads
         options.inter_op_num_threads = 1
@@ -258,7 +258,7 @@ class OnnxEmbedder(_LocalEmbedder):
                 "--model-dir", str(model_path), "--out", str(path)]
         root = str(Path(__file__).resolve().parents[2])  # so `-m memory...` resolves from any cwd
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=900, env=env)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=900, env=env)  # nosec B603  # our argv, no shell
         if done.returncode != 0 or not path.is_file():
             raise ProviderError(f"ONNX export failed ({command}): {done.stderr.strip()[-800:]}")
 

@@ -92,7 +92,7 @@ class _Http:
                 except (KeyError, ValueError):
                     pass
         # full jitter: concurrent callers that failed together do not retry together
-        return min(_MAX_BACKOFF_S, self.backoff_s * 2.0**attempt) * random.uniform(0.5, 1.0)
+        return min(_MAX_BACKOFF_S, self.backoff_s * 2.0**attempt) * random.uniform(0.5, 1.0)  # nosec B311  # jitter
 
     async def aclose(self) -> None:
         if self._owned:

@@ -7,7 +7,7 @@ from tests.api.test_cli import ROOT
 
 README = ROOT / "README.md"
 SERVE = "bash scripts/install.sh && .venv/bin/python -m app serve"
-TEST = "bash scripts/install.sh --test && .venv/bin/python -m pytest -q"
+TEST = "bash scripts/install.sh --test && .venv/bin/python -m pytest -q --cov"
 
 
 def test_the_configuration_reference_in_the_readme_is_up_to_date() -> None:

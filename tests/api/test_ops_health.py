@@ -3,8 +3,10 @@ degraded when the graph goes away."""
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ async def body(client: TestClient, path: str, status: int) -> dict[str, Any]:
 
 
 async def test_live_ready_and_health_name_every_component(client: TestClient) -> None:
-    assert await body(client, "/health/live", 200) == {"status": "alive"}
+    assert await body(client, "/health/live", 200) == {"status": "alive", "version": importlib.metadata.version("agentmem")}
     ready = await body(client, "/health/ready", 200)
     assert ready["ready"] is True and ready["status"] == "ok"
     health = await body(client, "/health", 200)
@@ -220,3 +222,25 @@ async def test_ready_is_503_when_the_model_worker_hangs(
         embedder._encode = encode
     assert len((await add)["addMemories"]["changes"]) == 1  # nothing lost: the queued add completes
     await body(busy_client, "/health/ready", 200)
+
+
+async def test_health_names_the_version_uptime_memory_and_last_write(client: TestClient, gql: GQL) -> None:
+    first = await body(client, "/health", 200)
+    assert first["version"] == importlib.metadata.version("agentmem")
+    assert first["uptime_s"] >= 0
+    assert 20 * 2**20 < first["rss_bytes"] < 8 * 2**30  # a Python process with a model loaded
+    assert first["last_write_at"] is None  # nothing written yet
+    before = datetime.now(UTC)
+    added = await gql(ADD, input=add_input("I keep bees"))
+    assert added["data"]["addMemories"]["changes"][0]["event"] == "ADD", added
+    await asyncio.sleep(1.05)  # so that uptime has visibly moved on
+    second = await body(client, "/health", 200)
+    written = datetime.fromisoformat(second["last_write_at"])
+    assert before <= written <= datetime.now(UTC)
+    assert second["uptime_s"] >= first["uptime_s"] + 1
+
+
+async def test_a_search_is_not_a_write(client: TestClient, gql: GQL) -> None:
+    found = await gql("query { search(query: \"bees\", scope: {userId: \"alice\"}) { hits { score } } }")
+    assert found["data"]["search"]["hits"] == [], found
+    assert (await body(client, "/health", 200))["last_write_at"] is None

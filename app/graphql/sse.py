@@ -46,7 +46,7 @@ from memory.errors import AgentMemError
 log = logging.getLogger(__name__)
 
 STREAM_PATH = "/graphql/stream"
-TOKEN_HEADER = "X-GraphQL-Event-Stream-Token"
+TOKEN_HEADER = "X-GraphQL-Event-Stream-Token"  # nosec B105  # a header name, not a secret
 ALLOW = "GET, POST, PUT, DELETE"
 NO_MUTATIONS = (OperationType.QUERY, OperationType.SUBSCRIPTION)
 ALL_OPERATIONS = (*NO_MUTATIONS, OperationType.MUTATION)

@@ -205,6 +205,12 @@ COUNT_VALID_RELATIONS = "MATCH (:Entity)-[r]->(:Entity) WHERE r.valid = true RET
 
 # Start from the (indexed) named entities and walk either direction; the endpoints come back
 # through startNode/endNode (re-MATCHing a bound relationship made ArcadeDB scan: 19 ms vs 3).
+HAS_RELATIONS = (
+    "MATCH (:Entity)-[r]->(:Entity)\n"
+    f"WHERE {_scope_filter('r')}\n"
+    "RETURN 1 AS found LIMIT 1"
+)
+
 RELATIONS_FOR = (
     "UNWIND $names AS wanted\n"
     "MATCH (e:Entity {name: wanted})-[r]-(:Entity)\n"

@@ -214,6 +214,9 @@ class Neo4jGraphStore:
                 return
 
     # --- reads ----------------------------------------------------------------------------------
+    async def has_relations(self, scope: Scope) -> bool:
+        return bool(await self._query(cypher.HAS_RELATIONS, scope_params(scope)))
+
     async def relations_for(
         self, scope: Scope, names: Sequence[str], include_invalid: bool = False, limit: int = 100,
         as_of: datetime | None = None,

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
+from memory.graph_presence import GraphPresence
 from memory.catalog import ScopeCatalog
 from memory.concurrency import together
 from memory.errors import StoreUnavailable
@@ -86,10 +87,12 @@ def scored(
 
 
 class GraphChannel:
-    def __init__(self, repo: MemoryRepository, catalog: ScopeCatalog, graph: GraphStore | None = None) -> None:
+    def __init__(self, repo: MemoryRepository, catalog: ScopeCatalog, graph: GraphStore | None = None,
+                 presence: GraphPresence | None = None) -> None:
         self._repo = repo
         self._catalog = catalog
         self._graph = graph
+        self._presence = presence  # None: always ask the graph
 
     async def search(
         self, scope: Scope, keys: Sequence[str], k: int, include_invalidated: bool, as_of: datetime | None = None
@@ -128,6 +131,8 @@ class GraphChannel:
         if self._graph is None or not keys:
             return []
         try:
+            if self._presence is not None and not await self._presence.has_relations(scope):
+                return []  # no graph in this scope: no round trip for the names
             relations = await self._graph.relations_for(scope, keys, limit=RELATION_LOOKUP, as_of=as_of)
         except StoreUnavailable as exc:
             log.warning("graph unavailable during search; the graph channel follows co-mentions only: %s", exc)

@@ -304,6 +304,10 @@ class GraphStore(Protocol):
         Idempotent: applying the same work again adds nothing new."""
         ...
 
+    async def has_relations(self, scope: Scope) -> bool:
+        """Whether any relation (valid or not) lies within `scope`."""
+        ...
+
     async def relations_for(
         self, scope: Scope, names: Sequence[str], include_invalid: bool = False, limit: int = 100,
         as_of: datetime | None = None,

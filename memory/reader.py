@@ -12,6 +12,7 @@ from memory.concurrency import together
 from memory.catalog import ScopeCatalog
 from memory.errors import InvalidInput, NotFound, StoreUnavailable
 from memory.naming import normalise_name
+from memory.graph_presence import GraphPresence
 from memory.filters import Filter, check_size, select
 from memory.models import HistoryEntry, MemoryRecord, Relation, Scope, as_utc
 from memory.observe import Observer, observed
@@ -40,11 +41,13 @@ class MemoryReader:
         *,
         max_limit: int,
         scan_budget: int,
+        presence: GraphPresence | None = None,
         observer: Observer | None = None,
     ) -> None:
         self.observer = observer  # watches search and list (the edge's metrics and tracing)
         self._repo = repo
         self._graph = graph
+        self._presence = presence  # None: always ask the graph
         self._catalog = catalog
         self._searcher = searcher
         self._max_limit = max_limit
@@ -127,6 +130,12 @@ class MemoryReader:
 
     async def _query_relations(self, query: str, scope: Scope, as_of: datetime | None) -> list[Relation]:
         if self._graph is None:
+            return []
+        try:
+            if self._presence is not None and not await self._presence.has_relations(scope):
+                return []  # no graph in this scope: no round trip for the names
+        except StoreUnavailable as exc:
+            log.warning("graph unavailable during search; returning no relations: %s", exc)
             return []
         words = [w.casefold() for w in _WORD.findall(query)]
         names = {" ".join(words[i : i + n]) for n in (1, 2, 3) for i in range(len(words) - n + 1)}

@@ -16,6 +16,7 @@ from memory.concurrency import together
 from memory.catalog import ScopeCatalog, admits
 from memory.filters import Filter, select
 from memory.graph_channel import GraphChannel
+from memory.graph_presence import GraphPresence
 from memory.mentions import query_keys
 from memory.models import MemoryId, MemoryRecord, Scope, Vector, utcnow
 from memory.errors import ProviderError
@@ -54,6 +55,7 @@ class Searcher:
         rerank_candidates: int = 20,
         scan_budget: int = 10_000,
         graph: GraphStore | None = None,
+        presence: GraphPresence | None = None,
     ) -> None:
         self._repo = repo
         self._index = index
@@ -63,7 +65,7 @@ class Searcher:
         self._reranker = reranker
         self._rerank_candidates = rerank_candidates
         self._scan_budget = scan_budget  # candidates one filtered search may read before it answers
-        self._graph_channel = GraphChannel(repo, catalog, graph)
+        self._graph_channel = GraphChannel(repo, catalog, graph, presence)
 
     @property
     def can_rerank(self) -> bool:

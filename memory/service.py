@@ -19,6 +19,7 @@ from memory.entities import EntityResolver
 from memory.errors import AgentMemError, Immutable, InvalidInput, NotFound, StoreUnavailable
 from memory.events import EventBus, EventKind, MemoryEvent
 from memory.follower import SqlFollower
+from memory.graph_presence import GraphPresence
 from memory.graph_writer import GraphWriter
 from memory.index_keeper import IndexKeeper
 from memory.ingest import Decided, Ingestor, new_record
@@ -91,10 +92,14 @@ class MemoryService:
         self._entities = EntityResolver(graph, embedder, options.entity_match_threshold)
         self.knowledge = KnowledgeGraph(graph, self._entities, self._committer,
                                         exclusive_relations=options.exclusive_relations, max_limit=options.max_limit)
+        presence = GraphPresence(graph) if graph is not None else None
+        if presence is not None:  # relations added here or on another replica end a "no graph" verdict
+            self.events.add_sink(presence.see)
+            self.events.on_foreign(presence.saw)
         self.searcher = Searcher(repo, index, embedder, self._catalog, options.fusion, reranker,
-                                 options.rerank_candidates, options.filter_scan_budget, graph=graph)
+                                 options.rerank_candidates, options.filter_scan_budget, graph=graph, presence=presence)
         self.reader = MemoryReader(repo, graph, self._catalog, self.searcher, max_limit=options.max_limit,
-                                   scan_budget=options.filter_scan_budget, observer=observer)
+                                   scan_budget=options.filter_scan_budget, presence=presence, observer=observer)
         # reading and the knowledge graph are the collaborators' own operations
         self.get = self.reader.get
         self.get_many = self.reader.get_many

@@ -120,3 +120,12 @@ async def test_valid_to_is_the_time_the_ending_statement_gives(any_graph) -> Non
     assert rels["paris"].valid_to == moved and rels["paris"].invalidated_at == datetime(2026, 6, 1, tzinfo=UTC)
     mid_may = datetime(2026, 5, 15, tzinfo=UTC)
     assert [r.destination for r in (await any_graph.relations(ALICE, GraphQuery(as_of=mid_may), 10, None)).items] == ["berlin"]
+
+
+async def test_has_relations_answers_for_the_scope_and_the_scopes_inside_it(any_graph) -> None:
+    assert not await any_graph.has_relations(ALICE)
+    await any_graph.apply([work(("alice", "likes", "tea"), scope=Scope("alice", "helper"))])
+    assert await any_graph.has_relations(ALICE)  # a read scope covers its agents and runs
+    assert await any_graph.has_relations(Scope("alice", "helper"))
+    assert not await any_graph.has_relations(Scope("alice", "other"))
+    assert not await any_graph.has_relations(Scope("bob"))

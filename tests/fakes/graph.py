@@ -76,6 +76,10 @@ class InMemoryGraph:
             out[work.id] = GraphWriteResult(tuple(added), tuple(invalid))
         return out
 
+    async def has_relations(self, scope: Scope) -> bool:
+        self._check()
+        return any(scope.contains(r.scope) for r in self.relations_)
+
     async def relations_for(self, scope: Scope, names: Sequence[str], include_invalid: bool = False, limit: int = 100,
                             as_of: datetime | None = None) -> list[Relation]:
         self._check()

@@ -135,6 +135,7 @@ async def test_a_name_most_memories_share_boosts_none_and_costs_no_graph_round_t
     for i in range(8):
         await remember(service, f"Caroline: message number {i} about the weather")
     await remember(service, "Melanie painted the lake at dawn")
+    await service.add_relation(ALICE, "melanie", "LIKES", "lakes")  # the scope has a graph to ask
     asked: list[object] = []
     real = graph.relations_for
 

@@ -3,18 +3,20 @@ core's errors: the one way the SQL adapters (memories, credentials) talk to the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from history.engine import WRITE_INTENT, is_sqlite
+from history.engine import WRITE_INTENT, SqliteReader, is_sqlite
 from history.errors import translate_sql
 
 # Key of the PostgreSQL advisory lock that orders commits (any constant; scoped to the database).
 _COMMIT_LOCK = 0x61676D656D  # "agmem"
+
+T = TypeVar("T")
 
 
 class SqlConnections:
@@ -30,6 +32,22 @@ class SqlConnections:
         self._writer = engine.execution_options(**{WRITE_INTENT: True})
         self._serialise = serialise_writes
         self._write_lock = asyncio.Lock()
+        self._reader = SqliteReader.of(engine)
+
+    async def read(self, work: Callable[[sa.Connection], T]) -> T:
+        """`work` (plain synchronous SQLAlchemy on one read connection) run off the event loop.
+        On a SQLite file it runs whole in a reader thread: a statement through the async driver
+        costs ~0.4 ms of CPU in hand-offs (a SELECT 1 costs 0.03 ms in a thread), and a search
+        issues several. Elsewhere it runs through the async connection (`run_sync`)."""
+        with translate_sql():
+            if self._reader is not None:
+                return await self._reader.run(work)
+            async with self.engine.connect() as conn:
+                return await conn.run_sync(work)
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:

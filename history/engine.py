@@ -1,10 +1,14 @@
 """Async engines for SQLite (aiosqlite) and PostgreSQL (asyncpg), tuned for the repository."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError
@@ -110,6 +114,46 @@ def _sqlite_engine(url: str, echo: bool) -> AsyncEngine:
     event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
     event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
     return engine
+
+
+T = TypeVar("T")
+
+
+class SqliteReader:
+    """Read-only work on a SQLite file in threads of its own, with a synchronous engine on the
+    same file: WAL lets these readers run beside the async engine's writer, each seeing the last
+    committed state when it starts, as an async read connection does."""
+
+    THREADS = 2
+
+    def __init__(self, database: str) -> None:
+        self._engine = sa.create_engine(
+            f"sqlite:///{database}", pool_size=self.THREADS, max_overflow=0,
+            connect_args={"check_same_thread": False},  # a pooled connection serves whichever reader thread
+        )
+        event.listen(self._engine, "connect", _sqlite_on_connect)
+        event.listen(self._engine, "begin", _sqlite_on_begin)
+        self._threads = ThreadPoolExecutor(self.THREADS, thread_name_prefix="sql-read")
+
+    @classmethod
+    def of(cls, engine: AsyncEngine) -> "SqliteReader | None":
+        """A reader for `engine`'s SQLite file; None for PostgreSQL or an in-memory database
+        (which exists only on the async engine's one connection)."""
+        database = engine.url.database
+        if not is_sqlite(engine) or not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return cls(database)
+
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self._run, work)
+
+    def _run(self, work: Callable[[Connection], T]) -> T:
+        with self._engine.connect() as conn:
+            return work(conn)
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=True)
+        self._engine.dispose()
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

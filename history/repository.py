@@ -217,11 +217,12 @@ class SqlMemoryRepository:
         if not missing:
             return found
         read_at = self._cache.generation
-        fresh: list[MemoryRecord] = []
-        async with self._sql.reading() as conn:
-            for chunk in _chunks(missing):
-                result = await conn.execute(sa.select(*codec.RECORD_COLUMNS).where(memories.c.id.in_(chunk)))
-                fresh.extend(map(codec.record_from_row, result))
+
+        def read(conn: sa.Connection) -> list[MemoryRecord]:
+            return [codec.record_from_row(row) for chunk in _chunks(missing)
+                    for row in conn.execute(sa.select(*codec.RECORD_COLUMNS).where(memories.c.id.in_(chunk)))]
+
+        fresh = await self._sql.read(read)
         self._cache.fill(fresh, read_at)
         found.update((r.id, r) for r in fresh)
         return found
@@ -284,16 +285,14 @@ class SqlMemoryRepository:
             fast = search_statement(True, terms, scope, _visible(scope, True), k, ranked_first=ranked_first)
             if fast is None:
                 return []
-            async with self._sql.reading() as conn:
-                rows = (await conn.execute(fast)).all()
+            rows = await self._sql.read(lambda conn: conn.execute(fast).all())
             kept = [(str(r.id), float(r.score)) for r in rows if include_invalidated or r.valid]
             if len(kept) >= k or len(rows) < ranked_first:
                 return kept[:k]
         query = search_statement(self._sqlite, terms, scope, conditions, k)
         if query is None:
             return []
-        async with self._sql.reading() as conn:
-            return [(str(id_), float(score)) for id_, score in await conn.execute(query)]
+        return await self._sql.read(lambda conn: [(str(id_), float(score)) for id_, score in conn.execute(query)])
 
     # -- mention index ---------------------------------------------------------------------------
 
@@ -310,8 +309,7 @@ class SqlMemoryRepository:
             .where(m.entity.in_(wanted), *_by_owner(scope), *_visible(scope, include_invalidated))
             .group_by(m.entity)
         )
-        async with self._sql.reading() as conn:
-            return {str(key): int(n) for key, n in await conn.execute(query)}
+        return await self._sql.read(lambda conn: {str(key): int(n) for key, n in conn.execute(query)})
 
     async def mentioning(
         self, scope: Scope, keys: Sequence[str], k: int, include_invalidated: bool = False
@@ -329,18 +327,19 @@ class SqlMemoryRepository:
             .order_by(named.desc(), memories.c.created_at.desc(), m.memory_id)
             .limit(k)
         )
-        async with self._sql.reading() as conn:
-            return [str(id_) for id_, _ in await conn.execute(query)]
+        return await self._sql.read(lambda conn: [str(id_) for id_, _ in conn.execute(query)])
 
     async def mentions(self, ids: Sequence[MemoryId]) -> dict[MemoryId, list[str]]:
-        found: dict[MemoryId, list[str]] = {}
-        async with self._sql.reading() as conn:
+        def read(conn: sa.Connection) -> dict[MemoryId, list[str]]:
+            found: dict[MemoryId, list[str]] = {}
             for chunk in _chunks(ids):
                 query = sa.select(memory_mentions.c.memory_id, memory_mentions.c.entity).where(
                     memory_mentions.c.memory_id.in_(chunk))
-                for id_, key in await conn.execute(query):
+                for id_, key in conn.execute(query):
                     found.setdefault(str(id_), []).append(str(key))
-        return {id_: sorted(keys) for id_, keys in found.items()}
+            return {id_: sorted(keys) for id_, keys in found.items()}
+
+        return await self._sql.read(read)
 
     async def history(self, memory_ids: Sequence[MemoryId]) -> dict[MemoryId, list[HistoryEntry]]:
         """Every requested id is a key; ids never seen map to an empty list."""
@@ -481,6 +480,7 @@ class SqlMemoryRepository:
 
     async def close(self) -> None:
         await self._group.aclose()
+        self._sql.close()
         if self._probe is not self._engine:
             await self._probe.dispose()
         await self._engine.dispose()

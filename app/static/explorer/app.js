@@ -1,5 +1,5 @@
 // The explorer's shell: sign-in, the scope, the tabs, and the views wired together.
-import { Api } from "./gql.js";
+import { Api, debounce } from "./gql.js";
 import { forget, showSignIn, storedKey, verify } from "./auth.js";
 import { ScopePicker } from "./scope.js";
 import { MemoriesView } from "./memories.js";
@@ -30,9 +30,11 @@ function start({ key, principal }) {
         memories.remove(event.memoryId);
       }
       graph.onEvent(event);
+      if (event.kind === "ADD" || event.kind === "DELETE") refreshOwners();
     },
   };
   const picker = new ScopePicker(api, () => { memories.reload(); graph.reload(); live.start(); });
+  const refreshOwners = debounce(() => picker.load().catch(() => {}), 1000);  // the counts in the pickers
   const memories = new MemoriesView(ctx);
   const history = new HistoryView(ctx);
   const graph = new GraphView(ctx);
@@ -44,7 +46,7 @@ function start({ key, principal }) {
     active = tab;
     for (const name of TABS) document.getElementById(`tab-${name}`).hidden = name !== tab;
     for (const button of document.querySelectorAll(".tab")) button.classList.toggle("active", button.dataset.tab === tab);
-    if (tab === "graph") { graph.cy.resize(); graph.cy.fit(undefined, 30); }
+    if (tab === "graph") graph.shown();
     if (tab === "live") live.seen();
   };
   for (const button of document.querySelectorAll(".tab")) button.onclick = () => show(button.dataset.tab);

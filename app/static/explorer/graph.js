@@ -19,19 +19,24 @@ const NEIGHBOURHOOD = `query ExplorerNeighbourhood($scope: ScopeInput!, $entity:
   }
 }`;
 export const NODE_CAP = 300;
-const PAGE = 500;
+const PAGE = 100;
+const SMALL = 1000;  // nodes up to which the force layout runs (600 take about 0.4 s)
+const MAX_FIT_ZOOM = 1.5;  // the service's default largest page
 const STYLE = [
   { selector: "node", style: {
     "background-color": "#4f6bed", label: "data(id)", color: "#1f2430", "font-size": 11,
-    "text-valign": "bottom", "text-margin-y": 4, width: 18, height: 18,
+    "text-valign": "bottom", "text-margin-y": 4,
+    width: "mapData(degree, 1, 8, 16, 36)", height: "mapData(degree, 1, 8, 16, 36)",
     "text-background-color": "#ffffff", "text-background-opacity": 0.85, "text-background-padding": 2,
+    "min-zoomed-font-size": 7,  // labels too small to read are not drawn (and cost nothing)
   } },
-  { selector: "node[degree >= 4]", style: { width: 28, height: 28, "background-color": "#3346c9" } },
+  { selector: "node[degree >= 3]", style: { "background-color": "#2f3fb8", "font-weight": "bold" } },
   { selector: "node.expanded", style: { "border-width": 3, "border-color": "#f2a33a" } },
   { selector: "edge", style: {
     width: 1.6, "line-color": "#9aa5bd", "target-arrow-color": "#9aa5bd", "target-arrow-shape": "triangle",
     "curve-style": "bezier", label: "data(relation)", "font-size": 9, color: "#5b6478",
     "text-rotation": "autorotate", "text-background-color": "#ffffff", "text-background-opacity": 0.85,
+    "min-zoomed-font-size": 7,
   } },
   { selector: "edge.invalid", style: {
     "line-style": "dashed", "line-color": "#d08a8a", "target-arrow-color": "#d08a8a", color: "#b06060",
@@ -41,8 +46,7 @@ const STYLE = [
 export class GraphView {
   constructor(ctx) {
     this.ctx = ctx;
-    this.cy = window.cytoscape({ container: document.getElementById("graph"), style: STYLE,
-      wheelSensitivity: 0.3, minZoom: 0.05, maxZoom: 4 });
+    this.cy = window.cytoscape({ container: document.getElementById("graph"), style: STYLE, minZoom: 0.05, maxZoom: 4 });
     this.status = document.getElementById("graph-status");
     this.more = document.getElementById("graph-more");
     this.typeSelect = document.getElementById("relation-type");
@@ -53,9 +57,13 @@ export class GraphView {
     this.generation = 0;
     this.more.onclick = () => { this.cap += NODE_CAP; this.fill(); };
     this.typeSelect.onchange = () => this.reload();
-    this.slider.oninput = () => { this.sliderLabel.textContent = this.asOf() ? when(this.asOf()) : "now"; };
-    this.slider.onchange = () => this.reload({ keepRange: true });
+    this.slider.oninput = () => this.labelDate();
+    this.slider.onchange = () => { this.labelDate(); this.reload({ keepRange: true }); };
     this.cy.on("tap", "node", (event) => this.expand(event.target.id()));
+  }
+
+  labelDate() {
+    this.sliderLabel.textContent = this.asOf() ? when(this.asOf()) : "now";
   }
 
   /** The slider's date (ISO), or null at its right end ("now"). */
@@ -113,7 +121,7 @@ export class GraphView {
         added.push(...this.draw(relation));
       }
       this.learnTypes();
-      this.layout(added.length === this.cy.elements().length ? this.cy.elements() : this.cy.collection(added));
+      this.layout(this.cy.collection(added));
       this.report();
     } catch (e) {
       if (generation === this.generation) this.status.textContent = e.message;
@@ -152,14 +160,43 @@ export class GraphView {
     return added;
   }
 
-  layout(elements) {
-    if (!elements.length) return;
-    const all = elements.length === this.cy.elements().length;
-    const name = this.cy.nodes().length <= 150 ? "cose" : "concentric";
-    const options = { name, animate: false, fit: all, padding: 30, nodeDimensionsIncludeLabels: true,
-      concentric: (node) => node.degree(), levelWidth: () => 2, numIter: 800, randomize: all };
-    (all ? this.cy.elements() : elements.union(elements.connectedNodes())).layout(options).run();
-    if (!all) this.cy.fit(undefined, 30);
+  /** Small graphs get a force layout (new nodes start next to a neighbour, so the rest stays
+   * where it was); large ones rings by degree, which costs little. */
+  layout(added) {
+    if (!added.length) return;
+    if (this.cy.container().offsetWidth === 0) { this.stale = true; return; }  // hidden tab: lay out when shown
+    const whole = this.stale || added.length === this.cy.elements().length;
+    if (!whole) this.placeNear(added.nodes());
+    const options = this.cy.nodes().length <= SMALL
+      ? { name: "cose", randomize: whole, initialTemp: whole ? 200 : 40, coolingFactor: 0.95, numIter: 1000,
+          nodeRepulsion: () => 400000, idealEdgeLength: () => 100, edgeElasticity: () => 100, gravity: 80 }
+      : { name: "concentric", concentric: (node) => node.degree(), levelWidth: () => 2, minNodeSpacing: 12 };
+    this.cy.layout({ ...options, animate: false, fit: false, nodeDimensionsIncludeLabels: true }).run();
+    this.stale = false;
+    this.fit();
+  }
+
+  fit() {
+    this.cy.fit(undefined, 40);
+    if (this.cy.zoom() > MAX_FIT_ZOOM) {  // a handful of nodes would otherwise fill the screen
+      this.cy.zoom(MAX_FIT_ZOOM);
+      this.cy.center();
+    }
+  }
+
+  /** The tab became visible. */
+  shown() {
+    this.cy.resize();
+    if (this.stale) this.layout(this.cy.elements());
+    else this.fit();
+  }
+
+  placeNear(nodes) {
+    for (const node of nodes) {
+      const anchor = node.neighborhood("node").difference(nodes)[0];
+      const at = anchor ? anchor.position() : { x: 0, y: 0 };
+      node.position({ x: at.x + (Math.random() - 0.5) * 120, y: at.y + (Math.random() - 0.5) * 120 });
+    }
   }
 
   learnTypes() {
@@ -186,10 +223,7 @@ export class GraphView {
       const types = Object.fromEntries(neighbourhood.entities.map((e) => [e.name, e.type]));
       const added = neighbourhood.relations.flatMap((r) => this.draw(r, types));
       this.cy.getElementById(name).addClass("expanded");
-      const center = this.cy.getElementById(name).position();
-      const nodes = this.cy.collection(added).nodes();
-      nodes.layout({ name: "circle", animate: false, fit: false,
-        boundingBox: { x1: center.x - 140, y1: center.y - 140, w: 280, h: 280 } }).run();
+      this.layout(this.cy.collection(added));
       this.learnTypes();
       this.report();
     } catch (e) {

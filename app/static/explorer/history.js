@@ -52,14 +52,14 @@ export class HistoryView {
   }
 
   render(memory) {
-    this.body.replaceChildren(
+    this.body.replaceChildren(...[
       el("p", { class: "text big" }, memory.text),
       el("p", { class: "muted small" }, `id ${memory.id} · created ${when(memory.createdAt)} · updated ${when(memory.updatedAt)}`),
       memory.valid ? null : el("p", { class: "chip bad" }, `invalidated ${when(memory.invalidatedAt)}: ${memory.invalidationReason || "no reason given"}`),
       this.ctx.editor.controls(memory),
       el("h3", {}, "History"),
       el("ol", { class: "timeline" }, memory.history.map((h) => entry(h))),
-    );
+    ].filter(Boolean));
   }
 }
 

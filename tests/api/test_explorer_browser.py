@@ -125,11 +125,15 @@ async def page(server: Server, tmp_path: Path) -> AsyncIterator[Page]:
         assert not blocked, blocked
 
 
+async def submit_key(page: Page, key: str) -> None:
+    await page.wait_for("!!document.querySelector('#signin:not([hidden]) #signin-key')")
+    await page.evaluate(f"document.getElementById('signin-key').value = {json.dumps(key)};"
+                        "document.getElementById('signin-form').requestSubmit()")
+
+
 async def sign_in(page: Page, server: Server) -> None:
     await page.send("Page.navigate", url=f"{server.live.url}/explorer")
-    await page.wait_for("!!document.querySelector('#signin:not([hidden]) #signin-key')")
-    await page.evaluate(f"document.getElementById('signin-key').value = {json.dumps(server.key)};"
-                        "document.getElementById('signin-form').requestSubmit()")
+    await submit_key(page, server.key)
     await page.wait_for("window.explorer && window.explorer.ready")
     assert await page.evaluate("sessionStorage.getItem('agentmem.explorer.key')") == server.key
     assert server.key not in await page.evaluate("location.href")
@@ -192,6 +196,10 @@ async def test_explorer_search_history_graph_live_and_edits(server: Server, page
     await server.gql(INVALIDATE, input={"scope": ALICE, "source": "alice", "relation": "LIKES", "destination": "coffee"})
     await server.relate("alice", "LIKES", "tea")
 
+    await page.send("Page.navigate", url=f"{server.live.url}/explorer")
+    await submit_key(page, "amk_not-a-key")
+    await page.wait_for("document.getElementById('signin-error').textContent === 'This key was refused.'")
+    assert await page.evaluate("sessionStorage.length") == 0
     await sign_in(page, server)
     await set_value(page, "#scope-user", "alice")
     await page.wait_for(f"{texts('#memory-list .text')}.length === 3")
@@ -281,6 +289,9 @@ async def test_explorer_search_history_graph_live_and_edits(server: Server, page
 async def test_a_scope_of_10k_memories_and_2k_entities_stays_paged_and_capped(
         server: Server, page: Page, tmp_path: Path) -> None:
     await sign_in(page, server)
+    await page.send("Page.reload")  # the key stays for the tab's session
+    await page.wait_for("window.explorer && window.explorer.ready")
+    assert await page.evaluate("document.getElementById('signin').hidden")
     await set_value(page, "#scope-user", "bulk")
     await page.wait_for(f"{texts('#memory-list .text')}.length === 50 && !document.getElementById('memories-more').hidden")
     assert await page.evaluate("1 + 1") == 2  # the page answers while the scope is loaded
@@ -291,6 +302,14 @@ async def test_a_scope_of_10k_memories_and_2k_entities_stays_paged_and_capped(
     await page.wait_for("window.explorer.cy.nodes().length === 300 && !document.getElementById('graph-more').hidden")
     assert "more to show" in await page.evaluate("document.getElementById('graph-status').textContent")
     assert await page.evaluate("1 + 1") == 2
+    # a topic's neighbourhood: its 50 things, drawn or not yet
+    topic = await page.evaluate("window.explorer.cy.nodes().filter(n => n.id().startsWith('topic')).sort("
+                                "(a, b) => a.degree() - b.degree())[0].id()")
+    await page.evaluate(f"window.explorer.cy.getElementById({json.dumps(topic)}).emit('tap') && true")
+    await page.wait_for(f"window.explorer.cy.getElementById({json.dumps(topic)}).hasClass('expanded')")
+    assert await page.evaluate(f"window.explorer.cy.getElementById({json.dumps(topic)}).degree()") == 50
+    await page.evaluate("window.explorer.graph.reload() && true")
+    await page.wait_for("window.explorer.cy.nodes().length === 300")
     await click(page, "#graph-more")
     await page.wait_for("window.explorer.cy.nodes().length === 600")
     await save_screenshot(page, "explorer-scale.png", tmp_path)

@@ -223,6 +223,7 @@ async def test_explorer_search_history_graph_live_and_edits(server: Server, page
     await page.wait_for(f"{texts('#history-body del')}.includes('Alice drinks green tea every morning')")
     assert await page.evaluate(texts("#history-body ins")) == ["Alice drinks jasmine tea every morning"]
     assert await page.evaluate(texts("#history-body .timeline .chip.kind")) == ["ADD", "UPDATE"]
+    assert (await page.evaluate(texts("#memory-list .text")))[0] == "Alice drinks jasmine tea every morning"
     await save_screenshot(page, "explorer-history.png", tmp_path)
     await click(page, "#history-close")
 

@@ -24,11 +24,7 @@ function start({ key, principal }) {
     openHistory: (id) => history.open(id),
     notify: (text) => { document.getElementById("scope-note").textContent = text; },
     onEvent: (event) => {
-      if (event.memory && (event.kind === "ADD" || event.kind === "UPDATE" || event.kind === "INVALIDATE")) {
-        memories.upsert(event.memory);
-      } else if (event.kind === "DELETE" && event.memoryId) {
-        memories.remove(event.memoryId);
-      }
+      memories.onEvent(event);
       graph.onEvent(event);
       if (event.kind === "ADD" || event.kind === "DELETE") refreshOwners();
     },

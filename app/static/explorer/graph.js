@@ -233,6 +233,10 @@ export class GraphView {
 
   /** A live relation event: drawn at once when the graph shows "now". */
   onEvent(event) {
+    if (event.kind === "RESET") {
+      this.reload();
+      return;
+    }
     if (!event.relation || this.asOf()) return;
     const filter = this.typeSelect.value;
     if (filter && event.relation.relation !== filter) return;

@@ -104,11 +104,25 @@ export class MemoriesView {
         el("span", { class: "muted small" }, `${owner} · ${when(memory.createdAt)}`)));
   }
 
+  /** A live event: the list follows what happens elsewhere. */
+  onEvent(event) {
+    if (event.kind === "RESET") {
+      this.reload();
+    } else if (event.kind === "DELETE" || (event.kind === "INVALIDATE" && !this.invalid.checked)) {
+      this.remove(event.memoryId);
+    } else if (event.memory && ["ADD", "UPDATE", "INVALIDATE"].includes(event.kind)) {
+      this.upsert(event.memory);
+    }
+  }
+
   /** A memory added or changed elsewhere (live event, or an edit here). */
   upsert(memory) {
-    if (this.query) return;  // search results keep their ranking; the next search sees it
-    const card = this.card(memory);
     const old = this.list.querySelector(`[data-id="${CSS.escape(memory.id)}"]`);
+    if (this.query) {  // a hit keeps its place and scores until the next search; its text is current
+      if (old) old.querySelector(".text").textContent = memory.text;
+      return;
+    }
+    const card = this.card(memory);
     if (old) old.replaceWith(card);
     else this.list.prepend(card);
   }

@@ -258,6 +258,8 @@ async def test_explorer_search_history_graph_live_and_edits(server: Server, page
     await page.wait_for(f"{texts('#live-feed li')}.some(t => t.includes('Alice adopted a cat named Miso'))")
     await page.wait_for(f"{edges()} === 5")
     assert await page.evaluate("!document.getElementById('live-count').hidden")  # seen from another tab
+    await page.evaluate("window.explorer.show('live')")
+    await save_screenshot(page, "explorer-live.png", tmp_path)
     await page.evaluate("window.explorer.show('memories'); document.getElementById('search').value = '';"
                         " window.explorer.memories.reload()")
     await page.wait_for(f"{texts('#memory-list .text')}.includes('Alice adopted a cat named Miso')")

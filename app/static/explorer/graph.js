@@ -56,7 +56,7 @@ export class GraphView {
     this.cap = NODE_CAP;
     this.generation = 0;
     this.more.onclick = () => { this.cap += NODE_CAP; this.fill(); };
-    this.typeSelect.onchange = () => this.reload();
+    this.typeSelect.onchange = () => this.reload({ keepRange: true });
     this.slider.oninput = () => this.labelDate();
     this.slider.onchange = () => { this.labelDate(); this.reload({ keepRange: true }); };
     this.cy.on("tap", "node", (event) => this.expand(event.target.id()));
@@ -104,6 +104,7 @@ export class GraphView {
   async fill() {
     const generation = this.generation;
     this.status.textContent = "Loading…";
+    this.more.disabled = true;  // one fill at a time reads the cursor
     try {
       const added = [];
       while (this.cy.nodes().length < this.cap) {
@@ -124,13 +125,17 @@ export class GraphView {
       this.layout(this.cy.collection(added));
       this.report();
     } catch (e) {
-      if (generation === this.generation) this.status.textContent = e.message;
+      if (generation === this.generation) {
+        this.status.textContent = e.message;
+        this.more.disabled = false;
+      }
     }
   }
 
   report() {
     const left = this.buffer.length > 0 || !this.exhausted;
     this.more.hidden = !left;
+    this.more.disabled = false;
     const nodes = this.cy.nodes().length;
     const edges = this.cy.edges().length;
     const at = this.asOf() ? ` as of ${when(this.asOf())}` : "";

@@ -48,6 +48,7 @@ export class MemoriesView {
   async loadPage() {
     const generation = this.generation;
     this.status.textContent = "Loading…";
+    this.more.disabled = true;  // one page at a time reads the cursor
     try {
       const data = await this.ctx.api.query(LIST, {
         scope: this.ctx.scope(), first: PAGE, after: this.cursor, inv: this.invalid.checked,
@@ -57,11 +58,15 @@ export class MemoriesView {
       this.list.append(...nodes.map((m) => this.card(m)));
       this.cursor = pageInfo.endCursor;
       this.more.hidden = !pageInfo.hasNextPage;
+      this.more.disabled = false;
       const shown = this.list.children.length;
       this.status.textContent = shown ? `${shown} memories shown${pageInfo.hasNextPage ? ", more to load" : ""}`
         : "No memories in this scope.";
     } catch (e) {
-      if (generation === this.generation) this.status.textContent = e.message;
+      if (generation === this.generation) {
+        this.status.textContent = e.message;
+        this.more.disabled = false;
+      }
     }
   }
 

@@ -314,6 +314,12 @@ class LimitSettings(BaseModel):
         "a comment line on SSE streams")
 
 
+class ExplorerSettings(BaseModel):
+    enabled: bool = Field(
+        True, description="serve the explorer (memories, graph and live events in a browser) at /explorer; it "
+        "calls the API with the key the person signs in with")
+
+
 class EventStreamSettings(BaseModel):
     replay_buffer: int = Field(
         1000, ge=1, le=1_000_000, description="latest events kept in memory so that /v1/events clients can resume "
@@ -342,6 +348,7 @@ class Settings(BaseSettings):
     )
     health: HealthSettings = Field(default_factory=HealthSettings)
     graphiql: bool = True
+    explorer: ExplorerSettings = Field(default_factory=ExplorerSettings)
     introspection: bool = Field(True, description="false: GraphQL introspection is refused (production)")
     cors_origins: list[str] = Field(
         default_factory=list, description='browser origins allowed to call the API and open WebSockets; ["*"]: any')

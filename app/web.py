@@ -10,6 +10,7 @@ from typing import AsyncIterator, Callable
 from aiohttp import web
 
 from app import bootstrap
+from app.explorer import setup_explorer
 from app.fanout import RedisFanout
 from app.auth.wiring import install_auth
 from app.ops.runtime import RELOADER_KEY
@@ -76,4 +77,6 @@ def create_app(settings: Settings, *, reload: Callable[[], Settings] | None = No
     setup_sse(app, view, settings)  # GraphQL over SSE at /graphql/stream
     app.router.add_get(ASSET_ROUTE + "/{name}", graphiql_asset)
     setup_rest(app)  # mem0-compatible /v1 REST, /openapi.json and /docs
+    if settings.explorer.enabled:
+        setup_explorer(app)  # the browser UI at /explorer/ (it calls the API above with a key)
     return app

@@ -19,6 +19,8 @@ fi
 (cd app/static/graphiql && npm ci --no-audit --no-fund --loglevel=error)
 # Swagger UI for /docs, likewise; --ignore-scripts skips its dependency's install-time analytics
 (cd app/static/apidocs && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+# the explorer's libraries (cytoscape, graphql-ws) for /explorer/, likewise
+(cd app/static/explorer && npm ci --no-audit --no-fund --loglevel=error)
 if [[ "${1:-}" == "--test" ]]; then
   # Neo4j's own Cypher grammar, used to lint every statement the graph adapter sends
   (cd tools/cypher-lint && npm ci --no-audit --no-fund --loglevel=error)

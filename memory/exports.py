@@ -86,6 +86,12 @@ class Exporter:
         while self._running:
             await asyncio.gather(*list(self._running), return_exceptions=True)
 
+    async def forget_all(self) -> None:
+        """Stop this process's jobs and delete every job (a reset: exports hold memories' text)."""
+        for task in list(self._running):
+            await cancel(task)
+        await self._store.prune_exports(utcnow() + timedelta(days=1))
+
     async def sweep(self) -> None:
         now = utcnow()
         failed = await self._store.fail_stale_exports(now - timedelta(seconds=self.options.stale_after_s),

@@ -394,7 +394,9 @@ class MemoryService:
         return await self._repo.feedback(list(ids))
 
     async def reset(self) -> None:
-        """Forget everything: memories, history, outbox, vectors and the graph."""
+        """Forget everything: memories, history, outbox, vectors, the graph and exports."""
+        if self.exports is not None:
+            await self.exports.forget_all()
         async with self.keeper.writing():
             await self._repo.reset()
             await self._index.clear()

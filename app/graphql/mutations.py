@@ -41,7 +41,7 @@ class Mutation:
 
     @strawberry.mutation(description="Export the memories of a scope (all you may see when unset), optionally "
                          "filtered, as JSON in the background; poll memoryExport(id). `schema` "
-                         "({properties: {...}}) sets each object's properties: see docs/exports.md.")
+                         "({properties: {...}}) sets each object's properties: see docs/rest.md, Exports.")
     async def create_memory_export(self, info: Info, scope: ScopeInput | None = None,
                                    filter: MemoryFilter | None = None, schema: JSON | None = None) -> ExportJob:
         job = await info.context.service.create_export(scope_of(scope), filters=filter_of(filter), schema=schema)

@@ -172,3 +172,12 @@ def test_to_spec_round_trips_every_kind_of_node() -> None:
     ))
     assert f.parse_filter(f.to_spec(tree)) == tree
     assert f.to_spec(None) is None
+
+
+async def test_reset_deletes_every_export(service: MemoryService, store: InMemoryExportStore) -> None:
+    await remember(service, "I love pizza", Scope("alice"))
+    await GuardedMemoryService(service, ADMIN).create_export(Scope("alice"))
+    assert service.exports is not None
+    await service.exports.wait()
+    await service.reset()
+    assert store.jobs == {}

@@ -183,7 +183,7 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
         embedder.observe_batches(sink.embedding_call)
     llm = runtime.llm = watched(build_llm(settings), "llm", observer)
     reranker = watched(build_reranker(settings), "reranker", observer)
-    vision = build_vision(settings)
+    vision = watched(build_vision(settings), "vision", observer)
     warming: asyncio.Task[None] | None = None
 
     def step(name: str, state: str) -> None:

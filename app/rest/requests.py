@@ -306,4 +306,4 @@ class ExportGetRequest(ScopeFields):
 
 
 class ExportPath(BaseModel):
-    export_id: str = Field(min_length=1, max_length=200)
+    export_id: str = Field(min_length=1, max_length=200, pattern=r"^[\w\-]+$")

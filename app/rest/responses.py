@@ -257,3 +257,7 @@ class ExportOut(BaseModel):
         return cls(id=job.id, status=job.status.value, user_id=job.scope.user_id, agent_id=job.scope.agent_id,
                    run_id=job.scope.run_id, created_at=job.created_at, finished_at=job.finished_at, error=job.error,
                    count=job.count, results=json.loads(job.result) if job.result is not None else None)
+
+
+class ExportDownload(RootModel[list[Any]]):
+    """The exported objects, as `results` holds them (sent as a file to save)."""

@@ -103,3 +103,16 @@ class TestBounds:
         body = await finished(client, (await ok(await client.post("/v1/exports/", json={"user_id": "alice"})))["id"])
         assert body["status"] == "failed" and body["results"] is None
         assert "more than 2 memories" in body["error"] and "max_memories" in body["error"]
+        detail = await error(await client.get(f"/v1/exports/{body['id']}/download"), 409, "CONFLICT")
+        assert "failed" in detail
+
+
+async def test_a_completed_export_downloads_as_a_json_file(client: TestClient) -> None:
+    await remember(client, "I love pizza")
+    created = await ok(await client.post("/v1/exports/", json={"user_id": "alice"}))
+    body = await finished(client, created["id"])
+    resp = await client.get(f"/v1/exports/{created['id']}/download")
+    assert resp.status == 200 and resp.content_type == "application/json"
+    assert resp.headers["Content-Disposition"] == f'attachment; filename="agentmem-export-{created["id"]}.json"'
+    assert await resp.json() == body["results"]
+    await error(await client.get("/v1/exports/no-such-export/download"), 404, "NOT_FOUND")

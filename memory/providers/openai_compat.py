@@ -1,7 +1,8 @@
 """Clients for OpenAI-compatible HTTP APIs (OpenAI, vLLM, Ollama, llama.cpp, LiteLLM...).
 
 `OpenAIEmbedder` implements memory.ports.Embedder over POST {base}/embeddings and
-`OpenAIChatLLM` implements memory.ports.LLM over POST {base}/chat/completions in JSON mode.
+`OpenAIChatLLM` implements memory.ports.LLM over POST {base}/chat/completions in JSON mode, and
+`OpenAIVision` memory.ports.Vision over the same endpoint with an image_url content part.
 Every failure (HTTP error, timeout, unreachable host, unusable output) surfaces as
 memory.errors.ProviderError with a message that says what to fix.
 

@@ -24,12 +24,14 @@ from graph.embedded import EmbeddedArcadeDB
 from graph.store import Neo4jGraphStore
 from history.credentials import SqlCredentialStore
 from history.engine import create_engine
+from history.exports import SqlExportStore
 from history.repository import SqlMemoryRepository
 from memory.observe import combine, watched
-from memory.ports import LLM, Embedder, Reranker
+from memory.options import ExportOptions
+from memory.ports import LLM, Embedder, Reranker, Vision
 from memory.providers.http_reranker import HttpReranker
 from memory.providers.local_embedder import OnnxEmbedder, SentenceTransformerEmbedder
-from memory.providers.openai_compat import OpenAIChatLLM, OpenAIEmbedder
+from memory.providers.openai_compat import OpenAIChatLLM, OpenAIEmbedder, OpenAIVision
 from memory.ranking import FusionMethod, FusionWeights
 from memory.service import MemoryService, ServiceOptions
 from vector.hnsw import HnswIndex
@@ -57,6 +59,14 @@ def build_llm(settings: Settings) -> LLM | None:
         return None
     key = cfg.api_key.get_secret_value() if cfg.api_key else None
     return OpenAIChatLLM(cfg.base_url, cfg.model, key, timeout=cfg.timeout_s)
+
+
+def build_vision(settings: Settings) -> Vision | None:
+    cfg = settings.vision
+    if not cfg.base_url:
+        return None
+    key = cfg.api_key.get_secret_value() if cfg.api_key else None
+    return OpenAIVision(cfg.base_url, cfg.model, key, timeout=cfg.timeout_s, max_tokens=cfg.max_tokens)
 
 
 def build_reranker(settings: Settings) -> Reranker | None:
@@ -154,6 +164,10 @@ def service_options(settings: Settings) -> ServiceOptions:
                              lexical=mem.lexical_weight, graph=mem.graph_weight, min_candidates=mem.search_candidates),
         rerank_candidates=settings.reranker.candidates,
         filter_scan_budget=mem.filter_scan_budget,
+        exports=ExportOptions(max_memories=settings.exports.max_memories, retention_s=settings.exports.retention_s,
+                              stale_after_s=settings.exports.stale_after_s),
+        image_max_bytes=settings.vision.max_image_bytes,
+        image_media_types=frozenset(t.lower() for t in settings.vision.media_types),
     )
 
 
@@ -169,6 +183,7 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
         embedder.observe_batches(sink.embedding_call)
     llm = runtime.llm = watched(build_llm(settings), "llm", observer)
     reranker = watched(build_reranker(settings), "reranker", observer)
+    vision = watched(build_vision(settings), "vision", observer)
     warming: asyncio.Task[None] | None = None
 
     def step(name: str, state: str) -> None:
@@ -184,7 +199,7 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
             graph = runtime.graph = watched(stores.graph, "graph", observer) if stores.graph is not None else None
             service = MemoryService(repo, index, embedder, graph=graph, llm=llm, options=service_options(settings),
                                     reranker=reranker, index_save_interval_s=settings.memory.index_save_interval_s,
-                                    observer=observer)
+                                    observer=observer, vision=vision, exports=SqlExportStore(stores.engine))
             await service.start()
             runtime.done("vector_index")
             assert warming is not None
@@ -201,7 +216,7 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
         if warming is not None:
             warming.cancel()
             await asyncio.gather(warming, return_exceptions=True)  # raised above already, or moot
-        for closable in (embedder, llm, reranker):
+        for closable in (embedder, llm, reranker, vision):
             if closable is not None:
                 with contextlib.suppress(Exception):
                     await closable.aclose()  # type: ignore[union-attr]

@@ -58,6 +58,29 @@ class LLMSettings(BaseModel):
     timeout_s: float = Field(30.0, gt=0)
 
 
+class VisionSettings(BaseModel):
+    """A vision-capable model that describes images sent in messages (OpenAI-compatible chat
+    completions with image_url content parts). Unset: messages with images are refused (400)."""
+
+    base_url: str | None = Field(None, description="e.g. http://localhost:11434/v1; unset: images in messages are refused")
+    api_key: SecretStr | None = Field(None, description="sent as `Authorization: Bearer <key>`")
+    model: str = Field("gpt-4o-mini", description="a model that accepts image_url content parts")
+    timeout_s: float = Field(30.0, gt=0, description="per description request")
+    max_tokens: int = Field(300, ge=16, le=4096, description="longest description asked for")
+    max_image_bytes: int = Field(_CORE.image_max_bytes, ge=1024, description="largest data URI image (decoded); "
+                                 "its base64 must also fit in max_body_bytes")
+    media_types: list[str] = Field(default_factory=lambda: sorted(_CORE.image_media_types),
+                                   description="media types accepted in data URIs")
+
+
+class ExportSettings(BaseModel):
+    max_memories: int = Field(_CORE.exports.max_memories, ge=1, le=1_000_000,
+                              description="most memories one export may hold; beyond, the export fails and says so")
+    retention_s: float = Field(_CORE.exports.retention_s, gt=0, description="exports (and their results) are deleted after this")
+    stale_after_s: float = Field(_CORE.exports.stale_after_s, gt=0,
+                                 description="an export whose runner has not reported for this long is marked failed")
+
+
 class RerankerSettings(BaseModel):
     base_url: str | None = Field(
         None, description="a server of the POST {base_url}/rerank API (Cohere, Jina, TEI); unset: no reranker")
@@ -364,6 +387,8 @@ class Settings(BaseSettings):
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     reranker: RerankerSettings = Field(default_factory=RerankerSettings)
+    vision: VisionSettings = Field(default_factory=VisionSettings)
+    exports: ExportSettings = Field(default_factory=ExportSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
 
     @classmethod

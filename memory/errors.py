@@ -122,3 +122,19 @@ class RateLimited(AgentMemError):
     def __init__(self, retry_after: float, message: str = "rate limit exceeded") -> None:
         self.retry_after = retry_after
         super().__init__(f"{message}; retry after {retry_after:.1f} s")
+
+
+class ExportTooLarge(AgentMemError):
+    """An export would hold more memories than the configured maximum."""
+
+    code = "BAD_USER_INPUT"
+
+    def __init__(self, cap: int) -> None:
+        super().__init__(f"the export would hold more than {cap} memories (exports.max_memories): "
+                         "narrow it with filters or a smaller scope")
+
+
+class VisionNotConfigured(AgentMemError):
+    """A message carries an image, and no vision model is configured to describe it."""
+
+    code = "VISION_NOT_CONFIGURED"

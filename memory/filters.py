@@ -220,3 +220,22 @@ def matches(flt: Filter | None, record: MemoryRecord) -> bool:
     if isinstance(flt, AnyOf):
         return any(matches(f, record) for f in flt.items)
     return not matches(flt.item, record)
+
+
+def to_spec(flt: Filter | None) -> dict[str, Any] | None:
+    """The tree in the dict form `parse_filter` reads back (times as ISO-8601 text), for storing."""
+    if flt is None:
+        return None
+    if isinstance(flt, Condition):
+        return {flt.field: {flt.op.value: _plain(flt.value)}}
+    if isinstance(flt, Not):
+        return {"NOT": to_spec(flt.item)}
+    return {"AND" if isinstance(flt, All) else "OR": [to_spec(item) for item in flt.items]}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

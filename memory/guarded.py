@@ -9,11 +9,12 @@ from typing import Any, AsyncIterator, Mapping, Sequence
 
 from memory.access import Principal
 from memory.batch import MemoryEdit
-from memory.errors import Forbidden, NotFound
+from memory.errors import Forbidden, NotFound, StoreUnavailable
 from memory.event_log import EventLog, LogReader
 from memory.events import EventKind, MemoryEvent
 from memory.filters import Filter
-from memory.models import Entity, Feedback, FeedbackRating, GraphQuery, HistoryEntry, MemoryRecord, Message, Relation, Scope
+from memory.exports import Exporter
+from memory.models import Entity, ExportJob, Feedback, FeedbackRating, GraphQuery, HistoryEntry, MemoryRecord, Message, Relation, Scope
 from memory.ports import Order
 from memory.ranking import SearchMode
 from memory.pagination import Page
@@ -124,6 +125,26 @@ class GuardedMemoryService:
     async def counts(self) -> dict[str, int]:
         self._admin("read service-wide counts")
         return await self._svc.counts()
+
+    # exports
+    def _exporter(self) -> Exporter:
+        if self._svc.exports is None:
+            raise StoreUnavailable("exports", "this server runs without an export store", disclose=True)
+        return self._svc.exports
+
+    async def create_export(self, scope: Scope | None, *, filters: Filter | None = None,
+                            schema: Any = None) -> ExportJob:
+        """Export the memories of `scope` (narrowed to what this principal may see; None: all of them)."""
+        return await self._exporter().create(self._read_scope(scope) or Scope(), filters, schema, self.principal.id)
+
+    async def export(self, id: str) -> ExportJob:
+        job = await self._exporter().get(id)
+        if not self.principal.may_see(job.scope):
+            raise NotFound(f"export {id!r} does not exist")
+        return job
+
+    async def latest_export(self, scope: Scope | None) -> ExportJob:
+        return await self._exporter().latest(self._read_scope(scope) or Scope())
 
     # graph
     async def entities(self, scope: Scope | None, query: GraphQuery, first: int, after: str | None) -> Page[Entity]:

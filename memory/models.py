@@ -96,6 +96,9 @@ class Message:
     role: str
     content: str
     occurred_at: datetime | None = None  # when it was said, for raw (infer=False) memories
+    # an image (http(s) URL or data URI) the message consists of: described into `content`
+    # before anything else reads the message (memory/images.py)
+    image_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,3 +253,31 @@ class GraphQuery:
     relation: str | None = None
     include_invalid: bool = False
     as_of: datetime | None = None  # only relations that held then (see Relation.holds_at)
+
+
+class ExportStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ExportJob:
+    """A memory export: which memories (scope and filter), in what shape, and how far it got.
+
+    `filters` is the filter tree in the dict form `memory.filters.parse_filter` reads, so any
+    replica can run or answer for the job from its SQL row alone."""
+
+    id: str
+    scope: Scope  # empty: every memory (admins only)
+    filters: Mapping[str, Any] | None
+    schema: Mapping[str, Any] | None
+    status: ExportStatus
+    created_at: datetime
+    heartbeat_at: datetime  # the runner touches it after each page; a stale running job was orphaned
+    actor: str | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+    count: int | None = None  # memories written, once completed
+    result: str | None = None  # the JSON document, once completed

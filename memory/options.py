@@ -9,6 +9,20 @@ from memory.ranking import FusionWeights
 EXCLUSIVE_RELATIONS = frozenset({"LIVES_IN", "WORKS_AT", "IS_MARRIED_TO", "IS_NAMED", "HAS_AGE", "WORKS_AS"})
 
 
+IMAGE_MEDIA_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+
+
+@dataclass(frozen=True, slots=True)
+class ExportOptions:
+    """Memory exports (memory/exports.py)."""
+
+    max_memories: int = 10_000  # an export beyond this fails with a clear error
+    page_size: int = 100  # memories read per page (bounded by max_limit)
+    retention_s: float = 7 * 86_400.0  # jobs and their results are deleted after this
+    stale_after_s: float = 120.0  # a queued or running job not touched for this long was orphaned
+    sweep_interval_s: float = 60.0
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceOptions:
     """The core's tunables, with the one set of defaults (app/settings.py reads its defaults from here)."""
@@ -27,3 +41,8 @@ class ServiceOptions:
     sync_interval_s: float = 2.0
     # records one filtered search or list may read (see RecallMixin.scan_budget)
     filter_scan_budget: int = 10_000
+    exports: ExportOptions = ExportOptions()
+    # images in messages (memory/images.py): the largest data URI payload (decoded; its base64
+    # must also fit in the server's max_body_bytes), and the media types accepted
+    image_max_bytes: int = 700_000
+    image_media_types: frozenset[str] = IMAGE_MEDIA_TYPES

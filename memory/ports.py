@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from memory.models import (
     Entity,
+    ExportJob,
     Feedback,
     GraphQuery,
     GraphWork,
@@ -89,6 +90,15 @@ class LLM(Protocol):
 
     async def complete_json(self, messages: Sequence[Message], schema: type[T]) -> T:
         """Raises memory.errors.ProviderError on transport errors or output not matching `schema`."""
+        ...
+
+
+class Vision(Protocol):
+    """A vision-capable chat model that says what an image shows."""
+
+    async def describe(self, image_url: str) -> str:
+        """A description of the image at `image_url` (http(s) or a data URI). Raises
+        memory.errors.ProviderError when the model fails or answers nothing usable."""
         ...
 
 
@@ -290,6 +300,28 @@ class MemoryRepository(Protocol):
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class ExportStore(Protocol):
+    """Export jobs in SQL, so that every replica sees a job and its result, and both outlive a restart."""
+
+    async def put_export(self, job: ExportJob) -> None:
+        """Insert the job, or replace the stored one with the same id."""
+        ...
+
+    async def get_export(self, id: str) -> ExportJob | None: ...
+
+    async def latest_export(self, scope: Scope) -> ExportJob | None:
+        """The newest job whose scope is exactly `scope`."""
+        ...
+
+    async def fail_stale_exports(self, before: datetime, error: str, at: datetime) -> int:
+        """Mark failed the queued or running jobs whose heartbeat is older than `before`; returns how many."""
+        ...
+
+    async def prune_exports(self, before: datetime) -> int:
+        """Delete the jobs created before `before`; returns how many."""
+        ...
 
 
 class GraphStore(Protocol):

@@ -130,3 +130,10 @@ def decision_messages(existing: dict[str, str], facts: Sequence[str]) -> list[Me
         Message("system", _DECIDE_SYSTEM),
         Message("user", json.dumps(payload, ensure_ascii=False)),
     ]
+
+
+def describe_image_prompt() -> str:
+    """What a vision model is asked about an image a user sent: a description that stands in for
+    the image in memory, so facts worth remembering (people, places, text, objects) come first."""
+    return ("Describe this image for someone who cannot see it, in a few plain sentences. Name the people, "
+            "places, objects and any readable text, and what is happening. Do not speculate beyond what is visible.")

@@ -22,6 +22,8 @@ from memory.follower import SqlFollower
 from memory.graph_presence import GraphPresence
 from memory.graph_writer import GraphWriter
 from memory.index_keeper import IndexKeeper
+from memory.exports import Exporter
+from memory.images import SOURCES_KEY, describe_images
 from memory.ingest import Decided, Ingestor, new_record
 from memory.knowledge import KnowledgeGraph
 from memory.models import (
@@ -40,7 +42,7 @@ from memory.models import (
     utcnow,
 )
 from memory.observe import Observer, observed
-from memory.ports import LLM, ChangeSet, Embedder, GraphStore, MemoryRepository, Reranker, VectorIndex
+from memory.ports import LLM, ChangeSet, Embedder, ExportStore, GraphStore, MemoryRepository, Reranker, VectorIndex, Vision
 from memory.options import ServiceOptions
 from memory.reader import MemoryReader
 from memory.results import AddResult, MemoryChange
@@ -67,6 +69,8 @@ class MemoryService:
         index_save_interval_s: float = 30.0,
         observer: Observer | None = None,
         reranker: Reranker | None = None,
+        vision: Vision | None = None,
+        exports: ExportStore | None = None,
     ) -> None:
         self.observer = observer  # watches add/update/delete (the edge's metrics and tracing)
         self._repo = repo
@@ -74,6 +78,7 @@ class MemoryService:
         self._embedder = embedder
         self._graph = graph
         self._llm = llm
+        self._vision = vision
         self.events = events or EventBus()
         self.options = options
         self._catalog = ScopeCatalog()
@@ -118,6 +123,12 @@ class MemoryService:
             embedder, index, self._catalog, repo, llm,
             dedup_threshold=options.dedup_threshold, similar_memories=options.similar_memories,
         )
+        # None without an export store: export operations then answer that exports are off
+        self.exports = (
+            Exporter(exports, self.reader.list_memories,
+                     replace(options.exports, page_size=min(options.exports.page_size, options.max_limit)))
+            if exports is not None else None
+        )
 
     # lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -130,8 +141,12 @@ class MemoryService:
         self.follower.start()
         if self.writer is not None:
             self.writer.start()
+        if self.exports is not None:
+            await self.exports.start()
 
     async def stop(self) -> None:
+        if self.exports is not None:
+            await self.exports.stop()
         await self.follower.stop()
         if self.writer is not None:
             await self.writer.stop()
@@ -163,6 +178,10 @@ class MemoryService:
         if not messages:
             raise InvalidInput("messages must not be empty")
         check_message_count(len(messages), 0)
+        messages, images = await describe_images(messages, self._vision, self.options.image_max_bytes,
+                                                 self.options.image_media_types)
+        if images:
+            meta = {**meta, SOURCES_KEY: images}
         for i, m in enumerate(messages):
             check_text(m.content, f"messages[{i}].content")
             if not isinstance(m.role, str) or not m.role.strip():
@@ -375,7 +394,9 @@ class MemoryService:
         return await self._repo.feedback(list(ids))
 
     async def reset(self) -> None:
-        """Forget everything: memories, history, outbox, vectors and the graph."""
+        """Forget everything: memories, history, outbox, vectors, the graph and exports."""
+        if self.exports is not None:
+            await self.exports.forget_all()
         async with self.keeper.writing():
             await self._repo.reset()
             await self._index.clear()

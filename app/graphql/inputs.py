@@ -135,10 +135,13 @@ class RelationFilter:
                           include_invalid=self.include_invalid, as_of=as_of)
 
 
-@strawberry.input
+@strawberry.input(description="One message: its text (`content`) or an image (`imageUrl`), not both.")
 class MessageInput:
     role: str = strawberry.field(description="user, assistant or system.")
-    content: str
+    content: str | None = None
+    image_url: str | None = strawberry.field(
+        default=None, description="An image (http(s) URL or data:image/...;base64,...), described by the server's "
+        "vision model; without one the add fails with code VISION_NOT_CONFIGURED.")
     occurred_at: datetime | None = strawberry.field(
         default=None, description="When it was said (raw adds keep it as the memory's occurredAt).")
 
@@ -160,7 +163,13 @@ class AddMemoriesInput:
         default=None, description="What never to extract (free text, e.g. \"health details\"); needs an LLM.")
 
     def to_messages(self) -> list[Message]:
-        return [Message(role=msg.role, content=msg.content, occurred_at=msg.occurred_at) for msg in self.messages]
+        out = []
+        for i, msg in enumerate(self.messages):
+            if (msg.content is None) == (msg.image_url is None):
+                raise InvalidInput(f"messages[{i}]: give content or imageUrl (one of them)")
+            out.append(Message(role=msg.role, content=msg.content or "", occurred_at=msg.occurred_at,
+                               image_url=msg.image_url))
+        return out
 
 
 @strawberry.input(description="Feedback on one memory; feedback null clears it.")

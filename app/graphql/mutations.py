@@ -4,18 +4,22 @@ from __future__ import annotations
 from typing import Annotated
 
 import strawberry
+from strawberry.scalars import JSON
 
 from app.graphql.context import Info
 from app.graphql.inputs import (
     AddMemoriesInput,
     GiveFeedbackInput,
+    MemoryFilter,
     RelationInput,
     ScopeInput,
     UpdateMemoryInput,
+    filter_of,
     json_object,
     required_scope,
+    scope_of,
 )
-from app.graphql.types import AddResult, DeleteMemoriesResult, Memory, Relation
+from app.graphql.types import AddResult, DeleteMemoriesResult, ExportJob, Memory, Relation
 
 Purge = Annotated[bool, strawberry.argument(
     description="Erase for real: the text also leaves the history (its lines stay, without content), "
@@ -34,6 +38,14 @@ class Mutation:
             includes=input.includes, excludes=input.excludes,
         )
         return AddResult.of(result)
+
+    @strawberry.mutation(description="Export the memories of a scope (all you may see when unset), optionally "
+                         "filtered, as JSON in the background; poll memoryExport(id). `schema` "
+                         "({properties: {...}}) sets each object's properties: see docs/rest.md, Exports.")
+    async def create_memory_export(self, info: Info, scope: ScopeInput | None = None,
+                                   filter: MemoryFilter | None = None, schema: JSON | None = None) -> ExportJob:
+        job = await info.context.service.create_export(scope_of(scope), filters=filter_of(filter), schema=schema)
+        return ExportJob.of(job)
 
     @strawberry.mutation(description="Change a memory's text and/or replace its metadata.")
     async def update_memory(self, info: Info, input: UpdateMemoryInput) -> Memory:

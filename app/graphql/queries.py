@@ -18,7 +18,7 @@ from app.graphql.inputs import (
     required_scope,
     scope_of,
 )
-from app.graphql.types import AsOf, Entity, HistoryEvent, Memory, Neighbourhood, Relation, SearchResult
+from app.graphql.types import AsOf, Entity, ExportJob, HistoryEvent, Memory, Neighbourhood, Relation, SearchResult
 from memory.models import GraphQuery
 from memory.ports import Order
 from memory.ranking import SearchMode
@@ -29,6 +29,11 @@ class Query:
     @strawberry.field(description="One memory by id (NOT_FOUND when it does not exist).")
     async def memory(self, info: Info, id: strawberry.ID) -> Memory | None:
         return Memory.of(await info.context.service.get(str(id)))
+
+    @strawberry.field(description="A memory export by id, with its result once COMPLETED (NOT_FOUND when it does "
+                      "not exist, is not yours, or is past its retention).")
+    async def memory_export(self, info: Info, id: strawberry.ID) -> ExportJob:
+        return ExportJob.of(await info.context.service.export(str(id)))
 
     @strawberry.field(description="A page of memories, newest first by default.")
     async def memories(

@@ -4,6 +4,7 @@ Each type keeps the core object it came from (`strawberry.Private`) so that fiel
 more data (history, relations, entities, neighbours) resolve through the request's loaders."""
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated
 
@@ -325,3 +326,31 @@ class MemoryEventPayload:
             relation=Relation.of(ev.relation) if ev.relation else None, origin=ev.origin,
         )
 
+
+
+strawberry.enum(m.ExportStatus, name="ExportStatus", description="Where a memory export is.")
+
+
+@strawberry.type(description="A memory export: a background job that writes a scope's memories as JSON.")
+class ExportJob:
+    id: strawberry.ID
+    status: m.ExportStatus
+    user_id: str | None
+    agent_id: str | None
+    run_id: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    error: str | None = strawberry.field(description="Why it failed (status FAILED).")
+    count: int | None = strawberry.field(description="How many memories it holds (status COMPLETED).")
+    job: strawberry.Private[m.ExportJob]
+
+    @classmethod
+    def of(cls, job: m.ExportJob) -> ExportJob:
+        s = job.scope
+        return cls(id=strawberry.ID(job.id), status=job.status, user_id=s.user_id, agent_id=s.agent_id,
+                   run_id=s.run_id, created_at=job.created_at, finished_at=job.finished_at, error=job.error,
+                   count=job.count, job=job)
+
+    @strawberry.field(description="The exported objects, oldest memory first (null until COMPLETED).")
+    def result(self) -> JSON | None:
+        return JSON(json.loads(self.job.result)) if self.job.result is not None else None

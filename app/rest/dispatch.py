@@ -37,7 +37,8 @@ class Ctx:
         return self.request.app[SETTINGS_KEY]
 
 
-HandlerFn = Callable[[Ctx], Awaitable[BaseModel]]
+# a handler answers its response model; one that sends a file (a download) makes its own response
+HandlerFn = Callable[[Ctx], Awaitable[BaseModel | web.StreamResponse]]
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,8 @@ def endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.Response]]:
         query = read_query(request, route.query)
         body = await read_body(request, route.body) if route.body is not None else None
         result = await route.handler(Ctx(request, svc, body=body, query=query, path=path))
+        if isinstance(result, web.StreamResponse):
+            return result
         return web.json_response(text=result.model_dump_json(), status=route.status)
 
     handle.__name__ = route.operation_id

@@ -23,6 +23,7 @@ REST_PREFIXES = ("/v1/", "/v2/", "/v3/")
 
 STATUS_BY_CODE = {
     "BAD_USER_INPUT": 400,
+    "VISION_NOT_CONFIGURED": 400,  # an image was sent, and this server has no vision model to describe it
     "UNAUTHENTICATED": 401,
     "FORBIDDEN": 403,
     "NOT_FOUND": 404,

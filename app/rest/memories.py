@@ -10,8 +10,11 @@ from app.rest.requests import (
     DeleteAllQuery,
     DeleteOneQuery,
     FeedbackRequest,
+    ImagePart,
     MemoryPath,
+    MessageIn,
     SearchRequest,
+    TextPart,
     UpdateRequest,
 )
 from app.rest.responses import (
@@ -58,11 +61,33 @@ async def add(ctx: Ctx) -> AddResponse:
     if isinstance(body.messages, str):
         messages = [CoreMessage("user", body.messages)]
     else:
-        messages = [CoreMessage(m.role, m.content) for m in body.messages]
+        messages = [part for m in body.messages for part in core_messages(m)]
     result = await ctx.svc.add(messages, scope, metadata=body.metadata, infer=body.infer,
                                prompt=body.prompt or body.custom_instructions, occurred_at=body.timestamp,
                                immutable=body.immutable, includes=body.includes, excludes=body.excludes)
     return AddResponse.of(result)
+
+
+def core_messages(message: MessageIn) -> list[CoreMessage]:
+    """One message per text (its parts joined) and one per image, in the order sent."""
+    content = message.content
+    if isinstance(content, str):
+        return [CoreMessage(message.role, content)]
+    if isinstance(content, ImagePart):
+        return [CoreMessage(message.role, "", image_url=content.url)]
+    out: list[CoreMessage] = []
+    texts: list[str] = []
+    for part in content:
+        if isinstance(part, TextPart):
+            texts.append(part.text)
+            continue
+        if texts:
+            out.append(CoreMessage(message.role, "\n".join(texts)))
+            texts = []
+        out.append(CoreMessage(message.role, "", image_url=part.url))
+    if texts:
+        out.append(CoreMessage(message.role, "\n".join(texts)))
+    return out
 
 
 async def search(ctx: Ctx) -> SearchResponse:

@@ -58,11 +58,41 @@ class ScopeFields(Mem0Request):
         return {"user_id": self.user_id, "agent_id": self.agent_id, "run_id": self.run_id}
 
 
+class ImageUrl(BaseModel):
+    url: str = Field(min_length=1, description="http(s)://... or data:image/png;base64,...")
+    detail: Literal["auto", "low", "high"] | None = Field(default=None, description="OpenAI's hint; not used.")
+
+
+class ImagePart(BaseModel):
+    """An image, described by the configured vision model (400 VISION_NOT_CONFIGURED without one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["image_url"]
+    image_url: ImageUrl | Annotated[str, Field(min_length=1)]
+
+    @property
+    def url(self) -> str:
+        return self.image_url if isinstance(self.image_url, str) else self.image_url.url
+
+
+class TextPart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text"]
+    text: str = Field(min_length=1)
+
+
+ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+
+
 class MessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: str = Field(min_length=1, max_length=64, description="user, assistant or system")
-    content: str = Field(min_length=1)
+    content: Annotated[str, Field(min_length=1)] | ImagePart | Annotated[list[ContentPart], Field(min_length=1)] = Field(
+        description="Text; an image part {type: image_url, image_url: {url}} (mem0); or a list of text and image "
+        "parts (OpenAI). Images need the server's vision model.")
 
 
 class AddRequest(ScopeFields):
@@ -253,3 +283,27 @@ class MemoryPath(BaseModel):
 class EntityPath(BaseModel):
     entity_type: Literal["user", "agent", "run"]
     entity_id: ScopeId
+
+
+class ExportCreateRequest(ScopeFields):
+    """Export the memories of a scope (the caller's own when it is bound to one), optionally
+    narrowed by mem0 filters, as JSON. `schema` (mem0: a JSON-Schema-like object, or its JSON
+    text) sets each exported object's properties; see docs/rest.md. The export runs in the
+    background: poll POST /v1/exports/get/ with the returned id."""
+
+    schema_: dict[str, Any] | str | None = Field(default=None, alias="schema",
+                                                  description="{\"properties\": {...}}; unset: the default fields.")
+    filters: Filters | None = None
+
+
+class ExportGetRequest(ScopeFields):
+    """One export by id (`memory_export_id`, or `id`), else the newest export of the scope given
+    (user_id / agent_id / run_id, or their equalities in `filters`)."""
+
+    memory_export_id: str | None = Field(default=None, min_length=1, max_length=200)
+    id: str | None = Field(default=None, min_length=1, max_length=200)
+    filters: Filters | None = None
+
+
+class ExportPath(BaseModel):
+    export_id: str = Field(min_length=1, max_length=200, pattern=r"^[\w\-]+$")

@@ -2,12 +2,13 @@
 results. /openapi.json documents these same models."""
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, RootModel
 
-from memory.models import HistoryEntry, MemoryRecord, Relation
+from memory.models import ExportJob, HistoryEntry, MemoryRecord, Relation
 from memory.results import AddResult, Owner, SearchHit
 
 ChangeKind = Literal["ADD", "UPDATE", "DELETE", "INVALIDATE", "NONE"]
@@ -228,3 +229,35 @@ class FeedbackResponse(BaseModel):
     id: str = Field(description="The memory's id.")
     feedback: Literal["POSITIVE", "NEGATIVE", "VERY_NEGATIVE"] | None
     feedback_reason: str | None
+
+
+ExportState = Literal["queued", "running", "completed", "failed"]
+
+
+class ExportCreated(BaseModel):
+    message: str
+    id: str = Field(description="Pass it as memory_export_id to POST /v1/exports/get/.")
+    status: ExportState
+
+
+class ExportOut(BaseModel):
+    id: str
+    status: ExportState
+    user_id: str | None
+    agent_id: str | None
+    run_id: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    error: str | None = Field(description="Why it failed (status failed).")
+    count: int | None = Field(description="How many memories it holds (status completed).")
+    results: list[Any] | None = Field(description="The exported objects (status completed), oldest memory first.")
+
+    @classmethod
+    def of(cls, job: ExportJob) -> ExportOut:
+        return cls(id=job.id, status=job.status.value, user_id=job.scope.user_id, agent_id=job.scope.agent_id,
+                   run_id=job.scope.run_id, created_at=job.created_at, finished_at=job.finished_at, error=job.error,
+                   count=job.count, results=json.loads(job.result) if job.result is not None else None)
+
+
+class ExportDownload(RootModel[list[Any]]):
+    """The exported objects, as `results` holds them (sent as a file to save)."""

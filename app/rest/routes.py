@@ -6,7 +6,7 @@ clients send (trailing slashes, /v2 and /v3 prefixes). Paths without parameters 
 that /v1/memories/search and /v1/memories/reset win over /v1/memories/{memory_id}."""
 from __future__ import annotations
 
-from app.rest import entities, listing, memories
+from app.rest import entities, exports, listing, memories
 from app.rest.dispatch import Route
 from app.rest.requests import (
     AddRequest,
@@ -15,6 +15,9 @@ from app.rest.requests import (
     DeleteAllQuery,
     DeleteOneQuery,
     EntityPath,
+    ExportCreateRequest,
+    ExportGetRequest,
+    ExportPath,
     FeedbackRequest,
     ListBody,
     ListQuery,
@@ -30,6 +33,9 @@ from app.rest.responses import (
     DeleteAllResponse,
     DeleteResponse,
     EntitiesResponse,
+    ExportCreated,
+    ExportDownload,
+    ExportOut,
     FeedbackResponse,
     HistoryResponse,
     ListResponse,
@@ -78,6 +84,15 @@ ROUTES: tuple[Route, ...] = (
           DeleteResponse, query=DeleteOneQuery, path=MemoryPath),
     Route("POST", _both("/v1/feedback"), memories.feedback, "give_feedback",
           "Give (or, with feedback null, clear) feedback on a memory", FeedbackResponse, body=FeedbackRequest),
+    Route("POST", _both("/v1/exports"), exports.create, "create_memory_export",
+          "Export a scope's memories as JSON, in the background (optionally shaped by a schema)", ExportCreated,
+          body=ExportCreateRequest, tags=("exports",)),
+    Route("POST", _both("/v1/exports/get"), exports.get, "get_memory_export",
+          "An export's status and, once completed, its objects", ExportOut, body=ExportGetRequest,
+          tags=("exports",)),
+    Route("GET", _both("/v1/exports/{export_id}/download"), exports.download, "download_memory_export",
+          "A completed export's objects as a JSON file (409 CONFLICT until it is completed)", ExportDownload,
+          path=ExportPath, tags=("exports",)),
     Route("GET", _both("/v1/memories/{memory_id}/history"), memories.history, "memory_history",
           "How a memory changed, oldest first", HistoryResponse, path=MemoryPath),
 )

@@ -1,7 +1,8 @@
 """Clients for OpenAI-compatible HTTP APIs (OpenAI, vLLM, Ollama, llama.cpp, LiteLLM...).
 
 `OpenAIEmbedder` implements memory.ports.Embedder over POST {base}/embeddings and
-`OpenAIChatLLM` implements memory.ports.LLM over POST {base}/chat/completions in JSON mode.
+`OpenAIChatLLM` implements memory.ports.LLM over POST {base}/chat/completions in JSON mode, and
+`OpenAIVision` memory.ports.Vision over the same endpoint with an image_url content part.
 Every failure (HTTP error, timeout, unreachable host, unusable output) surfaces as
 memory.errors.ProviderError with a message that says what to fix.
 
@@ -24,6 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from memory.errors import ProviderError
+from memory.prompts import describe_image_prompt
 from memory.models import Vector
 from memory.models import Message
 from memory.ports import BatchHook, EmbedderState
@@ -262,6 +264,33 @@ class OpenAIChatLLM:
             raise ProviderError(
                 f"llm: answer{cut} {kind} {schema.__name__}: {_short(exc)}; answer began {content[:200]!r}"
             ) from exc
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+class OpenAIVision:
+    """memory.ports.Vision over POST {base}/chat/completions with an image_url content part."""
+
+    def __init__(self, base_url: str, model: str, api_key: str | None = None, *, timeout: float = 30.0,
+                 max_retries: int = 2, backoff_s: float = 0.5, max_tokens: int = 300,
+                 client: httpx.AsyncClient | None = None) -> None:
+        self._http = _Http("vision", base_url, api_key, timeout, max_retries, backoff_s, client)
+        self._model = model
+        self._max_tokens = max_tokens
+
+    async def describe(self, image_url: str) -> str:
+        body: dict[str, Any] = {
+            "model": self._model,
+            "messages": [{"role": "user", "content": [
+                {"type": "text", "text": describe_image_prompt()},
+                {"type": "image_url", "image_url": {"url": image_url}},
+            ]}],
+            "temperature": 0,
+            "max_tokens": self._max_tokens,
+        }
+        content, _ = _first_content(await self._http.post("chat/completions", body))
+        return content.strip()
 
     async def aclose(self) -> None:
         await self._http.aclose()

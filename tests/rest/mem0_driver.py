@@ -11,6 +11,7 @@ import atexit
 import json
 import socket
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -46,6 +47,16 @@ def attempt(call: Callable[[], Any]) -> Any:
         return {"error": type(exc).__name__, "message": str(exc)}
 
 
+def finished(get: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Polls an export until it is done (the job runs in the server's background)."""
+    for _ in range(200):
+        job = get()
+        if job["status"] in ("completed", "failed"):
+            return job
+        time.sleep(0.05)
+    return job
+
+
 def drive(url: str, key: str) -> dict[str, Any]:
     from mem0 import MemoryClient
 
@@ -56,6 +67,13 @@ def drive(url: str, key: str) -> dict[str, Any]:
     out["add_v3"] = client.add("I live in Paris", filters={"user_id": "alice"}, infer=False)
     out["add_bob"] = client.add("I play the guitar", user_id="bob", agent_id="tutor", infer=False)
     first = out["add"]["results"][0]["id"]
+    out["export_created"] = client.create_memory_export(
+        schema=json.dumps({"properties": {"memory": {}, "topic": {}}}), user_id="alice")
+    out["export"] = finished(lambda: client.get_memory_export(memory_export_id=out["export_created"]["id"]))
+    out["export_latest"] = client.get_memory_export(user_id="alice")
+    out["add_image"] = attempt(lambda: client.add(
+        {"role": "user", "content": {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}},
+        user_id="alice"))
     out["get"] = client.get(first)
     out["get_all"] = client.get_all(filters={"AND": [{"user_id": "alice"}]})
     out["get_all_page"] = client.get_all(filters={"user_id": "alice"}, page=1, page_size=1)

@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from app.auth import KEY_MANAGER_KEY
+from app.keys import SERVICE_KEY
 from app.settings import GraphSettings, Settings
 from app.web import create_app
 from memory.access import Role
@@ -137,3 +138,19 @@ async def test_the_rate_limit_answers_429_with_retry_after(aiohttp_client: Clien
 
 async def test_docs_and_openapi_need_no_credential(enforced: TestClient) -> None:
     assert (await enforced.get("/openapi.json")).status == 200
+
+
+async def test_exports_hold_and_show_only_the_callers_own_memories(callers: dict[str, Caller],
+                                                                   enforced: TestClient) -> None:
+    await add(callers["alice"], "alice's secret", user_id="alice")
+    await add(callers["bob"], "bob's secret", user_id="bob")
+    await error(await callers["alice"]("POST", "/v1/exports/", json={"user_id": "bob"}), 403, "FORBIDDEN")
+    mine = await ok(await callers["alice"]("POST", "/v1/exports/", json={}))  # no scope: the key's own
+    await enforced.app[SERVICE_KEY].exports.wait()
+    body = await ok(await callers["alice"]("POST", "/v1/exports/get/", json={"memory_export_id": mine["id"]}))
+    assert body["user_id"] == "alice" and [r["text"] for r in body["results"]] == ["alice's secret"]
+    await error(await callers["bob"]("POST", "/v1/exports/get/", json={"memory_export_id": mine["id"]}),
+                404, "NOT_FOUND")
+    await error(await callers["bob"]("POST", "/v1/exports/get/", json={"user_id": "alice"}), 403, "FORBIDDEN")
+    seen = await ok(await callers["admin"]("POST", "/v1/exports/get/", json={"id": mine["id"]}))
+    assert seen["id"] == mine["id"]

@@ -1,6 +1,7 @@
 """mem0's official Python `MemoryClient` (the `mem0ai` package), pointed at a live AgentMem
 with an API key made by `python -m app create-api-key`, works for add, get, get_all, search,
-update, delete, delete_all, history, feedback, users, reset, batch_update, batch_delete and
+update, delete, delete_all, history, feedback, users, reset, batch_update, batch_delete,
+create_memory_export / get_memory_export, an image message refused without a vision model, and
 immutable adds (and add's timestamp; includes / excludes refused without an LLM); and it reaches no other host (its telemetry is
 switched off through MEM0_TELEMETRY, and a network guard in the driver refuses and reports any
 other connection)."""
@@ -62,6 +63,13 @@ def check(out: dict[str, Any]) -> None:
     assert first["event"] == "ADD" and first["memory"] == "I love pizza with olives"
     assert out["add_v3"]["results"][0]["memory"] == "I live in Paris"
     assert out["get"]["id"] == first["id"] and out["get"]["metadata"]["topic"] == "food"
+    assert out["export_created"]["status"] == "queued"
+    assert out["export"]["status"] == "completed" and out["export"]["id"] == out["export_created"]["id"]
+    assert out["export"]["results"] == [{"memory": "I love pizza with olives", "topic": "food"},
+                                        {"memory": "I live in Paris", "topic": None}]
+    assert out["export_latest"]["id"] == out["export"]["id"]
+    # our 400 VISION_NOT_CONFIGURED, as mem0's client reads a 400
+    assert out["add_image"]["error"] == "ValidationError" and "vision model" in out["add_image"]["message"]
     assert out["get"]["user_id"] == "alice"
     assert {m["memory"] for m in out["get_all"]["results"]} == {"I love pizza with olives", "I live in Paris"}
     page = out["get_all_page"]

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from memory.errors import ProviderError
 from memory.models import Message
-from memory.providers.openai_compat import OpenAIChatLLM, OpenAIEmbedder, parse_json_answer
+from memory.providers.openai_compat import OpenAIChatLLM, OpenAIEmbedder, OpenAIVision, parse_json_answer
 from tests.fixtures.openai_fake import Delay, FakeOpenAI
 
 
@@ -166,3 +166,20 @@ async def test_chat_handler_answers_when_the_script_is_exhausted(llm: OpenAIChat
 )
 def test_parse_json_answer(content: str, expected: object) -> None:
     assert parse_json_answer(content) == expected
+
+
+async def test_vision_sends_the_image_as_an_image_url_part_and_returns_the_text(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script_chat(["  A lighthouse at dusk.  ", ""])
+    vision = OpenAIVision(fake_openai.base_url, "eyes", "secret", max_tokens=120)
+    try:
+        assert await vision.describe("https://example.com/l.jpg") == "A lighthouse at dusk."
+        with pytest.raises(ProviderError, match="empty answer"):
+            await vision.describe("https://example.com/l.jpg")
+    finally:
+        await vision.aclose()
+    body = fake_openai.chat_requests[0]
+    assert body["model"] == "eyes" and body["max_tokens"] == 120 and "response_format" not in body
+    (message,) = body["messages"]
+    kinds = [part["type"] for part in message["content"]]
+    assert kinds == ["text", "image_url"] and message["content"][1]["image_url"] == {"url": "https://example.com/l.jpg"}
+    assert fake_openai.headers[0]["Authorization"] == "Bearer secret"

@@ -1,4 +1,4 @@
-"""The SQLModel table of memory export jobs (created by migration 0010_exports). It shares
+"""The SQLModel table of memory export jobs (created by migration 0008_exports). It shares
 history's metadata so that migrations and the schema comparison see it."""
 from __future__ import annotations
 

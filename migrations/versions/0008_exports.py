@@ -1,6 +1,6 @@
 """memory_exports: memory export jobs and their results (GraphQL createMemoryExport, mem0's /v1/exports/)
 
-Revision ID: 0010_exports
+Revision ID: 0008_exports
 Revises: 0007_feedback
 Create Date: 2026-12-02
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = "0010_exports"
+revision: str = "0008_exports"
 down_revision: str | Sequence[str] | None = "0007_feedback"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -16,6 +16,7 @@ from sqlmodel import Field
 # the credential tables share this metadata: importing them here means `metadata` below holds
 # every table (migrations compare against all of them)
 from history import credential_tables as _credential_tables  # noqa: F401
+from history import webhook_tables as _webhook_tables  # noqa: F401
 from history.base import BigSerial, HistoryBase, UtcDateTime
 
 

@@ -79,7 +79,7 @@ class TargetRule:
         else:
             try:
                 infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            except OSError as exc:
+            except (OSError, ValueError) as exc:  # ValueError: not a valid host name (IDNA)
                 raise InvalidInput(f"the webhook host {host!r} does not resolve: {exc}") from None
             addresses = [str(info[4][0]) for info in infos]
         if not addresses or not all(public(a) for a in addresses):
@@ -118,7 +118,7 @@ class AiohttpTransport:
                 return resp.status
         except TimeoutError:
             raise DeliveryError(f"no answer within {self._timeout.total} s") from None
-        except (aiohttp.ClientError, OSError) as exc:
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
             raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
 
     async def close(self) -> None:

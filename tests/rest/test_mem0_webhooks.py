@@ -13,14 +13,14 @@ import pytest
 from app.settings import GraphSettings, Settings, WebhookSettings
 from tests.fixtures.webhook_receiver import Receiver, verify
 from tests.rest.live import live_server
-from tests.rest.test_mem0_client import isolated_env, run  # noqa: F401  # isolated_env is a fixture
+from tests.rest.test_mem0_client import run
 
 if importlib.util.find_spec("mem0") is None:
     pytest.skip("pip install mem0ai (the test extra)", allow_module_level=True)
 
 
 def test_memory_client_manages_webhooks_and_its_receiver_gets_signed_events(
-    tmp_path: Path, isolated_env: dict[str, str],  # noqa: F811
+    tmp_path: Path, isolated_env: dict[str, str],
 ) -> None:
     settings = Settings(data_dir=tmp_path, graph=GraphSettings(enabled=False), auth={"mode": "development"},
                         webhooks=WebhookSettings(allow_private_targets=True, poll_s=0.05, backoff_s=0.05))

@@ -77,6 +77,13 @@ class SqlWebhookStore:
                      .where(webhook_deliveries.c.id.in_(due.scalar_subquery()))
                      .values(next_attempt_at=lease_until)
                      .returning(*webhook_deliveries.c))
+        # a read first: an idle outbox (the usual case, polled every second) then costs no write lock
+        probe = sa.select(webhook_deliveries.c.id).where(
+            webhook_deliveries.c.status == DeliveryStatus.PENDING.value,
+            webhook_deliveries.c.next_attempt_at <= now).limit(1)
+        async with self._sql.reading() as conn:
+            if (await conn.execute(probe)).first() is None:
+                return []
         async with self._sql.writing() as conn:
             rows = (await conn.execute(statement)).all()
         return sorted((_delivery(row, next_attempt_at=now) for row in rows), key=lambda d: (d.created_at, d.id))

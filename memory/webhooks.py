@@ -8,6 +8,7 @@ deliveries (docs/webhooks.md says so)."""
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 import uuid
@@ -18,9 +19,11 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from memory.access import Principal
-from memory.errors import InvalidInput, NotFound
+from memory.errors import AgentMemError, InvalidInput, NotFound
 from memory.events import EventKind, MemoryEvent, matches
 from memory.models import MemoryRecord, Relation, Scope, utcnow
+
+log = logging.getLogger(__name__)
 
 # the public name of each event kind (mem0's names where mem0 has one)
 EVENT_NAMES: dict[EventKind, str] = {
@@ -273,15 +276,21 @@ class WebhookRegistry:
     # -- the outbox --------------------------------------------------------------------------
 
     async def enqueue(self, event: MemoryEvent) -> None:
-        """An event bus sink: one pending delivery per active webhook that wants `event`."""
-        hooks = [h for h in await self._hooks() if h.wants(event)]
-        if not hooks:
+        """An event bus sink: one pending delivery per active webhook that wants `event`. The
+        change behind the event has committed already: a database that fails here costs this
+        event's deliveries (logged), never the caller's answer."""
+        try:
+            hooks = [h for h in await self._hooks() if h.wants(event)]
+            if not hooks:
+                return
+            event_id = uuid.uuid4().hex
+            body = event_body(event, event_id)
+            now = utcnow()
+            await self._store.enqueue([Delivery(uuid.uuid4().hex, h.id, event_id, event.kind, body,
+                                                DeliveryStatus.PENDING, 0, now, now, now) for h in hooks])
+        except AgentMemError as exc:
+            log.error("webhook deliveries of a %s event on %s lost: %s", event.kind.value, event.scope, exc)
             return
-        event_id = uuid.uuid4().hex
-        body = event_body(event, event_id)
-        now = utcnow()
-        await self._store.enqueue([Delivery(uuid.uuid4().hex, h.id, event_id, event.kind, body,
-                                            DeliveryStatus.PENDING, 0, now, now, now) for h in hooks])
         if self._on_enqueued is not None:
             self._on_enqueued()
 

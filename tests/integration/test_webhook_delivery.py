@@ -3,6 +3,7 @@ type and scope, retries while the receiver is down or failing, resuming after a 
 workers on one PostgreSQL database, pruning, and the refusal of private targets."""
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -139,6 +140,33 @@ async def test_a_receiver_answering_500_is_retried_then_the_delivery_fails(
     assert (dead.attempts, dead.last_status_code) == (3, 500)
     assert len(receiver.received) == 3
     assert len({r.headers["X-AgentMem-Event-Id"] for r in receiver.received}) == 1  # the same event each time
+
+
+async def test_a_slow_receiver_holds_only_its_own_slots(
+    store: SqlWebhookStore, transport: AiohttpTransport, receiver: Receiver,
+) -> None:
+    slow = Receiver()
+    slow.gate = asyncio.Event()  # never answers until the test lets it
+    await slow.start()
+    hooks = registry(store)
+    stuck = await hooks.create(ADMIN, url=slow.url, name="slow", event_types=["memory_add"], scope=Scope("alice"))
+    fine = await hooks.create(ADMIN, url=receiver.url, name="fine", event_types=["memory_add"], scope=Scope("bob"))
+    worker = DeliveryWorker(store, transport, FAST, replace(QUICK, concurrency=4, per_webhook=2))
+    worker.start()
+    try:
+        for i in range(6):
+            await hooks.enqueue(added(f"alice {i}", "alice"))
+        await until(lambda: len(slow.received) == 2)  # its two slots are taken and held
+        await hooks.enqueue(added("bob", "bob"))
+        await until(lambda: _status(store, fine.id, DeliveryStatus.DELIVERED))
+        assert len(slow.received) == 2
+        slow.gate.set()
+        await until(lambda: _status(store, stuck.id, DeliveryStatus.DELIVERED))
+    finally:
+        slow.gate.set()
+        await worker.stop()
+        await slow.stop()
+    assert len(slow.received) == 6
 
 
 async def test_pending_deliveries_survive_a_restart(

@@ -36,6 +36,7 @@ class WebhookDeliveryRow(HistoryBase, table=True):
     __table_args__ = (
         sa.Index("ix_webhook_deliveries_status_due", "status", "next_attempt_at"),
         sa.Index("ix_webhook_deliveries_webhook_created", "webhook_id", "created_at"),
+        sa.Index("ix_webhook_deliveries_memory_id", "memory_id"),
     )
 
     id: str = Field(sa_column=sa.Column(sa.String, primary_key=True))
@@ -50,6 +51,11 @@ class WebhookDeliveryRow(HistoryBase, table=True):
     last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     created_at: datetime = Field(sa_column=sa.Column(UtcDateTime, nullable=False))
     updated_at: datetime = Field(sa_column=sa.Column(UtcDateTime, nullable=False))
+    # what the event was about, so that erasing a memory or a scope can delete these rows too
+    memory_id: str | None = Field(default=None, sa_column=sa.Column(sa.String, nullable=True))
+    user_id: str | None = Field(default=None, sa_column=sa.Column(sa.String, nullable=True))
+    agent_id: str | None = Field(default=None, sa_column=sa.Column(sa.String, nullable=True))
+    run_id: str | None = Field(default=None, sa_column=sa.Column(sa.String, nullable=True))
 
 
 webhooks: sa.Table = WebhookRow.__table__  # type: ignore[attr-defined]

@@ -62,7 +62,7 @@ class SqlWebhookStore:
         if not deliveries:
             return
         async with self._sql.writing() as conn:
-            await conn.execute(webhook_deliveries.insert(), [_delivery_values(d) for d in deliveries])
+            await conn.execute(webhook_deliveries.insert(), [delivery_values(d) for d in deliveries])
 
     async def claim(self, now: datetime, lease_until: datetime, limit: int, skip: Sequence[str]) -> list[Delivery]:
         due = (sa.select(webhook_deliveries.c.id)
@@ -137,14 +137,16 @@ def _webhook(row: Any) -> Webhook:
                    row.created_by, row.secret)
 
 
-def _delivery_values(d: Delivery) -> dict[str, Any]:
+def delivery_values(d: Delivery) -> dict[str, Any]:
+    """The row of a delivery (also written by SqlMemoryRepository, in a memory change's transaction)."""
     return {"id": d.id, "webhook_id": d.webhook_id, "event_id": d.event_id, "kind": d.kind.value, "body": d.body,
             "status": d.status.value, "attempts": d.attempts, "next_attempt_at": d.next_attempt_at,
             "last_status_code": d.last_status_code, "last_error": d.last_error, "created_at": d.created_at,
-            "updated_at": d.updated_at}
+            "updated_at": d.updated_at, "memory_id": d.memory_id, "user_id": d.scope.user_id,
+            "agent_id": d.scope.agent_id, "run_id": d.scope.run_id}
 
 
 def _delivery(row: Any, next_attempt_at: datetime | None = None) -> Delivery:
     return Delivery(row.id, row.webhook_id, row.event_id, EventKind(row.kind), row.body, DeliveryStatus(row.status),
                     row.attempts, next_attempt_at or row.next_attempt_at, row.created_at, row.updated_at,
-                    row.last_status_code, row.last_error)
+                    row.last_status_code, row.last_error, row.memory_id, Scope(row.user_id, row.agent_id, row.run_id))

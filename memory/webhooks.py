@@ -95,6 +95,9 @@ class Delivery:
     updated_at: datetime
     last_status_code: int | None = None
     last_error: str | None = None
+    # what the event was about: erasing a memory or a scope deletes its deliveries (their bodies hold its text)
+    memory_id: str | None = None
+    scope: Scope = Scope()
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +192,12 @@ def event_body(event: MemoryEvent, event_id: str) -> str:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
+# The kinds MemoryService writes in the memory change's own SQL transaction once it is given the
+# registry's `plan` (MemoryService.use_webhooks): an acknowledged change never loses its webhook.
+# Relation events follow the graph write, after that transaction, and a reset deletes rather
+# than commits: those are enqueued by the event bus sink.
+IN_COMMIT = frozenset({EventKind.ADD, EventKind.UPDATE, EventKind.DELETE, EventKind.INVALIDATE})
+
 UrlCheck = Callable[[str], Awaitable[None]]  # raises InvalidInput for a target webhooks may not reach
 
 
@@ -200,8 +209,10 @@ class WebhookRegistry:
     shows at once; one made on another replica within `cache_s`)."""
 
     def __init__(self, store: WebhookStore, check_url: UrlCheck, *, cache_s: float = 5.0,
-                 on_enqueued: Callable[[], None] | None = None) -> None:
+                 on_enqueued: Callable[[], None] | None = None, in_commit: bool = False) -> None:
+        """`in_commit`: the service writes deliveries of IN_COMMIT kinds itself (through `plan`)."""
         self._store = store
+        self._in_commit = in_commit
         self._check_url = check_url
         self._cache_s = cache_s
         self._active: list[Webhook] | None = None
@@ -275,22 +286,35 @@ class WebhookRegistry:
 
     # -- the outbox --------------------------------------------------------------------------
 
-    async def enqueue(self, event: MemoryEvent) -> None:
-        """An event bus sink: one pending delivery per active webhook that wants `event`. The
-        change behind the event has committed already: a database that fails here costs this
-        event's deliveries (logged), never the caller's answer."""
-        try:
-            hooks = [h for h in await self._hooks() if h.wants(event)]
-            if not hooks:
-                return
+    async def plan(self, events: Sequence[MemoryEvent]) -> list[Delivery]:
+        """One pending delivery per active webhook that wants each event, not written yet: the
+        caller writes them (in the transaction of the change the events describe)."""
+        hooks = await self._hooks()
+        now = utcnow()
+        planned: list[Delivery] = []
+        for event in events:
+            wanting = [h for h in hooks if h.wants(event)]
+            if not wanting:
+                continue
             event_id = uuid.uuid4().hex
             body = event_body(event, event_id)
-            now = utcnow()
-            await self._store.enqueue([Delivery(uuid.uuid4().hex, h.id, event_id, event.kind, body,
-                                                DeliveryStatus.PENDING, 0, now, now, now) for h in hooks])
-        except AgentMemError as exc:
-            log.error("webhook deliveries of a %s event on %s lost: %s", event.kind.value, event.scope, exc)
-            return
+            planned += [Delivery(uuid.uuid4().hex, h.id, event_id, event.kind, body, DeliveryStatus.PENDING, 0, now,
+                                 now, now, memory_id=event.memory_id, scope=event.scope) for h in wanting]
+        return planned
+
+    async def enqueue(self, event: MemoryEvent) -> None:
+        """An event bus sink: writes the deliveries `event` asks for, unless the service wrote them
+        with its change already. The change behind the event has committed: a database that
+        fails here costs this event's deliveries (logged), never the caller's answer."""
+        if not (self._in_commit and event.kind in IN_COMMIT):
+            try:
+                planned = await self.plan([event])
+                if not planned:
+                    return
+                await self._store.enqueue(planned)
+            except AgentMemError as exc:
+                log.error("webhook deliveries of a %s event on %s lost: %s", event.kind.value, event.scope, exc)
+                return
         if self._on_enqueued is not None:
             self._on_enqueued()
 

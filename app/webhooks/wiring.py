@@ -37,9 +37,11 @@ async def _webhooks(app: web.Application) -> AsyncIterator[None]:
     async with bootstrap.webhook_store_context(app[SETTINGS_KEY]) as store:
         worker = DeliveryWorker(store, transport, policy(cfg), limits(cfg),
                                 on_outcome=metrics.webhook_delivery if metrics is not None else None)
-        registry = WebhookRegistry(store, rule.check, cache_s=cfg.cache_s, on_enqueued=worker.wake)
-        events = app[SERVICE_KEY].events
-        events.add_sink(registry.enqueue)
+        registry = WebhookRegistry(store, rule.check, cache_s=cfg.cache_s, on_enqueued=worker.wake, in_commit=True)
+        service = app[SERVICE_KEY]
+        service.use_webhooks(registry.plan)  # memory events' deliveries: in the change's transaction
+        events = service.events
+        events.add_sink(registry.enqueue)  # relation and reset events' deliveries, and the worker's wake-up
         if metrics is not None:
             metrics.count_webhook_queue = store.pending_count
         app[WEBHOOKS_KEY] = registry
@@ -48,6 +50,7 @@ async def _webhooks(app: web.Application) -> AsyncIterator[None]:
             yield
         finally:
             events.remove_sink(registry.enqueue)
+            service.use_webhooks(None)
             if metrics is not None:
                 metrics.count_webhook_queue = None
             await worker.stop()

@@ -51,10 +51,15 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("memory_id", sa.String(), nullable=True),
+        sa.Column("user_id", sa.String(), nullable=True),
+        sa.Column("agent_id", sa.String(), nullable=True),
+        sa.Column("run_id", sa.String(), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_webhook_deliveries"),
     )
     op.create_index("ix_webhook_deliveries_status_due", "webhook_deliveries", ["status", "next_attempt_at"])
     op.create_index("ix_webhook_deliveries_webhook_created", "webhook_deliveries", ["webhook_id", "created_at"])
+    op.create_index("ix_webhook_deliveries_memory_id", "webhook_deliveries", ["memory_id"])
 
 
 def downgrade() -> None:

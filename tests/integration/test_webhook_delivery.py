@@ -13,11 +13,13 @@ import pytest
 
 from app.webhooks.transport import AiohttpTransport, PublicResolver, TargetRule
 from history.engine import create_engine
+from history.repository import SqlMemoryRepository
 from history.webhooks import SqlWebhookStore
 from memory.access import Principal, Role
 from memory.errors import DeliveryError, InvalidInput, NotFound
 from memory.events import EventKind, MemoryEvent
 from memory.models import MemoryRecord, Scope, utcnow
+from memory.ports import ChangeSet
 from memory.webhook_delivery import DeliveryWorker, RetryPolicy, WorkerLimits
 from memory.webhooks import DeliveryStatus, WebhookRegistry
 from tests.fixtures.webhook_receiver import Receiver, until, verify
@@ -259,3 +261,22 @@ async def test_a_user_credential_manages_only_webhooks_inside_its_scope(store: S
         await hooks.delete(alice, project.id)
     rotated = await hooks.rotate_secret(alice, mine.id)
     assert rotated.secret != mine.secret and rotated.secret.startswith("whsec_")
+
+
+async def test_the_memory_repository_writes_deliveries_with_its_commit_and_erasing_removes_them(
+    sql_url: str,
+) -> None:
+    repo, store = SqlMemoryRepository(create_engine(sql_url)), SqlWebhookStore(create_engine(sql_url))
+    try:
+        hooks = registry(store)
+        hook = await hooks.create(ADMIN, url="http://127.0.0.1:9/", name="h", event_types=["memory_add"])
+        events = [added("one", "alice"), added("two", "alice"), added("three", "bob")]
+        await repo.commit(ChangeSet(deliveries=await hooks.plan(events)))
+        assert len(await deliveries(store, hook.id)) == 3
+        await repo.commit(ChangeSet(erased=["m-one"]))
+        await repo.commit(ChangeSet(erased_scope=Scope("bob")))
+        left = await deliveries(store, hook.id)
+        assert [(d.memory_id, d.scope) for d in left] == [("m-two", Scope("alice"))]
+    finally:
+        await repo.close()
+        await store.close()

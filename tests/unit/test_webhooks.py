@@ -1,19 +1,22 @@
-"""The pure parts of webhooks: event type names, the body, the signature, the retry waits, and
-which events a webhook wants."""
+"""The pure parts of webhooks (event type names, the body, the signature, the retry waits, which
+events a webhook wants), and the service writing deliveries in the change's own commit."""
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
 
-from memory.errors import InvalidInput
+from memory.errors import InvalidInput, StoreUnavailable
 from memory.events import EventKind, MemoryEvent
-from memory.models import MemoryRecord, Scope, utcnow
+from memory.models import MemoryRecord, Message, Scope, utcnow
+from memory.service import MemoryService
 from memory.webhook_delivery import RetryPolicy, sign
-from memory.webhooks import Webhook, event_body, event_kinds
+from memory.webhooks import Delivery, DeliveryStatus, Webhook, event_body, event_kinds
+from tests.fakes.repository import InMemoryRepository
 
 
 def test_event_types_take_mem0_names_and_ours_and_refuse_the_rest() -> None:
@@ -61,3 +64,28 @@ def test_a_webhook_wants_events_of_its_kinds_inside_its_scope_while_active() -> 
     project = Webhook("p", "n", "http://x", frozenset({EventKind.ADD}), Scope(), True, now, now)
     assert project.wants(MemoryEvent(EventKind.ADD, Scope("bob")))
     assert not replace(project, active=False).wants(MemoryEvent(EventKind.ADD, Scope("bob")))
+
+
+async def test_the_service_writes_deliveries_in_the_changes_own_commit(
+    service: MemoryService, repo: InMemoryRepository,
+) -> None:
+    asked: list[list[EventKind]] = []
+
+    async def planner(events: Sequence[MemoryEvent]) -> list[Delivery]:
+        asked.append([e.kind for e in events])
+        now = utcnow()
+        return [Delivery(f"d{len(repo.deliveries)}-{i}", "w", "e", e.kind, "{}", DeliveryStatus.PENDING, 0, now, now,
+                         now, memory_id=e.memory_id, scope=e.scope) for i, e in enumerate(events)]
+
+    service.use_webhooks(planner)
+    repo.fail_next_commit = StoreUnavailable("sql")
+    with pytest.raises(StoreUnavailable):
+        await service.add([Message("user", "I like tea")], Scope("alice"), infer=False)
+    assert repo.deliveries == []  # no change, no delivery
+    added = await service.add([Message("user", "I like tea")], Scope("alice"), infer=False)
+    id = added.results[0].id
+    await service.update(id, text="I like green tea")
+    assert [d.kind for d in repo.deliveries] == [EventKind.ADD, EventKind.UPDATE]
+    await service.delete(id, purge=True)  # erased: the deliveries holding its text go, its DELETE stays
+    assert [(d.kind, d.memory_id) for d in repo.deliveries] == [(EventKind.DELETE, id)]
+    assert asked == [[EventKind.ADD], [EventKind.ADD], [EventKind.UPDATE], [EventKind.DELETE]]

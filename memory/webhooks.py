@@ -1,10 +1,10 @@
 """Webhooks: the receivers a project registers for the events the subscriptions carry, the port
 their durable outbox is kept behind, and the registry that manages them and enqueues deliveries.
 
-A delivery is a row (WebhookStore) written when the event is published, then sent by the
-DeliveryWorker (memory/webhook_delivery.py). Enqueueing happens in the event bus's sink, after
-the memory change has committed: a process that dies between the two loses that event's
-deliveries (docs/webhooks.md says so)."""
+A delivery is a row sent by the DeliveryWorker (memory/webhook_delivery.py). Memory events'
+rows are written in the change's own SQL transaction (`plan`, through MemoryService.use_webhooks);
+relation and reset events' rows by the event bus sink (`enqueue`) just after they are published:
+a process that dies in between loses those (docs/webhooks.md says so)."""
 from __future__ import annotations
 
 import json

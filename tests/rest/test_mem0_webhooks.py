@@ -1,12 +1,16 @@
 """mem0's official `MemoryClient` manages webhooks on a live AgentMem (create, get, update,
 delete, and the error for an unknown one), and a memory the client adds reaches the registered
-receiver, signed with the secret create_webhook returned."""
+receiver, signed with the secret create_webhook returned; the delivery log and secret rotation
+answer on their REST paths."""
 from __future__ import annotations
 
 import importlib.util
 import json
 import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +21,20 @@ from tests.rest.test_mem0_client import run
 
 if importlib.util.find_spec("mem0") is None:
     pytest.skip("pip install mem0ai (the test extra)", allow_module_level=True)
+
+
+def call(base: str, method: str, path: str) -> Any:
+    with urllib.request.urlopen(urllib.request.Request(base + path, method=method), timeout=30) as resp:
+        return json.load(resp)
+
+
+def poll(read: Callable[[], Any], timeout: float = 15) -> Any:
+    """`read()` once it is truthy (the server's worker records an outcome on its own time)."""
+    deadline = time.monotonic() + timeout
+    while not (found := read()):
+        assert time.monotonic() < deadline, "nothing came in time"
+        time.sleep(0.02)
+    return found
 
 
 def test_memory_client_manages_webhooks_and_its_receiver_gets_signed_events(
@@ -30,15 +48,16 @@ def test_memory_client_manages_webhooks_and_its_receiver_gets_signed_events(
         try:
             driven = run(["-m", "tests.rest.mem0_webhook_driver", server.url, "any-key", receiver.url], isolated_env)
             assert driven.returncode == 0, driven.stderr
-            deadline = time.monotonic() + 15
-            while not receiver.received and time.monotonic() < deadline:
-                time.sleep(0.02)
+            report = json.loads(driven.stdout.strip().splitlines()[-1])
+            assert report["blocked"] == [], report["blocked"]
+            assert "ok" in report["calls"], report["calls"]
+            out = report["calls"]["ok"]
+            hook_id = out["create"]["webhook_id"]
+            log = poll(lambda: [d for d in call(server.url, "GET", f"/api/v1/webhooks/{hook_id}/deliveries/")["results"]
+                                if d["status"] == "delivered"])
+            rotated = call(server.url, "POST", f"/api/v1/webhooks/{hook_id}/rotate-secret/")
         finally:
             server.run(receiver.stop())
-    report = json.loads(driven.stdout.strip().splitlines()[-1])
-    assert report["blocked"] == [], report["blocked"]
-    assert "ok" in report["calls"], report["calls"]
-    out = report["calls"]["ok"]
     created = out["create"]
     assert created["name"] == "crm" and created["event_types"] == ["memory_add"] and created["is_active"]
     assert created["secret"].startswith("whsec_") and created["project"] == out["project"]
@@ -55,3 +74,6 @@ def test_memory_client_manages_webhooks_and_its_receiver_gets_signed_events(
     body = json.loads(got.body)
     assert body["event"] == "memory_add" and body["memory"]["memory"] == "I like green tea"
     assert body["memory"]["id"] == out["add"]["results"][0]["id"]
+    (delivered,) = log
+    assert (delivered["event"], delivered["attempts"], delivered["last_status_code"]) == ("memory_add", 1, 200)
+    assert rotated["secret"].startswith("whsec_") and rotated["secret"] != created["secret"]

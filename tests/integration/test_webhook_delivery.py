@@ -144,6 +144,27 @@ async def test_a_receiver_answering_500_is_retried_then_the_delivery_fails(
     assert len({r.headers["X-AgentMem-Event-Id"] for r in receiver.received}) == 1  # the same event each time
 
 
+async def test_an_attempt_without_an_answer_in_time_fails_and_is_retried(
+    store: SqlWebhookStore, receiver: Receiver,
+) -> None:
+    receiver.gate = asyncio.Event()  # accepts the request, never answers
+    impatient = AiohttpTransport(TargetRule(allow_private=True), timeout_s=0.2, connections=2)
+    hooks = registry(store)
+    hook = await hooks.create(ADMIN, url=receiver.url, name="mute", event_types=["memory_add"])
+    worker = DeliveryWorker(store, impatient, replace(FAST, max_attempts=2), QUICK)
+    worker.start()
+    try:
+        await hooks.enqueue(added("hello"))
+        await until(lambda: _status(store, hook.id, DeliveryStatus.FAILED))
+    finally:
+        receiver.gate.set()
+        await worker.stop()
+        await impatient.close()
+    (dead,) = await deliveries(store, hook.id)
+    assert dead.attempts == 2 and dead.last_error == "no answer within 0.2 s"
+    assert len(receiver.received) == 2
+
+
 async def test_a_slow_receiver_holds_only_its_own_slots(
     store: SqlWebhookStore, transport: AiohttpTransport, receiver: Receiver,
 ) -> None:

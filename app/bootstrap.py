@@ -26,6 +26,7 @@ from history.credentials import SqlCredentialStore
 from history.engine import create_engine
 from history.exports import SqlExportStore
 from history.repository import SqlMemoryRepository
+from history.webhooks import SqlWebhookStore
 from memory.observe import combine, watched
 from memory.options import ExportOptions
 from memory.ports import LLM, Embedder, Reranker, Vision
@@ -227,6 +228,17 @@ async def credentials_context(settings: Settings) -> AsyncIterator[SqlCredential
     """API keys and refresh tokens, in the same database as the memories (its own small engine:
     credentials are read on every request and must not queue behind memory writes' pool)."""
     store = SqlCredentialStore(create_engine(settings.sql_url(), pool_size=5, max_overflow=5))
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@contextlib.asynccontextmanager
+async def webhook_store_context(settings: Settings) -> AsyncIterator[SqlWebhookStore]:
+    """Webhooks and their delivery outbox, in the same database as the memories (a small engine
+    of its own, as credentials: deliveries must not queue behind memory writes' pool)."""
+    store = SqlWebhookStore(create_engine(settings.sql_url(), pool_size=5, max_overflow=5))
     try:
         yield store
     finally:

@@ -349,6 +349,28 @@ class EventStreamSettings(BaseModel):
         "with Last-Event-ID (older ones: the client is told it missed events)")
 
 
+class WebhookSettings(BaseModel):
+    enabled: bool = Field(True, description="false: no webhook is registered or delivered (the API refuses them)")
+    allow_private_targets: bool = Field(
+        False, description="let webhooks reach loopback, private, link-local and other non-public addresses "
+        "(tests, a receiver on the same network); checked at registration and on every attempt")
+    timeout_s: float = Field(10.0, gt=0, le=120, description="limit on one delivery attempt (connect, send, answer)")
+    max_attempts: int = Field(8, ge=1, le=100, description="attempts before a delivery is marked failed")
+    backoff_s: float = Field(2.0, gt=0, le=3600, description="wait before the second attempt; doubles after each "
+                             "failure (each wait is 50-100 % of that, at random)")
+    max_backoff_s: float = Field(600.0, gt=0, le=86_400, description="the longest wait between two attempts")
+    max_age_s: float = Field(86_400.0, gt=0, description="a delivery still failing this long after its event is "
+                             "marked failed")
+    concurrency: int = Field(16, ge=1, le=1000, description="deliveries in flight per replica")
+    per_webhook: int = Field(2, ge=1, le=100, description="deliveries in flight to one webhook per replica")
+    poll_s: float = Field(1.0, gt=0, le=60, description="how often the outbox is read for due retries (and for "
+                          "deliveries enqueued by other replicas)")
+    retention_s: float = Field(7 * 86_400.0, gt=0, description="delivered and failed deliveries stay in the log "
+                               "this long")
+    cache_s: float = Field(5.0, ge=0, le=300, description="how long a replica keeps the list of active webhooks "
+                           "(changes made on another replica show after at most this long)")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AGENTMEM_", env_nested_delimiter="__", extra="forbid")
 
@@ -381,6 +403,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     events: EventStreamSettings = Field(default_factory=EventStreamSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     max_body_bytes: int = Field(1_048_576, ge=1024)
     replica_id: str | None = None
     graph: GraphSettings = Field(default_factory=GraphSettings)

@@ -23,6 +23,7 @@ from app.ops.runtime import RUNTIME_KEY
 from app.rest import setup_rest
 from app.settings import Settings
 from app.streams import install_streams
+from app.webhooks.wiring import install_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ def create_app(settings: Settings, *, reload: Callable[[], Settings] | None = No
     if settings.redis_url:
         app.cleanup_ctx.append(_fanout)
     install_streams(app, settings)  # subscription caps and the replay log of /v1/events
+    install_webhooks(app, settings)  # the registry (an event sink) and the delivery worker
     schema = build_schema(settings.limits, introspection=settings.introspection, max_page=settings.memory.max_limit)
     view = AgentMemGraphQLView.from_settings(schema, settings)
 

@@ -18,6 +18,8 @@ from history.group_commit import GroupCommitter
 from history.record_cache import RecordCache
 from history.lexical import FTS_TABLE, search_statement
 from history.tables import graph_outbox, memories, memory_feedback, memory_history, memory_mentions
+from history.webhook_tables import webhook_deliveries
+from history.webhooks import delivery_values
 from memory.mentions import mentioned
 from memory.models import (
     ChangeEvent,
@@ -49,6 +51,7 @@ class _Encoded:
     rewritten: list[str]  # written memories that may have mention rows already (all but those just added)
     history: list[dict[str, Any]]
     outbox: list[dict[str, Any]]
+    deliveries: list[dict[str, Any]]  # webhook deliveries of the change's events
     deletes: list[str]
     erased: list[str]
     erased_scope: Scope | None
@@ -61,7 +64,8 @@ class _Encoded:
         added = {h.memory_id for h in change.history if h.event is ChangeEvent.ADD}
         rewritten = [row["id"] for row in rows if row["id"] not in added]
         return cls(rows, named, rewritten, [codec.history_values(h) for h in change.history],
-                   [codec.outbox_values(w) for w in change.graph_work], list(change.deletes),
+                   [codec.outbox_values(w) for w in change.graph_work],
+                   [delivery_values(d) for d in change.deliveries], list(change.deletes),
                    list(change.erased), change.erased_scope)
 
     @property
@@ -147,6 +151,9 @@ class SqlMemoryRepository:
                 outbox = [row for c in changes for row in c.outbox]
                 if outbox:
                     await conn.execute(sa.insert(graph_outbox), outbox)
+                deliveries = [row for c in changes for row in c.deliveries]
+                if deliveries:  # after any erase above: an erase's own DELETE event stays
+                    await conn.execute(sa.insert(webhook_deliveries), deliveries)
             return results
         finally:
             if any(c.erases for c in changes):
@@ -184,6 +191,12 @@ class SqlMemoryRepository:
                   if (row.payload or {}).get("memory_id") in wanted or _in_scope(scope, (row.payload or {}).get("scope"))]
         for chunk in _chunks(doomed):
             await conn.execute(sa.delete(graph_outbox).where(graph_outbox.c.id.in_(chunk)))
+        # webhook deliveries about these memories hold their text in the body
+        for chunk in _chunks(ids):
+            await conn.execute(sa.delete(webhook_deliveries).where(webhook_deliveries.c.memory_id.in_(chunk)))
+        if scope is not None:
+            await conn.execute(sa.delete(webhook_deliveries).where(
+                *[webhook_deliveries.c[f] == v for f, v in _scope_fields(scope)]))
 
     async def _compact_lexical(self) -> None:
         # FTS5 marks deleted rows in a newer segment and keeps their terms in the older ones

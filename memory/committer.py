@@ -3,7 +3,7 @@ vector index and the graph side by side; then telling subscribers what changed."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from memory.catalog import ScopeCatalog
 from memory.concurrency import together
@@ -14,10 +14,13 @@ from memory.graph_writer import GraphWriter
 from memory.index_keeper import IndexKeeper
 from memory.models import GraphWork, Relation
 from memory.ports import ChangeSet, MemoryRepository, VectorIndex
+from memory.webhooks import Delivery
 
 # what a commit did in the graph: relations added, relations invalidated, and whether some of
 # its graph work is still pending (the graph was slow or down; the outbox retries it)
 GraphOutcome = tuple[list[Relation], list[Relation], bool]
+# the webhook deliveries some events ask for (memory.webhooks.WebhookRegistry.plan)
+DeliveryPlanner = Callable[[Sequence[MemoryEvent]], Awaitable[list[Delivery]]]
 
 
 class Committer:
@@ -40,9 +43,13 @@ class Committer:
         self._graph_writer = graph_writer
         self._events = events
         self._graph_timeout_s = graph_write_timeout_s
+        self.planner: DeliveryPlanner | None = None
 
-    async def commit(self, change: ChangeSet, works: list[GraphWork]) -> GraphOutcome:
-        """Commit to SQL, then bring the catalog, the index and the graph in line with it."""
+    async def commit(self, change: ChangeSet, works: list[GraphWork], events: Sequence[MemoryEvent] = ()) -> GraphOutcome:
+        """Commit to SQL, then bring the catalog, the index and the graph in line with it. The
+        webhook deliveries `events` ask for are written in the same transaction."""
+        if events and self.planner is not None:
+            change.deliveries = await self.planner(events)
         async with self._keeper.writing():
             seq = await self._repo.commit(change)
             if change.history:

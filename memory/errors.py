@@ -44,6 +44,12 @@ class Conflict(AgentMemError):
     code = "CONFLICT"
 
 
+class DeliveryError(AgentMemError):
+    """A webhook delivery attempt got no HTTP answer (refused, timed out, target not allowed)."""
+
+    code = "DELIVERY_FAILED"
+
+
 class Immutable(AgentMemError):
     """The memory was added with `immutable`: it can be deleted (and added again), never changed."""
 

@@ -26,6 +26,7 @@ from memory.models import (
     Vector,
 )
 from memory.pagination import Page
+from memory.webhooks import Delivery
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -177,6 +178,9 @@ class ChangeSet:
     erased: list[MemoryId] = field(default_factory=list)
     # erase a whole scope: also the history text of its memories deleted earlier (prefix match)
     erased_scope: Scope | None = None
+    # webhook deliveries of this change's events (memory.webhooks.IN_COMMIT); an erase also deletes
+    # the deliveries about the erased memories / scope
+    deliveries: list[Delivery] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

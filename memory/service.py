@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 from memory.batch import CheckedEdit, MaySee, MemoryEdit, check_deletes, check_edits
 from memory.catalog import ScopeCatalog
-from memory.committer import Committer
+from memory.committer import Committer, DeliveryPlanner
 from memory.entities import EntityResolver
 from memory.errors import AgentMemError, Immutable, InvalidInput, NotFound, StoreUnavailable
 from memory.events import EventBus, EventKind, MemoryEvent
@@ -130,6 +130,11 @@ class MemoryService:
             if exports is not None else None
         )
 
+    def use_webhooks(self, planner: DeliveryPlanner | None) -> None:
+        """Write the webhook deliveries of memory events in the change's own SQL transaction
+        (memory.webhooks.WebhookRegistry.plan); None: stop."""
+        self._committer.planner = planner
+
     # lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
         """Reconcile the vector index with SQL and start the background writers."""
@@ -234,7 +239,7 @@ class MemoryService:
                 fact_triples.append((old.id, triples))
         works = await self.knowledge.works_for(scope, fact_triples, d.loose_triples)
         change.graph_work.extend(works)
-        added, invalid, pending = await self._committer.commit(change, works)
+        added, invalid, pending = await self._committer.commit(change, works, events)
         invalid += await self._retire_relations([old.id for old, _ in d.invalidations], now)
         await self._committer.publish(events, added, invalid)
         return AddResult(results, added, invalid, pending, d.stored_raw)
@@ -263,8 +268,9 @@ class MemoryService:
             writes=[StoredMemory(rec, vec)],
             history=[HistoryEntry(id, ChangeEvent.UPDATE, old.text, rec.text, rec.scope, now, actor)],
         )
-        await self._committer.commit(change, [])
-        await self._committer.publish([MemoryEvent(EventKind.UPDATE, rec.scope, id, rec, old.text)], [], [])
+        events = [MemoryEvent(EventKind.UPDATE, rec.scope, id, rec, old.text)]
+        await self._committer.commit(change, [], events)
+        await self._committer.publish(events, [], [])
         return rec
 
     @observed("update_many")
@@ -295,7 +301,7 @@ class MemoryService:
             change.history.append(HistoryEntry(old.id, ChangeEvent.UPDATE, old.text, text, old.scope, now, actor))
             events.append(MemoryEvent(EventKind.UPDATE, old.scope, old.id, rec, old.text))
             out.append(rec)
-        await self._committer.commit(change, [])
+        await self._committer.commit(change, [], events)
         await self._committer.publish(events, [], [])
         return out
 
@@ -355,10 +361,11 @@ class MemoryService:
         else:
             history = [HistoryEntry(r.id, ChangeEvent.DELETE, r.text, None, r.scope, now, actor) for r in records]
         change = ChangeSet(deletes=ids, history=history, erased=ids if purge else [], erased_scope=erase_scope)
-        await self._committer.commit(change, [])
+        events = [MemoryEvent(EventKind.DELETE, r.scope, r.id, None if purge else r, None if purge else r.text)
+                  for r in records]
+        await self._committer.commit(change, [], events)
         invalid = [] if purge else await self._retire_relations(ids, now)
-        await self._committer.publish([MemoryEvent(EventKind.DELETE, r.scope, r.id, None if purge else r, None if purge else r.text)
-                             for r in records], [], invalid)
+        await self._committer.publish(events, [], invalid)
 
     async def _retire_relations(self, memory_ids: list[str], at: datetime) -> list[Relation]:
         """Invalidate the relations these (deleted or invalidated) memories alone supported."""

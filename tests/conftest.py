@@ -5,4 +5,5 @@ from app.process import pin_threads
 pin_threads()
 
 pytest_plugins = ["tests.fixtures.sql", "tests.fixtures.openai_fake", "tests.fixtures.bolt", "tests.fixtures.rerank_fake",
-                  "tests.fixtures.otlp_fake", "tests.fixtures.idp_fake"]
+                  "tests.fixtures.otlp_fake", "tests.fixtures.idp_fake",
+                  "tests.fixtures.webhook_receiver"]

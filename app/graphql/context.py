@@ -13,13 +13,15 @@ from aiohttp import web
 from strawberry.types import Info as _Info
 
 from app.auth.keys import KeyAdmin, KeyManager
+from app.keys import WEBHOOKS_KEY
 from app.graphql.loaders import Loaders
 from memory.access import ANONYMOUS_ADMIN, Principal
-from memory.errors import Unauthenticated
+from memory.errors import InvalidInput, Unauthenticated
 from memory.guarded import GuardedMemoryService
 
 if TYPE_CHECKING:
     from memory.service import MemoryService
+    from memory.webhooks import WebhookRegistry
 
 NOT_YET = "not authenticated: send the credential in connection_init"
 
@@ -69,6 +71,20 @@ class Context:
         if self.key_manager is None:  # only when the app was built without the auth context
             raise Unauthenticated("API keys are not available")
         return KeyAdmin(self.key_manager, self.principal)
+
+    @property
+    def caller(self) -> Principal:
+        if self.principal is None:
+            raise Unauthenticated(NOT_YET)
+        return self.principal
+
+    @property
+    def webhooks(self) -> WebhookRegistry:
+        """The registry; its methods take `caller` (the access rule is the core's)."""
+        registry = self.request.app.get(WEBHOOKS_KEY)
+        if registry is None:
+            raise InvalidInput("webhooks are switched off on this server (webhooks.enabled)")
+        return registry
 
 
 Info = _Info[Context, None]

@@ -22,6 +22,7 @@ from app.graphql.parse_cache import DocumentCache
 from app.graphql.mutations import Mutation
 from app.graphql.queries import Query
 from app.graphql.subscriptions import Subscription
+from app.graphql.webhooks import WebhookMutation, WebhookQuery
 from app.settings import LimitSettings
 from app.ops.graphql_ext import Observability
 
@@ -89,8 +90,8 @@ async def _mapped(results: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, Non
             yield result
 
 
-RootQuery = merge_types("Query", (Query, KeyQuery))
-RootMutation = merge_types("Mutation", (Mutation, KeyMutation))
+RootQuery = merge_types("Query", (Query, KeyQuery, WebhookQuery))
+RootMutation = merge_types("Mutation", (Mutation, KeyMutation, WebhookMutation))
 
 
 def build_schema(limits: LimitSettings | None = None, *, introspection: bool = True, max_page: int = 100,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
@@ -70,6 +71,11 @@ class Metrics:
         self.items = Gauge(f"{NS}_items", "live memories, entities and valid relations", ["kind"], registry=r)
         self.outbox = Gauge(f"{NS}_graph_outbox_backlog", "graph work waiting in the outbox", registry=r)
         self.graph_writer_healthy = Gauge(f"{NS}_graph_writer_healthy", "1 while graph writes succeed", registry=r)
+        self.webhook_deliveries = Counter(f"{NS}_webhook_deliveries", "webhook delivery attempts by outcome "
+                                          "(delivered, retry, failed)", ["outcome"], registry=r)
+        self.webhook_queue = Gauge(f"{NS}_webhook_queue_depth", "webhook deliveries pending", registry=r)
+        # set by the webhook wiring: counts the pending deliveries (an SQL count, read with the other counts)
+        self.count_webhook_queue: Callable[[], Awaitable[int]] | None = None
         self.scrape_seconds = Gauge(f"{NS}_metrics_collect_seconds", "time to gather the live gauges", registry=r)
         self._names: set[str] = set()
         self._collected_at: float | None = None
@@ -94,6 +100,9 @@ class Metrics:
     def embedding_call(self, size: int, seconds: float) -> None:
         self.embedding_batch.observe(size)
         self.embedding_latency.observe(seconds)
+
+    def webhook_delivery(self, outcome: str) -> None:
+        self.webhook_deliveries.labels(outcome).inc()
 
     def graphql_operation(self, kind: str, name: str | None, seconds: float, codes: list[str]) -> None:
         label = name or "anonymous"
@@ -142,6 +151,8 @@ class Metrics:
                 for kind in ("entities", "relations"):
                     if kind in counts:
                         self.items.labels(kind).set(counts[kind])
+                if self.count_webhook_queue is not None:
+                    self.webhook_queue.set(await self.count_webhook_queue())
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -19,7 +19,7 @@ from memory.errors import AgentMemError, BatchRejected, RateLimited, Unauthentic
 log = logging.getLogger("app.rest")
 
 # mem0 clients talk to these prefixes; the middleware leaves every other path (GraphQL...) alone
-REST_PREFIXES = ("/v1/", "/v2/", "/v3/")
+REST_PREFIXES = ("/v1/", "/v2/", "/v3/", "/api/v1/")
 
 STATUS_BY_CODE = {
     "BAD_USER_INPUT": 400,

@@ -6,7 +6,7 @@ clients send (trailing slashes, /v2 and /v3 prefixes). Paths without parameters 
 that /v1/memories/search and /v1/memories/reset win over /v1/memories/{memory_id}."""
 from __future__ import annotations
 
-from app.rest import entities, exports, listing, memories
+from app.rest import entities, exports, listing, memories, webhooks
 from app.rest.dispatch import Route
 from app.rest.requests import (
     AddRequest,
@@ -95,4 +95,22 @@ ROUTES: tuple[Route, ...] = (
           path=ExportPath, tags=("exports",)),
     Route("GET", _both("/v1/memories/{memory_id}/history"), memories.history, "memory_history",
           "How a memory changed, oldest first", HistoryResponse, path=MemoryPath),
+    Route("GET", _both("/api/v1/webhooks/projects/{project_id}"), webhooks.list_webhooks, "list_webhooks",
+          "The webhooks this credential may manage (mem0's get_webhooks)", webhooks.WebhooksResponse,
+          path=webhooks.ProjectPath, tags=("webhooks",)),
+    Route("POST", _both("/api/v1/webhooks/projects/{project_id}"), webhooks.create_webhook, "create_webhook",
+          "Register a webhook; its signing secret is in the answer, once", webhooks.CreatedWebhookOut,
+          body=webhooks.CreateWebhookRequest, path=webhooks.ProjectPath, status=201, tags=("webhooks",)),
+    Route("PUT", _both("/api/v1/webhooks/{webhook_id}"), webhooks.update_webhook, "update_webhook",
+          "Change a webhook's name, URL, event types or active flag", webhooks.WebhookOut,
+          body=webhooks.UpdateWebhookRequest, path=webhooks.WebhookPath, tags=("webhooks",)),
+    Route("DELETE", _both("/api/v1/webhooks/{webhook_id}"), webhooks.delete_webhook, "delete_webhook",
+          "Delete a webhook and its delivery log", webhooks.WebhookDeleted, path=webhooks.WebhookPath,
+          tags=("webhooks",)),
+    Route("POST", _both("/api/v1/webhooks/{webhook_id}/rotate-secret"), webhooks.rotate_secret,
+          "rotate_webhook_secret", "A new signing secret, in the answer once", webhooks.CreatedWebhookOut,
+          path=webhooks.WebhookPath, tags=("webhooks",)),
+    Route("GET", _both("/api/v1/webhooks/{webhook_id}/deliveries"), webhooks.deliveries, "webhook_deliveries",
+          "A webhook's delivery log, newest first", webhooks.DeliveriesResponse, path=webhooks.WebhookPath,
+          query=webhooks.DeliveriesQuery, tags=("webhooks",)),
 )

@@ -8,6 +8,7 @@ from typing import Sequence
 from memory.mentions import mentioned
 from memory.models import Feedback, GraphWork, HistoryEntry, MemoryId, MemoryRecord, Scope, Vector
 from memory.ports import CatalogRow, ChangeSet, Order, PageCursor
+from memory.webhooks import Delivery
 
 
 class InMemoryRepository:
@@ -17,6 +18,7 @@ class InMemoryRepository:
         self.outbox: dict[str, GraphWork] = {}
         self.failures: dict[str, str] = {}
         self.feedbacks: dict[MemoryId, Feedback] = {}
+        self.deliveries: list[Delivery] = []  # webhook deliveries written with changes
         self._seq = 0
         self.fail_next_commit: Exception | None = None
 
@@ -35,6 +37,7 @@ class InMemoryRepository:
             self.feedbacks.pop(id, None)
         for work in change.graph_work:
             self.outbox[work.id] = work
+        self.deliveries += change.deliveries
         return self._seq
 
     def _erase(self, change: ChangeSet) -> None:
@@ -46,6 +49,8 @@ class InMemoryRepository:
                     for e in self.log]
         self.outbox = {k: w for k, w in self.outbox.items()
                        if w.memory_id not in gone and not (wiped is not None and wiped.contains(w.scope))}
+        self.deliveries = [d for d in self.deliveries
+                           if d.memory_id not in gone and not (wiped is not None and wiped.contains(d.scope))]
 
     async def get(self, id: MemoryId) -> MemoryRecord | None:
         row = self.rows.get(id)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,14 @@ def service_settings(tmp_path: Path) -> Settings:
     disabled, development mode: these tests are about REST behaviour; test_isolation.py and
     test_mem0_client.py run with real API keys."""
     return Settings(data_dir=tmp_path, graph=GraphSettings(enabled=False), auth={"mode": "development"})
+
+
+@pytest.fixture
+def isolated_env(tmp_path: Path) -> dict[str, str]:
+    """No proxies, mem0's telemetry off, and mem0's ~/.mem0 under tmp_path."""
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower() and not k.startswith(("MEM0_", "AGENTMEM_"))}
+    env.update(MEM0_TELEMETRY="False", MEM0_DIR=str(tmp_path / "mem0"), HOME=str(tmp_path / "home"))
+    return env
 
 
 @pytest.fixture

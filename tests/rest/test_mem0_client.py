@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,14 +28,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def run(args: list[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=timeout, check=False)
-
-
-@pytest.fixture
-def isolated_env(tmp_path: Path) -> dict[str, str]:
-    """No proxies, mem0's telemetry off, and mem0's ~/.mem0 under tmp_path."""
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower() and not k.startswith(("MEM0_", "AGENTMEM_"))}
-    env.update(MEM0_TELEMETRY="False", MEM0_DIR=str(tmp_path / "mem0"), HOME=str(tmp_path / "home"))
-    return env
 
 
 def test_memory_client_drives_every_operation(tmp_path: Path, isolated_env: dict[str, str]) -> None:

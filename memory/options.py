@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from memory.categories import DEFAULT_CATEGORIES, Category
 from memory.ranking import FusionWeights
 
 # relations a subject holds with one object at a time: a new one invalidates the old
@@ -27,3 +28,12 @@ class ServiceOptions:
     sync_interval_s: float = 2.0
     # records one filtered search or list may read (see RecallMixin.scan_budget)
     filter_scan_budget: int = 10_000
+    # the categories memories get unless an add brings its own set (custom_categories)
+    categories: tuple[Category, ...] = DEFAULT_CATEGORIES
+    # without an LLM: categories whose description is at least this similar (cosine), at most this many
+    category_threshold: float = 0.2
+    max_categories: int = 3
+    # what the sweep does to an expired memory (reads leave it out from its expiry on, either way):
+    # "invalidate" keeps it, invalid, with its history; "delete" removes it
+    expiry_action: str = "invalidate"
+    expiry_sweep_s: float = 60.0  # how often the sweep runs (0: never)

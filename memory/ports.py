@@ -176,6 +176,7 @@ class CatalogRow:
     id: MemoryId
     scope: Scope
     valid: bool
+    expires_at: datetime | None = None
 
 
 class MemoryRepository(Protocol):

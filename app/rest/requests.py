@@ -68,16 +68,16 @@ class MessageIn(BaseModel):
 class AddRequest(ScopeFields):
     """Remember a conversation (or, with infer=false, store each message as it is). The owner is
     user_id / agent_id / run_id, given at the top level (v1) or as equalities in `filters` (v3).
-    Refused when set: custom_categories, agent_custom_instructions, expiration_date,
-    structured_data_schema, memory_type, app_id, org_id, project_id.
+    Refused when set: agent_custom_instructions, structured_data_schema, memory_type, app_id,
+    org_id, project_id. `expiration_date` (YYYY-MM-DD: through that day, UTC; or an ISO-8601 time)
+    takes the memories out of every read from then on; `custom_categories` replaces the server's
+    category set for this add; `categories` files the memories under exactly these.
     immutable=true stores memories that refuse updates (409 IMMUTABLE) and that LLM decisions keep.
     `prompt`, `custom_instructions`, `includes` and `excludes` steer LLM extraction: without an LLM
     configured (or with infer=false) they are a 400, never silently ignored."""
 
     refused: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
-        "custom_categories": ("categories come from the extraction model", ()),
         "agent_custom_instructions": ("use custom_instructions (or prompt)", ()),
-        "expiration_date": ("memories do not expire in AgentMem", ()),
         "structured_data_schema": ("structured extraction is not supported", ()),
         "memory_type": ("only semantic memories are stored", ()),
         # memories are stored before the answer; asynchronous processing only changes timing
@@ -99,6 +99,14 @@ class AddRequest(ScopeFields):
     excludes: str | None = Field(default=None, description="What never to extract (free text); needs an LLM.")
     enable_graph: bool | None = Field(default=None, description="Must match the server's graph setting when given.")
     immutable: bool = Field(default=False, description="The memories added can be deleted, never updated.")
+    expiration_date: str | None = Field(
+        default=None, description="YYYY-MM-DD (the memories hold through that day, UTC) or an ISO-8601 time; "
+        "from then on they leave every read. Must lie ahead.")
+    custom_categories: list[dict[str, str]] | None = Field(
+        default=None, description="The categories to file these memories under, as [{name: description}] "
+        "(default: the server's set).")
+    categories: list[str] | None = Field(
+        default=None, description="File every memory added under exactly these (no inference).")
 
 
 class SearchRequest(ScopeFields):
@@ -110,7 +118,7 @@ class SearchRequest(ScopeFields):
         "fields": ("every field is returned", ()),
         "reference_date": ("relative-time queries are not supported", ()),
         "explain": ("score details are not available", (False,)),
-        "show_expired": ("", (True, False)),  # nothing ever expires, so both values are honoured
+        "show_expired": ("expired memories are shown only with include_invalidated (latest_only=false)", (False,)),
     }
 
     query: str = Field(min_length=1)
@@ -134,7 +142,7 @@ class ListOptions(ScopeFields):
 
     refused: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
         "fields": ("every field is returned", ()),
-        "show_expired": ("", (True, False)),  # nothing ever expires
+        "show_expired": ("expired memories are listed only with include_invalidated (latest_only=false)", (False,)),
         "keyword_search": ("filter text with keywords icontains", (False,)),
     }
 
@@ -184,15 +192,18 @@ class DeleteOneQuery(Mem0Request):
 
 
 class UpdateRequest(Mem0Request):
-    """Change a memory's text and/or replace its metadata. Refused: timestamp, expiration_date."""
+    """Change a memory's text, replace its metadata, set its expiration date (null clears it) and/or
+    its categories. Refused: timestamp."""
 
     refused: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
         "timestamp": ("a memory's times are kept by the service", ()),
-        "expiration_date": ("memories do not expire in AgentMem", ()),
     }
 
     text: str | None = Field(default=None, min_length=1)
     metadata: dict[str, Any] | None = None
+    expiration_date: str | None = Field(
+        default=None, description="YYYY-MM-DD or an ISO-8601 time (must lie ahead); null removes the expiry.")
+    categories: list[str] | None = Field(default=None, description="Replace the memory's categories.")
 
 
 MemoryId = Annotated[str, Field(min_length=1, max_length=200)]

@@ -4,7 +4,8 @@ the classifier that assigns them by meaning when no LLM does.
 A category is a name and a description. Without an LLM a memory gets the categories whose
 description embeds closest to its own embedding (the one computed for the index anyway), up to
 `max_per_memory` of those at or above `threshold`; the descriptions are embedded once per set
-and kept."""
+and kept. A category named `misc` is the fallback: never matched by meaning (its description
+says "anything else", which resembles everything a little), given when no other one matches."""
 from __future__ import annotations
 
 import re
@@ -22,6 +23,7 @@ MAX_CATEGORIES = 50  # in one set
 MAX_DESCRIPTION = 500
 _NAME = re.compile(r"^[\w][\w .&/+-]{0,63}$")
 _KEPT_SETS = 32  # description embeddings kept for this many distinct sets
+FALLBACK = "misc"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +126,14 @@ class CategoryClassifier:
 
     async def classify(self, vectors: Sequence[Vector], categories: tuple[Category, ...]) -> list[tuple[str, ...]]:
         """For each memory embedding, the names of its closest categories (best first); may be empty."""
-        if not vectors or not categories:
-            return [() for _ in vectors]
-        described = await self._descriptions(categories)
+        matched = tuple(c for c in categories if c.name != FALLBACK)
+        fallback = (FALLBACK,) if len(matched) < len(categories) else ()
+        if not vectors or not matched:
+            return [fallback for _ in vectors]
+        described = await self._descriptions(matched)
         scores = np.asarray(vectors, dtype=np.float32) @ described.T
         out: list[tuple[str, ...]] = []
         for row in scores:
             best = np.argsort(-row)[: self.max_per_memory]
-            out.append(tuple(categories[i].name for i in best if row[i] >= self.threshold))
+            out.append(tuple(matched[i].name for i in best if row[i] >= self.threshold) or fallback)
         return out

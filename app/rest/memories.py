@@ -77,7 +77,7 @@ async def search(ctx: Ctx) -> SearchResponse:
                                    metadata_filter(body.metadata), categories_filter(body.categories))
     result = await ctx.svc.search(
         body.query, scope or Scope(), filters=tree, limit=pick_limit(body.limit, body.top_k, DEFAULT_TOP_K),
-        threshold=body.threshold, include_invalidated=body.include_invalidated or body.latest_only is False,
+        threshold=body.threshold, include_invalidated=body.include_invalidated or body.latest_only is False or bool(body.show_expired),
         mode=SearchMode.VECTOR if body.keyword_search is False else SearchMode.HYBRID, rerank=body.rerank,
         with_relations=bool(body.enable_graph),  # mem0 returns relations when the request enables the graph
     )

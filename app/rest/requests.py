@@ -18,6 +18,8 @@ Filters = Annotated[dict[str, Any], Field(description="mem0 filter grammar: see 
 _NO_TENANTS = "AgentMem has no organisations or projects: the credential decides what you may touch"
 # what /v1/ping/ answers: mem0's MemoryClient refuses to start without both, and sends them back
 ORG_ID, PROJECT_ID = "agentmem", "default"
+# an expired memory counts as invalidated (the sweep invalidates it): one switch shows both
+_SHOW_EXPIRED = "true: also expired memories, with the invalidated ones (as include_invalidated)."
 _NO_APPS = "AgentMem has no app_id: scope memories with user_id, agent_id and run_id (or use metadata)"
 _COMMON_REFUSED: dict[str, tuple[str, tuple[Any, ...]]] = {
     "app_id": (_NO_APPS, ()),
@@ -118,7 +120,6 @@ class SearchRequest(ScopeFields):
         "fields": ("every field is returned", ()),
         "reference_date": ("relative-time queries are not supported", ()),
         "explain": ("score details are not available", (False,)),
-        "show_expired": ("expired memories are shown only with include_invalidated (latest_only=false)", (False,)),
     }
 
     query: str = Field(min_length=1)
@@ -134,6 +135,7 @@ class SearchRequest(ScopeFields):
     categories: list[str] | None = Field(default=None, description="Only memories with any of these categories.")
     latest_only: bool | None = Field(default=None, description="False also returns invalidated (superseded) memories.")
     include_invalidated: bool = False
+    show_expired: bool | None = Field(default=None, description=_SHOW_EXPIRED)
     enable_graph: bool | None = Field(default=None, description="Must match the server's graph setting when given.")
 
 
@@ -142,7 +144,6 @@ class ListOptions(ScopeFields):
 
     refused: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
         "fields": ("every field is returned", ()),
-        "show_expired": ("expired memories are listed only with include_invalidated (latest_only=false)", (False,)),
         "keyword_search": ("filter text with keywords icontains", (False,)),
     }
 
@@ -155,6 +156,7 @@ class ListOptions(ScopeFields):
     categories: list[str] | None = None
     latest_only: bool | None = Field(default=None, description="False also lists invalidated (superseded) memories.")
     include_invalidated: bool = False
+    show_expired: bool | None = Field(default=None, description=_SHOW_EXPIRED)
     order: Literal["created_desc", "created_asc", "updated_desc", "updated_asc"] = "created_desc"
     enable_graph: bool | None = None
 

@@ -16,6 +16,7 @@ from memory.models import ChangeEvent, Message, Scope
 from memory.ports import admitted
 from memory.ranking import SearchMode
 from memory.service import MemoryService, ServiceOptions
+from tests.fakes.clock import FakeClock
 from tests.fakes.embedder import HashingEmbedder
 from tests.fakes.graph import InMemoryGraph
 from tests.fakes.index import BruteForceIndex
@@ -23,17 +24,6 @@ from tests.fakes.repository import InMemoryRepository
 
 ALICE = Scope(user_id="alice")
 START = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, **delta: float) -> None:
-        self.at += timedelta(**delta)
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ strawberry.enum(SearchMode, name="SearchMode",
 # camelCase spellings of the record's own fields; anything else is a metadata key
 _RECORD_FIELDS = {
     "createdAt": "created_at", "updatedAt": "updated_at", "invalidatedAt": "invalidated_at",
-    "userId": "user_id", "agentId": "agent_id", "runId": "run_id",
+    "expiresAt": "expires_at", "userId": "user_id", "agentId": "agent_id", "runId": "run_id",
 }
 _OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in_", "nin", "contains")
 
@@ -58,7 +58,7 @@ def required_scope(value: ScopeInput) -> Scope:
 @strawberry.input(
     description="A condition on one field: give one or more operators (they are ANDed). `name` is a "
     "metadata key (`topic` or `metadata.topic`) or one of text, categories, userId, agentId, runId, "
-    "createdAt, updatedAt, invalidatedAt (ISO-8601 times)."
+    "createdAt, updatedAt, invalidatedAt, expiresAt (ISO-8601 times)."
 )
 class FieldCondition:
     name: str

@@ -114,7 +114,7 @@ class Ingestor:
         """The stored memory this fact repeats; "planned" when it repeats a fact this call
         already plans to add; None when it is new."""
         same = await self._repo.find_by_hash(scope, text_hash(text))
-        if same is not None:
+        if same is not None and not same.expired(self._catalog.now()):  # an expired one is gone: add anew
             return same
         if any(float(np.dot(vec, p)) >= self._dedup for p in planned):
             return "planned"

@@ -189,3 +189,10 @@ async def test_a_filtered_list_of_many_expired_rows_still_fills_its_page(service
     clock.advance(minutes=2)
     page = await service.list_memories(ALICE, first=3, filters=parse_filter({"text": {"contains": "note"}}))
     assert {r.id for r in page.items} == set(lasting)
+
+
+async def test_repeating_an_expired_memory_adds_it_anew(service: MemoryService, clock: FakeClock) -> None:
+    old = await remember(service, "The wifi password is tulip42", clock.at + timedelta(minutes=5))
+    clock.advance(minutes=5)
+    result = await service.add([Message("user", "The wifi password is tulip42")], ALICE)
+    assert [c.event for c in result.results] == [ChangeEvent.ADD] and result.results[0].id != old

@@ -2,15 +2,16 @@
 expires (before any sweep); the sweep then invalidates or deletes it with history and events."""
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 from typing import AsyncIterator
 
 import pytest
 
 from memory.catalog import ScopeCatalog
-from memory.errors import InvalidInput, NotFound
+from memory.errors import InvalidInput, NotFound, StoreUnavailable
 from memory.events import EventKind
-from memory.expiry import KEEP, check_future, expiry_from
+from memory.expiry import KEEP, ExpirySweep, check_future, expiry_from
 from memory.filters import parse_filter
 from memory.models import ChangeEvent, Message, Scope
 from memory.ports import admitted
@@ -196,3 +197,21 @@ async def test_repeating_an_expired_memory_adds_it_anew(service: MemoryService, 
     clock.advance(minutes=5)
     result = await service.add([Message("user", "The wifi password is tulip42")], ALICE)
     assert [c.event for c in result.results] == [ChangeEvent.ADD] and result.results[0].id != old
+
+
+async def test_the_background_sweep_keeps_running_through_store_failures() -> None:
+    calls: list[int] = []
+    second = asyncio.Event()
+
+    async def sweep() -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise StoreUnavailable("sql")  # logged; the next round tries again
+        second.set()
+        return 1
+
+    runner = ExpirySweep(sweep, interval_s=0.001)
+    runner.start()
+    await second.wait()
+    await runner.stop()
+    assert len(calls) >= 2

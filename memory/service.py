@@ -203,11 +203,10 @@ class MemoryService:
 
     async def _file(self, d: Decided, labels: tuple[str, ...] | None,
                     category_set: tuple[Category, ...]) -> list[tuple[str, ...]]:
-        """Categories for each planned add then each update, in order: the caller's, the LLM's,
-        else by embedding (the vectors computed for the index: nothing is embedded twice)."""
-        planned = [c.categories for c, _ in d.adds] + [None for _ in d.updates]
-        if labels is not None:
-            return [labels for _ in planned]
+        """Categories for each planned add then each update, in order: the caller's (adds only),
+        the LLM's, else by embedding (the vectors computed for the index: nothing is embedded
+        twice). A memory an LLM decision rewrites is filed again by embedding."""
+        planned = [labels if labels is not None else c.categories for c, _ in d.adds] + [None for _ in d.updates]
         vectors = [v for _, v in d.adds] + [v for _, _, v in d.updates]
         unfiled = [i for i, got in enumerate(planned) if got is None]
         guessed = iter(await self._classifier.classify([vectors[i] for i in unfiled], category_set))

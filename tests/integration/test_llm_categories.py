@@ -74,3 +74,15 @@ async def test_explicit_categories_skip_the_question(llm_service: MemoryService,
     result = await llm_service.add([Message("user", "I like ramen")], ALICE, categories=["favourites"])
     assert (await llm_service.get(result.results[0].id)).categories == ("favourites",)
     assert "categories" not in fake_openai.chat_requests[0]["messages"][0]["content"].split("Answer with JSON")[0]
+
+
+async def test_a_memory_an_llm_decision_rewrites_is_filed_again(llm_service: MemoryService, fake_openai) -> None:
+    old = (await llm_service.add([Message("user", "Plans a trip")], ALICE, infer=False,
+                                 categories=["someday"])).results[0]
+    fake_openai.script_chat([
+        extraction(["Plans a trip with hotels and flights to paris"], {}),
+        json.dumps({"decisions": [{"id": "0", "event": "UPDATE",
+                                   "text": "Plans a trip with hotels and flights to paris"}]}),
+    ])
+    await llm_service.add([Message("user", "I plan a trip with hotels and flights to Paris")], ALICE)
+    assert (await llm_service.get(old.id)).categories == ("travel",)

@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
 from typing import Awaitable, Callable
 
 from memory.background import cancel
+from memory.catalog import ScopeCatalog
+from memory.committer import Committer
 from memory.errors import AgentMemError, InvalidInput
+from memory.events import EventKind, MemoryEvent
+from memory.models import ChangeEvent, HistoryEntry, MemoryRecord, Relation, StoredMemory
+from memory.ports import ChangeSet, MemoryRepository
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,52 @@ def check_future(at: datetime | None, now: datetime, what: str = "expiration_dat
     if at is not None and at <= now:
         raise InvalidInput(f"{what} {at.isoformat()} has already passed: give a later date or time")
     return at
+
+
+class Expirer:
+    """Writes the end of expired memories: invalidated (reason "expired") or deleted, per
+    `action`, with history and events. `delete` and `retire` are the service's own deletion
+    (history, events) and the retirement of the relations the memories alone supported."""
+
+    def __init__(
+        self, repo: MemoryRepository, catalog: ScopeCatalog, committer: Committer, action: str, *,
+        delete: Callable[..., Awaitable[None]],
+        retire: Callable[[list[str], datetime], Awaitable[list[Relation]]],
+    ) -> None:
+        self._repo = repo
+        self._catalog = catalog
+        self._committer = committer
+        self._action = action
+        self._delete = delete
+        self._retire = retire
+
+    async def expire_due(self, limit: int) -> int:
+        """Up to `limit` memories whose expiry has come; returns how many it wrote."""
+        now = self._catalog.now()
+        ids = sorted(self._catalog.expired(now))[:limit]
+        if not ids:
+            return 0
+        # read fresh: another replica's sweep (or a caller) may have got there first
+        due = [r for r in (await self._repo.get_many(ids)).values() if r.valid and r.expired(now)]
+        if due and self._action == "delete":
+            await self._delete(due, None, reason=EXPIRED)
+        elif due:
+            await self._invalidate(due, now)
+        return len(due)
+
+    async def _invalidate(self, due: list[MemoryRecord], now: datetime) -> None:
+        kept = await self._repo.embeddings([r.id for r in due])
+        change = ChangeSet()
+        events: list[MemoryEvent] = []
+        for old in due:
+            rec = replace(old, invalidated_at=now, invalidation_reason=EXPIRED, updated_at=now)
+            change.writes.append(StoredMemory(rec, kept[old.id]))
+            change.history.append(HistoryEntry(old.id, ChangeEvent.INVALIDATE, old.text, old.text, old.scope, now,
+                                               reason=EXPIRED))
+            events.append(MemoryEvent(EventKind.INVALIDATE, old.scope, old.id, rec, old.text))
+        await self._committer.commit(change, [])
+        invalid = await self._retire([r.id for r in due], now)
+        await self._committer.publish(events, [], invalid)
 
 
 class ExpirySweep:

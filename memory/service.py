@@ -19,7 +19,7 @@ from memory.committer import Committer
 from memory.entities import EntityResolver
 from memory.errors import AgentMemError, Immutable, InvalidInput, NotFound, StoreUnavailable
 from memory.events import EventBus, EventKind, MemoryEvent
-from memory.expiry import ACTIONS, EXPIRED, KEEP, ExpirySweep, Keep, check_future
+from memory.expiry import ACTIONS, KEEP, Expirer, ExpirySweep, Keep, check_future
 from memory.follower import SqlFollower
 from memory.graph_presence import GraphPresence
 from memory.graph_writer import GraphWriter
@@ -85,7 +85,6 @@ class MemoryService:
         self._clock = clock
         self._classifier = CategoryClassifier(embedder, threshold=options.category_threshold,
                                               max_per_memory=options.max_categories)
-        self.sweep = ExpirySweep(self.expire_due, options.expiry_sweep_s)
         self.keeper = IndexKeeper(index, repo, index_save_interval_s)
         self.follower = SqlFollower(repo, index, self._catalog, self.keeper.gate, options.sync_interval_s,
                                     on_change=self.keeper.mark_dirty)
@@ -123,6 +122,9 @@ class MemoryService:
         self.relations_by_memory = self.knowledge.relations_by_memory
         self.add_relation = self.knowledge.add_relation
         self.invalidate_relation = self.knowledge.invalidate_relation
+        self._expirer = Expirer(repo, self._catalog, self._committer, options.expiry_action,
+                                delete=self._delete_records, retire=self._retire_relations)
+        self.sweep = ExpirySweep(self.expire_due, options.expiry_sweep_s)
         self._ingest = Ingestor(
             embedder, index, self._catalog, repo, llm,
             dedup_threshold=options.dedup_threshold, similar_memories=options.similar_memories,
@@ -401,33 +403,8 @@ class MemoryService:
 
     # expiry --------------------------------------------------------------------------------
     async def expire_due(self, limit: int = 500) -> int:
-        """Write the end of up to `limit` memories whose expiry has come: invalidated (reason
-        "expired") or deleted, per options.expiry_action, with history and events. Reads already
-        left them out; this makes it lasting. Returns how many it wrote."""
-        now = self._clock()
-        ids = sorted(self._catalog.expired(now))[:limit]
-        if not ids:
-            return 0
-        # read fresh: another replica's sweep (or a caller) may have got there first
-        due = [r for r in (await self._repo.get_many(ids)).values() if r.valid and r.expired(now)]
-        if not due:
-            return 0
-        if self.options.expiry_action == "delete":
-            await self._delete_records(due, None, reason=EXPIRED)
-            return len(due)
-        kept = await self._repo.embeddings([r.id for r in due])
-        change = ChangeSet()
-        events: list[MemoryEvent] = []
-        for old in due:
-            rec = replace(old, invalidated_at=now, invalidation_reason=EXPIRED, updated_at=now)
-            change.writes.append(StoredMemory(rec, kept[old.id]))
-            change.history.append(HistoryEntry(old.id, ChangeEvent.INVALIDATE, old.text, old.text, old.scope, now,
-                                               reason=EXPIRED))
-            events.append(MemoryEvent(EventKind.INVALIDATE, old.scope, old.id, rec, old.text))
-        await self._committer.commit(change, [])
-        invalid = await self._retire_relations([r.id for r in due], now)
-        await self._committer.publish(events, [], invalid)
-        return len(due)
+        """Write the end of up to `limit` memories whose expiry has come (see memory/expiry.py)."""
+        return await self._expirer.expire_due(limit)
 
     # feedback ------------------------------------------------------------------------------
     async def give_feedback(self, id: str, rating: FeedbackRating | None, reason: str | None = None, *,

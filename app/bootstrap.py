@@ -25,7 +25,7 @@ from graph.store import Neo4jGraphStore
 from history.credentials import SqlCredentialStore
 from history.engine import create_engine
 from history.repository import SqlMemoryRepository
-from memory.categories import check_categories
+from memory.categories import DEFAULT_CATEGORIES, check_categories
 from memory.observe import combine, watched
 from memory.ports import LLM, Embedder, Reranker
 from memory.providers.http_reranker import HttpReranker
@@ -155,7 +155,7 @@ def service_options(settings: Settings) -> ServiceOptions:
                              lexical=mem.lexical_weight, graph=mem.graph_weight, min_candidates=mem.search_candidates),
         rerank_candidates=settings.reranker.candidates,
         filter_scan_budget=mem.filter_scan_budget,
-        categories=check_categories(mem.categories, "memory.categories"),
+        categories=check_categories(mem.categories, "memory.categories") if mem.categories else DEFAULT_CATEGORIES,
         category_threshold=mem.category_threshold,
         max_categories=mem.max_categories,
         expiry_action=mem.expiry_action,

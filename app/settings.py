@@ -100,10 +100,10 @@ class MemorySettings(BaseModel):
         10_000, ge=0, description="memory rows kept in process for searches' repeated reads (0: read SQL every time); "
         "forgotten on every write, and on another replica's write when the follower sees it; reads by id stay fresh"
     )
-    categories: dict[str, str] = Field(
-        default_factory=lambda: {c.name: c.description for c in _CORE.categories},
-        description="the categories memories are filed under (name = description) unless an add brings its own "
-        "custom_categories; default: 15 general ones (personal_details, family, food, travel, ...)")
+    categories: dict[str, str] | None = Field(
+        None, description="the categories memories are filed under (name = description) unless an add brings its "
+        "own custom_categories; unset: 15 general ones (personal_details, family, food, travel, ... misc: "
+        "memory/categories.py)")
     category_threshold: float = Field(
         _CORE.category_threshold, ge=-1, le=1, description="without an LLM: the least cosine similarity between a "
         "memory and a category's description for the memory to be filed under it")
@@ -116,7 +116,9 @@ class MemorySettings(BaseModel):
 
     @field_validator("categories")
     @classmethod
-    def _category_set(cls, value: dict[str, str]) -> dict[str, str]:
+    def _category_set(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return None
         try:
             check_categories(value, "memory.categories")
         except InvalidInput as exc:

@@ -4,9 +4,13 @@ and tests/integration/test_expiry_categories_sql.py; here: the shapes, the check
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from aiohttp.test_utils import TestClient
 
+from app.bootstrap import service_options
+from app.settings import GraphSettings, Settings
+from app.web import create_app
 from tests.rest.conftest import error, ok, remember
 
 
@@ -71,3 +75,15 @@ async def test_custom_categories_and_explicit_categories_on_add(client: TestClie
     assert "one pair each" in await error(bad, 400, "BAD_USER_INPUT")
     changed = await ok(await client.put(f"/v1/memories/{mine}", json={"categories": ["garden"]}))
     assert changed["categories"] == ["garden"]
+
+
+async def test_the_configured_set_replaces_the_default_one(aiohttp_client, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, graph=GraphSettings(enabled=False), auth={"mode": "development"},
+                        memory={"categories": {"billing": "invoices, payments, refunds and prices",
+                                               "shipping": "parcels, delivery and couriers"},
+                                "expiry_action": "delete"})
+    options = service_options(settings)
+    assert options.expiry_action == "delete" and [c.name for c in options.categories] == ["billing", "shipping"]
+    client = await aiohttp_client(create_app(settings))
+    id = await remember(client, "The courier lost my parcel")
+    assert (await ok(await client.get(f"/v1/memories/{id}")))["categories"] == ["shipping"]

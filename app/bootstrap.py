@@ -27,6 +27,7 @@ from history.engine import create_engine
 from history.exports import SqlExportStore
 from history.repository import SqlMemoryRepository
 from history.webhooks import SqlWebhookStore
+from memory.categories import DEFAULT_CATEGORIES, check_categories
 from memory.observe import combine, watched
 from memory.options import ExportOptions
 from memory.ports import LLM, Embedder, Reranker, Vision
@@ -169,6 +170,11 @@ def service_options(settings: Settings) -> ServiceOptions:
                               stale_after_s=settings.exports.stale_after_s),
         image_max_bytes=settings.vision.max_image_bytes,
         image_media_types=frozenset(t.lower() for t in settings.vision.media_types),
+        categories=check_categories(mem.categories, "memory.categories") if mem.categories else DEFAULT_CATEGORIES,
+        category_threshold=mem.category_threshold,
+        max_categories=mem.max_categories,
+        expiry_action=mem.expiry_action,
+        expiry_sweep_s=mem.expiry_sweep_s,
     )
 
 

@@ -46,6 +46,7 @@ def _record_json(rec: MemoryRecord) -> dict[str, Any]:
         "updated_at": rec.updated_at.isoformat(),
         "invalidated_at": rec.invalidated_at.isoformat() if rec.invalidated_at else None,
         "invalidation_reason": rec.invalidation_reason, "categories": list(rec.categories),
+        "expires_at": rec.expires_at.isoformat() if rec.expires_at else None,
     }
 
 
@@ -55,6 +56,7 @@ def _record(data: dict[str, Any]) -> MemoryRecord:
         metadata=data["metadata"], created_at=datetime.fromisoformat(data["created_at"]),
         updated_at=datetime.fromisoformat(data["updated_at"]), invalidated_at=_time(data["invalidated_at"]),
         invalidation_reason=data["invalidation_reason"], categories=tuple(data["categories"]),
+        expires_at=_time(data.get("expires_at")),  # absent from replicas that predate expiry
     )
 
 

@@ -14,6 +14,8 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from app.ops.config_sources import file_sources
+from memory.categories import check_categories
+from memory.errors import InvalidInput
 from memory.options import EXCLUSIVE_RELATIONS, ServiceOptions
 
 # the core's defaults are the settings' defaults: one set, kept in memory/options.py
@@ -121,6 +123,30 @@ class MemorySettings(BaseModel):
         10_000, ge=0, description="memory rows kept in process for searches' repeated reads (0: read SQL every time); "
         "forgotten on every write, and on another replica's write when the follower sees it; reads by id stay fresh"
     )
+    categories: dict[str, str] | None = Field(
+        None, description="the categories memories are filed under (name = description) unless an add brings its "
+        "own custom_categories; unset: 15 general ones (personal_details, family, food, travel, ... misc: "
+        "memory/categories.py)")
+    category_threshold: float = Field(
+        _CORE.category_threshold, ge=-1, le=1, description="without an LLM: the least cosine similarity between a "
+        "memory and a category's description for the memory to be filed under it")
+    max_categories: int = Field(_CORE.max_categories, ge=1, le=10, description="categories one memory gets at most")
+    expiry_action: Literal["invalidate", "delete"] = Field(
+        "invalidate", description="what the sweep does to expired memories (reads leave them out from their "
+        "expiry either way): invalidate (kept, with reason expired) or delete")
+    expiry_sweep_s: float = Field(
+        _CORE.expiry_sweep_s, ge=0, description="seconds between two expiry sweeps (0: never)")
+
+    @field_validator("categories")
+    @classmethod
+    def _category_set(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return None
+        try:
+            check_categories(value, "memory.categories")
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None  # reported as a configuration error
+        return value
 
 
 class LogSettings(BaseModel):

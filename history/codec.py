@@ -42,6 +42,7 @@ RECORD_COLUMNS = (
     memories.c.invalidation_reason,
     memories.c.occurred_at,
     memories.c.immutable,
+    memories.c.expires_at,
 )
 
 HISTORY_COLUMNS = tuple(memory_history.c)
@@ -84,6 +85,7 @@ def memory_values(stored: StoredMemory, seq: int) -> dict[str, Any]:
         "invalidation_reason": record.invalidation_reason,
         "occurred_at": record.occurred_at,
         "immutable": record.immutable,
+        "expires_at": record.expires_at,
         "embedding": encode_vector(stored.embedding),
         "seq": seq,
     }
@@ -92,7 +94,7 @@ def memory_values(stored: StoredMemory, seq: int) -> dict[str, Any]:
 def record_from_row(row: AnyRow) -> MemoryRecord:
     """A row selected with RECORD_COLUMNS."""
     (id_, text, hash_, user_id, agent_id, run_id, meta, categories, created, updated, invalidated, reason,
-     occurred, immutable) = row
+     occurred, immutable, expires) = row
     return MemoryRecord(
         id=id_,
         text=text,
@@ -106,6 +108,7 @@ def record_from_row(row: AnyRow) -> MemoryRecord:
         categories=tuple(categories or ()),
         occurred_at=occurred,
         immutable=bool(immutable),
+        expires_at=expires,
     )
 
 

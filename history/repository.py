@@ -412,10 +412,11 @@ class SqlMemoryRepository:
     async def catalog(self) -> list[CatalogRow]:
         self._cache.clear()  # the caller rebuilds its whole view (start-up, a reset elsewhere)
         c = memories.c
-        query = sa.select(c.id, c.user_id, c.agent_id, c.run_id, c.invalidated_at.is_(None))
+        query = sa.select(c.id, c.user_id, c.agent_id, c.run_id, c.invalidated_at.is_(None), c.expires_at)
         async with self._sql.reading() as conn:
             result = await conn.execute(query)
-            return [CatalogRow(id=i, scope=codec.scope_of(u, a, r), valid=bool(v)) for i, u, a, r, v in result]
+            return [CatalogRow(id=i, scope=codec.scope_of(u, a, r), valid=bool(v), expires_at=x)
+                    for i, u, a, r, v, x in result]
 
     async def embeddings_since(
         self, seq: int, *, after: MemoryId | None = None, limit: int | None = None

@@ -27,6 +27,7 @@ class MemoryRow(HistoryBase, table=True):
         sa.Index("ix_memories_hash_scope", "hash", "user_id", "agent_id", "run_id"),
         sa.Index("ix_memories_created_id", "created_at", "id"),
         sa.Index("ix_memories_updated_id", "updated_at", "id"),
+        sa.Index("ix_memories_expires_at", "expires_at"),
     )
 
     id: str = Field(sa_column=sa.Column(sa.String, primary_key=True))
@@ -44,6 +45,7 @@ class MemoryRow(HistoryBase, table=True):
     invalidation_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     occurred_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime, nullable=True))
     immutable: bool = Field(default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()))
+    expires_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime, nullable=True))
     # float32 little-endian bytes; exact round trip, a quarter of the size of JSON floats
     embedding: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
     seq: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, index=True))

@@ -2,13 +2,16 @@
 
 Rebuilt from SQL at start (`MemoryRepository.catalog`) and kept in step by the service.
 Secondary sets per user, agent and run let a scoped search hand the vector index the exact
-set of allowed ids (which it can use to plan the search) instead of a slow per-node callback."""
+set of allowed ids (which it can use to plan the search) instead of a slow per-node callback.
+Memories with an expiry are also kept here: from that moment every read leaves them out, before
+the sweep (memory/expiry.py) writes their end."""
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from typing import Callable, Iterable
 
-from memory.models import MemoryId, MemoryRecord, Scope
+from memory.models import MemoryId, MemoryRecord, Scope, utcnow
 from memory.ports import Allow, CatalogRow
 
 # above this share of all memories, a per-id predicate beats building an allowed set
@@ -20,15 +23,17 @@ def _intern(value: str | None) -> str | None:
     return sys.intern(value) if value is not None else None
 
 
-def admits(scope: Scope, record: MemoryRecord, include_invalidated: bool) -> bool:
-    """Whether a read in `scope` may return `record`. `ScopeCatalog.allow` answers for the moment
-    it is asked (None: the caller owns every row); rows written by others while a search awaits
-    the index or SQL must not slip through, so results are checked again with this."""
-    return scope.contains(record.scope) and (include_invalidated or record.valid)
+def admits(scope: Scope, record: MemoryRecord, include_invalidated: bool, now: datetime) -> bool:
+    """Whether a read in `scope` at `now` may return `record`. `ScopeCatalog.allow` answers for the
+    moment it is asked (None: the caller owns every row); rows written by others while a search
+    awaits the index or SQL must not slip through, so results are checked again with this. An
+    expired memory counts as invalidated (include_invalidated shows it, as it will once swept)."""
+    return scope.contains(record.scope) and (include_invalidated or record.live(now))
 
 
 class ScopeCatalog:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
+        self.now = clock  # what "expired" is measured against (tests pass a fake clock)
         # id -> owner number * 2 + valid: owners repeat, so rows stay small ints (100k rows in
         # a few MB instead of a tuple each)
         self._rows: dict[MemoryId, int] = {}
@@ -36,13 +41,15 @@ class ScopeCatalog:
         self._owner_no: dict[tuple[str | None, str | None, str | None], int] = {}
         self._by: tuple[dict[str, set[MemoryId]], ...] = ({}, {}, {})  # user, agent, run
         self._invalid: set[MemoryId] = set()
+        self._expires: dict[MemoryId, datetime] = {}  # only the valid memories that have an expiry
+        self._next_expiry: datetime | None = None  # the earliest of them; None: none, or to be found again
 
     def load(self, rows: Iterable[CatalogRow]) -> None:
         self.clear()
         for row in rows:
-            self.put(row.id, row.scope, row.valid)
+            self.put(row.id, row.scope, row.valid, row.expires_at)
 
-    def put(self, id: MemoryId, scope: Scope, valid: bool) -> None:
+    def put(self, id: MemoryId, scope: Scope, valid: bool, expires_at: datetime | None = None) -> None:
         self.drop(id)
         id = sys.intern(id)  # shared with the vector index's id table
         owners = (_intern(scope.user_id), _intern(scope.agent_id), _intern(scope.run_id))
@@ -56,6 +63,12 @@ class ScopeCatalog:
                 self._by[i].setdefault(owner, set()).add(id)
         if not valid:
             self._invalid.add(id)
+        elif expires_at is not None:
+            self._expires[id] = expires_at
+            if self._next_expiry is not None and expires_at < self._next_expiry:
+                self._next_expiry = expires_at
+            elif len(self._expires) == 1:
+                self._next_expiry = expires_at
 
     def drop(self, id: MemoryId) -> None:
         code = self._rows.pop(id, None)
@@ -68,6 +81,8 @@ class ScopeCatalog:
                 if not members:
                     del self._by[i][owner]
         self._invalid.discard(id)
+        if self._expires.pop(id, None) == self._next_expiry:
+            self._next_expiry = None  # found again when next asked
 
     def clear(self) -> None:
         self._rows.clear()
@@ -76,6 +91,24 @@ class ScopeCatalog:
         for index in self._by:
             index.clear()
         self._invalid.clear()
+        self._expires.clear()
+        self._next_expiry = None
+
+    def expired(self, now: datetime | None = None) -> set[MemoryId]:
+        """Valid memories whose expiry has come (the sweep has not written their end yet)."""
+        if not self._expires:
+            return set()
+        now = now or self.now()
+        if self._next_expiry is None:
+            self._next_expiry = min(self._expires.values())
+        if self._next_expiry > now:
+            return set()  # the common case costs one comparison
+        return {id for id, at in self._expires.items() if at <= now}
+
+    def _gone(self) -> set[MemoryId] | frozenset[MemoryId]:
+        """What a read without include_invalidated must not see: invalidated or expired."""
+        expired = self.expired()
+        return self._invalid | expired if expired else self._invalid
 
     def __contains__(self, id: object) -> bool:
         return id in self._rows
@@ -88,6 +121,7 @@ class ScopeCatalog:
 
     def _predicate(self, scope: Scope, include_invalidated: bool) -> Callable[[MemoryId], bool]:
         rows, owners = self._rows, self._owners
+        expired = set() if include_invalidated else self.expired()
         u, a, r = scope.user_id, scope.agent_id, scope.run_id
 
         def allowed(id: MemoryId) -> bool:
@@ -99,7 +133,7 @@ class ScopeCatalog:
                 (u is None or owner[0] == u)
                 and (a is None or owner[1] == a)
                 and (r is None or owner[2] == r)
-                and (include_invalidated or bool(code & 1))
+                and (include_invalidated or (bool(code & 1) and id not in expired))
             )
 
         return allowed
@@ -108,20 +142,27 @@ class ScopeCatalog:
         """What the vector index should accept for a search in `scope`: None for everything,
         the exact allowed set when the scope is a small share, else a per-id predicate."""
         given = [(i, v) for i, v in enumerate((scope.user_id, scope.agent_id, scope.run_id)) if v is not None]
+        gone = frozenset() if include_invalidated else self._gone()
         if not given:
-            if include_invalidated or not self._invalid:
-                return None
-            return self._predicate(scope, include_invalidated)
+            return self._predicate(scope, include_invalidated) if gone else None
         pools = sorted((self._by[i].get(v, set()) for i, v in given), key=len)
         smallest = pools[0]
-        if len(given) == 1 and len(smallest) == len(self._rows) and (include_invalidated or not self._invalid):
+        if len(given) == 1 and len(smallest) == len(self._rows) and not gone:
             return None
         if len(smallest) > _SET_MAX_SHARE * max(len(self._rows), 1):
             return self._predicate(scope, include_invalidated)
         allowed = smallest.intersection(*pools[1:]) if len(pools) > 1 else set(smallest)
-        if not include_invalidated and self._invalid:
-            allowed -= self._invalid
+        if gone:
+            allowed -= gone
         return allowed
+
+    def live(self, id: MemoryId) -> bool:
+        """Known here, valid and not expired (the lexical and graph channels' answers are checked with it)."""
+        code = self._rows.get(id)
+        if code is None or not code & 1:
+            return False
+        at = self._expires.get(id)
+        return at is None or at > self.now()
 
     def size_hint(self, scope: Scope) -> int:
         """Memories (valid or not) a read in `scope` may see, in O(1): exact for a scope with one

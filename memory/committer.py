@@ -57,7 +57,7 @@ class Committer:
             for id in change.deletes:
                 self._catalog.drop(id)
             for w in change.writes:
-                self._catalog.put(w.record.id, w.record.scope, w.record.valid)
+                self._catalog.put(w.record.id, w.record.scope, w.record.valid, w.record.expires_at)
             # the vector write and the graph write run side by side
             async with together() as tg:
                 if change.writes:

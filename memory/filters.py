@@ -2,7 +2,7 @@
 
 A filter is a tree: `Condition(field, op, value)`, `All([...])` (AND), `Any([...])` (OR),
 `Not(item)`. Fields are metadata keys (`topic` or `metadata.topic`) or the record's own
-attributes: `created_at`, `updated_at`, `invalidated_at`, `user_id`, `agent_id`, `run_id`,
+attributes: `created_at`, `updated_at`, `invalidated_at`, `expires_at`, `user_id`, `agent_id`, `run_id`,
 `text`, `categories`. The mem0-style dict form is accepted by `parse_filter`:
 
     {"AND": [{"topic": "food"}, {"score": {"gte": 3}}], "NOT": {"tag": {"in": ["x"]}}}
@@ -24,9 +24,10 @@ from memory.models import MemoryRecord
 
 _MISSING = object()
 RECORD_FIELDS = frozenset(
-    {"created_at", "updated_at", "invalidated_at", "user_id", "agent_id", "run_id", "text", "categories", "id"}
+    {"created_at", "updated_at", "invalidated_at", "expires_at", "user_id", "agent_id", "run_id", "text", "categories",
+     "id"}
 )
-_TIME_FIELDS = frozenset({"created_at", "updated_at", "invalidated_at"})
+_TIME_FIELDS = frozenset({"created_at", "updated_at", "invalidated_at", "expires_at"})
 MAX_DEPTH = 16
 # every condition is evaluated against every scanned record: these bound the work one request buys
 MAX_CONDITIONS = 100

@@ -96,7 +96,7 @@ class SqlFollower:
         gone = [id for id in ids if id not in records]
         vectors = await self._repo.embeddings([id for id in ids if id in records])
         for id, rec in records.items():
-            self._catalog.put(id, rec.scope, rec.valid)
+            self._catalog.put(id, rec.scope, rec.valid, rec.expires_at)
         for id in gone:
             self._catalog.drop(id)
         if vectors:

@@ -9,6 +9,8 @@ from typing import Any, AsyncIterator, Mapping, Sequence
 
 from memory.access import Principal
 from memory.batch import MemoryEdit
+from memory.categories import Category
+from memory.expiry import KEEP, Keep
 from memory.errors import Forbidden, NotFound, StoreUnavailable
 from memory.event_log import EventLog, LogReader
 from memory.events import EventKind, MemoryEvent
@@ -52,14 +54,19 @@ class GuardedMemoryService:
     # writing
     async def add(self, messages: Sequence[Message], scope: Scope, *, metadata: Mapping[str, Any] | None = None,
                   infer: bool = True, prompt: str | None = None, occurred_at: datetime | None = None,
-                  immutable: bool = False, includes: str | None = None, excludes: str | None = None) -> AddResult:
+                  immutable: bool = False, includes: str | None = None, excludes: str | None = None,
+                  expires_at: datetime | None = None, categories: Sequence[str] | None = None,
+                  custom_categories: Sequence[Category] | None = None) -> AddResult:
         return await self._svc.add(messages, self._scope(scope), metadata=metadata, infer=infer, prompt=prompt,
                                    actor=self.principal.id, occurred_at=occurred_at, immutable=immutable,
-                                   includes=includes, excludes=excludes)
+                                   includes=includes, excludes=excludes, expires_at=expires_at,
+                                   categories=categories, custom_categories=custom_categories)
 
-    async def update(self, id: str, *, text: str | None = None, metadata: Mapping[str, Any] | None = None) -> MemoryRecord:
+    async def update(self, id: str, *, text: str | None = None, metadata: Mapping[str, Any] | None = None,
+                     expires_at: datetime | None | Keep = KEEP, categories: Sequence[str] | None = None) -> MemoryRecord:
         await self._visible(id)
-        return await self._svc.update(id, text=text, metadata=metadata, actor=self.principal.id)
+        return await self._svc.update(id, text=text, metadata=metadata, actor=self.principal.id,
+                                      expires_at=expires_at, categories=categories)
 
     async def update_many(self, edits: Sequence[MemoryEdit]) -> list[MemoryRecord]:
         # memories the principal may not see are refused item by item, as missing ones are

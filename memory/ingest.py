@@ -11,6 +11,7 @@ import numpy as np
 
 from memory import prompts
 from memory.catalog import ScopeCatalog, admits
+from memory.categories import Category, pick
 from memory.errors import ProviderError
 from memory.extraction import Extraction, extract
 from memory.models import (
@@ -38,6 +39,7 @@ class Candidate:
     role: str | None
     triples: tuple[Triple, ...] = ()
     occurred_at: datetime | None = None  # when what it tells happened: the message's time, or the text's
+    categories: tuple[str, ...] | None = None  # filed by the LLM; None: classify by embedding
 
 
 @dataclass
@@ -64,7 +66,9 @@ class Ingestor:
         dedup_threshold: float,
         similar_memories: int,
         extractor: Callable[[list[Message], str], Extraction] = extract,
+        max_categories: int = 3,
     ) -> None:
+        self._max_categories = max_categories
         self._embedder = embedder
         self._index = index
         self._catalog = catalog
@@ -75,8 +79,10 @@ class Ingestor:
         self._extract = extractor
 
     async def decide(
-        self, messages: Sequence[Message], scope: Scope, infer: bool, prompt: str | None
+        self, messages: Sequence[Message], scope: Scope, infer: bool, prompt: str | None,
+        categories: Sequence[Category] = (),
     ) -> Decided:
+        """`categories`: the set the LLM files new facts under (in its extraction answer)."""
         raw = [Candidate(m.content, m.role, occurred_at=m.occurred_at) for m in messages if m.role != "system"]
         if not infer:
             return Decided(adds=list(zip(raw, await self._embed([c.text for c in raw], scope))))
@@ -88,7 +94,7 @@ class Ingestor:
             facts = [Candidate(f, "user", tuple(t), e) for f, t, e in zip(found.facts, found.triples, found.event_times)]
             return await self._dedup_only(facts, scope)
         try:
-            return await self._with_llm(messages, scope, speaker, prompt)
+            return await self._with_llm(messages, scope, speaker, prompt, categories)
         except ProviderError as exc:
             # the error may quote the model's answer (memory text): details only at DEBUG
             log.warning("LLM inference failed twice, storing the messages raw")
@@ -108,7 +114,7 @@ class Ingestor:
         """The stored memory this fact repeats; "planned" when it repeats a fact this call
         already plans to add; None when it is new."""
         same = await self._repo.find_by_hash(scope, text_hash(text))
-        if same is not None:
+        if same is not None and not same.expired(self._catalog.now()):  # an expired one is gone: add anew
             return same
         if any(float(np.dot(vec, p)) >= self._dedup for p in planned):
             return "planned"
@@ -116,7 +122,7 @@ class Ingestor:
         if near and near[0][1] >= self._dedup:
             found = await self._repo.get(near[0][0])
             # the catalog's answer may predate another owner's write: never dedup against it
-            return found if found is not None and admits(scope, found, include_invalidated=False) else None
+            return found if found is not None and admits(scope, found, False, self._catalog.now()) else None
         return None
 
     async def _dedup_only(self, facts: list[Candidate], scope: Scope) -> Decided:
@@ -142,11 +148,16 @@ class Ingestor:
             log.debug("LLM failure: %s", first)
             return await self._llm.complete_json(messages, schema)
 
-    async def _with_llm(self, messages: Sequence[Message], scope: Scope, speaker: str, prompt: str | None) -> Decided:
-        extracted: prompts.Extracted = await self._ask(prompts.extraction_messages(messages, speaker, prompt), prompts.Extracted)
+    async def _with_llm(self, messages: Sequence[Message], scope: Scope, speaker: str, prompt: str | None,
+                        categories: Sequence[Category]) -> Decided:
+        extracted: prompts.Extracted = await self._ask(
+            prompts.extraction_messages(messages, speaker, prompt, categories, self._max_categories), prompts.Extracted)
+        filed = {k.strip(): v for k, v in extracted.categories.items()}
         facts = [f.strip() for f in extracted.facts if f and f.strip()]
         triples = [r.to_triple() for r in extracted.relations]
-        decided = await self._dedup_only([Candidate(f, "user") for f in facts], scope)
+        decided = await self._dedup_only(
+            [Candidate(f, "user", categories=pick(filed[f], categories, self._max_categories) if f in filed else None)
+             for f in facts], scope)
         decided.loose_triples.extend(triples)
         if not decided.adds:
             return decided
@@ -157,8 +168,9 @@ class Ingestor:
             for id, _score in await self._index.nearest(vec, self._similar, allow):
                 near[id] = None
         records = await self._repo.get_many(list(near))
+        now = self._catalog.now()
         # only the caller's own memories may reach the model's prompt
-        mine = [rec for rec in records.values() if admits(scope, rec, include_invalidated=False)]
+        mine = [rec for rec in records.values() if admits(scope, rec, False, now)]
         keyed = {str(i): rec for i, rec in enumerate(mine)}
         if not keyed:
             return decided

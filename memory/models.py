@@ -117,10 +117,19 @@ class MemoryRecord:
     occurred_at: datetime | None = None
     # added with `immutable`: updates are refused and LLM decisions leave it as it is; deletes are allowed
     immutable: bool = False
+    # from this moment the memory is gone from every read (the sweep then invalidates or deletes it)
+    expires_at: datetime | None = None
 
     @property
     def valid(self) -> bool:
         return self.invalidated_at is None
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+    def live(self, now: datetime) -> bool:
+        """Valid and not expired at `now`: what a read without include_invalidated may return."""
+        return self.invalidated_at is None and not self.expired(now)
 
     @property
     def event_time(self) -> datetime:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from memory.categories import DEFAULT_CATEGORIES, Category
 from memory.ranking import FusionWeights
 
 # relations a subject holds with one object at a time: a new one invalidates the old
@@ -46,3 +47,12 @@ class ServiceOptions:
     # must also fit in the server's max_body_bytes), and the media types accepted
     image_max_bytes: int = 700_000
     image_media_types: frozenset[str] = IMAGE_MEDIA_TYPES
+    # the categories memories get unless an add brings its own set (custom_categories)
+    categories: tuple[Category, ...] = DEFAULT_CATEGORIES
+    # without an LLM: categories whose description is at least this similar (cosine), at most this many
+    category_threshold: float = 0.2
+    max_categories: int = 3
+    # what the sweep does to an expired memory (reads leave it out from its expiry on, either way):
+    # "invalidate" keeps it, invalid, with its history; "delete" removes it
+    expiry_action: str = "invalidate"
+    expiry_sweep_s: float = 60.0  # how often the sweep runs (0: never)

@@ -190,6 +190,7 @@ class CatalogRow:
     id: MemoryId
     scope: Scope
     valid: bool
+    expires_at: datetime | None = None
 
 
 class MemoryRepository(Protocol):

@@ -8,6 +8,7 @@ from typing import Literal, Sequence
 
 from pydantic import BaseModel, Field, field_validator
 
+from memory.categories import Category
 from memory.models import Message, Triple
 
 
@@ -42,6 +43,17 @@ class ExtractedRelation(BaseModel):
 class Extracted(BaseModel):
     facts: list[str] = Field(default_factory=list)
     relations: list[ExtractedRelation] = Field(default_factory=list)
+    # fact text -> category names, asked for only when categories are given to the prompt
+    categories: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _lenient_categories(cls, value: object) -> object:
+        # categories are a bonus: a malformed map costs them, not the facts
+        if not isinstance(value, dict):
+            return {}
+        return {k: [n for n in v if isinstance(n, str)] for k, v in value.items()
+                if isinstance(k, str) and isinstance(v, list)}
 
 
 class Decision(BaseModel):
@@ -99,12 +111,23 @@ def steering(prompt: str | None, includes: str | None, excludes: str | None) -> 
     return "\n".join(parts) or None
 
 
+_CATEGORIES = """
+Also file each fact under at most {limit} of these categories (name: what it covers), best first:
+{listing}
+and add to the answer "categories": {{"<the fact, exactly as in facts>": ["<name>", ...]}}."""
+
+
 def extraction_messages(
-    messages: Sequence[Message], speaker: str, instructions: str | None = None
+    messages: Sequence[Message], speaker: str, instructions: str | None = None,
+    categories: Sequence[Category] = (), max_categories: int = 3,
 ) -> list[Message]:
     """`instructions` (the add's custom prompt) go inside our prompt, so the answer keeps the
-    shape the parser expects whatever they say."""
+    shape the parser expects whatever they say. With `categories`, the same answer also files
+    each fact under them (one round trip for both)."""
     extra = _EXTRA.format(instructions=instructions.strip()) if instructions and instructions.strip() else ""
+    if categories:
+        listing = "\n".join(f"- {c.name}: {c.description}" for c in categories)
+        extra += _CATEGORIES.format(limit=max_categories, listing=listing)
     system = _EXTRACT_SYSTEM.format(speaker=speaker, today=date.today().isoformat(), extra=extra)
     transcript = "\n".join(f"{m.role}: {m.content}" for m in messages if m.role != "system")
     return [Message("system", system), Message("user", f"Conversation:\n{transcript}")]

@@ -55,13 +55,15 @@ class MemoryReader:
         self._scan_budget = scan_budget
 
     async def get(self, id: str) -> MemoryRecord:
+        """The memory; an expired one is gone (NotFound) from the moment it expires."""
         rec = await self._repo.get(id) if isinstance(id, str) and id else None
-        if rec is None:
+        if rec is None or rec.expired(self._catalog.now()):
             raise NotFound(f"memory {id!r} does not exist")
         return rec
 
     async def get_many(self, ids: Sequence[str]) -> dict[str, MemoryRecord]:
-        return await self._repo.get_many(list(ids))
+        now = self._catalog.now()
+        return {id: rec for id, rec in (await self._repo.get_many(list(ids))).items() if not rec.expired(now)}
 
     @observed("search")
     async def search(
@@ -122,7 +124,10 @@ class MemoryReader:
                     rec.scope, order=Order.CREATED_DESC, after=at, limit=n, include_invalidated=include_invalidated))
                 after = tg.create_task(self._repo.list_page(
                     rec.scope, order=Order.CREATED_ASC, after=at, limit=n, include_invalidated=include_invalidated))
-            return (*reversed(before.result()), *after.result())
+            return tuple(r for r in (*reversed(before.result()), *after.result())
+                         if include_invalidated or not r.expired(now))
+
+        now = self._catalog.now()
 
         async with together() as tg:
             tasks = [tg.create_task(around(h.record)) for h in hits]
@@ -163,6 +168,9 @@ class MemoryReader:
         cursor = _decode(after)
         found: list[MemoryRecord] = []
         batch = first + 1 if filters is None else max(100, first * 4)
+        # expired rows are left out here (SQL does not know the hour); the sweep removes them soon
+        now = self._catalog.now()
+        live = (lambda rows: rows) if include_invalidated else (lambda rows: [r for r in rows if not r.expired(now)])
         scanned, last_seen = 0, None
         while len(found) <= first:
             if scanned >= self._scan_budget and last_seen is not None:
@@ -172,7 +180,7 @@ class MemoryReader:
             page = await self._repo.list_page(
                 scope, order=order, after=cursor, limit=batch, include_invalidated=include_invalidated
             )
-            found += await select(filters, page)
+            found += await select(filters, live(page))
             scanned += len(page)
             if len(page) < batch:
                 break

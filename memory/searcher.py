@@ -87,8 +87,10 @@ class Searcher:
             found = candidates(channels)
             records = await self._repo.get_many([c.id for c in found], recent=True)
             # owners are checked again on the rows read: another tenant may have written while we awaited
-            present = [records[c.id] for c in found if c.id in records and admits(req.scope, records[c.id], wide)]
-            passing = {r.id for r in await select(req.filters, (r for r in present if self._valid_then(req, r)))}
+            now = self._catalog.now()
+            present = [records[c.id] for c in found
+                       if c.id in records and admits(req.scope, records[c.id], wide, now)]
+            passing = {r.id for r in await select(req.filters, (r for r in present if self._valid_then(req, r, now)))}
             kept = [c for c in found if c.id in passing]
             if vec is not None:
                 await self._fill_vector_scores(vec, kept)
@@ -121,7 +123,9 @@ class Searcher:
         return True
 
     @staticmethod
-    def _valid_then(req: SearchRequest, rec: MemoryRecord) -> bool:
+    def _valid_then(req: SearchRequest, rec: MemoryRecord, now: datetime) -> bool:
+        if not req.include_invalidated and rec.expired(req.as_of or now):
+            return False  # an expired memory is gone from the moment it expires
         if req.as_of is not None:
             if rec.created_at > req.as_of:
                 return False
@@ -145,11 +149,13 @@ class Searcher:
             graph = tg.create_task(self._graph_channel.search(req.scope, keys, k, wide, req.as_of)) if keys else None
         if vector is not None:
             vec, channels["vector"] = vector.result()
+        # only what this process knows, as for vectors: a replica not caught up with another's
+        # writes (or deletes) answers from one consistent view; and, unless invalidated memories
+        # are asked for, only what has not expired (SQL's answer does not know the hour)
+        known = self._catalog.__contains__ if wide else self._catalog.live
         if lexical is not None:
-            # only what this process knows, as for vectors: a replica not caught up with another's
-            # writes (or deletes) answers from one consistent view
-            channels["lexical"] = [pair for pair in lexical.result() if pair[0] in self._catalog]
-        if graph is not None and (linked := [pair for pair in graph.result() if pair[0] in self._catalog]):
+            channels["lexical"] = [pair for pair in lexical.result() if known(pair[0])]
+        if graph is not None and (linked := [pair for pair in graph.result() if known(pair[0])]):
             channels["graph"] = linked  # fused only when it found something
         return vec, channels, all(len(found) < k for found in channels.values())
 

@@ -10,14 +10,16 @@ import contextlib
 import logging
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from memory.batch import CheckedEdit, MaySee, MemoryEdit, check_deletes, check_edits
 from memory.catalog import ScopeCatalog
+from memory.categories import Category, CategoryClassifier, check_labels
 from memory.committer import Committer, DeliveryPlanner
 from memory.entities import EntityResolver
 from memory.errors import AgentMemError, Immutable, InvalidInput, NotFound, StoreUnavailable
 from memory.events import EventBus, EventKind, MemoryEvent
+from memory.expiry import ACTIONS, KEEP, Expirer, ExpirySweep, Keep, check_future
 from memory.follower import SqlFollower
 from memory.graph_presence import GraphPresence
 from memory.graph_writer import GraphWriter
@@ -71,7 +73,10 @@ class MemoryService:
         reranker: Reranker | None = None,
         vision: Vision | None = None,
         exports: ExportStore | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        if options.expiry_action not in ACTIONS:
+            raise InvalidInput(f"expiry_action must be one of {', '.join(ACTIONS)}")
         self.observer = observer  # watches add/update/delete (the edge's metrics and tracing)
         self._repo = repo
         self._index = index
@@ -81,7 +86,10 @@ class MemoryService:
         self._vision = vision
         self.events = events or EventBus()
         self.options = options
-        self._catalog = ScopeCatalog()
+        self._catalog = ScopeCatalog(clock)
+        self._clock = clock
+        self._classifier = CategoryClassifier(embedder, threshold=options.category_threshold,
+                                              max_per_memory=options.max_categories)
         self.keeper = IndexKeeper(index, repo, index_save_interval_s)
         self.follower = SqlFollower(repo, index, self._catalog, self.keeper.gate, options.sync_interval_s,
                                     on_change=self.keeper.mark_dirty)
@@ -119,9 +127,13 @@ class MemoryService:
         self.relations_by_memory = self.knowledge.relations_by_memory
         self.add_relation = self.knowledge.add_relation
         self.invalidate_relation = self.knowledge.invalidate_relation
+        self._expirer = Expirer(repo, self._catalog, self._committer, options.expiry_action,
+                                delete=self._delete_records, retire=self._retire_relations)
+        self.sweep = ExpirySweep(self.expire_due, options.expiry_sweep_s)
         self._ingest = Ingestor(
             embedder, index, self._catalog, repo, llm,
             dedup_threshold=options.dedup_threshold, similar_memories=options.similar_memories,
+            max_categories=options.max_categories,
         )
         # None without an export store: export operations then answer that exports are off
         self.exports = (
@@ -148,8 +160,10 @@ class MemoryService:
             self.writer.start()
         if self.exports is not None:
             await self.exports.start()
+        self.sweep.start()
 
     async def stop(self) -> None:
+        await self.sweep.stop()
         if self.exports is not None:
             await self.exports.stop()
         await self.follower.stop()
@@ -172,13 +186,23 @@ class MemoryService:
         immutable: bool = False,
         includes: str | None = None,
         excludes: str | None = None,
+        expires_at: datetime | None = None,
+        categories: Sequence[str] | None = None,
+        custom_categories: Sequence[Category] | None = None,
     ) -> AddResult:
         """Remember messages. `occurred_at` is when they happened (each message's own time wins
         for raw adds); it defaults to now. `immutable`: the memories added can never be updated
         (by a caller or by an LLM decision), only deleted. `prompt`, `includes` (what to extract)
-        and `excludes` (what never to extract) steer LLM extraction and are refused without an LLM."""
+        and `excludes` (what never to extract) steer LLM extraction and are refused without an LLM.
+        `expires_at`: the memories added leave every read then (it must lie ahead). `categories`
+        files every memory added under exactly these; else the LLM files them (when configured)
+        or their embedding's closeness to the descriptions of `custom_categories` (default: the
+        configured set) does."""
         scope.require()
         occurred_at = check_event_time(occurred_at, "occurred_at")
+        expires_at = check_future(as_utc(expires_at) if expires_at is not None else None, self._clock())
+        labels = check_labels(categories) if categories is not None else None
+        category_set = tuple(custom_categories) if custom_categories else self.options.categories
         meta = check_metadata(metadata)
         if not messages:
             raise InvalidInput("messages must not be empty")
@@ -198,20 +222,35 @@ class MemoryService:
                 _check_instructions(name, value, infer, self._llm is not None)
         messages = [Message(m.role.strip().lower(), m.content.strip(), as_utc(m.occurred_at) if m.occurred_at else None)
                     for m in messages]
-        decided = await self._ingest.decide(messages, scope, infer, steering(prompt, includes, excludes))
-        return await self._apply(decided, scope, meta, actor, occurred_at, immutable)
+        decided = await self._ingest.decide(messages, scope, infer, steering(prompt, includes, excludes),
+                                            category_set if labels is None else ())
+        filed = await self._file(decided, labels, category_set)
+        return await self._apply(decided, scope, meta, actor, occurred_at, immutable, expires_at, filed)
+
+    async def _file(self, d: Decided, labels: tuple[str, ...] | None,
+                    category_set: tuple[Category, ...]) -> list[tuple[str, ...]]:
+        """Categories for each planned add then each update, in order: the caller's (adds only),
+        the LLM's, else by embedding (the vectors computed for the index: nothing is embedded
+        twice). A memory an LLM decision rewrites is filed again by embedding."""
+        planned = [labels if labels is not None else c.categories for c, _ in d.adds] + [None for _ in d.updates]
+        vectors = [v for _, v in d.adds] + [v for _, _, v in d.updates]
+        unfiled = [i for i, got in enumerate(planned) if got is None]
+        guessed = iter(await self._classifier.classify([vectors[i] for i in unfiled], category_set))
+        return [got if got is not None else next(guessed) for got in planned]
 
     async def _apply(
         self, d: Decided, scope: Scope, meta: dict[str, Any], actor: str | None, occurred_at: datetime | None = None,
-        immutable: bool = False,
+        immutable: bool = False, expires_at: datetime | None = None, filed: Sequence[tuple[str, ...]] = (),
     ) -> AddResult:
         now = utcnow()
         change = ChangeSet()
         results: list[MemoryChange] = []
         events: list[MemoryEvent] = []
         fact_triples: list[tuple[str, tuple[Triple, ...]]] = []
+        filing = iter(filed)
         for cand, vec in d.adds:
-            rec = new_record(cand.text, scope, meta, cand.role, cand.occurred_at or occurred_at, immutable)
+            rec = replace(new_record(cand.text, scope, meta, cand.role, cand.occurred_at or occurred_at, immutable),
+                          expires_at=expires_at, categories=next(filing, ()))
             change.writes.append(StoredMemory(rec, vec))
             change.history.append(HistoryEntry(rec.id, ChangeEvent.ADD, None, rec.text, scope, now, actor, cand.role))
             results.append(MemoryChange(rec.id, rec.text, ChangeEvent.ADD, None, rec))
@@ -219,7 +258,7 @@ class MemoryService:
             if cand.triples:
                 fact_triples.append((rec.id, cand.triples))
         for old, text, vec in d.updates:
-            rec = replace(old, text=text, hash=text_hash(text), updated_at=now)
+            rec = replace(old, text=text, hash=text_hash(text), updated_at=now, categories=next(filing, old.categories))
             change.writes.append(StoredMemory(rec, vec))
             change.history.append(HistoryEntry(rec.id, ChangeEvent.UPDATE, old.text, text, rec.scope, now, actor))
             results.append(MemoryChange(rec.id, text, ChangeEvent.UPDATE, old.text, rec))
@@ -246,10 +285,17 @@ class MemoryService:
 
     @observed("update")
     async def update(
-        self, id: str, *, text: str | None = None, metadata: Mapping[str, Any] | None = None, actor: str | None = None
+        self, id: str, *, text: str | None = None, metadata: Mapping[str, Any] | None = None, actor: str | None = None,
+        expires_at: datetime | None | Keep = KEEP, categories: Sequence[str] | None = None,
     ) -> MemoryRecord:
-        if text is None and metadata is None:
-            raise InvalidInput("give text and/or metadata to update")
+        """Change a memory's text, metadata, expiry (a new one must lie ahead; None clears it)
+        and/or categories. New text without `categories` is filed again by embedding (the
+        configured set)."""
+        if text is None and metadata is None and expires_at is KEEP and categories is None:
+            raise InvalidInput("give text, metadata, expiration date and/or categories to update")
+        if not isinstance(expires_at, Keep):
+            expires_at = check_future(as_utc(expires_at) if expires_at is not None else None, self._clock())
+        labels = check_labels(categories) if categories is not None else None
         old = await self.get(id)
         if old.immutable:
             raise Immutable(f"memory {id!r} is immutable: delete it and add it again to change it")
@@ -261,9 +307,12 @@ class MemoryService:
             text = check_text(text)
             rec = replace(rec, text=text, hash=text_hash(text))
             vec = (await self._embedder.embed([text], old.scope.tenant))[0]
+            if labels is None:
+                labels = (await self._classifier.classify([vec], self.options.categories))[0]
         else:
             vec = (await self._repo.embeddings([id]))[id]
-        rec = replace(rec, updated_at=now)
+        rec = replace(rec, updated_at=now, expires_at=rec.expires_at if isinstance(expires_at, Keep) else expires_at,
+                      categories=rec.categories if labels is None else labels)
         change = ChangeSet(
             writes=[StoredMemory(rec, vec)],
             history=[HistoryEntry(id, ChangeEvent.UPDATE, old.text, rec.text, rec.scope, now, actor)],
@@ -346,7 +395,7 @@ class MemoryService:
         return len(records)
 
     async def _delete_records(self, records: list[MemoryRecord], actor: str | None, purge: bool = False,
-                              erase_scope: Scope | None = None) -> None:
+                              erase_scope: Scope | None = None, reason: str | None = None) -> None:
         if erase_scope is not None and not records:  # memories deleted earlier still have history text
             await self._committer.commit(ChangeSet(erased_scope=erase_scope), [])
         if not records:
@@ -359,7 +408,8 @@ class MemoryService:
                        for r in records]
             log.info("erased %d memories for %s", len(records), actor or "an unnamed actor")
         else:
-            history = [HistoryEntry(r.id, ChangeEvent.DELETE, r.text, None, r.scope, now, actor) for r in records]
+            history = [HistoryEntry(r.id, ChangeEvent.DELETE, r.text, None, r.scope, now, actor, reason=reason)
+                       for r in records]
         change = ChangeSet(deletes=ids, history=history, erased=ids if purge else [], erased_scope=erase_scope)
         events = [MemoryEvent(EventKind.DELETE, r.scope, r.id, None if purge else r, None if purge else r.text)
                   for r in records]
@@ -376,6 +426,11 @@ class MemoryService:
         except AgentMemError as exc:  # the SQL change is committed: report, don't fail the call
             log.warning("graph did not invalidate relations of %d memories: %s", len(memory_ids), exc)
             return []
+
+    # expiry --------------------------------------------------------------------------------
+    async def expire_due(self, limit: int = 500) -> int:
+        """Write the end of up to `limit` memories whose expiry has come (see memory/expiry.py)."""
+        return await self._expirer.expire_due(limit)
 
     # feedback ------------------------------------------------------------------------------
     async def give_feedback(self, id: str, rating: FeedbackRating | None, reason: str | None = None, *,

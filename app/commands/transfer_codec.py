@@ -47,7 +47,7 @@ def record_json(rec: MemoryRecord) -> dict[str, Any]:
         "text": rec.text, "hash": rec.hash, "scope": scope_json(rec.scope), "metadata": dict(rec.metadata),
         "categories": list(rec.categories), "created_at": _iso(rec.created_at), "updated_at": _iso(rec.updated_at),
         "invalidated_at": _iso(rec.invalidated_at), "invalidation_reason": rec.invalidation_reason,
-        "occurred_at": _iso(rec.occurred_at), "immutable": rec.immutable,
+        "occurred_at": _iso(rec.occurred_at), "immutable": rec.immutable, "expires_at": _iso(rec.expires_at),
     }
 
 
@@ -61,6 +61,7 @@ def record_from(id: str, data: dict[str, Any]) -> MemoryRecord:
         invalidated_at=_time(data.get("invalidated_at")), invalidation_reason=data.get("invalidation_reason"),
         categories=tuple(data.get("categories") or ()), occurred_at=_time(data.get("occurred_at")) or created,
         immutable=_flag(id, data.get("immutable", False)),  # lines exported before immutable existed lack it
+        expires_at=_time(data.get("expires_at")),  # and those before expiry, expires_at
     )
 
 

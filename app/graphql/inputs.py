@@ -8,7 +8,7 @@ A `MemoryFilter` is the core's filter language in typed form:
 Several keys in one MemoryFilter (or several operators in one FieldCondition) are ANDed."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import strawberry
@@ -17,6 +17,8 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from memory import filters as f
 from memory.batch import MemoryEdit
+from memory.categories import Category, check_categories
+from memory.expiry import KEEP, Keep, expiry_from
 from memory.errors import InvalidInput
 from memory.models import FeedbackRating, GraphQuery, Message, Scope
 from memory.ports import Order
@@ -30,7 +32,7 @@ strawberry.enum(SearchMode, name="SearchMode",
 # camelCase spellings of the record's own fields; anything else is a metadata key
 _RECORD_FIELDS = {
     "createdAt": "created_at", "updatedAt": "updated_at", "invalidatedAt": "invalidated_at",
-    "userId": "user_id", "agentId": "agent_id", "runId": "run_id",
+    "expiresAt": "expires_at", "userId": "user_id", "agentId": "agent_id", "runId": "run_id",
 }
 _OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in_", "nin", "contains")
 
@@ -56,7 +58,7 @@ def required_scope(value: ScopeInput) -> Scope:
 @strawberry.input(
     description="A condition on one field: give one or more operators (they are ANDed). `name` is a "
     "metadata key (`topic` or `metadata.topic`) or one of text, categories, userId, agentId, runId, "
-    "createdAt, updatedAt, invalidatedAt (ISO-8601 times)."
+    "createdAt, updatedAt, invalidatedAt, expiresAt (ISO-8601 times)."
 )
 class FieldCondition:
     name: str
@@ -161,6 +163,15 @@ class AddMemoriesInput:
         default=None, description="What to extract (free text, e.g. \"food preferences\"); needs an LLM.")
     excludes: str | None = strawberry.field(
         default=None, description="What never to extract (free text, e.g. \"health details\"); needs an LLM.")
+    expires_at: datetime | None = strawberry.field(
+        default=None, description="From this time on the memories added leave every read (must lie ahead).")
+    expiration_date: date | None = strawberry.field(
+        default=None, description="The memories added hold through this day (UTC), then expire: expiresAt at "
+        "the next midnight UTC. Give expiresAt or expirationDate.")
+    categories: list[str] | None = strawberry.field(
+        default=None, description="File every memory added under exactly these (no inference).")
+    custom_categories: list[CategoryInput] | None = strawberry.field(
+        default=None, description="The categories to file the memories added under (default: the server's set).")
 
     def to_messages(self) -> list[Message]:
         out = []
@@ -170,6 +181,26 @@ class AddMemoriesInput:
             out.append(Message(role=msg.role, content=msg.content or "", occurred_at=msg.occurred_at,
                                image_url=msg.image_url))
         return out
+
+    def expiry(self) -> datetime | None:
+        return expiry_of(self.expires_at, self.expiration_date)
+
+    def category_set(self) -> tuple[Category, ...] | None:
+        if self.custom_categories is None:
+            return None
+        return check_categories([{c.name: c.description} for c in self.custom_categories], "customCategories")
+
+
+@strawberry.input(description="A category memories can be filed under, and what it covers.")
+class CategoryInput:
+    name: str
+    description: str
+
+
+def expiry_of(expires_at: datetime | None, expiration_date: date | None) -> datetime | None:
+    if expires_at is not None and expiration_date is not None:
+        raise InvalidInput("give expiresAt or expirationDate, not both")
+    return expiry_from(expires_at if expires_at is not None else expiration_date, "expiresAt")
 
 
 @strawberry.input(description="Feedback on one memory; feedback null clears it.")
@@ -184,8 +215,27 @@ class UpdateMemoryInput:
     id: strawberry.ID
     text: str | None = None
     metadata: JSON | None = strawberry.field(default=None, description="Replaces the metadata when given.")
+    expires_at: datetime | None = strawberry.field(
+        default=UNSET, description="A new expiry (must lie ahead); null removes it. updateMemory only.")
+    expiration_date: date | None = strawberry.field(
+        default=UNSET, description="Holds through this day (UTC), then expires; null removes the expiry. "
+        "updateMemory only.")
+    categories: list[str] | None = strawberry.field(
+        default=None, description="Replace the memory's categories. updateMemory only.")
+
+    def expiry(self) -> datetime | None | Keep:
+        given = [v for v in (self.expires_at, self.expiration_date) if not isinstance(v, UnsetType)]
+        if not given:
+            return KEEP
+        if len(given) == 2:
+            raise InvalidInput("give expiresAt or expirationDate, not both")
+        at = self.expires_at if not isinstance(self.expires_at, UnsetType) else None
+        day = self.expiration_date if not isinstance(self.expiration_date, UnsetType) else None
+        return expiry_of(at, day)
 
     def to_edit(self) -> MemoryEdit:
+        if self.expiry() is not KEEP or self.categories is not None:
+            raise InvalidInput("updateMemories changes text and metadata; set expiry or categories with updateMemory")
         return MemoryEdit(str(self.id), text=self.text, metadata=json_object(self.metadata, "metadata"))
 
 

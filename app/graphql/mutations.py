@@ -35,7 +35,8 @@ class Mutation:
             input.to_messages(), required_scope(input.scope), metadata=json_object(input.metadata, "metadata"),
             infer=input.infer, prompt=input.prompt, occurred_at=input.occurred_at,
             immutable=input.immutable,
-            includes=input.includes, excludes=input.excludes,
+            includes=input.includes, excludes=input.excludes, expires_at=input.expiry(),
+            categories=input.categories, custom_categories=input.category_set(),
         )
         return AddResult.of(result)
 
@@ -47,11 +48,13 @@ class Mutation:
         job = await info.context.service.create_export(scope_of(scope), filters=filter_of(filter), schema=schema)
         return ExportJob.of(job)
 
-    @strawberry.mutation(description="Change a memory's text and/or replace its metadata.")
+    @strawberry.mutation(description="Change a memory's text, replace its metadata, set or remove its expiry "
+                         "and/or replace its categories.")
     async def update_memory(self, info: Info, input: UpdateMemoryInput) -> Memory:
         ctx = info.context
         record = await ctx.service.update(
-            str(input.id), text=input.text, metadata=json_object(input.metadata, "metadata")
+            str(input.id), text=input.text, metadata=json_object(input.metadata, "metadata"),
+            expires_at=input.expiry(), categories=input.categories,
         )
         return Memory.of(record)
 

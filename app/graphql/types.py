@@ -155,6 +155,8 @@ class Memory:
         description="When what the memory says happened (given on add, else when it was stored).")
     immutable: bool = strawberry.field(
         description="Added as immutable: updates are refused (code IMMUTABLE) and LLM decisions keep it as it is.")
+    expires_at: datetime | None = strawberry.field(
+        description="From this time on it leaves every read (then the sweep invalidates or deletes it); null: never.")
     record: strawberry.Private[m.MemoryRecord]
 
     @classmethod
@@ -165,7 +167,7 @@ class Memory:
             metadata=JSON(dict(rec.metadata)), categories=list(rec.categories), created_at=rec.created_at,
             updated_at=rec.updated_at, invalidated_at=rec.invalidated_at,
             invalidation_reason=rec.invalidation_reason, valid=rec.valid, occurred_at=rec.event_time, immutable=rec.immutable,
-            record=rec,
+            expires_at=rec.expires_at, record=rec,
         )
 
     @strawberry.field(description="Every change made to this memory, oldest first.")

@@ -50,7 +50,7 @@ class _Listing:
     def __init__(self, ctx: Ctx, scope: Scope | None, tree: Filter | None, opts: ListOptions) -> None:
         self.ctx, self.scope, self.tree = ctx, scope, tree
         self.order = Order(opts.order)
-        self.include_invalidated = opts.include_invalidated or opts.latest_only is False
+        self.include_invalidated = opts.include_invalidated or opts.latest_only is False or bool(opts.show_expired)
 
     async def page(self, first: int, after: str | None) -> Any:
         return await self.ctx.svc.list_memories(self.scope, filters=self.tree, first=first, after=after,

@@ -43,6 +43,8 @@ from app.rest.scoping import (
     scope_and_filter,
 )
 from memory.batch import MemoryEdit
+from memory.categories import check_categories
+from memory.expiry import KEEP, expiry_from
 from memory.errors import InvalidInput
 from memory.models import FeedbackRating
 from memory.models import Message as CoreMessage
@@ -62,9 +64,12 @@ async def add(ctx: Ctx) -> AddResponse:
         messages = [CoreMessage("user", body.messages)]
     else:
         messages = [part for m in body.messages for part in core_messages(m)]
+    custom = check_categories(body.custom_categories) if body.custom_categories is not None else None
     result = await ctx.svc.add(messages, scope, metadata=body.metadata, infer=body.infer,
                                prompt=body.prompt or body.custom_instructions, occurred_at=body.timestamp,
-                               immutable=body.immutable, includes=body.includes, excludes=body.excludes)
+                               immutable=body.immutable, includes=body.includes, excludes=body.excludes,
+                               expires_at=expiry_from(body.expiration_date), categories=body.categories,
+                               custom_categories=custom)
     return AddResponse.of(result)
 
 
@@ -97,7 +102,7 @@ async def search(ctx: Ctx) -> SearchResponse:
                                    metadata_filter(body.metadata), categories_filter(body.categories))
     result = await ctx.svc.search(
         body.query, scope or Scope(), filters=tree, limit=pick_limit(body.limit, body.top_k, DEFAULT_TOP_K),
-        threshold=body.threshold, include_invalidated=body.include_invalidated or body.latest_only is False,
+        threshold=body.threshold, include_invalidated=body.include_invalidated or body.latest_only is False or bool(body.show_expired),
         mode=SearchMode.VECTOR if body.keyword_search is False else SearchMode.HYBRID, rerank=body.rerank,
         with_relations=bool(body.enable_graph),  # mem0 returns relations when the request enables the graph
     )
@@ -113,9 +118,12 @@ async def get(ctx: Ctx) -> MemoryOut:
 async def update(ctx: Ctx) -> UpdateResponse:
     path: MemoryPath = ctx.path
     body: UpdateRequest = ctx.body
-    if body.text is None and body.metadata is None:
-        raise InvalidInput("give text and/or metadata to update")
-    record = await ctx.svc.update(path.memory_id, text=body.text, metadata=body.metadata)
+    # mem0 sends expiration_date null to remove the expiry: absent and null differ
+    expires = expiry_from(body.expiration_date) if "expiration_date" in body.model_fields_set else KEEP
+    if body.text is None and body.metadata is None and expires is KEEP and body.categories is None:
+        raise InvalidInput("give text, metadata, expiration_date and/or categories to update")
+    record = await ctx.svc.update(path.memory_id, text=body.text, metadata=body.metadata, expires_at=expires,
+                                  categories=body.categories)
     return UpdateResponse(**MemoryOut.of(record).model_dump(), message="Memory updated successfully!")
 
 

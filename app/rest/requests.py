@@ -18,6 +18,8 @@ Filters = Annotated[dict[str, Any], Field(description="mem0 filter grammar: see 
 _NO_TENANTS = "AgentMem has no organisations or projects: the credential decides what you may touch"
 # what /v1/ping/ answers: mem0's MemoryClient refuses to start without both, and sends them back
 ORG_ID, PROJECT_ID = "agentmem", "default"
+# an expired memory counts as invalidated (the sweep invalidates it): one switch shows both
+_SHOW_EXPIRED = "true: also expired memories, with the invalidated ones (as include_invalidated)."
 _NO_APPS = "AgentMem has no app_id: scope memories with user_id, agent_id and run_id (or use metadata)"
 _COMMON_REFUSED: dict[str, tuple[str, tuple[Any, ...]]] = {
     "app_id": (_NO_APPS, ()),
@@ -98,16 +100,16 @@ class MessageIn(BaseModel):
 class AddRequest(ScopeFields):
     """Remember a conversation (or, with infer=false, store each message as it is). The owner is
     user_id / agent_id / run_id, given at the top level (v1) or as equalities in `filters` (v3).
-    Refused when set: custom_categories, agent_custom_instructions, expiration_date,
-    structured_data_schema, memory_type, app_id, org_id, project_id.
+    Refused when set: agent_custom_instructions, structured_data_schema, memory_type, app_id,
+    org_id, project_id. `expiration_date` (YYYY-MM-DD: through that day, UTC; or an ISO-8601 time)
+    takes the memories out of every read from then on; `custom_categories` replaces the server's
+    category set for this add; `categories` files the memories under exactly these.
     immutable=true stores memories that refuse updates (409 IMMUTABLE) and that LLM decisions keep.
     `prompt`, `custom_instructions`, `includes` and `excludes` steer LLM extraction: without an LLM
     configured (or with infer=false) they are a 400, never silently ignored."""
 
     refused: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
-        "custom_categories": ("categories come from the extraction model", ()),
         "agent_custom_instructions": ("use custom_instructions (or prompt)", ()),
-        "expiration_date": ("memories do not expire in AgentMem", ()),
         "structured_data_schema": ("structured extraction is not supported", ()),
         "memory_type": ("only semantic memories are stored", ()),
         # memories are stored before the answer; asynchronous processing only changes timing
@@ -129,6 +131,14 @@ class AddRequest(ScopeFields):
     excludes: str | None = Field(default=None, description="What never to extract (free text); needs an LLM.")
     enable_graph: bool | None = Field(default=None, description="Must match the server's graph setting when given.")
     immutable: bool = Field(default=False, description="The memories added can be deleted, never updated.")
+    expiration_date: str | None = Field(
+        default=None, description="YYYY-MM-DD (the memories hold through that day, UTC) or an ISO-8601 time; "
+        "from then on they leave every read. Must lie ahead.")
+    custom_categories: list[dict[str, str]] | None = Field(
+        default=None, description="The categories to file these memories under, as [{name: description}] "
+        "(default: the server's set).")
+    categories: list[str] | None = Field(
+        default=None, description="File every memory added under exactly these (no inference).")
 
 
 class SearchRequest(ScopeFields):
@@ -140,7 +150,6 @@ class SearchRequest(ScopeFields):
         "fields": ("every field is returned", ()),
         "reference_date": ("relative-time queries are not supported", ()),
         "explain": ("score details are not available", (False,)),
-        "show_expired": ("", (True, False)),  # nothing ever expires, so both values are honoured
     }
 
     query: str = Field(min_length=1)
@@ -156,6 +165,7 @@ class SearchRequest(ScopeFields):
     categories: list[str] | None = Field(default=None, description="Only memories with any of these categories.")
     latest_only: bool | None = Field(default=None, description="False also returns invalidated (superseded) memories.")
     include_invalidated: bool = False
+    show_expired: bool | None = Field(default=None, description=_SHOW_EXPIRED)
     enable_graph: bool | None = Field(default=None, description="Must match the server's graph setting when given.")
 
 
@@ -164,7 +174,6 @@ class ListOptions(ScopeFields):
 
     refused: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
         "fields": ("every field is returned", ()),
-        "show_expired": ("", (True, False)),  # nothing ever expires
         "keyword_search": ("filter text with keywords icontains", (False,)),
     }
 
@@ -177,6 +186,7 @@ class ListOptions(ScopeFields):
     categories: list[str] | None = None
     latest_only: bool | None = Field(default=None, description="False also lists invalidated (superseded) memories.")
     include_invalidated: bool = False
+    show_expired: bool | None = Field(default=None, description=_SHOW_EXPIRED)
     order: Literal["created_desc", "created_asc", "updated_desc", "updated_asc"] = "created_desc"
     enable_graph: bool | None = None
 
@@ -214,15 +224,18 @@ class DeleteOneQuery(Mem0Request):
 
 
 class UpdateRequest(Mem0Request):
-    """Change a memory's text and/or replace its metadata. Refused: timestamp, expiration_date."""
+    """Change a memory's text, replace its metadata, set its expiration date (null clears it) and/or
+    its categories. Refused: timestamp."""
 
     refused: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
         "timestamp": ("a memory's times are kept by the service", ()),
-        "expiration_date": ("memories do not expire in AgentMem", ()),
     }
 
     text: str | None = Field(default=None, min_length=1)
     metadata: dict[str, Any] | None = None
+    expiration_date: str | None = Field(
+        default=None, description="YYYY-MM-DD or an ISO-8601 time (must lie ahead); null removes the expiry.")
+    categories: list[str] | None = Field(default=None, description="Replace the memory's categories.")
 
 
 MemoryId = Annotated[str, Field(min_length=1, max_length=200)]

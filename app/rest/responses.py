@@ -29,6 +29,7 @@ class MemoryOut(BaseModel):
     invalidation_reason: str | None = None
     occurred_at: datetime = Field(description="When what the memory says happened (the add's timestamp, else created_at).")
     immutable: bool = Field(default=False, description="Added with immutable=true: updates are refused (409 IMMUTABLE).")
+    expiration_date: datetime | None = Field(default=None, description="When it leaves every read (null: never).")
 
     @classmethod
     def of(cls, rec: MemoryRecord) -> MemoryOut:
@@ -37,7 +38,7 @@ class MemoryOut(BaseModel):
             categories=list(rec.categories), user_id=rec.scope.user_id, agent_id=rec.scope.agent_id,
             run_id=rec.scope.run_id, created_at=rec.created_at, updated_at=rec.updated_at,
             invalidated_at=rec.invalidated_at, invalidation_reason=rec.invalidation_reason,
-            occurred_at=rec.event_time, immutable=rec.immutable,
+            occurred_at=rec.event_time, immutable=rec.immutable, expiration_date=rec.expires_at,
         )
 
 

@@ -212,3 +212,19 @@ async def test_feedback_is_kept_per_memory_and_leaves_with_it(any_repository) ->
     assert await any_repository.put_feedback(two.record.id, dataclasses.replace(second, memory_id=two.record.id))
     await any_repository.reset()
     assert await any_repository.feedback([two.record.id]) == {}
+
+
+async def test_expiry_and_categories_round_trip_and_reach_the_catalog(any_repository) -> None:
+    at = utcnow().replace(microsecond=0) + timedelta(days=3)
+    s = stored("expiring", Scope("u"))
+    s = StoredMemory(dataclasses.replace(s.record, expires_at=at, categories=("food", "travel")), s.embedding)
+    plain = stored("lasting", Scope("u"), 1)
+    await any_repository.commit(ChangeSet(writes=[s, plain], history=[added(s), added(plain)]))
+    got = await any_repository.get(s.record.id)
+    assert got.expires_at == at and got.categories == ("food", "travel")
+    assert (await any_repository.get(plain.record.id)).expires_at is None
+    rows = {row.id: row for row in await any_repository.catalog()}
+    assert rows[s.record.id].expires_at == at and rows[plain.record.id].expires_at is None
+    cleared = StoredMemory(dataclasses.replace(got, expires_at=None), s.embedding)
+    await any_repository.commit(ChangeSet(writes=[cleared]))
+    assert (await any_repository.get(s.record.id)).expires_at is None

@@ -132,7 +132,7 @@ class InMemoryRepository:
         return [(e.seq or 0, e.memory_id) for e in self.log if (e.seq or 0) > seq][:limit]
 
     async def catalog(self) -> list[CatalogRow]:
-        return [CatalogRow(id, r.scope, r.valid) for id, (r, _, _) in self.rows.items()]
+        return [CatalogRow(id, r.scope, r.valid, r.expires_at) for id, (r, _, _) in self.rows.items()]
 
     async def embeddings_since(self, seq: int, *, after: MemoryId | None = None,
                                limit: int | None = None) -> list[tuple[MemoryId, Vector]]:

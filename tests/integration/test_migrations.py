@@ -43,7 +43,7 @@ async def test_upgrade_downgrade_and_upgrade_again(unmigrated_sql_url: str) -> N
     assert await migrate.current(url) is None and not await migrate.is_up_to_date(url)
 
     await migrate.upgrade(url)
-    assert await migrate.current(url) == migrate.head() == "0009_webhooks"
+    assert await migrate.current(url) == migrate.head() == "0010_expiration"
     assert await migrate.is_up_to_date(url)
     assert TABLES <= await tables_in(url)
 
@@ -188,3 +188,26 @@ async def test_the_feedback_table_comes_and_goes_with_its_revision(unmigrated_sq
     assert "memory_feedback" not in tables and "memory_mentions" in tables
     await migrate.upgrade(url)
     assert "memory_feedback" in await tables_in(url) and await migrate.is_up_to_date(url)
+
+
+async def test_the_expiry_column_and_its_index_come_and_go_with_their_revision(unmigrated_sql_url: str) -> None:
+    url = unmigrated_sql_url
+
+    async def columns_and_indexes() -> tuple[set[str], set[str]]:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(lambda sync: (
+                    {c["name"] for c in sa.inspect(sync).get_columns("memories")},
+                    {i["name"] for i in sa.inspect(sync).get_indexes("memories")}))
+        finally:
+            await engine.dispose()
+
+    await migrate.upgrade(url)
+    columns, indexes = await columns_and_indexes()
+    assert "expires_at" in columns and "ix_memories_expires_at" in indexes
+    await migrate.downgrade(url, "0007_feedback")
+    columns, indexes = await columns_and_indexes()
+    assert "expires_at" not in columns and "ix_memories_expires_at" not in indexes and "immutable" in columns
+    await migrate.upgrade(url)
+    assert await migrate.is_up_to_date(url)

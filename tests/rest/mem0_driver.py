@@ -13,6 +13,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 LOCAL_HOSTS = {"127.0.0.1", "::1", "localhost"}
@@ -91,6 +92,19 @@ def drive(url: str, key: str) -> dict[str, Any]:
     out["add_future"] = attempt(lambda: client.add("I will win", user_id="dora", infer=False, timestamp=4102444800))
     out["add_excludes"] = attempt(lambda: client.add("I like tea", user_id="dora", excludes="food"))
     out["add_includes"] = attempt(lambda: client.add("I like tea", user_id="dora", includes="food"))
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    expiring = client.add("My hotel room is 512", user_id="dora", infer=False, expiration_date=tomorrow)
+    out["add_expiring"] = {"tomorrow": tomorrow, **expiring}
+    out["get_expiring"] = client.get(expiring["results"][0]["id"])
+    out["add_expired"] = attempt(lambda: client.add("x y z", user_id="dora", infer=False, expiration_date="2020-01-01"))
+    out["update_expiry_cleared"] = client.update(expiring["results"][0]["id"], expiration_date=None)
+    custom = [{"billing": "invoices, payments, refunds and prices"}, {"shipping": "parcels, delivery and couriers"}]
+    billed = client.add("The refund for invoice 42 was paid", user_id="dora", infer=False, custom_categories=custom)
+    out["get_custom"] = client.get(billed["results"][0]["id"])
+    out["search_category"] = client.search("refund", filters={"AND": [{"user_id": "dora"},
+                                                                     {"categories": {"in": ["billing"]}}]})
+    out["get_all_category"] = client.get_all(filters={"AND": [{"user_id": "dora"},
+                                                             {"categories": {"contains": "billing"}}]})
     client.delete_all(user_id="dora")
     out["users"] = client.users()
     second = out["add_v3"]["results"][0]["id"]

@@ -71,8 +71,8 @@ async def test_unknown_or_repeated_query_parameters_are_a_400(client: TestClient
 
 async def test_refused_mem0_options_say_why(client: TestClient) -> None:
     id = await remember(client, "x")
-    resp = await client.put(f"/v1/memories/{id}", json={"text": "y", "expiration_date": "2030-01-01"})
-    assert "expire" in await error(resp, 400, "BAD_USER_INPUT")
+    resp = await client.put(f"/v1/memories/{id}", json={"text": "y", "timestamp": 1700000000})
+    assert "times are kept" in await error(resp, 400, "BAD_USER_INPUT")
     resp = await client.delete(f"/v1/memories/{id}", params={"delete_linked": "true"})
     assert "delete_linked" in await error(resp, 400, "BAD_USER_INPUT")
     resp = await client.post("/v1/memories", json={"messages": "x", "user_id": "a", "org_id": "o1"})

@@ -45,7 +45,8 @@ async def test_filters_narrow_the_export(client: TestClient) -> None:
 
 
 async def test_a_schema_sets_exactly_the_properties_of_each_object(client: TestClient) -> None:
-    await remember(client, "I love pizza", metadata={"topic": "food", "place": {"city": "Rome", "zip": "001"}})
+    await remember(client, "I love pizza", metadata={"topic": "food", "place": {"city": "Rome", "zip": "001"}},
+                   categories=["food"])
     schema = {"type": "object", "properties": {
         "memory": {"type": "string"}, "topic": {"type": "string"}, "mood": {"type": "string"},
         "owner": {"type": "object", "properties": {"user_id": {}, "agent_id": {}}},
@@ -55,7 +56,7 @@ async def test_a_schema_sets_exactly_the_properties_of_each_object(client: TestC
     created = await ok(await client.post("/v1/exports/", json={"schema": schema, "user_id": "alice"}))
     (obj,) = (await finished(client, created["id"]))["results"]
     assert obj == {"memory": "I love pizza", "topic": "food", "mood": None,
-                   "owner": {"user_id": "alice", "agent_id": None}, "place": {"city": "Rome"}, "categories": []}
+                   "owner": {"user_id": "alice", "agent_id": None}, "place": {"city": "Rome"}, "categories": ["food"]}
 
 
 async def test_the_schema_may_come_as_json_text(client: TestClient) -> None:

@@ -1,8 +1,9 @@
 """mem0's official Python `MemoryClient` (the `mem0ai` package), pointed at a live AgentMem
 with an API key made by `python -m app create-api-key`, works for add, get, get_all, search,
 update, delete, delete_all, history, feedback, users, reset, batch_update, batch_delete,
-create_memory_export / get_memory_export, an image message refused without a vision model, and
-immutable adds (and add's timestamp; includes / excludes refused without an LLM); and it reaches no other host (its telemetry is
+create_memory_export / get_memory_export, an image message refused without a vision model,
+immutable adds, expiration_date on add and update, custom_categories and category filters (and
+add's timestamp; includes / excludes refused without an LLM); and it reaches no other host (its telemetry is
 switched off through MEM0_TELEMETRY, and a network guard in the driver refuses and reports any
 other connection)."""
 from __future__ import annotations
@@ -11,6 +12,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +81,7 @@ def check(out: dict[str, Any]) -> None:
     for refused, says in (("add_future", "out of range"), ("add_excludes", "needs an LLM"),
                           ("add_includes", "needs an LLM")):
         assert out[refused]["error"] == "ValidationError" and says in out[refused]["message"], out[refused]
+    check_expiry_and_categories(out)
     users = {(e["type"], e["name"]): e["total_memories"] for e in out["users"]["results"]}
     assert users == {("user", "alice"): 2, ("user", "bob"): 1, ("agent", "tutor"): 1}
     assert out["get_immutable"]["immutable"] is True and out["get"]["immutable"] is False
@@ -93,3 +96,14 @@ def check(out: dict[str, Any]) -> None:
     assert out["delete_all"]["deleted"] == 1 and out["delete_all_filters"]["deleted"] == 1
     assert out["get_all_after"]["results"] == []
     assert out["reset"]["message"] and out["users_after_reset"]["results"] == []
+
+
+def check_expiry_and_categories(out: dict[str, Any]) -> None:
+    tomorrow = out["add_expiring"]["tomorrow"]
+    end = (datetime.fromisoformat(tomorrow) + timedelta(days=1)).replace(tzinfo=UTC)
+    assert datetime.fromisoformat(out["get_expiring"]["expiration_date"].replace("Z", "+00:00")) == end
+    assert out["add_expired"]["error"] == "ValidationError" and "already passed" in out["add_expired"]["message"]
+    assert out["update_expiry_cleared"]["expiration_date"] is None
+    assert out["get_custom"]["categories"] == ["billing"]
+    assert [m["memory"] for m in out["search_category"]["results"]] == ["The refund for invoice 42 was paid"]
+    assert [m["memory"] for m in out["get_all_category"]["results"]] == ["The refund for invoice 42 was paid"]

@@ -1,5 +1,9 @@
-"""The export line format's memory records: `immutable` travels, old lines without it read as mutable."""
+"""The export line format's memory records: `immutable` and `expires_at` travel; old lines without
+them read as mutable and never expiring."""
 from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
@@ -17,3 +21,13 @@ def test_immutable_round_trips_and_lines_from_before_it_read_as_mutable() -> Non
     assert record_from(rec.id, line).immutable is False
     with pytest.raises(InvalidInput, match="immutable must be true or false"):
         record_from(rec.id, {**line, "immutable": "yes"})
+
+
+def test_expiry_and_categories_round_trip_and_old_lines_never_expire() -> None:
+    at = datetime(2031, 2, 3, 4, 5, tzinfo=UTC)
+    rec = replace(new_record("Parking in lot C", Scope("alice"), {}, "user"), expires_at=at,
+                  categories=("travel", "misc"))
+    line = record_json(rec)
+    assert line["expires_at"] == at.isoformat() and record_from(rec.id, line) == rec
+    del line["expires_at"]
+    assert record_from(rec.id, line).expires_at is None

@@ -25,6 +25,7 @@ from graph.store import Neo4jGraphStore
 from history.credentials import SqlCredentialStore
 from history.engine import create_engine
 from history.exports import SqlExportStore
+from history.project import SqlProjectSettingsStore
 from history.repository import SqlMemoryRepository
 from history.webhooks import SqlWebhookStore
 from memory.categories import DEFAULT_CATEGORIES, check_categories
@@ -173,6 +174,7 @@ def service_options(settings: Settings) -> ServiceOptions:
         categories=check_categories(mem.categories, "memory.categories") if mem.categories else DEFAULT_CATEGORIES,
         category_threshold=mem.category_threshold,
         max_categories=mem.max_categories,
+        project_settings_ttl_s=mem.project_settings_ttl_s,
         expiry_action=mem.expiry_action,
         expiry_sweep_s=mem.expiry_sweep_s,
     )
@@ -206,7 +208,8 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
             graph = runtime.graph = watched(stores.graph, "graph", observer) if stores.graph is not None else None
             service = MemoryService(repo, index, embedder, graph=graph, llm=llm, options=service_options(settings),
                                     reranker=reranker, index_save_interval_s=settings.memory.index_save_interval_s,
-                                    observer=observer, vision=vision, exports=SqlExportStore(stores.engine))
+                                    observer=observer, vision=vision, exports=SqlExportStore(stores.engine),
+                                    project=SqlProjectSettingsStore(stores.engine))
             await service.start()
             runtime.done("vector_index")
             assert warming is not None

@@ -131,6 +131,9 @@ class MemorySettings(BaseModel):
         _CORE.category_threshold, ge=-1, le=1, description="without an LLM: the least cosine similarity between a "
         "memory and a category's description for the memory to be filed under it")
     max_categories: int = Field(_CORE.max_categories, ge=1, le=10, description="categories one memory gets at most")
+    project_settings_ttl_s: float = Field(
+        _CORE.project_settings_ttl_s, ge=0, le=300, description="seconds a replica keeps the project settings "
+        "(custom categories and instructions) before reading them again: how soon another replica's change applies")
     expiry_action: Literal["invalidate", "delete"] = Field(
         "invalidate", description="what the sweep does to expired memories (reads leave them out from their "
         "expiry either way): invalidate (kept, with reason expired) or delete")

@@ -18,6 +18,7 @@ from memory.filters import Filter
 from memory.exports import Exporter
 from memory.models import Entity, ExportJob, Feedback, FeedbackRating, GraphQuery, HistoryEntry, MemoryRecord, Message, Relation, Scope
 from memory.ports import Order
+from memory.project import UNSET, ProjectSettings
 from memory.ranking import SearchMode
 from memory.pagination import Page
 from memory.results import AddResult, Neighbourhood, Owner, SearchResult
@@ -89,6 +90,16 @@ class GuardedMemoryService:
     async def feedback(self, ids: Sequence[str]) -> dict[str, Feedback]:
         visible = await self.get_many(ids)
         return await self._svc.feedback([id for id in ids if id in visible])
+
+    async def project_settings(self) -> ProjectSettings:
+        self._admin("read the project settings")
+        return await self._svc.project_settings()
+
+    async def update_project_settings(self, *, custom_categories: Any = UNSET,
+                                      custom_instructions: Any = UNSET) -> ProjectSettings:
+        self._admin("change the project settings")
+        return await self._svc.update_project_settings(custom_categories=custom_categories,
+                                                       custom_instructions=custom_instructions)
 
     async def reset(self) -> None:
         self._admin("reset every memory")

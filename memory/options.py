@@ -52,6 +52,8 @@ class ServiceOptions:
     # without an LLM: categories whose description is at least this similar (cosine), at most this many
     category_threshold: float = 0.2
     max_categories: int = 3
+    # how long a replica keeps the project settings (memory/project.py) before reading SQL again
+    project_settings_ttl_s: float = 5.0
     # what the sweep does to an expired memory (reads leave it out from its expiry on, either way):
     # "invalidate" keeps it, invalid, with its history; "delete" removes it
     expiry_action: str = "invalidate"

@@ -49,6 +49,7 @@ from memory.options import ServiceOptions
 from memory.reader import MemoryReader
 from memory.results import AddResult, MemoryChange
 from memory.searcher import Searcher
+from memory.project import UNSET, ProjectSettings, ProjectSettingsCache, ProjectSettingsStore
 from memory.prompts import steering
 from memory.validation import check_batch_size, check_event_time, check_message_count, check_metadata, check_text
 
@@ -73,6 +74,7 @@ class MemoryService:
         reranker: Reranker | None = None,
         vision: Vision | None = None,
         exports: ExportStore | None = None,
+        project: ProjectSettingsStore | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         if options.expiry_action not in ACTIONS:
@@ -88,6 +90,8 @@ class MemoryService:
         self.options = options
         self._catalog = ScopeCatalog(clock)
         self._clock = clock
+        # None without a store: adds use the configured categories and no project instructions
+        self.project = ProjectSettingsCache(project, options.project_settings_ttl_s) if project is not None else None
         self._classifier = CategoryClassifier(embedder, threshold=options.category_threshold,
                                               max_per_memory=options.max_categories)
         self.keeper = IndexKeeper(index, repo, index_save_interval_s)
@@ -202,7 +206,8 @@ class MemoryService:
         occurred_at = check_event_time(occurred_at, "occurred_at")
         expires_at = check_future(as_utc(expires_at) if expires_at is not None else None, self._clock())
         labels = check_labels(categories) if categories is not None else None
-        category_set = tuple(custom_categories) if custom_categories else self.options.categories
+        project = await self.project_settings()
+        category_set = tuple(custom_categories) if custom_categories else self._categories(project)
         meta = check_metadata(metadata)
         if not messages:
             raise InvalidInput("messages must not be empty")
@@ -222,10 +227,27 @@ class MemoryService:
                 _check_instructions(name, value, infer, self._llm is not None)
         messages = [Message(m.role.strip().lower(), m.content.strip(), as_utc(m.occurred_at) if m.occurred_at else None)
                     for m in messages]
+        if prompt is None and self._llm is not None:  # the project's instructions steer only an LLM
+            prompt = project.custom_instructions
         decided = await self._ingest.decide(messages, scope, infer, steering(prompt, includes, excludes),
                                             category_set if labels is None else ())
         filed = await self._file(decided, labels, category_set)
         return await self._apply(decided, scope, meta, actor, occurred_at, immutable, expires_at, filed)
+
+    async def project_settings(self) -> ProjectSettings:
+        """The project's settings as this replica holds them (at most project_settings_ttl_s old)."""
+        return await self.project.current() if self.project is not None else ProjectSettings()
+
+    async def update_project_settings(self, *, custom_categories: Any = UNSET,
+                                      custom_instructions: Any = UNSET) -> ProjectSettings:
+        """Change the project's category set and/or extraction instructions (checked; an empty
+        set or blank instructions clear them); applies to every later add without its own."""
+        if self.project is None:
+            raise InvalidInput("project settings need the SQL store, which this service was started without")
+        return await self.project.update(custom_categories=custom_categories, custom_instructions=custom_instructions)
+
+    def _categories(self, project: ProjectSettings) -> tuple[Category, ...]:
+        return project.custom_categories or self.options.categories
 
     async def _file(self, d: Decided, labels: tuple[str, ...] | None,
                     category_set: tuple[Category, ...]) -> list[tuple[str, ...]]:
@@ -308,7 +330,8 @@ class MemoryService:
             rec = replace(rec, text=text, hash=text_hash(text))
             vec = (await self._embedder.embed([text], old.scope.tenant))[0]
             if labels is None:
-                labels = (await self._classifier.classify([vec], self.options.categories))[0]
+                category_set = self._categories(await self.project_settings())
+                labels = (await self._classifier.classify([vec], category_set))[0]
         else:
             vec = (await self._repo.embeddings([id]))[id]
         rec = replace(rec, updated_at=now, expires_at=rec.expires_at if isinstance(expires_at, Keep) else expires_at,

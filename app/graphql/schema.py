@@ -19,6 +19,7 @@ from app.graphql.admin import KeyMutation, KeyQuery
 from app.graphql.errors import log_unexpected, map_errors
 from app.graphql.limits import OperationGuard
 from app.graphql.parse_cache import DocumentCache
+from app.graphql.project import ProjectMutation, ProjectQuery
 from app.graphql.mutations import Mutation
 from app.graphql.queries import Query
 from app.graphql.subscriptions import Subscription
@@ -90,8 +91,8 @@ async def _mapped(results: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, Non
             yield result
 
 
-RootQuery = merge_types("Query", (Query, KeyQuery, WebhookQuery))
-RootMutation = merge_types("Mutation", (Mutation, KeyMutation, WebhookMutation))
+RootQuery = merge_types("Query", (Query, KeyQuery, WebhookQuery, ProjectQuery))
+RootMutation = merge_types("Mutation", (Mutation, KeyMutation, WebhookMutation, ProjectMutation))
 
 
 def build_schema(limits: LimitSettings | None = None, *, introspection: bool = True, max_page: int = 100,

@@ -128,7 +128,7 @@ def document(routes: tuple[Route, ...]) -> dict[str, Any]:
         "paths": paths,
         "components": {"schemas": schemas, "securitySchemes": SECURITY_SCHEMES},
         "security": [{"bearer": []}, {"apiKey": []}, {"mem0Token": []}],
-        "tags": [{"name": "memories"}, {"name": "entities"}, {"name": "exports"}, {"name": "webhooks"}, {"name": "service"}],
+        "tags": [{"name": "memories"}, {"name": "entities"}, {"name": "exports"}, {"name": "webhooks"}, {"name": "project"}, {"name": "service"}],
     }
 
 

@@ -6,7 +6,7 @@ clients send (trailing slashes, /v2 and /v3 prefixes). Paths without parameters 
 that /v1/memories/search and /v1/memories/reset win over /v1/memories/{memory_id}."""
 from __future__ import annotations
 
-from app.rest import entities, exports, listing, memories, webhooks
+from app.rest import entities, exports, listing, memories, project, webhooks
 from app.rest.dispatch import Route
 from app.rest.requests import (
     AddRequest,
@@ -95,6 +95,12 @@ ROUTES: tuple[Route, ...] = (
           path=ExportPath, tags=("exports",)),
     Route("GET", _both("/v1/memories/{memory_id}/history"), memories.history, "memory_history",
           "How a memory changed, oldest first", HistoryResponse, path=MemoryPath),
+    Route("GET", _both("/api/v1/orgs/organizations/{org_id}/projects/{project_id}"), project.get_project,
+          "get_project", "The project's custom categories and instructions (admins only)", project.ProjectOut,
+          path=project.ProjectPath, query=project.ProjectQuery, tags=("project",)),
+    Route("PATCH", _both("/api/v1/orgs/organizations/{org_id}/projects/{project_id}"), project.update_project,
+          "update_project", "Change the project's custom categories and/or instructions (admins only)",
+          project.ProjectUpdated, body=project.ProjectUpdateRequest, path=project.ProjectPath, tags=("project",)),
     Route("GET", _both("/api/v1/webhooks/projects/{project_id}"), webhooks.list_webhooks, "list_webhooks",
           "The webhooks this credential may manage (mem0's get_webhooks)", webhooks.WebhooksResponse,
           path=webhooks.ProjectPath, tags=("webhooks",)),

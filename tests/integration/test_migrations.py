@@ -17,7 +17,7 @@ from history.tables import metadata
 from memory.errors import StoreUnavailable
 
 TABLES = {"memories", "memory_history", "graph_outbox", "memory_mentions", "memory_feedback", "api_keys",
-          "refresh_tokens", "memory_exports", "webhooks", "webhook_deliveries"}
+          "refresh_tokens", "memory_exports", "webhooks", "webhook_deliveries", "project_settings"}
 
 
 async def tables_in(url: str) -> set[str]:
@@ -43,7 +43,7 @@ async def test_upgrade_downgrade_and_upgrade_again(unmigrated_sql_url: str) -> N
     assert await migrate.current(url) is None and not await migrate.is_up_to_date(url)
 
     await migrate.upgrade(url)
-    assert await migrate.current(url) == migrate.head() == "0010_expiration"
+    assert await migrate.current(url) == migrate.head() == "0011_project_settings"
     assert await migrate.is_up_to_date(url)
     assert TABLES <= await tables_in(url)
 

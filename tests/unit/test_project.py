@@ -50,6 +50,17 @@ async def test_adds_use_the_projects_set_until_it_is_cleared_and_an_adds_own_set
     assert await add(service, "sushi for dinner") == ("food",)
 
 
+async def test_the_projects_set_is_embedded_once_though_it_is_read_again() -> None:
+    embedder = HashingEmbedder()
+    service = MemoryService(InMemoryRepository(), BruteForceIndex(), embedder, project=InMemoryProjectSettingsStore(),
+                            options=ServiceOptions(project_settings_ttl_s=0))  # every add reads the store again
+    await service.update_project_settings(custom_categories=PROJECT)
+    await add(service, "sushi for dinner")  # the set's descriptions are embedded here
+    before = embedder.calls
+    assert await add(service, "a flight to japan") == ("trips",)
+    assert embedder.calls == before + 1  # only the memory itself
+
+
 async def test_new_text_on_update_is_refiled_under_the_projects_set(service: MemoryService) -> None:
     result = await service.add([Message("user", "the weather is grey")], ALICE, infer=False)
     await service.update_project_settings(custom_categories=PROJECT)

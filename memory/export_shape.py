@@ -3,7 +3,8 @@ schema asks for (mem0 passes a JSON-Schema-like dict of `properties`).
 
 With a schema, each object has exactly the schema's properties, looked up by name:
 - a memory field: id, memory (or text), hash, user_id, agent_id, run_id, metadata, categories,
-  created_at, updated_at, event_time (or occurred_at), invalidated_at, immutable;
+  created_at, updated_at, event_time (or occurred_at), invalidated_at, expires_at, immutable,
+  feedback (the memory's current feedback: rating, reason, created_at; or null);
 - otherwise the metadata value of that name, else null.
 A property whose schema has `properties` is an object: projected from the value when that is an
 object (a metadata value, `metadata` itself), else built from the memory again (so a schema may
@@ -16,15 +17,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from memory.errors import InvalidInput
-from memory.models import MemoryRecord
+from memory.models import Feedback, MemoryRecord
 
 MAX_SCHEMA_DEPTH = 16
 MAX_SCHEMA_PROPERTIES = 500
 _MISSING = object()
 
 
-def fields(record: MemoryRecord) -> dict[str, Any]:
-    """The memory as JSON values, under every name a schema may use."""
+def fields(record: MemoryRecord, feedback: Feedback | None = None) -> dict[str, Any]:
+    """The memory (and the feedback given on it) as JSON values, under every name a schema may use."""
     iso = lambda t: t.isoformat() if t is not None else None  # noqa: E731
     return {
         "id": record.id, "memory": record.text, "text": record.text, "hash": record.hash,
@@ -32,16 +33,19 @@ def fields(record: MemoryRecord) -> dict[str, Any]:
         "metadata": dict(record.metadata), "categories": list(record.categories),
         "created_at": iso(record.created_at), "updated_at": iso(record.updated_at),
         "event_time": iso(record.event_time), "occurred_at": iso(record.event_time),
-        "invalidated_at": iso(record.invalidated_at), "immutable": record.immutable,
+        "invalidated_at": iso(record.invalidated_at), "expires_at": iso(record.expires_at),
+        "immutable": record.immutable,
+        "feedback": None if feedback is None else {
+            "rating": feedback.rating.value, "reason": feedback.reason, "created_at": iso(feedback.created_at)},
     }
 
 
 _DEFAULT = ("id", "text", "user_id", "agent_id", "run_id", "metadata", "categories", "created_at", "updated_at",
-            "event_time")
+            "event_time", "expires_at", "feedback")
 
 
-def default_object(record: MemoryRecord) -> dict[str, Any]:
-    known = fields(record)
+def default_object(record: MemoryRecord, feedback: Feedback | None = None) -> dict[str, Any]:
+    known = fields(record, feedback)
     return {name: known[name] for name in _DEFAULT}
 
 
@@ -85,11 +89,11 @@ def _count(schema: Mapping[str, Any], depth: int, seen: list[int]) -> None:
         _count(items, depth + 1, seen)
 
 
-def shaped(record: MemoryRecord, schema: Mapping[str, Any] | None) -> dict[str, Any]:
+def shaped(record: MemoryRecord, schema: Mapping[str, Any] | None, feedback: Feedback | None = None) -> dict[str, Any]:
     """One exported object: the default shape, or exactly the schema's properties."""
     if schema is None:
-        return default_object(record)
-    known = fields(record)
+        return default_object(record, feedback)
+    known = fields(record, feedback)
     return _project(known, schema, known)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Protocol
@@ -23,7 +23,7 @@ from memory.background import cancel
 from memory.errors import AgentMemError, ExportTooLarge, NotFound
 from memory.export_shape import check_schema, shaped
 from memory.options import ExportOptions
-from memory.models import ExportJob, ExportStatus, MemoryRecord, Scope, new_id, utcnow
+from memory.models import ExportJob, ExportStatus, Feedback, MemoryId, MemoryRecord, Scope, new_id, utcnow
 from memory.pagination import Page
 from memory.ports import ExportStore, Order
 
@@ -39,10 +39,18 @@ class Lister(Protocol):
                        order: Order, include_invalidated: bool) -> Page[MemoryRecord]: ...
 
 
+class FeedbackReader(Protocol):
+    """What the runner reads the feedback on a page of memories with (MemoryRepository.feedback)."""
+
+    async def __call__(self, memory_ids: Sequence[MemoryId]) -> dict[MemoryId, Feedback]: ...
+
+
 class Exporter:
-    def __init__(self, store: ExportStore, lister: Lister, options: ExportOptions = ExportOptions()) -> None:
+    def __init__(self, store: ExportStore, lister: Lister, options: ExportOptions = ExportOptions(),
+                 feedback: FeedbackReader | None = None) -> None:
         self._store = store
         self._list = lister
+        self._feedback = feedback
         self.options = options
         self._running: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
@@ -140,7 +148,8 @@ class Exporter:
             if len(out) + len(page.items) > cap:
                 raise ExportTooLarge(cap)
             schema: Mapping[str, Any] | None = job.schema
-            out.extend(shaped(record, schema) for record in page.items)
+            given = await self._feedback([r.id for r in page.items]) if self._feedback and page.items else {}
+            out.extend(shaped(record, schema, given.get(record.id)) for record in page.items)
             if not page.has_next:
                 return out
             after = page.end_cursor

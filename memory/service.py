@@ -142,7 +142,8 @@ class MemoryService:
         # None without an export store: export operations then answer that exports are off
         self.exports = (
             Exporter(exports, self.reader.list_memories,
-                     replace(options.exports, page_size=min(options.exports.page_size, options.max_limit)))
+                     replace(options.exports, page_size=min(options.exports.page_size, options.max_limit)),
+                     feedback=repo.feedback)
             if exports is not None else None
         )
 

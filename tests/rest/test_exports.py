@@ -31,8 +31,25 @@ async def test_export_holds_the_scopes_memories_in_the_default_shape(client: Tes
     assert [r["text"] for r in body["results"]] == ["I love pizza", "I live in Paris"]  # oldest first
     one = body["results"][0]
     assert set(one) == {"id", "text", "user_id", "agent_id", "run_id", "metadata", "categories", "created_at",
-                        "updated_at", "event_time"}
+                        "updated_at", "event_time", "expires_at", "feedback"}
     assert one["id"] == first and one["metadata"]["topic"] == "food" and one["user_id"] == "alice"
+    assert one["feedback"] is None and one["expires_at"] is None
+
+
+async def test_the_export_carries_each_memorys_feedback_and_expiry(client: TestClient) -> None:
+    rated = await remember(client, "I love pizza", expiration_date="2999-01-31")
+    await remember(client, "I live in Paris")
+    await ok(await client.post("/v1/feedback/", json={"memory_id": rated, "feedback": "NEGATIVE",
+                                                      "feedback_reason": "not true any more"}))
+    created = await ok(await client.post("/v1/exports/", json={"user_id": "alice"}))
+    by_text = {r["text"]: r for r in (await finished(client, created["id"]))["results"]}
+    pizza, paris = by_text["I love pizza"], by_text["I live in Paris"]
+    assert pizza["feedback"]["rating"] == "NEGATIVE" and pizza["feedback"]["reason"] == "not true any more"
+    assert pizza["expires_at"].startswith("2999-02-01") and paris["feedback"] is None
+    schema = {"properties": {"memory": {}, "feedback": {"properties": {"rating": {}}}}}
+    created = await ok(await client.post("/v1/exports/", json={"user_id": "alice", "schema": schema}))
+    shaped = (await finished(client, created["id"]))["results"]
+    assert {"memory": "I love pizza", "feedback": {"rating": "NEGATIVE"}} in shaped
 
 
 async def test_filters_narrow_the_export(client: TestClient) -> None:

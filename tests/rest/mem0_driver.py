@@ -129,16 +129,17 @@ def drive(url: str, key: str) -> dict[str, Any]:
     return out
 
 
-def main(argv: list[str]) -> int:
+def run(drive: Callable[..., dict[str, Any]], argv: list[str]) -> int:
+    """The body of every mem0 driver: the network guard first, `drive(*argv)`, and one JSON
+    report on stdout (what the calls returned or raised, and every connection refused)."""
     sys.addaudithook(guard)  # before mem0 (and its telemetry) is imported
-    url, key = argv
     result: dict[str, Any] = {"blocked": blocked}
     # atexit runs last-registered first: registered before mem0 is imported, the report is
     # printed after mem0's own exit handlers (telemetry flushes) had their chance to connect
     atexit.register(lambda: print(json.dumps(result, default=str), flush=True))
-    result["calls"] = attempt(lambda: drive(url, key))
+    result["calls"] = attempt(lambda: drive(*argv))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(run(drive, sys.argv[1:]))

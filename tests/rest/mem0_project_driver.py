@@ -3,12 +3,10 @@
 test_mem0_project.py in a subprocess, with the same network guard and report as mem0_driver."""
 from __future__ import annotations
 
-import atexit
-import json
 import sys
 from typing import Any
 
-from tests.rest.mem0_driver import attempt, blocked, guard
+from tests.rest.mem0_driver import attempt, run
 
 SET = [{"billing": "invoices, payments, refunds and prices"}, {"shipping": "parcels, delivery and couriers"}]
 
@@ -34,14 +32,5 @@ def drive(url: str, admin_key: str, user_key: str) -> dict[str, Any]:
     return out
 
 
-def main(argv: list[str]) -> int:
-    sys.addaudithook(guard)  # before mem0 (and its telemetry) is imported
-    url, admin_key, user_key = argv
-    result: dict[str, Any] = {"blocked": blocked}
-    atexit.register(lambda: print(json.dumps(result, default=str), flush=True))
-    result["calls"] = attempt(lambda: drive(url, admin_key, user_key))
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(run(drive, sys.argv[1:]))

@@ -32,7 +32,7 @@ class SqlConnections:
         self._writer = engine.execution_options(**{WRITE_INTENT: True})
         self._serialise = serialise_writes
         self._write_lock = asyncio.Lock()
-        self._reader = SqliteReader.of(engine)
+        self._reader: SqliteReader | None = None  # made on the first read(): most users never read that way
 
     async def read(self, work: Callable[[sa.Connection], T]) -> T:
         """`work` (plain synchronous SQLAlchemy on one read connection) run off the event loop.
@@ -40,6 +40,8 @@ class SqlConnections:
         costs ~0.4 ms of CPU in hand-offs (a SELECT 1 costs 0.03 ms in a thread), and a search
         issues several. Elsewhere it runs through the async connection (`run_sync`)."""
         with translate_sql():
+            if self._reader is None and self.sqlite:
+                self._reader = SqliteReader.of(self.engine)
             if self._reader is not None:
                 return await self._reader.run(work)
             async with self.engine.connect() as conn:

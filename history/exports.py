@@ -48,6 +48,13 @@ class SqlExportStore:
                 .values(status=ExportStatus.FAILED.value, error=error, finished_at=at))
         return int(changed.rowcount or 0)
 
+    async def delete_exports(self, scope: Scope) -> int:
+        overlapping = [sa.or_(t.c[name].is_(None), t.c[name] == value)
+                       for name in ("user_id", "agent_id", "run_id") if (value := getattr(scope, name)) is not None]
+        async with self._sql.writing() as conn:
+            changed = await conn.execute(t.delete().where(*overlapping))
+        return int(changed.rowcount or 0)
+
     async def prune_exports(self, before: datetime) -> int:
         async with self._sql.writing() as conn:
             changed = await conn.execute(t.delete().where(t.c.created_at < before))

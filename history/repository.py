@@ -213,7 +213,9 @@ class SqlMemoryRepository:
     async def reset(self) -> None:
         try:
             async with self._sql.writing(ordered=True) as conn:
-                for table in (memories, memory_history, graph_outbox, memory_mentions, memory_feedback):
+                # webhook deliveries (pending or logged) carry memories' text too
+                for table in (memories, memory_history, graph_outbox, memory_mentions, memory_feedback,
+                              webhook_deliveries):
                     await conn.execute(sa.delete(table))
         finally:
             self._cache.clear()

@@ -91,12 +91,14 @@ class Expirer:
         due = [r for r in (await self._repo.get_many(ids)).values() if r.valid and r.expired(now)]
         if due and self._action == "delete":
             await self._delete(due, None, reason=EXPIRED)
-        elif due:
-            await self._invalidate(due, now)
-        return len(due)
+            return len(due)
+        return await self._invalidate(due, now) if due else 0
 
-    async def _invalidate(self, due: list[MemoryRecord], now: datetime) -> None:
+    async def _invalidate(self, due: list[MemoryRecord], now: datetime) -> int:
         kept = await self._repo.embeddings([r.id for r in due])
+        due = [r for r in due if r.id in kept]  # deleted meanwhile: nothing left to invalidate
+        if not due:
+            return 0
         change = ChangeSet()
         events: list[MemoryEvent] = []
         for old in due:
@@ -105,9 +107,10 @@ class Expirer:
             change.history.append(HistoryEntry(old.id, ChangeEvent.INVALIDATE, old.text, old.text, old.scope, now,
                                                reason=EXPIRED))
             events.append(MemoryEvent(EventKind.INVALIDATE, old.scope, old.id, rec, old.text))
-        await self._committer.commit(change, [])
+        await self._committer.commit(change, [], events)  # with the events: their webhooks go in the same commit
         invalid = await self._retire([r.id for r in due], now)
         await self._committer.publish(events, [], invalid)
+        return len(due)
 
 
 class ExpirySweep:
@@ -133,6 +136,9 @@ class ExpirySweep:
                 swept = await self._sweep()
             except AgentMemError as exc:  # a store that is down: the next round tries again
                 log.warning("expiry sweep failed, retrying in %.0f s: %s", self._interval_s, exc)
+                continue
+            except Exception:  # a bug must not end the sweep for good: expired memories would stay valid
+                log.exception("expiry sweep failed, retrying in %.0f s", self._interval_s)
                 continue
             if swept:
                 log.info("expiry sweep: %d memories expired", swept)

@@ -39,6 +39,13 @@ class Lister(Protocol):
                        order: Order, include_invalidated: bool) -> Page[MemoryRecord]: ...
 
 
+def overlaps(job_scope: Scope, erased: Scope) -> bool:
+    """Whether an export of `job_scope` may hold memories of the (prefix) scope `erased`: every
+    field both name agrees (an unnamed field is any value)."""
+    return all(getattr(job_scope, f) is None or getattr(erased, f) is None or getattr(job_scope, f) == getattr(erased, f)
+               for f in ("user_id", "agent_id", "run_id"))
+
+
 class FeedbackReader(Protocol):
     """What the runner reads the feedback on a page of memories with (MemoryRepository.feedback)."""
 
@@ -53,6 +60,7 @@ class Exporter:
         self._feedback = feedback
         self.options = options
         self._running: set[asyncio.Task[None]] = set()
+        self._scopes: dict[asyncio.Task[None], Scope] = {}  # what each running job exports
         self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -74,8 +82,13 @@ class Exporter:
         await self._store.put_export(job)
         task = asyncio.create_task(self._run(job), name=f"export-{job.id}")
         self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        self._scopes[task] = scope
+        task.add_done_callback(self._done)
         return job
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._scopes.pop(task, None)
 
     async def get(self, id: str) -> ExportJob:
         job = await self._store.get_export(id)
@@ -93,6 +106,14 @@ class Exporter:
         """Until the jobs this process runs now are done (tests, shutdown)."""
         while self._running:
             await asyncio.gather(*list(self._running), return_exceptions=True)
+
+    async def forget(self, scope: Scope) -> None:
+        """Stop this process's jobs over `scope` and delete every job that may hold its memories
+        (an erase: exports hold memories' text). A job over a wider scope (an admin's) goes too."""
+        for task, job_scope in list(self._scopes.items()):
+            if overlaps(job_scope, scope):
+                await cancel(task)
+        await self._store.delete_exports(scope)
 
     async def forget_all(self) -> None:
         """Stop this process's jobs and delete every job (a reset: exports hold memories' text)."""

@@ -328,6 +328,11 @@ class ExportStore(Protocol):
         """Delete the jobs created before `before`; returns how many."""
         ...
 
+    async def delete_exports(self, scope: Scope) -> int:
+        """Delete the jobs that may hold memories of `scope`: those whose every scope field is
+        unset or equal to `scope`'s where `scope` sets it; returns how many."""
+        ...
+
 
 class GraphStore(Protocol):
     """Entities and typed relations (a Neo4j-compatible graph over Bolt)."""

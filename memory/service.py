@@ -352,7 +352,7 @@ class MemoryService:
         """Apply every edit in one SQL transaction, or none: BatchRejected names each item refused
         (missing or not visible by `may_see`, immutable, repeated, invalid text or metadata)."""
         check_batch_size(len(edits), "a batch update")
-        found = await self._repo.get_many([e.memory_id for e in edits if isinstance(e.memory_id, str)])
+        found = self._unexpired(await self._repo.get_many([e.memory_id for e in edits if isinstance(e.memory_id, str)]))
         checked = check_edits(edits, found, may_see)
         vectors = await self._repo.embeddings([c.old.id for c in checked if c.text is None])
         by_tenant: dict[str, list[CheckedEdit]] = {}
@@ -378,13 +378,18 @@ class MemoryService:
         await self._committer.publish(events, [], [])
         return out
 
+    def _unexpired(self, found: dict[str, MemoryRecord]) -> dict[str, MemoryRecord]:
+        """An expired memory is gone for batch edits as for single ones (reported as missing)."""
+        now = self._clock()
+        return {id: r for id, r in found.items() if not r.expired(now)}
+
     @observed("delete_many")
     async def delete_many(self, ids: Sequence[str], *, actor: str | None = None,
                           may_see: MaySee | None = None) -> list[MemoryRecord]:
         """Delete every memory named, in one SQL transaction, or none (BatchRejected names each id
         refused: missing, not visible by `may_see`, repeated). Immutable memories can be deleted."""
         check_batch_size(len(ids), "a batch delete")
-        found = await self._repo.get_many([id for id in ids if isinstance(id, str)])
+        found = self._unexpired(await self._repo.get_many([id for id in ids if isinstance(id, str)]))
         records = check_deletes(ids, found, may_see)
         await self._delete_records(records, actor)
         return records
@@ -399,6 +404,7 @@ class MemoryService:
         await self._delete_records([old], actor, purge)
         if purge:
             self._entities.forget(old.scope)  # cached entity names are memory text too
+            await self._forget_exports(old.scope)
         return old
 
     @observed("delete_all")
@@ -416,6 +422,8 @@ class MemoryService:
             except StoreUnavailable as exc:
                 log.warning("graph unavailable while deleting a scope's entities: %s", exc)
         self._entities.forget(scope)
+        if purge:
+            await self._forget_exports(scope)
         return len(records)
 
     async def _delete_records(self, records: list[MemoryRecord], actor: str | None, purge: bool = False,
@@ -440,6 +448,11 @@ class MemoryService:
         await self._committer.commit(change, [], events)
         invalid = [] if purge else await self._retire_relations(ids, now)
         await self._committer.publish(events, [], invalid)
+
+    async def _forget_exports(self, scope: Scope) -> None:
+        """An erase also deletes the exports that may hold the erased text (all of the scope's)."""
+        if self.exports is not None:
+            await self.exports.forget(scope)
 
     async def _retire_relations(self, memory_ids: list[str], at: datetime) -> list[Relation]:
         """Invalidate the relations these (deleted or invalidated) memories alone supported."""

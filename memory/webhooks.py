@@ -167,7 +167,7 @@ def _memory_json(rec: MemoryRecord) -> dict[str, Any]:
     return {"id": rec.id, "memory": rec.text, "hash": rec.hash, "metadata": dict(rec.metadata),
             "categories": list(rec.categories), **_scope_json(rec.scope), "created_at": _iso(rec.created_at),
             "updated_at": _iso(rec.updated_at), "invalidated_at": _iso(rec.invalidated_at),
-            "occurred_at": _iso(rec.occurred_at), "immutable": rec.immutable}
+            "occurred_at": _iso(rec.occurred_at), "expires_at": _iso(rec.expires_at), "immutable": rec.immutable}
 
 
 def _relation_json(rel: Relation) -> dict[str, Any]:

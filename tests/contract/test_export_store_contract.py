@@ -66,3 +66,15 @@ async def test_stale_open_jobs_fail_and_old_jobs_are_pruned(any_export_store) ->
     assert (await any_export_store.get_export(fresh.id)).status is ExportStatus.RUNNING
     assert await any_export_store.prune_exports(now - timedelta(seconds=300)) == 2
     assert await any_export_store.get_export(fresh.id) is not None and await any_export_store.get_export(done.id) is None
+
+
+async def test_deleting_a_scopes_exports_takes_every_job_that_may_hold_its_memories(any_export_store) -> None:
+    jobs = {name: job(scope) for name, scope in {
+        "alice": Scope("alice"), "alice_tutor": Scope("alice", "tutor"), "everyone": Scope(),
+        "tutor": Scope(agent_id="tutor"), "bob": Scope("bob"), "alice_coach": Scope("alice", "coach"),
+    }.items()}
+    for j in jobs.values():
+        await any_export_store.put_export(j)
+    assert await any_export_store.delete_exports(Scope("alice", "tutor")) == 4
+    left = {name for name, j in jobs.items() if await any_export_store.get_export(j.id) is not None}
+    assert left == {"bob", "alice_coach"}

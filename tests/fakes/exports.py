@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from dataclasses import replace
 
+from memory.exports import overlaps
 from memory.models import ExportJob, ExportStatus, Scope
 
 _OPEN = (ExportStatus.QUEUED, ExportStatus.RUNNING)
@@ -28,6 +29,12 @@ class InMemoryExportStore:
         for job in stale:
             self.jobs[job.id] = replace(job, status=ExportStatus.FAILED, error=error, finished_at=at)
         return len(stale)
+
+    async def delete_exports(self, scope: Scope) -> int:
+        gone = [id for id, j in self.jobs.items() if overlaps(j.scope, scope)]
+        for id in gone:
+            del self.jobs[id]
+        return len(gone)
 
     async def prune_exports(self, before: datetime) -> int:
         old = [id for id, j in self.jobs.items() if j.created_at < before]

@@ -164,6 +164,7 @@ class InMemoryRepository:
         self.feedbacks.clear()
         self.log.clear()
         self.outbox.clear()
+        self.deliveries.clear()
 
     async def pending_graph_work(self, limit: int) -> list[GraphWork]:
         return sorted(self.outbox.values(), key=lambda w: w.created_at)[:limit]

@@ -3,19 +3,22 @@ expires (before any sweep); the sweep then invalidates or deletes it with histor
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import pytest
 
 from memory.catalog import ScopeCatalog
-from memory.errors import InvalidInput, NotFound, StoreUnavailable
-from memory.events import EventKind
+from memory.batch import MemoryEdit
+from memory.errors import BatchRejected, InvalidInput, NotFound, StoreUnavailable
+from memory.events import EventKind, MemoryEvent
 from memory.expiry import KEEP, ExpirySweep, check_future, expiry_from
 from memory.filters import parse_filter
 from memory.models import ChangeEvent, Message, Scope
 from memory.ports import admitted
 from memory.ranking import SearchMode
+from memory.webhooks import Delivery
 from memory.service import MemoryService, ServiceOptions
 from tests.fakes.clock import FakeClock
 from tests.fakes.embedder import HashingEmbedder
@@ -146,6 +149,48 @@ async def test_the_sweep_invalidates_expired_memories_with_history_and_events(se
     history = await service.history(gone)
     assert [(h.event, h.reason) for h in history] == [(ChangeEvent.ADD, None), (ChangeEvent.INVALIDATE, "expired")]
     assert await service.expire_due() == 0  # swept once
+
+
+async def test_the_sweeps_invalidation_goes_out_to_webhooks_in_its_own_commit(service: MemoryService,
+                                                                             clock: FakeClock) -> None:
+    planned: list[list[EventKind]] = []
+
+    async def planner(events: Sequence[MemoryEvent]) -> list[Delivery]:
+        planned.append([e.kind for e in events])
+        return []
+
+    service.use_webhooks(planner)
+    await remember(service, "My gate code is 7788", clock.at + timedelta(minutes=5))
+    clock.advance(minutes=6)
+    assert await service.expire_due() == 1
+    assert planned == [[EventKind.ADD], [EventKind.INVALIDATE]]
+
+
+async def test_batch_edits_see_an_expired_memory_as_missing(service: MemoryService, clock: FakeClock) -> None:
+    gone = await remember(service, "My hotel room is 404", clock.at + timedelta(hours=1))
+    kept = await remember(service, "I live in Lyon")
+    clock.advance(hours=2)
+    with pytest.raises(BatchRejected) as refused:
+        await service.update_many([MemoryEdit(gone, text="My hotel room is 405"), MemoryEdit(kept, text="I live in Nice")])
+    assert [(i.memory_id, i.code) for i in refused.value.items] == [(gone, NotFound.code)]
+    with pytest.raises(BatchRejected):
+        await service.delete_many([gone])
+    assert [h.event for h in await service.history(gone)] == [ChangeEvent.ADD]  # nothing was written
+
+
+async def test_a_memory_deleted_before_the_sweep_writes_is_left_alone(service: MemoryService, clock: FakeClock) -> None:
+    gone = await remember(service, "My parking spot is B12", clock.at + timedelta(minutes=1))
+    clock.advance(minutes=2)
+    repo = service._repo
+    embeddings = repo.embeddings
+
+    async def deleted_meanwhile(ids: Sequence[str]) -> dict[str, Any]:
+        await service.delete_all(ALICE)  # another caller wins the race
+        return await embeddings(ids)
+
+    repo.embeddings = deleted_meanwhile  # type: ignore[method-assign]
+    assert await service.expire_due() == 0
+    assert gone not in {r.id for r in (await service.list_memories(ALICE, include_invalidated=True)).items}
 
 
 async def test_the_sweep_deletes_when_configured(clock: FakeClock) -> None:

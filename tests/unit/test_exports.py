@@ -181,3 +181,23 @@ async def test_reset_deletes_every_export(service: MemoryService, store: InMemor
     await service.exports.wait()
     await service.reset()
     assert store.jobs == {}
+
+
+async def test_erasing_a_scope_deletes_the_exports_that_hold_its_text(service: MemoryService,
+                                                                       store: InMemoryExportStore) -> None:
+    await remember(service, "alice secret", Scope("alice"))
+    await remember(service, "bob fact", Scope("bob"))
+    alice, bob = GuardedMemoryService(service, ALICE), GuardedMemoryService(service, BOB)
+    mine, theirs = await alice.create_export(None), await bob.create_export(None)
+    assert service.exports is not None
+    await service.exports.wait()
+    await service.delete_all(Scope("alice"), purge=True)
+    assert set(store.jobs) == {theirs.id}  # bob's export is untouched
+    with pytest.raises(NotFound):
+        await alice.export(mine.id)
+    await remember(service, "alice again", Scope("alice"))
+    (kept,) = (await service.list_memories(Scope("alice"), first=2)).items
+    again = await alice.create_export(None)
+    await service.exports.wait()
+    await service.delete(kept.id, purge=True)  # one memory erased: its scope's exports go as well
+    assert again.id not in store.jobs and theirs.id in store.jobs

@@ -177,6 +177,7 @@ def service_options(settings: Settings) -> ServiceOptions:
         project_settings_ttl_s=mem.project_settings_ttl_s,
         expiry_action=mem.expiry_action,
         expiry_sweep_s=mem.expiry_sweep_s,
+        text_index=mem.text_index,
     )
 
 

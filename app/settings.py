@@ -139,6 +139,10 @@ class MemorySettings(BaseModel):
         "expiry either way): invalidate (kept, with reason expired) or delete")
     expiry_sweep_s: float = Field(
         _CORE.expiry_sweep_s, ge=0, description="seconds between two expiry sweeps (0: never)")
+    text_index: bool = Field(
+        _CORE.text_index,
+        description="answer search's word and mention channels from an in-memory index built from SQL at start "
+                    "(about 40 MB per 100k memories); false: query SQL's full-text index on every search")
 
     @field_validator("categories")
     @classmethod

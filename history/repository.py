@@ -33,7 +33,7 @@ from memory.models import (
     Vector,
     utcnow,
 )
-from memory.ports import CatalogRow, ChangeSet, Order, PageCursor
+from memory.ports import CatalogRow, ChangeSet, Order, PageCursor, TextRow
 
 # Keeps IN lists far below SQLite's and asyncpg's bound-parameter limits (32766 / 32767).
 _CHUNK = 500
@@ -419,6 +419,26 @@ class SqlMemoryRepository:
             result = await conn.execute(query)
             return [CatalogRow(id=i, scope=codec.scope_of(u, a, r), valid=bool(v), expires_at=x)
                     for i, u, a, r, v, x in result]
+
+    async def text_rows(self, after: MemoryId | None, limit: int) -> list[TextRow]:
+        c = memories.c
+        query = sa.select(c.id, c.user_id, c.agent_id, c.run_id, c.invalidated_at.is_(None), c.text, c.created_at,
+                          c.expires_at).order_by(c.id).limit(limit)
+        if after is not None:
+            query = query.where(c.id > after)
+
+        def read(conn: sa.Connection) -> list[TextRow]:
+            rows = conn.execute(query).all()
+            named: dict[str, list[str]] = {}
+            if rows:
+                m = memory_mentions.c
+                keys = sa.select(m.memory_id, m.entity).where(m.memory_id >= rows[0].id, m.memory_id <= rows[-1].id)
+                for id_, key in conn.execute(keys):
+                    named.setdefault(str(id_), []).append(str(key))
+            return [TextRow(i, codec.scope_of(u, a, r), bool(v), t, at, x, tuple(named.get(i, ())))
+                    for i, u, a, r, v, t, at, x in rows]
+
+        return await self._sql.read(read)
 
     async def embeddings_since(
         self, seq: int, *, after: MemoryId | None = None, limit: int | None = None

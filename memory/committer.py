@@ -13,6 +13,7 @@ from memory.follower import SqlFollower
 from memory.graph_writer import GraphWriter
 from memory.index_keeper import IndexKeeper
 from memory.models import GraphWork, Relation
+from memory.text_index import TextIndex, row_of
 from memory.ports import ChangeSet, MemoryRepository, VectorIndex
 from memory.webhooks import Delivery
 
@@ -34,6 +35,7 @@ class Committer:
         graph_writer: GraphWriter | None,
         events: EventBus,
         graph_write_timeout_s: float,
+        text: TextIndex | None = None,
     ) -> None:
         self._repo = repo
         self._index = index
@@ -44,6 +46,7 @@ class Committer:
         self._events = events
         self._graph_timeout_s = graph_write_timeout_s
         self.planner: DeliveryPlanner | None = None
+        self._text = text  # kept in step with the catalog, when search reads words from memory
 
     async def commit(self, change: ChangeSet, works: list[GraphWork], events: Sequence[MemoryEvent] = ()) -> GraphOutcome:
         """Commit to SQL, then bring the catalog, the index and the graph in line with it. The
@@ -58,6 +61,11 @@ class Committer:
                 self._catalog.drop(id)
             for w in change.writes:
                 self._catalog.put(w.record.id, w.record.scope, w.record.valid, w.record.expires_at)
+            if self._text is not None:
+                for id in change.deletes:
+                    self._text.drop(id)
+                for w in change.writes:
+                    self._text.put(row_of(w.record))
             # the vector write and the graph write run side by side
             async with together() as tg:
                 if change.writes:

@@ -18,6 +18,7 @@ from memory.catalog import ScopeCatalog
 from memory.rwlock import RWLock
 from memory.index_keeper import drop_extra, restore_missing
 from memory.ports import MemoryRepository, VectorIndex
+from memory.text_index import TextIndex, row_of
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ _PAGE = 1000
 class SqlFollower:
     def __init__(
         self, repo: MemoryRepository, index: VectorIndex, catalog: ScopeCatalog, gate: RWLock,
-        interval_s: float, on_change: Callable[[], None] = lambda: None,
+        interval_s: float, on_change: Callable[[], None] = lambda: None, text: TextIndex | None = None,
     ) -> None:
         self._repo = repo
         self._index = index
@@ -35,6 +36,7 @@ class SqlFollower:
         self._gate = gate
         self._interval = interval_s
         self._on_change = on_change
+        self._text = text  # the in-memory word index, kept in step with the catalog
         self._seen = 0
         # seqs this process committed itself: already in the index, skipped when following
         self._own: dict[int, str] = {}
@@ -99,6 +101,11 @@ class SqlFollower:
             self._catalog.put(id, rec.scope, rec.valid, rec.expires_at)
         for id in gone:
             self._catalog.drop(id)
+        if self._text is not None:
+            for rec in records.values():
+                self._text.put(row_of(rec))
+            for id in gone:
+                self._text.drop(id)
         if vectors:
             await self._index.upsert(list(vectors.items()))
         if gone:
@@ -107,6 +114,8 @@ class SqlFollower:
     async def _resync(self, current: int) -> int:
         rows = await self._repo.catalog()
         self._catalog.load(rows)
+        if self._text is not None:
+            await self._text.fill(self._repo.text_rows)
         live = {row.id for row in rows}
         changed = await drop_extra(self._index, live) + await restore_missing(self._index, self._repo, live)
         self._seen = current

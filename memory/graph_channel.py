@@ -26,7 +26,7 @@ from memory.catalog import ScopeCatalog
 from memory.concurrency import together
 from memory.errors import StoreUnavailable
 from memory.models import MemoryId, Relation, Scope
-from memory.ports import GraphStore, MemoryRepository
+from memory.ports import GraphStore, TextSearch
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +87,9 @@ def scored(
 
 
 class GraphChannel:
-    def __init__(self, repo: MemoryRepository, catalog: ScopeCatalog, graph: GraphStore | None = None,
+    def __init__(self, text: TextSearch, catalog: ScopeCatalog, graph: GraphStore | None = None,
                  presence: GraphPresence | None = None) -> None:
-        self._repo = repo
+        self._text = text
         self._catalog = catalog
         self._graph = graph
         self._presence = presence  # None: always ask the graph
@@ -101,7 +101,7 @@ class GraphChannel:
         if not keys or k <= 0:
             return []
         total = self._catalog.size_hint(scope)
-        counts = await self._repo.mention_counts(scope, keys, include_invalidated)
+        counts = await self._text.mention_counts(scope, keys, include_invalidated)
         direct = selective(counts, total)
         # the graph is asked about the keys that are no hub of the scope (a key no memory names
         # may still be an entity extracted in lower case): most searches naming only the
@@ -109,14 +109,14 @@ class GraphChannel:
         rare = [key for key in keys if not too_common(counts.get(key, 0), total)]
         async with together() as tg:
             linked = tg.create_task(self._linked(scope, rare, as_of))
-            ids = await self._repo.mentioning(scope, list(direct), k, include_invalidated) if direct else []
-            named = await self._repo.mentions(ids) if ids else {}
+            ids = await self._text.mentioning(scope, list(direct), k, include_invalidated) if direct else []
+            named = await self._text.mentions(ids) if ids else {}
         related_keys = [*linked.result(), *co_mentioned(named, keys)]
         hops = await self._hops(scope, [key for key in dict.fromkeys(related_keys) if key not in keys], total,
                                 include_invalidated)
         if hops:
-            more = [id for id in await self._repo.mentioning(scope, list(hops), k, include_invalidated) if id not in named]
-            named = {**named, **(await self._repo.mentions(more) if more else {})}
+            more = [id for id in await self._text.mentioning(scope, list(hops), k, include_invalidated) if id not in named]
+            named = {**named, **(await self._text.mentions(more) if more else {})}
         return scored(named, direct, hops)[:k]
 
     async def _hops(self, scope: Scope, related_keys: list[str], total: int, include_invalidated: bool) -> dict[str, float]:
@@ -124,7 +124,7 @@ class GraphChannel:
         if not related_keys:
             return {}
         considered = related_keys[: 4 * MAX_HOPS]
-        weights = selective(await self._repo.mention_counts(scope, considered, include_invalidated), total)
+        weights = selective(await self._text.mention_counts(scope, considered, include_invalidated), total)
         return dict([(key, weights[key]) for key in considered if key in weights][:MAX_HOPS])
 
     async def _linked(self, scope: Scope, keys: Sequence[str], as_of: datetime | None) -> list[str]:

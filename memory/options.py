@@ -58,3 +58,6 @@ class ServiceOptions:
     # "invalidate" keeps it, invalid, with its history; "delete" removes it
     expiry_action: str = "invalidate"
     expiry_sweep_s: float = 60.0  # how often the sweep runs (0: never)
+    # search's lexical and mention channels from an in-memory index (memory/text_index.py, built
+    # from SQL at start, about 40 MB per 100k memories) instead of SQL's full-text index per search
+    text_index: bool = True

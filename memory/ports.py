@@ -193,6 +193,38 @@ class CatalogRow:
     expires_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TextRow:
+    """What the in-memory word and mention index keeps of one memory (memory/text_index.py)."""
+
+    id: MemoryId
+    scope: Scope
+    valid: bool
+    text: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    mentions: tuple[str, ...] | None = None  # the mention index's keys; None: derive them from the text
+
+
+class TextSearch(Protocol):
+    """The lexical and mention channels of search: SQL's derived indexes (the repository) or
+    the in-memory index built from them (memory.text_index.TextIndex)."""
+
+    async def lexical_search(
+        self, scope: Scope, terms: Sequence[str], k: int, include_invalidated: bool = False
+    ) -> list[tuple[MemoryId, float]]: ...
+
+    async def mention_counts(
+        self, scope: Scope, keys: Sequence[str], include_invalidated: bool = False
+    ) -> dict[str, int]: ...
+
+    async def mentioning(
+        self, scope: Scope, keys: Sequence[str], k: int, include_invalidated: bool = False
+    ) -> list[MemoryId]: ...
+
+    async def mentions(self, ids: Sequence[MemoryId]) -> dict[MemoryId, list[str]]: ...
+
+
 class MemoryRepository(Protocol):
     """SQL source of truth: memory rows, history, and the graph outbox."""
 
@@ -275,6 +307,11 @@ class MemoryRepository(Protocol):
         ...
 
     async def catalog(self) -> list[CatalogRow]: ...
+
+    async def text_rows(self, after: MemoryId | None, limit: int) -> list[TextRow]:
+        """A page of every memory's text, owners and mention keys, by id after `after` (the
+        in-memory text index is built from these)."""
+        ...
 
     async def embeddings_since(
         self, seq: int, *, after: MemoryId | None = None, limit: int | None = None

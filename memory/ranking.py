@@ -62,7 +62,7 @@ class Candidate:
 
 
 # A small English stop list of our own: words that carry no topic and would make every memory match.
-_STOP = frozenset(
+STOP_WORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before being below
     between both but by can could did do does doing done down during each few for from further had has have
     having he her here hers herself him himself his how i if in into is it its itself just let lets me more
@@ -72,15 +72,15 @@ _STOP = frozenset(
     yourself yourselves s t d ll m re ve don didn doesn isn wasn weren haven hasn hadn won wouldn shouldn
     couldn also ever get got go going like much many may might must shall one ones thing things""".split()
 )
-_TERM = re.compile(r"[^\W_]+")
+TERM = re.compile(r"[^\W_]+")
 MAX_TERMS = 32
 
 
 def query_terms(text: str) -> list[str]:
     """Lower-case content words of a query, first occurrence first, stop words dropped."""
     seen: dict[str, None] = {}
-    for word in _TERM.findall(text.casefold()):
-        if word not in _STOP and (len(word) > 1 or word.isdigit()):
+    for word in TERM.findall(text.casefold()):
+        if word not in STOP_WORDS and (len(word) > 1 or word.isdigit()):
             seen[word] = None
     return list(seen)[:MAX_TERMS]
 
@@ -95,7 +95,7 @@ def _stem(word: str) -> str:
 
 def matched_terms(terms: Sequence[str], text: str) -> list[str]:
     """The query terms a memory's text contains (modulo plural/tense endings)."""
-    words = {_stem(w) for w in _TERM.findall(text.casefold())}
+    words = {_stem(w) for w in TERM.findall(text.casefold())}
     return [t for t in terms if _stem(t) in words]
 
 

@@ -20,7 +20,7 @@ from memory.graph_presence import GraphPresence
 from memory.mentions import query_keys
 from memory.models import MemoryId, MemoryRecord, Scope, Vector, utcnow
 from memory.errors import ProviderError
-from memory.ports import Embedder, GraphStore, MemoryRepository, Reranker, VectorIndex
+from memory.ports import Embedder, GraphStore, MemoryRepository, Reranker, TextSearch, VectorIndex
 from memory.ranking import (
     Candidate, FusionWeights, Scores, SearchMode, candidates, fuse, matched_terms, query_terms,
 )
@@ -56,8 +56,10 @@ class Searcher:
         scan_budget: int = 10_000,
         graph: GraphStore | None = None,
         presence: GraphPresence | None = None,
+        text: TextSearch | None = None,
     ) -> None:
         self._repo = repo
+        self._text = text if text is not None else repo  # where the lexical and mention channels read
         self._index = index
         self._embedder = embedder
         self._catalog = catalog
@@ -65,7 +67,7 @@ class Searcher:
         self._reranker = reranker
         self._rerank_candidates = rerank_candidates
         self._scan_budget = scan_budget  # candidates one filtered search may read before it answers
-        self._graph_channel = GraphChannel(repo, catalog, graph, presence)
+        self._graph_channel = GraphChannel(self._text, catalog, graph, presence)
 
     @property
     def can_rerank(self) -> bool:
@@ -142,7 +144,7 @@ class Searcher:
             # asOf: memories invalidated since then were still valid then
             wide = req.include_invalidated or req.as_of is not None
             lexical = (
-                tg.create_task(self._repo.lexical_search(req.scope, terms, k, wide))
+                tg.create_task(self._text.lexical_search(req.scope, terms, k, wide))
                 if req.mode is not SearchMode.VECTOR and terms else None
             )
             vector = tg.create_task(self._nearest(req, vec, k)) if req.mode is not SearchMode.LEXICAL else None

@@ -49,6 +49,7 @@ from memory.options import ServiceOptions
 from memory.reader import MemoryReader
 from memory.results import AddResult, MemoryChange
 from memory.searcher import Searcher
+from memory.text_index import TextIndex
 from memory.project import UNSET, ProjectSettings, ProjectSettingsCache, ProjectSettingsStore
 from memory.prompts import steering
 from memory.validation import check_batch_size, check_event_time, check_message_count, check_metadata, check_text
@@ -89,6 +90,7 @@ class MemoryService:
         self.events = events or EventBus()
         self.options = options
         self._catalog = ScopeCatalog(clock)
+        self._text = TextIndex(clock) if options.text_index else None
         self._clock = clock
         # None without a store: adds use the configured categories and no project instructions
         self.project = ProjectSettingsCache(project, options.project_settings_ttl_s) if project is not None else None
@@ -96,7 +98,7 @@ class MemoryService:
                                               max_per_memory=options.max_categories)
         self.keeper = IndexKeeper(index, repo, index_save_interval_s)
         self.follower = SqlFollower(repo, index, self._catalog, self.keeper.gate, options.sync_interval_s,
-                                    on_change=self.keeper.mark_dirty)
+                                    on_change=self.keeper.mark_dirty, text=self._text)
         # another replica's event means SQL already holds its change: fetch it now
         self.events.on_foreign(lambda _event: self.follower.poke())
         self.writer = (
@@ -105,7 +107,7 @@ class MemoryService:
             if graph is not None else None
         )
         self._committer = Committer(repo, index, self._catalog, self.keeper, self.follower, self.writer, self.events,
-                                    options.graph_write_timeout_s)
+                                    options.graph_write_timeout_s, text=self._text)
         self._entities = EntityResolver(graph, embedder, options.entity_match_threshold)
         self.knowledge = KnowledgeGraph(graph, self._entities, self._committer,
                                         exclusive_relations=options.exclusive_relations, max_limit=options.max_limit)
@@ -114,7 +116,8 @@ class MemoryService:
             self.events.add_sink(presence.see)
             self.events.on_foreign(presence.saw)
         self.searcher = Searcher(repo, index, embedder, self._catalog, options.fusion, reranker,
-                                 options.rerank_candidates, options.filter_scan_budget, graph=graph, presence=presence)
+                                 options.rerank_candidates, options.filter_scan_budget, graph=graph, presence=presence,
+                                 text=self._text)
         self.reader = MemoryReader(repo, graph, self._catalog, self.searcher, max_limit=options.max_limit,
                                    scan_budget=options.filter_scan_budget, presence=presence, observer=observer)
         # reading and the knowledge graph are the collaborators' own operations
@@ -158,6 +161,8 @@ class MemoryService:
         await self.follower.mark()  # first: what changes while we load is caught up later
         rows = await self._repo.catalog()
         self._catalog.load(rows)
+        if self._text is not None:
+            await self._text.fill(self._repo.text_rows)
         await self.keeper.reconcile({row.id for row in rows})
         self.keeper.start()
         self.follower.start()
@@ -500,6 +505,8 @@ class MemoryService:
             await self._repo.reset()
             await self._index.clear()
             self._catalog.clear()
+            if self._text is not None:
+                self._text.clear()
         await self.follower.mark()
         if self._graph is not None:
             await self._graph.reset()

@@ -9,10 +9,40 @@ import pytest
 
 from history.engine import create_engine
 from history.repository import SqlMemoryRepository
+from memory.ports import ChangeSet
+from memory.text_index import TextIndex, row_of
 from tests.fakes.graph import InMemoryGraph
 from tests.fakes.index import BruteForceIndex
 from tests.fakes.repository import InMemoryRepository
 from vector.hnsw import HnswIndex
+
+
+class TextIndexedRepository:
+    """The fake repository whose word and mention reads come from the in-memory TextIndex, fed
+    from each commit as the service's committer feeds it: holds the index to the same contract."""
+
+    def __init__(self) -> None:
+        self.inner = InMemoryRepository()
+        self.text = TextIndex()
+        self.lexical_search = self.text.lexical_search
+        self.mention_counts = self.text.mention_counts
+        self.mentioning = self.text.mentioning
+        self.mentions = self.text.mentions
+
+    async def commit(self, change: ChangeSet) -> int:
+        seq = await self.inner.commit(change)
+        for id in change.deletes:
+            self.text.drop(id)
+        for write in change.writes:
+            self.text.put(row_of(write.record))
+        return seq
+
+    async def reset(self) -> None:
+        await self.inner.reset()
+        self.text.clear()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
 
 
 @pytest.fixture(params=["fake", "sqlite", "pg"])
@@ -21,12 +51,23 @@ def repository_url(request: pytest.FixtureRequest) -> str | None:
     return None if request.param == "fake" else str(request.getfixturevalue(f"{request.param}_url"))
 
 
+@pytest.fixture(params=["fake", "sqlite", "pg", "text-index"])
+def repository_backend(request: pytest.FixtureRequest) -> str:
+    """The repository's own contract also holds the in-memory text index to it."""
+    if request.param in ("fake", "text-index"):
+        return request.param
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
 @pytest.fixture
-async def any_repository(repository_url: str | None) -> AsyncIterator[object]:
-    if repository_url is None:
+async def any_repository(repository_backend: str) -> AsyncIterator[object]:
+    if repository_backend == "fake":
         yield InMemoryRepository()
         return
-    url = repository_url
+    if repository_backend == "text-index":
+        yield TextIndexedRepository()
+        return
+    url = repository_backend
     repo = SqlMemoryRepository(create_engine(url))
     try:
         yield repo

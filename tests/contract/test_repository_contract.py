@@ -228,3 +228,20 @@ async def test_expiry_and_categories_round_trip_and_reach_the_catalog(any_reposi
     cleared = StoredMemory(dataclasses.replace(got, expires_at=None), s.embedding)
     await any_repository.commit(ChangeSet(writes=[cleared]))
     assert (await any_repository.get(s.record.id)).expires_at is None
+
+
+async def test_text_rows_page_by_id_with_owners_validity_and_mention_keys(any_repository) -> None:
+    rows = [stored(f"Caroline wrote note {i}", Scope("u", "a"), offset_s=i) for i in range(3)]
+    rows.append(stored("nobody named here", Scope("v"), valid=False))
+    await any_repository.commit(ChangeSet(writes=rows, history=[added(r) for r in rows]))
+    first = await any_repository.text_rows(None, 3)
+    rest = await any_repository.text_rows(first[-1].id, 3)
+    got = first + rest
+    assert len(first) == 3 and len(rest) == 1 and [r.id for r in got] == sorted(r.record.id for r in rows)
+    by_id = {r.id: r for r in got}
+    for s in rows:
+        r = by_id[s.record.id]
+        assert (r.scope, r.valid, r.text, r.created_at) == (s.record.scope, s.record.valid, s.record.text,
+                                                            s.record.created_at)
+        assert r.mentions == (("caroline",) if s.record.text.startswith("Caroline") else ())
+    assert await any_repository.text_rows(got[-1].id, 3) == []

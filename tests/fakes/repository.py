@@ -7,7 +7,7 @@ from typing import Sequence
 
 from memory.mentions import mentioned
 from memory.models import Feedback, GraphWork, HistoryEntry, MemoryId, MemoryRecord, Scope, Vector
-from memory.ports import CatalogRow, ChangeSet, Order, PageCursor
+from memory.ports import CatalogRow, ChangeSet, Order, PageCursor, TextRow
 from memory.webhooks import Delivery
 
 
@@ -133,6 +133,11 @@ class InMemoryRepository:
 
     async def catalog(self) -> list[CatalogRow]:
         return [CatalogRow(id, r.scope, r.valid, r.expires_at) for id, (r, _, _) in self.rows.items()]
+
+    async def text_rows(self, after: MemoryId | None, limit: int) -> list[TextRow]:
+        ids = sorted(id for id in self.rows if after is None or id > after)[:limit]
+        return [TextRow(id, r.scope, r.valid, r.text, r.created_at, r.expires_at, tuple(mentioned(r.text)))
+                for id in ids for r in [self.rows[id][0]]]
 
     async def embeddings_since(self, seq: int, *, after: MemoryId | None = None,
                                limit: int | None = None) -> list[tuple[MemoryId, Vector]]:

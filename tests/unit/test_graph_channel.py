@@ -112,17 +112,18 @@ async def test_another_users_mentions_never_leak(service: MemoryService) -> None
     assert mine not in bob and theirs_linked in bob
 
 
-async def test_a_query_naming_no_entity_never_asks_the_mention_index(service: MemoryService, repo, monkeypatch) -> None:
+async def test_a_query_naming_no_entity_never_asks_the_mention_index(service: MemoryService, monkeypatch) -> None:
     await remember(service, "Caroline baked bread")
     asked: list[object] = []
+    mention_index = service.searcher._text  # the in-memory index by default, else the repository
     for name in ("mention_counts", "mentioning", "mentions"):
-        real = getattr(repo, name)
+        real = getattr(mention_index, name)
 
         async def spy(*args, _real=real, **kwargs):
             asked.append(args)
             return await _real(*args, **kwargs)
 
-        monkeypatch.setattr(repo, name, spy)
+        monkeypatch.setattr(mention_index, name, spy)
     await service.search("what did she bake?", ALICE)
     await service.search("Caroline", ALICE, mode=SearchMode.VECTOR)
     assert asked == []

@@ -117,7 +117,8 @@ class DownForText(InMemoryRepository):
 async def test_a_store_outage_during_a_hybrid_search_surfaces_as_store_unavailable() -> None:
     # the channels run concurrently; their failure must keep its type for the edge's 503, not
     # become an ExceptionGroup (INTERNAL_SERVER_ERROR)
-    svc = MemoryService(DownForText(), BruteForceIndex(), HashingEmbedder())
+    # the words are read from SQL here (with the in-memory index, the lexical channel asks no store)
+    svc = MemoryService(DownForText(), BruteForceIndex(), HashingEmbedder(), options=ServiceOptions(text_index=False))
     await svc.start()
     await svc.add([Message("user", "I keep bees on the roof")], Scope("alice"), infer=False)
     with pytest.raises(StoreUnavailable):

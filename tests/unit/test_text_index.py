@@ -1,0 +1,191 @@
+"""The in-memory word and mention index that search's lexical and graph channels read."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+import memory.text_index as text_index
+from memory.models import Message, Scope
+from memory.ports import TextRow
+from memory.ranking import SearchMode
+from memory.service import MemoryService, ServiceOptions
+from memory.text_index import TextIndex
+from tests.fakes.embedder import HashingEmbedder
+from tests.fakes.index import BruteForceIndex
+from tests.fakes.repository import InMemoryRepository
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+ALICE = Scope(user_id="alice")
+BOB = Scope(user_id="bob")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def row(id: str, text: str, scope: Scope = ALICE, valid: bool = True, at: int = 0,
+        expires: datetime | None = None) -> TextRow:
+    return TextRow(id, scope, valid, text, T0 + timedelta(seconds=at), expires)
+
+
+async def ids(index: TextIndex, scope: Scope, *terms: str, k: int = 10, wide: bool = False) -> list[str]:
+    return [id for id, _ in await index.lexical_search(scope, list(terms), k, wide)]
+
+
+async def test_words_match_across_endings_and_stop_words_match_nothing() -> None:
+    index = TextIndex()
+    index.put(row("m1", "We went hiking in the Alps"))
+    index.put(row("m2", "She hikes every weekend"))
+    index.put(row("m3", "The weather was fine"))
+    assert set(await ids(index, ALICE, "hike")) == {"m1", "m2"}
+    assert await ids(index, ALICE, "the", "was") == []
+    assert await ids(index, ALICE, 'weather" OR "alps', "*") == []  # no term is query syntax
+
+
+async def test_a_tenants_scores_do_not_move_with_other_tenants_texts() -> None:
+    alone, shared = TextIndex(), TextIndex()
+    for index in (alone, shared):
+        index.put(row("a1", "my violin lessons start monday"))
+        index.put(row("a2", "the orchestra needs a second violin and a cello"))
+        index.put(row("a3", "lunch was pasta"))
+    for i in range(50):
+        shared.put(row(f"b{i}", f"violin practice number {i}", BOB))
+    assert await alone.lexical_search(ALICE, ["violin", "cello"], 10) == \
+        await shared.lexical_search(ALICE, ["violin", "cello"], 10)
+    assert set(await ids(shared, BOB, "violin", k=100)) == {f"b{i}" for i in range(50)}
+
+
+async def test_scopes_are_exact_for_user_agent_and_run() -> None:
+    index = TextIndex()
+    index.put(row("u", "tea at noon", Scope("alice")))
+    index.put(row("ua", "tea with the agent", Scope("alice", "helper")))
+    index.put(row("uar", "tea in this run", Scope("alice", "helper", "r1")))
+    index.put(row("other", "tea elsewhere", Scope("bob", "helper", "r1")))
+    assert set(await ids(index, Scope("alice"), "tea")) == {"u", "ua", "uar"}
+    assert set(await ids(index, Scope("alice", "helper"), "tea")) == {"ua", "uar"}
+    assert await ids(index, Scope(run_id="r1", user_id="alice"), "tea") == ["uar"]
+    assert set(await ids(index, Scope(agent_id="helper"), "tea")) == {"ua", "uar", "other"}
+    assert await ids(index, Scope("carol"), "tea") == []
+
+
+async def test_validity_scope_and_expiry_change_in_place_and_text_changes_move_the_words() -> None:
+    clock = Clock()
+    index = TextIndex(clock)
+    index.put(row("m", "Caroline adopted a greyhound", expires=T0 + timedelta(hours=1)))
+    assert await ids(index, ALICE, "greyhound") == ["m"]
+    assert await index.mention_counts(ALICE, ["caroline"]) == {"caroline": 1}
+    clock.now = T0 + timedelta(hours=2)  # gone at its expiry, before any sweep
+    assert await ids(index, ALICE, "greyhound") == [] and await index.mentioning(ALICE, ["caroline"], 5) == []
+    assert await ids(index, ALICE, "greyhound", wide=True) == ["m"]
+    index.put(row("m", "Caroline adopted a greyhound", valid=False))
+    assert await ids(index, ALICE, "greyhound") == [] and await ids(index, ALICE, "greyhound", wide=True) == ["m"]
+    index.put(row("m", "Caroline adopted a greyhound", BOB))
+    assert await ids(index, ALICE, "greyhound", wide=True) == [] and await ids(index, BOB, "greyhound") == ["m"]
+    index.put(row("m", "Melanie bought a kayak", BOB))
+    assert await ids(index, BOB, "greyhound") == [] and await ids(index, BOB, "kayak") == ["m"]
+    assert await index.mentions(["m"]) == {"m": ["melanie"]}
+    assert await index.mention_counts(BOB, ["caroline", "melanie"]) == {"melanie": 1}
+    index.drop("m")
+    assert await ids(index, BOB, "kayak") == [] and await index.mentions(["m"]) == {} and len(index) == 0
+
+
+async def test_answers_survive_compaction_of_many_replaced_texts() -> None:
+    index, fresh = TextIndex(), TextIndex()
+    for i in range(1500):
+        index.put(row(f"m{i}", f"draft {i} about rowing"))
+    for i in range(1500):
+        if i % 3:
+            index.drop(f"m{i}")
+        else:
+            index.put(row(f"m{i}", f"final {i} about sailing with Dana", at=i))
+            fresh.put(row(f"m{i}", f"final {i} about sailing with Dana", at=i))
+    assert index._tombstones < 1500  # compacted meanwhile (1,000 removals at the latest)
+    assert len(index) == len(fresh) == 500
+    assert await ids(index, ALICE, "rowing") == []
+    assert await index.lexical_search(ALICE, ["sailing", "final"], 20) == \
+        await fresh.lexical_search(ALICE, ["sailing", "final"], 20)
+    assert await index.mentioning(ALICE, ["dana"], 7) == await fresh.mentioning(ALICE, ["dana"], 7)
+    assert await index.mention_counts(ALICE, ["dana"]) == {"dana": 500}
+
+
+async def test_replacing_texts_alone_compacts_too() -> None:
+    index = TextIndex()
+    index.put(row("m", "version 0 of the plan"))
+    for i in range(1, 2500):
+        index.put(row("m", f"version {i} of the plan"))
+    assert index._tombstones <= 1001 and len(index._ids) <= 1002
+    assert await ids(index, ALICE, "2499") == ["m"] and await ids(index, ALICE, "17") == []
+
+
+async def test_mentioning_orders_by_keys_named_then_newest_then_id() -> None:
+    index = TextIndex()
+    index.put(row("old", "Caroline met Biscuit", at=1))
+    index.put(row("new", "Caroline phoned", at=5))
+    index.put(row("twin-b", "Caroline waved", at=3))
+    index.put(row("twin-a", "Caroline smiled", at=3))
+    assert await index.mentioning(ALICE, ["caroline", "biscuit"], 10) == ["old", "new", "twin-a", "twin-b"]
+    assert await index.mentioning(ALICE, ["caroline"], 2) == ["new", "twin-a"]
+
+
+async def test_fill_reads_sql_a_page_at_a_time_and_equals_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = InMemoryRepository()
+    svc = MemoryService(repo, BruteForceIndex(), HashingEmbedder())
+    await svc.start()
+    for text in ("Jon plays chess", "Gina opened a dance studio", "Jon and Gina met at the studio"):
+        await svc.add([Message("user", text)], ALICE, infer=False)
+    pages: list[int] = []
+
+    async def text_rows(after: str | None, limit: int) -> list[TextRow]:
+        rows = await repo.text_rows(after, limit)
+        pages.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(text_index, "FILL_PAGE", 2)
+    filled = TextIndex()
+    await filled.fill(text_rows)
+    assert pages == [2, 1]
+    assert await filled.lexical_search(ALICE, ["studio", "chess"], 5) == \
+        await svc.searcher._text.lexical_search(ALICE, ["studio", "chess"], 5)
+    assert await filled.mention_counts(ALICE, ["jon", "gina"]) == {"jon": 2, "gina": 2}
+    await svc.stop()
+
+
+async def test_a_restarted_service_finds_by_words_what_sql_holds() -> None:
+    repo = InMemoryRepository()
+    first = MemoryService(repo, BruteForceIndex(), HashingEmbedder())
+    await first.start()
+    added = await first.add([Message("user", "The greenhouse tomatoes ripened")], ALICE, infer=False)
+    await first.stop()
+    second = MemoryService(repo, BruteForceIndex(), HashingEmbedder())
+    await second.start()
+    hits = (await second.search("tomato", ALICE, mode=SearchMode.LEXICAL)).hits
+    assert [h.record.id for h in hits] == [added.results[0].id]
+    await second.stop()
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+async def test_a_replica_finds_by_words_what_another_wrote(in_memory: bool) -> None:
+    shared = InMemoryRepository()
+    options = ServiceOptions(sync_interval_s=0, text_index=in_memory)
+    a = MemoryService(shared, BruteForceIndex(), HashingEmbedder(), options=options)
+    b = MemoryService(shared, BruteForceIndex(), HashingEmbedder(), options=options)
+    await a.start()
+    await b.start()
+    added = await a.add([Message("user", "Maria fixed the bicycle")], ALICE, infer=False)
+    await b.follower.catch_up()
+    found = await b.search("bicycle", ALICE, mode=SearchMode.LEXICAL)
+    assert [h.record.id for h in found.hits] == [added.results[0].id]
+    await a.update(added.results[0].id, text="Maria sold the bicycle and bought a scooter")
+    await b.follower.catch_up()
+    assert [h.record.id for h in (await b.search("scooter", ALICE, mode=SearchMode.LEXICAL)).hits] == \
+        [added.results[0].id]
+    await a.delete(added.results[0].id)
+    await b.follower.catch_up()
+    assert (await b.search("scooter", ALICE, mode=SearchMode.LEXICAL)).hits == []
+    for s in (a, b):
+        await s.stop()

@@ -41,7 +41,7 @@ class EmbedderSettings(BaseModel):
     dimension: int = Field(384, ge=8, le=8192)
     threads: int = Field(1, ge=1, le=64)
     max_batch: int = Field(64, ge=1, le=1024)
-    max_wait_ms: float = Field(2.0, ge=0, le=1000)
+    max_wait_ms: float = Field(0.0, ge=0, le=1000)
     # where the exported ONNX model is cached; None: $XDG_CACHE_HOME/agentmem (or ~/.cache/agentmem)
     cache_dir: Path | None = None
 

@@ -6,12 +6,15 @@ built here from the ports it is given: MemoryReader (get, search, list, history)
 change applied to SQL, the catalog, the vector index and the graph, then published)."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence
 
+from memory.background import cancel
 from memory.batch import CheckedEdit, MaySee, MemoryEdit, check_deletes, check_edits
 from memory.catalog import ScopeCatalog
 from memory.categories import Category, CategoryClassifier, check_labels
@@ -90,7 +93,8 @@ class MemoryService:
         self.events = events or EventBus()
         self.options = options
         self._catalog = ScopeCatalog(clock)
-        self._text = TextIndex(clock) if options.text_index else None
+        self._text = TextIndex(clock, fallback=repo) if options.text_index else None
+        self._text_fill: asyncio.Task[None] | None = None
         self._clock = clock
         # None without a store: adds use the configured categories and no project instructions
         self.project = ProjectSettingsCache(project, options.project_settings_ttl_s) if project is not None else None
@@ -161,8 +165,6 @@ class MemoryService:
         await self.follower.mark()  # first: what changes while we load is caught up later
         rows = await self._repo.catalog()
         self._catalog.load(rows)
-        if self._text is not None:
-            await self._text.fill(self._repo.text_rows)
         await self.keeper.reconcile({row.id for row in rows})
         self.keeper.start()
         self.follower.start()
@@ -171,8 +173,28 @@ class MemoryService:
         if self.exports is not None:
             await self.exports.start()
         self.sweep.start()
+        if self._text is not None:  # searches read SQL's indexes until it is built
+            self._text_fill = asyncio.create_task(self._fill_text(), name="text-index-fill")
+
+    async def _fill_text(self) -> None:
+        assert self._text is not None
+        started = time.monotonic()
+        try:
+            await self._text.fill(self._repo.text_rows, self.keeper.gate.exclusive)
+        except Exception:  # searches keep reading SQL's own indexes
+            log.exception("building the in-memory text index failed; search reads SQL's full-text index")
+            return
+        log.info("in-memory text index built: %d memories in %.1f s", len(self._text), time.monotonic() - started)
+
+    async def text_index_built(self) -> bool:
+        """Wait for the in-memory text index's start-up fill; whether searches now read it."""
+        if self._text_fill is not None:
+            await asyncio.shield(self._text_fill)
+        return self._text is not None and self._text.ready
 
     async def stop(self) -> None:
+        await cancel(self._text_fill)
+        self._text_fill = None
         await self.sweep.stop()
         if self.exports is not None:
             await self.exports.stop()

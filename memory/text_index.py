@@ -19,13 +19,18 @@ live documents the postings are rewritten without them. A change of validity, sc
 alone is made in place.
 
 It is kept in step wherever the scope catalog is (the committer, the follower) and built from
-SQL at start (`fill`). SQL stays the source of truth: the index is derived, in this process only.
+SQL in the background after start (`fill`, about 1 s of CPU per 100k memories): until it is
+complete, reads go to SQL's own indexes (`fallback`), so start-up and readiness do not wait for
+it and no search sees a half-built index. SQL stays the source of truth: the index is derived,
+in this process only.
 """
 from __future__ import annotations
 
 import math
+import sys
 from array import array
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime
 
 import numpy as np
@@ -33,7 +38,7 @@ import Stemmer
 
 from memory.mentions import mentioned
 from memory.models import MemoryId, MemoryRecord, Scope, utcnow
-from memory.ports import TextRow
+from memory.ports import TextRow, TextSearch
 from memory.ranking import STOP_WORDS, TERM
 
 K1 = 1.2
@@ -42,7 +47,29 @@ _TF_BITS = 4
 _TF_MAX = (1 << _TF_BITS) - 1
 _NEVER = math.inf  # the expiry of a memory without one
 _STEM_CACHE_MAX = 200_000
-FILL_PAGE = 5_000  # rows read from SQL per page at start: bounds the memory the fill needs
+FILL_PAGE = 1_000  # rows read from SQL per page: bounds the fill's memory and how long a page holds writers
+
+
+# a term's postings: one int while a single memory has it (most words of a vocabulary), then an array
+Postings = int | array
+
+
+def _add(table: dict[str, Postings], term: str, posting: int) -> None:
+    found = table.get(term)
+    if found is None:
+        table[term] = posting
+    elif isinstance(found, int):
+        table[term] = array("I", (found, posting))
+    else:
+        found.append(posting)
+
+
+def _read(table: dict[str, Postings], term: str) -> np.ndarray | None:
+    """A copy of the term's postings (an append may come while numpy reads them)."""
+    found = table.get(term)
+    if found is None:
+        return None
+    return np.array([found] if isinstance(found, int) else found, dtype=np.uint32)
 
 
 def row_of(rec: MemoryRecord) -> TextRow:
@@ -67,15 +94,20 @@ class _Owners:
 class TextIndex:
     """In-memory word and mention index over the memories this process knows."""
 
-    def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, clock: Callable[[], datetime] = utcnow, fallback: TextSearch | None = None) -> None:
         self._clock = clock
+        self._fallback = fallback  # answers while a fill runs (SQL's own indexes)
         self._stemmer = Stemmer.Stemmer("english")
         self._stems: dict[str, str] = {}
+        self._generation = 0  # a clear() during a fill ends that fill
+        self.ready = True  # False while a fill runs: reads then go to `fallback`
         self.clear()
 
     # -- keeping it in step -----------------------------------------------------------------
 
     def clear(self) -> None:
+        self._generation += 1
+        self.ready = True  # empty is complete: a fill sets it back while it runs
         self._ids: list[MemoryId | None] = []  # doc number -> id (None: a tombstone)
         self._doc: dict[MemoryId, int] = {}
         self._owners = (_Owners(), _Owners(), _Owners())  # user, agent, run
@@ -87,8 +119,8 @@ class TextIndex:
         self._created = np.zeros(capacity, dtype=np.float64)
         self._length = np.zeros(capacity, dtype=np.float32)
         self._text_hash = np.zeros(capacity, dtype=np.int64)
-        self._words: dict[str, array[int]] = {}
-        self._keys: dict[str, array[int]] = {}
+        self._words: dict[str, Postings] = {}
+        self._keys: dict[str, Postings] = {}
         self._named: dict[MemoryId, tuple[str, ...]] = {}
         self._tombstones = 0
 
@@ -103,15 +135,32 @@ class TextIndex:
         for row in rows:
             self.put(row)
 
-    async def fill(self, pages: Callable[[MemoryId | None, int], Awaitable[Sequence[TextRow]]]) -> None:
-        """Build from scratch from SQL, a page at a time (`MemoryRepository.text_rows`)."""
+    async def fill(
+        self,
+        pages: Callable[[MemoryId | None, int], Awaitable[Sequence[TextRow]]],
+        exclusive: Callable[[], AbstractAsyncContextManager[object]] | None = None,
+    ) -> None:
+        """Build from scratch from SQL, a page at a time (`MemoryRepository.text_rows`), while
+        writes keep coming: each page is read and applied under `exclusive` (the write gate), so
+        a row read before a commit cannot land after the commit's own put or drop. A clear()
+        meanwhile (a reset) ends the fill: SQL was emptied too."""
         self.clear()
+        generation = self._generation
+        self.ready = False
         after: MemoryId | None = None
-        while rows := await pages(after, FILL_PAGE):
-            self.add_rows(rows)
-            after = rows[-1].id
-            if len(rows) < FILL_PAGE:
-                break
+        try:
+            while True:
+                async with exclusive() if exclusive is not None else nullcontext():
+                    rows = await pages(after, FILL_PAGE)
+                    if generation != self._generation:
+                        return
+                    self.add_rows(rows)
+                if len(rows) < FILL_PAGE:
+                    return
+                after = rows[-1].id
+        finally:
+            if generation == self._generation:
+                self.ready = True
 
     def put(self, row: TextRow) -> None:
         """Add or replace one memory."""
@@ -125,8 +174,9 @@ class TextIndex:
             self._compact_if_worth_it()
         doc = len(self._ids)
         self._grow(doc + 1)
-        self._ids.append(row.id)
-        self._doc[row.id] = doc
+        id = sys.intern(row.id)  # one string shared with the catalog and the vector index's labels
+        self._ids.append(id)
+        self._doc[id] = doc
         self._text_hash[doc] = text_hash
         self._created[doc] = row.created_at.timestamp()
         self._set_attributes(doc, row)
@@ -138,18 +188,13 @@ class TextIndex:
                 stem = self._stem(word)
                 counts[stem] = counts.get(stem, 0) + 1
         for stem, tf in counts.items():
-            postings = self._words.get(stem)
-            if postings is None:
-                postings = self._words[stem] = array("I")
-            postings.append(doc << _TF_BITS | min(tf, _TF_MAX))
-        keys = tuple(sorted(set(row.mentions if row.mentions is not None else mentioned(row.text))))
+            _add(self._words, stem, doc << _TF_BITS | min(tf, _TF_MAX))
+        named = row.mentions if row.mentions is not None else mentioned(row.text)
+        keys = tuple(sorted({sys.intern(key) for key in named}))
         if keys:
-            self._named[row.id] = keys
+            self._named[id] = keys
             for key in keys:
-                postings = self._keys.get(key)
-                if postings is None:
-                    postings = self._keys[key] = array("I")
-                postings.append(doc)
+                _add(self._keys, key, doc)
 
     def drop(self, id: MemoryId) -> None:
         doc = self._doc.get(id)
@@ -204,14 +249,15 @@ class TextIndex:
         renumber = (np.cumsum(alive) - 1).astype(np.uint32)
         for table, bits in ((self._words, _TF_BITS), (self._keys, 0)):
             for term in list(table):
-                p = np.array(table[term], dtype=np.uint32)
+                p = _read(table, term)
                 docs = p >> bits
                 keep = alive[docs]
                 if not keep.any():
                     del table[term]
                     continue
                 rewritten = (renumber[docs[keep]] << bits) | (p[keep] & ((1 << bits) - 1))
-                table[term] = array("I", rewritten.astype(np.uint32).tobytes())
+                table[term] = array("I", rewritten.astype(np.uint32).tobytes()) if rewritten.size > 1 \
+                    else int(rewritten[0])
         m = int(alive.sum())
         self._owner[:, :m] = self._owner[:, :n][:, alive]
         for name in ("_valid", "_expires", "_created", "_length", "_text_hash"):
@@ -225,6 +271,8 @@ class TextIndex:
         self._tombstones = 0
 
     def _stem(self, word: str) -> str:
+        if word.isdigit():
+            return word  # numbers have no endings, and caching each would cost more than it saves
         stem = self._stems.get(word)
         if stem is None:
             if len(self._stems) >= _STEM_CACHE_MAX:
@@ -258,6 +306,8 @@ class TextIndex:
         self, scope: Scope, terms: Sequence[str], k: int, include_invalidated: bool = False
     ) -> list[tuple[MemoryId, float]]:
         """Up to k (id, BM25 score) inside `scope` whose text has any of `terms`, best first (ties: id)."""
+        if not self.ready and self._fallback is not None:
+            return await self._fallback.lexical_search(scope, terms, k, include_invalidated)
         stems = self._stems_of(terms)
         if k <= 0 or not stems or not self._doc:
             return []
@@ -270,10 +320,9 @@ class TextIndex:
         docs: list[np.ndarray] = []
         parts: list[np.ndarray] = []
         for stem in stems:
-            postings = self._words.get(stem)
-            if not postings:
+            p = _read(self._words, stem)
+            if p is None:
                 continue
-            p = np.array(postings, dtype=np.uint32)  # a copy: an append may come while numpy reads
             doc = p >> _TF_BITS
             keep = mask[doc]
             doc = doc[keep]
@@ -303,22 +352,26 @@ class TextIndex:
         self, scope: Scope, keys: Sequence[str], include_invalidated: bool = False
     ) -> dict[str, int]:
         """How many memories inside `scope` name each key (keys none names are absent)."""
+        if not self.ready and self._fallback is not None:
+            return await self._fallback.mention_counts(scope, keys, include_invalidated)
         wanted = [key for key in dict.fromkeys(keys) if key in self._keys]
         if not wanted:
             return {}
         mask = self._mask(scope, include_invalidated)
-        counts = {key: int(np.count_nonzero(mask[np.array(self._keys[key], dtype=np.uint32)])) for key in wanted}
+        counts = {key: int(np.count_nonzero(mask[_read(self._keys, key)])) for key in wanted}
         return {key: n for key, n in counts.items() if n}
 
     async def mentioning(
         self, scope: Scope, keys: Sequence[str], k: int, include_invalidated: bool = False
     ) -> list[MemoryId]:
         """Up to k memories inside `scope` naming any of `keys`: most keys named first, then newest, then id."""
+        if not self.ready and self._fallback is not None:
+            return await self._fallback.mentioning(scope, keys, k, include_invalidated)
         wanted = [key for key in dict.fromkeys(keys) if key in self._keys]
         if not wanted or k <= 0:
             return []
         mask = self._mask(scope, include_invalidated)
-        docs = [d[mask[d]] for d in (np.array(self._keys[key], dtype=np.uint32) for key in wanted)]
+        docs = [d[mask[d]] for d in (_read(self._keys, key) for key in wanted) if d is not None]
         named = np.bincount(np.concatenate(docs), minlength=mask.shape[0]) if docs else np.zeros(0)
         found = np.flatnonzero(named)
         if found.size == 0:
@@ -335,4 +388,6 @@ class TextIndex:
 
     async def mentions(self, ids: Sequence[MemoryId]) -> dict[MemoryId, list[str]]:
         """The keys each memory names, sorted (memories that name none are absent)."""
+        if not self.ready and self._fallback is not None:
+            return await self._fallback.mentions(ids)
         return {id: list(keys) for id in ids if (keys := self._named.get(id))}

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import asyncio
+
 import pytest
 
 import memory.text_index as text_index
 from memory.models import Message, Scope
 from memory.ports import TextRow
+from memory.rwlock import RWLock
 from memory.ranking import SearchMode
 from memory.service import MemoryService, ServiceOptions
 from memory.text_index import TextIndex
@@ -163,6 +166,7 @@ async def test_a_restarted_service_finds_by_words_what_sql_holds() -> None:
     await first.stop()
     second = MemoryService(repo, BruteForceIndex(), HashingEmbedder())
     await second.start()
+    assert await second.text_index_built()
     hits = (await second.search("tomato", ALICE, mode=SearchMode.LEXICAL)).hits
     assert [h.record.id for h in hits] == [added.results[0].id]
     await second.stop()
@@ -189,3 +193,66 @@ async def test_a_replica_finds_by_words_what_another_wrote(in_memory: bool) -> N
     assert (await b.search("scooter", ALICE, mode=SearchMode.LEXICAL)).hits == []
     for s in (a, b):
         await s.stop()
+
+
+class Sql:
+    """Rows by id, read a page at a time like `MemoryRepository.text_rows`; a page can be held."""
+
+    def __init__(self, rows: list[TextRow]) -> None:
+        self.rows = {r.id: r for r in rows}
+        self.asked = asyncio.Event()
+        self.go_on = asyncio.Event()
+        self.lexical_calls = 0
+
+    async def text_rows(self, after: str | None, limit: int) -> list[TextRow]:
+        page = [self.rows[id] for id in sorted(self.rows) if after is None or id > after][:limit]
+        if after is not None and not self.go_on.is_set():  # hold the second page
+            self.asked.set()
+            await self.go_on.wait()
+        return page
+
+    async def lexical_search(self, scope: Scope, terms: list[str], k: int, include_invalidated: bool = False):
+        self.lexical_calls += 1
+        return []
+
+
+async def test_a_fill_answers_from_sql_until_built_and_loses_no_write_made_meanwhile(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(text_index, "FILL_PAGE", 2)
+    sql = Sql([row(f"m{i}", f"kite number {i}") for i in range(5)])
+    gate = RWLock()
+    index = TextIndex(fallback=sql)  # type: ignore[arg-type]
+    filling = asyncio.create_task(index.fill(sql.text_rows, gate.exclusive))
+    await sql.asked.wait()  # the second page is being read, under the gate
+    assert not index.ready
+    assert await index.lexical_search(ALICE, ["kite"], 10) == [] and sql.lexical_calls == 1
+
+    async def writer() -> None:  # as the committer: SQL first, then the index, holding the gate shared
+        async with gate.shared():
+            del sql.rows["m3"]
+            index.drop("m3")
+            sql.rows["m9"] = row("m9", "kite festival")
+            index.put(sql.rows["m9"])
+
+    writing = asyncio.create_task(writer())
+    await asyncio.sleep(0)
+    assert not writing.done()  # waits for the page being read
+    sql.go_on.set()
+    await filling
+    await writing
+    assert index.ready
+    assert set(await ids(index, ALICE, "kite")) == {"m0", "m1", "m2", "m4", "m9"}
+    assert sql.lexical_calls == 1
+
+
+async def test_a_clear_during_a_fill_ends_it_with_an_empty_complete_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(text_index, "FILL_PAGE", 2)
+    sql = Sql([row(f"m{i}", f"kite number {i}") for i in range(5)])
+    index = TextIndex(fallback=sql)  # type: ignore[arg-type]
+    filling = asyncio.create_task(index.fill(sql.text_rows))
+    await sql.asked.wait()
+    index.clear()  # a reset: SQL is emptied too
+    sql.rows.clear()
+    sql.go_on.set()
+    await filling
+    assert index.ready and len(index) == 0 and await ids(index, ALICE, "kite") == []

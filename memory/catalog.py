@@ -119,7 +119,8 @@ class ScopeCatalog:
     def ids(self) -> set[MemoryId]:
         return set(self._rows)
 
-    def _predicate(self, scope: Scope, include_invalidated: bool) -> Callable[[MemoryId], bool]:
+    def predicate(self, scope: Scope, include_invalidated: bool) -> Callable[[MemoryId], bool]:
+        """Whether a read in `scope` may return a memory id, as known here now (see `admits`)."""
         rows, owners = self._rows, self._owners
         expired = set() if include_invalidated else self.expired()
         u, a, r = scope.user_id, scope.agent_id, scope.run_id
@@ -144,13 +145,13 @@ class ScopeCatalog:
         given = [(i, v) for i, v in enumerate((scope.user_id, scope.agent_id, scope.run_id)) if v is not None]
         gone = frozenset() if include_invalidated else self._gone()
         if not given:
-            return self._predicate(scope, include_invalidated) if gone else None
+            return self.predicate(scope, include_invalidated) if gone else None
         pools = sorted((self._by[i].get(v, set()) for i, v in given), key=len)
         smallest = pools[0]
         if len(given) == 1 and len(smallest) == len(self._rows) and not gone:
             return None
         if len(smallest) > _SET_MAX_SHARE * max(len(self._rows), 1):
-            return self._predicate(scope, include_invalidated)
+            return self.predicate(scope, include_invalidated)
         allowed = smallest.intersection(*pools[1:]) if len(pools) > 1 else set(smallest)
         if gone:
             allowed -= gone
@@ -173,7 +174,7 @@ class ScopeCatalog:
 
     def owners_in(self, scope: Scope) -> dict[tuple[str, str], int]:
         """Valid memories per owner id inside `scope`: {("user" | "agent" | "run", id): count}."""
-        allowed = self._predicate(scope, include_invalidated=False)
+        allowed = self.predicate(scope, include_invalidated=False)
         counts: dict[tuple[str, str], int] = {}
         for id, code in self._rows.items():
             if allowed(id):

@@ -186,6 +186,12 @@ class MemoryService:
             return
         log.info("in-memory text index built: %d memories in %.1f s", len(self._text), time.monotonic() - started)
 
+    def text_index_state(self) -> tuple[str, int]:
+        """The in-memory text index: ("disabled" | "building" | "ready", memories it holds)."""
+        if self._text is None:
+            return "disabled", 0
+        return ("ready" if self._text.ready else "building"), len(self._text)
+
     async def text_index_built(self) -> bool:
         """Wait for the in-memory text index's start-up fill; whether searches now read it."""
         if self._text_fill is not None:

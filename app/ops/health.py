@@ -119,6 +119,7 @@ class HealthMonitor:
             self._probe("graph", self._graph) if rt.graph is not None else _constant("graph", "disabled"),
             self._remote_probe("llm", self._llm) if self._llm_url else _constant("llm", "disabled"),
             self._probe("redis", self._ping_redis) if self._redis_url else _constant("redis", "disabled"),
+            self._text_index(),
         ]
         components = tuple(await asyncio.gather(*probes))
         if self.identity_provider is not None:
@@ -147,6 +148,15 @@ class HealthMonitor:
         started = time.perf_counter()
         component = embedder_component(self._runtime.embedder.state(), self.config.embedder_stall_s)
         return replace(component, latency_ms=_ms(started))
+
+    async def _text_index(self) -> Component:
+        # not critical: while it is built after start, searches read SQL's own full-text index
+        service = self._runtime.service
+        state, size = service.text_index_state() if service is not None else ("building", 0)
+        if state == "disabled":
+            return Component("text_index", "disabled")
+        detail = f"{size} memories" if state == "ready" else f"building ({size} memories so far; searches read SQL)"
+        return Component("text_index", "up" if state == "ready" else "starting", 0.0, detail)
 
     async def _remote_probe(self, name: str, check: Callable[[], Awaitable[str | None]]) -> Component:
         last = self._remote.get(name)

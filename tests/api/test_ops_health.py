@@ -34,10 +34,11 @@ async def test_live_ready_and_health_name_every_component(client: TestClient) ->
     assert ready["ready"] is True and ready["status"] == "ok"
     health = await body(client, "/health", 200)
     components = health["components"]
-    assert set(components) == {"sql", "vector_index", "embedder", "graph", "llm", "redis"}
+    assert set(components) == {"sql", "vector_index", "embedder", "graph", "llm", "redis", "text_index"}
     for name in ("sql", "vector_index", "embedder"):
         assert components[name]["status"] == "up" and components[name]["latency_ms"] >= 0
     assert components["vector_index"]["detail"] == "0 vectors"
+    assert components["text_index"]["status"] == "up" and components["text_index"]["detail"] == "0 memories"
     assert {components[n]["status"] for n in ("graph", "llm", "redis")} == {"disabled"}
 
 

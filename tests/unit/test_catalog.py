@@ -16,7 +16,7 @@ def catalog() -> ScopeCatalog:
 
 
 def brute(c: ScopeCatalog, scope: Scope, include_invalidated: bool) -> set[str]:
-    pred = c._predicate(scope, include_invalidated)
+    pred = c.predicate(scope, include_invalidated)
     return {id for id in c.ids() if pred(id)}
 
 
@@ -45,7 +45,7 @@ def test_small_scopes_get_an_exact_set_and_whole_scopes_no_filter() -> None:
 
 def test_owners_count_valid_memories_per_owner_inside_a_scope(catalog: ScopeCatalog) -> None:
     everyone = catalog.owners_in(Scope())
-    valid = {id for id in catalog.ids() if catalog._predicate(Scope(), False)(id)}
+    valid = {id for id in catalog.ids() if catalog.predicate(Scope(), False)(id)}
     assert sum(n for (kind, _), n in everyone.items() if kind == "user") == len(valid)
     assert everyone[("run", "r1")] == len({f"m{i}" for i in range(50)} & valid)
     mine = catalog.owners_in(Scope("u1"))

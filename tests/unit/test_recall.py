@@ -1,6 +1,8 @@
 """Filtered reads are bounded: filter size is capped and a request scans a bounded number of records."""
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -123,4 +125,21 @@ async def test_a_store_outage_during_a_hybrid_search_surfaces_as_store_unavailab
     await svc.add([Message("user", "I keep bees on the roof")], Scope("alice"), infer=False)
     with pytest.raises(StoreUnavailable):
         await svc.search("bees", Scope("alice"))
+    await svc.stop()
+
+
+async def test_a_hit_whose_row_changed_owner_under_the_catalog_is_replaced_by_the_next_best(
+        repo: InMemoryRepository) -> None:
+    svc = MemoryService(repo, BruteForceIndex(), HashingEmbedder())
+    await svc.start()
+    ids = [(await svc.add([Message("user", f"green tea note {i}")], ALICE, infer=False)).results[0].id
+           for i in range(4)]
+    first = await svc.search("green tea note", ALICE, limit=2)
+    moved = first.hits[0].record.id
+    # another replica moved it to bob in SQL; this process has not followed yet
+    record, vector, seq = repo.rows[moved]
+    repo.rows[moved] = (dataclasses.replace(record, scope=Scope(user_id="bob")), vector, seq)
+    again = await svc.search("green tea note", ALICE, limit=2)
+    assert moved not in [h.record.id for h in again.hits]
+    assert len(again.hits) == 2 and {h.record.id for h in again.hits} <= set(ids)
     await svc.stop()

@@ -47,6 +47,7 @@ _TF_BITS = 4
 _TF_MAX = (1 << _TF_BITS) - 1
 _NEVER = math.inf  # the expiry of a memory without one
 _STEM_CACHE_MAX = 200_000
+_MASKS_KEPT = 8
 FILL_PAGE = 1_000  # rows read from SQL per page: bounds the fill's memory and how long a page holds writers
 
 
@@ -123,6 +124,9 @@ class TextIndex:
         self._keys: dict[str, Postings] = {}
         self._named: dict[MemoryId, tuple[str, ...]] = {}
         self._tombstones = 0
+        self._expiring = 0  # live memories with an expiry: none, and masks need no clock
+        self._version = 0  # bumped by every change: cached masks older than it are stale
+        self._masks: dict[tuple[Scope, bool], tuple[int, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return len(self._doc)
@@ -208,6 +212,11 @@ class TextIndex:
             self._compact()
 
     def _set_attributes(self, doc: int, row: TextRow) -> None:
+        self._version += 1
+        if self._alive[doc] and self._expires[doc] != _NEVER:
+            self._expiring -= 1
+        if row.expires_at is not None:
+            self._expiring += 1
         scope = row.scope
         for i, value in enumerate((scope.user_id, scope.agent_id, scope.run_id)):
             self._owner[i, doc] = self._owners[i].code(value)
@@ -216,6 +225,10 @@ class TextIndex:
         self._expires[doc] = row.expires_at.timestamp() if row.expires_at is not None else _NEVER
 
     def _bury(self, id: MemoryId, doc: int) -> None:
+        self._version += 1
+        if self._expires[doc] != _NEVER:
+            self._expiring -= 1
+        self._expires[doc] = _NEVER
         del self._doc[id]
         self._named.pop(id, None)
         self._ids[doc] = None
@@ -244,6 +257,7 @@ class TextIndex:
 
     def _compact(self) -> None:
         """Renumber the live documents densely and rewrite the postings without tombstones."""
+        self._version += 1
         n = len(self._ids)
         alive = self._alive[:n]
         renumber = (np.cumsum(alive) - 1).astype(np.uint32)
@@ -284,7 +298,22 @@ class TextIndex:
 
     def _mask(self, scope: Scope, include_invalidated: bool) -> np.ndarray:
         """Doc numbers a read in `scope` may return: live, owned inside the scope, and (unless
-        invalidated memories are asked for) valid and not expired."""
+        invalidated memories are asked for) valid and not expired. One search asks for the same
+        mask up to five times (words, then the graph channel's mention look-ups): the last few are
+        kept until the next change, unless an expiry could end one meanwhile."""
+        key = (scope, include_invalidated)
+        cached = self._masks.get(key)
+        if cached is not None and cached[0] == self._version:
+            return cached[1]
+        mask = self._compute_mask(scope, include_invalidated)
+        mask.flags.writeable = False  # shared by the readers of one search
+        if self._expiring == 0 or include_invalidated:
+            if len(self._masks) >= _MASKS_KEPT:
+                self._masks.pop(next(iter(self._masks)))
+            self._masks[key] = (self._version, mask)
+        return mask
+
+    def _compute_mask(self, scope: Scope, include_invalidated: bool) -> np.ndarray:
         n = len(self._ids)
         mask = (self._alive if include_invalidated else self._valid)[:n].copy()
         for i, value in enumerate((scope.user_id, scope.agent_id, scope.run_id)):
@@ -293,7 +322,7 @@ class TextIndex:
                 if code is None:
                     return np.zeros(n, dtype=bool)
                 mask &= self._owner[i, :n] == code
-        if not include_invalidated:
+        if not include_invalidated and self._expiring:
             mask &= self._expires[:n] > self._clock().timestamp()
         return mask
 

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -78,6 +78,9 @@ class Metrics:
         self.count_webhook_queue: Callable[[], Awaitable[int]] | None = None
         self.scrape_seconds = Gauge(f"{NS}_metrics_collect_seconds", "time to gather the live gauges", registry=r)
         self._names: set[str] = set()
+        # labelled children looked up once: labels() takes a lock and builds a key on every call,
+        # and a search makes several store calls
+        self._store_children: dict[tuple[str, str], Any] = {}
         self._collected_at: float | None = None
         self._collecting = asyncio.Lock()
 
@@ -93,7 +96,10 @@ class Metrics:
         self.core_latency.labels(name).observe(seconds)
 
     def store_call(self, store: str, operation: str, seconds: float, failed: bool) -> None:
-        self.store_latency.labels(store, operation).observe(seconds)
+        child = self._store_children.get((store, operation))
+        if child is None:
+            child = self._store_children[(store, operation)] = self.store_latency.labels(store, operation)
+        child.observe(seconds)
         if failed:
             self.store_errors.labels(store, operation).inc()
 

@@ -256,3 +256,19 @@ async def test_a_clear_during_a_fill_ends_it_with_an_empty_complete_index(monkey
     sql.go_on.set()
     await filling
     assert index.ready and len(index) == 0 and await ids(index, ALICE, "kite") == []
+
+
+async def test_a_kept_mask_never_outlives_a_change_or_an_expiry() -> None:
+    clock = Clock()
+    index = TextIndex(clock)
+    index.put(row("a", "orchid care notes"))
+    assert await ids(index, ALICE, "orchid") == ["a"]
+    index.put(row("b", "orchid repotting", expires=T0 + timedelta(minutes=5)))
+    assert set(await ids(index, ALICE, "orchid")) == {"a", "b"}
+    clock.now = T0 + timedelta(minutes=6)  # no change to the index, only the hour
+    assert await ids(index, ALICE, "orchid") == ["a"]
+    index.put(row("a", "orchid care notes", valid=False))
+    assert await ids(index, ALICE, "orchid") == []
+    index.drop("b")
+    index.put(row("c", "orchid show", BOB))
+    assert await ids(index, BOB, "orchid") == ["c"] and await ids(index, ALICE, "orchid", wide=True) == ["a"]

@@ -16,6 +16,7 @@ from memory.ports import Allow, CatalogRow
 
 # above this share of all memories, a per-id predicate beats building an allowed set
 _SET_MAX_SHARE = 0.3
+_ALLOWED_KEPT = 16  # scopes whose allowed set is kept between searches
 
 
 def _intern(value: str | None) -> str | None:
@@ -43,6 +44,10 @@ class ScopeCatalog:
         self._invalid: set[MemoryId] = set()
         self._expires: dict[MemoryId, datetime] = {}  # only the valid memories that have an expiry
         self._next_expiry: datetime | None = None  # the earliest of them; None: none, or to be found again
+        # allowed sets handed out, by (scope, include_invalidated), valid while `_version` stands:
+        # every search of a scope would otherwise copy its whole id set
+        self._version = 0
+        self._allowed: dict[tuple[Scope, bool], tuple[int, frozenset[MemoryId]]] = {}
 
     def load(self, rows: Iterable[CatalogRow]) -> None:
         self.clear()
@@ -51,6 +56,7 @@ class ScopeCatalog:
 
     def put(self, id: MemoryId, scope: Scope, valid: bool, expires_at: datetime | None = None) -> None:
         self.drop(id)
+        self._version += 1
         id = sys.intern(id)  # shared with the vector index's id table
         owners = (_intern(scope.user_id), _intern(scope.agent_id), _intern(scope.run_id))
         number = self._owner_no.get(owners)
@@ -74,6 +80,7 @@ class ScopeCatalog:
         code = self._rows.pop(id, None)
         if code is None:
             return
+        self._version += 1
         for i, owner in enumerate(self._owners[code >> 1]):
             if owner is not None:
                 members = self._by[i][owner]
@@ -85,6 +92,7 @@ class ScopeCatalog:
             self._next_expiry = None  # found again when next asked
 
     def clear(self) -> None:
+        self._version += 1
         self._rows.clear()
         self._owners.clear()
         self._owner_no.clear()
@@ -152,10 +160,19 @@ class ScopeCatalog:
             return None
         if len(smallest) > _SET_MAX_SHARE * max(len(self._rows), 1):
             return self.predicate(scope, include_invalidated)
+        key = (scope, include_invalidated)
+        kept = self._allowed.get(key)
+        if kept is not None and kept[0] == self._version and not self._expires:
+            return kept[1]
         allowed = smallest.intersection(*pools[1:]) if len(pools) > 1 else set(smallest)
         if gone:
             allowed -= gone
-        return allowed
+        frozen = frozenset(allowed)  # read by the index's thread while this thread writes
+        if not self._expires:  # with expiries, the hour can change the set without a write
+            if len(self._allowed) >= _ALLOWED_KEPT:
+                self._allowed.pop(next(iter(self._allowed)))
+            self._allowed[key] = (self._version, frozen)
+        return frozen
 
     def live(self, id: MemoryId) -> bool:
         """Known here, valid and not expired (the lexical and graph channels' answers are checked with it)."""

@@ -104,7 +104,9 @@ def candidates(channels: Mapping[str, Sequence[tuple[MemoryId, float]]]) -> list
     found: dict[MemoryId, Candidate] = {}
     for channel, ranked in channels.items():
         for rank, (id, score) in enumerate(ranked, start=1):
-            cand = found.setdefault(id, Candidate(id))
+            cand = found.get(id)
+            if cand is None:
+                cand = found[id] = Candidate(id)
             cand.scores[channel] = score
             cand.ranks[channel] = rank
     return list(found.values())

@@ -36,7 +36,7 @@ def test_small_scopes_get_an_exact_set_and_whole_scopes_no_filter() -> None:
     assert c.allow(Scope("solo"), False) is None
     c.put("other", Scope("tiny"), valid=True)
     allow = c.allow(Scope("tiny"), False)
-    assert isinstance(allow, set) and "other" in allow and "m1" not in allow
+    assert isinstance(allow, frozenset) and "other" in allow and "m1" not in allow
     c.put("m1", Scope("solo"), valid=False)  # re-put moves it to invalid
     assert not admitted(c.allow(Scope("solo"), False), "m1")
     c.drop("other")
@@ -51,3 +51,18 @@ def test_owners_count_valid_memories_per_owner_inside_a_scope(catalog: ScopeCata
     mine = catalog.owners_in(Scope("u1"))
     assert {owner for kind, owner in mine if kind == "user"} == {"u1"}
     assert sum(n for (kind, _), n in mine.items() if kind == "user") == len(brute(catalog, Scope("u1"), False))
+
+
+def test_an_allowed_set_is_kept_between_searches_until_a_write_or_an_expiry_could_change_it() -> None:
+    c = ScopeCatalog()
+    for i in range(10):
+        c.put(f"m{i}", Scope("big"), valid=True)
+    c.put("a", Scope("tiny"), valid=True)
+    first = c.allow(Scope("tiny"), False)
+    assert c.allow(Scope("tiny"), False) is first == frozenset({"a"})
+    c.put("b", Scope("tiny"), valid=True)
+    assert c.allow(Scope("tiny"), False) == frozenset({"a", "b"})
+    c.put("b", Scope("tiny"), valid=False)
+    assert c.allow(Scope("tiny"), False) == frozenset({"a"}) and c.allow(Scope("tiny"), True) == {"a", "b"}
+    c.drop("a")
+    assert c.allow(Scope("tiny"), False) == frozenset()

@@ -188,6 +188,8 @@ class HnswIndex:
         self._next_label = 0
         self._free_slots = 0  # deleted slots that the next adds will reuse
         self._mirror = VectorMirror(self._dim, self._initial_capacity)
+        self._changes = 0  # bumped when ids come or go: the labels kept for an allowed set go stale
+        self._labels_for: tuple[object, int, list[int]] | None = None
 
     def _new_index(self, capacity: int) -> hnswlib.Index:
         index = hnswlib.Index(space="cosine", dim=self._dim)
@@ -218,6 +220,7 @@ class HnswIndex:
         self._index.add_items(matrix[fresh], labels, num_threads=threads, replace_deleted=True)
         self._mirror.put(labels, matrix[fresh])
         self._free_slots -= min(self._free_slots, len(fresh))
+        self._changes += 1
         for i, label in zip(fresh, labels):
             mid = sys.intern(ids[i])  # one string object shared with the core's other id tables
             self._id_to_label[mid] = label
@@ -238,6 +241,7 @@ class HnswIndex:
             if label is None:
                 continue
             del self._label_to_id[label]
+            self._changes += 1
             self._index.mark_deleted(label)
             self._mirror.forget(label)
             self._free_slots += 1
@@ -258,7 +262,7 @@ class HnswIndex:
             # unfiltered (~1-3 ms); else a filtered graph walk (15-50 ms at 0.1-1% allowed)
             to_label = self._id_to_label
             if len(known) <= self._exact_max:
-                return self._exact_sync(q[0], k, [to_label[m] for m in known if m in to_label])
+                return self._exact_sync(q[0], k, self._labels_of(known))
             if len(known) < 0.3 * live:
                 found = self._overfetch_sync(q, k, known, live)
                 if found is not None:
@@ -302,6 +306,18 @@ class HnswIndex:
                 if len(hits) == k:
                     return hits
         return None
+
+    def _labels_of(self, known: Set[MemoryId]) -> list[int]:
+        """The labels of an allowed set's ids; the last set's are kept, as the scope catalog
+        hands the same (frozen) set to every search of a scope until something changes."""
+        kept = self._labels_for
+        if kept is not None and kept[0] is known and kept[1] == self._changes:
+            return kept[2]
+        to_label = self._id_to_label
+        labels = [to_label[m] for m in known if m in to_label]
+        if isinstance(known, frozenset):
+            self._labels_for = (known, self._changes, labels)
+        return labels
 
     def _exact_sync(self, q: np.ndarray, k: int, candidates: list[int]) -> list[tuple[MemoryId, float]]:
         if not candidates:
@@ -386,6 +402,7 @@ class HnswIndex:
         for label, mid in mapping.items():
             self._label_to_id[label] = sys.intern(mid)
         self._id_to_label = {mid: label for label, mid in self._label_to_id.items()}
+        self._changes += 1
         self._next_label = max(manifest.next_label, max(mapping, default=-1) + 1)
         self._free_slots = index.get_current_count() - len(mapping)
         # filled by _warm_mirror; room for a quarter more, so the next adds do not copy it at once

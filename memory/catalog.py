@@ -16,7 +16,7 @@ from memory.ports import Allow, CatalogRow
 
 # above this share of all memories, a per-id predicate beats building an allowed set
 _SET_MAX_SHARE = 0.3
-_ALLOWED_KEPT = 16  # scopes whose allowed set is kept between searches
+_ALLOWED_KEPT = 64  # scopes whose allowed set is kept between searches (sets of small scopes only)
 
 
 def _intern(value: str | None) -> str | None:

@@ -49,6 +49,7 @@ _OVERFETCH_MAX = 2000
 # core: 100k MiniLM vectors took 25.7 s on one thread, 19.3 s on two (11.4 s with
 # ef_construction 100), while a request's few vectors gain nothing from a thread hand-off.
 _BULK = 1000
+_LABEL_SETS_KEPT = 64  # allowed sets whose labels are kept (the scope catalog keeps as many sets)
 _WARM_SLICE = 2000
 _BULK_THREADS = max(1, min(2, os.cpu_count() or 1))
 
@@ -189,7 +190,9 @@ class HnswIndex:
         self._free_slots = 0  # deleted slots that the next adds will reuse
         self._mirror = VectorMirror(self._dim, self._initial_capacity)
         self._changes = 0  # bumped when ids come or go: the labels kept for an allowed set go stale
-        self._labels_for: tuple[object, int, list[int]] | None = None
+        # allowed set -> (the set, _changes then, its labels), for the last few sets searched
+        self._labels_for: dict[int, tuple[Set[MemoryId], int, list[int]]] = {}
+        self._labels_lock = threading.Lock()
 
     def _new_index(self, capacity: int) -> hnswlib.Index:
         index = hnswlib.Index(space="cosine", dim=self._dim)
@@ -308,15 +311,19 @@ class HnswIndex:
         return None
 
     def _labels_of(self, known: Set[MemoryId]) -> list[int]:
-        """The labels of an allowed set's ids; the last set's are kept, as the scope catalog
-        hands the same (frozen) set to every search of a scope until something changes."""
-        kept = self._labels_for
+        """The labels of an allowed set's ids. The scope catalog hands the same (frozen) set to
+        every search of a scope until something changes, so the labels of the last few sets are
+        kept (the entry holds its set: the id() key cannot be reused while it is kept)."""
+        kept = self._labels_for.get(id(known))
         if kept is not None and kept[0] is known and kept[1] == self._changes:
             return kept[2]
         to_label = self._id_to_label
         labels = [to_label[m] for m in known if m in to_label]
         if isinstance(known, frozenset):
-            self._labels_for = (known, self._changes, labels)
+            with self._labels_lock:  # searches run in several threads at once
+                if len(self._labels_for) >= _LABEL_SETS_KEPT:
+                    self._labels_for.pop(next(iter(self._labels_for)))
+                self._labels_for[id(known)] = (known, self._changes, labels)
         return labels
 
     def _exact_sync(self, q: np.ndarray, k: int, candidates: list[int]) -> list[tuple[MemoryId, float]]:

@@ -73,6 +73,12 @@ def _read(table: dict[str, Postings], term: str) -> np.ndarray | None:
     return np.array([found] if isinstance(found, int) else found, dtype=np.uint32)
 
 
+def _docs(table: dict[str, Postings], key: str) -> np.ndarray:
+    """A mention key's doc numbers, as intp (what numpy gathers by fastest)."""
+    found = _read(table, key)
+    return np.zeros(0, dtype=np.intp) if found is None else found.astype(np.intp)
+
+
 def row_of(rec: MemoryRecord) -> TextRow:
     return TextRow(rec.id, rec.scope, rec.valid, rec.text, rec.created_at, rec.expires_at)
 
@@ -127,6 +133,7 @@ class TextIndex:
         self._expiring = 0  # live memories with an expiry: none, and masks need no clock
         self._version = 0  # bumped by every change: cached masks older than it are stale
         self._masks: dict[tuple[Scope, bool], tuple[int, np.ndarray]] = {}
+        self._stats: dict[int, tuple[np.ndarray, int, float]] = {}  # id(mask) -> (mask, size, mean length)
 
     def __len__(self) -> int:
         return len(self._doc)
@@ -341,18 +348,16 @@ class TextIndex:
         if k <= 0 or not stems or not self._doc:
             return []
         mask = self._mask(scope, include_invalidated)
-        total = int(mask.sum())
+        total, mean_length = self._scope_stats(mask)
         if total == 0:
             return []
-        n = mask.shape[0]
-        mean_length = max(float(self._length[:n][mask].mean()), 1.0)
         docs: list[np.ndarray] = []
         parts: list[np.ndarray] = []
         for stem in stems:
             p = _read(self._words, stem)
             if p is None:
                 continue
-            doc = p >> _TF_BITS
+            doc = (p >> _TF_BITS).astype(np.intp)  # numpy gathers by intp three times faster
             keep = mask[doc]
             doc = doc[keep]
             if doc.size == 0:
@@ -364,17 +369,32 @@ class TextIndex:
             parts.append(idf * tf * (K1 + 1) / (tf + norm))
         if not docs:
             return []
-        scores = np.bincount(np.concatenate(docs), weights=np.concatenate(parts), minlength=n)
-        return self._best(scores, k)
+        # the scope's matches are few next to the index: sum per doc over them, not over every doc
+        found, where = np.unique(np.concatenate(docs), return_inverse=True)
+        scores = np.bincount(where, weights=np.concatenate(parts))
+        return self._best(found, scores, k)
 
-    def _best(self, scores: np.ndarray, k: int) -> list[tuple[MemoryId, float]]:
-        found = np.flatnonzero(scores > 0)
+    def _scope_stats(self, mask: np.ndarray) -> tuple[int, float]:
+        """(memories in the mask, their mean length in words), kept with the mask."""
+        stats = self._stats.get(id(mask))
+        if stats is None or stats[0] is not mask:
+            n = mask.shape[0]
+            total = int(np.count_nonzero(mask))
+            mean_length = max(float(self._length[:n][mask].mean()), 1.0) if total else 1.0
+            if len(self._stats) >= _MASKS_KEPT:
+                self._stats.pop(next(iter(self._stats)))
+            stats = self._stats[id(mask)] = (mask, total, mean_length)
+        return stats[1], stats[2]
+
+    def _best(self, found: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[MemoryId, float]]:
+        """The k best (doc, score) of `found`, as (id, score) ordered by score then id."""
         if found.size > k:
             # the k best, and every doc tied with the k-th (ties are broken by id, as SQL does)
-            kth = -np.partition(-scores[found], k - 1)[k - 1]
-            found = found[scores[found] >= kth]
+            kth = -np.partition(-scores, k - 1)[k - 1]
+            keep = scores >= kth
+            found, scores = found[keep], scores[keep]
         ids = self._ids
-        ranked = sorted(((ids[d], float(scores[d])) for d in found.tolist()), key=lambda p: (-p[1], p[0]))
+        ranked = sorted(((ids[d], s) for d, s in zip(found.tolist(), scores.tolist())), key=lambda p: (-p[1], p[0]))
         return [(str(id), score) for id, score in ranked[:k]]
 
     async def mention_counts(
@@ -387,7 +407,7 @@ class TextIndex:
         if not wanted:
             return {}
         mask = self._mask(scope, include_invalidated)
-        counts = {key: int(np.count_nonzero(mask[_read(self._keys, key)])) for key in wanted}
+        counts = {key: int(np.count_nonzero(mask[_docs(self._keys, key)])) for key in wanted}
         return {key: n for key, n in counts.items() if n}
 
     async def mentioning(
@@ -400,7 +420,7 @@ class TextIndex:
         if not wanted or k <= 0:
             return []
         mask = self._mask(scope, include_invalidated)
-        docs = [d[mask[d]] for d in (_read(self._keys, key) for key in wanted) if d is not None]
+        docs = [d[mask[d]] for d in (_docs(self._keys, key) for key in wanted)]
         named = np.bincount(np.concatenate(docs), minlength=mask.shape[0]) if docs else np.zeros(0)
         found = np.flatnonzero(named)
         if found.size == 0:

@@ -10,14 +10,21 @@ thread that allocates its own arena (up to 8 x cores): the embedder, SQLite and 
 would each keep a fragmented copy of their peak, so `malloc_arena_max` defaults to 2. A fixed
 mmap threshold returns the embedder's large buffers to the OS at once, but turns every one of
 them into an mmap/munmap pair: with it, 32 concurrent adds ran at 64-78% of raw batch encoding,
-without it at 93-97% (bench/server_bench.py), so it is off by default (docs/deploy.md)."""
+without it at 93-97% (bench/server_bench.py), so it is off by default (docs/deploy.md).
+
+`HeapRelease` is what keeps RSS down without that threshold: after an embedding pass, when the
+process has grown by `malloc_release_growth_mib` since the last release, freed heap pages go
+back to the OS (malloc_trim). A 64 x 256-token pass peaks ~600 MiB above the model; glibc
+would otherwise keep those pages mapped for good. Passes of short texts reuse their freed
+chunks and never cross the threshold, so the trim costs them nothing."""
 from __future__ import annotations
 
 import ctypes
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING
+import threading
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from app.settings import ProcessSettings
@@ -66,3 +73,46 @@ def release_free_memory() -> None:
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+def resident_bytes() -> int | None:
+    """This process's resident set size now (one read of /proc/self/statm); None off Linux."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class HeapRelease:
+    """Called after each embedding pass (on the model thread): trims the heap once RSS has grown
+    by `growth_bytes` since the last trim. Growth that is real (index rows, caches) survives the
+    trim and becomes the new floor, so it costs one trim per `growth_bytes`, not one per pass."""
+
+    def __init__(self, growth_bytes: int, trim: Callable[[], None] = release_free_memory,
+                 rss: Callable[[], int | None] = resident_bytes) -> None:
+        self._growth = growth_bytes
+        self._trim = trim
+        self._rss = rss
+        self._floor: int | None = None
+        self._lock = threading.Lock()  # two embedders' threads must not both trim for one growth
+        self.trims = 0
+
+    def __call__(self) -> None:
+        now = self._rss()
+        if now is None:
+            return
+        with self._lock:
+            if self._floor is None or now < self._floor:
+                self._floor = now  # the process shrank on its own: measure growth from here
+            elif now - self._floor >= self._growth:
+                self._trim()
+                self.trims += 1
+                self._floor = self._rss() or now
+
+
+def heap_release(settings: ProcessSettings) -> HeapRelease | None:
+    """The after-pass hook `serve` gives the local embedder; None when off or not glibc."""
+    if settings.malloc_release_growth_mib <= 0 or _libc() is None:
+        return None
+    return HeapRelease(settings.malloc_release_growth_mib * 1024 * 1024)

@@ -52,10 +52,10 @@ def build_embedder(settings: Settings) -> Embedder:
     release = heap_release(settings.process)  # a long batch's peak goes back to the OS (app/process.py)
     if cfg.provider == "sentence-transformers":
         return SentenceTransformerEmbedder(threads=cfg.threads, max_batch=cfg.max_batch, max_wait_ms=cfg.max_wait_ms,
-                                           after_pass=release)
+                                           on_idle=release)
     return OnnxEmbedder(
         cache_dir=cfg.resolved_cache_dir(), threads=cfg.threads, max_batch=cfg.max_batch, max_wait_ms=cfg.max_wait_ms,
-        after_pass=release,
+        on_idle=release,
     )
 
 

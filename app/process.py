@@ -12,11 +12,12 @@ mmap threshold returns the embedder's large buffers to the OS at once, but turns
 them into an mmap/munmap pair: with it, 32 concurrent adds ran at 64-78% of raw batch encoding,
 without it at 93-97% (bench/server_bench.py), so it is off by default (docs/deploy.md).
 
-`HeapRelease` is what keeps RSS down without that threshold: after an embedding pass, when the
-process has grown by `malloc_release_growth_mib` since the last release, freed heap pages go
-back to the OS (malloc_trim). A 64 x 256-token pass peaks ~600 MiB above the model; glibc
-would otherwise keep those pages mapped for good. Passes of short texts reuse their freed
-chunks and never cross the threshold, so the trim costs them nothing."""
+`HeapRelease` is what keeps RSS down without that threshold: once the embedder has had nothing
+to do for a second (memory/providers/batching.py) and the process has grown by
+`malloc_release_growth_mib` since the last release, freed heap pages go back to the OS
+(malloc_trim); glibc would otherwise keep the peak of past passes and requests mapped for good.
+Not after every pass: a pass re-faults what the trim gave back, and 32 concurrent one-text
+callers lost 3-9% of their throughput to trims run after passes (at 8 MiB of growth)."""
 from __future__ import annotations
 
 import ctypes
@@ -85,16 +86,17 @@ def resident_bytes() -> int | None:
 
 
 class HeapRelease:
-    """Called after each embedding pass (on the model thread): trims the heap once RSS has grown
-    by `growth_bytes` since the last trim. Growth that is real (index rows, caches) survives the
-    trim and becomes the new floor, so it costs one trim per `growth_bytes`, not one per pass."""
+    """Called when the embedder has been idle (on the model thread): trims the heap the first time,
+    then whenever RSS has grown by `growth_bytes` since the last trim. Growth that is real (index
+    rows, caches) survives the trim and becomes the new floor, so quiet spells without new
+    garbage cost no trim at all."""
 
     def __init__(self, growth_bytes: int, trim: Callable[[], None] = release_free_memory,
                  rss: Callable[[], int | None] = resident_bytes) -> None:
         self._growth = growth_bytes
         self._trim = trim
         self._rss = rss
-        self._floor: int | None = None
+        self._floor = 0  # the first call trims: nothing was given back since start-up's release
         self._lock = threading.Lock()  # two embedders' threads must not both trim for one growth
         self.trims = 0
 
@@ -103,7 +105,7 @@ class HeapRelease:
         if now is None:
             return
         with self._lock:
-            if self._floor is None or now < self._floor:
+            if now < self._floor:
                 self._floor = now  # the process shrank on its own: measure growth from here
             elif now - self._floor >= self._growth:
                 self._trim()
@@ -112,7 +114,7 @@ class HeapRelease:
 
 
 def heap_release(settings: ProcessSettings) -> HeapRelease | None:
-    """The after-pass hook `serve` gives the local embedder; None when off or not glibc."""
+    """The idle hook `serve` gives the local embedder; None when off or not glibc."""
     if settings.malloc_release_growth_mib <= 0 or _libc() is None:
         return None
     return HeapRelease(settings.malloc_release_growth_mib * 1024 * 1024)

@@ -325,8 +325,8 @@ class TracingSettings(BaseModel):
 
 
 class ProcessSettings(BaseModel):
-    """glibc malloc tuning that `serve` applies at start and after embedding passes (app/process.py); 0 keeps
-    glibc's default."""
+    """glibc malloc tuning that `serve` applies at start and when the embedder goes idle (app/process.py); 0
+    keeps glibc's default."""
 
     malloc_arena_max: int = Field(2, ge=0, description="malloc arenas (glibc's default is 8 per core)")
     malloc_mmap_threshold_kib: int = Field(
@@ -335,8 +335,8 @@ class ProcessSettings(BaseModel):
     malloc_trim_threshold_kib: int = Field(
         0, ge=0, description="free memory at the top of the heap beyond this goes back to the OS (0: glibc's default)")
     malloc_release_growth_mib: int = Field(
-        32, ge=0, description="after an embedding pass, freed heap goes back to the OS (malloc_trim) once the "
-        "process has grown this much since the last time (0: never)")
+        4, ge=0, description="once the embedder has been idle for a second, freed heap goes back to the OS "
+        "(malloc_trim) if the process has grown this much since the last time (0: never)")
 
 
 class LimitSettings(BaseModel):

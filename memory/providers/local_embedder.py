@@ -121,17 +121,16 @@ def export_onnx(model_dir: Path, out_path: Path) -> Path:
     return out_path
 
 
-AfterPass = Callable[[], None]
+OnIdle = Callable[[], None]
 
 
 class _LocalEmbedder(ABC):
     def __init__(
-        self, model_path: Path | None, max_batch: int, max_wait_ms: float, name: str, after_pass: AfterPass | None
+        self, model_path: Path | None, max_batch: int, max_wait_ms: float, name: str, on_idle: OnIdle | None
     ) -> None:
         self._model_path = model_path
-        # run on the model thread after every pass: the entry point's heap release (app/process.py)
-        self._after_pass = after_pass
-        self._batcher = MicroBatcher(self._forward, max_batch=max_batch, max_wait_ms=max_wait_ms, name=name)
+        self._batcher = MicroBatcher(
+            self._forward, max_batch=max_batch, max_wait_ms=max_wait_ms, name=name, on_idle=on_idle)
         self._loaded = False
         self._warm = False  # a forward pass has completed: the model can serve
 
@@ -179,9 +178,6 @@ class _LocalEmbedder(ABC):
             raise
         except Exception as exc:  # a model/runtime failure becomes the port's error type
             raise ProviderError(f"local embedding failed: {type(exc).__name__}: {exc}") from exc
-        finally:
-            if self._after_pass is not None:
-                self._after_pass()
         if rows.shape != (len(texts), DIMENSION):
             raise ProviderError(f"local model produced shape {rows.shape}")
         self._warm = True
@@ -211,13 +207,13 @@ class OnnxEmbedder(_LocalEmbedder):
         max_batch: int = 64,
         max_wait_ms: float = 0.0,
         export_if_missing: bool = True,
-        after_pass: AfterPass | None = None,
+        on_idle: OnIdle | None = None,
     ) -> None:
         """`onnx_path` defaults to a file under `cache_dir`; when missing it is exported (in a
         child process, so torch never stays resident here) if `export_if_missing` and torch is
-        installed. `threads` pins onnxruntime's intra-op pool. `after_pass` runs on the model
-        thread after each forward pass (a failed one too)."""
-        super().__init__(model_path, max_batch, max_wait_ms, "onnx-embed", after_pass)
+        installed. `threads` pins onnxruntime's intra-op pool. `on_idle` runs on the model
+        thread after a pass that leaves nothing queued (the entry point's heap release)."""
+        super().__init__(model_path, max_batch, max_wait_ms, "onnx-embed", on_idle)
         self._onnx_path = onnx_path
         self._cache_dir = cache_dir
         self._threads = max(1, threads)
@@ -293,10 +289,10 @@ class OnnxEmbedder(_LocalEmbedder):
 class SentenceTransformerEmbedder(_LocalEmbedder):
     def __init__(
         self, *, model_path: Path | None = None, threads: int = 2, max_batch: int = 64, max_wait_ms: float = 0.0,
-        after_pass: AfterPass | None = None,
+        on_idle: OnIdle | None = None,
     ) -> None:
         """The torch runtime. `threads` is torch's intra-op pool (process-wide in torch)."""
-        super().__init__(model_path, max_batch, max_wait_ms, "torch-embed", after_pass)
+        super().__init__(model_path, max_batch, max_wait_ms, "torch-embed", on_idle)
         self._threads = max(1, threads)
         self._model: Any = None
 

@@ -49,7 +49,7 @@ def build_embedder(settings: Settings) -> Embedder:
             raise ValueError("embedder.base_url is required when embedder.provider is 'openai'")
         key = cfg.api_key.get_secret_value() if cfg.api_key else None
         return OpenAIEmbedder(cfg.base_url, cfg.model, key, dimension=cfg.dimension)
-    release = heap_release(settings.process)  # a long batch's peak goes back to the OS (app/process.py)
+    release = heap_release(settings.process)  # freed heap goes back to the OS once the model idles (app/process.py)
     if cfg.provider == "sentence-transformers":
         return SentenceTransformerEmbedder(threads=cfg.threads, max_batch=cfg.max_batch, max_wait_ms=cfg.max_wait_ms,
                                            on_idle=release)

@@ -1,10 +1,11 @@
 """The default local embedder: all-MiniLM-L6-v2 (384-d, L2-normalised float32).
 
 Two runtimes behind the same port:
-- `OnnxEmbedder` (default): onnxruntime + `tokenizers`, ~0.2 s to load and ~240 MB RSS, which is
-  what keeps the whole server under its 512 MiB target. The ONNX graph already contains mean
-  pooling and normalisation; it is exported once from the bundled weights (`export_onnx`) and
-  cached.
+- `OnnxEmbedder` (default): onnxruntime + `tokenizers`, ~0.2 s to load and ~105 MiB RSS for the
+  session (one copy of the weights; disabling pre-packing or the memory pattern saved nothing
+  after load and slowed a single encode 2-5x, one run on a loaded machine). The ONNX graph
+  already contains mean pooling and normalisation; it is exported once from the bundled
+  weights (`export_onnx`) and cached.
 - `SentenceTransformerEmbedder`: the reference torch runtime (~3.5 s to load, ~530 MB RSS).
 
 Both run the model in one dedicated thread fed by a MicroBatcher, so the event loop never

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.process import release_free_memory
+from app.process import heap_release, release_free_memory
 from app.ops.migrations import prepare_database
 from app.ops.runtime import Runtime
 from app.secret_files import private_dir, secret_file
@@ -49,10 +49,13 @@ def build_embedder(settings: Settings) -> Embedder:
             raise ValueError("embedder.base_url is required when embedder.provider is 'openai'")
         key = cfg.api_key.get_secret_value() if cfg.api_key else None
         return OpenAIEmbedder(cfg.base_url, cfg.model, key, dimension=cfg.dimension)
+    release = heap_release(settings.process)  # freed heap goes back to the OS once the model idles (app/process.py)
     if cfg.provider == "sentence-transformers":
-        return SentenceTransformerEmbedder(threads=cfg.threads, max_batch=cfg.max_batch, max_wait_ms=cfg.max_wait_ms)
+        return SentenceTransformerEmbedder(threads=cfg.threads, max_batch=cfg.max_batch, max_wait_ms=cfg.max_wait_ms,
+                                           on_idle=release)
     return OnnxEmbedder(
-        cache_dir=cfg.resolved_cache_dir(), threads=cfg.threads, max_batch=cfg.max_batch, max_wait_ms=cfg.max_wait_ms
+        cache_dir=cfg.resolved_cache_dir(), threads=cfg.threads, max_batch=cfg.max_batch, max_wait_ms=cfg.max_wait_ms,
+        on_idle=release,
     )
 
 

@@ -10,14 +10,22 @@ thread that allocates its own arena (up to 8 x cores): the embedder, SQLite and 
 would each keep a fragmented copy of their peak, so `malloc_arena_max` defaults to 2. A fixed
 mmap threshold returns the embedder's large buffers to the OS at once, but turns every one of
 them into an mmap/munmap pair: with it, 32 concurrent adds ran at 64-78% of raw batch encoding,
-without it at 93-97% (bench/server_bench.py), so it is off by default (docs/deploy.md)."""
+without it at 93-97% (bench/server_bench.py), so it is off by default (docs/deploy.md).
+
+`HeapRelease` is what keeps RSS down without that threshold: once the embedder has had nothing
+to do for a second (memory/providers/batching.py) and the process has grown by
+`malloc_release_growth_mib` since the last release, freed heap pages go back to the OS
+(malloc_trim); glibc would otherwise keep the peak of past passes and requests mapped for good.
+Not after every pass: a pass re-faults what the trim gave back, and 32 concurrent one-text
+callers lost 3-9% of their throughput to trims run after passes (at 8 MiB of growth)."""
 from __future__ import annotations
 
 import ctypes
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING
+import threading
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from app.settings import ProcessSettings
@@ -66,3 +74,47 @@ def release_free_memory() -> None:
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+def resident_bytes() -> int | None:
+    """This process's resident set size now (one read of /proc/self/statm); None off Linux."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class HeapRelease:
+    """Called when the embedder has been idle (on the model thread): trims the heap the first time,
+    then whenever RSS has grown by `growth_bytes` since the last trim. Growth that is real (index
+    rows, caches) survives the trim and becomes the new floor, so quiet spells without new
+    garbage cost no trim at all."""
+
+    def __init__(self, growth_bytes: int, trim: Callable[[], None] = release_free_memory,
+                 rss: Callable[[], int | None] = resident_bytes) -> None:
+        self._growth = growth_bytes
+        self._trim = trim
+        self._rss = rss
+        self._floor = 0  # the first call trims: nothing was given back since start-up's release
+        self._lock = threading.Lock()  # two embedders' threads must not both trim for one growth
+        self.trims = 0
+
+    def __call__(self) -> None:
+        now = self._rss()
+        if now is None:
+            return
+        with self._lock:
+            if now < self._floor:
+                self._floor = now  # the process shrank on its own: measure growth from here
+            elif now - self._floor >= self._growth:
+                self._trim()
+                self.trims += 1
+                self._floor = self._rss() or now
+
+
+def heap_release(settings: ProcessSettings) -> HeapRelease | None:
+    """The idle hook `serve` gives the local embedder; None when off or not glibc."""
+    if settings.malloc_release_growth_mib <= 0 or _libc() is None:
+        return None
+    return HeapRelease(settings.malloc_release_growth_mib * 1024 * 1024)

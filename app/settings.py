@@ -329,7 +329,8 @@ class TracingSettings(BaseModel):
 
 
 class ProcessSettings(BaseModel):
-    """glibc malloc tuning that `serve` applies at start (app/process.py); 0 keeps glibc's default."""
+    """glibc malloc tuning that `serve` applies at start and when the embedder goes idle (app/process.py); 0
+    keeps glibc's default."""
 
     malloc_arena_max: int = Field(2, ge=0, description="malloc arenas (glibc's default is 8 per core)")
     malloc_mmap_threshold_kib: int = Field(
@@ -337,6 +338,9 @@ class ProcessSettings(BaseModel):
         "(0: glibc's adaptive threshold)")
     malloc_trim_threshold_kib: int = Field(
         0, ge=0, description="free memory at the top of the heap beyond this goes back to the OS (0: glibc's default)")
+    malloc_release_growth_mib: int = Field(
+        4, ge=0, description="once the embedder has been idle for a second, freed heap goes back to the OS "
+        "(malloc_trim) if the process has grown this much since the last time (0: never)")
 
 
 class LimitSettings(BaseModel):

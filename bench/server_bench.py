@@ -10,7 +10,8 @@ since 32 clients share the key) and drives it over HTTP with aiohttp clients in 
   embedding batch sizes the server formed meanwhile (from its /metrics);
 - search p50/p95 with 1 client and throughput with 16 clients at each size (memories seeded
   straight into SQL, as bench/core_bench.py does, then the server restarted on them);
-- the server's RSS and the graph JVM's RSS;
+- the server's RSS right after each load and again after 2 s idle (it gives freed heap back to
+  the OS once its model has been idle for a second), and the graph JVM's RSS;
 - cold start to ready at the largest size, with a valid index snapshot and with the index
   files removed (a full rebuild from SQL);
 - with --replicas N (needs PostgreSQL and Redis on localhost): two servers on one database, and
@@ -48,6 +49,7 @@ from bench.raw_limits import run_child, sentences  # noqa: E402
 
 ADD = ("mutation($t: String!, $u: String!) { addMemories(input: {messages: [{role: \"user\", content: $t}], "
        "scope: {userId: $u}, infer: false}) { changes { id } } }")
+IDLE_S = 2.0  # longer than the embedder's idle delay before it releases freed heap
 SEARCH = ("query($q: String!, $u: String!) { search(query: $q, scope: {userId: $u}, limit: 10) "
           "{ hits { score memory { id text } } } }")
 
@@ -268,6 +270,8 @@ async def run(args: argparse.Namespace) -> None:
             await fresh.start(http)
             adds = await add_phase(http, fresh, args.adds)
             adds["rss"], adds["jvm"] = fresh.rss()
+            await asyncio.sleep(IDLE_S)
+            adds["rss_idle"] = fresh.rss()[0]
             fresh.stop()
             shutil.rmtree(tmp / "adds")
             store = Server(tmp / "search")
@@ -280,6 +284,8 @@ async def run(args: argparse.Namespace) -> None:
                 row["text_s"] = await store.text_index_built(http)
                 row.update(await search_phase(http, store, args.queries))
                 row["rss"], row["jvm"] = store.rss()
+                await asyncio.sleep(IDLE_S)  # the server gives freed heap back once idle (app/process.py)
+                row["rss_idle"] = store.rss()[0]
                 store.stop()
                 rows.append(row)
             snapshot_s = await store.start(http)  # the index was saved at the clean stop
@@ -306,7 +312,8 @@ def report(raw: dict[str, Any], hnsw: dict[str, Any], adds: dict[str, Any], rows
         print(f"add infer=false via {kind:7}, 32 clients {adds[f'{kind}_32']:8.1f} adds/s  "
               f"= {100 * adds[f'{kind}_32'] / batch64:.0f}% of raw batch-64 (target >= 60%)")
         print(f"  embedding batches under that load: {adds[f'{kind}_batches']}")
-    print(f"server RSS after the adds {adds['rss']:.0f} MiB; graph JVM {adds['jvm']:.0f} MiB (separate process)")
+    print(f"server RSS after the adds {adds['rss']:.0f} MiB, {adds['rss_idle']:.0f} MiB after {IDLE_S:.0f} s idle; "
+          f"graph JVM {adds['jvm']:.0f} MiB (separate process)")
     for row in rows:
         print(f"\n-- {row['size']:,} memories --")
         print(f"start to ready                          {row['start_s']:9.1f} s")
@@ -315,7 +322,8 @@ def report(raw: dict[str, Any], hnsw: dict[str, Any], adds: dict[str, Any], rows
               f"(target p95 <= raw single + 5 = {single + 5:.2f} ms)")
         print(f"search, 16 clients                      {row['qps_16']:9.1f} searches/s  "
               f"= {100 * row['qps_16'] / batch64:.0f}% of raw batch-64 (target >= 50%)")
-        print(f"server RSS {row['rss']:.0f} MiB (target <= 512); graph JVM {row['jvm']:.0f} MiB (separate)")
+        print(f"server RSS {row['rss']:.0f} MiB right after the searches, {row['rss_idle']:.0f} MiB after {IDLE_S:.0f} s "
+              f"idle (target <= 512); graph JVM {row['jvm']:.0f} MiB (separate)")
     print(f"\ncold start to ready at {max(sizes):,}: valid snapshot {snapshot_s:.1f} s (target <= 10), "
           f"index rebuilt from SQL {rebuild_s:.1f} s (target <= 15)")
     if replicas is not None:

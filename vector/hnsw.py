@@ -68,7 +68,7 @@ class HnswIndex:
         exact_max: int = 4096,
     ) -> None:
         """`path` is a directory owned by this index (None: memory only, save/load are no-ops).
-        `exact_max`: a known allowed set at most this big is scanned exactly (from the float16
+        `exact_max`: a known allowed set at most this big is scanned exactly (from the int8
         mirror, vector/mirror.py) instead of searching the graph."""
         self._dir = Path(path) if path is not None else None
         self._dim = dimension
@@ -334,7 +334,7 @@ class HnswIndex:
         for start in range(0, len(candidates), _EXACT_CHUNK):  # bounds the temporary matrix
             chunk = candidates[start : start + _EXACT_CHUNK]
             sims[start : start + len(chunk)] = self._mirror.matrix(chunk, self._stored) @ q
-        # a margin past k, so that ties broken by float16 rounding are settled by exact scores
+        # a margin past k, so that ties broken by int8 rounding are settled by exact scores
         head = np.argsort(-sims, kind="stable")[: k + 8]
         labels = [candidates[i] for i in head]
         exact = self._stored(labels) @ q

@@ -19,6 +19,7 @@ tell a saturated model that keeps finishing passes from one that hangs.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,8 @@ import numpy as np
 
 from memory.errors import ProviderError
 from memory.ports import EmbedderState
+
+log = logging.getLogger(__name__)
 
 Forward = Callable[[list[str]], np.ndarray]
 
@@ -81,10 +84,15 @@ class MicroBatcher:
         max_wait_ms: float = 2.0,
         name: str = "embed",
         executor: ThreadPoolExecutor | None = None,
+        on_idle: Callable[[], None] | None = None,
+        idle_after_s: float = 1.0,
     ) -> None:
         """`forward(texts)` must return one row per text, in order. It always runs in the same
         single worker thread, so it may keep thread-affine state (a lazily loaded model).
-        A caller with more than `max_batch` texts is run in chunks of `max_batch`."""
+        A caller with more than `max_batch` texts is run in chunks of `max_batch`. `on_idle` runs
+        on that thread too, once the model has had nothing to do for `idle_after_s`: housekeeping
+        there (the entry point's heap release) stays out of the way of a loaded model, whose
+        passes follow each other closer than that."""
         if max_batch < 1 or max_wait_ms < 0:
             raise ValueError("max_batch must be >= 1 and max_wait_ms >= 0")
         self._forward = forward
@@ -104,6 +112,9 @@ class MicroBatcher:
         self.stats = BatchStats()
         # called on the loop with (texts in the pass, seconds it took); the edge's metrics hook
         self.on_batch: Callable[[int, float], None] | None = None
+        self._on_idle = on_idle
+        self._idle_after = idle_after_s
+        self._idle_timer: asyncio.TimerHandle | None = None
 
     async def embed(self, texts: Sequence[str], owner: str = "") -> np.ndarray:
         """Rows for `texts` (shape (len(texts), d)) from a forward pass shared with other callers;
@@ -163,6 +174,9 @@ class MicroBatcher:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         for queue in self._pending.values():
             for request in queue:
                 if not request.future.done():
@@ -260,6 +274,23 @@ class MicroBatcher:
         if self._pending and not self._closed:
             self._due = True  # they queued while the model was busy: no reason to wait more
             self._dispatch(loop)
+        elif self._on_idle is not None and not self._closed:
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+            self._idle_timer = loop.call_later(self._idle_after, self._on_quiet, loop)
+
+    def _on_quiet(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._idle_timer = None
+        if self._busy or self._pending or self._closed or self._on_idle is None:
+            return  # the pass under way sets the timer again when it ends with nothing queued
+        self._started_job()  # a hook that hangs shows in state() as a stalled model
+        idle = loop.run_in_executor(self._executor, self._on_idle)
+        idle.add_done_callback(self._idle_done)
+
+    def _idle_done(self, f: asyncio.Future[None]) -> None:
+        self._finished_job()
+        if not f.cancelled() and (error := f.exception()) is not None:
+            log.warning("embedder idle hook failed: %s: %s", type(error).__name__, error)
 
     # --- worker thread ---------------------------------------------------------------------
 

@@ -1,10 +1,11 @@
 """The default local embedder: all-MiniLM-L6-v2 (384-d, L2-normalised float32).
 
 Two runtimes behind the same port:
-- `OnnxEmbedder` (default): onnxruntime + `tokenizers`, ~0.2 s to load and ~240 MB RSS, which is
-  what keeps the whole server under its 512 MiB target. The ONNX graph already contains mean
-  pooling and normalisation; it is exported once from the bundled weights (`export_onnx`) and
-  cached.
+- `OnnxEmbedder` (default): onnxruntime + `tokenizers`, ~0.2 s to load and ~105 MiB RSS for the
+  session (one copy of the weights; disabling pre-packing or the memory pattern saved nothing
+  after load and slowed a single encode 2-5x, one run on a loaded machine). The ONNX graph
+  already contains mean pooling and normalisation; it is exported once from the bundled
+  weights (`export_onnx`) and cached.
 - `SentenceTransformerEmbedder`: the reference torch runtime (~3.5 s to load, ~530 MB RSS).
 
 Both run the model in one dedicated thread fed by a MicroBatcher, so the event loop never
@@ -31,7 +32,7 @@ import subprocess  # nosec B404  # runs our own export module in a child process
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -121,10 +122,16 @@ def export_onnx(model_dir: Path, out_path: Path) -> Path:
     return out_path
 
 
+OnIdle = Callable[[], None]
+
+
 class _LocalEmbedder(ABC):
-    def __init__(self, model_path: Path | None, max_batch: int, max_wait_ms: float, name: str) -> None:
+    def __init__(
+        self, model_path: Path | None, max_batch: int, max_wait_ms: float, name: str, on_idle: OnIdle | None
+    ) -> None:
         self._model_path = model_path
-        self._batcher = MicroBatcher(self._forward, max_batch=max_batch, max_wait_ms=max_wait_ms, name=name)
+        self._batcher = MicroBatcher(
+            self._forward, max_batch=max_batch, max_wait_ms=max_wait_ms, name=name, on_idle=on_idle)
         self._loaded = False
         self._warm = False  # a forward pass has completed: the model can serve
 
@@ -201,11 +208,13 @@ class OnnxEmbedder(_LocalEmbedder):
         max_batch: int = 64,
         max_wait_ms: float = 0.0,
         export_if_missing: bool = True,
+        on_idle: OnIdle | None = None,
     ) -> None:
         """`onnx_path` defaults to a file under `cache_dir`; when missing it is exported (in a
         child process, so torch never stays resident here) if `export_if_missing` and torch is
-        installed. `threads` pins onnxruntime's intra-op pool."""
-        super().__init__(model_path, max_batch, max_wait_ms, "onnx-embed")
+        installed. `threads` pins onnxruntime's intra-op pool. `on_idle` runs on the model
+        thread after a pass that leaves nothing queued (the entry point's heap release)."""
+        super().__init__(model_path, max_batch, max_wait_ms, "onnx-embed", on_idle)
         self._onnx_path = onnx_path
         self._cache_dir = cache_dir
         self._threads = max(1, threads)
@@ -280,10 +289,11 @@ class OnnxEmbedder(_LocalEmbedder):
 
 class SentenceTransformerEmbedder(_LocalEmbedder):
     def __init__(
-        self, *, model_path: Path | None = None, threads: int = 2, max_batch: int = 64, max_wait_ms: float = 0.0
+        self, *, model_path: Path | None = None, threads: int = 2, max_batch: int = 64, max_wait_ms: float = 0.0,
+        on_idle: OnIdle | None = None,
     ) -> None:
         """The torch runtime. `threads` is torch's intra-op pool (process-wide in torch)."""
-        super().__init__(model_path, max_batch, max_wait_ms, "torch-embed")
+        super().__init__(model_path, max_batch, max_wait_ms, "torch-embed", on_idle)
         self._threads = max(1, threads)
         self._model: Any = None
 

@@ -334,7 +334,7 @@ async def test_a_scope_of_thousands_is_scanned_exactly_with_exact_scores(tmp_pat
     for q in unit(rng, 10):
         hits = await index.nearest(q, k=30, allow=allowed)
         assert [m for m, _ in hits] == exact_top(vecs, allowed, q, 30)
-        # the float16 copy orders the scan; the scores handed back are the exact cosines
+        # the int8 copy orders the scan; the scores handed back are the exact cosines
         assert all(s == pytest.approx(float(vecs[int(m[1:])] @ q), abs=1e-6) for m, s in hits)
 
 

@@ -236,3 +236,52 @@ async def test_a_failing_part_fails_the_whole_request_and_spares_other_owners() 
         await big
     assert (await other).shape == (1, 2)
     await batcher.aclose()
+
+
+class IdleLog:
+    """Records each idle call: on which thread, and how many passes had run by then."""
+
+    def __init__(self, model: CountingModel, fail: bool = False) -> None:
+        self.model = model
+        self.fail = fail
+        self.seen: list[tuple[int, int]] = []
+        self.called = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+
+    def __call__(self) -> None:
+        self.seen.append((threading.get_ident(), len(self.model.calls)))
+        self._loop.call_soon_threadsafe(self.called.set)
+        if self.fail:
+            raise RuntimeError("hook broke")
+
+
+async def test_the_idle_hook_runs_on_the_model_thread_once_the_model_has_nothing_to_do() -> None:
+    model = CountingModel(delay=0.02)
+    idle = IdleLog(model)
+    batcher = MicroBatcher(model, max_batch=2, max_wait_ms=0, on_idle=idle, idle_after_s=0.05)
+    # 6 texts, 2 a pass: each pass ends with texts queued, so the model is never idle in between
+    await asyncio.gather(*(batcher.embed([f"t{i}"]) for i in range(6)))
+    await asyncio.wait_for(idle.called.wait(), 10)
+    await batcher.aclose()
+    assert idle.seen == [(next(iter(model.threads)), 3)]
+
+
+async def test_a_failing_idle_hook_leaves_the_batcher_serving() -> None:
+    model = CountingModel()
+    idle = IdleLog(model, fail=True)
+    batcher = MicroBatcher(model, max_batch=4, max_wait_ms=0, on_idle=idle, idle_after_s=0.01)
+    await batcher.embed(["a"])
+    await asyncio.wait_for(idle.called.wait(), 10)
+    rows = await batcher.embed(["bb"])
+    await batcher.aclose()
+    assert rows[0][0] == 2.0 and idle.seen[0][1] == 1
+
+
+async def test_a_closed_batcher_never_runs_the_idle_hook() -> None:
+    model = CountingModel()
+    idle = IdleLog(model)
+    batcher = MicroBatcher(model, max_batch=4, max_wait_ms=0, on_idle=idle, idle_after_s=0.05)
+    await batcher.embed(["a"])
+    await batcher.aclose()  # before the model has been idle long enough
+    await asyncio.sleep(0.1)
+    assert idle.seen == []

@@ -1,0 +1,80 @@
+"""app/process.py: the heap release run when the embedder goes idle, and how `serve` builds it."""
+from __future__ import annotations
+
+import pytest
+
+from app.process import HeapRelease, heap_release, resident_bytes
+from app.settings import ProcessSettings
+
+MIB = 1024 * 1024
+
+
+class FakeProcess:
+    """RSS that embedding passes raise and a trim brings down to `live` (what is really in use)."""
+
+    def __init__(self, rss: int) -> None:
+        self.rss = self.live = rss
+        self.trims = 0
+
+    def trim(self) -> None:
+        self.trims += 1
+        self.rss = self.live
+
+
+def test_release_trims_first_then_once_growth_reaches_the_threshold_from_the_trimmed_size() -> None:
+    proc = FakeProcess(500 * MIB)
+    release = HeapRelease(32 * MIB, trim=proc.trim, rss=lambda: proc.rss)
+    release()  # the first call trims: there is no earlier release to measure from
+    assert proc.trims == 1
+    proc.rss += 31 * MIB
+    release()
+    assert proc.trims == 1
+    proc.rss += 1 * MIB  # freed peaks, now 32 MiB over the floor
+    release()
+    assert proc.trims == 2 and proc.rss == 500 * MIB
+    proc.rss += 20 * MIB
+    release()
+    assert proc.trims == 2  # measured from the size after the trim, not before it
+
+
+def test_real_growth_becomes_the_new_floor_so_it_is_not_trimmed_on_every_pass() -> None:
+    proc = FakeProcess(500 * MIB)
+    release = HeapRelease(32 * MIB, trim=proc.trim, rss=lambda: proc.rss)
+    release()
+    proc.rss = proc.live = 600 * MIB  # the index grew: nothing for a trim to give back
+    release()
+    release()
+    release()
+    assert proc.trims == 2
+
+
+def test_a_process_that_shrank_measures_growth_from_its_new_size() -> None:
+    proc = FakeProcess(500 * MIB)
+    release = HeapRelease(32 * MIB, trim=proc.trim, rss=lambda: proc.rss)
+    release()
+    proc.rss = 400 * MIB
+    release()
+    proc.rss = 440 * MIB
+    release()
+    assert proc.trims == 2
+
+
+def test_release_does_nothing_without_a_size_to_measure() -> None:
+    trims: list[int] = []
+    release = HeapRelease(1, trim=lambda: trims.append(1), rss=lambda: None)
+    release()
+    release()
+    assert trims == []
+
+
+def test_serve_builds_no_release_when_the_setting_is_zero() -> None:
+    assert heap_release(ProcessSettings(malloc_release_growth_mib=0)) is None
+
+
+@pytest.mark.skipif(resident_bytes() is None, reason="needs /proc (Linux)")
+def test_serve_builds_a_release_with_the_configured_growth_on_linux() -> None:
+    release = heap_release(ProcessSettings(malloc_release_growth_mib=64))
+    assert release is not None
+    release()
+    release()  # a real trim, or none: either way the process goes on
+    assert 0 < (resident_bytes() or 0) < 1 << 40

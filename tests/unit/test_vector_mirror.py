@@ -1,0 +1,64 @@
+"""vector/mirror.py: the int8 copy the exact scans rank by, and what it costs in memory."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vector.hnsw import HnswIndex
+from vector.mirror import VectorMirror
+
+DIM = 384
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def never(labels: list[int]) -> np.ndarray:
+    raise AssertionError(f"labels {labels} should have been mirrored")
+
+
+def test_rows_come_back_normalised_and_within_the_quantisation_error() -> None:
+    rng = np.random.default_rng(3)
+    raw = rng.standard_normal((500, DIM)).astype(np.float32) * rng.uniform(0.1, 50, (500, 1)).astype(np.float32)
+    mirror = VectorMirror(DIM, capacity=4)  # grows while written
+    mirror.put(list(range(500)), raw)
+    rows = mirror.matrix(list(range(500)), never)
+    expected = unit(raw)
+    queries = np.concatenate([expected[:50], unit(rng.standard_normal((50, DIM)))])  # near and far
+    assert float(np.abs(rows @ queries.T - expected @ queries.T).max()) < 3e-3
+    assert np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=3e-3)
+
+
+def test_the_copy_takes_one_byte_a_component_and_four_a_row() -> None:
+    mirror = VectorMirror(DIM, capacity=1000)
+    rows, scale = mirror._rows, mirror._scale
+    assert rows.nbytes + scale.nbytes == 1000 * (DIM + 4)
+
+
+def test_labels_not_mirrored_are_read_through_fetch_and_forgotten_slots_are_reused() -> None:
+    rng = np.random.default_rng(4)
+    vecs = unit(rng.standard_normal((3, DIM)))
+    mirror = VectorMirror(DIM, capacity=2)
+    mirror.put([0, 1], vecs[:2])
+    got = mirror.matrix([1, 2], lambda labels: vecs[labels] * 3.0)
+    assert np.allclose(got[1], vecs[2], atol=1e-6)  # fetched rows are exact (and normalised)
+    mirror.forget(0)
+    mirror.put([2], vecs[2:])
+    assert mirror._used == 2  # label 2 took label 0's slot
+
+
+async def test_a_scope_of_near_duplicates_is_ranked_as_an_exact_scan_would() -> None:
+    # texts that differ by a word embed ~1e-3 apart: the int8 order alone would swap some of
+    # them, the exact re-score of the head must not
+    rng = np.random.default_rng(5)
+    base = unit(rng.standard_normal((6, DIM)))
+    vecs = unit(np.repeat(base, 400, axis=0) + rng.normal(0, 0.02, (2400, DIM)).astype(np.float32))
+    index = HnswIndex(None, dimension=DIM)
+    await index.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
+    allowed = {f"m{i}" for i in range(0, 2400, 2)}
+    for q in unit(base + rng.normal(0, 0.02, base.shape).astype(np.float32)):
+        hits = await index.nearest(q, k=10, allow=allowed)
+        exact = sorted(allowed, key=lambda m: -float(vecs[int(m[1:])] @ q))[:10]
+        assert [m for m, _ in hits] == exact
+        assert [s for _, s in hits] == pytest.approx([float(vecs[int(m[1:])] @ q) for m in exact], abs=1e-6)

@@ -42,6 +42,9 @@ class EmbedderSettings(BaseModel):
     threads: int = Field(1, ge=1, le=64)
     max_batch: int = Field(64, ge=1, le=1024)
     max_wait_ms: float = Field(0.0, ge=0, le=1000)
+    # onnx only: int8 weights (docs/deploy.md): 2.5x faster, 140 MiB less resident; vectors
+    # differ slightly from the float32 model's, so choose it before storing memories
+    quantized: bool = False
     # where the exported ONNX model is cached; None: $XDG_CACHE_HOME/agentmem (or ~/.cache/agentmem)
     cache_dir: Path | None = None
 

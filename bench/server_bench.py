@@ -255,9 +255,12 @@ async def replica_phase(http: aiohttp.ClientSession, tmp: Path, adds: int) -> di
 
 async def run(args: argparse.Namespace) -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
+    # the model file the service runs (the int8 copy with embedder.quantized), made by the server on first use
     onnx = subprocess.run([sys.executable, "-c", "from app.settings import Settings; "
-                           "from memory.providers.local_embedder import default_onnx_path, model_dir; "
-                           "print(default_onnx_path(model_dir(), Settings().embedder.resolved_cache_dir()))"],
+                           "from memory.providers.local_embedder import default_onnx_path, model_dir, quantize_onnx, "
+                           "quantized_path; e = Settings().embedder; p = default_onnx_path(model_dir(), "
+                           "e.resolved_cache_dir()); q = quantized_path(p); "
+                           "e.quantized and not q.is_file() and quantize_onnx(p, q); print(q if e.quantized else p)"],
                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
     raw = run_child("onnx", ["--threads", "1", "--onnx-path", onnx])
     hnsw = run_child("hnsw", ["--size", str(max(sizes)), "--wrapper-max", "0"])

@@ -73,6 +73,26 @@ def default_onnx_path(model_path: Path, cache_dir: Path = DEFAULT_CACHE_DIR) -> 
     return cache_dir / f"all-MiniLM-L6-v2-{tag}.onnx"
 
 
+def quantized_path(onnx_path: Path) -> Path:
+    """Where the int8 copy of an exported model lives, beside it."""
+    return onnx_path.with_name(f"{onnx_path.stem}-int8{onnx_path.suffix}")
+
+
+def quantize_onnx(source: Path, target: Path) -> Path:
+    """Dynamic int8 quantisation of the exported model's weights (onnxruntime's own tool, which
+    needs the `onnx` package of the torch extra): a quarter of the weights' memory and ~2.5x
+    faster on this CPU, with embeddings at cosine ~0.97 to the float32 ones. Written to a
+    temporary file first, so a crash never leaves a half-written model behind."""
+    try:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as exc:
+        raise ProviderError(f"quantising the embedding model needs the onnx package (pip install '.[torch]'): {exc}")
+    partial = target.with_name(target.name + ".partial")
+    quantize_dynamic(str(source), str(partial), weight_type=QuantType.QInt8)
+    os.replace(partial, target)
+    return target
+
+
 def _offline() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -209,16 +229,19 @@ class OnnxEmbedder(_LocalEmbedder):
         max_wait_ms: float = 0.0,
         export_if_missing: bool = True,
         on_idle: OnIdle | None = None,
+        quantized: bool = False,
     ) -> None:
         """`onnx_path` defaults to a file under `cache_dir`; when missing it is exported (in a
         child process, so torch never stays resident here) if `export_if_missing` and torch is
         installed. `threads` pins onnxruntime's intra-op pool. `on_idle` runs on the model
-        thread after a pass that leaves nothing queued (the entry point's heap release)."""
+        thread after a pass that leaves nothing queued (the entry point's heap release).
+        `quantized` runs the int8 copy of the default model (made from it once, `quantize_onnx`)."""
         super().__init__(model_path, max_batch, max_wait_ms, "onnx-embed", on_idle)
         self._onnx_path = onnx_path
         self._cache_dir = cache_dir
         self._threads = max(1, threads)
         self._export_if_missing = export_if_missing
+        self._quantized = quantized
         self._session: Any = None
         self._tokenizer: Any = None
         self._inputs: set[str] = set()
@@ -233,7 +256,14 @@ class OnnxEmbedder(_LocalEmbedder):
         from tokenizers import Tokenizer
 
         path = self._onnx_path or default_onnx_path(model_path, self._cache_dir)
-        if not path.is_file():
+        if self._quantized and self._onnx_path is None:
+            int8 = quantized_path(path)
+            if not int8.is_file():
+                if not path.is_file():
+                    self._export(model_path, path)
+                quantize_onnx(path, int8)
+            path = int8
+        elif not path.is_file():
             self._export(model_path, path)
         self._onnx_path = path
         tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))

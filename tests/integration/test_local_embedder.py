@@ -12,8 +12,10 @@ from memory.providers.local_embedder import (
     DIMENSION,
     OnnxEmbedder,
     SentenceTransformerEmbedder,
+    default_onnx_path,
     export_onnx,
     model_dir,
+    quantized_path,
 )
 
 pytest.importorskip("torch")
@@ -133,3 +135,29 @@ async def test_warmup_loads_the_model_and_close_lets_it_go(onnx_file: Path) -> N
     assert not state.loaded and not state.alive  # a closed app no longer holds the model
     with pytest.raises(ProviderError, match="closed"):
         await embedder.embed(["after close"])
+
+
+async def test_the_quantized_model_is_made_once_beside_the_export_and_ranks_alike(
+        onnx_file: Path, onnx_embedder: OnnxEmbedder, tmp_path: Path) -> None:
+    exported = default_onnx_path(model_dir(), tmp_path)
+    exported.symlink_to(onnx_file)  # as if exported earlier into this cache
+    int8 = OnnxEmbedder(cache_dir=tmp_path, threads=1, export_if_missing=False, quantized=True)
+    try:
+        texts = ["I adopted a greyhound called Comet", "My dog Comet loves the beach",
+                 "The quarterly tax forms are due in April"]
+        rows = await int8.embed(texts)
+        full = await onnx_embedder.embed(texts)
+    finally:
+        await int8.aclose()
+    made = quantized_path(exported)
+    assert made.is_file() and made.stat().st_size < exported.stat().st_size / 3
+    assert rows.shape == (3, DIMENSION) and np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-4)
+    assert (np.sum(rows * full, axis=1) > 0.9).all()  # close to the float32 vectors...
+    assert rows[0] @ rows[1] > rows[0] @ rows[2]  # ...and ranking alike
+    stamp = made.stat().st_mtime_ns
+    again = OnnxEmbedder(cache_dir=tmp_path, threads=1, export_if_missing=False, quantized=True)
+    try:
+        await again.embed(["reused, not made again"])
+    finally:
+        await again.aclose()
+    assert made.stat().st_mtime_ns == stamp

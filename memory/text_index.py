@@ -138,10 +138,6 @@ class TextIndex:
     def __len__(self) -> int:
         return len(self._doc)
 
-    def load(self, rows: Iterable[TextRow]) -> None:
-        self.clear()
-        self.add_rows(rows)
-
     def add_rows(self, rows: Iterable[TextRow]) -> None:
         for row in rows:
             self.put(row)
@@ -157,21 +153,18 @@ class TextIndex:
         meanwhile (a reset) ends the fill: SQL was emptied too."""
         self.clear()
         generation = self._generation
-        self.ready = False
+        self.ready = False  # until the last page: a failed or cancelled fill leaves reads on SQL
         after: MemoryId | None = None
-        try:
-            while True:
-                async with exclusive() if exclusive is not None else nullcontext():
-                    rows = await pages(after, FILL_PAGE)
-                    if generation != self._generation:
-                        return
-                    self.add_rows(rows)
-                if len(rows) < FILL_PAGE:
+        while True:
+            async with exclusive() if exclusive is not None else nullcontext():
+                rows = await pages(after, FILL_PAGE)
+                if generation != self._generation:
                     return
-                after = rows[-1].id
-        finally:
-            if generation == self._generation:
+                self.add_rows(rows)
+            if len(rows) < FILL_PAGE:
                 self.ready = True
+                return
+            after = rows[-1].id
 
     def put(self, row: TextRow) -> None:
         """Add or replace one memory."""

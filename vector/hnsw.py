@@ -25,6 +25,7 @@ import os
 import sys
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from collections.abc import Set
 from typing import Any, Callable, Collection, Sequence, TypeVar
@@ -49,6 +50,7 @@ _OVERFETCH_MAX = 2000
 # core: 100k MiniLM vectors took 25.7 s on one thread, 19.3 s on two (11.4 s with
 # ef_construction 100), while a request's few vectors gain nothing from a thread hand-off.
 _BULK = 1000
+_THREADS = 2
 _LABEL_SETS_KEPT = 64  # allowed sets whose labels are kept (the scope catalog keeps as many sets)
 _WARM_SLICE = 2000
 _BULK_THREADS = max(1, min(2, os.cpu_count() or 1))
@@ -78,6 +80,9 @@ class HnswIndex:
         self._initial_capacity = max(1, initial_capacity)
         self._exact_max = exact_max
         self._lock = RWLock()
+        # its own two threads: on two cores more would only pass the GIL around, and the
+        # loop's default pool also runs unrelated work
+        self._threads = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="vector")
         # saves share the read lock with searches; this keeps two saves apart, even when a
         # cancelled caller's save is still running in its thread
         self._save_lock = threading.Lock()
@@ -144,6 +149,7 @@ class HnswIndex:
 
     async def close(self) -> None:
         await cancel(self._warming)
+        self._threads.shutdown(wait=False)
 
     async def _warm_mirror(self) -> None:
         """Copy a loaded snapshot's vectors into the mirror in the background (~1.9 s at 100k),
@@ -167,7 +173,7 @@ class HnswIndex:
     async def _locked(self, exclusive: bool, fn: Callable[..., R], *args: Any) -> R:
         await self._lock.acquire(exclusive)
         try:
-            fut = asyncio.get_running_loop().run_in_executor(None, fn, *args)
+            fut = asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
         except BaseException:
             self._lock.release(exclusive)
             raise

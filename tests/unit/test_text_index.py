@@ -272,3 +272,20 @@ async def test_a_kept_mask_never_outlives_a_change_or_an_expiry() -> None:
     index.drop("b")
     index.put(row("c", "orchid show", BOB))
     assert await ids(index, BOB, "orchid") == ["c"] and await ids(index, ALICE, "orchid", wide=True) == ["a"]
+
+
+async def test_a_fill_that_fails_leaves_searches_on_sql(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(text_index, "FILL_PAGE", 2)
+    sql = Sql([row(f"m{i}", f"kite number {i}") for i in range(5)])
+    sql.go_on.set()
+
+    async def failing(after: str | None, limit: int) -> list[TextRow]:
+        if after is not None:
+            raise ConnectionError("database went away")
+        return await sql.text_rows(after, limit)
+
+    index = TextIndex(fallback=sql)  # type: ignore[arg-type]
+    with pytest.raises(ConnectionError):
+        await index.fill(failing)
+    assert not index.ready
+    assert await index.lexical_search(ALICE, ["kite"], 10) == [] and sql.lexical_calls == 1  # asked SQL

@@ -164,10 +164,10 @@ class ScopeCatalog:
         kept = self._allowed.get(key)
         if kept is not None and kept[0] == self._version and not self._expires:
             return kept[1]
-        allowed = smallest.intersection(*pools[1:]) if len(pools) > 1 else set(smallest)
+        # frozen: the index's thread reads it while this thread writes the catalog
+        frozen = frozenset(smallest).intersection(*pools[1:]) if len(pools) > 1 else frozenset(smallest)
         if gone:
-            allowed -= gone
-        frozen = frozenset(allowed)  # read by the index's thread while this thread writes
+            frozen -= gone
         if not self._expires:  # with expiries, the hour can change the set without a write
             if len(self._allowed) >= _ALLOWED_KEPT:
                 self._allowed.pop(next(iter(self._allowed)))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
-from memory.catalog import ScopeCatalog
 from memory.concurrency import together
 from memory.errors import StoreUnavailable
 from memory.events import EventBus, EventKind, MemoryEvent
@@ -13,8 +12,8 @@ from memory.follower import SqlFollower
 from memory.graph_writer import GraphWriter
 from memory.index_keeper import IndexKeeper
 from memory.models import GraphWork, Relation
-from memory.text_index import TextIndex, row_of
 from memory.ports import ChangeSet, MemoryRepository, VectorIndex
+from memory.views import MemoryViews
 from memory.webhooks import Delivery
 
 # what a commit did in the graph: relations added, relations invalidated, and whether some of
@@ -29,24 +28,22 @@ class Committer:
         self,
         repo: MemoryRepository,
         index: VectorIndex,
-        catalog: ScopeCatalog,
+        views: MemoryViews,
         keeper: IndexKeeper,
         follower: SqlFollower,
         graph_writer: GraphWriter | None,
         events: EventBus,
         graph_write_timeout_s: float,
-        text: TextIndex | None = None,
     ) -> None:
         self._repo = repo
         self._index = index
-        self._catalog = catalog
+        self._views = views
         self._keeper = keeper
         self._follower = follower
         self._graph_writer = graph_writer
         self._events = events
         self._graph_timeout_s = graph_write_timeout_s
         self.planner: DeliveryPlanner | None = None
-        self._text = text  # kept in step with the catalog, when search reads words from memory
 
     async def commit(self, change: ChangeSet, works: list[GraphWork], events: Sequence[MemoryEvent] = ()) -> GraphOutcome:
         """Commit to SQL, then bring the catalog, the index and the graph in line with it. The
@@ -57,15 +54,7 @@ class Committer:
             seq = await self._repo.commit(change)
             if change.history:
                 self._follower.own(seq, [h.memory_id for h in change.history])
-            for id in change.deletes:
-                self._catalog.drop(id)
-            for w in change.writes:
-                self._catalog.put(w.record.id, w.record.scope, w.record.valid, w.record.expires_at)
-            if self._text is not None:
-                for id in change.deletes:
-                    self._text.drop(id)
-                for w in change.writes:
-                    self._text.put(row_of(w.record))
+            self._views.apply([w.record for w in change.writes], change.deletes)
             # the vector write and the graph write run side by side
             async with together() as tg:
                 if change.writes:

@@ -14,11 +14,10 @@ import logging
 from typing import Callable
 
 from memory.background import cancel
-from memory.catalog import ScopeCatalog
 from memory.rwlock import RWLock
 from memory.index_keeper import drop_extra, restore_missing
 from memory.ports import MemoryRepository, VectorIndex
-from memory.text_index import TextIndex, row_of
+from memory.views import MemoryViews
 
 log = logging.getLogger(__name__)
 
@@ -27,16 +26,15 @@ _PAGE = 1000
 
 class SqlFollower:
     def __init__(
-        self, repo: MemoryRepository, index: VectorIndex, catalog: ScopeCatalog, gate: RWLock,
-        interval_s: float, on_change: Callable[[], None] = lambda: None, text: TextIndex | None = None,
+        self, repo: MemoryRepository, index: VectorIndex, views: MemoryViews, gate: RWLock,
+        interval_s: float, on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self._repo = repo
         self._index = index
-        self._catalog = catalog
+        self._views = views
         self._gate = gate
         self._interval = interval_s
         self._on_change = on_change
-        self._text = text  # the in-memory word index, kept in step with the catalog
         self._seen = 0
         # seqs this process committed itself: already in the index, skipped when following
         self._own: dict[int, str] = {}
@@ -97,25 +95,14 @@ class SqlFollower:
         records = await self._repo.get_many(ids)
         gone = [id for id in ids if id not in records]
         vectors = await self._repo.embeddings([id for id in ids if id in records])
-        for id, rec in records.items():
-            self._catalog.put(id, rec.scope, rec.valid, rec.expires_at)
-        for id in gone:
-            self._catalog.drop(id)
-        if self._text is not None:
-            for rec in records.values():
-                self._text.put(row_of(rec))
-            for id in gone:
-                self._text.drop(id)
+        self._views.apply(records.values(), gone)
         if vectors:
             await self._index.upsert(list(vectors.items()))
         if gone:
             await self._index.remove(gone)
 
     async def _resync(self, current: int) -> int:
-        rows = await self._repo.catalog()
-        self._catalog.load(rows)
-        if self._text is not None:
-            await self._text.fill(self._repo.text_rows)
+        rows = await self._views.reload(self._repo)
         live = {row.id for row in rows}
         changed = await drop_extra(self._index, live) + await restore_missing(self._index, self._repo, live)
         self._seen = current

@@ -53,6 +53,7 @@ from memory.reader import MemoryReader
 from memory.results import AddResult, MemoryChange
 from memory.searcher import Searcher
 from memory.text_index import TextIndex
+from memory.views import MemoryViews
 from memory.project import UNSET, ProjectSettings, ProjectSettingsCache, ProjectSettingsStore
 from memory.prompts import steering
 from memory.validation import check_batch_size, check_event_time, check_message_count, check_metadata, check_text
@@ -101,8 +102,9 @@ class MemoryService:
         self._classifier = CategoryClassifier(embedder, threshold=options.category_threshold,
                                               max_per_memory=options.max_categories)
         self.keeper = IndexKeeper(index, repo, index_save_interval_s)
-        self.follower = SqlFollower(repo, index, self._catalog, self.keeper.gate, options.sync_interval_s,
-                                    on_change=self.keeper.mark_dirty, text=self._text)
+        views = MemoryViews(self._catalog, self._text)  # the committer and the follower keep both in step
+        self.follower = SqlFollower(repo, index, views, self.keeper.gate, options.sync_interval_s,
+                                    on_change=self.keeper.mark_dirty)
         # another replica's event means SQL already holds its change: fetch it now
         self.events.on_foreign(lambda _event: self.follower.poke())
         self.writer = (
@@ -110,8 +112,8 @@ class MemoryService:
                         max_backoff_s=options.graph_max_backoff_s)
             if graph is not None else None
         )
-        self._committer = Committer(repo, index, self._catalog, self.keeper, self.follower, self.writer, self.events,
-                                    options.graph_write_timeout_s, text=self._text)
+        self._committer = Committer(repo, index, views, self.keeper, self.follower, self.writer, self.events,
+                                    options.graph_write_timeout_s)
         self._entities = EntityResolver(graph, embedder, options.entity_match_threshold)
         self.knowledge = KnowledgeGraph(graph, self._entities, self._committer,
                                         exclusive_relations=options.exclusive_relations, max_limit=options.max_limit)

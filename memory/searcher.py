@@ -92,7 +92,7 @@ class Searcher:
         records: dict[MemoryId, MemoryRecord] = {}
         vec: Vector | None = None
         while True:
-            vec, channels, exhausted, fetched = await self._channels(req, terms, keys, vec, k)
+            vec, channels, exhausted = await self._channels(req, terms, keys, vec, k)
             found = candidates(channels)
             if lazy:
                 may_read = self._catalog.predicate(req.scope, req.include_invalidated)
@@ -107,7 +107,7 @@ class Searcher:
                                                       (r for r in present if self._valid_then(req, r, now)))}
                 kept = [c for c in found if c.id in passing]
             if vec is not None:
-                await self._fill_vector_scores(vec, kept, fetched)
+                await self._fill_vector_scores(vec, kept)
             used = list(channels) + (["time"] if window and _mark_in_window(kept, records, window) else [])
             kept = fuse(kept, used, self.weights)
             if req.threshold is not None:
@@ -175,27 +175,23 @@ class Searcher:
 
     async def _channels(
         self, req: SearchRequest, terms: list[str], keys: list[str], vec: Vector | None, k: int
-    ) -> tuple[Vector | None, dict[str, list[tuple[MemoryId, float]]], bool, dict[MemoryId, Vector]]:
-        """Each active channel's top k (id, score), run concurrently; exhausted = no channel was cut
-        at k; and the stored vectors of the other channels' finds that were known in time."""
+    ) -> tuple[Vector | None, dict[str, list[tuple[MemoryId, float]]], bool]:
+        """Each active channel's top k (id, score), run concurrently; exhausted = no channel was cut at k."""
         channels: dict[str, list[tuple[MemoryId, float]]] = {}
-        others: list[asyncio.Task[list[tuple[MemoryId, float]]]] = []
         async with together() as tg:
             # asOf: memories invalidated since then were still valid then
             wide = req.include_invalidated or req.as_of is not None
             # the vector task first: it hands the query to the model thread at once, and the
             # lexical and graph channels (in memory, on this thread) then run while it encodes
-            vector = tg.create_task(self._nearest(req, vec, k, others)) if req.mode is not SearchMode.LEXICAL else None
+            vector = tg.create_task(self._nearest(req, vec, k)) if req.mode is not SearchMode.LEXICAL else None
             lexical = (
                 tg.create_task(self._after_yield(self._text.lexical_search(req.scope, terms, k, wide)))
                 if req.mode is not SearchMode.VECTOR and terms else None
             )
             graph = (tg.create_task(self._after_yield(self._graph_channel.search(req.scope, keys, k, wide, req.as_of)))
                      if keys else None)
-            others += [task for task in (lexical, graph) if task is not None]
-        fetched: dict[MemoryId, Vector] = {}
         if vector is not None:
-            vec, channels["vector"], fetched = vector.result()
+            vec, channels["vector"] = vector.result()
         # only what this process knows, as for vectors: a replica not caught up with another's
         # writes (or deletes) answers from one consistent view; and, unless invalidated memories
         # are asked for, only what has not expired (SQL's answer does not know the hour)
@@ -204,7 +200,7 @@ class Searcher:
             channels["lexical"] = [pair for pair in lexical.result() if known(pair[0])]
         if graph is not None and (linked := [pair for pair in graph.result() if known(pair[0])]):
             channels["graph"] = linked  # fused only when it found something
-        return vec, channels, all(len(found) < k for found in channels.values()), fetched
+        return vec, channels, all(len(found) < k for found in channels.values())
 
     @staticmethod
     async def _after_yield(work: Awaitable[T]) -> T:
@@ -214,28 +210,19 @@ class Searcher:
         return await work
 
     async def _nearest(
-        self, req: SearchRequest, vec: Vector | None, k: int, others: Sequence[asyncio.Task[list[tuple[MemoryId, float]]]]
-    ) -> tuple[Vector, list[tuple[MemoryId, float]], dict[MemoryId, Vector]]:
-        """The query's vector, its k nearest in scope, and the stored vectors of what the other
-        channels had found by the time it was encoded (usually all: they run while it encodes),
-        read beside the search instead of after it."""
+        self, req: SearchRequest, vec: Vector | None, k: int
+    ) -> tuple[Vector, list[tuple[MemoryId, float]]]:
         if vec is None:
             vec = (await self._embedder.embed([req.query], req.scope.tenant))[0]
         wide = req.include_invalidated or req.as_of is not None
-        found = [id for task in others if task.done() and not task.cancelled() and task.exception() is None
-                 for id, _ in task.result()]
-        async with together() as tg:
-            nearest = tg.create_task(self._index.nearest(vec, k, self._catalog.allow(req.scope, wide)))
-            fetched = tg.create_task(self._index.vectors(found)) if found else None
-        return vec, nearest.result(), fetched.result() if fetched is not None else {}
+        return vec, await self._index.nearest(vec, k, self._catalog.allow(req.scope, wide))
 
-    async def _fill_vector_scores(self, vec: Vector, found: Sequence[Candidate], fetched: dict[MemoryId, Vector]) -> None:
+    async def _fill_vector_scores(self, vec: Vector, found: Sequence[Candidate]) -> None:
         """Cosine similarity for candidates only the lexical channel found, so every hit explains it."""
         missing = [c for c in found if "vector" not in c.scores]
         if not missing:
             return
-        unread = [c.id for c in missing if c.id not in fetched]
-        vectors = {**fetched, **(await self._index.vectors(unread))} if unread else fetched
+        vectors = await self._index.vectors([c.id for c in missing])
         for cand in missing:
             if cand.id in vectors:
                 cand.scores["vector"] = float(np.dot(vectors[cand.id], vec))

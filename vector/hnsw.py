@@ -269,7 +269,6 @@ class HnswIndex:
             # cheapest first (measured at 10k-100k x 384): a set up to exact_max scanned exactly
             # from the mirror (~0.3 ms per 1,000); a larger selective set by over-fetching
             # unfiltered (~1-3 ms); else a filtered graph walk (15-50 ms at 0.1-1% allowed)
-            to_label = self._id_to_label
             if len(known) <= self._exact_max:
                 return self._exact_sync(q[0], k, self._labels_of(known))
             if len(known) < 0.3 * live:

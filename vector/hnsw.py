@@ -44,7 +44,6 @@ from memory.rwlock import RWLock
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
-_EXACT_CHUNK = 8192
 _OVERFETCH_MAX = 2000
 # A batch this big (a rebuild or replay at start, a follower's resync) is inserted with every
 # core: 100k MiniLM vectors took 25.7 s on one thread, 19.3 s on two (11.4 s with
@@ -197,7 +196,7 @@ class HnswIndex:
         self._mirror = VectorMirror(self._dim, self._initial_capacity)
         self._changes = 0  # bumped when ids come or go: the labels kept for an allowed set go stale
         # allowed set -> (the set, _changes then, its labels), for the last few sets searched
-        self._labels_for: dict[int, tuple[Set[MemoryId], int, list[int]]] = {}
+        self._labels_for: dict[int, tuple[Set[MemoryId], int, np.ndarray]] = {}
         self._labels_lock = threading.Lock()
 
     def _new_index(self, capacity: int) -> hnswlib.Index:
@@ -284,7 +283,7 @@ class HnswIndex:
         except RuntimeError:
             # fewer than k allowed (or reachable) points: answer exactly from the allowed ones
             labels = [label for label, mid in to_id.items() if allowed is None or allowed(mid)]
-            return self._exact_sync(q[0], k, labels)
+            return self._exact_sync(q[0], k, np.asarray(labels, dtype=np.int64))
         finally:
             if widen:
                 self._index.set_ef(self._ef_search)
@@ -315,7 +314,7 @@ class HnswIndex:
                     return hits
         return None
 
-    def _labels_of(self, known: Set[MemoryId]) -> list[int]:
+    def _labels_of(self, known: Set[MemoryId]) -> np.ndarray:
         """The labels of an allowed set's ids. The scope catalog hands the same (frozen) set to
         every search of a scope until something changes, so the labels of the last few sets are
         kept (the entry holds its set: the id() key cannot be reused while it is kept)."""
@@ -323,7 +322,7 @@ class HnswIndex:
         if kept is not None and kept[0] is known and kept[1] == self._changes:
             return kept[2]
         to_label = self._id_to_label
-        labels = [to_label[m] for m in known if m in to_label]
+        labels = np.fromiter((to_label[m] for m in known if m in to_label), dtype=np.int64)
         if isinstance(known, frozenset):
             with self._labels_lock:  # searches run in several threads at once
                 if len(self._labels_for) >= _LABEL_SETS_KEPT:
@@ -331,20 +330,18 @@ class HnswIndex:
                 self._labels_for[id(known)] = (known, self._changes, labels)
         return labels
 
-    def _exact_sync(self, q: np.ndarray, k: int, candidates: list[int]) -> list[tuple[MemoryId, float]]:
-        if not candidates:
+    def _exact_sync(self, q: np.ndarray, k: int, candidates: np.ndarray) -> list[tuple[MemoryId, float]]:
+        if not len(candidates):
             return []
         q = q / max(float(np.linalg.norm(q)), 1e-12)
-        sims = np.empty(len(candidates), dtype=np.float32)
-        for start in range(0, len(candidates), _EXACT_CHUNK):  # bounds the temporary matrix
-            chunk = candidates[start : start + _EXACT_CHUNK]
-            sims[start : start + len(chunk)] = self._mirror.matrix(chunk, self._stored) @ q
+        sims = self._mirror.scores(candidates, q, self._stored)
         # a margin past k, so that ties broken by int8 rounding are settled by exact scores
-        head = np.argsort(-sims, kind="stable")[: k + 8]
-        labels = [candidates[i] for i in head]
-        exact = self._stored(labels) @ q
-        order = np.argsort(-exact, kind="stable")[:k]
-        return [(self._label_to_id[labels[i]], float(exact[i])) for i in order]
+        head = min(k + 8, len(sims))
+        best = np.argpartition(-sims, head - 1)[:head] if head < len(sims) else np.arange(len(sims))
+        labels = candidates[best]
+        exact = self._stored(labels.tolist()) @ q
+        order = np.lexsort((labels, -exact))[:k]  # equal scores (duplicate texts): oldest first
+        return [(self._label_to_id[int(labels[i])], float(exact[i])) for i in order]
 
     def _stored(self, labels: list[int]) -> np.ndarray:
         """hnswlib's own (normalised) copies of these vectors: exact, but ~19 us each."""

@@ -18,16 +18,18 @@ def never(labels: list[int]) -> np.ndarray:
     raise AssertionError(f"labels {labels} should have been mirrored")
 
 
-def test_rows_come_back_normalised_and_within_the_quantisation_error() -> None:
+def test_scores_are_cosines_within_the_quantisation_error() -> None:
     rng = np.random.default_rng(3)
-    raw = rng.standard_normal((500, DIM)).astype(np.float32) * rng.uniform(0.1, 50, (500, 1)).astype(np.float32)
+    # more rows than one widened block, of any length
+    raw = rng.standard_normal((1300, DIM)).astype(np.float32) * rng.uniform(0.1, 50, (1300, 1)).astype(np.float32)
     mirror = VectorMirror(DIM, capacity=4)  # grows while written
-    mirror.put(list(range(500)), raw)
-    rows = mirror.matrix(list(range(500)), never)
+    mirror.put(list(range(1300)), raw)
     expected = unit(raw)
     queries = np.concatenate([expected[:50], unit(rng.standard_normal((50, DIM)))])  # near and far
-    assert float(np.abs(rows @ queries.T - expected @ queries.T).max()) < 3e-3
-    assert np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=3e-3)
+    labels = np.arange(1300)[::-1]  # any order
+    got = np.stack([mirror.scores(labels, q, never) for q in queries])
+    assert float(np.abs(got - queries @ expected[labels].T).max()) < 3e-3
+    assert np.allclose(got[:50, ::-1].diagonal(), 1.0, atol=3e-3)  # a row scored against itself
 
 
 def test_the_copy_takes_one_byte_a_component_and_four_a_row() -> None:
@@ -41,8 +43,15 @@ def test_labels_not_mirrored_are_read_through_fetch_and_forgotten_slots_are_reus
     vecs = unit(rng.standard_normal((3, DIM)))
     mirror = VectorMirror(DIM, capacity=2)
     mirror.put([0, 1], vecs[:2])
-    got = mirror.matrix([1, 2], lambda labels: vecs[labels] * 3.0)
-    assert np.allclose(got[1], vecs[2], atol=1e-6)  # fetched rows are exact (and normalised)
+    fetched: list[list[int]] = []
+
+    def fetch(labels: list[int]) -> np.ndarray:
+        fetched.append(labels)
+        return vecs[labels] * 3.0
+
+    got = mirror.scores([1, 2], vecs[2], fetch)
+    assert fetched == [[2]]  # only what is not mirrored, read once
+    assert abs(float(got[1]) - 1.0) < 1e-6  # fetched rows score exactly (normalised)
     mirror.forget(0)
     mirror.put([2], vecs[2:])
     assert mirror._used == 2  # label 2 took label 0's slot

@@ -1,6 +1,7 @@
 """Hybrid search's pure parts: query terms, per-channel scores, and the fusion of ranked lists."""
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from enum import Enum
@@ -85,6 +86,7 @@ def query_terms(text: str) -> list[str]:
     return list(seen)[:MAX_TERMS]
 
 
+@functools.lru_cache(maxsize=16_384)  # every hit's text is split into words and each stemmed: words repeat
 def _stem(word: str) -> str:
     """A light suffix strip so that matchedTerms agrees with the stemming full-text indexes."""
     for suffix in ("ing", "ed", "es", "s"):

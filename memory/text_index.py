@@ -47,7 +47,10 @@ _TF_BITS = 4
 _TF_MAX = (1 << _TF_BITS) - 1
 _NEVER = math.inf  # the expiry of a memory without one
 _STEM_CACHE_MAX = 200_000
-_MASKS_KEPT = 8
+_MASKS_KEPT = 8  # at least; more while they fit in _MASK_BYTES
+# scope masks kept between searches: one byte a memory each, so 80 scopes at 100k memories. A
+# mask rebuilt per search cost ~0.4 ms of the loop in the server (three passes over every memory)
+_MASK_BYTES = 8_000_000
 FILL_PAGE = 1_000  # rows read from SQL per page: bounds the fill's memory and how long a page holds writers
 
 
@@ -304,14 +307,18 @@ class TextIndex:
         key = (scope, include_invalidated)
         cached = self._masks.get(key)
         if cached is not None and cached[0] == self._version:
+            self._masks[key] = self._masks.pop(key)  # least recently used first out
             return cached[1]
         mask = self._compute_mask(scope, include_invalidated)
         mask.flags.writeable = False  # shared by the readers of one search
         if self._expiring == 0 or include_invalidated:
-            if len(self._masks) >= _MASKS_KEPT:
+            while len(self._masks) >= self._masks_kept():
                 self._masks.pop(next(iter(self._masks)))
             self._masks[key] = (self._version, mask)
         return mask
+
+    def _masks_kept(self) -> int:
+        return max(_MASKS_KEPT, _MASK_BYTES // max(len(self._ids), 1))
 
     def _compute_mask(self, scope: Scope, include_invalidated: bool) -> np.ndarray:
         n = len(self._ids)
@@ -369,12 +376,14 @@ class TextIndex:
 
     def _scope_stats(self, mask: np.ndarray) -> tuple[int, float]:
         """(memories in the mask, their mean length in words), kept with the mask."""
-        stats = self._stats.get(id(mask))
-        if stats is None or stats[0] is not mask:
+        stats = self._stats.pop(id(mask), None)  # put back last: least recently used first out
+        if stats is not None and stats[0] is mask:
+            self._stats[id(mask)] = stats
+        else:
             n = mask.shape[0]
             total = int(np.count_nonzero(mask))
             mean_length = max(float(self._length[:n][mask].mean()), 1.0) if total else 1.0
-            if len(self._stats) >= _MASKS_KEPT:
+            while len(self._stats) >= self._masks_kept():
                 self._stats.pop(next(iter(self._stats)))
             stats = self._stats[id(mask)] = (mask, total, mean_length)
         return stats[1], stats[2]

@@ -274,6 +274,25 @@ async def test_a_kept_mask_never_outlives_a_change_or_an_expiry() -> None:
     assert await ids(index, BOB, "orchid") == ["c"] and await ids(index, ALICE, "orchid", wide=True) == ["a"]
 
 
+async def test_many_scopes_searched_in_turn_each_see_only_their_own_current_memories(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # more scopes than masks are kept: kept ones are reused, the oldest dropped, none goes stale
+    monkeypatch.setattr(text_index, "_MASK_BYTES", 5)
+    index = TextIndex()
+    users = [Scope(user_id=f"u{i}") for i in range(30)]
+    for i, scope in enumerate(users):
+        index.put(row(f"m{i}", f"ferry timetable {i}", scope))
+    for _ in range(2):
+        for i, scope in enumerate(users):
+            assert await ids(index, scope, "ferry") == [f"m{i}"]
+    index.put(row("m3", "bus timetable", users[3]))  # a change after the masks were kept
+    index.put(row("extra", "ferry fares", users[4]))
+    for i, scope in enumerate(users):
+        expected = {3: [], 4: ["extra", "m4"]}.get(i, [f"m{i}"])
+        assert sorted(await ids(index, scope, "ferry")) == expected
+
+
 async def test_a_fill_that_fails_leaves_searches_on_sql(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(text_index, "FILL_PAGE", 2)
     sql = Sql([row(f"m{i}", f"kite number {i}") for i in range(5)])

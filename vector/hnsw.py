@@ -52,6 +52,7 @@ _BULK = 1000
 _THREADS = 2
 _LABEL_SETS_KEPT = 64  # allowed sets whose labels are kept (the scope catalog keeps as many sets)
 _WARM_SLICE = 2000
+_INLINE_READS = 64  # vectors() of this few ids runs on the caller's thread (~16 us an id, under the GIL)
 _BULK_THREADS = max(1, min(2, os.cpu_count() or 1))
 
 
@@ -116,10 +117,16 @@ class HnswIndex:
             return []
         # ef is index-wide state: raising it for a large k must not race other searches
         widen = k > self._ef_search
+        if isinstance(allow, Set) and len(allow) <= self._exact_max:
+            # an exact scan of a small set: ~1 ms, and it holds the GIL throughout (NumPy
+            # gathers, hnswlib's get_items), so a worker thread would only add a hand-off
+            return await self._inline(widen, self._nearest_sync, q, k, allow, widen)
         return await self._locked(widen, self._nearest_sync, q, k, allow, widen)
 
     async def vectors(self, ids: Sequence[MemoryId]) -> dict[MemoryId, Vector]:
         """Stored vectors of the known ids (L2-normalised copies; unknown ids are left out)."""
+        if len(ids) <= _INLINE_READS:
+            return await self._inline(False, self._vectors_sync, list(ids))
         return await self._locked(False, self._vectors_sync, list(ids))
 
     async def ids(self) -> set[MemoryId]:
@@ -168,6 +175,14 @@ class HnswIndex:
                 mirror.copy(live, self._stored)
 
     # --- locking and threads --------------------------------------------------------------
+
+    async def _inline(self, exclusive: bool, fn: Callable[..., R], *args: Any) -> R:
+        """`fn` on the loop's thread, under the lock: for short work that holds the GIL anyway."""
+        await self._lock.acquire(exclusive)
+        try:
+            return fn(*args)
+        finally:
+            self._lock.release(exclusive)
 
     async def _locked(self, exclusive: bool, fn: Callable[..., R], *args: Any) -> R:
         await self._lock.acquire(exclusive)

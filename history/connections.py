@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from history.engine import WRITE_INTENT, SqliteReader, is_sqlite
+from history.engine import WRITE_INTENT, SqliteThreads, is_sqlite
 from history.errors import translate_sql
 
 # Key of the PostgreSQL advisory lock that orders commits (any constant; scoped to the database).
@@ -32,7 +32,8 @@ class SqlConnections:
         self._writer = engine.execution_options(**{WRITE_INTENT: True})
         self._serialise = serialise_writes
         self._write_lock = asyncio.Lock()
-        self._reader: SqliteReader | None = None  # made on the first read(): most users never read that way
+        self._reader: SqliteThreads | None = None  # made on the first read(): most users never read that way
+        self._file_writer: SqliteThreads | None = None  # made on the first write()
 
     async def read(self, work: Callable[[sa.Connection], T]) -> T:
         """`work` (plain synchronous SQLAlchemy on one read connection) run off the event loop.
@@ -41,15 +42,30 @@ class SqlConnections:
         issues several. Elsewhere it runs through the async connection (`run_sync`)."""
         with translate_sql():
             if self._reader is None and self.sqlite:
-                self._reader = SqliteReader.of(self.engine)
+                self._reader = SqliteThreads.of(self.engine)
             if self._reader is not None:
                 return await self._reader.run(work)
             async with self.engine.connect() as conn:
                 return await conn.run_sync(work)
 
+    async def write(self, work: Callable[[sa.Connection], T], *, ordered: bool = False) -> T:
+        """`work` (plain synchronous SQLAlchemy) as one write transaction, committed when it
+        returns, as `writing` would. On a SQLite file the whole transaction runs in the writer
+        thread at once; elsewhere through the async connection (`run_sync`)."""
+        if self._file_writer is None and self.sqlite:
+            self._file_writer = SqliteThreads.of(self.engine, writer=True)
+        if self._file_writer is None:
+            async with self.writing(ordered) as conn:
+                return await conn.run_sync(work)
+        queue = self._serialise  # every SQLite write is serialised by the file anyway
+        with translate_sql():
+            async with self._write_lock if queue else nullcontext():
+                return await self._file_writer.run(work)
+
     def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
+        for threads in (self._reader, self._file_writer):
+            if threads is not None:
+                threads.close()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:

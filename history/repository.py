@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from history import codec
 from history.connections import SqlConnections
@@ -121,81 +121,85 @@ class SqlMemoryRepository:
         commits, once the transaction has ended either way (a caller may have given up waiting,
         and a search reading meanwhile must not keep the row as it was before the commit)."""
         try:
-            async with self._sql.writing(ordered=True) as conn:
-                for c in changes:
-                    if c.erases:  # before the change's own audit lines (erases commit alone)
-                        await self._erase(conn, c.erased, c.erased_scope)
-                # a change without history keeps the seq reached before it, as a lone commit would
-                last = await self._max_seq(conn) if not all(c.history for c in changes) else 0
-                history = [row for c in changes for row in c.history]
-                seqs: list[int] = []
-                if history:
-                    stmt = sa.insert(memory_history).returning(memory_history.c.seq, sort_by_parameter_order=True)
-                    seqs = [int(s) for s in (await conn.execute(stmt, history)).scalars().all()]
-                results: list[int] = []
-                at = 0
-                for c in changes:
-                    at += len(c.history)
-                    if c.history:
-                        last = seqs[at - 1]
-                    results.append(last)
-                    for row in c.memories:
-                        row["seq"] = last
-                if _disjoint(changes):  # the usual case: one statement of each kind for the whole group
-                    await self._write_rows(conn, [r for c in changes for r in c.memories],
-                                           [d for c in changes for d in c.deletes],
-                                           [m for c in changes for m in c.mentions], [i for c in changes for i in c.rewritten])
-                else:  # the same memory twice: apply in order, as separate commits would have
-                    for c in changes:
-                        await self._write_rows(conn, c.memories, c.deletes, c.mentions, c.rewritten)
-                outbox = [row for c in changes for row in c.outbox]
-                if outbox:
-                    await conn.execute(sa.insert(graph_outbox), outbox)
-                deliveries = [row for c in changes for row in c.deliveries]
-                if deliveries:  # after any erase above: an erase's own DELETE event stays
-                    await conn.execute(sa.insert(webhook_deliveries), deliveries)
-            return results
+            return await self._sql.write(lambda conn: self._commit_rows(conn, changes), ordered=True)
         finally:
             if any(c.erases for c in changes):
                 self._cache.clear()  # an erased scope's rows are not all named in the change
             else:
                 self._cache.forget([id for c in changes for id in c.ids()])
 
-    async def _write_rows(
-        self, conn: AsyncConnection, rows: list[dict[str, Any]], deletes: list[str], mentions: list[dict[str, Any]],
+    def _commit_rows(self, conn: sa.Connection, changes: Sequence[_Encoded]) -> list[int]:
+        """The group's statements, all in one call (SqlConnections.write: on SQLite one hand-off
+        to the writer thread for the whole transaction instead of one per statement)."""
+        for c in changes:
+            if c.erases:  # before the change's own audit lines (erases commit alone)
+                self._erase(conn, c.erased, c.erased_scope)
+        # a change without history keeps the seq reached before it, as a lone commit would
+        last = self._max_seq(conn) if not all(c.history for c in changes) else 0
+        history = [row for c in changes for row in c.history]
+        seqs: list[int] = []
+        if history:
+            stmt = sa.insert(memory_history).returning(memory_history.c.seq, sort_by_parameter_order=True)
+            seqs = [int(s) for s in conn.execute(stmt, history).scalars().all()]
+        results: list[int] = []
+        at = 0
+        for c in changes:
+            at += len(c.history)
+            if c.history:
+                last = seqs[at - 1]
+            results.append(last)
+            for row in c.memories:
+                row["seq"] = last
+        if _disjoint(changes):  # the usual case: one statement of each kind for the whole group
+            self._write_rows(conn, [r for c in changes for r in c.memories], [d for c in changes for d in c.deletes],
+                             [m for c in changes for m in c.mentions], [i for c in changes for i in c.rewritten])
+        else:  # the same memory twice: apply in order, as separate commits would have
+            for c in changes:
+                self._write_rows(conn, c.memories, c.deletes, c.mentions, c.rewritten)
+        outbox = [row for c in changes for row in c.outbox]
+        if outbox:
+            conn.execute(sa.insert(graph_outbox), outbox)
+        deliveries = [row for c in changes for row in c.deliveries]
+        if deliveries:  # after any erase above: an erase's own DELETE event stays
+            conn.execute(sa.insert(webhook_deliveries), deliveries)
+        return results
+
+    def _write_rows(
+        self, conn: sa.Connection, rows: list[dict[str, Any]], deletes: list[str], mentions: list[dict[str, Any]],
         rewritten: list[str],
     ) -> None:
         if rows:
-            await conn.execute(self._upsert, rows)
+            conn.execute(self._upsert, rows)
         for chunk in _chunks(deletes):
-            await conn.execute(sa.delete(memories).where(memories.c.id.in_(chunk)))
-            await conn.execute(sa.delete(memory_feedback).where(memory_feedback.c.memory_id.in_(chunk)))
+            conn.execute(sa.delete(memories).where(memories.c.id.in_(chunk)))
+            conn.execute(sa.delete(memory_feedback).where(memory_feedback.c.memory_id.in_(chunk)))
         # the mention index follows the rows it was derived from, in the same transaction; a
         # memory just added has none yet (skipping that DELETE is most of an add's index cost)
         for chunk in _chunks(rewritten + deletes):
-            await conn.execute(sa.delete(memory_mentions).where(memory_mentions.c.memory_id.in_(chunk)))
+            conn.execute(sa.delete(memory_mentions).where(memory_mentions.c.memory_id.in_(chunk)))
         if mentions:
-            await conn.execute(sa.insert(memory_mentions), mentions)
+            conn.execute(sa.insert(memory_mentions), mentions)
 
-    async def _erase(self, conn: AsyncConnection, ids: Sequence[MemoryId], scope: Scope | None) -> None:
+    @staticmethod
+    def _erase(conn: sa.Connection, ids: Sequence[MemoryId], scope: Scope | None) -> None:
         """History keeps its lines (who, when, what kind of change) without their text."""
         blank = {"old_text": None, "new_text": None, "reason": None}
         for chunk in _chunks(ids):
-            await conn.execute(memory_history.update().where(memory_history.c.memory_id.in_(chunk)).values(**blank))
+            conn.execute(memory_history.update().where(memory_history.c.memory_id.in_(chunk)).values(**blank))
         if scope is not None:
             owned = [memory_history.c[f] == v for f, v in _scope_fields(scope)]
-            await conn.execute(memory_history.update().where(*owned).values(**blank))
+            conn.execute(memory_history.update().where(*owned).values(**blank))
         wanted = set(ids)
-        pending = (await conn.execute(sa.select(graph_outbox.c.id, graph_outbox.c.payload))).all()
+        pending = conn.execute(sa.select(graph_outbox.c.id, graph_outbox.c.payload)).all()
         doomed = [row.id for row in pending
                   if (row.payload or {}).get("memory_id") in wanted or _in_scope(scope, (row.payload or {}).get("scope"))]
         for chunk in _chunks(doomed):
-            await conn.execute(sa.delete(graph_outbox).where(graph_outbox.c.id.in_(chunk)))
+            conn.execute(sa.delete(graph_outbox).where(graph_outbox.c.id.in_(chunk)))
         # webhook deliveries about these memories hold their text in the body
         for chunk in _chunks(ids):
-            await conn.execute(sa.delete(webhook_deliveries).where(webhook_deliveries.c.memory_id.in_(chunk)))
+            conn.execute(sa.delete(webhook_deliveries).where(webhook_deliveries.c.memory_id.in_(chunk)))
         if scope is not None:
-            await conn.execute(sa.delete(webhook_deliveries).where(
+            conn.execute(sa.delete(webhook_deliveries).where(
                 *[webhook_deliveries.c[f] == v for f, v in _scope_fields(scope)]))
 
     async def _compact_lexical(self) -> None:
@@ -463,7 +467,7 @@ class SqlMemoryRepository:
 
     async def max_seq(self) -> int:
         async with self._sql.reading() as conn:
-            return await self._max_seq(conn)
+            return await conn.run_sync(self._max_seq)
 
     async def count(self, include_invalidated: bool = True) -> int:
         query = sa.select(sa.func.count()).select_from(memories).where(*_visible(None, include_invalidated))
@@ -522,8 +526,8 @@ class SqlMemoryRepository:
         await self._engine.dispose()
 
     @staticmethod
-    async def _max_seq(conn: AsyncConnection) -> int:
-        return int((await conn.execute(sa.select(sa.func.coalesce(sa.func.max(memory_history.c.seq), 0)))).scalar_one())
+    def _max_seq(conn: sa.Connection) -> int:
+        return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(memory_history.c.seq), 0))).scalar_one())
 
 
 def _disjoint(changes: Sequence[_Encoded]) -> bool:

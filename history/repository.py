@@ -40,6 +40,10 @@ _CHUNK = 500
 _MAX_ERROR_CHARS = 4000
 
 _DESCENDING = {Order.CREATED_DESC, Order.UPDATED_DESC}
+# built once: every search reads its hits' rows with it (building the statement per read cost
+# about a fifth of the read)
+_INSERT_HISTORY = sa.insert(memory_history).returning(memory_history.c.seq, sort_by_parameter_order=True)
+_BY_IDS = sa.select(*codec.RECORD_COLUMNS).where(memories.c.id.in_(sa.bindparam("ids", expanding=True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,8 +143,7 @@ class SqlMemoryRepository:
         history = [row for c in changes for row in c.history]
         seqs: list[int] = []
         if history:
-            stmt = sa.insert(memory_history).returning(memory_history.c.seq, sort_by_parameter_order=True)
-            seqs = [int(s) for s in conn.execute(stmt, history).scalars().all()]
+            seqs = [int(s) for s in conn.execute(_INSERT_HISTORY, history).scalars().all()]
         results: list[int] = []
         at = 0
         for c in changes:
@@ -239,7 +242,7 @@ class SqlMemoryRepository:
 
         def read(conn: sa.Connection) -> list[MemoryRecord]:
             return [codec.record_from_row(row) for chunk in _chunks(missing)
-                    for row in conn.execute(sa.select(*codec.RECORD_COLUMNS).where(memories.c.id.in_(chunk)))]
+                    for row in conn.execute(_BY_IDS, {"ids": chunk})]
 
         fresh = await self._sql.read(read)
         self._cache.fill(fresh, read_at)

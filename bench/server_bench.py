@@ -10,6 +10,9 @@ since 32 clients share the key) and drives it over HTTP with aiohttp clients in 
   embedding batch sizes the server formed meanwhile (from its /metrics);
 - search p50/p95 with 1 client and throughput with 16 clients at each size (memories seeded
   straight into SQL, as bench/core_bench.py does, then the server restarted on them);
+- beside each load, the server's CPU per call (all its threads) and the machine's CPU steal
+  over that load (on a shared VM the throughput and latency of a phase with steal are low; the
+  CPU per call moves much less);
 - the server's RSS right after each load and again after 2 s idle (it gives freed heap back to
   the OS once its model has been idle for a second), and the graph JVM's RSS;
 - cold start to ready at the largest size, with a valid index snapshot and with the index
@@ -114,6 +117,12 @@ class Server:
             self.proc.wait(60)
         self.proc = None
 
+    def cpu_s(self) -> float:
+        """The server's CPU seconds so far (all its threads, user and system)."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss(self) -> tuple[float, float]:
         assert self.proc is not None
         jvm = sum(rss_mb(p) for p in child_pids(self.proc.pid)
@@ -145,6 +154,33 @@ class Server:
         count = re.search(r"agentmem_embedding_batch_size_count (\S+)", text)
         return {"buckets": buckets, "sum": float(total.group(1)) if total else 0.0,  # type: ignore[dict-item]
                 "count": float(count.group(1)) if count else 0.0}
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(all CPU ticks, stolen ticks) of this machine so far: on a shared VM, time the hypervisor
+    gave to others shows up as steal and makes every figure of that phase slower."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields[:8]), fields[7]
+
+
+@dataclass
+class Meter:
+    """Server CPU per call and the machine's steal share over one phase."""
+    server: Server
+    calls: int
+    started: tuple[float, int, int] = (0.0, 0, 0)
+
+    def __enter__(self) -> "Meter":
+        self.started = (self.server.cpu_s(), *machine_ticks())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        cpu, total, steal = self.server.cpu_s(), *machine_ticks()
+        self.cpu_ms = 1000 * (cpu - self.started[0]) / self.calls
+        self.steal_pct = 100 * (steal - self.started[2]) / max(total - self.started[1], 1)
+
+    def __str__(self) -> str:
+        return f"server CPU {self.cpu_ms:.2f} ms each; steal {self.steal_pct:.0f}%"
 
 
 async def drive(n: int, clients: int, call: Any) -> float:
@@ -188,22 +224,27 @@ async def add_phase(http: aiohttp.ClientSession, server: Server, adds: int) -> d
 
         out[f"{label}_1"] = await drive(max(100, adds // 5), 1, call)
         before = await server.batch_histogram(http)
-        out[f"{label}_32"] = await drive(adds, 32, lambda i, c=call: c(i + adds // 5 + 1))
+        with Meter(server, adds) as meter:
+            out[f"{label}_32"] = await drive(adds, 32, lambda i, c=call: c(i + adds // 5 + 1))
+        out[f"{label}_32_cost"] = str(meter)
         out[f"{label}_batches"] = batch_distribution(before, await server.batch_histogram(http))
     return out
 
 
-async def search_phase(http: aiohttp.ClientSession, server: Server, queries: int) -> dict[str, float]:
+async def search_phase(http: aiohttp.ClientSession, server: Server, queries: int) -> dict[str, Any]:
     qs = [t.split(" (")[0] for t in sentences(queries)]
     for q in qs[:20]:
         await server.graphql(http, SEARCH, q=q, u="user7")
     lat: list[float] = []
-    for i, q in enumerate(qs):
-        started = time.perf_counter()
-        await server.graphql(http, SEARCH, q=q, u=f"user{i % 50}")
-        lat.append((time.perf_counter() - started) * 1000)
-    per_s = await drive(queries, 16, lambda i: server.graphql(http, SEARCH, q=qs[i], u=f"user{i % 50}"))
-    return {"p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95), "qps_16": per_s}
+    with Meter(server, len(qs)) as single:
+        for i, q in enumerate(qs):
+            started = time.perf_counter()
+            await server.graphql(http, SEARCH, q=q, u=f"user{i % 50}")
+            lat.append((time.perf_counter() - started) * 1000)
+    with Meter(server, queries) as many:
+        per_s = await drive(queries, 16, lambda i: server.graphql(http, SEARCH, q=qs[i], u=f"user{i % 50}"))
+    return {"p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95), "qps_16": per_s, "cost_1": str(single),
+            "cost_16": str(many)}
 
 
 def seed(data_dir: Path, size: int, have: int) -> None:
@@ -314,6 +355,7 @@ def report(raw: dict[str, Any], hnsw: dict[str, Any], adds: dict[str, Any], rows
         print(f"\nadd infer=false via {kind:7}, 1 client  {adds[f'{kind}_1']:9.1f} adds/s")
         print(f"add infer=false via {kind:7}, 32 clients {adds[f'{kind}_32']:8.1f} adds/s  "
               f"= {100 * adds[f'{kind}_32'] / batch64:.0f}% of raw batch-64 (target >= 60%)")
+        print(f"  {adds[f'{kind}_32_cost']}")
         print(f"  embedding batches under that load: {adds[f'{kind}_batches']}")
     print(f"server RSS after the adds {adds['rss']:.0f} MiB, {adds['rss_idle']:.0f} MiB after {IDLE_S:.0f} s idle; "
           f"graph JVM {adds['jvm']:.0f} MiB (separate process)")
@@ -323,8 +365,10 @@ def report(raw: dict[str, Any], hnsw: dict[str, Any], adds: dict[str, Any], rows
         print(f"  then the text index built in background {row['text_s']:7.1f} s (searches read SQL meanwhile)")
         print(f"search, 1 client, p50 / p95             {row['p50_ms']:9.2f} / {row['p95_ms']:.2f} ms  "
               f"(target p95 <= raw single + 5 = {single + 5:.2f} ms)")
+        print(f"  {row['cost_1']}")
         print(f"search, 16 clients                      {row['qps_16']:9.1f} searches/s  "
               f"= {100 * row['qps_16'] / batch64:.0f}% of raw batch-64 (target >= 50%)")
+        print(f"  {row['cost_16']}")
         print(f"server RSS {row['rss']:.0f} MiB right after the searches, {row['rss_idle']:.0f} MiB after {IDLE_S:.0f} s "
               f"idle (target <= 512); graph JVM {row['jvm']:.0f} MiB (separate)")
     print(f"\ncold start to ready at {max(sizes):,}: valid snapshot {snapshot_s:.1f} s (target <= 10), "

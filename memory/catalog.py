@@ -32,6 +32,13 @@ def admits(scope: Scope, record: MemoryRecord, include_invalidated: bool, now: d
     return scope.contains(record.scope) and (include_invalidated or record.live(now))
 
 
+def _inside(owners: tuple[str | None, str | None, str | None], scope: Scope) -> bool:
+    """Whether a memory owned by `owners` falls inside the read scope `scope` (Scope.contains)."""
+    user, agent, run = owners
+    return ((scope.user_id is None or scope.user_id == user) and (scope.agent_id is None or scope.agent_id == agent)
+            and (scope.run_id is None or scope.run_id == run))
+
+
 class ScopeCatalog:
     def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
         self.now = clock  # what "expired" is measured against (tests pass a fake clock)
@@ -44,10 +51,10 @@ class ScopeCatalog:
         self._invalid: set[MemoryId] = set()
         self._expires: dict[MemoryId, datetime] = {}  # only the valid memories that have an expiry
         self._next_expiry: datetime | None = None  # the earliest of them; None: none, or to be found again
-        # allowed sets handed out, by (scope, include_invalidated), valid while `_version` stands:
-        # every search of a scope would otherwise copy its whole id set
-        self._version = 0
-        self._allowed: dict[tuple[Scope, bool], tuple[int, frozenset[MemoryId]]] = {}
+        # allowed sets handed out, by (scope, include_invalidated), until a write inside that scope
+        # (`_forget_allowed`): every search of a scope would otherwise copy its whole id set, and
+        # one tenant's writes would make every other tenant's next search pay for that again
+        self._allowed: dict[tuple[Scope, bool], frozenset[MemoryId]] = {}
 
     def load(self, rows: Iterable[CatalogRow]) -> None:
         self.clear()
@@ -56,9 +63,9 @@ class ScopeCatalog:
 
     def put(self, id: MemoryId, scope: Scope, valid: bool, expires_at: datetime | None = None) -> None:
         self.drop(id)
-        self._version += 1
         id = sys.intern(id)  # shared with the vector index's id table
         owners = (_intern(scope.user_id), _intern(scope.agent_id), _intern(scope.run_id))
+        self._forget_allowed(owners)
         number = self._owner_no.get(owners)
         if number is None:
             number = self._owner_no[owners] = len(self._owners)
@@ -80,7 +87,7 @@ class ScopeCatalog:
         code = self._rows.pop(id, None)
         if code is None:
             return
-        self._version += 1
+        self._forget_allowed(self._owners[code >> 1])
         for i, owner in enumerate(self._owners[code >> 1]):
             if owner is not None:
                 members = self._by[i][owner]
@@ -91,8 +98,14 @@ class ScopeCatalog:
         if self._expires.pop(id, None) == self._next_expiry:
             self._next_expiry = None  # found again when next asked
 
+    def _forget_allowed(self, owners: tuple[str | None, str | None, str | None]) -> None:
+        """Drop the allowed sets kept for the scopes a memory owned by `owners` falls inside."""
+        if self._allowed:
+            for key in [key for key in self._allowed if _inside(owners, key[0])]:
+                del self._allowed[key]
+
     def clear(self) -> None:
-        self._version += 1
+        self._allowed.clear()
         self._rows.clear()
         self._owners.clear()
         self._owner_no.clear()
@@ -162,8 +175,8 @@ class ScopeCatalog:
             return self.predicate(scope, include_invalidated)
         key = (scope, include_invalidated)
         kept = self._allowed.get(key)
-        if kept is not None and kept[0] == self._version and not self._expires:
-            return kept[1]
+        if kept is not None and not self._expires:
+            return kept
         # frozen: the index's thread reads it while this thread writes the catalog
         frozen = frozenset(smallest).intersection(*pools[1:]) if len(pools) > 1 else frozenset(smallest)
         if gone:
@@ -171,7 +184,7 @@ class ScopeCatalog:
         if not self._expires:  # with expiries, the hour can change the set without a write
             if len(self._allowed) >= _ALLOWED_KEPT:
                 self._allowed.pop(next(iter(self._allowed)))
-            self._allowed[key] = (self._version, frozen)
+            self._allowed[key] = frozen
         return frozen
 
     def live(self, id: MemoryId) -> bool:

@@ -134,7 +134,9 @@ class TextIndex:
         self._named: dict[MemoryId, tuple[str, ...]] = {}
         self._tombstones = 0
         self._expiring = 0  # live memories with an expiry: none, and masks need no clock
-        self._version = 0  # bumped by every change: cached masks older than it are stale
+        self._version = 0  # bumped when doc numbers change (compaction): every cached mask is stale
+        # kept masks, dropped by a change inside their scope (`_touched`): another tenant's writes
+        # leave them standing (a mask made before docs were added is extended, see _mask)
         self._masks: dict[tuple[Scope, bool], tuple[int, np.ndarray]] = {}
         self._stats: dict[int, tuple[np.ndarray, int, float]] = {}  # id(mask) -> (mask, size, mean length)
 
@@ -215,20 +217,36 @@ class TextIndex:
             self._compact()
 
     def _set_attributes(self, doc: int, row: TextRow) -> None:
-        self._version += 1
-        if self._alive[doc] and self._expires[doc] != _NEVER:
-            self._expiring -= 1
+        if self._alive[doc]:
+            self._touched(doc)  # its scope as it was: an update may move it out
+            if self._expires[doc] != _NEVER:
+                self._expiring -= 1
         if row.expires_at is not None:
             self._expiring += 1
         scope = row.scope
         for i, value in enumerate((scope.user_id, scope.agent_id, scope.run_id)):
             self._owner[i, doc] = self._owners[i].code(value)
+        self._touched(doc)
         self._alive[doc] = True
         self._valid[doc] = row.valid
         self._expires[doc] = row.expires_at.timestamp() if row.expires_at is not None else _NEVER
 
+    def _touched(self, doc: int) -> None:
+        """Drop the masks kept for the scopes that `doc` (with its owners now) falls inside."""
+        if not self._masks:
+            return
+        codes = self._owner[:, doc].tolist()
+        owners = self._owners
+
+        def inside(scope: Scope) -> bool:
+            return all(value is None or owners[i].codes.get(value) == codes[i]
+                       for i, value in enumerate((scope.user_id, scope.agent_id, scope.run_id)))
+
+        for key in [key for key in self._masks if inside(key[0])]:
+            del self._masks[key]
+
     def _bury(self, id: MemoryId, doc: int) -> None:
-        self._version += 1
+        self._touched(doc)
         if self._expires[doc] != _NEVER:
             self._expiring -= 1
         self._expires[doc] = _NEVER
@@ -305,10 +323,13 @@ class TextIndex:
         mask up to five times (words, then the graph channel's mention look-ups): the last few are
         kept until the next change, unless an expiry could end one meanwhile."""
         key = (scope, include_invalidated)
-        cached = self._masks.get(key)
+        cached = self._masks.pop(key, None)
         if cached is not None and cached[0] == self._version:
-            self._masks[key] = self._masks.pop(key)  # least recently used first out
-            return cached[1]
+            mask = cached[1]
+            if mask.shape[0] < len(self._ids):  # docs added since, none of them inside the scope
+                mask = self._extended(mask, len(self._ids))
+            self._masks[key] = (self._version, mask)  # put back last: least recently used first out
+            return mask
         mask = self._compute_mask(scope, include_invalidated)
         mask.flags.writeable = False  # shared by the readers of one search
         if self._expiring == 0 or include_invalidated:
@@ -316,6 +337,15 @@ class TextIndex:
                 self._masks.pop(next(iter(self._masks)))
             self._masks[key] = (self._version, mask)
         return mask
+
+    def _extended(self, mask: np.ndarray, n: int) -> np.ndarray:
+        longer = np.zeros(n, dtype=bool)
+        longer[: mask.shape[0]] = mask
+        longer.flags.writeable = False
+        stats = self._stats.pop(id(mask), None)
+        if stats is not None and stats[0] is mask:  # the same memories: the same statistics
+            self._stats[id(longer)] = (longer, stats[1], stats[2])
+        return longer
 
     def _masks_kept(self) -> int:
         return max(_MASKS_KEPT, _MASK_BYTES // max(len(self._ids), 1))

@@ -20,11 +20,13 @@ them exactly when they are few.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import sys
 import threading
 import uuid
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from collections.abc import Set
@@ -51,6 +53,7 @@ _OVERFETCH_MAX = 2000
 _BULK = 1000
 _THREADS = 2
 _LABEL_SETS_KEPT = 64  # allowed sets whose labels are kept (the scope catalog keeps as many sets)
+_CHANGES_LOGGED = 4096  # ids that came or went, newest last: a kept label set checks them, not every id
 _WARM_SLICE = 2000
 _INLINE_READS = 64  # vectors() of this few ids runs on the caller's thread (~16 us an id, under the GIL)
 _BULK_THREADS = max(1, min(2, os.cpu_count() or 1))
@@ -209,7 +212,11 @@ class HnswIndex:
         self._next_label = 0
         self._free_slots = 0  # deleted slots that the next adds will reuse
         self._mirror = VectorMirror(self._dim, self._initial_capacity)
-        self._changes = 0  # bumped when ids come or go: the labels kept for an allowed set go stale
+        # ids that came or went: `_changes` counts them, `_changed` holds the latest, and the
+        # labels kept for an allowed set stay good while none of the ids changed since is in it
+        # (another tenant's writes do not make this scope's next search list its labels again)
+        self._changes = 0
+        self._changed: deque[MemoryId] = deque(maxlen=_CHANGES_LOGGED)
         # allowed set -> (the set, _changes then, its labels), for the last few sets searched
         self._labels_for: dict[int, tuple[Set[MemoryId], int, np.ndarray]] = {}
         self._labels_lock = threading.Lock()
@@ -243,11 +250,11 @@ class HnswIndex:
         self._index.add_items(matrix[fresh], labels, num_threads=threads, replace_deleted=True)
         self._mirror.put(labels, matrix[fresh])
         self._free_slots -= min(self._free_slots, len(fresh))
-        self._changes += 1
         for i, label in zip(fresh, labels):
             mid = sys.intern(ids[i])  # one string object shared with the core's other id tables
             self._id_to_label[mid] = label
             self._label_to_id[label] = mid
+            self._changed_id(mid)
 
     def _grow_for(self, adding: int) -> None:
         needed = self._index.get_current_count() + max(0, adding - self._free_slots)
@@ -264,7 +271,7 @@ class HnswIndex:
             if label is None:
                 continue
             del self._label_to_id[label]
-            self._changes += 1
+            self._changed_id(mid)
             self._index.mark_deleted(label)
             self._mirror.forget(label)
             self._free_slots += 1
@@ -334,7 +341,10 @@ class HnswIndex:
         every search of a scope until something changes, so the labels of the last few sets are
         kept (the entry holds its set: the id() key cannot be reused while it is kept)."""
         kept = self._labels_for.get(id(known))
-        if kept is not None and kept[0] is known and kept[1] == self._changes:
+        if kept is not None and kept[0] is known and self._unchanged_in(known, kept[1]):
+            if kept[1] != self._changes:  # checked up to now: the next search checks from here
+                with self._labels_lock:
+                    self._labels_for[id(known)] = (known, self._changes, kept[2])
             return kept[2]
         to_label = self._id_to_label
         labels = np.fromiter((to_label[m] for m in known if m in to_label), dtype=np.int64)
@@ -344,6 +354,20 @@ class HnswIndex:
                     self._labels_for.pop(next(iter(self._labels_for)))
                 self._labels_for[id(known)] = (known, self._changes, labels)
         return labels
+
+    def _changed_id(self, mid: MemoryId) -> None:
+        self._changes += 1
+        self._changed.append(mid)
+
+    def _unchanged_in(self, known: Set[MemoryId], since: int) -> bool:
+        """Whether no id of `known` came or went after the `since`-th change (False when the log
+        no longer reaches back that far)."""
+        count = self._changes - since
+        if count == 0:
+            return True
+        if not 0 < count <= len(self._changed):
+            return False
+        return not any(mid in known for mid in itertools.islice(reversed(self._changed), count))
 
     def _exact_sync(self, q: np.ndarray, k: int, candidates: np.ndarray) -> list[tuple[MemoryId, float]]:
         if not len(candidates):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from memory.catalog import ScopeCatalog
@@ -66,3 +68,38 @@ def test_an_allowed_set_is_kept_between_searches_until_a_write_or_an_expiry_coul
     assert c.allow(Scope("tiny"), False) == frozenset({"a"}) and c.allow(Scope("tiny"), True) == {"a", "b"}
     c.drop("a")
     assert c.allow(Scope("tiny"), False) == frozenset()
+
+
+def test_another_tenants_writes_keep_a_scopes_allowed_set_and_writes_inside_it_renew_it() -> None:
+    c = ScopeCatalog()
+    for i in range(20):
+        c.put(f"big{i}", Scope("big"), valid=True)
+    c.put("a", Scope("tiny", "bot"), valid=True)
+    by_user, by_agent = c.allow(Scope("tiny"), False), c.allow(Scope(agent_id="bot"), False)
+    c.put("x", Scope("big", "helper"), valid=True)  # another tenant writes and deletes
+    c.drop("big3")
+    assert c.allow(Scope("tiny"), False) is by_user and c.allow(Scope(agent_id="bot"), False) is by_agent
+    c.put("b", Scope("tiny", "bot", "run1"), valid=True)  # a narrower owner falls inside both scopes
+    assert c.allow(Scope("tiny"), False) == {"a", "b"} == c.allow(Scope(agent_id="bot"), False)
+    c.put("b", Scope("elsewhere", "bot"), valid=True)  # moved out of one scope, still in the other
+    assert c.allow(Scope("tiny"), False) == {"a"} and c.allow(Scope(agent_id="bot"), False) == {"a", "b"}
+
+
+def test_allowed_sets_kept_across_random_writes_always_equal_the_scope_rule() -> None:
+    rng = random.Random(3)
+    c = ScopeCatalog()
+    users, agents, runs = ["u1", "u2", "u3", None], ["a1", "a2", None], ["r1", None]
+    scopes = [Scope(u, a, r) for u in users for a in agents for r in runs if (u, a, r) != (None, None, None)]
+    for i in range(60):  # a large share elsewhere, so the small scopes get exact sets
+        c.put(f"base{i}", Scope("crowd"), valid=True)
+    for step in range(600):
+        id = f"m{rng.randrange(40)}"
+        if rng.random() < 0.2:
+            c.drop(id)
+        else:
+            c.put(id, Scope(rng.choice(users[:3]), rng.choice(agents), rng.choice(runs)), valid=rng.random() > 0.2)
+        for scope in rng.sample(scopes, 4):
+            wide = rng.random() < 0.3
+            allow = c.allow(scope, wide)
+            got = c.ids() if allow is None else {id for id in c.ids() if admitted(allow, id)}
+            assert got == brute(c, scope, wide), (step, scope, wide)

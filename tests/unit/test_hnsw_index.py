@@ -369,3 +369,38 @@ async def test_the_vector_copy_reuses_removed_vectors_rows_so_churn_does_not_gro
         assert hits[0][0] == ids[7] and hits[0][1] == pytest.approx(1.0, abs=1e-5)
         await index.remove(ids[:-1])  # one survivor per round
     assert index._mirror._used <= 50 + 20  # rows in use: the live ones and one round's worth
+
+
+async def test_labels_kept_for_a_scopes_set_follow_only_changes_to_its_own_ids(rng, monkeypatch) -> None:
+    # the scope catalog hands the same set object to a scope's searches until that scope changes
+    index = HnswIndex(None, dimension=DIM, initial_capacity=16)
+    vecs = {f"m{i}": v for i, v in enumerate(unit(rng, 300))}
+    await index.upsert(list(vecs.items()))
+    scope = frozenset(f"m{i}" for i in range(0, 300, 5))
+    listed: list[np.ndarray] = []  # the label arrays handed to the scans: a new one means listed again
+    labels_of = HnswIndex._labels_of
+    monkeypatch.setattr(HnswIndex, "_labels_of", lambda self, known: listed.append(labels_of(self, known)) or listed[-1])
+
+    def top(q: np.ndarray, allowed: frozenset[str]) -> list[str]:
+        live = [m for m in allowed if m in vecs]
+        return sorted(live, key=lambda m: -float(vecs[m] @ q))[:5]
+
+    q = unit(rng)[0]
+    assert [m for m, _ in await index.nearest(q, 5, scope)] == top(q, scope)
+    for step in range(40):  # other ids come and go: the scope's labels are listed once
+        other = f"x{step}"
+        vecs[other] = unit(rng)[0]
+        await index.upsert([(other, vecs[other])])
+        if step % 3 == 0:
+            await index.remove([f"m{step * 5 + 1}"])
+            vecs.pop(f"m{step * 5 + 1}")
+        q = unit(rng)[0]
+        assert [m for m, _ in await index.nearest(q, 5, scope)] == top(q, scope)
+    assert len({id(labels) for labels in listed}) == 1
+    gone = sorted(scope, key=lambda m: -float(vecs[m] @ q))[0]  # the scope's own best leaves
+    await index.remove([gone])
+    vecs.pop(gone)
+    assert [m for m, _ in await index.nearest(q, 5, scope)] == top(q, scope) and gone not in top(q, scope)
+    await index.upsert([(gone, q)])  # and comes back as the query itself
+    vecs[gone] = q
+    assert (await index.nearest(q, 5, scope))[0][0] == gone and len({id(labels) for labels in listed}) == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import asyncio
+import random
 
 import pytest
 
@@ -308,3 +309,48 @@ async def test_a_fill_that_fails_leaves_searches_on_sql(monkeypatch: pytest.Monk
         await index.fill(failing)
     assert not index.ready
     assert await index.lexical_search(ALICE, ["kite"], 10) == [] and sql.lexical_calls == 1  # asked SQL
+
+
+async def test_another_tenants_writes_leave_a_scopes_kept_mask_in_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    index = TextIndex()
+    index.put(row("a1", "sailing lessons on the lake"))
+    assert await ids(index, ALICE, "sailing") == ["a1"]
+    computed: list[Scope] = []
+    compute = index._compute_mask
+    monkeypatch.setattr(index, "_compute_mask", lambda scope, wide: computed.append(scope) or compute(scope, wide))
+    for i in range(5):  # bob writes, replaces and deletes meanwhile
+        index.put(row(f"b{i}", f"sailing regatta {i}", BOB))
+    index.put(row("b0", "a different text", BOB))
+    index.drop("b1")
+    assert await ids(index, ALICE, "sailing", "regatta") == ["a1"] and computed == []
+    index.put(row("a2", "sailing again", Scope("alice", "coach")))  # inside alice's scope: renewed
+    assert sorted(await ids(index, ALICE, "sailing")) == ["a1", "a2"] and computed == [ALICE]
+
+
+async def test_masks_kept_across_random_writes_answer_as_a_fresh_index_does() -> None:
+    rng = random.Random(5)
+    index = TextIndex()
+    rows: dict[str, TextRow] = {}
+    users, agents = ["u1", "u2", "u3"], ["a1", "a2", None]
+    scopes = [Scope(u, a) for u in [*users, None] for a in agents if (u, a) != (None, None)]
+    words = ["kayak", "tent", "stove", "map", "rope"]
+    for step in range(500):
+        id = f"m{rng.randrange(30)}"
+        old = rows.get(id)
+        choice = rng.random()
+        if choice < 0.15:
+            index.drop(id)
+            rows.pop(id, None)
+        else:
+            text = old.text if old is not None and choice < 0.45 else " ".join(rng.sample(words, 2))
+            new = row(id, text, Scope(rng.choice(users), rng.choice(agents)), valid=rng.random() > 0.2, at=step)
+            index.put(new)  # the same text moves in place (scope, validity); another text is re-indexed
+            rows[id] = new
+        fresh = TextIndex()
+        fresh.add_rows(rows.values())
+        for scope in rng.sample(scopes, 3):
+            term, wide = rng.choice(words), rng.random() < 0.3
+            got = await index.lexical_search(scope, [term], 10, wide)
+            want = await fresh.lexical_search(scope, [term], 10, wide)
+            assert [id for id, _ in got] == [id for id, _ in want], (step, scope, term)
+            assert [s for _, s in got] == pytest.approx([s for _, s in want]), (step, scope, term)

@@ -1,6 +1,7 @@
 """What users get from the real server, beside the raw limits of its parts, in one run.
 
     python bench/server_bench.py [--sizes 10000,100000] [--adds 1000] [--queries 300] [--replicas 100]
+                                 [--mixed-add-rate 20]
 
 Starts `python -m app serve` (embedded defaults: SQLite, hnswlib, the ONNX MiniLM, the embedded
 graph server) on a fresh data dir with authentication on (one admin API key; rate limits off,
@@ -9,7 +10,8 @@ since 32 clients share the key) and drives it over HTTP with aiohttp clients in 
 - add (infer=false) throughput with 1 and 32 clients, through GraphQL and through REST, and the
   embedding batch sizes the server formed meanwhile (from its /metrics);
 - search p50/p95 with 1 client and throughput with 16 clients at each size (memories seeded
-  straight into SQL, as bench/core_bench.py does, then the server restarted on them);
+  straight into SQL, as bench/core_bench.py does, then the server restarted on them), and
+  search p50/p95 with 1 client while another tenant adds (--mixed-add-rate a second);
 - beside each load, the server's CPU per call (all its threads) and the machine's CPU steal
   over that load (on a shared VM the throughput and latency of a phase with steal are low; the
   CPU per call moves much less);
@@ -231,7 +233,8 @@ async def add_phase(http: aiohttp.ClientSession, server: Server, adds: int) -> d
     return out
 
 
-async def search_phase(http: aiohttp.ClientSession, server: Server, queries: int) -> dict[str, Any]:
+async def search_phase(http: aiohttp.ClientSession, server: Server, queries: int,
+                       add_rate: float) -> dict[str, Any]:
     qs = [t.split(" (")[0] for t in sentences(queries)]
     for q in qs[:20]:
         await server.graphql(http, SEARCH, q=q, u="user7")
@@ -244,7 +247,35 @@ async def search_phase(http: aiohttp.ClientSession, server: Server, queries: int
     with Meter(server, queries) as many:
         per_s = await drive(queries, 16, lambda i: server.graphql(http, SEARCH, q=qs[i], u=f"user{i % 50}"))
     return {"p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95), "qps_16": per_s, "cost_1": str(single),
-            "cost_16": str(many)}
+            "cost_16": str(many), **await mixed_phase(http, server, qs, add_rate)}
+
+
+async def mixed_phase(http: aiohttp.ClientSession, server: Server, qs: list[str], add_rate: float) -> dict[str, Any]:
+    """One client searching while another tenant adds `add_rate` memories a second (REST): what a
+    tenant's searches cost while others write."""
+    added = 0
+    running = True
+
+    async def writer() -> None:
+        nonlocal added
+        while running:
+            await server.rest_add(http, f"a note from another tenant, number {added}", "bench-writer")
+            added += 1
+            await asyncio.sleep(1 / add_rate)
+
+    writing = asyncio.create_task(writer())
+    lat: list[float] = []
+    try:
+        with Meter(server, len(qs)) as cost:
+            for i, q in enumerate(reversed(qs)):
+                started = time.perf_counter()
+                await server.graphql(http, SEARCH, q=q, u=f"user{i % 50}")
+                lat.append((time.perf_counter() - started) * 1000)
+    finally:
+        running = False
+        await writing
+    return {"mixed_p50_ms": pct(lat, 50), "mixed_p95_ms": pct(lat, 95), "mixed_rate": add_rate,
+            "mixed_cost": f"{cost} (the other tenant's {added} adds included)"}
 
 
 def seed(data_dir: Path, size: int, have: int) -> None:
@@ -326,7 +357,7 @@ async def run(args: argparse.Namespace) -> None:
                 have = size
                 row: dict[str, Any] = {"size": size, "start_s": await store.start(http)}
                 row["text_s"] = await store.text_index_built(http)
-                row.update(await search_phase(http, store, args.queries))
+                row.update(await search_phase(http, store, args.queries, args.mixed_add_rate))
                 row["rss"], row["jvm"] = store.rss()
                 await asyncio.sleep(IDLE_S)  # the server gives freed heap back once idle (app/process.py)
                 row["rss_idle"] = store.rss()[0]
@@ -369,6 +400,9 @@ def report(raw: dict[str, Any], hnsw: dict[str, Any], adds: dict[str, Any], rows
         print(f"search, 16 clients                      {row['qps_16']:9.1f} searches/s  "
               f"= {100 * row['qps_16'] / batch64:.0f}% of raw batch-64 (target >= 50%)")
         print(f"  {row['cost_16']}")
+        print(f"search, 1 client, while another tenant adds {row['mixed_rate']:.0f}/s: p50 / p95 "
+              f"{row['mixed_p50_ms']:.2f} / {row['mixed_p95_ms']:.2f} ms")
+        print(f"  {row['mixed_cost']}")
         print(f"server RSS {row['rss']:.0f} MiB right after the searches, {row['rss_idle']:.0f} MiB after {IDLE_S:.0f} s "
               f"idle (target <= 512); graph JVM {row['jvm']:.0f} MiB (separate)")
     print(f"\ncold start to ready at {max(sizes):,}: valid snapshot {snapshot_s:.1f} s (target <= 10), "
@@ -385,6 +419,8 @@ def main() -> None:
     parser.add_argument("--adds", type=int, default=1000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--replicas", type=int, default=100, help="adds timed across two replicas (0: skip)")
+    parser.add_argument("--mixed-add-rate", type=float, default=20.0,
+                        help="adds a second by another tenant during the mixed search phase")
     asyncio.run(run(parser.parse_args()))
 
 

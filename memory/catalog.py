@@ -32,13 +32,6 @@ def admits(scope: Scope, record: MemoryRecord, include_invalidated: bool, now: d
     return scope.contains(record.scope) and (include_invalidated or record.live(now))
 
 
-def _inside(owners: tuple[str | None, str | None, str | None], scope: Scope) -> bool:
-    """Whether a memory owned by `owners` falls inside the read scope `scope` (Scope.contains)."""
-    user, agent, run = owners
-    return ((scope.user_id is None or scope.user_id == user) and (scope.agent_id is None or scope.agent_id == agent)
-            and (scope.run_id is None or scope.run_id == run))
-
-
 class ScopeCatalog:
     def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
         self.now = clock  # what "expired" is measured against (tests pass a fake clock)
@@ -65,7 +58,7 @@ class ScopeCatalog:
         self.drop(id)
         id = sys.intern(id)  # shared with the vector index's id table
         owners = (_intern(scope.user_id), _intern(scope.agent_id), _intern(scope.run_id))
-        self._forget_allowed(owners)
+        self._forget_allowed(scope)
         number = self._owner_no.get(owners)
         if number is None:
             number = self._owner_no[owners] = len(self._owners)
@@ -87,7 +80,8 @@ class ScopeCatalog:
         code = self._rows.pop(id, None)
         if code is None:
             return
-        self._forget_allowed(self._owners[code >> 1])
+        if self._allowed:
+            self._forget_allowed(Scope(*self._owners[code >> 1]))
         for i, owner in enumerate(self._owners[code >> 1]):
             if owner is not None:
                 members = self._by[i][owner]
@@ -98,11 +92,10 @@ class ScopeCatalog:
         if self._expires.pop(id, None) == self._next_expiry:
             self._next_expiry = None  # found again when next asked
 
-    def _forget_allowed(self, owners: tuple[str | None, str | None, str | None]) -> None:
-        """Drop the allowed sets kept for the scopes a memory owned by `owners` falls inside."""
-        if self._allowed:
-            for key in [key for key in self._allowed if _inside(owners, key[0])]:
-                del self._allowed[key]
+    def _forget_allowed(self, owner: Scope) -> None:
+        """Drop the allowed sets kept for the scopes that a memory owned by `owner` falls inside."""
+        for key in [key for key in self._allowed if key[0].contains(owner)]:
+            del self._allowed[key]
 
     def clear(self) -> None:
         self._allowed.clear()

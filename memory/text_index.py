@@ -31,6 +31,7 @@ import sys
 from array import array
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -80,6 +81,13 @@ def _docs(table: dict[str, Postings], key: str) -> np.ndarray:
     """A mention key's doc numbers, as intp (what numpy gathers by fastest)."""
     found = _read(table, key)
     return np.zeros(0, dtype=np.intp) if found is None else found.astype(np.intp)
+
+
+@dataclass(slots=True)
+class _KeptMask:
+    version: int  # TextIndex._version when it was made
+    mask: np.ndarray
+    stats: tuple[int, float] | None = None  # (memories in it, their mean length in words), once asked
 
 
 def row_of(rec: MemoryRecord) -> TextRow:
@@ -137,8 +145,7 @@ class TextIndex:
         self._version = 0  # bumped when doc numbers change (compaction): every cached mask is stale
         # kept masks, dropped by a change inside their scope (`_touched`): another tenant's writes
         # leave them standing (a mask made before docs were added is extended, see _mask)
-        self._masks: dict[tuple[Scope, bool], tuple[int, np.ndarray]] = {}
-        self._stats: dict[int, tuple[np.ndarray, int, float]] = {}  # id(mask) -> (mask, size, mean length)
+        self._masks: dict[tuple[Scope, bool], _KeptMask] = {}
 
     def __len__(self) -> int:
         return len(self._doc)
@@ -323,29 +330,23 @@ class TextIndex:
         mask up to five times (words, then the graph channel's mention look-ups): the last few are
         kept until the next change, unless an expiry could end one meanwhile."""
         key = (scope, include_invalidated)
-        cached = self._masks.pop(key, None)
-        if cached is not None and cached[0] == self._version:
-            mask = cached[1]
-            if mask.shape[0] < len(self._ids):  # docs added since, none of them inside the scope
-                mask = self._extended(mask, len(self._ids))
-            self._masks[key] = (self._version, mask)  # put back last: least recently used first out
-            return mask
+        kept = self._masks.pop(key, None)
+        if kept is not None and kept.version == self._version:
+            n = len(self._ids)
+            if kept.mask.shape[0] < n:  # docs added since, none of them inside the scope: same statistics
+                longer = np.zeros(n, dtype=bool)
+                longer[: kept.mask.shape[0]] = kept.mask
+                longer.flags.writeable = False
+                kept.mask = longer
+            self._masks[key] = kept  # put back last: least recently used first out
+            return kept.mask
         mask = self._compute_mask(scope, include_invalidated)
         mask.flags.writeable = False  # shared by the readers of one search
         if self._expiring == 0 or include_invalidated:
             while len(self._masks) >= self._masks_kept():
                 self._masks.pop(next(iter(self._masks)))
-            self._masks[key] = (self._version, mask)
+            self._masks[key] = _KeptMask(self._version, mask)
         return mask
-
-    def _extended(self, mask: np.ndarray, n: int) -> np.ndarray:
-        longer = np.zeros(n, dtype=bool)
-        longer[: mask.shape[0]] = mask
-        longer.flags.writeable = False
-        stats = self._stats.pop(id(mask), None)
-        if stats is not None and stats[0] is mask:  # the same memories: the same statistics
-            self._stats[id(longer)] = (longer, stats[1], stats[2])
-        return longer
 
     def _masks_kept(self) -> int:
         return max(_MASKS_KEPT, _MASK_BYTES // max(len(self._ids), 1))
@@ -378,7 +379,7 @@ class TextIndex:
         if k <= 0 or not stems or not self._doc:
             return []
         mask = self._mask(scope, include_invalidated)
-        total, mean_length = self._scope_stats(mask)
+        total, mean_length = self._scope_stats((scope, include_invalidated), mask)
         if total == 0:
             return []
         docs: list[np.ndarray] = []
@@ -404,19 +405,17 @@ class TextIndex:
         scores = np.bincount(where, weights=np.concatenate(parts))
         return self._best(found, scores, k)
 
-    def _scope_stats(self, mask: np.ndarray) -> tuple[int, float]:
-        """(memories in the mask, their mean length in words), kept with the mask."""
-        stats = self._stats.pop(id(mask), None)  # put back last: least recently used first out
-        if stats is not None and stats[0] is mask:
-            self._stats[id(mask)] = stats
-        else:
-            n = mask.shape[0]
-            total = int(np.count_nonzero(mask))
-            mean_length = max(float(self._length[:n][mask].mean()), 1.0) if total else 1.0
-            while len(self._stats) >= self._masks_kept():
-                self._stats.pop(next(iter(self._stats)))
-            stats = self._stats[id(mask)] = (mask, total, mean_length)
-        return stats[1], stats[2]
+    def _scope_stats(self, key: tuple[Scope, bool], mask: np.ndarray) -> tuple[int, float]:
+        """(memories in the mask, their mean length in words), kept with the mask when it is kept."""
+        kept = self._masks.get(key)
+        if kept is not None and kept.mask is mask and kept.stats is not None:
+            return kept.stats
+        n = mask.shape[0]
+        total = int(np.count_nonzero(mask))
+        stats = total, (max(float(self._length[:n][mask].mean()), 1.0) if total else 1.0)
+        if kept is not None and kept.mask is mask:
+            kept.stats = stats
+        return stats
 
     def _best(self, found: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[MemoryId, float]]:
         """The k best (doc, score) of `found`, as (id, score) ordered by score then id."""

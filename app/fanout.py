@@ -17,6 +17,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from memory.background import cancel
 from memory.errors import AgentMemError
 from memory.events import EventBus, EventKind, MemoryEvent
 from memory.models import MemoryRecord, Relation, Scope
@@ -121,10 +122,7 @@ class RedisFanout:
     async def stop(self) -> None:
         with contextlib.suppress(ValueError):
             self._bus.remove_sink(self.publish)
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        await cancel(self._listener)
         if self._redis is not None:
             await self._redis.aclose()
 

@@ -188,7 +188,8 @@ class EmbeddedArcadeDB:
             if time.monotonic() >= deadline:
                 raise self._failure(f"no answer within {self.start_timeout_s:.0f}s ({last_error})")
             try:
-                await asyncio.wait_for(self._probe(), timeout=max(0.1, deadline - time.monotonic()))
+                async with asyncio.timeout(max(0.1, deadline - time.monotonic())):
+                    await self._probe()
                 return
             except TimeoutError:
                 last_error = "the probe query timed out"

@@ -104,7 +104,8 @@ class GraphWriter:
             first = self._queue.get_nowait()
         else:
             try:
-                first = await asyncio.wait_for(self._queue.get(), timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: see DeliveryWorker._run
+                    first = await self._queue.get()
             except TimeoutError:
                 return []
         batch = [first]

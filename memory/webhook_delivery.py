@@ -7,6 +7,7 @@ is bounded overall and per webhook, so one slow receiver holds only its own slot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -107,10 +108,11 @@ class DeliveryWorker:
                     await self._store.prune(utcnow() - timedelta(seconds=self._limits.retention_s))
             except AgentMemError as exc:  # the database is away: try again at the next poll
                 log.warning("webhook outbox unavailable: %s", exc)
-            try:
-                await asyncio.wait_for(self._wake.wait(), self._limits.poll_s)
-            except TimeoutError:
-                pass
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+            # lands as the event is set, and stop() would then wait for this loop forever
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._limits.poll_s):
+                    await self._wake.wait()
 
     async def pump(self) -> int:
         """Claim what is due and start sending it; returns how many were started."""

@@ -33,6 +33,7 @@ from app.ops.health import Component, identity_provider_component
 from app.ops.runtime import MONITOR_KEY, RELOADER_KEY
 from app.secret_files import secret_file
 from app.settings import Settings
+from memory.background import cancel
 from memory.errors import AgentMemError
 
 log = logging.getLogger(__name__)
@@ -139,8 +140,6 @@ async def _auth(app: web.Application) -> AsyncIterator[None]:
             yield
         finally:
             for task in (usage, purge):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await cancel(task)
             if idp is not None:
                 await idp.close()

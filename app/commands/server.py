@@ -8,7 +8,6 @@ probe lets go of the port and the real app binds it."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Callable, Coroutine
@@ -22,6 +21,7 @@ from app.ops.config import redact_url
 from app.ops.runtime import RUNTIME_KEY
 from app.process import tune_malloc
 from app.settings import Settings
+from memory.background import cancel
 from memory.errors import StoreUnavailable
 
 log = logging.getLogger("agentmem.serve")
@@ -105,7 +105,5 @@ async def _until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -
     if task.done():
         task.result()  # a start-up failure propagates
         return True
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await cancel(task)
     return False

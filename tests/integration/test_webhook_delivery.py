@@ -301,3 +301,17 @@ async def test_the_memory_repository_writes_deliveries_with_its_commit_and_erasi
     finally:
         await repo.close()
         await store.close()
+
+
+async def test_a_wake_up_just_before_stop_does_not_keep_the_worker_running(
+    store: SqlWebhookStore, transport: AiohttpTransport,
+) -> None:
+    # an add's wake-up can land in the same loop turn as the server's shutdown: the stop must
+    # still end the worker (with wait_for on Python 3.11 it looped on and shutdown hung forever)
+    worker = DeliveryWorker(store, transport, FAST, replace(QUICK, poll_s=30))
+    for _ in range(3):
+        worker.start()
+        await asyncio.sleep(0.2)  # idle, waiting for a wake-up
+        worker.wake()
+        async with asyncio.timeout(5):
+            await worker.stop()

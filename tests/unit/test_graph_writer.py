@@ -40,3 +40,15 @@ async def test_a_backlog_drains_while_new_work_keeps_arriving() -> None:
         assert backlog_left <= 2, f"{backlog_left} outbox rows still waiting while new work streamed in"
     finally:
         await writer.stop()
+
+
+async def test_work_submitted_just_before_stop_does_not_keep_the_writer_running() -> None:
+    # the item that wakes the idle writer can arrive in the same loop turn as the shutdown: the
+    # stop must still end it (with wait_for on Python 3.11 it went on and shutdown hung forever)
+    repo, graph = InMemoryRepository(), InMemoryGraph()
+    writer = GraphWriter(graph, repo, max_batch=4, drain_interval_s=30, max_backoff_s=30)
+    writer.start()
+    await asyncio.sleep(0.1)  # the empty outbox is read: now idle until work comes
+    writer.submit([await committed(repo, 0)])
+    async with asyncio.timeout(5):
+        await writer.stop()

@@ -4,18 +4,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-_RECANCEL_S = 1.0
 
-
-async def cancel(task: asyncio.Task[Any] | None) -> None:
+async def cancel(task: asyncio.Task[Any] | None, *, again_after_s: float = 10.0) -> None:
     """Cancel a background task and wait until it has really stopped; its own failure, if any,
-    propagates. A task that swallowed the cancellation (Python 3.11's wait_for does when the
-    awaited thing completes in the same loop turn) is cancelled again rather than waited for
-    forever. A cancellation of the caller itself (a shutdown's own deadline) still propagates."""
+    propagates. A task still running `again_after_s` later is cancelled again rather than waited
+    for forever: it may have swallowed the cancellation (Python 3.11's wait_for does when the
+    awaited thing completes in the same loop turn), and its clean-up has had its time. A
+    cancellation of the caller itself (a shutdown's own deadline) still propagates."""
     if task is None:
         return
     while not task.done():
         task.cancel()
-        await asyncio.wait({task}, timeout=_RECANCEL_S)
+        await asyncio.wait({task}, timeout=again_after_s)
     if not task.cancelled():
         task.result()

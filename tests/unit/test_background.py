@@ -24,9 +24,26 @@ async def test_a_task_that_swallows_the_first_cancellation_is_cancelled_again() 
 
     task = asyncio.create_task(stubborn())
     await asyncio.sleep(0)
-    stopping = asyncio.create_task(cancel(task))
+    stopping = asyncio.create_task(cancel(task, again_after_s=0.2))
     done, _ = await asyncio.wait({stopping}, timeout=10)
     assert stopping in done and task.cancelled() and swallowed == 2
+
+
+async def test_clean_up_that_ends_in_time_is_not_cut_short() -> None:
+    cleaned = False
+
+    async def tidy() -> None:
+        nonlocal cleaned
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            await asyncio.sleep(0.3)  # e.g. a last flush to the database
+            cleaned = True
+
+    task = asyncio.create_task(tidy())
+    await asyncio.sleep(0)
+    await cancel(task, again_after_s=1.0)
+    assert cleaned and task.cancelled()
 
 
 async def test_the_tasks_own_failure_propagates() -> None:

@@ -105,5 +105,5 @@ async def _until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -
     if task.done():
         task.result()  # a start-up failure propagates
         return True
-    await cancel(task)
+    await cancel(task, again_after_s=None)  # its clean-up stops the graph server: up to 15 s, then a kill
     return False

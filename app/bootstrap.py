@@ -32,14 +32,15 @@ from memory.categories import DEFAULT_CATEGORIES, check_categories
 from memory.observe import combine, watched
 from memory.options import ExportOptions
 from memory.ports import LLM, Embedder, Reranker, Vision
-from memory.providers.http_reranker import HttpReranker
 from memory.providers.local_embedder import OnnxEmbedder, SentenceTransformerEmbedder
-from memory.providers.openai_compat import OpenAIChatLLM, OpenAIEmbedder, OpenAIVision
 from memory.ranking import FusionMethod, FusionWeights
 from memory.service import MemoryService, ServiceOptions
 from vector.hnsw import HnswIndex
 
 log = logging.getLogger(__name__)
+
+# The HTTP providers are imported by the builders below only when configured: httpx and what it
+# pulls in cost ~5 MiB of RSS, which a deployment on the local model and no LLM need not carry.
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -48,6 +49,8 @@ def build_embedder(settings: Settings) -> Embedder:
         if not cfg.base_url:
             raise ValueError("embedder.base_url is required when embedder.provider is 'openai'")
         key = cfg.api_key.get_secret_value() if cfg.api_key else None
+        from memory.providers.openai_compat import OpenAIEmbedder  # only when configured: see the note above
+
         return OpenAIEmbedder(cfg.base_url, cfg.model, key, dimension=cfg.dimension)
     release = heap_release(settings.process)  # freed heap goes back to the OS once the model idles (app/process.py)
     if cfg.provider == "sentence-transformers":
@@ -64,6 +67,8 @@ def build_llm(settings: Settings) -> LLM | None:
     if not cfg.base_url:
         return None
     key = cfg.api_key.get_secret_value() if cfg.api_key else None
+    from memory.providers.openai_compat import OpenAIChatLLM  # only when configured: see the note above
+
     return OpenAIChatLLM(cfg.base_url, cfg.model, key, timeout=cfg.timeout_s)
 
 
@@ -72,6 +77,8 @@ def build_vision(settings: Settings) -> Vision | None:
     if not cfg.base_url:
         return None
     key = cfg.api_key.get_secret_value() if cfg.api_key else None
+    from memory.providers.openai_compat import OpenAIVision  # only when configured: see the note above
+
     return OpenAIVision(cfg.base_url, cfg.model, key, timeout=cfg.timeout_s, max_tokens=cfg.max_tokens)
 
 
@@ -80,6 +87,8 @@ def build_reranker(settings: Settings) -> Reranker | None:
     if not cfg.base_url:
         return None
     key = cfg.api_key.get_secret_value() if cfg.api_key else None
+    from memory.providers.http_reranker import HttpReranker  # only when configured: see the note above
+
     return HttpReranker(cfg.base_url, cfg.model, key, api=cfg.api, timeout=cfg.timeout_s)
 
 

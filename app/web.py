@@ -11,7 +11,6 @@ from aiohttp import web
 
 from app import bootstrap
 from app.explorer import setup_explorer
-from app.fanout import RedisFanout
 from app.auth.wiring import install_auth
 from app.ops.runtime import RELOADER_KEY
 from app.graphql.schema import build_schema
@@ -40,6 +39,8 @@ async def _service(app: web.Application) -> AsyncIterator[None]:
 async def _fanout(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
     assert settings.redis_url
+    from app.fanout import RedisFanout  # loaded only with Redis: redis costs ~10 MiB of RSS
+
     replica = settings.replica_id or uuid.uuid4().hex
     fanout = RedisFanout(settings.redis_url, app[SERVICE_KEY].events, replica, settings.redis_channel)
     await fanout.start()

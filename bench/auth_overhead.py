@@ -32,7 +32,8 @@ from app.process import pin_threads  # noqa: E402
 pin_threads()  # the service's thread pins, before numpy loads
 
 from app.auth import AUTHENTICATOR_KEY, KEY_MANAGER_KEY, TOKENS_KEY  # noqa: E402
-from app.auth.ratelimit import Bucket, MemoryRateLimiter, RedisRateLimiter  # noqa: E402
+from app.auth.ratelimit import Bucket, MemoryRateLimiter  # noqa: E402
+from app.auth.redis_ratelimit import RedisRateLimiter  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.web import create_app  # noqa: E402
 from memory.access import Role  # noqa: E402

@@ -1,6 +1,10 @@
 """Neo4j/Bolt graph adapter: the store, its Cypher, error translation, and an embedded server."""
 
-from graph.embedded import EmbeddedArcadeDB
-from graph.store import Neo4jGraphStore
+from graph.driver_tables import compact_calendar_tables
+
+compact_calendar_tables()  # ~13 MiB of the driver's import given back (graph/driver_tables.py)
+
+from graph.embedded import EmbeddedArcadeDB  # noqa: E402
+from graph.store import Neo4jGraphStore  # noqa: E402
 
 __all__ = ["EmbeddedArcadeDB", "Neo4jGraphStore"]

@@ -1,4 +1,5 @@
-"""Token buckets: in this process, or in Redis so that every replica draws from one bucket.
+"""Token buckets: in this process here, or in Redis (app/auth/redis_ratelimit.py) so that every
+replica draws from one bucket.
 
 A bucket holds up to `burst` tokens and refills at `rate` per second. `acquire` takes `cost`
 tokens and answers 0, or the seconds to wait when there are not enough; cost 0 only asks
@@ -10,9 +11,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
-
-from redis.exceptions import RedisError
+from typing import Callable, Protocol
 
 from app.settings import LimitSettings
 from memory.access import Principal
@@ -66,55 +65,6 @@ class MemoryRateLimiter:
         if len(self._state) >= self._max_keys:  # still full of active keys: forget the oldest half
             for k in sorted(self._state, key=lambda k: self._state[k][1])[: self._max_keys // 2]:
                 del self._state[k]
-
-
-# One atomic step on a hash {tokens, ts}. The clock is Redis' own (TIME), so replicas with
-# skewed clocks still share one bucket correctly. Numbers go back as a string: Redis would
-# truncate a Lua number to an integer.
-_LUA = """
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1])
-local ts = tonumber(state[2])
-if tokens == nil or ts == nil then
-  tokens = burst
-  ts = now
-end
-tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
-local need = math.max(cost, 1)
-local wait = 0
-if tokens >= need then
-  tokens = tokens - cost
-else
-  wait = (need - tokens) / rate
-end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
-return tostring(wait)
-"""
-
-
-class RedisRateLimiter:
-    """Shared by every replica using the same Redis and prefix. When Redis does not answer, the
-    request is let through (and a warning logged): an outage of the limiter should not become
-    an outage of the API."""
-
-    def __init__(self, redis: Any, prefix: str = "agentmem:rl:") -> None:
-        self._redis = redis
-        self._prefix = prefix
-        self._script = redis.register_script(_LUA)
-
-    async def acquire(self, key: str, bucket: Bucket, cost: float = 1.0) -> float:
-        try:
-            answer = await self._script(keys=[self._prefix + key], args=[bucket.rate, bucket.burst, cost])
-        except (RedisError, OSError) as exc:
-            log.warning("rate limiter unavailable, request allowed: %s", exc)
-            return 0.0
-        return float(answer)
 
 
 class Limits:

@@ -9,7 +9,6 @@ import logging
 from pathlib import Path
 from typing import AsyncIterator
 
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from app import bootstrap
@@ -26,7 +25,7 @@ from app.auth.authenticator import ClientAddress, CredentialAuthenticator
 from app.auth.http import auth_errors_middleware, cors_middleware, token_endpoint
 from app.auth.idp import IdpVerifier
 from app.auth.keys import KeyManager, SecretHasher
-from app.auth.ratelimit import Limits, MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from app.auth.ratelimit import Limits, MemoryRateLimiter, RateLimiter
 from app.auth.tokens import TokenService
 from app.keys import SETTINGS_KEY
 from app.ops.health import Component, identity_provider_component
@@ -83,6 +82,11 @@ async def _limiter(settings: Settings) -> AsyncIterator[RateLimiter]:
     if not settings.redis_url:
         yield MemoryRateLimiter()
         return
+    # loaded only here: redis costs a process without Redis ~10 MiB of RSS
+    import redis.asyncio as aioredis
+
+    from app.auth.redis_ratelimit import RedisRateLimiter
+
     client = aioredis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     try:
         yield RedisRateLimiter(client, settings.limits.redis_prefix)

@@ -8,9 +8,6 @@ import asyncio
 import sys
 from typing import Any
 
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
-
 from app.commands.options import add_common, settings_of
 from app.secret_files import private_dir
 from app.settings import Settings
@@ -18,6 +15,8 @@ from history import migrate
 
 
 def history_lines(current: str | None) -> list[str]:
+    from alembic.script import ScriptDirectory  # loaded by the commands that need it (history/migrate.py)
+
     script = ScriptDirectory.from_config(migrate.config())
     lines = []
     for rev in script.walk_revisions():  # newest first, like `alembic history`
@@ -47,6 +46,8 @@ def migrate_command(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     if args.action == "downgrade" and not args.revision:
         raise SystemExit("migrate downgrade needs a revision (a revision id, or base)")
+    from alembic.util import CommandError  # loaded only by this command (history/migrate.py)
+
     try:
         return asyncio.run(_run(args, settings))
     except CommandError as exc:  # alembic's own refusals (unknown revision...): a message, no traceback

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from app.ops import http, logs
 from app.ops.config import redact_url
@@ -59,7 +59,7 @@ async def serve(settings: Settings, reload: Callable[[], Settings] | None = None
         except BaseException as exc:
             runtime.failure = f"{type(exc).__name__}: {exc}"
             await app.cleanup()  # closes what did open (the runner cannot: it never started)
-            if isinstance(exc, RedisError):  # at start, Redis down is a configuration problem to state
+            if _is_redis_error(exc):  # at start, Redis down is a configuration problem to state
                 raise StoreUnavailable("redis", f"{exc} (redis_url = {redact_url(settings.redis_url or '')})") from exc
             raise
         if not started:
@@ -84,6 +84,14 @@ async def serve(settings: Settings, reload: Callable[[], Settings] | None = None
             await metrics.cleanup()
         await runner.cleanup()
     return 0
+
+
+def _is_redis_error(exc: BaseException) -> bool:
+    if "redis" not in sys.modules:  # never loaded (no redis_url): it cannot have raised
+        return False
+    from redis.exceptions import RedisError
+
+    return isinstance(exc, RedisError)
 
 
 async def _bind(runner: web.AppRunner, host: str, port: int) -> int:

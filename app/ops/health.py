@@ -20,14 +20,15 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any
-
-import httpx
-import redis.asyncio as aioredis
+from typing import TYPE_CHECKING, Any
 
 from app.ops.runtime import Runtime
 from app.settings import HealthSettings, Settings
 from memory.ports import EmbedderState
+
+if TYPE_CHECKING:  # both loaded when first used: a deployment without Redis or an LLM saves ~15 MiB
+    import httpx
+    import redis.asyncio as aioredis
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,8 @@ class HealthMonitor:
 
     async def _llm(self) -> str:
         if self._http is None:
+            import httpx
+
             self._http = httpx.AsyncClient()
         assert self._llm_url is not None
         response = await self._http.get(self._llm_url.rstrip("/") + "/models", timeout=self.config.timeout_s)
@@ -193,6 +196,8 @@ class HealthMonitor:
     async def _ping_redis(self) -> None:
         if self._redis is None:
             assert self._redis_url is not None
+            import redis.asyncio as aioredis
+
             self._redis = aioredis.Redis.from_url(
                 self._redis_url, socket_timeout=self.config.timeout_s, socket_connect_timeout=self.config.timeout_s
             )

@@ -14,6 +14,8 @@ class PendingMigrations(SchemaVersionError):
 
 async def prepare_database(settings: Settings) -> None:
     url = settings.sql_url()
+    if await migrate.at_head(url):  # the usual start: nothing to check further, and no alembic loaded
+        return
     await migrate.ensure_not_ahead(url)
     if settings.migrates_on_start():
         await migrate.upgrade(url)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -88,6 +89,37 @@ async def test_a_revision_from_a_newer_release_is_refused_clearly(sql_url: str) 
     with pytest.raises(SchemaVersionError):
         await migrate.upgrade(sql_url)
     assert not await migrate.is_up_to_date(sql_url)
+
+
+def test_the_newest_revision_read_from_the_files_is_alembics() -> None:
+    assert migrate.declared_head() == migrate.head()
+
+
+def test_revision_files_that_are_not_clear_cut_leave_the_answer_to_alembic(tmp_path: Path) -> None:
+    def write(name: str, body: str) -> None:
+        (tmp_path / name).write_text(body, encoding="utf-8")
+
+    write("a.py", 'revision: str = "a"\ndown_revision = None\n')
+    write("b.py", 'revision = "b"\ndown_revision: str | None = "a"\n')
+    assert migrate.declared_head(tmp_path) == "b"
+    write("c.py", 'revision = "c"\ndown_revision = "a"\n')  # two branches from a: two heads
+    assert migrate.declared_head(tmp_path) is None
+    write("d.py", 'revision = "d"\ndown_revision = ("b", "c")\n')  # a merge: one head again
+    assert migrate.declared_head(tmp_path) == "d"
+    write("e.py", 'revision = "e"\ndown_revision = PARENT\n')  # not a literal: cannot tell its parent
+    assert migrate.declared_head(tmp_path) is None
+    assert migrate.declared_head(tmp_path / "none") is None
+
+
+async def test_at_head_only_for_a_database_at_the_newest_revision(unmigrated_sql_url: str) -> None:
+    url = unmigrated_sql_url
+    assert not await migrate.at_head(url)  # no version table yet
+    await migrate.upgrade(url)
+    assert await migrate.at_head(url)
+    await set_revision(url, "0010_expiration")
+    assert not await migrate.at_head(url)
+    await set_revision(url, "9999_from_the_future")
+    assert not await migrate.at_head(url)
 
 
 async def test_known_revisions_and_fresh_databases_pass_the_check(unmigrated_sql_url: str) -> None:

@@ -13,7 +13,8 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
-from app.auth.ratelimit import Bucket, RedisRateLimiter
+from app.auth.ratelimit import Bucket
+from app.auth.redis_ratelimit import RedisRateLimiter
 from app.web import create_app
 from tests.api.authkit import Caller, error_code, idp_token, make_key, secure_settings
 

@@ -43,7 +43,8 @@ from memory.providers.batching import MicroBatcher
 
 DIMENSION = 384
 DEFAULT_CACHE_DIR = Path("data/cache")
-_EXPORT_VERSION = "meanpool-l2-v1"  # bump when the exported graph changes
+_EXPORT_VERSION = "meanpool-l2-e16-v2"  # bump when the exported graph changes
+_WORD_EMBEDDINGS = "bert.embeddings.word_embeddings.weight"
 
 
 def model_dir() -> Path:
@@ -73,6 +74,43 @@ def default_onnx_path(model_path: Path, cache_dir: Path = DEFAULT_CACHE_DIR) -> 
     return cache_dir / f"all-MiniLM-L6-v2-{tag}.onnx"
 
 
+def half_word_embeddings(path: Path) -> None:
+    """Store the model's word-embedding table (30,522 x 384, half its weights) as float16, read
+    through a Cast back to float32 right after the lookup: 22 MiB less RSS for the loaded model,
+    the same speed, and sentence vectors at cosine 1.000000 (6 digits) to the float32 table's
+    (components within 3e-5). Only the lookup table: the layers' matrices stay float32 (float16
+    matmuls are slow on CPUs)."""
+    import onnx  # the torch extra's, like the export itself
+
+    model = onnx.load(str(path))
+    _retype_word_embeddings(model, half=True)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def _retype_word_embeddings(model: Any, half: bool) -> None:
+    """float16 table + Cast after its lookup (half), or back to the float32 table without it."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    table = next(t for t in model.graph.initializer if t.name == _WORD_EMBEDDINGS)
+    values = numpy_helper.to_array(table).astype(np.float16 if half else np.float32)
+    table.CopyFrom(numpy_helper.from_array(values, table.name))
+    nodes = model.graph.node
+    for i, node in enumerate(nodes):
+        if node.op_type == "Gather" and node.input[0] == _WORD_EMBEDDINGS:
+            if half:
+                wide = node.output[0]
+                node.output[0] = f"{wide}_float16"
+                nodes.insert(i + 1, helper.make_node("Cast", [node.output[0]], [wide], to=TensorProto.FLOAT,
+                                                     name=f"{node.name}_to_float32"))
+            else:
+                cast = next(n for n in nodes if n.op_type == "Cast" and list(n.input) == [node.output[0]])
+                node.output[0] = cast.output[0]
+                nodes.remove(cast)
+            return
+    raise ProviderError(f"no lookup of {_WORD_EMBEDDINGS} in the exported graph")
+
+
 def quantized_path(onnx_path: Path) -> Path:
     """Where the int8 copy of an exported model lives, beside it."""
     return onnx_path.with_name(f"{onnx_path.stem}-int8{onnx_path.suffix}")
@@ -87,8 +125,19 @@ def quantize_onnx(source: Path, target: Path) -> Path:
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError as exc:
         raise ProviderError(f"quantising the embedding model needs the onnx package (pip install '.[torch]'): {exc}")
+    import onnx
+
     partial = target.with_name(target.name + ".partial")
-    quantize_dynamic(str(source), str(partial), weight_type=QuantType.QInt8)
+    # the int8 tool quantises float32 tables only (a float16 one gets a scale DequantizeLinear refuses)
+    model = onnx.load(str(source))
+    if any(t.name == _WORD_EMBEDDINGS and t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer):
+        _retype_word_embeddings(model, half=False)
+    wide = target.with_name(target.name + ".float32")
+    onnx.save(model, str(wide))
+    try:
+        quantize_dynamic(str(wide), str(partial), weight_type=QuantType.QInt8)
+    finally:
+        wide.unlink(missing_ok=True)
     os.replace(partial, target)
     return target
 
@@ -138,6 +187,7 @@ def export_onnx(model_dir: Path, out_path: Path) -> Path:
             input_names=["input_ids", "attention_mask", "token_type_ids"],
             output_names=["sentence_embedding"], dynamic_axes=dynamic, opset_version=17, dynamo=False,
         )
+    half_word_embeddings(tmp)
     os.replace(tmp, out_path)  # a half-written file is never picked up by another process
     return out_path
 

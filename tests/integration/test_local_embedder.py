@@ -59,8 +59,21 @@ async def test_onnx_embeddings_match_sentence_transformers(onnx_embedder: OnnxEm
     ours = await onnx_embedder.embed(TEXTS)
     expected = reference.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
     assert ours.shape == (len(TEXTS), DIMENSION) and ours.dtype == np.float32
-    assert np.abs(ours - expected).max() < 1e-5
+    assert np.abs(ours - expected).max() < 1e-4  # the export keeps its word table in float16: components within ~3e-5
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+
+
+async def test_the_export_holds_its_word_table_in_float16_at_no_cost_to_the_vectors(
+        onnx_file: Path, onnx_embedder: OnnxEmbedder, reference) -> None:
+    import onnx
+
+    model = onnx.load(str(onnx_file))
+    types = {t.name: t.data_type for t in model.graph.initializer}
+    assert types["bert.embeddings.word_embeddings.weight"] == onnx.TensorProto.FLOAT16  # 22 MiB less RSS
+    assert all(t == onnx.TensorProto.FLOAT for n, t in types.items() if "MatMul" in n)  # the layers stay float32
+    ours = await onnx_embedder.embed(TEXTS)
+    expected = reference.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+    assert (np.sum(ours * expected, axis=1) > 0.99999).all()
 
 
 async def test_onnx_rows_do_not_depend_on_batch_neighbours(onnx_embedder: OnnxEmbedder) -> None:
@@ -101,7 +114,7 @@ async def test_sentence_transformer_embedder_matches_the_onnx_one(onnx_embedder:
     finally:
         await torch_embedder.aclose()
     assert a.dtype == np.float32 and a.shape == (len(TEXTS), DIMENSION)
-    assert np.abs(a - b).max() < 1e-5
+    assert np.abs(a - b).max() < 1e-4  # float16 word table in the ONNX export
 
 
 async def test_missing_onnx_without_export_names_the_export_command(tmp_path: Path) -> None:
@@ -121,7 +134,7 @@ async def test_missing_onnx_is_exported_on_first_use(tmp_path: Path, reference) 
     assert embedder.onnx_path is not None and embedder.onnx_path.parent == tmp_path / "cache"
     assert embedder.onnx_path.is_file()
     expected = reference.encode(["exported on demand"], normalize_embeddings=True)
-    assert np.abs(row - expected).max() < 1e-5
+    assert np.abs(row - expected).max() < 1e-4
 
 
 async def test_warmup_loads_the_model_and_close_lets_it_go(onnx_file: Path) -> None:
@@ -150,7 +163,7 @@ async def test_the_quantized_model_is_made_once_beside_the_export_and_ranks_alik
     finally:
         await int8.aclose()
     made = quantized_path(exported)
-    assert made.is_file() and made.stat().st_size < exported.stat().st_size / 3
+    assert made.is_file() and made.stat().st_size < exported.stat().st_size / 2.5  # int8 layers and table (float16 in the export)
     assert rows.shape == (3, DIMENSION) and np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-4)
     assert (np.sum(rows * full, axis=1) > 0.9).all()  # close to the float32 vectors...
     assert rows[0] @ rows[1] > rows[0] @ rows[2]  # ...and ranking alike

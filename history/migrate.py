@@ -101,7 +101,7 @@ def _assigned(path: Path, names: tuple[str, ...]) -> dict[str, object]:
         if isinstance(target, ast.Name) and target.id in names and node.value is not None:
             try:
                 values[target.id] = ast.literal_eval(node.value)
-            except ValueError:
+            except (ValueError, TypeError, SyntaxError):
                 values[target.id] = ValueError
     return values
 

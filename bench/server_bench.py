@@ -10,7 +10,8 @@ since 32 clients share the key) and drives it over HTTP with aiohttp clients in 
 - add (infer=false) throughput with 1 and 32 clients, through GraphQL and through REST, and the
   embedding batch sizes the server formed meanwhile (from its /metrics);
 - search p50/p95 with 1 client and throughput with 16 clients at each size (memories seeded
-  straight into SQL, as bench/core_bench.py does, then the server restarted on them), and
+  straight into SQL, as bench/core_bench.py does, then the server restarted on them; the
+  1-client queries run twice, since the first pass meets each of 50 scopes' first search), and
   search p50/p95 with 1 client while another tenant adds (--mixed-add-rate a second);
 - beside each load, the server's CPU per call (all its threads) and the machine's CPU steal
   over that load (on a shared VM the throughput and latency of a phase with steal are low; the
@@ -238,15 +239,19 @@ async def search_phase(http: aiohttp.ClientSession, server: Server, queries: int
     qs = [t.split(" (")[0] for t in sentences(queries)]
     for q in qs[:20]:
         await server.graphql(http, SEARCH, q=q, u="user7")
-    lat: list[float] = []
-    with Meter(server, len(qs)) as single:
-        for i, q in enumerate(qs):
-            started = time.perf_counter()
-            await server.graphql(http, SEARCH, q=q, u=f"user{i % 50}")
-            lat.append((time.perf_counter() - started) * 1000)
+    passes: list[list[float]] = []
+    for _ in range(2):  # the first pass meets each scope's first search after the start, the second none
+        lat: list[float] = []
+        with Meter(server, len(qs)) as single:
+            for i, q in enumerate(qs):
+                started = time.perf_counter()
+                await server.graphql(http, SEARCH, q=q, u=f"user{i % 50}")
+                lat.append((time.perf_counter() - started) * 1000)
+        passes.append(lat)
     with Meter(server, queries) as many:
         per_s = await drive(queries, 16, lambda i: server.graphql(http, SEARCH, q=qs[i], u=f"user{i % 50}"))
-    return {"p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95), "qps_16": per_s, "cost_1": str(single),
+    return {"p50_ms": pct(passes[0], 50), "p95_ms": pct(passes[0], 95), "warm_p50_ms": pct(passes[1], 50),
+            "warm_p95_ms": pct(passes[1], 95), "qps_16": per_s, "cost_1": str(single),
             "cost_16": str(many), **await mixed_phase(http, server, qs, add_rate)}
 
 
@@ -395,7 +400,8 @@ def report(raw: dict[str, Any], hnsw: dict[str, Any], adds: dict[str, Any], rows
         print(f"start to ready                          {row['start_s']:9.1f} s")
         print(f"  then the text index built in background {row['text_s']:7.1f} s (searches read SQL meanwhile)")
         print(f"search, 1 client, p50 / p95             {row['p50_ms']:9.2f} / {row['p95_ms']:.2f} ms  "
-              f"(target p95 <= raw single + 5 = {single + 5:.2f} ms)")
+              f"(target p95 <= raw single + 5 = {single + 5:.2f} ms; first pass after the start)")
+        print(f"  second pass, every scope searched before  {row['warm_p50_ms']:.2f} / {row['warm_p95_ms']:.2f} ms")
         print(f"  {row['cost_1']}")
         print(f"search, 16 clients                      {row['qps_16']:9.1f} searches/s  "
               f"= {100 * row['qps_16'] / batch64:.0f}% of raw batch-64 (target >= 50%)")

@@ -122,22 +122,25 @@ def quantize_onnx(source: Path, target: Path) -> Path:
     faster on this CPU, with embeddings at cosine ~0.97 to the float32 ones. Written to a
     temporary file first, so a crash never leaves a half-written model behind."""
     try:
+        import onnx
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError as exc:
         raise ProviderError(f"quantising the embedding model needs the onnx package (pip install '.[torch]'): {exc}")
-    import onnx
-
     partial = target.with_name(target.name + ".partial")
-    # the int8 tool quantises float32 tables only (a float16 one gets a scale DequantizeLinear refuses)
+    # the int8 tool quantises float32 tables only (a float16 one gets a scale DequantizeLinear
+    # refuses): an export with the float16 word table is widened back into a temporary copy first
     model = onnx.load(str(source))
+    wide: Path | None = None
     if any(t.name == _WORD_EMBEDDINGS and t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer):
         _retype_word_embeddings(model, half=False)
-    wide = target.with_name(target.name + ".float32")
-    onnx.save(model, str(wide))
+        wide = target.with_name(target.name + ".float32")
+        onnx.save(model, str(wide))
+    del model
     try:
-        quantize_dynamic(str(wide), str(partial), weight_type=QuantType.QInt8)
+        quantize_dynamic(str(wide or source), str(partial), weight_type=QuantType.QInt8)
     finally:
-        wide.unlink(missing_ok=True)
+        if wide is not None:
+            wide.unlink(missing_ok=True)
     os.replace(partial, target)
     return target
 

@@ -1,8 +1,10 @@
 """Neo4j/Bolt graph adapter: the store, its Cypher, error translation, and an embedded server."""
 
-from graph.driver_tables import compact_calendar_tables
+from graph.driver_tables import compact_calendar_tables, compact_packstream_tables
 
-compact_calendar_tables()  # ~13 MiB of the driver's import given back (graph/driver_tables.py)
+# ~13 + ~9 MiB of the driver's import given back (graph/driver_tables.py)
+compact_calendar_tables()
+compact_packstream_tables()
 
 from graph.embedded import EmbeddedArcadeDB  # noqa: E402
 from graph.store import Neo4jGraphStore  # noqa: E402

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-import jwt
 from aiohttp import web
 
-from app.auth.idp import IdpVerifier
 from app.auth.keys import KEY_PREFIX, KeyManager, key_id
 from app.auth.ratelimit import Limits
 from app.auth.tokens import TokenService
 from memory.access import Principal
 from memory.errors import Unauthenticated
+
+if TYPE_CHECKING:
+    from app.auth.idp import IdpVerifier
 
 SCHEMES = ("bearer", "token")
 PARAM_NAMES = ("authorization", "token", "apikey", "api_key", "x-api-key", "accesstoken", "access_token")
@@ -173,6 +174,8 @@ class CredentialAuthenticator:
     async def _verify_jwt(self, token: str) -> Principal:
         # The unverified issuer only picks which key checks the token; a token claiming our
         # issuer is checked with our secret (HS256 only), any other with the IdP's key.
+        import jwt  # loaded by the first token, not at start (app/auth/tokens.py)
+
         try:
             issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
         except jwt.PyJWTError:

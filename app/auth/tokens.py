@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-import jwt
-
 from app.auth.keys import KeyManager, SecretHasher
 from memory.access import Principal
 from memory.credentials import ApiKeyRecord, CredentialStore, RefreshTokenRecord
@@ -99,6 +97,8 @@ class TokenService:
 
     def verify_claims(self, token: str) -> dict[str, Any]:
         """Signature, algorithm (HS256 only), issuer, audience and times of one of our tokens."""
+        import jwt  # here, not at import: with it comes `cryptography` (~9 MiB), unused by API keys
+
         try:
             return jwt.decode(
                 token, self._secret, algorithms=[ALGORITHM], issuer=self.issuer, audience=self.issuer,
@@ -125,6 +125,8 @@ class TokenService:
             "iss": self.issuer, "aud": self.issuer, "sub": f"key:{key.id}", "key_id": key.id,
             "role": key.role.value, "iat": now, "nbf": now, "exp": access_expires, "jti": uuid.uuid4().hex,
         }
+        import jwt
+
         access = jwt.encode(claims, self._secret, algorithm=ALGORITHM)
         id = uuid.uuid4().hex
         refresh = f"{REFRESH_PREFIX}{id}_{secrets.token_urlsafe(32)}"

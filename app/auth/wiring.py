@@ -23,7 +23,6 @@ from app.auth import (
 )
 from app.auth.authenticator import ClientAddress, CredentialAuthenticator
 from app.auth.http import auth_errors_middleware, cors_middleware, token_endpoint
-from app.auth.idp import IdpVerifier
 from app.auth.keys import KeyManager, SecretHasher
 from app.auth.ratelimit import Limits, MemoryRateLimiter, RateLimiter
 from app.auth.tokens import TokenService
@@ -108,7 +107,11 @@ async def _purge_tokens(tokens: TokenService, interval_s: float = PURGE_INTERVAL
 
 async def _auth(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
-    idp = IdpVerifier(settings.auth.idp) if settings.auth.idp.configured else None
+    idp = None
+    if settings.auth.idp.configured:
+        from app.auth.idp import IdpVerifier  # with it jwt and cryptography, which API keys do not need
+
+        idp = IdpVerifier(settings.auth.idp)
     if idp is not None and idp.jwks is not None:
         app[JWKS_KEY] = jwks = idp.jwks
         monitor = app.get(MONITOR_KEY)

@@ -1,6 +1,7 @@
-"""What a start on the embedded defaults loads. Without Redis or remote providers configured,
-and on a database already at the newest revision, the process leaves redis, httpx and alembic
-unloaded (~35 MiB of RSS between them) and does not hold the neo4j driver's calendar tables."""
+"""What a start on the embedded defaults loads. Without Redis, remote providers or an identity
+provider configured, and on a database already at the newest revision, the process leaves redis,
+httpx, alembic, jwt and cryptography unloaded (~44 MiB of RSS between them) and does not hold the
+neo4j driver's calendar and PackStream tables."""
 from __future__ import annotations
 
 import os
@@ -20,8 +21,9 @@ settings = Settings()
 create_app(settings)
 asyncio.run(prepare_database(settings))
 import neo4j.time
-print(sorted({m.split('.')[0] for m in sys.modules} & {'redis', 'httpx', 'alembic'}),
-      type(neo4j.time._DAYS_IN_MONTH).__name__)
+from neo4j._codec.packstream import v1
+print(sorted({m.split('.')[0] for m in sys.modules} & {'redis', 'httpx', 'alembic', 'jwt', 'cryptography'}),
+      type(neo4j.time._DAYS_IN_MONTH).__name__, type(v1.PACKED_UINT_16).__name__)
 """
 
 
@@ -35,5 +37,6 @@ def _start(data_dir: Path) -> str:
 
 
 def test_a_start_on_a_migrated_database_leaves_optional_libraries_unloaded(tmp_path: Path) -> None:
-    assert _start(tmp_path) == "['alembic'] OnDemand"  # a fresh database: alembic creates the schema
-    assert _start(tmp_path) == "[] OnDemand"  # the next start finds it at the newest revision
+    # a fresh database: alembic creates the schema
+    assert _start(tmp_path) == "['alembic'] OnDemand PackedUint16"
+    assert _start(tmp_path) == "[] OnDemand PackedUint16"  # the next start finds it at the newest revision

@@ -1,5 +1,6 @@
-"""The neo4j driver's calendar tables, swapped for on-demand mappings (graph/driver_tables.py),
-answer every lookup the driver's own dicts answered, and refuse the same keys."""
+"""The neo4j driver's calendar and PackStream tables, swapped for on-demand ones
+(graph/driver_tables.py), answer every lookup the driver's own tables answered, refuse the same
+keys, and the driver still encodes and decodes as before."""
 from __future__ import annotations
 
 import importlib
@@ -8,10 +9,12 @@ from datetime import date
 
 import neo4j.time
 import numpy as np
+from neo4j._codec.packstream import v1, v2
+from neo4j._codec.packstream._common import PackableBuffer, UnpackableBuffer
 import pytest
 
 import graph  # noqa: F401  # the package swaps the tables on import
-from graph.driver_tables import OnDemand, compact_calendar_tables
+from graph.driver_tables import OnDemand, PackedUint16, compact_calendar_tables, compact_packstream_tables
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +70,61 @@ def test_a_driver_without_such_tables_is_left_alone() -> None:
     module = types.SimpleNamespace(MIN_YEAR=1, MAX_YEAR=9999, _IS_LEAP_YEAR={}, _DAYS_IN_YEAR={}, _DAYS_IN_MONTH={})
     assert compact_calendar_tables(module) is False
     assert module._DAYS_IN_MONTH == {}
+
+
+@pytest.fixture(scope="module")
+def original_codec() -> types.ModuleType:
+    """A fresh copy of the PackStream v1 module, with the tables it builds at import."""
+    spec = importlib.util.find_spec("neo4j._codec.packstream.v1")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_codec_modules_hold_on_demand_tables() -> None:
+    for module in (v1, v2):
+        assert isinstance(module.PACKED_UINT_16, PackedUint16)
+        assert isinstance(module.UNPACKED_UINT_16, OnDemand) and not module.UNPACKED_UINT_16
+    assert compact_packstream_tables() is False  # already swapped
+
+
+def test_every_packstream_entry_answers_as_the_tables_did(original_codec: types.ModuleType) -> None:
+    packed, unpacked = original_codec.PACKED_UINT_16, original_codec.UNPACKED_UINT_16
+    assert type(packed) is list and len(packed) == len(v1.PACKED_UINT_16) == 0x10000
+    assert all(v1.PACKED_UINT_16[n] == b for n, b in enumerate(packed))
+    assert all(v1.PACKED_UINT_16[n] == packed[n] for n in (-1, -0x10000, np.int64(300)))
+    assert v1.PACKED_UINT_16[10:13] == packed[10:13] and v1.PACKED_UINT_16[::-4096] == packed[::-4096]
+    assert all(v1.UNPACKED_UINT_16[b] == n for b, n in unpacked.items())
+    for index in (0x10000, -0x10001):
+        with pytest.raises(IndexError):
+            packed[index]
+        with pytest.raises(IndexError):
+            v1.PACKED_UINT_16[index]
+    with pytest.raises(TypeError):
+        v1.PACKED_UINT_16[1.0]
+    for key in (b"\x01", b"\x00\x01\x02", "ab", 258):
+        with pytest.raises(KeyError):
+            v1.UNPACKED_UINT_16[key]
+
+
+@pytest.mark.parametrize("codec", [v1, v2])
+def test_the_driver_packs_and_unpacks_as_before(codec: types.ModuleType, original_codec: types.ModuleType) -> None:
+    values = [0, 127, -16, -17, -128, -129, 300, -300, 0x7FFF, -0x8000, 0x8000, 2**40,
+              "x" * 200, "y" * 70_000, list(range(300)), {f"k{i}": i for i in range(260)}, b"z" * 300, 1.5, None]
+
+    def packed(module: types.ModuleType, value: object) -> bytes:
+        buffer = PackableBuffer()
+        module.Packer(buffer).pack(value)
+        return bytes(buffer.data)
+
+    for value in values:
+        data = packed(codec, value)
+        assert data == packed(original_codec, value)
+        assert codec.Unpacker(UnpackableBuffer(data)).unpack() == value
+
+
+def test_a_codec_without_such_tables_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(v1, "PACKED_UINT_16", [b"\x00\x00"])
+    assert compact_packstream_tables() is False
+    assert v1.PACKED_UINT_16 == [b"\x00\x00"]

@@ -418,10 +418,15 @@ class SqlMemoryRepository:
         self._cache.forget(m for _, m in changed)
         return changed
 
-    async def catalog(self) -> list[CatalogRow]:
-        self._cache.clear()  # the caller rebuilds its whole view (start-up, a reset elsewhere)
+    async def catalog(self, after: MemoryId | None = None, limit: int | None = None) -> list[CatalogRow]:
+        if after is None:
+            self._cache.clear()  # the caller rebuilds its whole view (start-up, a reset elsewhere)
         c = memories.c
         query = sa.select(c.id, c.user_id, c.agent_id, c.run_id, c.invalidated_at.is_(None), c.expires_at)
+        if limit is not None:
+            query = query.order_by(c.id).limit(limit)
+        if after is not None:
+            query = query.where(c.id > after)
         async with self._sql.reading() as conn:
             result = await conn.execute(query)
             return [CatalogRow(id=i, scope=codec.scope_of(u, a, r), valid=bool(v), expires_at=x)

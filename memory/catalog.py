@@ -8,8 +8,8 @@ the sweep (memory/expiry.py) writes their end."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Callable, Iterable
 
 from memory.models import MemoryId, MemoryRecord, Scope, utcnow
 from memory.ports import Allow, CatalogRow
@@ -17,6 +17,7 @@ from memory.ports import Allow, CatalogRow
 # above this share of all memories, a per-id predicate beats building an allowed set
 _SET_MAX_SHARE = 0.3
 _ALLOWED_KEPT = 64  # scopes whose allowed set is kept between searches (sets of small scopes only)
+FILL_PAGE = 2_000  # rows read from SQL per page when the catalog is (re)built
 
 
 def _intern(value: str | None) -> str | None:
@@ -49,10 +50,21 @@ class ScopeCatalog:
         # one tenant's writes would make every other tenant's next search pay for that again
         self._allowed: dict[tuple[Scope, bool], frozenset[MemoryId]] = {}
 
-    def load(self, rows: Iterable[CatalogRow]) -> None:
-        self.clear()
-        for row in rows:
-            self.put(row.id, row.scope, row.valid, row.expires_at)
+    async def fill(self, pages: Callable[[MemoryId | None, int], Awaitable[Sequence[CatalogRow]]]) -> None:
+        """Rebuild from SQL a page at a time (`MemoryRepository.catalog`), then take the result
+        over at once, so that searches meanwhile see the old catalog, never a part of the new.
+        The rows of every memory read at once (100k: ~10 MiB) were freed around the ids kept
+        here, and Python's allocator cannot give such half-used pools back to the OS."""
+        fresh = ScopeCatalog(self.now)
+        after: MemoryId | None = None
+        while True:
+            rows = await pages(after, FILL_PAGE)
+            for row in rows:
+                fresh.put(row.id, row.scope, row.valid, row.expires_at)
+            if len(rows) < FILL_PAGE:
+                break
+            after = rows[-1].id
+        vars(self).update(vars(fresh))
 
     def put(self, id: MemoryId, scope: Scope, valid: bool, expires_at: datetime | None = None) -> None:
         self.drop(id)

@@ -102,8 +102,7 @@ class SqlFollower:
             await self._index.remove(gone)
 
     async def _resync(self, current: int) -> int:
-        rows = await self._views.reload(self._repo)
-        live = {row.id for row in rows}
+        live = await self._views.reload(self._repo)
         changed = await drop_extra(self._index, live) + await restore_missing(self._index, self._repo, live)
         self._seen = current
         self._own.clear()

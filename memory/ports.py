@@ -306,7 +306,10 @@ class MemoryRepository(Protocol):
         processes sharing the database changed."""
         ...
 
-    async def catalog(self) -> list[CatalogRow]: ...
+    async def catalog(self, after: MemoryId | None = None, limit: int | None = None) -> list[CatalogRow]:
+        """Every memory's owners, validity and expiry; with `limit`, a page of them by id after
+        `after` (the scope catalog is loaded from these, memory.catalog.ScopeCatalog.fill)."""
+        ...
 
     async def text_rows(self, after: MemoryId | None, limit: int) -> list[TextRow]:
         """A page of every memory's text, owners and mention keys, by id after `after` (the

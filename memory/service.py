@@ -165,9 +165,8 @@ class MemoryService:
     async def start(self) -> None:
         """Reconcile the vector index with SQL and start the background writers."""
         await self.follower.mark()  # first: what changes while we load is caught up later
-        rows = await self._repo.catalog()
-        self._catalog.load(rows)
-        await self.keeper.reconcile({row.id for row in rows})
+        await self._catalog.fill(self._repo.catalog)
+        await self.keeper.reconcile(self._catalog.ids())
         self.keeper.start()
         self.follower.start()
         if self.writer is not None:

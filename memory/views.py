@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from memory.catalog import ScopeCatalog
 from memory.models import MemoryId, MemoryRecord
-from memory.ports import CatalogRow, MemoryRepository
+from memory.ports import MemoryRepository
 from memory.text_index import TextIndex, row_of
 
 
@@ -28,10 +28,10 @@ class MemoryViews:
             if self.text is not None:
                 self.text.put(row_of(rec))
 
-    async def reload(self, repo: MemoryRepository) -> list[CatalogRow]:
-        """Both views rebuilt from SQL (the caller holds the write gate); the catalog's rows."""
-        rows = await repo.catalog()
-        self.catalog.load(rows)
+    async def reload(self, repo: MemoryRepository) -> set[MemoryId]:
+        """Both views rebuilt from SQL (the caller holds the write gate); the ids of every memory."""
+        await self.catalog.fill(repo.catalog)
+        live = self.catalog.ids()
         if self.text is not None:
             await self.text.fill(repo.text_rows)
-        return rows
+        return live

@@ -230,6 +230,22 @@ async def test_expiry_and_categories_round_trip_and_reach_the_catalog(any_reposi
     assert (await any_repository.get(s.record.id)).expires_at is None
 
 
+async def test_catalog_pages_by_id_and_whole(any_repository) -> None:
+    rows = [stored(f"note {i}", Scope("u", run_id=f"r{i % 2}"), offset_s=i, valid=i != 2) for i in range(5)]
+    await any_repository.commit(ChangeSet(writes=rows, history=[added(r) for r in rows]))
+    whole = {row.id: row for row in await any_repository.catalog()}
+    first = await any_repository.catalog(None, 2)
+    second = await any_repository.catalog(first[-1].id, 2)
+    third = await any_repository.catalog(second[-1].id, 2)
+    paged = first + second + third
+    assert [len(first), len(second), len(third)] == [2, 2, 1]
+    assert [row.id for row in paged] == sorted(r.record.id for r in rows) == sorted(whole)
+    assert all(row == whole[row.id] for row in paged)
+    assert {row.id: (row.scope, row.valid) for row in paged} == {r.record.id: (r.record.scope, r.record.valid)
+                                                                 for r in rows}
+    assert await any_repository.catalog(paged[-1].id, 2) == []
+
+
 async def test_text_rows_page_by_id_with_owners_validity_and_mention_keys(any_repository) -> None:
     rows = [stored(f"Caroline wrote note {i}", Scope("u", "a"), offset_s=i) for i in range(3)]
     rows.append(stored("nobody named here", Scope("v"), valid=False))

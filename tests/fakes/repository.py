@@ -131,8 +131,9 @@ class InMemoryRepository:
     async def changed_since(self, seq: int, limit: int) -> list[tuple[int, MemoryId]]:
         return [(e.seq or 0, e.memory_id) for e in self.log if (e.seq or 0) > seq][:limit]
 
-    async def catalog(self) -> list[CatalogRow]:
-        return [CatalogRow(id, r.scope, r.valid, r.expires_at) for id, (r, _, _) in self.rows.items()]
+    async def catalog(self, after: MemoryId | None = None, limit: int | None = None) -> list[CatalogRow]:
+        ids = sorted(id for id in self.rows if after is None or id > after)
+        return [CatalogRow(id, r.scope, r.valid, r.expires_at) for id in ids[:limit] for r in [self.rows[id][0]]]
 
     async def text_rows(self, after: MemoryId | None, limit: int) -> list[TextRow]:
         ids = sorted(id for id in self.rows if after is None or id > after)[:limit]

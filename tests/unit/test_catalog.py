@@ -4,9 +4,12 @@ import random
 
 import pytest
 
+import asyncio
+
+from memory import catalog as catalog_module
 from memory.catalog import ScopeCatalog
-from memory.models import Scope
-from memory.ports import admitted
+from memory.models import MemoryId, Scope
+from memory.ports import CatalogRow, admitted
 
 
 @pytest.fixture
@@ -103,3 +106,27 @@ def test_allowed_sets_kept_across_random_writes_always_equal_the_scope_rule() ->
             allow = c.allow(scope, wide)
             got = c.ids() if allow is None else {id for id in c.ids() if admitted(allow, id)}
             assert got == brute(c, scope, wide), (step, scope, wide)
+
+
+async def test_fill_reads_pages_and_takes_the_new_catalog_over_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(catalog_module, "FILL_PAGE", 3)
+    rows = [CatalogRow(f"n{i:02d}", Scope(f"u{i % 2}", run_id="r"), valid=i != 4) for i in range(7)]
+    c = ScopeCatalog()
+    c.put("old", Scope("u0"), valid=True)
+    seen: list[set[MemoryId]] = []
+    asked: list[MemoryId | None] = []
+
+    async def pages(after: MemoryId | None, limit: int) -> list[CatalogRow]:
+        asked.append(after)
+        seen.append(c.ids())  # what a search would see while the fill awaits SQL
+        await asyncio.sleep(0)
+        return [row for row in rows if after is None or row.id > after][:limit]
+
+    await c.fill(pages)
+    assert asked == [None, "n02", "n05"]
+    assert all(ids == {"old"} for ids in seen)
+    assert c.ids() == {row.id for row in rows}
+    assert brute(c, Scope("u0"), False) == {"n00", "n02", "n06"}
+    assert brute(c, Scope("u0", run_id="r"), True) == {"n00", "n02", "n04", "n06"}
+    c.put("later", Scope("u0"), valid=True)  # the taken-over state keeps working as before
+    assert brute(c, Scope("u0"), False) == {"n00", "n02", "n06", "later"} and len(c) == 8

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 import random
+import sys
 
 import pytest
-
-import asyncio
 
 from memory import catalog as catalog_module
 from memory.catalog import ScopeCatalog
@@ -130,3 +130,18 @@ async def test_fill_reads_pages_and_takes_the_new_catalog_over_at_once(monkeypat
     assert brute(c, Scope("u0", run_id="r"), True) == {"n00", "n02", "n04", "n06"}
     c.put("later", Scope("u0"), valid=True)  # the taken-over state keeps working as before
     assert brute(c, Scope("u0"), False) == {"n00", "n02", "n06", "later"} and len(c) == 8
+
+
+async def test_fill_leaves_each_owners_set_no_bigger_than_a_copy_of_it() -> None:
+    rows = [CatalogRow(f"m{i:05d}", Scope("big"), valid=True) for i in range(2_000)]
+
+    async def pages(after: MemoryId | None, limit: int) -> list[CatalogRow]:
+        return [row for row in rows if after is None or row.id > after][:limit]
+
+    c = ScopeCatalog()
+    await c.fill(pages)
+    members = c._by[0]["big"]
+    grown: set[MemoryId] = set()
+    for row in rows:
+        grown.add(row.id)
+    assert members == grown and sys.getsizeof(members) == sys.getsizeof(set(grown)) < sys.getsizeof(grown)

@@ -17,14 +17,18 @@ import graph  # noqa: F401  # the package swaps the tables on import
 from graph.driver_tables import OnDemand, PackedUint16, compact_calendar_tables, compact_packstream_tables
 
 
-@pytest.fixture(scope="module")
-def original() -> types.ModuleType:
-    """A fresh copy of neo4j.time, with the dicts it builds at import."""
-    spec = importlib.util.find_spec("neo4j.time")
+def fresh_copy(name: str) -> types.ModuleType:
+    """A new copy of a driver module, with the tables it builds at import."""
+    spec = importlib.util.find_spec(name)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def original() -> types.ModuleType:
+    return fresh_copy("neo4j.time")
 
 
 def test_the_driver_module_holds_on_demand_tables() -> None:
@@ -74,12 +78,7 @@ def test_a_driver_without_such_tables_is_left_alone() -> None:
 
 @pytest.fixture(scope="module")
 def original_codec() -> types.ModuleType:
-    """A fresh copy of the PackStream v1 module, with the tables it builds at import."""
-    spec = importlib.util.find_spec("neo4j._codec.packstream.v1")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return fresh_copy("neo4j._codec.packstream.v1")
 
 
 def test_the_codec_modules_hold_on_demand_tables() -> None:

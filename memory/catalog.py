@@ -53,8 +53,10 @@ class ScopeCatalog:
     async def fill(self, pages: Callable[[MemoryId | None, int], Awaitable[Sequence[CatalogRow]]]) -> None:
         """Rebuild from SQL a page at a time (`MemoryRepository.catalog`), then take the result
         over at once, so that searches meanwhile see the old catalog, never a part of the new.
-        The rows of every memory read at once (100k: ~10 MiB) were freed around the ids kept
-        here, and Python's allocator cannot give such half-used pools back to the OS."""
+        Nothing may write meanwhile (the caller holds the write gate, or nothing writes yet): a
+        put() into the old catalog would be lost. The rows of every memory read at once (100k:
+        ~10 MiB) were freed around the ids kept here, and Python's allocator cannot give such
+        half-used pools back to the OS."""
         fresh = ScopeCatalog(self.now)
         after: MemoryId | None = None
         while True:

@@ -125,10 +125,19 @@ class VectorIndex(Protocol):
     async def remove(self, ids: Sequence[MemoryId]) -> None: ...
 
     async def nearest(
-        self, query: Vector, k: int, allow: Allow = None
+        self, query: Vector, k: int, allow: Allow = None, *, exact: bool = True
     ) -> list[tuple[MemoryId, float]]:
         """Up to k (id, similarity) pairs, best first; similarity = 1 - cosine distance.
-        Only allowed ids are returned (and count towards k)."""
+        Only allowed ids are returned (and count towards k). `exact=False` lets the index rank
+        and score from a compressed copy of its vectors (similarities within ~2e-3): for
+        candidates whose final scores are read again with `similarities`."""
+        ...
+
+    async def similarities(
+        self, query: Vector, ids: Sequence[MemoryId], *, exact: bool = True
+    ) -> dict[MemoryId, float]:
+        """Similarity of `query` to each known id's vector (unknown ids are left out); `exact`
+        as for `nearest`."""
         ...
 
     async def vectors(self, ids: Sequence[MemoryId]) -> dict[MemoryId, Vector]: ...

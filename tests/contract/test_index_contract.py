@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 
 def unit(seed: int) -> np.ndarray:
@@ -31,3 +32,17 @@ async def test_save_and_load_round_trip_with_the_checkpoint(any_index) -> None:
     await any_index.upsert([("b", unit(2))])  # after the snapshot: not in the saved state
     assert await any_index.load() == 42
     assert await any_index.ids() == {"a"}
+
+
+async def test_similarities_score_the_known_ids_and_leave_out_the_others(any_index) -> None:
+    await any_index.upsert([(f"m{i}", unit(i)) for i in range(20)])
+    q = unit(99)
+    for exact, tolerance in ((True, 1e-5), (False, 3e-3)):
+        sims = await any_index.similarities(q, ["m3", "gone", "m11"], exact=exact)
+        assert set(sims) == {"m3", "m11"}
+        assert sims["m3"] == pytest.approx(float(unit(3) @ q), abs=tolerance)
+        assert sims["m11"] == pytest.approx(float(unit(11) @ q), abs=tolerance)
+    # ranking-grade scores still rank: the nearest of an allowed set comes first either way
+    allowed = {f"m{i}" for i in range(20)}
+    for exact in (True, False):
+        assert (await any_index.nearest(unit(5), 3, allow=allowed, exact=exact))[0][0] == "m5"

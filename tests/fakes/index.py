@@ -28,10 +28,17 @@ class BruteForceIndex:
         for id in ids:
             self._vectors.pop(id, None)
 
-    async def nearest(self, query: Vector, k: int, allow: Allow = None) -> list[tuple[MemoryId, float]]:
+    async def nearest(
+        self, query: Vector, k: int, allow: Allow = None, *, exact: bool = True
+    ) -> list[tuple[MemoryId, float]]:
         scored = [(id, float(np.dot(query, v))) for id, v in self._vectors.items() if admitted(allow, id)]
         scored.sort(key=lambda p: -p[1])
         return scored[:k]
+
+    async def similarities(
+        self, query: Vector, ids: Sequence[MemoryId], *, exact: bool = True
+    ) -> dict[MemoryId, float]:
+        return {id: float(np.dot(query, self._vectors[id])) for id in ids if id in self._vectors}
 
     async def vectors(self, ids: Sequence[MemoryId]) -> dict[MemoryId, Vector]:
         return {id: self._vectors[id] for id in ids if id in self._vectors}

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any, Sequence
 
+import numpy as np
 import pytest
 
 from memory.errors import InvalidInput
@@ -12,6 +14,9 @@ from memory.models import Message, Scope
 from memory.ranking import FusionMethod, FusionWeights, SearchMode, candidates, fuse, matched_terms, query_terms
 from memory.service import MemoryService
 from memory.timeparse import time_window
+from tests.fakes.embedder import HashingEmbedder
+from tests.fakes.index import BruteForceIndex
+from tests.fakes.repository import InMemoryRepository
 
 ALICE = Scope(user_id="alice")
 BOB = Scope(user_id="bob")
@@ -152,3 +157,51 @@ async def test_context_returns_the_neighbouring_memories_of_the_same_owner(servi
     assert (await service.search("jazz", ALICE, limit=1)).hits[0].context == ()
     with pytest.raises(InvalidInput, match="context"):
         await service.search("jazz", ALICE, context=6)
+
+
+class CoarseIndex(BruteForceIndex):
+    """Ranking-grade scores rounded to 0.05 (a compressed copy's, made obvious); exact ones exact.
+    Records which kind each search asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[tuple[str, bool]] = []
+
+    async def nearest(self, query: Any, k: int, allow: Any = None, *, exact: bool = True) -> list[tuple[str, float]]:
+        self.asked.append(("nearest", exact))
+        found = await super().nearest(query, k, allow)
+        return found if exact else [(id, round(s * 20) / 20) for id, s in found]
+
+    async def similarities(self, query: Any, ids: Sequence[str], *, exact: bool = True) -> dict[str, float]:
+        self.asked.append(("similarities", exact))
+        found = await super().similarities(query, ids)
+        return found if exact else {id: round(s * 20) / 20 for id, s in found.items()}
+
+
+async def test_candidates_rank_by_rough_scores_and_the_hits_report_exact_ones(repo: InMemoryRepository) -> None:
+    index = CoarseIndex()
+    embedder = HashingEmbedder()
+    svc = MemoryService(repo, index, embedder)
+    await svc.start()
+    texts = ["green tea every morning", "tea with lemon and honey", "espresso after lunch", "a walk by the lake"]
+    for text in texts:
+        await remember(svc, text)
+    query = "tea in the morning"
+    q = (await embedder.embed([query]))[0]
+    exact = {t: float(np.dot(q, (await embedder.embed([t]))[0])) for t in texts}
+
+    index.asked.clear()
+    hybrid = await svc.search(query, ALICE, limit=3)
+    assert ("nearest", False) in index.asked and ("similarities", True) in index.asked
+    assert ("nearest", True) not in index.asked
+    for hit in hybrid.hits:  # what a hit reports is exact, whatever ranked it
+        assert hit.scores.vector == pytest.approx(exact[hit.record.text], abs=1e-6)
+
+    # the vector score alone decides the order, or which hits pass: exact throughout
+    for kwargs in ({"mode": SearchMode.VECTOR}, {"threshold": -1.0}):
+        index.asked.clear()
+        found = await svc.search(query, ALICE, limit=3, **kwargs)
+        assert index.asked and all(exact_asked for _, exact_asked in index.asked)
+        assert [h.scores.vector for h in found.hits] == pytest.approx([exact[h.record.text] for h in found.hits],
+                                                                      abs=1e-6)
+    await svc.stop()

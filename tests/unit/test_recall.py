@@ -81,11 +81,11 @@ class RacingIndex(BruteForceIndex):
         super().__init__()
         self.meanwhile: Callable[[], Awaitable[object]] | None = None
 
-    async def nearest(self, query: Any, k: int, allow: Any = None) -> list[tuple[str, float]]:
+    async def nearest(self, query: Any, k: int, allow: Any = None, *, exact: bool = True) -> list[tuple[str, float]]:
         if self.meanwhile is not None:
             work, self.meanwhile = self.meanwhile, None
             await work()
-        return await super().nearest(query, k, allow)
+        return await super().nearest(query, k, allow, exact=exact)
 
 
 async def test_a_row_another_tenant_writes_during_a_search_is_not_returned(repo: InMemoryRepository) -> None:

@@ -71,3 +71,22 @@ async def test_a_scope_of_near_duplicates_is_ranked_as_an_exact_scan_would() -> 
         exact = sorted(allowed, key=lambda m: -float(vecs[int(m[1:])] @ q))[:10]
         assert [m for m, _ in hits] == exact
         assert [s for _, s in hits] == pytest.approx([float(vecs[int(m[1:])] @ q) for m in exact], abs=1e-6)
+
+
+async def test_ranking_grade_scans_score_from_the_mirror_and_exact_reads_from_hnswlib() -> None:
+    rng = np.random.default_rng(6)
+    vecs = unit(rng.standard_normal((3000, DIM)))
+    index = HnswIndex(None, dimension=DIM)
+    await index.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
+    allowed = {f"m{i}" for i in range(0, 3000, 3)}
+    q = unit(rng.standard_normal((1, DIM)))[0]
+    truth = {m: float(vecs[int(m[1:])] @ q) for m in allowed}
+    rough = await index.nearest(q, k=30, allow=allowed, exact=False)
+    exact = await index.nearest(q, k=30, allow=allowed)
+    assert [s for _, s in exact] == pytest.approx([truth[m] for m, _ in exact], abs=1e-6)
+    assert [s for _, s in rough] == pytest.approx([truth[m] for m, _ in rough], abs=3e-3)
+    assert [s for _, s in rough] != pytest.approx([truth[m] for m, _ in rough], abs=1e-6)  # the mirror's own
+    assert len({m for m, _ in rough} & {m for m, _ in exact}) >= 27  # the same candidates but near-ties
+    ids = [m for m, _ in rough]
+    assert await index.similarities(q, ids) == pytest.approx({m: truth[m] for m in ids}, abs=1e-6)
+    assert await index.similarities(q, ids, exact=False) == pytest.approx(dict(rough), abs=1e-7)

@@ -35,16 +35,19 @@ class SqlConnections:
         self._reader: SqliteThreads | None = None  # made on the first read(): most users never read that way
         self._file_writer: SqliteThreads | None = None  # made on the first write()
 
-    async def read(self, work: Callable[[sa.Connection], T]) -> T:
+    async def read(self, work: Callable[[sa.Connection], T], *, small: bool = False) -> T:
         """`work` (plain synchronous SQLAlchemy on one read connection) run off the event loop.
         On a SQLite file it runs whole in a reader thread: a statement through the async driver
         costs ~0.4 ms of CPU in hand-offs (a SELECT 1 costs 0.03 ms in a thread), and a search
-        issues several. Elsewhere it runs through the async connection (`run_sync`)."""
+        issues several. Elsewhere it runs through the async connection (`run_sync`).
+        `small`: a read of a few rows by key, which on a SQLite file runs on the loop's own
+        connection: ~0.3 ms of CPU there, against ~0.9 ms of waiting for the two thread hand-offs
+        around it (a search's hits at 100k memories, bench/server_bench.py)."""
         with translate_sql():
             if self._reader is None and self.sqlite:
                 self._reader = SqliteThreads.of(self.engine)
             if self._reader is not None:
-                return await self._reader.run(work)
+                return self._reader.run_here(work) if small else await self._reader.run(work)
             async with self.engine.connect() as conn:
                 return await conn.run_sync(work)
 

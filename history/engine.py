@@ -138,6 +138,7 @@ class SqliteThreads:
         event.listen(self._engine, "begin", _sqlite_on_begin)
         self._writer = writer
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="sql-write" if writer else "sql-read")
+        self._here: sa.Engine | None = None  # the event loop's own read connection (run_here)
 
     @classmethod
     def of(cls, engine: AsyncEngine, *, writer: bool = False) -> "SqliteThreads | None":
@@ -151,6 +152,18 @@ class SqliteThreads:
     async def run(self, work: Callable[[Connection], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._threads, self._run, work)
 
+    def run_here(self, work: Callable[[Connection], T]) -> T:
+        """`work` on the calling thread (the event loop's), on a connection of its own: for reads
+        that cost less than the two thread hand-offs around them."""
+        assert not self._writer  # nosec B101  # a write transaction never blocks the loop
+        if self._here is None:
+            self._here = sa.create_engine(self._engine.url, pool_size=1, max_overflow=0,
+                                          connect_args={"check_same_thread": False})
+            event.listen(self._here, "connect", _sqlite_on_connect)
+            event.listen(self._here, "begin", _sqlite_on_begin)
+        with self._here.connect() as conn:
+            return work(conn)
+
     def _run(self, work: Callable[[Connection], T]) -> T:
         if self._writer:  # BEGIN IMMEDIATE (_sqlite_on_begin); committed when `work` returns
             with self._engine.connect() as conn, conn.execution_options(**{WRITE_INTENT: True}).begin():
@@ -161,6 +174,8 @@ class SqliteThreads:
     def close(self) -> None:
         self._threads.shutdown(wait=True)
         self._engine.dispose()
+        if self._here is not None:
+            self._here.dispose()
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

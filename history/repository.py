@@ -37,6 +37,7 @@ from memory.ports import CatalogRow, ChangeSet, Order, PageCursor, TextRow
 
 # Keeps IN lists far below SQLite's and asyncpg's bound-parameter limits (32766 / 32767).
 _CHUNK = 500
+_SMALL_READ = 32  # rows by id read on the event loop's thread (history/connections.py: `small`)
 _MAX_ERROR_CHARS = 4000
 
 _DESCENDING = {Order.CREATED_DESC, Order.UPDATED_DESC}
@@ -44,6 +45,8 @@ _DESCENDING = {Order.CREATED_DESC, Order.UPDATED_DESC}
 # about a fifth of the read)
 _INSERT_HISTORY = sa.insert(memory_history).returning(memory_history.c.seq, sort_by_parameter_order=True)
 _BY_IDS = sa.select(*codec.RECORD_COLUMNS).where(memories.c.id.in_(sa.bindparam("ids", expanding=True)))
+_BY_IDS_WITH_EMBEDDING = (sa.select(*codec.RECORD_COLUMNS, memories.c.embedding)
+                          .where(memories.c.id.in_(sa.bindparam("ids", expanding=True))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,19 +238,37 @@ class SqlMemoryRepository:
         return codec.record_from_row(row) if row is not None else None
 
     async def get_many(self, ids: Sequence[MemoryId], *, recent: bool = False) -> dict[MemoryId, MemoryRecord]:
+        return (await self._read_many(ids, recent, embeddings=False))[0]
+
+    async def get_many_with_embeddings(
+        self, ids: Sequence[MemoryId], *, recent: bool = False
+    ) -> tuple[dict[MemoryId, MemoryRecord], dict[MemoryId, Vector]]:
+        return await self._read_many(ids, recent, embeddings=True)
+
+    async def _read_many(
+        self, ids: Sequence[MemoryId], recent: bool, embeddings: bool
+    ) -> tuple[dict[MemoryId, MemoryRecord], dict[MemoryId, Vector]]:
         found, missing = self._cache.lookup(ids) if recent else ({}, list(ids))
+        vectors: dict[MemoryId, Vector] = {}
         if not missing:
-            return found
+            return found, vectors
         read_at = self._cache.generation
+        statement = _BY_IDS_WITH_EMBEDDING if embeddings else _BY_IDS
 
         def read(conn: sa.Connection) -> list[MemoryRecord]:
-            return [codec.record_from_row(row) for chunk in _chunks(missing)
-                    for row in conn.execute(_BY_IDS, {"ids": chunk})]
+            records = []
+            for chunk in _chunks(missing):
+                for row in conn.execute(statement, {"ids": chunk}):
+                    records.append(codec.record_from_row(row[: len(codec.RECORD_COLUMNS)]))
+                    if embeddings:
+                        vectors[records[-1].id] = codec.decode_vector(row[-1])
+            return records
 
-        fresh = await self._sql.read(read)
+        # a search's hits (limit ~10, plus a margin) are read on the loop's own connection
+        fresh = await self._sql.read(read, small=recent and len(missing) <= _SMALL_READ)
         self._cache.fill(fresh, read_at)
         found.update((r.id, r) for r in fresh)
-        return found
+        return found, vectors
 
     async def find_by_hash(self, scope: Scope, hash: str) -> MemoryRecord | None:
         query = (

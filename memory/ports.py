@@ -251,6 +251,13 @@ class MemoryRepository(Protocol):
         shows only once this process has followed it. Without it, every row is read fresh."""
         ...
 
+    async def get_many_with_embeddings(
+        self, ids: Sequence[MemoryId], *, recent: bool = False
+    ) -> tuple[dict[MemoryId, MemoryRecord], dict[MemoryId, Vector]]:
+        """`get_many`'s rows and, for the rows read from the database in that same read, their
+        stored embeddings (rows answered from the recent ones have none here)."""
+        ...
+
     async def find_by_hash(self, scope: Scope, hash: str) -> MemoryRecord | None:
         """A valid memory owned by exactly `scope` with that text hash."""
         ...

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Awaitable, Sequence, TypeVar
 
+import numpy as np
+
 
 from memory.concurrency import together
 from memory.catalog import ScopeCatalog, admits
@@ -120,27 +122,35 @@ class Searcher:
             if len(kept) >= req.limit or exhausted or k >= self._scan_budget:
                 break
             k = min(k * 4, self._scan_budget)
+        # stored embeddings of the rows read for the hits: their exact scores without the index
+        stored: dict[MemoryId, Vector] = {}
         if lazy:
             head = max(req.limit, self._rerank_candidates) if self._reranks(req) else req.limit
-            kept, records = await self._rows_of_best(req, kept, head)
+            kept, records = await self._rows_of_best(req, kept, head, stored if vec is not None and not exact else None)
         reranked = await self._rerank(req, kept, records)
         best = kept[: req.limit]
         if vec is not None and not exact:
-            await self._exact_vector_scores(vec, best)
+            await self._exact_vector_scores(vec, best, stored)
         return [self._hit(c, records[c.id], terms, req.mode, reranked) for c in best]
 
     async def _rows_of_best(
-        self, req: SearchRequest, kept: list[Candidate], n: int
+        self, req: SearchRequest, kept: list[Candidate], n: int, embeddings: dict[MemoryId, Vector] | None
     ) -> tuple[list[Candidate], dict[MemoryId, MemoryRecord]]:
         """The first n of `kept` whose rows still admit them (owners are checked again on the rows
-        read: another tenant may have written while we awaited), with those rows."""
+        read: another tenant may have written while we awaited), with those rows; and, into
+        `embeddings` when given, the stored embeddings read with them."""
         best: list[Candidate] = []
         records: dict[MemoryId, MemoryRecord] = {}
         start = 0
         while len(best) < n and start < len(kept):
             chunk = kept[start : start + n - len(best) + 2]  # a small margin for rows changed meanwhile
             start += len(chunk)
-            rows = await self._repo.get_many([c.id for c in chunk], recent=True)
+            ids = [c.id for c in chunk]
+            if embeddings is None:
+                rows = await self._repo.get_many(ids, recent=True)
+            else:
+                rows, vectors = await self._repo.get_many_with_embeddings(ids, recent=True)
+                embeddings.update(vectors)
             now = self._catalog.now()
             for cand in chunk:
                 rec = rows.get(cand.id)
@@ -233,13 +243,19 @@ class Searcher:
             if cand.id in sims:
                 cand.scores["vector"] = sims[cand.id]
 
-    async def _exact_vector_scores(self, vec: Vector, hits: Sequence[Candidate]) -> None:
-        """The hits' vector scores, ranked by the compressed vectors, read again exactly: what a
-        hit reports is its exact cosine similarity."""
+    async def _exact_vector_scores(self, vec: Vector, hits: Sequence[Candidate], stored: dict[MemoryId, Vector]) -> None:
+        """The hits' vector scores, ranked by the compressed vectors, computed again exactly
+        (from the embeddings read with their rows, else the index's): what a hit reports is its
+        exact cosine similarity."""
+        query = np.asarray(vec, dtype=np.float32)
+        query = query / max(float(np.linalg.norm(query)), 1e-12)
         scored = [c for c in hits if "vector" in c.scores]
-        if scored:
-            sims = await self._index.similarities(vec, [c.id for c in scored], exact=True)
-            for cand in scored:
+        for cand in scored:
+            if (embedding := stored.get(cand.id)) is not None:
+                cand.scores["vector"] = float(embedding @ query) / max(float(np.linalg.norm(embedding)), 1e-12)
+        if rest := [c for c in scored if c.id not in stored]:
+            sims = await self._index.similarities(vec, [c.id for c in rest], exact=True)
+            for cand in rest:
                 cand.scores["vector"] = sims.get(cand.id, cand.scores["vector"])
 
     @staticmethod

@@ -261,3 +261,12 @@ async def test_text_rows_page_by_id_with_owners_validity_and_mention_keys(any_re
                                                             s.record.created_at)
         assert r.mentions == (("caroline",) if s.record.text.startswith("Caroline") else ())
     assert await any_repository.text_rows(got[-1].id, 3) == []
+
+
+async def test_rows_come_with_their_stored_embeddings_when_asked(any_repository) -> None:
+    one, two = stored("one", Scope("u")), stored("two", Scope("u"), 1)
+    await any_repository.commit(ChangeSet(writes=[one, two], history=[added(one), added(two)]))
+    rows, embeddings = await any_repository.get_many_with_embeddings([one.record.id, two.record.id, "gone"])
+    assert {id: r.text for id, r in rows.items()} == {one.record.id: "one", two.record.id: "two"}
+    assert set(embeddings) == set(rows)
+    assert np.array_equal(embeddings[two.record.id], two.embedding)

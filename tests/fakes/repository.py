@@ -59,6 +59,11 @@ class InMemoryRepository:
     async def get_many(self, ids: Sequence[MemoryId], *, recent: bool = False) -> dict[MemoryId, MemoryRecord]:
         return {id: self.rows[id][0] for id in ids if id in self.rows}
 
+    async def get_many_with_embeddings(
+        self, ids: Sequence[MemoryId], *, recent: bool = False
+    ) -> tuple[dict[MemoryId, MemoryRecord], dict[MemoryId, Vector]]:
+        return await self.get_many(ids), await self.embeddings(ids)
+
     async def find_by_hash(self, scope: Scope, hash: str) -> MemoryRecord | None:
         for rec, _, _ in self.rows.values():
             if rec.scope == scope and rec.hash == hash and rec.valid:

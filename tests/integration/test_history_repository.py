@@ -417,3 +417,14 @@ async def test_a_replica_reads_another_replicas_write_fresh_and_recent_once_it_f
     finally:
         await a.close()
         await b.close()
+
+
+async def test_rows_kept_from_an_earlier_read_come_without_embeddings(repository: SqlMemoryRepository) -> None:
+    # a search scores its hits from the embeddings read with their rows, and asks the index for
+    # the rest: the cache of recent rows holds no embeddings, so it must say which it lacks
+    await repository.commit(add(record("m1", "likes tea")))
+    await repository.get_many(["m1"], recent=True)  # now kept
+    await repository.commit(add(record("m2", "likes jazz")))
+    rows, embeddings = await repository.get_many_with_embeddings(["m1", "m2"], recent=True)
+    assert set(rows) == {"m1", "m2"} and set(embeddings) == {"m2"}
+    assert np.array_equal(embeddings["m2"], vector(0))

@@ -1,0 +1,28 @@
+"""history/connections.py: where reads of a SQLite file run, and that each sees the last commit."""
+from __future__ import annotations
+
+import threading
+
+import sqlalchemy as sa
+
+from history.connections import SqlConnections
+from history.engine import create_engine
+
+
+async def test_small_reads_run_on_the_loop_and_others_in_a_reader_thread(sqlite_url: str) -> None:
+    sql = SqlConnections(create_engine(sqlite_url))
+    try:
+        await sql.write(lambda conn: conn.exec_driver_sql("CREATE TABLE t (n INTEGER)"))
+
+        def count(conn: sa.Connection) -> tuple[str, int]:
+            return threading.current_thread().name, int(conn.exec_driver_sql("SELECT count(*) FROM t").scalar_one())
+
+        for n in (1, 2):
+            await sql.write(lambda conn: conn.exec_driver_sql("INSERT INTO t VALUES (1)"))
+            here, seen_here = await sql.read(count, small=True)
+            there, seen_there = await sql.read(count)
+            assert here == threading.current_thread().name and there.startswith("sql-read")
+            assert seen_here == seen_there == n  # both see the last commit (no read transaction left open)
+    finally:
+        sql.close()
+        await sql.engine.dispose()

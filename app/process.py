@@ -17,10 +17,16 @@ to do for a second (memory/providers/batching.py) and the process has grown by
 `malloc_release_growth_mib` since the last release, freed heap pages go back to the OS
 (malloc_trim); glibc would otherwise keep the peak of past passes and requests mapped for good.
 Not after every pass: a pass re-faults what the trim gave back, and 32 concurrent one-text
-callers lost 3-9% of their throughput to trims run after passes (at 8 MiB of growth)."""
+callers lost 3-9% of their throughput to trims run after passes (at 8 MiB of growth).
+
+`freeze_heap` runs once start-up has made what lives as long as the process (modules, the
+GraphQL schema, the stores, the per-memory tables): the cyclic garbage collector's oldest
+generation then no longer walks those objects. Its full collections, which stop the event loop
+and every request in flight, took ~120 ms at 100k memories, ~17 ms after the freeze."""
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import os
 import sys
@@ -45,6 +51,13 @@ def pin_threads() -> None:
         os.environ.setdefault(var, "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model is exported locally; never reach for the hub
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def freeze_heap() -> None:
+    """Exempt every object alive now from the cyclic collector (gc.freeze; O(1), and objects
+    freed later by their reference counts still go as usual)."""
+    gc.freeze()
+    log.debug("froze %d objects out of the cyclic collector's reach", gc.get_freeze_count())
 
 
 def _libc() -> ctypes.CDLL | None:

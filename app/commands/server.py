@@ -18,8 +18,8 @@ from aiohttp import web
 
 from app.ops import http, logs
 from app.ops.config import redact_url
-from app.ops.runtime import RUNTIME_KEY
-from app.process import tune_malloc
+from app.ops.runtime import RUNTIME_KEY, Runtime
+from app.process import freeze_heap, tune_malloc
 from app.settings import Settings
 from memory.background import cancel
 from memory.errors import StoreUnavailable
@@ -69,6 +69,7 @@ async def serve(settings: Settings, reload: Callable[[], Settings] | None = None
     finally:
         await probe.cleanup()
     metrics: web.AppRunner | None = None
+    settled = asyncio.create_task(_freeze_when_settled(runtime), name="freeze-heap")
     try:
         await _bind(runner, settings.host, port)
         log.info("serving http://%s:%d/graphql", settings.host, port)
@@ -80,10 +81,19 @@ async def serve(settings: Settings, reload: Callable[[], Settings] | None = None
         await stop.wait()
         log.info("stopping")
     finally:
+        await cancel(settled)
         if metrics is not None:
             await metrics.cleanup()
         await runner.cleanup()
     return 0
+
+
+async def _freeze_when_settled(runtime: Runtime) -> None:
+    """Freeze what start-up made before the port opens, and again once the text index, built
+    in the background, holds every memory (app/process.py: freeze_heap)."""
+    freeze_heap()
+    if runtime.service is not None and await runtime.service.text_index_built():
+        freeze_heap()
 
 
 def _is_redis_error(exc: BaseException) -> bool:

@@ -1,8 +1,13 @@
 """app/process.py: the heap release run when the embedder goes idle, and how `serve` builds it."""
 from __future__ import annotations
 
+import asyncio
+import gc
+
 import pytest
 
+from app.commands.server import _freeze_when_settled
+from app.ops.runtime import Runtime
 from app.process import HeapRelease, heap_release, resident_bytes
 from app.settings import ProcessSettings
 
@@ -78,3 +83,29 @@ def test_serve_builds_a_release_with_the_configured_growth_on_linux() -> None:
     release()
     release()  # a real trim, or none: either way the process goes on
     assert 0 < (resident_bytes() or 0) < 1 << 40
+
+
+class _SlowTextIndex:
+    def __init__(self) -> None:
+        self.built = asyncio.Event()
+
+    async def text_index_built(self) -> bool:
+        await self.built.wait()
+        return True
+
+
+async def test_serve_freezes_the_start_up_heap_and_again_once_the_text_index_is_built() -> None:
+    service = _SlowTextIndex()
+    runtime = Runtime()
+    runtime.service = service  # type: ignore[assignment]
+    try:
+        task = asyncio.create_task(_freeze_when_settled(runtime))
+        await asyncio.sleep(0)
+        at_start = gc.get_freeze_count()
+        assert at_start > 0 and gc.get_objects(generation=2) == []  # nothing left for full collections to walk
+        later = [[] for _ in range(3)]  # tables the text index builds meanwhile
+        service.built.set()
+        await task
+        assert gc.get_freeze_count() >= at_start + len(later)
+    finally:
+        gc.unfreeze()

@@ -37,6 +37,7 @@ _SQLITE_PRAGMAS = (
 # consulted) while another connection switches it too; that only happens when several
 # connections open a brand-new file together, and one retry was always enough in 900 trials.
 _WAL_ATTEMPTS = 20
+_HERE_CACHE_KIB = 256  # page cache of the event loop's own read connection (SqliteThreads.run_here)
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +161,7 @@ class SqliteThreads:
             self._here = sa.create_engine(self._engine.url, pool_size=1, max_overflow=0,
                                           connect_args={"check_same_thread": False})
             event.listen(self._here, "connect", _sqlite_on_connect)
+            event.listen(self._here, "connect", _small_page_cache)
             event.listen(self._here, "begin", _sqlite_on_begin)
         with self._here.connect() as conn:
             return work(conn)
@@ -188,6 +190,12 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         _use_wal(cursor)
     finally:
         cursor.close()
+
+
+def _small_page_cache(dbapi_connection: Any, _record: Any) -> None:
+    # a few rows by id per read: the index's upper pages are what stays hot, and the OS caches
+    # the file anyway (SQLite's default, 2 MiB, would be RSS for little)
+    dbapi_connection.execute(f"PRAGMA cache_size=-{_HERE_CACHE_KIB}")
 
 
 def _use_wal(cursor: Any) -> None:

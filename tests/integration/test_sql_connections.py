@@ -23,6 +23,9 @@ async def test_small_reads_run_on_the_loop_and_others_in_a_reader_thread(sqlite_
             there, seen_there = await sql.read(count)
             assert here == threading.current_thread().name and there.startswith("sql-read")
             assert seen_here == seen_there == n  # both see the last commit (no read transaction left open)
+        # the loop's connection reads a few rows by id: a small page cache of its own is enough
+        pages = await sql.read(lambda conn: int(conn.exec_driver_sql("PRAGMA cache_size").scalar_one()), small=True)
+        assert pages == -256
     finally:
         sql.close()
         await sql.engine.dispose()

@@ -356,8 +356,11 @@ class HnswIndex:
                 with self._labels_lock:
                     self._labels_for[id(known)] = (known, self._changes, kept[2])
             return kept[2]
-        to_label = self._id_to_label
-        labels = np.fromiter((to_label[m] for m in known if m in to_label), dtype=np.int64)
+        # one lookup per id, looped in C (a generator with two lookups took ~1.5 ms for 2,000 ids)
+        found = list(map(self._id_to_label.get, known))
+        if None in found:
+            found = [label for label in found if label is not None]
+        labels = np.array(found, dtype=np.int64)
         if isinstance(known, frozenset):
             with self._labels_lock:  # searches run in several threads at once
                 if len(self._labels_for) >= _LABEL_SETS_KEPT:

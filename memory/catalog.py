@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from memory.models import MemoryId, MemoryRecord, Scope, utcnow
-from memory.ports import Allow, CatalogRow
+from memory.ports import Allow, CatalogRow, ScopeIds
 
 # above this share of all memories, a per-id predicate beats building an allowed set
 _SET_MAX_SHARE = 0.3
@@ -48,7 +48,7 @@ class ScopeCatalog:
         # allowed sets handed out, by (scope, include_invalidated), until a write inside that scope
         # (`_forget_allowed`): every search of a scope would otherwise copy its whole id set, and
         # one tenant's writes would make every other tenant's next search pay for that again
-        self._allowed: dict[tuple[Scope, bool], frozenset[MemoryId]] = {}
+        self._allowed: dict[tuple[Scope, bool], ScopeIds] = {}
 
     async def fill(self, pages: Callable[[MemoryId | None, int], Awaitable[Sequence[CatalogRow]]]) -> None:
         """Rebuild from SQL a page at a time (`MemoryRepository.catalog`), then take the result
@@ -193,6 +193,7 @@ class ScopeCatalog:
         frozen = frozenset(smallest).intersection(*pools[1:]) if len(pools) > 1 else frozenset(smallest)
         if gone:
             frozen -= gone
+        frozen = ScopeIds(frozen, key)
         if not self._expires:  # with expiries, the hour can change the set without a write
             if len(self._allowed) >= _ALLOWED_KEPT:
                 self._allowed.pop(next(iter(self._allowed)))

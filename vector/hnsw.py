@@ -29,7 +29,7 @@ import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from collections.abc import Set
+from collections.abc import Hashable, Set
 from typing import Any, Callable, Collection, Sequence, TypeVar
 
 import hnswlib
@@ -37,7 +37,7 @@ import numpy as np
 
 from memory.errors import InvalidInput
 from memory.models import MemoryId, Vector
-from memory.ports import Allow
+from memory.ports import Allow, ScopeIds
 from vector import files
 from vector.labels import LabelIds
 from vector.mirror import VectorMirror
@@ -228,7 +228,8 @@ class HnswIndex:
         self._changes = 0
         self._changed: deque[MemoryId] = deque(maxlen=_CHANGES_LOGGED)
         # allowed set -> (the set, _changes then, its labels), for the last few sets searched
-        self._labels_for: dict[int, tuple[Set[MemoryId], int, np.ndarray]] = {}
+        # labels of the allowed sets of recent searches, by scope (ScopeIds) or by the set's id()
+        self._labels_for: dict[Hashable, tuple[Set[MemoryId], int, np.ndarray]] = {}
         self._labels_lock = threading.Lock()
 
     def _new_index(self, capacity: int) -> hnswlib.Index:
@@ -350,23 +351,33 @@ class HnswIndex:
         """The labels of an allowed set's ids. The scope catalog hands the same (frozen) set to
         every search of a scope until something changes, so the labels of the last few sets are
         kept (the entry holds its set: the id() key cannot be reused while it is kept)."""
-        kept = self._labels_for.get(id(known))
+        key = known.scope if isinstance(known, ScopeIds) else id(known)
+        kept = self._labels_for.get(key)
         if kept is not None and kept[0] is known and self._unchanged_in(known, kept[1]):
             if kept[1] != self._changes:  # checked up to now: the next search checks from here
                 with self._labels_lock:
-                    self._labels_for[id(known)] = (known, self._changes, kept[2])
+                    self._labels_for[key] = (known, self._changes, kept[2])
             return kept[2]
-        # one lookup per id, looped in C (a generator with two lookups took ~1.5 ms for 2,000 ids)
-        found = list(map(self._id_to_label.get, known))
-        if None in found:
-            found = [label for label in found if label is not None]
-        labels = np.array(found, dtype=np.int64)
+        if (kept is not None and isinstance(known, ScopeIds) and not kept[0] - known
+                and self._unchanged_in(kept[0], kept[1])):
+            # the scope's previous set, grown by adds (a user's add, then a search): its ids'
+            # labels still stand, and only the added ids are looked up
+            labels = np.concatenate([kept[2], self._labels_of_ids(known - kept[0])])
+        else:
+            labels = self._labels_of_ids(known)
         if isinstance(known, frozenset):
             with self._labels_lock:  # searches run in several threads at once
-                if len(self._labels_for) >= _LABEL_SETS_KEPT:
+                if key not in self._labels_for and len(self._labels_for) >= _LABEL_SETS_KEPT:
                     self._labels_for.pop(next(iter(self._labels_for)))
-                self._labels_for[id(known)] = (known, self._changes, labels)
+                self._labels_for[key] = (known, self._changes, labels)
         return labels
+
+    def _labels_of_ids(self, ids: Collection[MemoryId]) -> np.ndarray:
+        # one lookup per id, looped in C (a generator with two lookups took ~1.5 ms for 2,000 ids)
+        found = list(map(self._id_to_label.get, ids))
+        if None in found:
+            found = [label for label in found if label is not None]
+        return np.array(found, dtype=np.int64)
 
     def _changed_id(self, mid: MemoryId) -> None:
         self._changes += 1

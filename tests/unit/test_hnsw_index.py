@@ -11,6 +11,7 @@ import pytest
 
 from memory.errors import InvalidInput
 from vector import files
+from memory.ports import ScopeIds
 from vector.hnsw import HnswIndex
 
 DIM = 16
@@ -404,3 +405,41 @@ async def test_labels_kept_for_a_scopes_set_follow_only_changes_to_its_own_ids(r
     await index.upsert([(gone, q)])  # and comes back as the query itself
     vecs[gone] = q
     assert (await index.nearest(q, 5, scope))[0][0] == gone and len({id(labels) for labels in listed}) == 3
+
+
+async def test_a_scopes_next_set_after_adds_looks_up_only_the_added_ids(hnsw: HnswIndex, rng) -> None:
+    vecs = unit(rng, 400)
+    await hnsw.upsert([(f"m{i}", v) for i, v in enumerate(vecs[:300])])
+    looked_up: list[int] = []
+    real = hnsw._labels_of_ids
+    hnsw._labels_of_ids = lambda ids: (looked_up.append(len(ids)), real(ids))[1]  # type: ignore[method-assign]
+
+    def exact(q: np.ndarray, allowed: set[str]) -> list[str]:
+        return sorted(allowed, key=lambda m: -float(vecs[int(m[1:])] @ q))[:5]
+
+    mine = {f"m{i}" for i in range(0, 300, 3)}
+    q = vecs[7]
+    assert [m for m, _ in await hnsw.nearest(q, 5, allow=ScopeIds(mine, "alice"))] == exact(q, mine)
+    assert looked_up == [100]
+    # the user adds two memories, then searches: the catalog hands a new set for the same scope
+    await hnsw.upsert([("m300", vecs[300]), ("m301", vecs[301])])
+    grown = mine | {"m300", "m301"}
+    allowed = ScopeIds(grown, "alice")  # the catalog hands the same set until the scope changes
+    for q in (vecs[300], vecs[8]):
+        assert [m for m, _ in await hnsw.nearest(q, 5, allow=allowed)] == exact(q, grown)
+    assert looked_up == [100, 2]  # only the added ids; the same set again costs nothing
+    # a memory's vector changed in place (its label stands): the next set needs no look-up
+    moved = vecs[301] + 0.2 * vecs[5]
+    vecs[0] = moved / np.linalg.norm(moved)  # now near m301, and m0 was far from it
+    await hnsw.upsert([("m0", vecs[0])])
+    q = vecs[301]
+    assert [m for m, _ in await hnsw.nearest(q, 5, allow=ScopeIds(set(grown), "alice"))] == exact(q, grown)
+    assert looked_up[-1] == 0
+    # a memory left the scope (deleted): looked up afresh, and the other scope's sets are apart
+    await hnsw.remove(["m3"])
+    fewer = grown - {"m3"}
+    assert [m for m, _ in await hnsw.nearest(q, 5, allow=ScopeIds(fewer, "alice"))] == exact(q, fewer)
+    assert looked_up[-1] == 101
+    theirs = {f"m{i}" for i in range(1, 300, 3)}
+    assert [m for m, _ in await hnsw.nearest(q, 5, allow=ScopeIds(theirs, "bob"))] == exact(q, theirs)
+    assert looked_up[-1] == 100

@@ -47,7 +47,7 @@ class SqlConnections:
             if self._reader is None and self.sqlite:
                 self._reader = SqliteThreads.of(self.engine)
             if self._reader is not None:
-                return self._reader.run_here(work) if small else await self._reader.run(work)
+                return await (self._reader.run_small(work) if small else self._reader.run(work))
             async with self.engine.connect() as conn:
                 return await conn.run_sync(work)
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
@@ -37,7 +37,10 @@ _SQLITE_PRAGMAS = (
 # consulted) while another connection switches it too; that only happens when several
 # connections open a brand-new file together, and one retry was always enough in 900 trials.
 _WAL_ATTEMPTS = 20
-_HERE_CACHE_KIB = 256  # page cache of the event loop's own read connection (SqliteThreads.run_here)
+# the event loop's own read connection (SqliteThreads.run_small): its page cache, and how long it
+# waits for a lock before the read goes to a reader thread
+_HERE_CACHE_KIB = 256
+_HERE_BUSY_TIMEOUT_MS = 20
 
 log = logging.getLogger(__name__)
 
@@ -153,18 +156,24 @@ class SqliteThreads:
     async def run(self, work: Callable[[Connection], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._threads, self._run, work)
 
-    def run_here(self, work: Callable[[Connection], T]) -> T:
+    async def run_small(self, work: Callable[[Connection], T]) -> T:
         """`work` on the calling thread (the event loop's), on a connection of its own: for reads
-        that cost less than the two thread hand-offs around them."""
-        assert not self._writer  # nosec B101  # a write transaction never blocks the loop
+        that cost less than the two thread hand-offs around them. A file busy for more than a
+        moment (a recovery after a crash, another connection switching its journal) sends the read
+        to a reader thread, which may wait for it: the loop never does."""
+        assert not self._writer  # nosec B101  # a write transaction never runs on the loop
         if self._here is None:
             self._here = sa.create_engine(self._engine.url, pool_size=1, max_overflow=0,
                                           connect_args={"check_same_thread": False})
-            event.listen(self._here, "connect", _sqlite_on_connect)
-            event.listen(self._here, "connect", _small_page_cache)
+            event.listen(self._here, "connect", _loop_connection)
             event.listen(self._here, "begin", _sqlite_on_begin)
-        with self._here.connect() as conn:
-            return work(conn)
+        try:
+            with self._here.connect() as conn:
+                return work(conn)
+        except OperationalError as exc:
+            if not _busy(exc):
+                raise
+        return await self.run(work)
 
     def _run(self, work: Callable[[Connection], T]) -> T:
         if self._writer:  # BEGIN IMMEDIATE (_sqlite_on_begin); committed when `work` returns
@@ -192,10 +201,19 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def _small_page_cache(dbapi_connection: Any, _record: Any) -> None:
-    # a few rows by id per read: the index's upper pages are what stays hot, and the OS caches
-    # the file anyway (SQLite's default, 2 MiB, would be RSS for little)
+def _loop_connection(dbapi_connection: Any, _record: Any) -> None:
+    """The event loop's read connection waits for a lock only briefly (SqliteThreads.run_small
+    hands a busy read to a reader thread) and never switches the journal mode (that may wait
+    for a lock too; the other connections set WAL, which the file keeps). It reads a few rows by
+    id at a time: the index's upper pages are what stays hot, and the OS caches the file anyway,
+    so SQLite's default page cache (2 MiB) would be RSS for little."""
+    dbapi_connection.isolation_level = None  # BEGIN comes from _sqlite_on_begin, as elsewhere
+    dbapi_connection.execute(f"PRAGMA busy_timeout={_HERE_BUSY_TIMEOUT_MS}")
     dbapi_connection.execute(f"PRAGMA cache_size=-{_HERE_CACHE_KIB}")
+
+
+def _busy(exc: OperationalError) -> bool:
+    return isinstance(exc.orig, sqlite3.OperationalError) and "locked" in str(exc.orig)
 
 
 def _use_wal(cursor: Any) -> None:

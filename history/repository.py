@@ -249,23 +249,22 @@ class SqlMemoryRepository:
         self, ids: Sequence[MemoryId], recent: bool, embeddings: bool
     ) -> tuple[dict[MemoryId, MemoryRecord], dict[MemoryId, Vector]]:
         found, missing = self._cache.lookup(ids) if recent else ({}, list(ids))
-        vectors: dict[MemoryId, Vector] = {}
         if not missing:
-            return found, vectors
+            return found, {}
         read_at = self._cache.generation
         statement = _BY_IDS_WITH_EMBEDDING if embeddings else _BY_IDS
 
-        def read(conn: sa.Connection) -> list[MemoryRecord]:
-            records = []
+        def read(conn: sa.Connection) -> tuple[list[MemoryRecord], dict[MemoryId, Vector]]:
+            records, vectors = [], {}
             for chunk in _chunks(missing):
                 for row in conn.execute(statement, {"ids": chunk}):
                     records.append(codec.record_from_row(row[: len(codec.RECORD_COLUMNS)]))
                     if embeddings:
                         vectors[records[-1].id] = codec.decode_vector(row[-1])
-            return records
+            return records, vectors
 
         # a search's hits (limit ~10, plus a margin) are read on the loop's own connection
-        fresh = await self._sql.read(read, small=recent and len(missing) <= _SMALL_READ)
+        fresh, vectors = await self._sql.read(read, small=recent and len(missing) <= _SMALL_READ)
         self._cache.fill(fresh, read_at)
         found.update((r.id, r) for r in fresh)
         return found, vectors

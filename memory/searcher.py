@@ -13,7 +13,6 @@ from typing import Awaitable, Sequence, TypeVar
 
 import numpy as np
 
-
 from memory.concurrency import together
 from memory.catalog import ScopeCatalog, admits
 from memory.filters import Filter, select

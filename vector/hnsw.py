@@ -55,7 +55,7 @@ _THREADS = 2
 _LABEL_SETS_KEPT = 64  # allowed sets whose labels are kept (the scope catalog keeps as many sets)
 _CHANGES_LOGGED = 4096  # ids that came or went, newest last: a kept label set checks them, not every id
 _WARM_SLICE = 2000
-_INLINE_READS = 64  # vectors() of this few ids runs on the caller's thread (~16 us an id, under the GIL)
+_INLINE_READS = 64  # similarities() of this few ids run on the caller's thread (exact: ~16 us an id, under the GIL)
 _BULK_THREADS = max(1, min(2, os.cpu_count() or 1))
 
 
@@ -135,12 +135,6 @@ class HnswIndex:
         if len(ids) <= _INLINE_READS:
             return await self._inline(False, self._similarities_sync, q, list(ids), exact)
         return await self._locked(False, self._similarities_sync, q, list(ids), exact)
-
-    async def vectors(self, ids: Sequence[MemoryId]) -> dict[MemoryId, Vector]:
-        """Stored vectors of the known ids (L2-normalised copies; unknown ids are left out)."""
-        if len(ids) <= _INLINE_READS:
-            return await self._inline(False, self._vectors_sync, list(ids))
-        return await self._locked(False, self._vectors_sync, list(ids))
 
     async def ids(self) -> set[MemoryId]:
         await self._lock.acquire(False)
@@ -422,13 +416,6 @@ class HnswIndex:
         labels = [self._id_to_label[m] for m in known]
         sims = self._stored(labels) @ q if exact else self._mirror.scores(labels, q, self._stored)
         return {mid: float(sims[i]) for i, mid in enumerate(known)}
-
-    def _vectors_sync(self, ids: list[MemoryId]) -> dict[MemoryId, Vector]:
-        known = [mid for mid in dict.fromkeys(ids) if mid in self._id_to_label]
-        if not known:
-            return {}
-        rows = np.asarray(self._index.get_items([self._id_to_label[m] for m in known]), dtype=np.float32)
-        return {mid: rows[i].copy() for i, mid in enumerate(known)}
 
     def _clear_sync(self) -> None:
         self._reset()

@@ -8,10 +8,11 @@ that needs it.
 
 Each row is stored as int8 with its own scale (the row's largest component / 127): 37 MB at 100k
 x 384, half of the float16 copy it replaced. Ranking by it moves cosine scores by at most ~2e-3
-(measured on 100k MiniLM vectors), so the scan re-scores its final top k (plus a margin) exactly
-from hnswlib; on 400 queries over 2,000-memory scopes of near-duplicate texts the exact top 10
-came out the same as with float16 and as an exact scan (LoCoMo recall through bench/recall_quality.py
-unchanged).
+(measured on 100k MiniLM vectors). An exact scan re-scores its final top k (plus a margin) from
+hnswlib; on 400 queries over 2,000-memory scopes of near-duplicate texts the exact top 10 came
+out the same as with float16 and as an exact scan (LoCoMo recall through bench/recall_quality.py
+unchanged). Hybrid search ranks by the copy alone and scores only its hits exactly
+(memory/searcher.py), which left LoCoMo recall unchanged too.
 
 Labels are never reused (every add takes a new one), so rows are slots: a removed vector's slot
 goes to the next one written, and the copy grows with the live vectors, not with churn (only the

@@ -40,9 +40,6 @@ class BruteForceIndex:
     ) -> dict[MemoryId, float]:
         return {id: float(np.dot(query, self._vectors[id])) for id in ids if id in self._vectors}
 
-    async def vectors(self, ids: Sequence[MemoryId]) -> dict[MemoryId, Vector]:
-        return {id: self._vectors[id] for id in ids if id in self._vectors}
-
     async def ids(self) -> set[MemoryId]:
         return set(self._vectors)
 

@@ -44,6 +44,14 @@ class SearchRequest:
     as_of: datetime | None = None  # search what was known then; time expressions are relative to it
     rerank: bool | None = None  # None: when a reranker is configured
 
+    @property
+    def exact(self) -> bool:
+        """Whether every candidate needs its exact vector score: where that score alone decides
+        the order (VECTOR) or what passes (a threshold). Otherwise candidates are ranked by the
+        index's compressed vectors and only the hits returned are scored exactly (exact scores
+        of every candidate cost ~1 ms a search at 100k memories)."""
+        return self.mode is SearchMode.VECTOR or self.threshold is not None
+
 
 class Searcher:
     def __init__(
@@ -91,12 +99,8 @@ class Searcher:
         lazy = req.filters is None and req.as_of is None and not window
         records: dict[MemoryId, MemoryRecord] = {}
         vec: Vector | None = None
-        # candidates are ranked by the index's compressed vectors, and only the hits returned are
-        # scored exactly (exact scores of every candidate cost ~1 ms a search at 100k). Exact
-        # throughout where the vector score decides alone: VECTOR's order and a threshold.
-        exact = req.mode is SearchMode.VECTOR or req.threshold is not None
         while True:
-            vec, channels, exhausted = await self._channels(req, terms, keys, vec, k, exact)
+            vec, channels, exhausted = await self._channels(req, terms, keys, vec, k)
             found = candidates(channels)
             if lazy:
                 may_read = self._catalog.predicate(req.scope, req.include_invalidated)
@@ -111,7 +115,7 @@ class Searcher:
                                                       (r for r in present if self._valid_then(req, r, now)))}
                 kept = [c for c in found if c.id in passing]
             if vec is not None:
-                await self._fill_vector_scores(vec, kept, exact)
+                await self._fill_vector_scores(vec, kept, req.exact)
             used = list(channels) + (["time"] if window and _mark_in_window(kept, records, window) else [])
             kept = fuse(kept, used, self.weights)
             if req.threshold is not None:
@@ -125,10 +129,11 @@ class Searcher:
         stored: dict[MemoryId, Vector] = {}
         if lazy:
             head = max(req.limit, self._rerank_candidates) if self._reranks(req) else req.limit
-            kept, records = await self._rows_of_best(req, kept, head, stored if vec is not None and not exact else None)
+            with_embeddings = vec is not None and not req.exact
+            kept, records = await self._rows_of_best(req, kept, head, stored if with_embeddings else None)
         reranked = await self._rerank(req, kept, records)
         best = kept[: req.limit]
-        if vec is not None and not exact:
+        if vec is not None and not req.exact:
             await self._exact_vector_scores(vec, best, stored)
         return [self._hit(c, records[c.id], terms, req.mode, reranked) for c in best]
 
@@ -189,7 +194,7 @@ class Searcher:
         return True
 
     async def _channels(
-        self, req: SearchRequest, terms: list[str], keys: list[str], vec: Vector | None, k: int, exact: bool
+        self, req: SearchRequest, terms: list[str], keys: list[str], vec: Vector | None, k: int
     ) -> tuple[Vector | None, dict[str, list[tuple[MemoryId, float]]], bool]:
         """Each active channel's top k (id, score), run concurrently; exhausted = no channel was cut at k."""
         channels: dict[str, list[tuple[MemoryId, float]]] = {}
@@ -198,7 +203,7 @@ class Searcher:
             wide = req.include_invalidated or req.as_of is not None
             # the vector task first: it hands the query to the model thread at once, and the
             # lexical and graph channels (in memory, on this thread) then run while it encodes
-            vector = tg.create_task(self._nearest(req, vec, k, exact)) if req.mode is not SearchMode.LEXICAL else None
+            vector = tg.create_task(self._nearest(req, vec, k)) if req.mode is not SearchMode.LEXICAL else None
             lexical = (
                 tg.create_task(self._after_yield(self._text.lexical_search(req.scope, terms, k, wide)))
                 if req.mode is not SearchMode.VECTOR and terms else None
@@ -225,12 +230,12 @@ class Searcher:
         return await work
 
     async def _nearest(
-        self, req: SearchRequest, vec: Vector | None, k: int, exact: bool
+        self, req: SearchRequest, vec: Vector | None, k: int
     ) -> tuple[Vector, list[tuple[MemoryId, float]]]:
         if vec is None:
             vec = (await self._embedder.embed([req.query], req.scope.tenant))[0]
         wide = req.include_invalidated or req.as_of is not None
-        return vec, await self._index.nearest(vec, k, self._catalog.allow(req.scope, wide), exact=exact)
+        return vec, await self._index.nearest(vec, k, self._catalog.allow(req.scope, wide), exact=req.exact)
 
     async def _fill_vector_scores(self, vec: Vector, found: Sequence[Candidate], exact: bool) -> None:
         """Cosine similarity for candidates only the lexical channel found, so every hit explains it."""
@@ -242,7 +247,9 @@ class Searcher:
             if cand.id in sims:
                 cand.scores["vector"] = sims[cand.id]
 
-    async def _exact_vector_scores(self, vec: Vector, hits: Sequence[Candidate], stored: dict[MemoryId, Vector]) -> None:
+    async def _exact_vector_scores(
+        self, vec: Vector, hits: Sequence[Candidate], stored: dict[MemoryId, Vector]
+    ) -> None:
         """The hits' vector scores, ranked by the compressed vectors, computed again exactly
         (from the embeddings read with their rows, else the index's): what a hit reports is its
         exact cosine similarity."""

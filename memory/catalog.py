@@ -189,11 +189,9 @@ class ScopeCatalog:
         kept = self._allowed.get(key)
         if kept is not None and not self._expires:
             return kept
-        # frozen: the index's thread reads it while this thread writes the catalog
-        frozen = frozenset(smallest).intersection(*pools[1:]) if len(pools) > 1 else frozenset(smallest)
-        if gone:
-            frozen -= gone
-        frozen = ScopeIds(frozen, key)
+        members = smallest.intersection(*pools[1:]) if len(pools) > 1 else smallest
+        # frozen (one copy): the index's thread reads it while this thread writes the catalog
+        frozen = ScopeIds(members - gone if gone else members, key)
         if not self._expires:  # with expiries, the hour can change the set without a write
             if len(self._allowed) >= _ALLOWED_KEPT:
                 self._allowed.pop(next(iter(self._allowed)))

@@ -26,6 +26,7 @@ from history.credentials import SqlCredentialStore
 from history.engine import create_engine
 from history.exports import SqlExportStore
 from history.project import SqlProjectSettingsStore
+from history.vector_space import SqlVectorSpaceStore
 from history.repository import SqlMemoryRepository
 from history.webhooks import SqlWebhookStore
 from memory.categories import DEFAULT_CATEGORIES, check_categories
@@ -35,6 +36,7 @@ from memory.ports import LLM, Embedder, Reranker, Vision
 from memory.providers.local_embedder import OnnxEmbedder, SentenceTransformerEmbedder
 from memory.ranking import FusionMethod, FusionWeights
 from memory.service import MemoryService, ServiceOptions
+from memory.vector_space import settle_vector_space
 from vector.hnsw import HnswIndex
 
 log = logging.getLogger(__name__)
@@ -155,6 +157,11 @@ async def open_stores(settings: Settings, on_step: StepHook = _no_steps) -> Asyn
     await prepare_database(settings)  # refuses a database ahead of the code, or behind it without auto_migrate
     on_step("migrations", "done")
     engine = create_engine(settings.sql_url())
+    try:  # refuses memories embedded by another model than the configured one
+        await settle_vector_space(SqlVectorSpaceStore(engine), settings.embedder.vector_space())
+    except BaseException:
+        await engine.dispose()
+        raise
     repo = SqlMemoryRepository(engine, record_cache=settings.memory.record_cache)
     index = HnswIndex(settings.data_dir / "index", dimension=settings.embedder.dimension)
     try:

@@ -17,6 +17,7 @@ from app.ops.config_sources import file_sources
 from memory.categories import check_categories
 from memory.errors import InvalidInput
 from memory.options import EXCLUSIVE_RELATIONS, ServiceOptions
+from memory.vector_space import VectorSpace
 
 # the core's defaults are the settings' defaults: one set, kept in memory/options.py
 _CORE = ServiceOptions()
@@ -53,6 +54,11 @@ class EmbedderSettings(BaseModel):
             return self.cache_dir
         base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         return Path(base) / "agentmem"
+
+    def vector_space(self) -> VectorSpace:
+        """The space this embedder's vectors are in (both local runtimes give the same vectors)."""
+        int8 = self.provider == "onnx" and self.quantized
+        return VectorSpace(self.model, self.dimension, "int8" if int8 else "float32")
 
 
 class LLMSettings(BaseModel):

@@ -18,6 +18,7 @@ from sqlmodel import Field
 from history import credential_tables as _credential_tables  # noqa: F401
 from history import export_tables as _export_tables  # noqa: F401
 from history import project_tables as _project_tables  # noqa: F401
+from history import vector_space_tables as _vector_space_tables  # noqa: F401
 from history import webhook_tables as _webhook_tables  # noqa: F401
 from history.base import BigSerial, HistoryBase, UtcDateTime
 

@@ -25,7 +25,8 @@ from history.repository import SqlMemoryRepository
 from memory.errors import InvalidInput
 from memory.index_keeper import IndexKeeper
 from memory.models import Feedback, MemoryRecord, Scope, StoredMemory, utcnow
-from memory.ports import ChangeSet, Order, PageCursor
+from memory.ports import ChangeSet, Embedder, Order, PageCursor
+from memory.vector_space import VectorSpace
 
 PAGE = 500
 GRAPH_FLUSH_ROWS = 5000
@@ -58,6 +59,8 @@ async def export(settings: Settings, out: TextIO, scope: Scope | None = None) ->
             "format": codec.FORMAT, "version": codec.VERSION, "schema": await migrate.current(settings.sql_url()),
             "exported_at": utcnow().isoformat(), "scope": codec.scope_json(scope) if scope else None,
             "dimension": settings.embedder.dimension,
+            # the configured embedder's, which open_stores found the stored memories to be in
+            "vector_space": asdict(settings.embedder.vector_space()),
         })
         after: PageCursor | None = None
         while True:
@@ -117,11 +120,14 @@ class _Importer:
         self.entities: list[dict[str, Any]] = []
         self.relations: list[dict[str, Any]] = []
         self.footer: dict[str, Any] | None = None
+        # set by the header: the file's embeddings are of another model, so its texts are embedded again
+        self.embedder: Embedder | None = None
 
     async def feed(self, number: int, data: dict[str, Any]) -> None:
         kind = data.get("kind")
         if kind == "header":
-            _check_header(data, self.settings)
+            if _check_header(data, self.settings) and self.embedder is None:
+                self.embedder = bootstrap.build_embedder(self.settings)
         elif kind == "memory":
             self.units.append(data)
             if len(self.units) >= PAGE:
@@ -151,6 +157,8 @@ class _Importer:
         change = ChangeSet()
         feedback: list[Feedback] = []
         dimension = self.settings.embedder.dimension
+        texts = [u["record"]["text"] for u in units if u.get("record") is not None and u["id"] not in existing]
+        fresh = iter(await self.embedder.embed(texts) if self.embedder is not None and texts else ())
         for unit in units:
             if unit["id"] in existing:
                 self.counts.skip("memory (id exists)")
@@ -158,7 +166,8 @@ class _Importer:
             existing.add(unit["id"])  # the same id twice in one file is imported once
             if unit.get("record") is not None:
                 rec = codec.record_from(unit["id"], unit["record"])
-                change.writes.append(StoredMemory(rec, codec.vector_from(unit["embedding"], dimension)))
+                vector = next(fresh) if self.embedder is not None else codec.vector_from(unit["embedding"], dimension)
+                change.writes.append(StoredMemory(rec, vector))
                 self.counts.memories += 1
                 if unit.get("feedback"):
                     feedback.append(codec.feedback_from(unit["id"], unit["feedback"]))
@@ -180,12 +189,22 @@ class _Importer:
         self.counts.relations += len(relations)
 
 
-def _check_header(data: dict[str, Any], settings: Settings) -> None:
+def _check_header(data: dict[str, Any], settings: Settings) -> bool:
+    """Whether the file's embeddings are of another vector space than the configured embedder's
+    (its texts are then embedded again instead). Files written before the header named the space
+    are taken to hold the configured one, as long as the dimension agrees."""
     if data.get("format") != codec.FORMAT or data.get("version") != codec.VERSION:
         raise InvalidInput(f"not an {codec.FORMAT} version {codec.VERSION} file (header: {data})")
+    if data.get("vector_space") is not None:
+        try:
+            exported = VectorSpace(**data["vector_space"])
+        except TypeError as exc:
+            raise InvalidInput(f"the header's vector_space is not one: {data['vector_space']!r}") from exc
+        return exported != settings.embedder.vector_space()
     if data.get("dimension") != settings.embedder.dimension:
         raise InvalidInput(f"the export holds {data.get('dimension')}-dimensional embeddings; this deployment "
                            f"uses {settings.embedder.dimension} (embedder.dimension)")
+    return False
 
 
 async def import_lines(settings: Settings, lines: Iterable[str]) -> tuple[Counts, bool]:
@@ -193,14 +212,18 @@ async def import_lines(settings: Settings, lines: Iterable[str]) -> tuple[Counts
     async with bootstrap.open_stores(settings) as stores:
         repo, graph = stores.repo, stores.graph
         importer = _Importer(settings, stores)
-        for number, line in enumerate(lines, 1):
-            if line.strip():
-                try:
-                    data = json.loads(line)
-                except ValueError as exc:
-                    raise InvalidInput(f"line {number} is not JSON: {exc}") from exc
-                await importer.feed(number, data)
-        await importer.flush_memories()
+        try:
+            for number, line in enumerate(lines, 1):
+                if line.strip():
+                    try:
+                        data = json.loads(line)
+                    except ValueError as exc:
+                        raise InvalidInput(f"line {number} is not JSON: {exc}") from exc
+                    await importer.feed(number, data)
+            await importer.flush_memories()
+        finally:
+            if importer.embedder is not None:
+                await importer.embedder.aclose()  # type: ignore[attr-defined]
         if graph is not None:
             await importer.flush_graph()
         if importer.counts.memories:

@@ -9,15 +9,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from app.bootstrap import service_context
+from app.bootstrap import open_stores, service_context
 from app.commands import transfer_io as transfer
+from app.commands.transfer_codec import vector_json
 from app.settings import GraphSettings, Settings
 from graph.embedded import EmbeddedArcadeDB
 from graph.store import Neo4jGraphStore
 from memory.models import FeedbackRating, Message, Scope
+from memory.ranking import SearchMode
 from memory.service import MemoryService
+from memory.vector_space import VectorSpaceMismatch
 
 ALICE, BOB = Scope(user_id="alice"), Scope(user_id="bob", agent_id="helper")
 
@@ -135,3 +139,30 @@ async def test_import_refuses_another_dimension_and_reports_truncation(tmp_path:
         await transfer.import_lines(settings, [json.dumps(header)])
     counts, complete = await transfer.import_lines(settings, [json.dumps({**header, "dimension": 384})])
     assert not complete and counts.memories == 0
+
+
+async def test_another_models_memories_are_refused_at_open_and_embedded_again_by_an_import(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "float", graph=GraphSettings(enabled=False))
+    async with service_context(settings) as service:
+        await service.add([Message("user", "Remember the blue door")], ALICE, infer=False)
+    rows = await exported(settings)
+    assert rows[0]["vector_space"] == {"model": "all-MiniLM-L6-v2", "dimension": 384, "weights": "float32"}
+
+    int8 = settings.model_copy(update={"embedder": settings.embedder.model_copy(update={"quantized": True})})
+    with pytest.raises(VectorSpaceMismatch, match=r"by all-MiniLM-L6-v2 \(384 dimensions, float32 weights\).*"
+                                                  r"for all-MiniLM-L6-v2 \(384 dimensions, int8 weights\)"):
+        async with open_stores(int8):
+            pass
+    async with open_stores(settings):  # the record is unchanged: the first embedder still opens it
+        pass
+
+    # a file from another model (of another dimension, too): its texts are embedded again by this
+    # deployment's model; its vectors, which this index could not even hold, are not read
+    rows[0]["vector_space"] = {"model": "another-model", "dimension": 768, "weights": "float32"}
+    memory = next(r for r in rows if r["kind"] == "memory")
+    memory["embedding"] = vector_json(np.ones(768, dtype=np.float32))
+    target = Settings(data_dir=tmp_path / "target", graph=GraphSettings(enabled=False))
+    assert (await imported(target, rows)).memories == 1
+    async with service_context(target) as service:
+        hit = (await service.search("Remember the blue door", ALICE, limit=1, mode=SearchMode.VECTOR)).hits[0]
+        assert hit.record.text == "Remember the blue door" and hit.score > 0.999

@@ -24,7 +24,7 @@ since 32 clients share the key) and drives it over HTTP with aiohttp clients in 
   the time from an add acknowledged on one to the memory being found by a search on the other.
 
 Raw limits come from child processes (bench/raw_limits.py) with the runtime the service uses:
-ONNX batch-64 encode throughput and single-sentence latency (1 intra-op thread), hnswlib knn
+ONNX batch-64 encode throughput and single-sentence latency (embedder.threads intra-op threads), hnswlib knn
 at the largest size. Prints figures; asserts nothing.
 """
 from __future__ import annotations
@@ -342,13 +342,15 @@ async def replica_phase(http: aiohttp.ClientSession, tmp: Path, adds: int) -> di
 async def run(args: argparse.Namespace) -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     # the model file the service runs (the int8 copy with embedder.quantized), made by the server on first use
-    onnx = subprocess.run([sys.executable, "-c", "from app.settings import Settings; "
+    service = subprocess.run([sys.executable, "-c", "from app.settings import Settings; "
                            "from memory.providers.local_embedder import default_onnx_path, model_dir, quantize_onnx, "
                            "quantized_path; e = Settings().embedder; p = default_onnx_path(model_dir(), "
                            "e.resolved_cache_dir()); q = quantized_path(p); "
-                           "e.quantized and not q.is_file() and quantize_onnx(p, q); print(q if e.quantized else p)"],
-                          cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-    raw = run_child("onnx", ["--threads", "1", "--onnx-path", onnx])
+                           "e.quantized and not q.is_file() and quantize_onnx(p, q); "
+                           "print(q if e.quantized else p, e.threads)"],
+                          cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    onnx, threads = service[0], service[1]
+    raw = run_child("onnx", ["--threads", threads, "--onnx-path", onnx])
     hnsw = run_child("hnsw", ["--size", str(max(sizes)), "--wrapper-max", "0"])
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -392,7 +394,8 @@ def report(raw: dict[str, Any], hnsw: dict[str, Any], adds: dict[str, Any], rows
     batch64 = raw.get("batch64_per_s", float("nan"))
     single = raw.get("single_p50_ms", float("nan"))
     print("\n== AgentMem through the real server (python -m app serve) vs raw limits, this machine ==")
-    print(f"raw ONNX batch-64 encode (1 thread)     {batch64:9.1f} sentences/s")
+    print(f"raw limits of {raw.get('name', 'onnxruntime')}")
+    print(f"raw ONNX batch-64 encode                {batch64:9.1f} sentences/s")
     print(f"raw ONNX single encode p50 / p95        {single:9.2f} / {raw.get('single_p95_ms', float('nan')):.2f} ms")
     print(f"raw hnswlib knn at {max(sizes):,} p50 / p95   {hnsw.get('knn_p50_ms', float('nan')):9.3f} / "
           f"{hnsw.get('knn_p95_ms', float('nan')):.3f} ms")

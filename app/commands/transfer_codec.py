@@ -1,7 +1,8 @@
 """The JSON Lines export format, version 1. One object per line, each with a "kind":
 
 - header: {"format": "agentmem-export", "version": 1, "schema": <alembic revision>, "exported_at",
-  "scope": {...} | null, "dimension"}
+  "scope": {...} | null, "dimension", "vector_space": {"model", "dimension", "weights"} (absent in
+  older files): the embedding model the vectors come from; an import into another one re-embeds}
 - memory: {"id", "record": {...} | null (deleted; history only), "embedding": base64 of
   little-endian float32 | null, "history": [{event, old_text, new_text, scope, created_at, actor,
   role, reason}, ...], "feedback": {rating, reason, actor, created_at} | null (absent in older files)}

@@ -184,6 +184,9 @@ class _Importer:
     async def flush_graph(self) -> None:
         entities, relations = self.entities, self.relations
         self.entities, self.relations = [], []
+        if self.embedder is not None and entities:  # entity matching compares name embeddings: one model's
+            vectors = await self.embedder.embed([e["name"] for e in entities])
+            entities = [{**e, "embedding": [float(x) for x in vector]} for e, vector in zip(entities, vectors)]
         await graph_dump.restore(self.graph, entities, relations)
         self.counts.entities += len(entities)
         self.counts.relations += len(relations)
@@ -221,11 +224,11 @@ async def import_lines(settings: Settings, lines: Iterable[str]) -> tuple[Counts
                         raise InvalidInput(f"line {number} is not JSON: {exc}") from exc
                     await importer.feed(number, data)
             await importer.flush_memories()
+            if graph is not None:
+                await importer.flush_graph()
         finally:
             if importer.embedder is not None:
                 await importer.embedder.aclose()  # type: ignore[attr-defined]
-        if graph is not None:
-            await importer.flush_graph()
         if importer.counts.memories:
             # rows written by the import replay into the saved index (memory/index_keeper.py)
             await IndexKeeper(stores.index, repo).reconcile({row.id for row in await repo.catalog()})

@@ -166,3 +166,25 @@ async def test_another_models_memories_are_refused_at_open_and_embedded_again_by
     async with service_context(target) as service:
         hit = (await service.search("Remember the blue door", ALICE, limit=1, mode=SearchMode.VECTOR)).hits[0]
         assert hit.record.text == "Remember the blue door" and hit.score > 0.999
+
+
+@pytest.mark.slow
+async def test_an_import_of_another_models_export_embeds_entity_names_again(
+    tmp_path: Path, bolt_server: EmbeddedArcadeDB, graph_store: Neo4jGraphStore
+) -> None:
+    source = settings_for(tmp_path / "source", bolt_server)
+    async with service_context(source) as service:
+        await service.add_relation(ALICE, "alice", "WORKS_AT", "acme corporation")
+    rows = await exported(source)
+    rows[0]["vector_space"] = {"model": "another-model", "dimension": 768, "weights": "float32"}
+    for row in rows:
+        if row["kind"] == "entity":
+            row["embedding"] = [1.0] * 768
+    await graph_store.reset()
+    target = settings_for(tmp_path / "target", bolt_server)
+    await imported(target, rows)
+    names = await graph_store.entity_embeddings(ALICE)
+    assert sorted(names) == ["acme corporation", "alice"] and {v.shape for v in names.values()} == {(384,)}
+    async with service_context(target) as service:  # a new mention is matched against the re-embedded names
+        await service.add_relation(ALICE, "alice", "LIKES", "acme corp")
+    assert sorted(await graph_store.entity_embeddings(ALICE)) == ["acme corporation", "alice"]

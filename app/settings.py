@@ -34,6 +34,9 @@ class GraphSettings(BaseModel):
     embedded_start_timeout_s: float = Field(90.0, gt=0)
 
 
+LOCAL_MODEL = "all-MiniLM-L6-v2"  # the model the local providers run (memory/providers/local_embedder.py)
+
+
 class EmbedderSettings(BaseModel):
     provider: Literal["onnx", "sentence-transformers", "openai"] = "onnx"
     base_url: str | None = None
@@ -56,9 +59,11 @@ class EmbedderSettings(BaseModel):
         return Path(base) / "agentmem"
 
     def vector_space(self) -> VectorSpace:
-        """The space this embedder's vectors are in (both local runtimes give the same vectors)."""
-        int8 = self.provider == "onnx" and self.quantized
-        return VectorSpace(self.model, self.dimension, "int8" if int8 else "float32")
+        """The space this embedder's vectors are in. Both local runtimes run the bundled model
+        (`model` names the remote one) and give the same vectors."""
+        if self.provider == "openai":
+            return VectorSpace(self.model, self.dimension)
+        return VectorSpace(LOCAL_MODEL, self.dimension, "int8" if self.provider == "onnx" and self.quantized else "float32")
 
 
 class LLMSettings(BaseModel):

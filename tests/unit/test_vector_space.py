@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.settings import EmbedderSettings
 from memory.vector_space import VectorSpace, VectorSpaceMismatch, settle_vector_space
 
 FLOAT = VectorSpace("all-MiniLM-L6-v2", 384)
@@ -55,3 +56,15 @@ async def test_a_record_another_replica_made_meanwhile_is_not_overridden() -> No
 
 def test_the_space_names_model_dimension_and_weights() -> None:
     assert str(INT8) == "all-MiniLM-L6-v2 (384 dimensions, int8 weights)"
+
+
+def test_the_configured_space_names_the_model_that_runs() -> None:
+    # the local runtimes always run the bundled model, whatever `model` (the remote model's name) says
+    local = EmbedderSettings(model="text-embedding-3-small")
+    assert local.vector_space() == FLOAT
+    assert EmbedderSettings(provider="sentence-transformers").vector_space() == FLOAT
+    assert EmbedderSettings(quantized=True).vector_space() == INT8
+    assert EmbedderSettings(provider="sentence-transformers", quantized=True).vector_space() == FLOAT  # onnx only
+    remote = EmbedderSettings(provider="openai", base_url="http://localhost:1/v1", model="text-embedding-3-small",
+                              dimension=1536, quantized=True)
+    assert remote.vector_space() == VectorSpace("text-embedding-3-small", 1536)

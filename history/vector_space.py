@@ -3,13 +3,13 @@ beside the memories whose embeddings it describes, on SQLite or PostgreSQL."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from history.connections import SqlConnections
 from history.project import PROJECT
 from history.tables import MemoryRow
 from history.vector_space_tables import vector_space as t
+from memory.errors import Conflict
 from memory.models import utcnow
 from memory.vector_space import VectorSpace
 
@@ -33,7 +33,7 @@ class SqlVectorSpaceStore:
                 changed = await conn.execute(t.update().where(t.c.id == PROJECT).values(**values))
                 if changed.rowcount == 0:
                     await conn.execute(t.insert().values(id=PROJECT, **values))
-        except IntegrityError:  # another replica recorded one first: theirs stands, and is checked next start
+        except Conflict:  # another replica inserted its record first: theirs stands (settle_vector_space reads it back)
             pass
 
     async def holds_memories(self) -> bool:

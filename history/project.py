@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from history.connections import SqlConnections
 from history.project_tables import project_settings as t
@@ -31,9 +31,15 @@ class SqlProjectSettingsStore:
         values = {"custom_categories": categories_out(settings.custom_categories),
                   "custom_instructions": settings.custom_instructions, "updated_at": settings.updated_at}
         async with self._sql.writing() as conn:
-            changed = await conn.execute(t.update().where(t.c.id == PROJECT).values(**values))
-            if changed.rowcount == 0:
-                await conn.execute(t.insert().values(id=PROJECT, **values))
+            await put_project_row(conn, t, values)
+
+
+async def put_project_row(conn: AsyncConnection, table: sa.Table, values: dict[str, Any]) -> None:
+    """Write the project's one row of `table` (keyed by PROJECT), whether or not it exists yet. Two
+    first writes at once: the later insert raises Conflict (history.errors.translate_sql)."""
+    changed = await conn.execute(table.update().where(table.c.id == PROJECT).values(**values))
+    if changed.rowcount == 0:
+        await conn.execute(table.insert().values(id=PROJECT, **values))
 
 
 def _settings(row: Any) -> ProjectSettings:

@@ -6,14 +6,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from history.connections import SqlConnections
-from history.project import PROJECT
-from history.tables import MemoryRow
+from history.project import PROJECT, put_project_row
+from history.tables import memories
 from history.vector_space_tables import vector_space as t
 from memory.errors import Conflict
 from memory.models import utcnow
 from memory.vector_space import VectorSpace
-
-memories = MemoryRow.__table__  # type: ignore[attr-defined]
 
 
 class SqlVectorSpaceStore:
@@ -30,9 +28,7 @@ class SqlVectorSpaceStore:
                   "recorded_at": utcnow()}
         try:
             async with self._sql.writing() as conn:
-                changed = await conn.execute(t.update().where(t.c.id == PROJECT).values(**values))
-                if changed.rowcount == 0:
-                    await conn.execute(t.insert().values(id=PROJECT, **values))
+                await put_project_row(conn, t, values)
         except Conflict:  # another replica inserted its record first: theirs stands (settle_vector_space reads it back)
             pass
 

@@ -157,23 +157,25 @@ class _Importer:
         change = ChangeSet()
         feedback: list[Feedback] = []
         dimension = self.settings.embedder.dimension
-        texts = [u["record"]["text"] for u in units if u.get("record") is not None and u["id"] not in existing]
-        fresh = iter(await self.embedder.embed(texts) if self.embedder is not None and texts else ())
+        records: list[tuple[MemoryRecord, str]] = []  # with the file's embedding
         for unit in units:
             if unit["id"] in existing:
                 self.counts.skip("memory (id exists)")
                 continue
             existing.add(unit["id"])  # the same id twice in one file is imported once
             if unit.get("record") is not None:
-                rec = codec.record_from(unit["id"], unit["record"])
-                vector = next(fresh) if self.embedder is not None else codec.vector_from(unit["embedding"], dimension)
-                change.writes.append(StoredMemory(rec, vector))
+                records.append((codec.record_from(unit["id"], unit["record"]), unit["embedding"]))
                 self.counts.memories += 1
                 if unit.get("feedback"):
                     feedback.append(codec.feedback_from(unit["id"], unit["feedback"]))
             else:
                 self.counts.deleted += 1
             change.history += [codec.history_from(unit["id"], h) for h in unit.get("history") or ()]
+        if self.embedder is None:
+            change.writes = [StoredMemory(rec, codec.vector_from(vector, dimension)) for rec, vector in records]
+        elif records:  # the file's vectors are of another model: its texts are embedded again
+            vectors = await self.embedder.embed([rec.text for rec, _ in records])
+            change.writes = [StoredMemory(rec, vector) for (rec, _), vector in zip(records, vectors)]
         self.counts.history += len(change.history)
         if change.writes or change.history:
             await self.repo.commit(change)

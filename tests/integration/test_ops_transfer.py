@@ -145,6 +145,7 @@ async def test_another_models_memories_are_refused_at_open_and_embedded_again_by
     settings = Settings(data_dir=tmp_path / "float", graph=GraphSettings(enabled=False))
     async with service_context(settings) as service:
         await service.add([Message("user", "Remember the blue door")], ALICE, infer=False)
+        await service.add([Message("user", "I like jazz")], ALICE, infer=False)
     rows = await exported(settings)
     assert rows[0]["vector_space"] == {"model": "all-MiniLM-L6-v2", "dimension": 384, "weights": "float32"}
 
@@ -157,15 +158,19 @@ async def test_another_models_memories_are_refused_at_open_and_embedded_again_by
         pass
 
     # a file from another model (of another dimension, too): its texts are embedded again by this
-    # deployment's model; its vectors, which this index could not even hold, are not read
+    # deployment's model; its vectors, which this index could not even hold, are not read. The first
+    # memory appears twice (imported once), so each text must still get its own vector
     rows[0]["vector_space"] = {"model": "another-model", "dimension": 768, "weights": "float32"}
-    memory = next(r for r in rows if r["kind"] == "memory")
-    memory["embedding"] = vector_json(np.ones(768, dtype=np.float32))
+    memories = [r for r in rows if r["kind"] == "memory"]
+    for memory in memories:
+        memory["embedding"] = vector_json(np.ones(768, dtype=np.float32))
+    rows.insert(rows.index(memories[0]) + 1, dict(memories[0]))
     target = Settings(data_dir=tmp_path / "target", graph=GraphSettings(enabled=False))
-    assert (await imported(target, rows)).memories == 1
+    assert (await imported(target, rows)).memories == 2
     async with service_context(target) as service:
-        hit = (await service.search("Remember the blue door", ALICE, limit=1, mode=SearchMode.VECTOR)).hits[0]
-        assert hit.record.text == "Remember the blue door" and hit.score > 0.999
+        for text in ("Remember the blue door", "I like jazz"):
+            hit = (await service.search(text, ALICE, limit=1, mode=SearchMode.VECTOR)).hits[0]
+            assert hit.record.text == text and hit.score > 0.999
 
 
 @pytest.mark.slow

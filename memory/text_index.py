@@ -49,9 +49,10 @@ _TF_MAX = (1 << _TF_BITS) - 1
 _NEVER = math.inf  # the expiry of a memory without one
 _STEM_CACHE_MAX = 200_000
 _MASKS_KEPT = 8  # at least; more while they fit in _MASK_BYTES
-# scope masks kept between searches: one byte a memory each, so 80 scopes at 100k memories. A
-# mask rebuilt per search cost ~0.4 ms of the loop in the server (three passes over every memory)
-_MASK_BYTES = 8_000_000
+# scope masks kept between searches, one bit a memory each (packed): 80 scopes at 100k memories.
+# A mask rebuilt per search cost ~0.4 ms of the loop in the server (three passes over every
+# memory); unpacking a kept one costs ~15 us, and as bools they took 8 MB
+_MASK_BYTES = 1_000_000
 FILL_PAGE = 1_000  # rows read from SQL per page: bounds the fill's memory and how long a page holds writers
 
 
@@ -86,8 +87,20 @@ def _docs(table: dict[str, Postings], key: str) -> np.ndarray:
 @dataclass(slots=True)
 class _KeptMask:
     version: int  # TextIndex._version when it was made
-    mask: np.ndarray
+    bits: np.ndarray  # np.packbits of the mask
+    size: int  # docs the mask covers
     stats: tuple[int, float] | None = None  # (memories in it, their mean length in words), once asked
+    unpacked: np.ndarray | None = None  # the mask as bools, on the one kept mask last read (TextIndex._open)
+
+    def mask(self, n: int) -> np.ndarray:
+        """As bools over n docs: docs added after it was made are outside its scope (an add
+        inside it drops the kept mask)."""
+        if self.unpacked is None or self.unpacked.shape[0] < n:
+            mask = np.zeros(n, dtype=bool)
+            mask[: self.size] = np.unpackbits(self.bits, count=self.size).view(bool)
+            mask.flags.writeable = False  # shared by the readers of one search
+            self.unpacked = mask
+        return self.unpacked
 
 
 def row_of(rec: MemoryRecord) -> TextRow:
@@ -146,6 +159,7 @@ class TextIndex:
         # kept masks, dropped by a change inside their scope (`_touched`): another tenant's writes
         # leave them standing (a mask made before docs were added is extended, see _mask)
         self._masks: dict[tuple[Scope, bool], _KeptMask] = {}
+        self._open: _KeptMask | None = None  # the one kept mask that holds its bools unpacked
 
     def __len__(self) -> int:
         return len(self._doc)
@@ -332,24 +346,27 @@ class TextIndex:
         key = (scope, include_invalidated)
         kept = self._masks.pop(key, None)
         if kept is not None and kept.version == self._version:
-            n = len(self._ids)
-            if kept.mask.shape[0] < n:  # docs added since, none of them inside the scope: same statistics
-                longer = np.zeros(n, dtype=bool)
-                longer[: kept.mask.shape[0]] = kept.mask
-                longer.flags.writeable = False
-                kept.mask = longer
             self._masks[key] = kept  # put back last: least recently used first out
-            return kept.mask
+            # docs added since are none of them inside the scope: the same statistics
+            return self._opened(kept).mask(len(self._ids))
         mask = self._compute_mask(scope, include_invalidated)
         mask.flags.writeable = False  # shared by the readers of one search
         if self._expiring == 0 or include_invalidated:
             while len(self._masks) >= self._masks_kept():
                 self._masks.pop(next(iter(self._masks)))
-            self._masks[key] = _KeptMask(self._version, mask)
+            kept = _KeptMask(self._version, np.packbits(mask), mask.shape[0], unpacked=mask)
+            self._masks[key] = self._opened(kept)
         return mask
 
+    def _opened(self, kept: _KeptMask) -> _KeptMask:
+        """`kept` becomes the one kept mask whose bools stay unpacked (the one this search reads)."""
+        if self._open is not None and self._open is not kept:
+            self._open.unpacked = None
+        self._open = kept
+        return kept
+
     def _masks_kept(self) -> int:
-        return max(_MASKS_KEPT, _MASK_BYTES // max(len(self._ids), 1))
+        return max(_MASKS_KEPT, _MASK_BYTES // max(len(self._ids) // 8, 1))
 
     def _compute_mask(self, scope: Scope, include_invalidated: bool) -> np.ndarray:
         n = len(self._ids)
@@ -408,12 +425,12 @@ class TextIndex:
     def _scope_stats(self, key: tuple[Scope, bool], mask: np.ndarray) -> tuple[int, float]:
         """(memories in the mask, their mean length in words), kept with the mask when it is kept."""
         kept = self._masks.get(key)
-        if kept is not None and kept.mask is mask and kept.stats is not None:
+        if kept is not None and kept.unpacked is mask and kept.stats is not None:
             return kept.stats
         n = mask.shape[0]
         total = int(np.count_nonzero(mask))
         stats = total, (max(float(self._length[:n][mask].mean()), 1.0) if total else 1.0)
-        if kept is not None and kept.mask is mask:
+        if kept is not None and kept.unpacked is mask:
             kept.stats = stats
         return stats
 

@@ -354,3 +354,17 @@ async def test_masks_kept_across_random_writes_answer_as_a_fresh_index_does() ->
             want = await fresh.lexical_search(scope, [term], 10, wide)
             assert [id for id, _ in got] == [id for id, _ in want], (step, scope, term)
             assert [s for _, s in got] == pytest.approx([s for _, s in want]), (step, scope, term)
+
+
+async def test_kept_masks_hold_a_bit_per_memory_and_only_the_last_read_one_as_bools() -> None:
+    index = TextIndex()
+    users = [Scope(user_id=f"u{i}") for i in range(40)]
+    index.add_rows(row(f"m{i}", f"harbour crane {i}", users[i % 40]) for i in range(8_000))
+    for scope in users:
+        assert len(await ids(index, scope, "harbour")) == 10
+    kept = list(index._masks.values())
+    assert len(kept) == 40 and all(k.bits.nbytes == 1_000 for k in kept)
+    assert [k for k in kept if k.unpacked is not None] == [kept[-1]]
+    # a kept mask read again answers as before, after another scope's adds grew the index
+    index.put(row("late", "harbour crane late", users[1]))
+    assert await ids(index, users[0], "harbour") == sorted(f"m{i}" for i in range(0, 8_000, 40))[:10]

@@ -152,7 +152,10 @@ class TextIndex:
         self._text_hash = np.zeros(capacity, dtype=np.int64)
         self._words: dict[str, Postings] = {}
         self._keys: dict[str, Postings] = {}
-        self._named: dict[MemoryId, tuple[str, ...]] = {}
+        # doc -> the mention keys its memory names (None: none, or a tombstone); equal key tuples
+        # are one object (`_key_sets`): most memories name the same few people and places
+        self._named: list[tuple[str, ...] | None] = []
+        self._key_sets: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._tombstones = 0
         self._expiring = 0  # live memories with an expiry: none, and masks need no clock
         self._version = 0  # bumped when doc numbers change (compaction): every cached mask is stale
@@ -221,10 +224,9 @@ class TextIndex:
             _add(self._words, stem, doc << _TF_BITS | min(tf, _TF_MAX))
         named = row.mentions if row.mentions is not None else mentioned(row.text)
         keys = tuple(sorted({sys.intern(key) for key in named}))
-        if keys:
-            self._named[id] = keys
-            for key in keys:
-                _add(self._keys, key, doc)
+        self._named.append(self._key_sets.setdefault(keys, keys) if keys else None)
+        for key in keys:
+            _add(self._keys, key, doc)
 
     def drop(self, id: MemoryId) -> None:
         doc = self._doc.get(id)
@@ -272,7 +274,7 @@ class TextIndex:
             self._expiring -= 1
         self._expires[doc] = _NEVER
         del self._doc[id]
-        self._named.pop(id, None)
+        self._named[doc] = None
         self._ids[doc] = None
         self._alive[doc] = False
         self._valid[doc] = False
@@ -322,6 +324,8 @@ class TextIndex:
         self._alive[:m] = True
         self._alive[m:] = False
         self._valid[m:] = False
+        self._named = [keys for id, keys in zip(self._ids, self._named) if id is not None]
+        self._key_sets = {keys: keys for keys in self._named if keys is not None}
         self._ids = [id for id in self._ids if id is not None]
         self._doc = {id: i for i, id in enumerate(self._ids)}
         self._tombstones = 0
@@ -487,4 +491,4 @@ class TextIndex:
         """The keys each memory names, sorted (memories that name none are absent)."""
         if not self.ready and self._fallback is not None:
             return await self._fallback.mentions(ids)
-        return {id: list(keys) for id in ids if (keys := self._named.get(id))}
+        return {id: list(keys) for id in ids if (doc := self._doc.get(id)) is not None and (keys := self._named[doc])}

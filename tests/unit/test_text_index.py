@@ -115,6 +115,8 @@ async def test_answers_survive_compaction_of_many_replaced_texts() -> None:
         await fresh.lexical_search(ALICE, ["sailing", "final"], 20)
     assert await index.mentioning(ALICE, ["dana"], 7) == await fresh.mentioning(ALICE, ["dana"], 7)
     assert await index.mention_counts(ALICE, ["dana"]) == {"dana": 500}
+    # each memory's own keys moved with it to its new doc number; the dropped ones name nothing
+    assert await index.mentions(["m0", "m1497", "m1", "m1498"]) == {"m0": ["dana"], "m1497": ["dana"]}
 
 
 async def test_replacing_texts_alone_compacts_too() -> None:

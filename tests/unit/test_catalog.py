@@ -88,6 +88,20 @@ def test_another_tenants_writes_keep_a_scopes_allowed_set_and_writes_inside_it_r
     assert c.allow(Scope("tiny"), False) == {"a"} and c.allow(Scope(agent_id="bot"), False) == {"a", "b"}
 
 
+def test_a_searched_owners_ids_are_held_once_and_a_later_write_leaves_the_handed_out_set_as_it_was() -> None:
+    c = ScopeCatalog()
+    for i in range(30):
+        c.put(f"big{i}", Scope("big"), valid=True)
+    c.put("a", Scope("tiny"), valid=True)
+    handed = c.allow(Scope("tiny"), False)
+    assert c._by[0]["tiny"] is handed  # the owner's set is the allowed set itself, not a second copy
+    c.put("b", Scope("tiny"), valid=True)  # the index's thread may still be reading `handed`
+    assert handed == {"a"} and c.allow(Scope("tiny"), False) == {"a", "b"}
+    c.drop("a")
+    assert handed == {"a"} and c.allow(Scope("tiny"), False) == {"b"}
+    assert c.allow(Scope("nobody"), False) == frozenset() and "nobody" not in c._by[0]
+
+
 def test_allowed_sets_kept_across_random_writes_always_equal_the_scope_rule() -> None:
     rng = random.Random(3)
     c = ScopeCatalog()

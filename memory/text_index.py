@@ -47,7 +47,9 @@ B = 0.75
 _TF_BITS = 4
 _TF_MAX = (1 << _TF_BITS) - 1
 _NEVER = math.inf  # the expiry of a memory without one
-_STEM_CACHE_MAX = 200_000
+# word -> stem for the most frequent words: ~70 ns a word saved (PyStemmer takes ~150 ns), while a
+# large vocabulary's rare words would make a bigger cache RSS (~120 bytes a word) for nothing
+_STEM_CACHE_MAX = 20_000
 _MASKS_KEPT = 8  # at least; more while they fit in _MASK_BYTES
 # scope masks kept between searches, one bit a memory each (packed): 80 scopes at 100k memories.
 # A mask rebuilt per search cost ~0.4 ms of the loop in the server (three passes over every

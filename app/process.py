@@ -7,10 +7,14 @@ the environment already says otherwise. This module imports nothing heavy for th
 
 `tune_malloc` is applied once by `serve` before the model and the index load. glibc gives each
 thread that allocates its own arena (up to 8 x cores): the embedder, SQLite and index threads
-would each keep a fragmented copy of their peak, so `malloc_arena_max` defaults to 2. A fixed
-mmap threshold returns the embedder's large buffers to the OS at once, but turns every one of
-them into an mmap/munmap pair: with it, 32 concurrent adds ran at 64-78% of raw batch encoding,
-without it at 93-97% (bench/server_bench.py), so it is off by default (docs/deploy.md).
+would each keep a fragmented copy of their peak, so `malloc_arena_max` defaults to 2. glibc's
+thresholds adapt upwards as big buffers are freed, until free heap is given back only by a trim.
+A low fixed mmap threshold (256 KiB) turned every one of the embedder's buffers into an
+mmap/munmap pair (32 concurrent adds at 64-78% of raw batch encoding, against 93-97%); so the
+mmap threshold is fixed high (32 MiB: only the index and the largest batches are mmapped) and
+the trim threshold low (4 MiB of free heap on top goes back at once): at 100k memories that
+held 12 MiB less RSS idle and 15 MiB less right after a search load, for 32-client adds within
+noise of the adaptive thresholds (docs/deploy.md).
 
 `HeapRelease` is what keeps RSS down without that threshold: once the embedder has had nothing
 to do for a second (memory/providers/batching.py) and the process has grown by

@@ -347,11 +347,13 @@ class ProcessSettings(BaseModel):
     keeps glibc's default."""
 
     malloc_arena_max: int = Field(2, ge=0, description="malloc arenas (glibc's default is 8 per core)")
+    # fixed together: a fixed trim threshold alone would also fix glibc's mmap threshold at 128 KiB
     malloc_mmap_threshold_kib: int = Field(
-        0, ge=0, description="allocations this big and larger are mmapped and returned to the OS when freed "
+        32768, ge=0, description="allocations this big and larger are mmapped and returned to the OS when freed "
         "(0: glibc's adaptive threshold)")
     malloc_trim_threshold_kib: int = Field(
-        0, ge=0, description="free memory at the top of the heap beyond this goes back to the OS (0: glibc's default)")
+        4096, ge=0, description="free memory at the top of the heap beyond this goes back to the OS at once "
+        "(0: glibc's adaptive default)")
     malloc_release_growth_mib: int = Field(
         4, ge=0, description="once the embedder has been idle for a second, freed heap goes back to the OS "
         "(malloc_trim) if the process has grown this much since the last time (0: never)")

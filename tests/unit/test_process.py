@@ -1,4 +1,5 @@
-"""app/process.py: the heap release run when the embedder goes idle, and how `serve` builds it."""
+"""app/process.py: the malloc settings `serve` applies, the heap release run when the embedder goes
+idle, and how `serve` builds it."""
 from __future__ import annotations
 
 import asyncio
@@ -8,7 +9,8 @@ import pytest
 
 from app.commands.server import _freeze_when_settled
 from app.ops.runtime import Runtime
-from app.process import HeapRelease, heap_release, resident_bytes
+from app import process
+from app.process import HeapRelease, heap_release, resident_bytes, tune_malloc
 from app.settings import ProcessSettings
 
 MIB = 1024 * 1024
@@ -114,3 +116,26 @@ async def test_serve_freezes_the_start_up_heap_and_again_once_the_text_index_is_
 def _walked(obj: object) -> bool:
     """Whether the cyclic collector still walks `obj` (frozen objects are in none of its generations)."""
     return any(tracked is obj for tracked in gc.get_objects())
+
+
+class FakeLibc:
+    def __init__(self) -> None:
+        self.options: list[tuple[int, int]] = []
+
+    def mallopt(self, option: int, value: int) -> int:
+        self.options.append((option, value))
+        return 1
+
+
+def test_serve_fixes_both_malloc_thresholds_by_default_and_zero_leaves_glibcs_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    libc = FakeLibc()
+    monkeypatch.setattr(process, "_libc", lambda: libc)
+    tune_malloc(ProcessSettings())
+    # M_ARENA_MAX, M_MMAP_THRESHOLD, M_TRIM_THRESHOLD: a fixed trim threshold alone would pin the
+    # mmap threshold at glibc's 128 KiB, so the two are set together
+    assert libc.options == [(-8, 2), (-3, 32 * MIB), (-1, 4 * MIB)]
+    libc.options.clear()
+    tune_malloc(ProcessSettings(malloc_arena_max=0, malloc_mmap_threshold_kib=0, malloc_trim_threshold_kib=0))
+    assert libc.options == []

@@ -55,6 +55,7 @@ _MASKS_KEPT = 8  # at least; more while they fit in _MASK_BYTES
 # A mask rebuilt per search cost ~0.4 ms of the loop in the server (three passes over every
 # memory); unpacking a kept one costs ~15 us, and as bools they took 8 MB
 _MASK_BYTES = 1_000_000
+_MASK_OVERHEAD = 256  # bytes a kept mask costs beside its bits (its record's and arrays' headers)
 FILL_PAGE = 1_000  # rows read from SQL per page: bounds the fill's memory and how long a page holds writers
 
 
@@ -372,7 +373,9 @@ class TextIndex:
         return kept
 
     def _masks_kept(self) -> int:
-        return max(_MASKS_KEPT, _MASK_BYTES // max(len(self._ids) // 8, 1))
+        # headers count too: a small index searched in many scopes (say, unknown users) keeps a
+        # bounded number of masks, not one per scope
+        return max(_MASKS_KEPT, _MASK_BYTES // (len(self._ids) // 8 + _MASK_OVERHEAD))
 
     def _compute_mask(self, scope: Scope, include_invalidated: bool) -> np.ndarray:
         n = len(self._ids)

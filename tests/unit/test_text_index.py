@@ -370,3 +370,12 @@ async def test_kept_masks_hold_a_bit_per_memory_and_only_the_last_read_one_as_bo
     # a kept mask read again answers as before, after another scope's adds grew the index
     index.put(row("late", "harbour crane late", users[1]))
     assert await ids(index, users[0], "harbour") == sorted(f"m{i}" for i in range(0, 8_000, 40))[:10]
+
+
+async def test_a_small_index_searched_in_many_scopes_keeps_a_bounded_number_of_masks() -> None:
+    index = TextIndex()
+    index.put(row("a", "tide tables"))
+    for i in range(6_000):  # searches for owners that hold nothing here
+        assert await ids(index, Scope(user_id=f"stranger{i}"), "tide") == []
+    assert len(index._masks) <= text_index._MASK_BYTES // text_index._MASK_OVERHEAD < 6_000
+    assert await ids(index, ALICE, "tide") == ["a"]

@@ -201,11 +201,14 @@ class ScopeCatalog:
         kept = self._allowed.get(key)
         if kept is not None and not self._expires:
             return kept
-        members = smallest.intersection(*pools[1:]) if len(pools) > 1 else smallest
-        # frozen (one copy): the index's thread reads it while this thread writes the catalog
-        frozen = ScopeIds(members - gone if gone else members, key)
-        if len(given) == 1 and not gone and 0 < len(frozen) <= _SHARED_POOL_MAX:  # 0: no such owner
-            self._by[given[0][0]][given[0][1]] = frozen  # the same ids: keep one copy (see _pool)
+        if isinstance(smallest, ScopeIds) and smallest.scope == key and len(given) == 1 and not gone:
+            frozen = smallest  # handed out before and not written since (_pool): still exact, no copy
+        else:
+            members = smallest.intersection(*pools[1:]) if len(pools) > 1 else smallest
+            # frozen (one copy): the index's thread reads it while this thread writes the catalog
+            frozen = ScopeIds(members - gone if gone else members, key)
+            if len(given) == 1 and not gone and 0 < len(frozen) <= _SHARED_POOL_MAX:  # 0: no such owner
+                self._by[given[0][0]][given[0][1]] = frozen  # the same ids: keep one copy (see _pool)
         if not self._expires:  # with expiries, the hour can change the set without a write
             if len(self._allowed) >= _ALLOWED_KEPT:
                 self._allowed.pop(next(iter(self._allowed)))

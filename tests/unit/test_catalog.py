@@ -58,10 +58,16 @@ def test_owners_count_valid_memories_per_owner_inside_a_scope(catalog: ScopeCata
     assert sum(n for (kind, _), n in mine.items() if kind == "user") == len(brute(catalog, Scope("u1"), False))
 
 
-def test_an_allowed_set_is_kept_between_searches_until_a_write_or_an_expiry_could_change_it() -> None:
+def crowded(n: int) -> ScopeCatalog:
+    """A catalog where one owner holds n memories: a large share, so small scopes get exact sets."""
     c = ScopeCatalog()
-    for i in range(10):
-        c.put(f"m{i}", Scope("big"), valid=True)
+    for i in range(n):
+        c.put(f"big{i}", Scope("big"), valid=True)
+    return c
+
+
+def test_an_allowed_set_is_kept_between_searches_until_a_write_or_an_expiry_could_change_it() -> None:
+    c = crowded(10)
     c.put("a", Scope("tiny"), valid=True)
     first = c.allow(Scope("tiny"), False)
     assert c.allow(Scope("tiny"), False) is first == frozenset({"a"})
@@ -74,9 +80,7 @@ def test_an_allowed_set_is_kept_between_searches_until_a_write_or_an_expiry_coul
 
 
 def test_another_tenants_writes_keep_a_scopes_allowed_set_and_writes_inside_it_renew_it() -> None:
-    c = ScopeCatalog()
-    for i in range(20):
-        c.put(f"big{i}", Scope("big"), valid=True)
+    c = crowded(20)
     c.put("a", Scope("tiny", "bot"), valid=True)
     by_user, by_agent = c.allow(Scope("tiny"), False), c.allow(Scope(agent_id="bot"), False)
     c.put("x", Scope("big", "helper"), valid=True)  # another tenant writes and deletes
@@ -89,12 +93,14 @@ def test_another_tenants_writes_keep_a_scopes_allowed_set_and_writes_inside_it_r
 
 
 def test_a_searched_owners_ids_are_held_once_and_a_later_write_leaves_the_handed_out_set_as_it_was() -> None:
-    c = ScopeCatalog()
-    for i in range(30):
-        c.put(f"big{i}", Scope("big"), valid=True)
+    c = crowded(300)
     c.put("a", Scope("tiny"), valid=True)
     handed = c.allow(Scope("tiny"), False)
     assert c._by[0]["tiny"] is handed  # the owner's set is the allowed set itself, not a second copy
+    for i in range(100):  # more scopes searched than allowed sets are kept: tiny's is let go...
+        c.put(f"o{i}", Scope(f"other{i}"), valid=True)
+        c.allow(Scope(f"other{i}"), False)
+    assert c.allow(Scope("tiny"), False) is handed  # ...and given again as it is, not copied
     c.put("b", Scope("tiny"), valid=True)  # the index's thread may still be reading `handed`
     assert handed == {"a"} and c.allow(Scope("tiny"), False) == {"a", "b"}
     c.drop("a")

@@ -100,7 +100,10 @@ def _graph_password(directory: Path) -> str:
 
 
 @contextlib.asynccontextmanager
-async def graph_context(settings: Settings) -> AsyncIterator[Neo4jGraphStore | None]:
+async def graph_context(settings: Settings) -> AsyncIterator[tuple[Neo4jGraphStore, asyncio.Task[None]] | None]:
+    """The graph store, and the task that brings it up: the embedded server is launched at once
+    and answers a few seconds later (its JVM's start), which the caller may spend on other
+    start-up work before awaiting the task. The task fails when the embedded server never answers."""
     cfg = settings.graph
     if not cfg.enabled:
         yield None
@@ -112,22 +115,30 @@ async def graph_context(settings: Settings) -> AsyncIterator[Neo4jGraphStore | N
             directory, database=cfg.database, password=_graph_password(directory),
             heap=f"-Xmx{cfg.embedded_heap_mb}m", start_timeout_s=cfg.embedded_start_timeout_s,
         )
-        await server.start()
+        server.launch()
         uri, auth, database = server.uri, server.auth, server.database
     else:
         password = cfg.password.get_secret_value() if cfg.password else ""
         uri, auth, database = cfg.uri, (cfg.user, password), cfg.database
     store = Neo4jGraphStore(uri, auth, database)
+    up = asyncio.create_task(_graph_up(server, store), name="graph-start")
     try:
-        try:
-            await store.setup()
-        except Exception as exc:  # the outbox keeps graph work until the store answers
-            log.warning("graph store not ready at start (%s); graph writes will queue in the outbox", exc)
-        yield store
+        yield store, up
     finally:
+        up.cancel()  # a server still starting is stopped by it; a failure was the caller's to await
+        await asyncio.gather(up, return_exceptions=True)
         await store.close()
         if server is not None:
             await server.stop()
+
+
+async def _graph_up(server: EmbeddedArcadeDB | None, store: Neo4jGraphStore) -> None:
+    if server is not None:
+        await server.until_ready()
+    try:
+        await store.setup()
+    except Exception as exc:  # the outbox keeps graph work until the store answers
+        log.warning("graph store not ready at start (%s); graph writes will queue in the outbox", exc)
 
 
 @dataclass(frozen=True)
@@ -139,6 +150,7 @@ class Stores:
     repo: SqlMemoryRepository
     index: HnswIndex
     graph: Neo4jGraphStore | None  # None when graph.enabled is false
+    graph_up: asyncio.Task[None] | None = None  # done once the graph answers (open_stores' graph_meanwhile)
 
 
 StepHook = Callable[[str, str], None]  # (start-up step, its state): see app/ops/runtime.py
@@ -149,10 +161,13 @@ def _no_steps(step: str, state: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def open_stores(settings: Settings, on_step: StepHook = _no_steps) -> AsyncIterator[Stores]:
+async def open_stores(settings: Settings, on_step: StepHook = _no_steps, *,
+                      graph_meanwhile: bool = False) -> AsyncIterator[Stores]:
     """The one place that opens SQL (after the schema check or migrations), the vector index and
     the graph (the embedded ArcadeDB server when no URI is configured); closes them in reverse.
-    `on_step` hears "migrations" once SQL is ready, then "graph" ("done" or "disabled")."""
+    `on_step` hears "migrations" once SQL is ready, then "graph" ("done" or "disabled") once the
+    graph answers. `graph_meanwhile`: yield before that, with `Stores.graph_up` to await (serve
+    loads its index while the embedded server's JVM starts)."""
     private_dir(settings.data_dir)
     await prepare_database(settings)  # refuses a database ahead of the code, or behind it without auto_migrate
     on_step("migrations", "done")
@@ -165,9 +180,15 @@ async def open_stores(settings: Settings, on_step: StepHook = _no_steps) -> Asyn
     repo = SqlMemoryRepository(engine, record_cache=settings.memory.record_cache)
     index = HnswIndex(settings.data_dir / "index", dimension=settings.embedder.dimension)
     try:
-        async with graph_context(settings) as graph:
-            on_step("graph", "done" if graph is not None else "disabled")
-            yield Stores(engine, repo, index, graph)
+        async with graph_context(settings) as started:
+            graph, up = started if started is not None else (None, None)
+            if up is None:
+                on_step("graph", "disabled")
+            else:
+                up.add_done_callback(lambda task: task.cancelled() or task.exception() or on_step("graph", "done"))
+                if not graph_meanwhile:
+                    await up
+            yield Stores(engine, repo, index, graph, up)
     finally:
         await index.close()  # its background copy of a loaded snapshot, if still running
         await repo.close()
@@ -222,7 +243,7 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
             warming = asyncio.create_task(embedder.warmup(), name="embedder-warmup")
 
     try:
-        async with open_stores(settings, step) as stores:
+        async with open_stores(settings, step, graph_meanwhile=True) as stores:
             repo = runtime.repo = watched(stores.repo, "sql", observer)
             index = runtime.index = watched(stores.index, "vector", observer)
             graph = runtime.graph = watched(stores.graph, "graph", observer) if stores.graph is not None else None
@@ -230,11 +251,13 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
                                     reranker=reranker, index_save_interval_s=settings.memory.index_save_interval_s,
                                     observer=observer, vision=vision, exports=SqlExportStore(stores.engine),
                                     project=SqlProjectSettingsStore(stores.engine))
-            await service.start()
+            await service.start()  # the vector index loads while the embedded graph server starts
             runtime.done("vector_index")
             assert warming is not None
             await warming  # a model that cannot load stops the start, with its own error
             runtime.done("embedder")
+            if stores.graph_up is not None:
+                await stores.graph_up  # an embedded server that never answers stops the start
             runtime.service = service
             release_free_memory()  # the index rebuild's transient pages
             try:

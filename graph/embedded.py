@@ -98,6 +98,12 @@ class EmbeddedArcadeDB:
         """Launch the JVM and return once the database answers a query over Bolt."""
         if self.running:
             return
+        self.launch()
+        await self.until_ready()
+
+    def launch(self) -> None:
+        """Launch the JVM and return at once: its address is known from here on, and
+        `until_ready` waits for it to answer (the service loads its index meanwhile)."""
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._write_password_file()
         self.bolt_port = self.bolt_port or _free_port()
@@ -116,6 +122,9 @@ class EmbeddedArcadeDB:
             start_new_session=True,  # a Ctrl-C meant for us must not kill it before stop()
             preexec_fn=functools.partial(_die_with_parent, os.getpid()) if sys.platform == "linux" else None,
         )
+
+    async def until_ready(self) -> None:
+        """Return once the launched server answers a query over Bolt; stopped if it never does."""
         try:
             await self._wait_ready()
         except BaseException:

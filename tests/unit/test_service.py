@@ -259,6 +259,36 @@ async def test_restart_rebuilds_a_missing_index_and_replays_a_stale_one(repo: In
         await s.stop()
 
 
+async def test_a_restart_saves_the_index_only_when_the_start_changed_it_and_after_the_start(
+    repo: InMemoryRepository,
+) -> None:
+    index = BruteForceIndex()
+    svc = MemoryService(repo, index, HashingEmbedder())
+    await svc.start()
+    await svc.add([user("I like tea")], ALICE, infer=False)
+    await svc.stop()  # a clean stop saves
+    clean = index.saved
+    assert clean is not None
+    again = BruteForceIndex()
+    again.saved = clean
+    svc2 = MemoryService(repo, again, HashingEmbedder())
+    await svc2.start()
+    await asyncio.sleep(0.05)
+    assert again.saved is clean  # nothing to replay: the snapshot it loaded is current, not written again
+    await svc2.add([user("I like cake")], ALICE, infer=False)  # then the process dies without saving
+    replaying = BruteForceIndex()
+    replaying.saved = clean
+    svc3 = MemoryService(repo, replaying, HashingEmbedder())
+    await svc3.start()
+    assert len((await svc3.search("like", ALICE)).hits) == 2  # the replayed memory is searchable at once
+    async with asyncio.timeout(5):  # and the replay is saved right after the start
+        while replaying.saved is clean:
+            await asyncio.sleep(0.01)
+    assert len(replaying.saved[1]) == 2  # type: ignore[index]
+    for s in (svc2, svc3):
+        await s.stop()
+
+
 async def test_graph_queries_fail_clearly_when_the_graph_is_disabled(repo: InMemoryRepository) -> None:
     svc = MemoryService(repo, BruteForceIndex(), HashingEmbedder())
     await svc.start()

@@ -185,7 +185,11 @@ async def open_stores(settings: Settings, on_step: StepHook = _no_steps, *,
             if up is None:
                 on_step("graph", "disabled")
             else:
-                up.add_done_callback(lambda task: task.cancelled() or task.exception() or on_step("graph", "done"))
+                def answered(task: asyncio.Task[None]) -> None:
+                    if not task.cancelled() and task.exception() is None:
+                        on_step("graph", "done")
+
+                up.add_done_callback(answered)
                 if not graph_meanwhile:
                     await up
             yield Stores(engine, repo, index, graph, up)
@@ -252,15 +256,15 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
                                     observer=observer, vision=vision, exports=SqlExportStore(stores.engine),
                                     project=SqlProjectSettingsStore(stores.engine))
             await service.start()  # the vector index loads while the embedded graph server starts
-            runtime.done("vector_index")
-            assert warming is not None
-            await warming  # a model that cannot load stops the start, with its own error
-            runtime.done("embedder")
-            if stores.graph_up is not None:
-                await stores.graph_up  # an embedded server that never answers stops the start
-            runtime.service = service
-            release_free_memory()  # the index rebuild's transient pages
-            try:
+            try:  # from here on its background tasks run: stopped whatever stops the start
+                runtime.done("vector_index")
+                assert warming is not None
+                await warming  # a model that cannot load stops the start, with its own error
+                runtime.done("embedder")
+                if stores.graph_up is not None:
+                    await stores.graph_up  # an embedded server that never answers stops the start
+                runtime.service = service
+                release_free_memory()  # the index rebuild's transient pages
                 yield service
             finally:
                 runtime.service = None

@@ -2,6 +2,7 @@
 loads while the server's JVM starts, and the service is ready only once both are up."""
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,5 @@ async def test_an_embedded_graph_that_never_answers_stops_the_start_after_the_in
     assert runtime.steps["vector_index"] == "done"  # loaded while the JVM started
     assert runtime.steps["graph"] == "pending" and not runtime.started
     assert wait_until_gone(tmp_path) == []
+    # the service that had started meanwhile was stopped: none of its background tasks is left
+    assert [t.get_name() for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []

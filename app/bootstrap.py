@@ -255,7 +255,8 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
                                     reranker=reranker, index_save_interval_s=settings.memory.index_save_interval_s,
                                     observer=observer, vision=vision, exports=SqlExportStore(stores.engine),
                                     project=SqlProjectSettingsStore(stores.engine))
-            await service.start()  # the vector index loads while the embedded graph server starts
+            # the vector index loads while the embedded graph server starts
+            await service.start(graph_up=stores.graph_up)
             try:  # from here on its background tasks run: stopped whatever stops the start
                 runtime.done("vector_index")
                 assert warming is not None

@@ -63,8 +63,11 @@ class GraphWriter:
             self._queue.put_nowait(p)
         return [p.future for p in pending]
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="graph-writer")
+    def start(self, after: asyncio.Future[None] | None = None) -> None:
+        """`after`: the graph is still starting (an embedded server's JVM); nothing is applied
+        until it is done, so a backlog left from before drains at once then, instead of after
+        failed tries and their back-off."""
+        self._task = asyncio.create_task(self._run(after), name="graph-writer")
 
     async def stop(self) -> None:
         await cancel(self._task)
@@ -74,7 +77,9 @@ class GraphWriter:
             if not p.future.done():
                 p.future.set_exception(StoreUnavailable("graph", "writer stopped; work stays in the outbox"))
 
-    async def _run(self) -> None:
+    async def _run(self, after: asyncio.Future[None] | None) -> None:
+        if after is not None:
+            await asyncio.wait({after})  # its failure is the start's to report, not the writer's
         backoff = self._drain_interval
         backlog = True  # the outbox may hold work left from before this start
         while True:

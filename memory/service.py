@@ -162,15 +162,16 @@ class MemoryService:
         self._committer.planner = planner
 
     # lifecycle -----------------------------------------------------------------------------
-    async def start(self) -> None:
-        """Reconcile the vector index with SQL and start the background writers."""
+    async def start(self, graph_up: asyncio.Future[None] | None = None) -> None:
+        """Reconcile the vector index with SQL and start the background writers. `graph_up`: the
+        graph store is still starting; the graph writer waits for it."""
         await self.follower.mark()  # first: what changes while we load is caught up later
         await self._catalog.fill(self._repo.catalog)
         await self.keeper.reconcile(self._catalog.ids())
         self.keeper.start()
         self.follower.start()
         if self.writer is not None:
-            self.writer.start()
+            self.writer.start(after=graph_up)
         if self.exports is not None:
             await self.exports.start()
         self.sweep.start()

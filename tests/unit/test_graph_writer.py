@@ -52,3 +52,23 @@ async def test_work_submitted_just_before_stop_does_not_keep_the_writer_running(
     writer.submit([await committed(repo, 0)])
     async with asyncio.timeout(5):
         await writer.stop()
+
+
+async def test_a_writer_started_before_its_graph_answers_drains_the_backlog_as_soon_as_it_does() -> None:
+    repo, graph = InMemoryRepository(), InMemoryGraph()
+    for i in range(3):  # left in the outbox from before this start
+        await committed(repo, i)
+    graph.down = True  # the graph server is still starting
+    up: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    writer = GraphWriter(graph, repo, max_batch=4, drain_interval_s=30, max_backoff_s=30)
+    writer.start(after=up)
+    try:
+        await asyncio.sleep(0.1)
+        assert writer.failures == 0 and await repo.outbox_size() == 3  # not tried against a graph still starting
+        graph.down = False
+        up.set_result(None)
+        async with asyncio.timeout(5):  # at once, not after a back-off
+            while await repo.outbox_size():
+                await asyncio.sleep(0.01)
+    finally:
+        await writer.stop()

@@ -36,7 +36,7 @@ from memory.ports import LLM, Embedder, Reranker, Vision
 from memory.providers.local_embedder import OnnxEmbedder, SentenceTransformerEmbedder
 from memory.ranking import FusionMethod, FusionWeights
 from memory.service import MemoryService, ServiceOptions
-from memory.vector_space import settle_vector_space
+from memory.vector_space import recorded_weights, settle_vector_space
 from vector.hnsw import HnswIndex
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def build_embedder(settings: Settings) -> Embedder:
                                            on_idle=release)
     return OnnxEmbedder(
         cache_dir=cfg.resolved_cache_dir(), threads=cfg.threads, max_batch=cfg.max_batch, max_wait_ms=cfg.max_wait_ms,
-        on_idle=release, quantized=cfg.quantized,
+        on_idle=release, quantized=cfg.int8(),
     )
 
 
@@ -146,6 +146,7 @@ class Stores:
     """The data stores, open: what serving wraps into the service, and what export/import read
     and write directly. The index is not loaded yet (the service, or an import's replay, does)."""
 
+    settings: Settings  # as given, with the embedder's weights settled (settle_embedder)
     engine: AsyncEngine
     repo: SqlMemoryRepository
     index: HnswIndex
@@ -158,6 +159,21 @@ StepHook = Callable[[str, str], None]  # (start-up step, its state): see app/ops
 
 def _no_steps(step: str, state: str) -> None:
     return None
+
+
+async def settle_embedder(engine: AsyncEngine, settings: Settings) -> Settings:
+    """`settings` with the embedder's weights decided, recorded as the store's vector space:
+    as configured, or, with `embedder.quantized` unset, int8 for a store without memories and the
+    weights its memories were embedded with otherwise. Raises VectorSpaceMismatch when the store
+    holds memories of another space."""
+    store = SqlVectorSpaceStore(engine)
+    cfg = settings.embedder
+    if cfg.provider == "onnx" and cfg.quantized is None:
+        weights = await recorded_weights(store)
+        cfg = cfg.model_copy(update={"quantized": weights in (None, "int8")})
+        settings = settings.model_copy(update={"embedder": cfg})
+    await settle_vector_space(store, cfg.vector_space())
+    return settings
 
 
 @contextlib.asynccontextmanager
@@ -173,7 +189,7 @@ async def open_stores(settings: Settings, on_step: StepHook = _no_steps, *,
     on_step("migrations", "done")
     engine = create_engine(settings.sql_url())
     try:  # refuses memories embedded by another model than the configured one
-        await settle_vector_space(SqlVectorSpaceStore(engine), settings.embedder.vector_space())
+        settings = await settle_embedder(engine, settings)
     except BaseException:
         await engine.dispose()
         raise
@@ -192,7 +208,7 @@ async def open_stores(settings: Settings, on_step: StepHook = _no_steps, *,
                 up.add_done_callback(answered)
                 if not graph_meanwhile:
                     await up
-            yield Stores(engine, repo, index, graph, up)
+            yield Stores(settings, engine, repo, index, graph, up)
     finally:
         await index.close()  # its background copy of a loaded snapshot, if still running
         await repo.close()
@@ -232,22 +248,19 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
     runtime = runtime if runtime is not None else Runtime()
     sink = runtime.metrics
     observer = combine(sink, runtime.tracing.observer if runtime.tracing is not None else None)
-    embedder = runtime.embedder = watched(build_embedder(settings), "embedder", observer)
-    if sink is not None:
-        embedder.observe_batches(sink.embedding_call)
     llm = runtime.llm = watched(build_llm(settings), "llm", observer)
     reranker = watched(build_reranker(settings), "reranker", observer)
     vision = watched(build_vision(settings), "vision", observer)
+    embedder: Embedder | None = None
     warming: asyncio.Task[None] | None = None
-
-    def step(name: str, state: str) -> None:
-        nonlocal warming
-        runtime.done(name, state)
-        if name == "migrations":  # the model loads on its own thread while the graph server starts and the index loads
-            warming = asyncio.create_task(embedder.warmup(), name="embedder-warmup")
-
     try:
-        async with open_stores(settings, step, graph_meanwhile=True) as stores:
+        async with open_stores(settings, runtime.done, graph_meanwhile=True) as stores:
+            # built once the store has settled its weights; the model loads on its own thread while
+            # the graph server starts and the index loads
+            embedder = runtime.embedder = watched(build_embedder(stores.settings), "embedder", observer)
+            if sink is not None:
+                embedder.observe_batches(sink.embedding_call)
+            warming = asyncio.create_task(embedder.warmup(), name="embedder-warmup")
             repo = runtime.repo = watched(stores.repo, "sql", observer)
             index = runtime.index = watched(stores.index, "vector", observer)
             graph = runtime.graph = watched(stores.graph, "graph", observer) if stores.graph is not None else None
@@ -259,7 +272,6 @@ async def service_context(settings: Settings, runtime: Runtime | None = None) ->
             await service.start(graph_up=stores.graph_up)
             try:  # from here on its background tasks run: stopped whatever stops the start
                 runtime.done("vector_index")
-                assert warming is not None
                 await warming  # a model that cannot load stops the start, with its own error
                 runtime.done("embedder")
                 if stores.graph_up is not None:

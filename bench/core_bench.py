@@ -32,7 +32,7 @@ pin_threads()  # the service's thread pins, before numpy loads
 
 import numpy as np  # noqa: E402
 
-from app.bootstrap import service_context  # noqa: E402
+from app.bootstrap import service_context, settle_embedder  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from bench.raw_limits import run_child, sentences  # noqa: E402
 from history.engine import create_engine  # noqa: E402
@@ -90,12 +90,15 @@ async def seed(settings: Settings, size: int, have: int) -> None:
     """Write memories have..size straight to SQL in big transactions."""
     from memory.providers.local_embedder import OnnxEmbedder
 
-    embedder = OnnxEmbedder(cache_dir=settings.embedder.resolved_cache_dir())
+    engine = create_engine(settings.sql_url())
+    # the weights the store was settled on (int8 for a new one), as the service would embed them
+    settled = await settle_embedder(engine, settings)
+    embedder = OnnxEmbedder(cache_dir=settings.embedder.resolved_cache_dir(), quantized=settled.embedder.int8())
     pool_texts = sentences(2000)
     pool = await embedder.embed(pool_texts)
     await embedder.aclose()
     rng = np.random.default_rng(size)
-    repo = SqlMemoryRepository(create_engine(settings.sql_url()))
+    repo = SqlMemoryRepository(engine)
     now = utcnow()
     for start in range(have, size, 2000):
         change = ChangeSet()

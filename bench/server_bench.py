@@ -341,13 +341,14 @@ async def replica_phase(http: aiohttp.ClientSession, tmp: Path, adds: int) -> di
 
 async def run(args: argparse.Namespace) -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
-    # the model file the service runs (the int8 copy with embedder.quantized), made by the server on first use
+    # the model file the service runs on its fresh stores (the int8 copy unless embedder.quantized
+    # is false), made by the server on first use
     service = subprocess.run([sys.executable, "-c", "from app.settings import Settings; "
                            "from memory.providers.local_embedder import default_onnx_path, model_dir, quantize_onnx, "
                            "quantized_path; e = Settings().embedder; p = default_onnx_path(model_dir(), "
                            "e.resolved_cache_dir()); q = quantized_path(p); "
-                           "e.quantized and not q.is_file() and quantize_onnx(p, q); "
-                           "print(q if e.quantized else p, e.threads)"],
+                           "e.int8() and not q.is_file() and quantize_onnx(p, q); "
+                           "print(q if e.int8() else p, e.threads)"],
                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     onnx, threads = service[0], service[1]
     raw = run_child("onnx", ["--threads", threads, "--onnx-path", onnx])

@@ -9,7 +9,9 @@ instead of silently mixing the two. An empty store takes the configured space; a
 before the record existed is taken to hold the configured one (what it was served with until then).
 
 Two runtimes of one model (ONNX and sentence-transformers: equal to ~1e-7) are the same space; the
-ONNX model with int8 weights (`embedder.quantized`) is another (cosine ~0.97 to the float one)."""
+ONNX model with int8 weights (`embedder.quantized`) is another (cosine ~0.97 to the float one).
+Unless configured, the weights follow the store (`recorded_weights`): a new store takes int8,
+faster and smaller, and a store keeps the weights its memories were embedded with."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -54,6 +56,16 @@ class VectorSpaceMismatch(AgentMemError):
             "their vectors cannot be compared. Configure the embedder that wrote them, or move the memories "
             "to a store for the new one: `python -m app export` here, then `python -m app import` into the "
             "new store, which embeds their texts again")
+
+
+async def recorded_weights(store: VectorSpaceStore) -> str | None:
+    """The weights variant the store's memories were embedded with; None when it holds none (a new
+    store takes whichever is configured). A store from before the record held float32 ones: the
+    only variant served by default until then."""
+    if not await store.holds_memories():
+        return None
+    stored = await store.stored_vector_space()
+    return stored.weights if stored is not None else "float32"
 
 
 async def settle_vector_space(store: VectorSpaceStore, configured: VectorSpace) -> None:

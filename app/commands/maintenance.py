@@ -38,7 +38,8 @@ def prepare_model_command(args: argparse.Namespace) -> int:
         return 0
     from memory.providers.local_embedder import OnnxEmbedder
 
-    embedder = OnnxEmbedder(cache_dir=cfg.resolved_cache_dir(), threads=cfg.threads)
+    # the int8 copy too (unless quantized is false): what a new store runs, made from the export
+    embedder = OnnxEmbedder(cache_dir=cfg.resolved_cache_dir(), threads=cfg.threads, quantized=cfg.int8())
 
     async def prepare() -> None:
         try:

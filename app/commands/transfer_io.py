@@ -59,8 +59,8 @@ async def export(settings: Settings, out: TextIO, scope: Scope | None = None) ->
             "format": codec.FORMAT, "version": codec.VERSION, "schema": await migrate.current(settings.sql_url()),
             "exported_at": utcnow().isoformat(), "scope": codec.scope_json(scope) if scope else None,
             "dimension": settings.embedder.dimension,
-            # the configured embedder's, which open_stores found the stored memories to be in
-            "vector_space": asdict(settings.embedder.vector_space()),
+            # the one open_stores settled: the stored memories are in it
+            "vector_space": asdict(stores.settings.embedder.vector_space()),
         })
         after: PageCursor | None = None
         while True:
@@ -216,7 +216,7 @@ async def import_lines(settings: Settings, lines: Iterable[str]) -> tuple[Counts
     """Returns the counts and whether the file was complete (it ended with its footer)."""
     async with bootstrap.open_stores(settings) as stores:
         repo, graph = stores.repo, stores.graph
-        importer = _Importer(settings, stores)
+        importer = _Importer(stores.settings, stores)
         try:
             for number, line in enumerate(lines, 1):
                 if line.strip():

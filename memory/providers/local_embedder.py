@@ -295,6 +295,7 @@ class OnnxEmbedder(_LocalEmbedder):
         self._threads = max(1, threads)
         self._export_if_missing = export_if_missing
         self._quantized = quantized
+        self._one_at_a_time = False  # set on load: the int8 model runs each text in a pass of its own
         self._session: Any = None
         self._tokenizer: Any = None
         self._inputs: set[str] = set()
@@ -316,6 +317,11 @@ class OnnxEmbedder(_LocalEmbedder):
                     self._export(model_path, path)
                 quantize_onnx(path, int8)
             path = int8
+            # its activations are quantised with one range per pass, the whole batch's, so a text
+            # batched with others got another vector than alone (cosine ~0.99): a score would depend
+            # on what else was embedded at the same moment. Alone, the int8 passes keep ~90% of the
+            # batched throughput (batches mostly add padding to the longest text)
+            self._one_at_a_time = True
         elif not path.is_file():
             self._export(model_path, path)
         self._onnx_path = path
@@ -355,6 +361,11 @@ class OnnxEmbedder(_LocalEmbedder):
             raise ProviderError(f"ONNX export failed ({command}): {done.stderr.strip()[-800:]}")
 
     def _encode(self, texts: list[str]) -> np.ndarray:
+        if self._one_at_a_time and len(texts) > 1:
+            return np.concatenate([self._pass([text]) for text in texts])
+        return self._pass(texts)
+
+    def _pass(self, texts: list[str]) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(texts)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         feed = {

@@ -142,20 +142,20 @@ async def test_import_refuses_another_dimension_and_reports_truncation(tmp_path:
 
 
 async def test_another_models_memories_are_refused_at_open_and_embedded_again_by_an_import(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "float", graph=GraphSettings(enabled=False))
-    async with service_context(settings) as service:
+    settings = Settings(data_dir=tmp_path / "new", graph=GraphSettings(enabled=False))
+    async with service_context(settings) as service:  # a new store takes the int8 model
         await service.add([Message("user", "Remember the blue door")], ALICE, infer=False)
         await service.add([Message("user", "I like jazz")], ALICE, infer=False)
     rows = await exported(settings)
-    assert rows[0]["vector_space"] == {"model": "all-MiniLM-L6-v2", "dimension": 384, "weights": "float32"}
+    assert rows[0]["vector_space"] == {"model": "all-MiniLM-L6-v2", "dimension": 384, "weights": "int8"}
 
-    int8 = settings.model_copy(update={"embedder": settings.embedder.model_copy(update={"quantized": True})})
-    with pytest.raises(VectorSpaceMismatch, match=r"by all-MiniLM-L6-v2 \(384 dimensions, float32 weights\).*"
-                                                  r"for all-MiniLM-L6-v2 \(384 dimensions, int8 weights\)"):
-        async with open_stores(int8):
+    wide = settings.model_copy(update={"embedder": settings.embedder.model_copy(update={"quantized": False})})
+    with pytest.raises(VectorSpaceMismatch, match=r"by all-MiniLM-L6-v2 \(384 dimensions, int8 weights\).*"
+                                                  r"for all-MiniLM-L6-v2 \(384 dimensions, float32 weights\)"):
+        async with open_stores(wide):
             pass
-    async with open_stores(settings):  # the record is unchanged: the first embedder still opens it
-        pass
+    async with open_stores(settings) as stores:  # the record is unchanged: unset weights follow it
+        assert stores.settings.embedder.quantized is True
 
     # a file from another model (of another dimension, too): its texts are embedded again by this
     # deployment's model; its vectors, which this index could not even hold, are not read. The first

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.settings import EmbedderSettings
-from memory.vector_space import VectorSpace, VectorSpaceMismatch, settle_vector_space
+from memory.vector_space import VectorSpace, VectorSpaceMismatch, recorded_weights, settle_vector_space
 
 FLOAT = VectorSpace("all-MiniLM-L6-v2", 384)
 INT8 = VectorSpace("all-MiniLM-L6-v2", 384, "int8")
@@ -54,14 +54,26 @@ async def test_a_record_another_replica_made_meanwhile_is_not_overridden() -> No
     assert store.space == FLOAT
 
 
+@pytest.mark.parametrize(("store", "weights"), [
+    (Store(), None),
+    (Store(FLOAT), None),
+    (Store(INT8, memories=True), "int8"),
+    (Store(FLOAT, memories=True), "float32"),
+    (Store(memories=True), "float32"),
+], ids=["new store", "emptied store", "int8 memories", "float32 memories", "memories from before the record"])
+async def test_the_recorded_weights_are_those_of_the_memories_held(store: Store, weights: str | None) -> None:
+    assert await recorded_weights(store) == weights
+
+
 def test_the_space_names_model_dimension_and_weights() -> None:
     assert str(INT8) == "all-MiniLM-L6-v2 (384 dimensions, int8 weights)"
 
 
 def test_the_configured_space_names_the_model_that_runs() -> None:
     # the local runtimes always run the bundled model, whatever `model` (the remote model's name) says
-    local = EmbedderSettings(model="text-embedding-3-small")
+    local = EmbedderSettings(model="text-embedding-3-small", quantized=False)
     assert local.vector_space() == FLOAT
+    assert EmbedderSettings().vector_space() == INT8  # unsettled: what a new store takes
     assert EmbedderSettings(provider="sentence-transformers").vector_space() == FLOAT
     assert EmbedderSettings(quantized=True).vector_space() == INT8
     assert EmbedderSettings(provider="sentence-transformers", quantized=True).vector_space() == FLOAT  # onnx only

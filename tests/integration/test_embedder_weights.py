@@ -1,0 +1,68 @@
+"""The local model's weights when `embedder.quantized` is unset: a new store takes int8, and a
+store keeps the weights its memories were embedded with (bootstrap.settle_embedder, on SQLite and
+PostgreSQL, and through the service with the real model)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from app.bootstrap import service_context, settle_embedder
+from app.settings import GraphSettings, Settings
+from history.engine import create_engine
+from history.repository import SqlMemoryRepository
+from history.vector_space import SqlVectorSpaceStore
+from memory.models import MemoryRecord, Message, Scope, StoredMemory, new_id, text_hash, utcnow
+from memory.ports import ChangeSet
+from memory.ranking import SearchMode
+from memory.vector_space import VectorSpace
+
+ALICE = Scope(user_id="alice")
+
+
+def weights(settings: Settings, quantized: bool | None) -> Settings:
+    return settings.model_copy(update={"embedder": settings.embedder.model_copy(update={"quantized": quantized})})
+
+
+async def test_unset_weights_are_int8_for_a_new_store_and_the_memories_own_after(sql_url: str, tmp_path: Path) -> None:
+    engine = create_engine(sql_url)
+    repo = SqlMemoryRepository(create_engine(sql_url))
+    spaces = SqlVectorSpaceStore(engine)
+    unset = Settings(data_dir=tmp_path, graph=GraphSettings(enabled=False))
+    try:
+        assert (await settle_embedder(engine, unset)).embedder.quantized is True
+        assert await spaces.stored_vector_space() == VectorSpace("all-MiniLM-L6-v2", 384, "int8")
+        # still empty: configured float32 weights are taken, and then its memories hold the store to them
+        assert (await settle_embedder(engine, weights(unset, False))).embedder.quantized is False
+        now = utcnow()
+        rec = MemoryRecord(new_id(), "the blue door", text_hash("the blue door"), ALICE, {}, now, now)
+        await repo.commit(ChangeSet(writes=[StoredMemory(rec, np.ones(384, dtype=np.float32) / np.sqrt(384))]))
+        assert (await settle_embedder(engine, unset)).embedder.quantized is False
+        assert await spaces.stored_vector_space() == VectorSpace("all-MiniLM-L6-v2", 384, "float32")
+    finally:
+        await repo.close()
+        await engine.dispose()
+
+
+async def test_a_store_of_float32_memories_is_still_searched_with_the_float32_model(tmp_path: Path) -> None:
+    unset = Settings(data_dir=tmp_path, graph=GraphSettings(enabled=False))
+    async with service_context(weights(unset, False)) as service:  # a deployment from before int8 was the default
+        await service.add([Message("user", "Remember the blue door")], ALICE, infer=False)
+    async with service_context(unset) as service:
+        hit = (await service.search("Remember the blue door", ALICE, limit=1, mode=SearchMode.VECTOR)).hits[0]
+    # the same model embeds the query as the memory (~1.0); the int8 one would give ~0.97
+    assert hit.record.text == "Remember the blue door" and hit.score > 0.999
+
+
+async def test_a_new_store_searches_with_the_int8_model(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, graph=GraphSettings(enabled=False))
+    async with service_context(settings) as service:
+        await service.add([Message("user", "Remember the blue door")], ALICE, infer=False)
+        await service.add([Message("user", "I like jazz")], ALICE, infer=False)
+        hit = (await service.search("Remember the blue door", ALICE, limit=1, mode=SearchMode.VECTOR)).hits[0]
+    assert hit.record.text == "Remember the blue door" and hit.score > 0.999
+    engine = create_engine(settings.sql_url())
+    try:
+        assert await SqlVectorSpaceStore(engine).stored_vector_space() == VectorSpace("all-MiniLM-L6-v2", 384, "int8")
+    finally:
+        await engine.dispose()

@@ -315,8 +315,18 @@ class WebhookRegistry:
             except AgentMemError as exc:
                 log.error("webhook deliveries of a %s event on %s lost: %s", event.kind.value, event.scope, exc)
                 return
+        elif not await self._wanted(event):
+            return  # the change wrote no delivery: waking the worker would only read an idle outbox
         if self._on_enqueued is not None:
             self._on_enqueued()
+
+    async def _wanted(self, event: MemoryEvent) -> bool:
+        """Whether an active webhook wants `event` (a database that fails to say: assume one does;
+        a webhook changed since the change's commit is found by the worker's next poll)."""
+        try:
+            return any(h.wants(event) for h in await self._hooks())
+        except AgentMemError:
+            return True
 
     async def _hooks(self) -> list[Webhook]:
         if self._active is None or time.monotonic() - self._read_at > self._cache_s:

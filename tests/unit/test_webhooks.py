@@ -15,7 +15,7 @@ from memory.events import EventKind, MemoryEvent
 from memory.models import MemoryRecord, Message, Scope, utcnow
 from memory.service import MemoryService
 from memory.webhook_delivery import RetryPolicy, sign
-from memory.webhooks import Delivery, DeliveryStatus, Webhook, event_body, event_kinds
+from memory.webhooks import Delivery, DeliveryStatus, Webhook, WebhookRegistry, event_body, event_kinds
 from tests.fakes.repository import InMemoryRepository
 
 
@@ -89,3 +89,32 @@ async def test_the_service_writes_deliveries_in_the_changes_own_commit(
     await service.delete(id, purge=True)  # erased: the deliveries holding its text go, its DELETE stays
     assert [(d.kind, d.memory_id) for d in repo.deliveries] == [(EventKind.DELETE, id)]
     assert asked == [[EventKind.ADD], [EventKind.ADD], [EventKind.UPDATE], [EventKind.DELETE]]
+
+
+class Hooks:
+    """The part of a webhook store the registry reads to route events: the webhooks."""
+
+    def __init__(self, *hooks: Webhook, fail: bool = False) -> None:
+        self.hooks, self.fail, self.reads = list(hooks), fail, 0
+
+    async def list_webhooks(self) -> list[Webhook]:
+        self.reads += 1
+        if self.fail:
+            raise StoreUnavailable("sql")
+        return self.hooks
+
+
+@pytest.mark.parametrize(("store", "woken"), [
+    (Hooks(), 0),
+    (Hooks(Webhook("w", "n", "http://x", frozenset({EventKind.ADD}), Scope("bob"), True, utcnow(), utcnow())), 0),
+    (Hooks(Webhook("w", "n", "http://x", frozenset({EventKind.ADD}), Scope("alice"), True, utcnow(), utcnow())), 2),
+    (Hooks(fail=True), 2),
+], ids=["no webhooks", "none wants it", "one wants it", "the database cannot say"])
+async def test_the_delivery_worker_is_woken_only_for_events_a_webhook_wants(store: Hooks, woken: int) -> None:
+    wakes: list[None] = []
+    registry = WebhookRegistry(store, lambda url: None, cache_s=60, on_enqueued=lambda: wakes.append(None),
+                               in_commit=True)  # type: ignore[arg-type]
+    for _ in range(2):  # deliveries of ADD events are written with the change: the registry only routes the wake
+        await registry.enqueue(MemoryEvent(EventKind.ADD, Scope("alice")))
+    assert len(wakes) == woken
+    assert store.reads == (2 if store.fail else 1)  # the webhooks are read once, then kept

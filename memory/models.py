@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -13,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from memory.errors import InvalidInput
+from memory.ids import random_uuid
 
 MemoryId = str
 Vector = npt.NDArray[np.float32]
@@ -30,7 +30,7 @@ def as_utc(value: datetime) -> datetime:
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    return str(random_uuid())
 
 
 def text_hash(text: str) -> str:

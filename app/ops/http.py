@@ -6,7 +6,6 @@ import hmac
 import logging
 import re
 import time
-import uuid
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
@@ -16,6 +15,7 @@ from app.ops import logs, vitals
 from app.ops.health import Report, starting_report
 from app.ops.runtime import MONITOR_KEY, RUNTIME_KEY, Runtime
 from app.settings import MetricsSettings
+from memory.ids import random_uuid
 
 log = logging.getLogger("agentmem.access")
 
@@ -31,7 +31,7 @@ _QUIET_ROUTES = {"/health", "/health/live", "/health/ready", "/metrics"}
 
 def request_id_from(request: web.Request) -> str:
     given = request.headers.get(REQUEST_ID_HEADER, "")
-    return given if _VALID_ID.match(given) else uuid.uuid4().hex
+    return given if _VALID_ID.match(given) else random_uuid().hex
 
 
 def route_of(request: web.Request) -> str:

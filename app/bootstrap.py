@@ -168,11 +168,13 @@ async def settle_embedder(engine: AsyncEngine, settings: Settings) -> Settings:
     holds memories of another space."""
     store = SqlVectorSpaceStore(engine)
     cfg = settings.embedder
-    if cfg.provider == "onnx" and cfg.quantized is None:
+    following = cfg.provider == "onnx" and cfg.quantized is None
+    if following:
         weights = await recorded_weights(store)
         cfg = cfg.model_copy(update={"quantized": weights in (None, "int8")})
         settings = settings.model_copy(update={"embedder": cfg})
     await settle_vector_space(store, cfg.vector_space())
+    log.info("embeddings: %s%s", cfg.vector_space(), " (embedder.quantized unset: the store's)" if following else "")
     return settings
 
 

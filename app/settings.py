@@ -46,7 +46,7 @@ class EmbedderSettings(BaseModel):
     threads: int = Field(1, ge=1, le=64)
     max_batch: int = Field(64, ge=1, le=1024)
     max_wait_ms: float = Field(0.0, ge=0, le=1000)
-    # onnx only: int8 weights (docs/deploy.md): 2.5x faster, 140 MiB less resident, vectors at
+    # onnx only: int8 weights (docs/deploy.md): ~3x faster, ~60 MiB less resident, vectors at
     # cosine ~0.97 to the float32 model's. None follows the store (bootstrap.settle_embedder):
     # int8 for a store without memories, the weights its memories were embedded with otherwise
     quantized: bool | None = None

@@ -48,7 +48,7 @@ DESCRIPTIONS = {
     "embedder.threads": "threads of the local model",
     "embedder.max_batch": "most texts per model call (concurrent requests are batched)",
     "embedder.max_wait_ms": "how long a text may wait for others to share a model call",
-    "embedder.quantized": "onnx only: int8 weights (2.5x faster, 140 MiB less resident, vectors differ slightly from float32's); unset: int8 for a new store, the weights of its memories for one that holds some",
+    "embedder.quantized": "onnx only: int8 weights (~3x faster, ~60 MiB less resident, vectors differ slightly from float32's); unset: int8 for a new store, the weights of its memories for one that holds some",
     "embedder.cache_dir": "where the exported ONNX model is kept; unset: $XDG_CACHE_HOME/agentmem",
     "llm.base_url": "OpenAI-compatible chat endpoint for fact extraction; unset: the built-in extractor",
     "llm.api_key": "API key of the LLM endpoint (secret)",

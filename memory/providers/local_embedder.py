@@ -361,19 +361,21 @@ class OnnxEmbedder(_LocalEmbedder):
             raise ProviderError(f"ONNX export failed ({command}): {done.stderr.strip()[-800:]}")
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        if self._one_at_a_time and len(texts) > 1:
-            return np.concatenate([self._pass([text]) for text in texts])
-        return self._pass(texts)
-
-    def _pass(self, texts: list[str]) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch(texts)
+        encodings = self._tokenizer.encode_batch(texts)  # padded to the longest
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         feed = {
             "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
             "attention_mask": mask,
             "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
         }
-        out = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
+        feed = {k: v for k, v in feed.items() if k in self._inputs}
+        if self._one_at_a_time and len(texts) > 1:  # each row without its padding: as if alone
+            return np.concatenate([self._pass({k: v[i:i + 1, :n] for k, v in feed.items()}, mask[i:i + 1, :n])
+                                   for i, n in enumerate(mask.sum(axis=1).tolist())])
+        return self._pass(feed, mask)
+
+    def _pass(self, feed: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
+        out = self._session.run(None, feed)[0]
         if out.ndim == 3:  # a plain transformer export: pool and normalise here instead
             weights = mask[..., None].astype(np.float32)
             out = (out * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)

@@ -11,7 +11,6 @@ import json
 import logging
 import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -21,6 +20,7 @@ from typing import Any, Protocol
 from memory.access import Principal
 from memory.errors import AgentMemError, InvalidInput, NotFound
 from memory.events import EventKind, MemoryEvent, matches
+from memory.ids import random_uuid
 from memory.models import MemoryRecord, Relation, Scope, utcnow
 
 log = logging.getLogger(__name__)
@@ -227,7 +227,7 @@ class WebhookRegistry:
         narrowed = principal.narrow(scope) or Scope()
         await self._valid_url(url)
         now = utcnow()
-        hook = Webhook(uuid.uuid4().hex, _name(name), url, event_kinds(event_types), narrowed, active, now, now,
+        hook = Webhook(random_uuid().hex, _name(name), url, event_kinds(event_types), narrowed, active, now, now,
                        principal.id, new_secret())
         await self._store.add_webhook(hook)
         self._forget()
@@ -296,9 +296,9 @@ class WebhookRegistry:
             wanting = [h for h in hooks if h.wants(event)]
             if not wanting:
                 continue
-            event_id = uuid.uuid4().hex
+            event_id = random_uuid().hex
             body = event_body(event, event_id)
-            planned += [Delivery(uuid.uuid4().hex, h.id, event_id, event.kind, body, DeliveryStatus.PENDING, 0, now,
+            planned += [Delivery(random_uuid().hex, h.id, event_id, event.kind, body, DeliveryStatus.PENDING, 0, now,
                                  now, now, memory_id=event.memory_id, scope=event.scope) for h in wanting]
         return planned
 

@@ -124,8 +124,10 @@ async def test_valid_to_is_the_time_the_ending_statement_gives(any_graph) -> Non
 
 async def test_has_relations_answers_for_the_scope_and_the_scopes_inside_it(any_graph) -> None:
     assert not await any_graph.has_relations(ALICE)
+    assert not await any_graph.has_relations(Scope())  # the whole graph (memory.graph_presence)
     await any_graph.apply([work(("alice", "likes", "tea"), scope=Scope("alice", "helper"))])
     assert await any_graph.has_relations(ALICE)  # a read scope covers its agents and runs
     assert await any_graph.has_relations(Scope("alice", "helper"))
     assert not await any_graph.has_relations(Scope("alice", "other"))
     assert not await any_graph.has_relations(Scope("bob"))
+    assert await any_graph.has_relations(Scope())

@@ -146,6 +146,11 @@ class VectorIndex(Protocol):
         candidates whose final scores are read again with `similarities`."""
         ...
 
+    async def prepare(self, allow: Allow) -> None:
+        """A search over `allow` comes next, its query still being embedded: the index may do
+        now whatever part of that `nearest` needs no query (it answers the same either way)."""
+        ...
+
     async def similarities(
         self, query: Vector, ids: Sequence[MemoryId], *, exact: bool = True
     ) -> dict[MemoryId, float]:

@@ -21,7 +21,7 @@ from memory.graph_presence import GraphPresence
 from memory.mentions import query_keys
 from memory.models import MemoryId, MemoryRecord, Scope, Vector, utcnow
 from memory.errors import ProviderError
-from memory.ports import Embedder, GraphStore, MemoryRepository, Reranker, TextSearch, VectorIndex
+from memory.ports import Allow, Embedder, GraphStore, MemoryRepository, Reranker, TextSearch, VectorIndex
 from memory.ranking import (
     Candidate, FusionWeights, Scores, SearchMode, candidates, fuse, matched_terms, query_terms,
 )
@@ -202,8 +202,12 @@ class Searcher:
             # asOf: memories invalidated since then were still valid then
             wide = req.include_invalidated or req.as_of is not None
             # the vector task first: it hands the query to the model thread at once, and the
-            # lexical and graph channels (in memory, on this thread) then run while it encodes
-            vector = tg.create_task(self._nearest(req, vec, k)) if req.mode is not SearchMode.LEXICAL else None
+            # lexical and graph channels (in memory, on this thread) then run while it encodes,
+            # and so does the index's preparation of its scan
+            allow = self._catalog.allow(req.scope, wide) if req.mode is not SearchMode.LEXICAL else None
+            vector = tg.create_task(self._nearest(req, vec, k, allow)) if req.mode is not SearchMode.LEXICAL else None
+            if vector is not None and vec is None:
+                tg.create_task(self._after_yield(self._index.prepare(allow)))
             lexical = (
                 tg.create_task(self._after_yield(self._text.lexical_search(req.scope, terms, k, wide)))
                 if req.mode is not SearchMode.VECTOR and terms else None
@@ -230,12 +234,11 @@ class Searcher:
         return await work
 
     async def _nearest(
-        self, req: SearchRequest, vec: Vector | None, k: int
+        self, req: SearchRequest, vec: Vector | None, k: int, allow: Allow
     ) -> tuple[Vector, list[tuple[MemoryId, float]]]:
         if vec is None:
             vec = (await self._embedder.embed([req.query], req.scope.tenant))[0]
-        wide = req.include_invalidated or req.as_of is not None
-        return vec, await self._index.nearest(vec, k, self._catalog.allow(req.scope, wide), exact=req.exact)
+        return vec, await self._index.nearest(vec, k, allow, exact=req.exact)
 
     async def _fill_vector_scores(self, vec: Vector, found: Sequence[Candidate], exact: bool) -> None:
         """Cosine similarity for candidates only the lexical channel found, so every hit explains it."""

@@ -76,11 +76,21 @@ class VectorMirror:
         out = np.empty(len(idx), dtype=np.float32)
         for start in range(0, len(idx), _BLOCK):
             part = slots[start : start + _BLOCK]
-            out[start : start + len(part)] = (self._rows[part].astype(np.float32) @ query) * self._scale[part]
+            out[start : start + len(part)] = _scored(self._rows[part], self._scale[part], query)
         if len(missing):
             vectors = np.asarray(fetch([int(idx[i]) for i in missing]), dtype=np.float32)
             out[missing] = (vectors @ query) / np.linalg.norm(vectors, axis=1)
         return out
+
+    def gather(self, labels: np.ndarray) -> Gathered | None:
+        """A contiguous copy of these labels' rows, scored later without gathering them then
+        (None when one is not mirrored yet)."""
+        if not len(labels) or int(labels.max()) >= len(self._slot_of):
+            return None
+        slots = self._slot_of[labels]
+        if bool((slots < 0).any()):
+            return None
+        return Gathered(self._rows[slots], self._scale[slots])
 
     def _has(self, label: int) -> bool:
         return label < len(self._slot_of) and bool(self._slot_of[label] >= 0)
@@ -109,3 +119,29 @@ class VectorMirror:
             self._rows, self._scale = rows, scale
         self._used += 1
         return self._used - 1
+
+
+class Gathered:
+    """Some labels' mirrored rows, copied together in their order (a search gathers its scope's
+    rows while its query is embedded: scored from here they are contiguous and recently read).
+    A copy: later writes to the mirror do not reach it, so it holds only while those labels do."""
+
+    def __init__(self, rows: np.ndarray, scale: np.ndarray) -> None:
+        self._rows = rows
+        self._scale = scale
+
+    def __len__(self) -> int:
+        return len(self._scale)
+
+    def scores(self, query: np.ndarray) -> np.ndarray:
+        """As VectorMirror.scores, for every row in order."""
+        out = np.empty(len(self._scale), dtype=np.float32)
+        for start in range(0, len(out), _BLOCK):
+            end = start + _BLOCK
+            out[start:end] = _scored(self._rows[start:end], self._scale[start:end], query)
+        return out
+
+
+def _scored(rows: np.ndarray, scale: np.ndarray, query: np.ndarray) -> np.ndarray:
+    # widened a block at a time: the float32 temporary stays in cache
+    return (rows.astype(np.float32) @ query) * scale

@@ -35,6 +35,9 @@ class BruteForceIndex:
         scored.sort(key=lambda p: -p[1])
         return scored[:k]
 
+    async def prepare(self, allow: Allow) -> None:
+        """Nothing to prepare: every nearest() scans the dict."""
+
     async def similarities(
         self, query: Vector, ids: Sequence[MemoryId], *, exact: bool = True
     ) -> dict[MemoryId, float]:

@@ -441,3 +441,56 @@ async def test_a_scopes_next_set_after_adds_looks_up_only_the_added_ids(hnsw: Hn
     theirs = {f"m{i}" for i in range(1, 300, 3)}
     assert [m for m, _ in await hnsw.nearest(q, 5, allow=ScopeIds(theirs, "bob"))] == exact(q, theirs)
     assert looked_up[-1] == 100
+
+
+async def test_a_scan_prepared_while_the_query_is_embedded_answers_as_an_unprepared_one(rng) -> None:
+    vecs = unit(rng, 3000)
+    index = HnswIndex(None, dimension=DIM, initial_capacity=16)
+    await index.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
+    mine = ScopeIds({f"m{i}" for i in range(0, 3000, 3)}, "alice")
+    gathered_at_scan: list[int] = []
+    real = index._mirror.scores
+    index._mirror.scores = lambda labels, *a: (gathered_at_scan.append(len(labels)), real(labels, *a))[1]  # type: ignore[method-assign]
+    for q in unit(rng, 5):
+        await index.prepare(mine)
+        prepared = await index.nearest(q, k=20, allow=mine, exact=False)
+        assert gathered_at_scan == []  # scored from the rows gathered beforehand
+        assert prepared == await index.nearest(q, k=20, allow=mine, exact=False)  # this one unprepared
+        assert gathered_at_scan == [1000]
+        assert [m for m, _ in await index.nearest(q, k=20, allow=mine)] == exact_top(vecs, mine, q, 20)
+        gathered_at_scan.clear()
+
+
+@pytest.mark.parametrize("change", ["rewritten", "removed", "added"])
+async def test_a_prepared_scan_sees_the_writes_made_before_its_query_arrives(rng, change: str) -> None:
+    vecs = unit(rng, 600)
+    index = HnswIndex(None, dimension=DIM, initial_capacity=16)
+    await index.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
+    ids = {f"m{i}" for i in range(0, 600, 2)}
+    q = unit(rng)[0]
+    before = ScopeIds(ids, "alice")
+    gone = exact_top(vecs, ids, q, 1)[0]
+    await index.prepare(before)
+    if change == "rewritten":  # m0 now is the query itself, under its old label
+        await index.upsert([("m0", q)])
+        after = before  # the same ids: the catalog hands the same set
+    elif change == "removed":  # the best match leaves
+        await index.remove([gone])
+        after = ScopeIds(ids - {gone}, "alice")
+    else:
+        await index.upsert([("new", q)])
+        after = ScopeIds(ids | {"new"}, "alice")
+    hits = await index.nearest(q, k=5, allow=after, exact=False)
+    if change == "removed":
+        assert gone not in [m for m, _ in hits]
+    else:
+        assert hits[0][0] == ("m0" if change == "rewritten" else "new") and hits[0][1] == pytest.approx(1.0, abs=3e-3)
+
+
+async def test_scans_prepared_but_never_run_are_bounded(rng) -> None:
+    vecs = unit(rng, 400)
+    index = HnswIndex(None, dimension=DIM, initial_capacity=16)
+    await index.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
+    for user in range(40):  # searches cancelled before their queries came back
+        await index.prepare(ScopeIds({f"m{i}" for i in range(user, 400, 40)}, f"user{user}"))
+    assert len(index._prepared) <= 8

@@ -32,6 +32,23 @@ def test_scores_are_cosines_within_the_quantisation_error() -> None:
     assert np.allclose(got[:50, ::-1].diagonal(), 1.0, atol=3e-3)  # a row scored against itself
 
 
+def test_rows_gathered_beforehand_score_as_the_mirror_does_and_keep_their_old_values() -> None:
+    rng = np.random.default_rng(5)
+    raw = unit(rng.standard_normal((1300, DIM)))
+    mirror = VectorMirror(DIM, capacity=4)
+    mirror.put(list(range(1300)), raw)
+    labels = np.arange(0, 1300, 1)[::-1].copy()
+    gathered = mirror.gather(labels)
+    assert gathered is not None and len(gathered) == 1300
+    q = raw[7]
+    assert np.array_equal(gathered.scores(q), mirror.scores(labels, q, never))
+    mirror.put([7], unit(rng.standard_normal((1, DIM))))  # a copy: the caller checks what changed
+    assert abs(float(gathered.scores(q)[1292]) - 1.0) < 3e-3
+    assert mirror.gather(np.array([5, 1300])) is None  # a label not mirrored (yet)
+    mirror.forget(5)
+    assert mirror.gather(np.array([4, 5])) is None
+
+
 def test_the_copy_takes_one_byte_a_component_and_four_a_row() -> None:
     mirror = VectorMirror(DIM, capacity=1000)
     rows, scale = mirror._rows, mirror._scale

@@ -138,17 +138,20 @@ class VectorIndex(Protocol):
     async def remove(self, ids: Sequence[MemoryId]) -> None: ...
 
     async def nearest(
-        self, query: Vector, k: int, allow: Allow = None, *, exact: bool = True
+        self, query: Vector, k: int, allow: Allow = None, *, exact: bool = True, prepared: object = None
     ) -> list[tuple[MemoryId, float]]:
         """Up to k (id, similarity) pairs, best first; similarity = 1 - cosine distance.
         Only allowed ids are returned (and count towards k). `exact=False` lets the index rank
         and score from a compressed copy of its vectors (similarities within ~2e-3): for
-        candidates whose final scores are read again with `similarities`."""
+        candidates whose final scores are read again with `similarities`. `prepared`: what
+        `prepare(allow)` returned for this search."""
         ...
 
-    async def prepare(self, allow: Allow) -> None:
+    async def prepare(self, allow: Allow) -> object:
         """A search over `allow` comes next, its query still being embedded: the index may do
-        now whatever part of that `nearest` needs no query (it answers the same either way)."""
+        now whatever part of that `nearest` needs no query, and hands it back for the search to
+        pass to `nearest` (which answers the same with it or without it, whatever was written
+        meanwhile)."""
         ...
 
     async def similarities(

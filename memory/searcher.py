@@ -204,16 +204,21 @@ class Searcher:
             # the vector task first: it hands the query to the model thread at once, and the
             # lexical and graph channels (in memory, on this thread) then run while it encodes,
             # and so does the index's preparation of its scan
-            allow = self._catalog.allow(req.scope, wide) if req.mode is not SearchMode.LEXICAL else None
-            vector = tg.create_task(self._nearest(req, vec, k, allow)) if req.mode is not SearchMode.LEXICAL else None
-            if vector is not None and vec is None:
-                tg.create_task(self._after_yield(self._index.prepare(allow)))
+            vector = scan = None
+            if req.mode is not SearchMode.LEXICAL:
+                allow = self._catalog.allow(req.scope, wide)
+                scan = asyncio.get_running_loop().create_future() if vec is None else None
+                vector = tg.create_task(self._nearest(req, vec, k, allow, scan))
             lexical = (
                 tg.create_task(self._after_yield(self._text.lexical_search(req.scope, terms, k, wide)))
                 if req.mode is not SearchMode.VECTOR and terms else None
             )
             graph = (tg.create_task(self._after_yield(self._graph_channel.search(req.scope, keys, k, wide, req.as_of)))
                      if keys else None)
+            if scan is not None:
+                # last: at first the model thread still holds the GIL (tokenising), and the
+                # scan's NumPy copies, which let go of it, would then wait to get it back
+                tg.create_task(self._after_yield(self._prepare(allow, scan)))
         if vector is not None:
             vec, channels["vector"] = vector.result()
         # only what this process knows, as for vectors: a replica not caught up with another's
@@ -234,11 +239,16 @@ class Searcher:
         return await work
 
     async def _nearest(
-        self, req: SearchRequest, vec: Vector | None, k: int, allow: Allow
+        self, req: SearchRequest, vec: Vector | None, k: int, allow: Allow, scan: asyncio.Future[object] | None
     ) -> tuple[Vector, list[tuple[MemoryId, float]]]:
         if vec is None:
             vec = (await self._embedder.embed([req.query], req.scope.tenant))[0]
-        return vec, await self._index.nearest(vec, k, allow, exact=req.exact)
+        prepared = await scan if scan is not None else None
+        return vec, await self._index.nearest(vec, k, allow, exact=req.exact, prepared=prepared)
+
+    async def _prepare(self, allow: Allow, scan: asyncio.Future[object]) -> None:
+        # a failure fails the search's task group, which cancels the _nearest awaiting `scan`
+        scan.set_result(await self._index.prepare(allow))
 
     async def _fill_vector_scores(self, vec: Vector, found: Sequence[Candidate], exact: bool) -> None:
         """Cosine similarity for candidates only the lexical channel found, so every hit explains it."""

@@ -27,6 +27,7 @@ import sys
 import threading
 import uuid
 from collections import deque
+from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from collections.abc import Hashable, Set
@@ -54,7 +55,6 @@ _BULK = 1000
 _THREADS = 2
 _LABEL_SETS_KEPT = 64  # allowed sets whose labels are kept (the scope catalog keeps as many sets)
 _CHANGES_LOGGED = 4096  # ids that came or went, newest last: a kept label set checks them, not every id
-_PREPARED_KEPT = 8  # scans prepared and not yet run (~0.8 MB each at 2,000 x 384): concurrent searches
 _WARM_SLICE = 2000
 _INLINE_READS = 64  # similarities() of this few ids run on the caller's thread (exact: ~16 us an id, under the GIL)
 _BULK_THREADS = max(1, min(2, os.cpu_count() or 1))
@@ -91,6 +91,7 @@ class HnswIndex:
         # cancelled caller's save is still running in its thread
         self._save_lock = threading.Lock()
         self._warming: asyncio.Task[None] | None = None
+        self._generation = 0  # counts resets (clear, load): prepared scans of an earlier one never hold
         self._reset()
 
     @property
@@ -112,11 +113,12 @@ class HnswIndex:
             await self._locked(True, self._remove_sync, list(ids))
 
     async def nearest(
-        self, query: Vector, k: int, allow: Allow = None, *, exact: bool = True
+        self, query: Vector, k: int, allow: Allow = None, *, exact: bool = True, prepared: object = None
     ) -> list[tuple[MemoryId, float]]:
         """Best first. A predicate `allow` is called from a worker thread (it must only read);
         a set lets small allowed sets be scanned exactly. `exact=False` ranks a scanned set by
-        the int8 mirror alone (a graph walk's scores are exact anyway)."""
+        the int8 mirror alone (a graph walk's scores are exact anyway). `prepared`: what
+        `prepare(allow)` gave, used while none of the set's ids changed since."""
         q = self._matrix([query])
         if k <= 0:
             return []
@@ -125,16 +127,18 @@ class HnswIndex:
         if isinstance(allow, Set) and len(allow) <= self._exact_max:
             # an exact scan of a small set: ~1 ms, and it holds the GIL throughout (NumPy
             # gathers, hnswlib's get_items), so a worker thread would only add a hand-off
-            return await self._inline(widen, self._nearest_sync, q, k, allow, widen, exact)
+            scan = prepared if isinstance(prepared, PreparedScan) else None
+            return await self._inline(widen, self._nearest_sync, q, k, allow, widen, exact, scan)
         return await self._locked(widen, self._nearest_sync, q, k, allow, widen, exact)
 
-    async def prepare(self, allow: Allow) -> None:
+    async def prepare(self, allow: Allow) -> PreparedScan | None:
         """An exact scan's work that needs no query, done while the query is embedded: the
         allowed set's labels (~0.5 ms for a scope's first search at 100k) and a contiguous copy
-        of their mirrored rows, which the `nearest` that follows then scores without gathering
-        them from across the whole mirror."""
+        of their mirrored rows, which `nearest(..., prepared=)` then scores without gathering
+        them from across the whole mirror. None when `allow` would not be scanned."""
         if isinstance(allow, Set) and 0 < len(allow) <= self._exact_max:
-            await self._inline(False, self._prepare_sync, allow)
+            return await self._inline(False, self._prepare_sync, allow)
+        return None
 
     async def similarities(
         self, query: Vector, ids: Sequence[MemoryId], *, exact: bool = True
@@ -219,6 +223,7 @@ class HnswIndex:
     # --- worker-thread bodies (run under the lock) ----------------------------------------
 
     def _reset(self) -> None:
+        self._generation += 1
         self._index = self._new_index(self._initial_capacity)
         self._id_to_label: dict[MemoryId, int] = {}
         self._label_to_id = LabelIds()
@@ -236,9 +241,6 @@ class HnswIndex:
         # ids whose vectors were replaced in place (their labels stand): `_rewrites` counts them
         self._rewrites = 0
         self._rewritten: deque[MemoryId] = deque(maxlen=_CHANGES_LOGGED)
-        # scans prepared while their queries are embedded: the set, _changes and _rewrites then,
-        # its labels and their rows
-        self._prepared: dict[Hashable, tuple[Set[MemoryId], int, int, np.ndarray, Gathered]] = {}
         self._labels_lock = threading.Lock()
 
     def _new_index(self, capacity: int) -> hnswlib.Index:
@@ -299,7 +301,7 @@ class HnswIndex:
             self._free_slots += 1
 
     def _nearest_sync(
-        self, q: np.ndarray, k: int, allow: Allow, widen: bool, exact: bool = True
+        self, q: np.ndarray, k: int, allow: Allow, widen: bool, exact: bool = True, prepared: PreparedScan | None = None
     ) -> list[tuple[MemoryId, float]]:
         live = len(self._id_to_label)
         if live == 0:
@@ -313,9 +315,8 @@ class HnswIndex:
             # from the mirror (~0.3 ms per 1,000); a larger selective set by over-fetching
             # unfiltered (~1-3 ms); else a filtered graph walk (15-50 ms at 0.1-1% allowed)
             if len(known) <= self._exact_max:
-                prepared = self._take_prepared(known)
-                if prepared is not None:
-                    return self._scan_sync(q[0], k, prepared[0], exact, prepared[1])
+                if prepared is not None and self._still_holds(prepared, known):
+                    return self._scan_sync(q[0], k, prepared.labels, exact, prepared.rows)
                 return self._scan_sync(q[0], k, self._labels_of(known), exact)
             if len(known) < 0.3 * live:
                 found = self._overfetch_sync(q, k, known, live)
@@ -361,26 +362,19 @@ class HnswIndex:
                     return hits
         return None
 
-    def _prepare_sync(self, known: Set[MemoryId]) -> None:
+    def _prepare_sync(self, known: Set[MemoryId]) -> PreparedScan | None:
         labels = self._labels_of(known)
         rows = self._mirror.gather(labels)
         if rows is None:  # a row not mirrored yet: the scan reads it from hnswlib itself
-            return
-        with self._labels_lock:
-            self._prepared.pop(_key_of(known), None)
-            while len(self._prepared) >= _PREPARED_KEPT:  # searches that never scanned
-                self._prepared.pop(next(iter(self._prepared)))
-            self._prepared[_key_of(known)] = (known, self._changes, self._rewrites, labels, rows)
-
-    def _take_prepared(self, known: Set[MemoryId]) -> tuple[np.ndarray, Gathered] | None:
-        """The labels and rows prepared for `known`, if none of its ids came, went or had its
-        vector replaced since."""
-        with self._labels_lock:
-            prepared = self._prepared.pop(_key_of(known), None)
-        if (prepared is None or prepared[0] is not known or not self._unchanged_in(known, prepared[1])
-                or not _none_logged(known, self._rewritten, self._rewrites - prepared[2])):
             return None
-        return prepared[3], prepared[4]
+        return PreparedScan(known, self._generation, self._changes, self._rewrites, labels, rows)
+
+    def _still_holds(self, prepared: PreparedScan, known: Set[MemoryId]) -> bool:
+        """Whether `prepared` was made for `known` and none of its ids came, went or had its
+        vector replaced since (after a clear or load the counts start again: never held)."""
+        return (prepared.known is known and prepared.generation == self._generation
+                and self._unchanged_in(known, prepared.changes)
+                and _none_logged(known, self._rewritten, self._rewrites - prepared.rewrites))
 
     def _labels_of(self, known: Set[MemoryId]) -> np.ndarray:
         """The labels of an allowed set's ids. The scope catalog hands the same (frozen) set to
@@ -530,6 +524,20 @@ class HnswIndex:
         if not np.isfinite(matrix).all() or not (np.abs(matrix).sum(axis=1) > 0).all():
             raise InvalidInput("vectors must be finite and non-zero")
         return matrix
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedScan:
+    """A scan of `known` prepared before its query came: its labels and their rows, as they were
+    after the index's `changes`-th change and `rewrites`-th rewrite since its `generation`-th
+    reset."""
+
+    known: Set[MemoryId]
+    generation: int
+    changes: int
+    rewrites: int
+    labels: np.ndarray
+    rows: Gathered
 
 
 def _none_logged(known: Set[MemoryId], log: deque[MemoryId], count: int) -> bool:

@@ -29,14 +29,15 @@ class BruteForceIndex:
             self._vectors.pop(id, None)
 
     async def nearest(
-        self, query: Vector, k: int, allow: Allow = None, *, exact: bool = True
+        self, query: Vector, k: int, allow: Allow = None, *, exact: bool = True, prepared: object = None
     ) -> list[tuple[MemoryId, float]]:
         scored = [(id, float(np.dot(query, v))) for id, v in self._vectors.items() if admitted(allow, id)]
         scored.sort(key=lambda p: -p[1])
         return scored[:k]
 
-    async def prepare(self, allow: Allow) -> None:
+    async def prepare(self, allow: Allow) -> object:
         """Nothing to prepare: every nearest() scans the dict."""
+        return None
 
     async def similarities(
         self, query: Vector, ids: Sequence[MemoryId], *, exact: bool = True

@@ -452,8 +452,8 @@ async def test_a_scan_prepared_while_the_query_is_embedded_answers_as_an_unprepa
     real = index._mirror.scores
     index._mirror.scores = lambda labels, *a: (gathered_at_scan.append(len(labels)), real(labels, *a))[1]  # type: ignore[method-assign]
     for q in unit(rng, 5):
-        await index.prepare(mine)
-        prepared = await index.nearest(q, k=20, allow=mine, exact=False)
+        scan = await index.prepare(mine)
+        prepared = await index.nearest(q, k=20, allow=mine, exact=False, prepared=scan)
         assert gathered_at_scan == []  # scored from the rows gathered beforehand
         assert prepared == await index.nearest(q, k=20, allow=mine, exact=False)  # this one unprepared
         assert gathered_at_scan == [1000]
@@ -470,7 +470,7 @@ async def test_a_prepared_scan_sees_the_writes_made_before_its_query_arrives(rng
     q = unit(rng)[0]
     before = ScopeIds(ids, "alice")
     gone = exact_top(vecs, ids, q, 1)[0]
-    await index.prepare(before)
+    scan = await index.prepare(before)
     if change == "rewritten":  # m0 now is the query itself, under its old label
         await index.upsert([("m0", q)])
         after = before  # the same ids: the catalog hands the same set
@@ -480,17 +480,29 @@ async def test_a_prepared_scan_sees_the_writes_made_before_its_query_arrives(rng
     else:
         await index.upsert([("new", q)])
         after = ScopeIds(ids | {"new"}, "alice")
-    hits = await index.nearest(q, k=5, allow=after, exact=False)
+    hits = await index.nearest(q, k=5, allow=after, exact=False, prepared=scan)
     if change == "removed":
         assert gone not in [m for m, _ in hits]
     else:
         assert hits[0][0] == ("m0" if change == "rewritten" else "new") and hits[0][1] == pytest.approx(1.0, abs=3e-3)
 
 
-async def test_scans_prepared_but_never_run_are_bounded(rng) -> None:
-    vecs = unit(rng, 400)
-    index = HnswIndex(None, dimension=DIM, initial_capacity=16)
+async def test_a_scan_prepared_before_a_reload_is_not_used_after_it(tmp_path: Path, rng) -> None:
+    vecs = unit(rng, 300)
+    index = HnswIndex(tmp_path / "vectors", dimension=DIM, initial_capacity=16)
     await index.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
-    for user in range(40):  # searches cancelled before their queries came back
-        await index.prepare(ScopeIds({f"m{i}" for i in range(user, 400, 40)}, f"user{user}"))
-    assert len(index._prepared) <= 8
+    await index.save(1)
+    mine = ScopeIds({f"m{i}" for i in range(0, 300, 2)}, "alice")
+    await index.upsert([("m0", vecs[1])])
+    scan = await index.prepare(mine)
+    assert await index.load() == 1  # the saved state comes back, m0 as it was saved
+    q = vecs[1]
+    hits = await index.nearest(q, k=3, allow=mine, exact=False, prepared=scan)
+    assert [m for m, _ in hits] == exact_top(vecs, mine, q, 3)
+
+
+async def test_a_set_too_large_to_scan_prepares_nothing(rng) -> None:
+    index = HnswIndex(None, dimension=DIM, initial_capacity=16, exact_max=100)
+    await index.upsert([(f"m{i}", v) for i, v in enumerate(unit(rng, 300))])
+    assert await index.prepare(ScopeIds({f"m{i}" for i in range(200)}, "alice")) is None
+    assert await index.prepare(None) is None

@@ -167,7 +167,8 @@ class CoarseIndex(BruteForceIndex):
         super().__init__()
         self.asked: list[tuple[str, bool]] = []
 
-    async def nearest(self, query: Any, k: int, allow: Any = None, *, exact: bool = True) -> list[tuple[str, float]]:
+    async def nearest(self, query: Any, k: int, allow: Any = None, *, exact: bool = True,
+                      prepared: object = None) -> list[tuple[str, float]]:
         self.asked.append(("nearest", exact))
         found = await super().nearest(query, k, allow)
         return found if exact else [(id, round(s * 20) / 20) for id, s in found]

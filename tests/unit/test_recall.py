@@ -81,7 +81,8 @@ class RacingIndex(BruteForceIndex):
         super().__init__()
         self.meanwhile: Callable[[], Awaitable[object]] | None = None
 
-    async def nearest(self, query: Any, k: int, allow: Any = None, *, exact: bool = True) -> list[tuple[str, float]]:
+    async def nearest(self, query: Any, k: int, allow: Any = None, *, exact: bool = True,
+                      prepared: object = None) -> list[tuple[str, float]]:
         if self.meanwhile is not None:
             work, self.meanwhile = self.meanwhile, None
             await work()

@@ -85,10 +85,11 @@ class VectorMirror:
     def gather(self, labels: np.ndarray) -> Gathered | None:
         """A contiguous copy of these labels' rows, scored later without gathering them then
         (None when one is not mirrored yet)."""
-        if not len(labels) or int(labels.max()) >= len(self._slot_of):
+        try:
+            slots = self._slot_of[labels]
+        except IndexError:  # a label past the table: not mirrored yet
             return None
-        slots = self._slot_of[labels]
-        if bool((slots < 0).any()):
+        if not len(slots) or bool((slots < 0).any()):
             return None
         return Gathered(self._rows[slots], self._scale[slots])
 

@@ -17,15 +17,16 @@ ALICE = Scope(user_id="alice")
 BOB = Scope(user_id="bob")
 
 
-def count_lookups(graph: InMemoryGraph) -> list[Scope]:
+def count_lookups(graph: InMemoryGraph, method: str = "relations_for") -> list[Scope]:
+    """The scopes `graph.<method>` is asked about, in order."""
     asked: list[Scope] = []
-    real = graph.relations_for
+    real = getattr(graph, method)
 
-    async def relations_for(scope: Scope, *args, **kwargs):  # type: ignore[no-untyped-def]
+    async def recorded(scope: Scope, *args, **kwargs):  # type: ignore[no-untyped-def]
         asked.append(scope)
         return await real(scope, *args, **kwargs)
 
-    graph.relations_for = relations_for  # type: ignore[method-assign]
+    setattr(graph, method, recorded)
     return asked
 
 
@@ -80,22 +81,10 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-def count_presence_lookups(graph: InMemoryGraph) -> list[Scope]:
-    asked: list[Scope] = []
-    real = graph.has_relations
-
-    async def has_relations(scope: Scope) -> bool:
-        asked.append(scope)
-        return await real(scope)
-
-    graph.has_relations = has_relations  # type: ignore[method-assign]
-    return asked
-
-
 async def test_a_graph_without_any_relation_answers_every_scope_with_one_lookup(
     service: MemoryService, graph: InMemoryGraph
 ) -> None:
-    asked = count_presence_lookups(graph)
+    asked = count_lookups(graph, "has_relations")
     users = [Scope(user_id=f"user{i}") for i in range(5)]
     for scope in users:
         await service.add([Message("user", "Caroline likes hiking")], scope, infer=False)
@@ -106,7 +95,7 @@ async def test_a_graph_without_any_relation_answers_every_scope_with_one_lookup(
 
 
 async def test_a_relation_anywhere_sends_scopes_back_to_their_own_lookup(graph: InMemoryGraph) -> None:
-    asked = count_presence_lookups(graph)
+    asked = count_lookups(graph, "has_relations")
     graph.relations_.append(Relation("bob", "KNOWS", "carol", BOB, utcnow()))
     presence = GraphPresence(graph, ttl_s=30, clock=lambda: 0.0)
     assert not await presence.has_relations(ALICE)
@@ -117,7 +106,7 @@ async def test_a_relation_anywhere_sends_scopes_back_to_their_own_lookup(graph: 
 
 async def test_the_whole_graph_verdict_is_renewed_before_it_lapses(graph: InMemoryGraph) -> None:
     now = [0.0]
-    asked = count_presence_lookups(graph)
+    asked = count_lookups(graph, "has_relations")
     presence = GraphPresence(graph, ttl_s=30, clock=lambda: now[0])
     assert not await presence.has_relations(ALICE)
     now[0] = 25.0  # in the verdict's last third: answered at once, renewed in the background

@@ -6,9 +6,11 @@ took 3-4 ms more in three statements. This index holds the same two inverted ind
 numpy-friendly arrays and answers both in well under a millisecond:
 
 * words: stemmed content words (Porter2 via PyStemmer, stop words left out) -> postings
-  `doc << 4 | min(tf, 15)` in an `array('I')`, scored with BM25 (k1=1.2, b=0.75) whose document
-  frequencies and average length are those of the caller's scope, so other tenants' texts never
-  move a tenant's scores;
+  `user << 32 | doc << 4 | min(tf, 15)` (`_WordPostings`), scored with BM25 (k1=1.2, b=0.75)
+  whose document frequencies and average length are those of the caller's scope, so other
+  tenants' texts never move a tenant's scores. Each word's postings are kept sorted by user
+  (all but a short tail of recent ones), so a scope with a user reads that user's slice: a
+  common word's postings at 100k memories are ~17k, a user's a few hundred;
 * mention keys (memory.mentions.mentioned, the same keys SQL's mention index holds) -> postings
   of doc numbers, plus each memory's own keys for `mentions`.
 
@@ -29,7 +31,7 @@ from __future__ import annotations
 import math
 import sys
 from array import array
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,6 +48,9 @@ K1 = 1.2
 B = 0.75
 _TF_BITS = 4
 _TF_MAX = (1 << _TF_BITS) - 1
+_USER_SHIFT = 32  # a word posting's user code sits above its doc number and tf
+_DOC_MASK = (1 << (_USER_SHIFT - _TF_BITS)) - 1  # doc numbers below 2**28
+_TAIL_MIN = 64  # unsorted postings a word may gather before it is sorted again (or 1/8 of its sorted ones)
 _NEVER = math.inf  # the expiry of a memory without one
 # word -> stem for the most frequent words: ~70 ns a word saved (PyStemmer takes ~150 ns), while a
 # large vocabulary's rare words would make a bigger cache RSS (~120 bytes a word) for nothing
@@ -81,6 +86,74 @@ def _read(table: dict[str, Postings], term: str) -> np.ndarray | None:
     return np.array([found] if isinstance(found, int) else found, dtype=np.uint32)
 
 
+class _WordPostings:
+    """Word -> its postings (`user << 32 | doc << 4 | tf`): one int while a single memory has the
+    word, then an `array('Q')` whose first item counts the postings after it that are sorted.
+    Appends go to an unsorted tail, sorted in once it outgrows 1/8 of the sorted part (each
+    posting is moved O(log n) times over a word's life). A user's postings are a binary search
+    in the sorted part plus a filter of the tail."""
+
+    def __init__(self) -> None:
+        self.table: dict[str, int | array] = {}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.table)
+
+    def add(self, word: str, posting: int) -> None:
+        found = self.table.get(word)
+        if found is None:
+            self.table[word] = posting
+        elif isinstance(found, int):
+            self.table[word] = array("Q", (2, *sorted((found, posting))))
+        else:
+            found.append(posting)
+            done = found[0]
+            if len(found) - 1 - done > max(_TAIL_MIN, done // 8):
+                view = np.frombuffer(found, dtype=np.uint64)
+                view[1:].sort()
+                view[0] = len(found) - 1
+                del view  # an array exporting its buffer cannot grow
+
+    def read(self, word: str, user: int | None = None) -> np.ndarray | None:
+        """A copy of the word's postings (of `user`'s memories only, when given)."""
+        found = self.table.get(word)
+        if found is None:
+            return None
+        if isinstance(found, int):
+            return np.array([found], dtype=np.uint64) if user is None or found >> _USER_SHIFT == user else None
+        view = np.frombuffer(found, dtype=np.uint64)
+        if user is None:
+            return view[1:].copy()
+        done = int(view[0]) + 1
+        lo, hi = np.searchsorted(view[1:done], np.array([user, user + 1], dtype=np.uint64) << np.uint64(_USER_SHIFT))
+        tail = view[done:]
+        return np.concatenate((view[1 + lo : 1 + hi], tail[(tail >> np.uint64(_USER_SHIFT)) == user]))
+
+    def renumber(self, alive: np.ndarray, renumbered: np.ndarray) -> None:
+        """Drop postings of dead docs and renumber the rest (a monotone map: sorted stays sorted)."""
+        for word in list(self.table):
+            found = self.table[word]
+            p = np.array([found], dtype=np.uint64) if isinstance(found, int) else np.frombuffer(found, dtype=np.uint64)
+            done = 0 if isinstance(found, int) else int(p[0])
+            if not isinstance(found, int):
+                p = p[1:]
+            docs = ((p >> np.uint64(_TF_BITS)) & np.uint64(_DOC_MASK)).astype(np.intp)
+            keep = alive[docs]
+            if not keep.any():
+                del self.table[word]
+                continue
+            kept = p[keep]
+            shift = np.uint64(_USER_SHIFT)
+            rewritten = (kept >> shift << shift) | (kept & np.uint64(_TF_MAX)) \
+                | (renumbered[docs[keep]].astype(np.uint64) << np.uint64(_TF_BITS))
+            if rewritten.size == 1:
+                self.table[word] = int(rewritten[0])
+            else:
+                sorted_kept = int(np.count_nonzero(keep[:done]))
+                self.table[word] = array("Q", np.concatenate(
+                    (np.array([sorted_kept], dtype=np.uint64), rewritten)).tobytes())
+
+
 def _docs(table: dict[str, Postings], key: str) -> np.ndarray:
     """A mention key's doc numbers, as intp (what numpy gathers by fastest)."""
     found = _read(table, key)
@@ -104,6 +177,12 @@ class _KeptMask:
             mask.flags.writeable = False  # shared by the readers of one search
             self.unpacked = mask
         return self.unpacked
+
+
+def _order_key(id: str) -> int:
+    """An int that orders ids as their strings do, as far as their first 8 bytes of UTF-8 go
+    (byte order is code point order)."""
+    return int.from_bytes(id.encode()[:8].ljust(8, b"\0"), "big")
 
 
 def row_of(rec: MemoryRecord) -> TextRow:
@@ -153,7 +232,8 @@ class TextIndex:
         self._created = np.zeros(capacity, dtype=np.float64)
         self._length = np.zeros(capacity, dtype=np.float32)
         self._text_hash = np.zeros(capacity, dtype=np.int64)
-        self._words: dict[str, Postings] = {}
+        self._id_key = np.zeros(capacity, dtype=np.uint64)  # ids' order, as far as their first 8 bytes tell
+        self._words = _WordPostings()
         self._keys: dict[str, Postings] = {}
         # doc -> the mention keys its memory names (None: none, or a tombstone); equal key tuples
         # are one object (`_key_sets`): most memories name the same few people and places
@@ -202,8 +282,10 @@ class TextIndex:
         """Add or replace one memory."""
         text_hash = hash(row.text)
         doc = self._doc.get(row.id)
-        if doc is not None and self._text_hash[doc] == text_hash:
-            self._set_attributes(doc, row)  # same words: validity, scope or expiry changed in place
+        user = self._owners[0].code(row.scope.user_id)
+        if doc is not None and self._text_hash[doc] == text_hash and self._owner[0, doc] == user:
+            # same words, same user (its postings hold it): validity, agent, run or expiry changed in place
+            self._set_attributes(doc, row)
             return
         if doc is not None:
             self._bury(row.id, doc)
@@ -214,6 +296,7 @@ class TextIndex:
         self._ids.append(id)
         self._doc[id] = doc
         self._text_hash[doc] = text_hash
+        self._id_key[doc] = _order_key(id)
         self._created[doc] = row.created_at.timestamp()
         self._set_attributes(doc, row)
         words = TERM.findall(row.text.casefold())
@@ -224,7 +307,7 @@ class TextIndex:
                 stem = self._stem(word)
                 counts[stem] = counts.get(stem, 0) + 1
         for stem, tf in counts.items():
-            _add(self._words, stem, doc << _TF_BITS | min(tf, _TF_MAX))
+            self._words.add(stem, user << _USER_SHIFT | doc << _TF_BITS | min(tf, _TF_MAX))
         named = row.mentions if row.mentions is not None else mentioned(row.text)
         keys = tuple(sorted({sys.intern(key) for key in named}))
         self._named.append(self._key_sets.setdefault(keys, keys) if keys else None)
@@ -301,6 +384,7 @@ class TextIndex:
         self._created = grown(self._created, 0.0)
         self._length = grown(self._length, 0.0)
         self._text_hash = grown(self._text_hash, 0)
+        self._id_key = grown(self._id_key, 0)
 
     def _compact(self) -> None:
         """Renumber the live documents densely and rewrite the postings without tombstones."""
@@ -308,20 +392,19 @@ class TextIndex:
         n = len(self._ids)
         alive = self._alive[:n]
         renumber = (np.cumsum(alive) - 1).astype(np.uint32)
-        for table, bits in ((self._words, _TF_BITS), (self._keys, 0)):
-            for term in list(table):
-                p = _read(table, term)
-                docs = p >> bits
-                keep = alive[docs]
-                if not keep.any():
-                    del table[term]
-                    continue
-                rewritten = (renumber[docs[keep]] << bits) | (p[keep] & ((1 << bits) - 1))
-                table[term] = array("I", rewritten.astype(np.uint32).tobytes()) if rewritten.size > 1 \
-                    else int(rewritten[0])
+        self._words.renumber(alive, renumber)
+        keys = self._keys
+        for key in list(keys):
+            docs = _read(keys, key)
+            keep = alive[docs]
+            if not keep.any():
+                del keys[key]
+                continue
+            rewritten = renumber[docs[keep]]
+            keys[key] = array("I", rewritten.tobytes()) if rewritten.size > 1 else int(rewritten[0])
         m = int(alive.sum())
         self._owner[:, :m] = self._owner[:, :n][:, alive]
-        for name in ("_valid", "_expires", "_created", "_length", "_text_hash"):
+        for name in ("_valid", "_expires", "_created", "_length", "_text_hash", "_id_key"):
             a = getattr(self, name)
             a[:m] = a[:n][alive]
         self._alive[:m] = True
@@ -408,13 +491,14 @@ class TextIndex:
         total, mean_length = self._scope_stats((scope, include_invalidated), mask)
         if total == 0:
             return []
+        user = self._owners[0].codes.get(scope.user_id) if scope.user_id is not None else None
         docs: list[np.ndarray] = []
         parts: list[np.ndarray] = []
         for stem in stems:
-            p = _read(self._words, stem)
-            if p is None:
+            p = self._words.read(stem, user)
+            if p is None or p.size == 0:
                 continue
-            doc = (p >> _TF_BITS).astype(np.intp)  # numpy gathers by intp three times faster
+            doc = ((p >> np.uint64(_TF_BITS)) & np.uint64(_DOC_MASK)).astype(np.intp)  # numpy gathers by intp fastest
             keep = mask[doc]
             doc = doc[keep]
             if doc.size == 0:
@@ -445,13 +529,18 @@ class TextIndex:
 
     def _best(self, found: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[MemoryId, float]]:
         """The k best (doc, score) of `found`, as (id, score) ordered by score then id."""
-        if found.size > k:
-            # the k best, and every doc tied with the k-th (ties are broken by id, as SQL does)
-            kth = -np.partition(-scores, k - 1)[k - 1]
-            keep = scores >= kth
-            found, scores = found[keep], scores[keep]
+        # by score, then id (as SQL breaks ties), ordered in numpy by the ids' first 8 bytes: many
+        # memories of one scope can tie on a score, and ordering them by full id took ~0.1 ms
+        keys = self._id_key[found]
+        order = np.lexsort((keys, -scores))
+        if order.size > k:
+            # past the k-th, only docs equal to it in score and key prefix may still come before it
+            last = order[k - 1]
+            tied = (scores[order] == scores[last]) & (keys[order] == keys[last])
+            order = order[: max(k, int(np.flatnonzero(tied).max()) + 1)]
         ids = self._ids
-        ranked = sorted(((ids[d], s) for d, s in zip(found.tolist(), scores.tolist())), key=lambda p: (-p[1], p[0]))
+        ranked = [(ids[d], s) for d, s in zip(found[order].tolist(), scores[order].tolist())]
+        ranked.sort(key=lambda p: (-p[1], p[0]))  # only ties within a key prefix move (timsort: linear else)
         return [(str(id), score) for id, score in ranked[:k]]
 
     async def mention_counts(

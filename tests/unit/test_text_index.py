@@ -379,3 +379,54 @@ async def test_a_small_index_searched_in_many_scopes_keeps_a_bounded_number_of_m
         assert await ids(index, Scope(user_id=f"stranger{i}"), "tide") == []
     assert len(index._masks) <= text_index._MASK_BYTES // text_index._MASK_OVERHEAD < 6_000
     assert await ids(index, ALICE, "tide") == ["a"]
+
+
+async def test_a_users_slice_of_sorted_and_recent_postings_answers_as_an_index_of_that_user_alone() -> None:
+    # enough postings per word that each is sorted by user many times over, with writes after the
+    # last sort (the tail), a compaction, and memories moved to another user with the same text
+    rng = random.Random(11)
+    shared = TextIndex()
+    rows: dict[str, TextRow] = {}
+    users = [f"u{i}" for i in range(7)]
+    for step in range(3000):
+        id = f"m{rng.randrange(1200)}"
+        if rng.random() < 0.1:
+            shared.drop(id)
+            rows.pop(id, None)
+            continue
+        old = rows.get(id)
+        text = old.text if old is not None and rng.random() < 0.3 else \
+            f"{rng.choice(['kayak', 'tent', 'stove'])} trip {rng.randrange(40)} by the lake"
+        rows[id] = row(id, text, Scope(rng.choice(users)), at=step)
+        shared.put(rows[id])
+    assert shared._version > 0  # compacted at least once
+    for user in users:
+        alone = TextIndex()
+        alone.add_rows(r for r in rows.values() if r.scope.user_id == user)
+        for terms in (["kayak"], ["lake", "tent"], ["trip", "17"]):
+            got = await shared.lexical_search(Scope(user), terms, 15)
+            want = await alone.lexical_search(Scope(user), terms, 15)
+            assert [id for id, _ in got] == [id for id, _ in want], (user, terms)
+            assert [s for _, s in got] == pytest.approx([s for _, s in want]), (user, terms)
+
+
+async def test_a_memory_moved_to_another_user_with_the_same_text_is_found_there_only() -> None:
+    index = TextIndex()
+    for i in range(200):  # a word common enough to be sorted by user
+        index.put(row(f"a{i}", f"kayak number {i}", Scope(f"user{i % 5}")))
+    index.put(row("m", "kayak on the fjord", ALICE))
+    index.put(row("m", "kayak on the fjord", BOB))
+    assert await ids(index, ALICE, "fjord") == [] and await ids(index, BOB, "fjord", "kayak") == ["m"]
+    assert await ids(index, Scope(agent_id=None, user_id="bob"), "kayak") == ["m"]
+
+
+async def test_equal_scores_are_ordered_by_the_whole_id_even_where_ids_share_a_long_prefix() -> None:
+    index = TextIndex()
+    rng = random.Random(3)
+    names = [f"memory-{n:06d}" for n in rng.sample(range(10**6), 40)] + [f"{rng.getrandbits(128):032x}" for _ in range(40)]
+    for name in names:
+        index.put(row(name, "the same words about kayaks"))
+    got = await index.lexical_search(ALICE, ["kayak"], 25)
+    assert [id for id, _ in got] == sorted(names)[:25]
+    assert len({s for _, s in got}) == 1
+

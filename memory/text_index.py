@@ -6,19 +6,22 @@ took 3-4 ms more in three statements. This index holds the same two inverted ind
 numpy-friendly arrays and answers both in well under a millisecond:
 
 * words: stemmed content words (Porter2 via PyStemmer, stop words left out) -> postings
-  `user << 32 | doc << 4 | min(tf, 15)` (`_WordPostings`), scored with BM25 (k1=1.2, b=0.75)
-  whose document frequencies and average length are those of the caller's scope, so other
-  tenants' texts never move a tenant's scores. Each word's postings are kept sorted by user
-  (all but a short tail of recent ones), so a scope with a user reads that user's slice: a
-  common word's postings at 100k memories are ~17k, a user's a few hundred;
+  `user << 32 | doc << 4 | min(tf, 15)`, scored with BM25 (k1=1.2, b=0.75) whose document
+  frequencies and average length are those of the caller's scope, so other tenants' texts never
+  move a tenant's scores;
 * mention keys (memory.mentions.mentioned, the same keys SQL's mention index holds) -> postings
-  of doc numbers, plus each memory's own keys for `mentions`.
+  `user << 32 | doc << 4`, plus each memory's own keys for `mentions`.
+
+A term's postings are kept sorted by user (all but a short tail of recent ones, `_Postings`), so
+a scope with a user reads that user's slice: a common word's postings at 100k memories are ~17k,
+one user's a few hundred.
 
 Each memory gets a doc number; per-doc arrays hold its owners (as small ints), validity, expiry,
 creation time and length, so a scope is one vectorised mask. A changed text gets a new doc
 number and the old one becomes a tombstone that masks ignore; when tombstones outnumber half the
-live documents the postings are rewritten without them. A change of validity, scope or expiry
-alone is made in place.
+live documents the postings are rewritten without them. A change of validity, agent, run or
+expiry alone is made in place; a change of user moves the memory to a new doc number, as its
+postings hold the user.
 
 It is kept in step wherever the scope catalog is (the committer, the follower) and built from
 SQL in the background after start (`fill`, about 1 s of CPU per 100k memories): until it is
@@ -31,7 +34,7 @@ from __future__ import annotations
 import math
 import sys
 from array import array
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -64,47 +67,25 @@ _MASK_OVERHEAD = 256  # bytes a kept mask costs beside its bits (its record's an
 FILL_PAGE = 1_000  # rows read from SQL per page: bounds the fill's memory and how long a page holds writers
 
 
-# a term's postings: one int while a single memory has it (most words of a vocabulary), then an array
-Postings = int | array
-
-
-def _add(table: dict[str, Postings], term: str, posting: int) -> None:
-    found = table.get(term)
-    if found is None:
-        table[term] = posting
-    elif isinstance(found, int):
-        table[term] = array("I", (found, posting))
-    else:
-        found.append(posting)
-
-
-def _read(table: dict[str, Postings], term: str) -> np.ndarray | None:
-    """A copy of the term's postings (an append may come while numpy reads them)."""
-    found = table.get(term)
-    if found is None:
-        return None
-    return np.array([found] if isinstance(found, int) else found, dtype=np.uint32)
-
-
-class _WordPostings:
-    """Word -> its postings (`user << 32 | doc << 4 | tf`): one int while a single memory has the
-    word, then an `array('Q')` whose first item counts the postings after it that are sorted.
-    Appends go to an unsorted tail, sorted in once it outgrows 1/8 of the sorted part (each
-    posting is moved O(log n) times over a word's life). A user's postings are a binary search
-    in the sorted part plus a filter of the tail."""
+class _Postings:
+    """Term -> its postings (`user << 32 | doc << 4 | tf`; a mention key's tf is 0): one int while
+    a single memory has the term (most of a vocabulary), then an `array('Q')` whose first item
+    counts the postings after it that are sorted. Appends go to an unsorted tail, sorted in once
+    it outgrows 1/8 of the sorted part (a posting is moved O(log n) times over a term's life). A
+    user's postings are a binary search in the sorted part plus a filter of the tail."""
 
     def __init__(self) -> None:
         self.table: dict[str, int | array] = {}
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.table)
+    def __contains__(self, term: str) -> bool:
+        return term in self.table
 
-    def add(self, word: str, posting: int) -> None:
-        found = self.table.get(word)
+    def add(self, term: str, posting: int) -> None:
+        found = self.table.get(term)
         if found is None:
-            self.table[word] = posting
+            self.table[term] = posting
         elif isinstance(found, int):
-            self.table[word] = array("Q", (2, *sorted((found, posting))))
+            self.table[term] = array("Q", (2, *sorted((found, posting))))
         else:
             found.append(posting)
             done = found[0]
@@ -114,10 +95,11 @@ class _WordPostings:
                 view[0] = len(found) - 1
                 del view  # an array exporting its buffer cannot grow
 
-    def read(self, word: str, user: int | None = None) -> np.ndarray | None:
-        """A copy of the word's postings (of `user`'s memories only, when given)."""
-        found = self.table.get(word)
-        if found is None:
+    def read(self, term: str, user: int | None = None) -> np.ndarray | None:
+        """A copy of the term's postings (of `user`'s memories only, when given; -1: a user no
+        memory has)."""
+        found = self.table.get(term)
+        if found is None or user == -1:
             return None
         if isinstance(found, int):
             return np.array([found], dtype=np.uint64) if user is None or found >> _USER_SHIFT == user else None
@@ -129,10 +111,18 @@ class _WordPostings:
         tail = view[done:]
         return np.concatenate((view[1 + lo : 1 + hi], tail[(tail >> np.uint64(_USER_SHIFT)) == user]))
 
+    def docs(self, term: str, user: int | None = None) -> np.ndarray:
+        """The doc numbers of the term's postings (of `user`'s memories only, when given), as
+        intp (what numpy gathers by fastest)."""
+        found = self.read(term, user)
+        if found is None:
+            return np.zeros(0, dtype=np.intp)
+        return ((found >> np.uint64(_TF_BITS)) & np.uint64(_DOC_MASK)).astype(np.intp)
+
     def renumber(self, alive: np.ndarray, renumbered: np.ndarray) -> None:
         """Drop postings of dead docs and renumber the rest (a monotone map: sorted stays sorted)."""
-        for word in list(self.table):
-            found = self.table[word]
+        for term in list(self.table):
+            found = self.table[term]
             p = np.array([found], dtype=np.uint64) if isinstance(found, int) else np.frombuffer(found, dtype=np.uint64)
             done = 0 if isinstance(found, int) else int(p[0])
             if not isinstance(found, int):
@@ -140,24 +130,18 @@ class _WordPostings:
             docs = ((p >> np.uint64(_TF_BITS)) & np.uint64(_DOC_MASK)).astype(np.intp)
             keep = alive[docs]
             if not keep.any():
-                del self.table[word]
+                del self.table[term]
                 continue
             kept = p[keep]
             shift = np.uint64(_USER_SHIFT)
             rewritten = (kept >> shift << shift) | (kept & np.uint64(_TF_MAX)) \
                 | (renumbered[docs[keep]].astype(np.uint64) << np.uint64(_TF_BITS))
             if rewritten.size == 1:
-                self.table[word] = int(rewritten[0])
+                self.table[term] = int(rewritten[0])
             else:
                 sorted_kept = int(np.count_nonzero(keep[:done]))
-                self.table[word] = array("Q", np.concatenate(
+                self.table[term] = array("Q", np.concatenate(
                     (np.array([sorted_kept], dtype=np.uint64), rewritten)).tobytes())
-
-
-def _docs(table: dict[str, Postings], key: str) -> np.ndarray:
-    """A mention key's doc numbers, as intp (what numpy gathers by fastest)."""
-    found = _read(table, key)
-    return np.zeros(0, dtype=np.intp) if found is None else found.astype(np.intp)
 
 
 @dataclass(slots=True)
@@ -233,8 +217,8 @@ class TextIndex:
         self._length = np.zeros(capacity, dtype=np.float32)
         self._text_hash = np.zeros(capacity, dtype=np.int64)
         self._id_key = np.zeros(capacity, dtype=np.uint64)  # ids' order, as far as their first 8 bytes tell
-        self._words = _WordPostings()
-        self._keys: dict[str, Postings] = {}
+        self._words = _Postings()
+        self._keys = _Postings()  # mention keys
         # doc -> the mention keys its memory names (None: none, or a tombstone); equal key tuples
         # are one object (`_key_sets`): most memories name the same few people and places
         self._named: list[tuple[str, ...] | None] = []
@@ -312,7 +296,7 @@ class TextIndex:
         keys = tuple(sorted({sys.intern(key) for key in named}))
         self._named.append(self._key_sets.setdefault(keys, keys) if keys else None)
         for key in keys:
-            _add(self._keys, key, doc)
+            self._keys.add(key, user << _USER_SHIFT | doc << _TF_BITS)
 
     def drop(self, id: MemoryId) -> None:
         doc = self._doc.get(id)
@@ -393,15 +377,7 @@ class TextIndex:
         alive = self._alive[:n]
         renumber = (np.cumsum(alive) - 1).astype(np.uint32)
         self._words.renumber(alive, renumber)
-        keys = self._keys
-        for key in list(keys):
-            docs = _read(keys, key)
-            keep = alive[docs]
-            if not keep.any():
-                del keys[key]
-                continue
-            rewritten = renumber[docs[keep]]
-            keys[key] = array("I", rewritten.tobytes()) if rewritten.size > 1 else int(rewritten[0])
+        self._keys.renumber(alive, renumber)
         m = int(alive.sum())
         self._owner[:, :m] = self._owner[:, :n][:, alive]
         for name in ("_valid", "_expires", "_created", "_length", "_text_hash", "_id_key"):
@@ -491,7 +467,7 @@ class TextIndex:
         total, mean_length = self._scope_stats((scope, include_invalidated), mask)
         if total == 0:
             return []
-        user = self._owners[0].codes.get(scope.user_id) if scope.user_id is not None else None
+        user = self._user_code(scope)
         docs: list[np.ndarray] = []
         parts: list[np.ndarray] = []
         for stem in stems:
@@ -514,6 +490,11 @@ class TextIndex:
         found, where = np.unique(np.concatenate(docs), return_inverse=True)
         scores = np.bincount(where, weights=np.concatenate(parts))
         return self._best(found, scores, k)
+
+    def _user_code(self, scope: Scope) -> int | None:
+        """The code of the scope's user, whose slice of the postings a read takes (None: no user
+        given, every posting)."""
+        return self._owners[0].codes.get(scope.user_id, -1) if scope.user_id is not None else None
 
     def _scope_stats(self, key: tuple[Scope, bool], mask: np.ndarray) -> tuple[int, float]:
         """(memories in the mask, their mean length in words), kept with the mask when it is kept."""
@@ -553,7 +534,8 @@ class TextIndex:
         if not wanted:
             return {}
         mask = self._mask(scope, include_invalidated)
-        counts = {key: int(np.count_nonzero(mask[_docs(self._keys, key)])) for key in wanted}
+        user = self._user_code(scope)
+        counts = {key: int(np.count_nonzero(mask[self._keys.docs(key, user)])) for key in wanted}
         return {key: n for key, n in counts.items() if n}
 
     async def mentioning(
@@ -566,20 +548,23 @@ class TextIndex:
         if not wanted or k <= 0:
             return []
         mask = self._mask(scope, include_invalidated)
-        docs = [d[mask[d]] for d in (_docs(self._keys, key) for key in wanted)]
-        named = np.bincount(np.concatenate(docs), minlength=mask.shape[0]) if docs else np.zeros(0)
-        found = np.flatnonzero(named)
+        user = self._user_code(scope)
+        docs = [d[mask[d]] for d in (self._keys.docs(key, user) for key in wanted)]
+        # counted over the docs found, not over every doc (a bincount's length)
+        found, named = np.unique(np.concatenate(docs), return_counts=True)
         if found.size == 0:
             return []
-        order = found[np.lexsort((-self._created[found], -named[found]))]
+        created = self._created[found]
+        order = np.lexsort((self._id_key[found], -created, -named))
         if order.size > k:
-            # every doc that ties with the k-th on (keys named, created) may still come first by id
+            # past the k-th, only docs equal to it in keys named, creation and id prefix may come first
             last = order[k - 1]
-            tied = (named[order] == named[last]) & (self._created[order] == self._created[last])
+            tied = (named[order] == named[last]) & (created[order] == created[last]) \
+                & (self._id_key[found[order]] == self._id_key[found[last]])
             order = order[: max(k, int(np.flatnonzero(tied).max()) + 1)]
         ids = self._ids
-        ranked = sorted(order.tolist(), key=lambda d: (-int(named[d]), -self._created[d], ids[d]))
-        return [str(ids[d]) for d in ranked[:k]]
+        ranked = sorted(zip((-named[order]).tolist(), (-created[order]).tolist(), (ids[d] for d in found[order].tolist())))
+        return [str(id) for _, _, id in ranked[:k]]
 
     async def mentions(self, ids: Sequence[MemoryId]) -> dict[MemoryId, list[str]]:
         """The keys each memory names, sorted (memories that name none are absent)."""

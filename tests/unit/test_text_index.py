@@ -430,3 +430,28 @@ async def test_equal_scores_are_ordered_by_the_whole_id_even_where_ids_share_a_l
     assert [id for id, _ in got] == sorted(names)[:25]
     assert len({s for _, s in got}) == 1
 
+
+
+async def test_mentions_of_a_user_answer_as_an_index_of_that_user_alone() -> None:
+    rng = random.Random(13)
+    shared = TextIndex()
+    rows: dict[str, TextRow] = {}
+    names = ["Caroline", "Melanie", "Dana", "Biscuit"]
+    for step in range(2500):
+        id = f"memory-{rng.randrange(900):04d}"  # ids alike in their first 8 bytes: ties go by the whole id
+        if rng.random() < 0.1:
+            shared.drop(id)
+            rows.pop(id, None)
+            continue
+        text = f"{' and '.join(rng.sample(names, rng.randint(1, 3)))} went out, note {rng.randrange(30)}"
+        rows[id] = row(id, text, Scope(f"u{rng.randrange(6)}"), at=rng.randrange(40))
+        shared.put(rows[id])
+    keys = ["caroline", "melanie", "dana", "biscuit"]
+    for user in (f"u{i}" for i in range(6)):
+        alone = TextIndex()
+        alone.add_rows(r for r in rows.values() if r.scope.user_id == user)
+        assert await shared.mention_counts(Scope(user), keys) == await alone.mention_counts(Scope(user), keys)
+        for wanted in (keys[:1], keys[1:3], keys):
+            assert await shared.mentioning(Scope(user), wanted, 12) == await alone.mentioning(Scope(user), wanted, 12)
+    assert await shared.mention_counts(Scope("nobody"), keys) == {}
+    assert await shared.mentioning(Scope("nobody"), keys, 5) == []

@@ -167,6 +167,45 @@ async def test_concurrent_upserts_searches_and_removes_do_not_corrupt(hnsw: Hnsw
         assert (await hnsw.nearest(final[mid], k=1))[0][1] == pytest.approx(1.0, abs=1e-4)
 
 
+async def test_concurrent_writes_go_to_the_index_together_in_the_order_they_came(
+    hnsw: HnswIndex, rng, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vector.hnsw as hnsw_module
+
+    jobs: list[int] = []
+    run_jobs = hnsw_module._run_jobs
+    monkeypatch.setattr(hnsw_module, "_run_jobs", lambda batch: jobs.append(len(batch)) or run_jobs(batch))
+    vecs = unit(rng, 40)
+    await hnsw.upsert([("first", vecs[0])])  # holds the lock while the next 33 writes arrive
+    writes = [hnsw.upsert([(f"m{i}", vecs[i])]) for i in range(1, 31)]
+    writes += [hnsw.upsert([("m1", vecs[35])]), hnsw.remove(["m2"]), hnsw.upsert([("m2", vecs[36])])]
+    await asyncio.gather(*writes)
+    assert sum(jobs) == 34 and len(jobs) <= 3  # one thread job each before: 34
+    assert await hnsw.ids() == {"first", *(f"m{i}" for i in range(1, 31))}
+    assert await hnsw.similarities(vecs[35], ["m1"]) == {"m1": pytest.approx(1.0, abs=1e-5)}  # the later write won
+    assert await hnsw.similarities(vecs[36], ["m2"]) == {"m2": pytest.approx(1.0, abs=1e-5)}  # re-added after removal
+
+
+async def test_a_failing_write_fails_only_its_caller_and_a_cancelled_one_still_lands(hnsw: HnswIndex, rng) -> None:
+    vecs = unit(rng, 3)
+
+    def broken() -> None:
+        raise RuntimeError("this write fails")
+
+    hold = asyncio.ensure_future(hnsw.upsert([("a", vecs[0])]))
+    failing = asyncio.ensure_future(hnsw._exclusive(broken))
+    cancelled = asyncio.ensure_future(hnsw.upsert([("b", vecs[1])]))
+    after = asyncio.ensure_future(hnsw.upsert([("c", vecs[2])]))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    await hold
+    with pytest.raises(RuntimeError, match="this write fails"):
+        await failing
+    await after
+    assert cancelled.cancelled()
+    assert await hnsw.ids() == {"a", "b", "c"}
+
+
 async def test_save_then_load_round_trips_ids_vectors_and_checkpoint(tmp_path: Path, rng) -> None:
     first = HnswIndex(tmp_path / "v", dimension=DIM, initial_capacity=4)
     vecs = unit(rng, 50)

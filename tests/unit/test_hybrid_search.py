@@ -205,3 +205,31 @@ async def test_candidates_rank_by_rough_scores_and_the_hits_report_exact_ones(re
         assert [h.scores.vector for h in found.hits] == pytest.approx([exact[h.record.text] for h in found.hits],
                                                                       abs=1e-6)
     await svc.stop()
+
+
+class PreparingIndex(BruteForceIndex):
+    """Counts the scans a search asked the index to prepare while its query was embedded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prepared = 0
+
+    async def prepare(self, allow: Any) -> object:
+        self.prepared += 1
+        return None
+
+
+async def test_a_lone_search_has_its_scan_prepared_and_searches_in_flight_together_do_not(
+    repo: InMemoryRepository,
+) -> None:
+    index = PreparingIndex()
+    svc = MemoryService(repo, index, HashingEmbedder())
+    await svc.start()
+    for text in ["green tea every morning", "espresso after lunch", "a walk by the lake"]:
+        await remember(svc, text)
+    await svc.search("tea in the morning", ALICE, limit=2)
+    assert index.prepared == 1  # the loop would otherwise only wait for the model
+    index.prepared = 0
+    await asyncio.gather(*(svc.search(f"tea number {i}", ALICE, limit=2) for i in range(6)))
+    assert index.prepared <= 1  # the first may start alone; the others find it in flight
+    await svc.stop()

@@ -251,11 +251,11 @@ class HnswIndex:
         jobs, self._gathering = self._gathering or [], None  # work from now on gathers behind this
         try:
             fut = asyncio.get_running_loop().run_in_executor(self._threads, _run_jobs, jobs)
-        except BaseException as exc:
+        except RuntimeError as exc:  # the index was closed meanwhile: its callers hear it
             self._lock.release(True)
             for job in jobs:
                 job.future.set_exception(exc)
-            raise
+            return
 
         def done(f: asyncio.Future[list[tuple[Any, BaseException | None]]]) -> None:
             self._lock.release(True)

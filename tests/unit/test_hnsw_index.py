@@ -204,6 +204,9 @@ async def test_a_failing_write_fails_only_its_caller_and_a_cancelled_one_still_l
     await after
     assert cancelled.cancelled()
     assert await hnsw.ids() == {"a", "b", "c"}
+    await hnsw.close()
+    with pytest.raises(RuntimeError):  # a closed index refuses writes instead of leaving them waiting
+        await asyncio.wait_for(hnsw.upsert([("d", vecs[0])]), 5)
 
 
 async def test_save_then_load_round_trips_ids_vectors_and_checkpoint(tmp_path: Path, rng) -> None:

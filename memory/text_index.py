@@ -51,9 +51,9 @@ K1 = 1.2
 B = 0.75
 _TF_BITS = 4
 _TF_MAX = (1 << _TF_BITS) - 1
-_USER_SHIFT = 32  # a word posting's user code sits above its doc number and tf
+_USER_SHIFT = 32  # a posting's user code sits above its doc number and tf
 _DOC_MASK = (1 << (_USER_SHIFT - _TF_BITS)) - 1  # doc numbers below 2**28
-_TAIL_MIN = 64  # unsorted postings a word may gather before it is sorted again (or 1/8 of its sorted ones)
+_TAIL_MIN = 64  # unsorted postings a term may gather before it is sorted again (or 1/8 of its sorted ones)
 _NEVER = math.inf  # the expiry of a memory without one
 # word -> stem for the most frequent words: ~70 ns a word saved (PyStemmer takes ~150 ns), while a
 # large vocabulary's rare words would make a bigger cache RSS (~120 bytes a word) for nothing
@@ -510,6 +510,10 @@ class TextIndex:
 
     def _best(self, found: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[MemoryId, float]]:
         """The k best (doc, score) of `found`, as (id, score) ordered by score then id."""
+        if found.size > k:  # the k best, and every doc tied with the k-th
+            kth = -np.partition(-scores, k - 1)[k - 1]
+            keep = scores >= kth
+            found, scores = found[keep], scores[keep]
         # by score, then id (as SQL breaks ties), ordered in numpy by the ids' first 8 bytes: many
         # memories of one scope can tie on a score, and ordering them by full id took ~0.1 ms
         keys = self._id_key[found]

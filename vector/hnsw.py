@@ -233,6 +233,7 @@ class HnswIndex:
         that joined it while it waited for the lock (each in arrival order, each with its own
         outcome). A cancelled caller leaves its work queued: it runs, as if it had been awaited."""
         job: _Job = _Job(fn, args, asyncio.get_running_loop().create_future())
+        job.future.add_done_callback(_retrieved)  # a cancelled caller's failed write logs no stray error
         if self._gathering is not None:
             self._gathering.append(job)
         else:
@@ -600,6 +601,11 @@ class _Job:
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     future: asyncio.Future[Any]
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _run_jobs(jobs: list[_Job]) -> list[tuple[Any, BaseException | None]]:

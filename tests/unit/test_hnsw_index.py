@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import random
@@ -186,7 +187,9 @@ async def test_concurrent_writes_go_to_the_index_together_in_the_order_they_came
     assert await hnsw.similarities(vecs[36], ["m2"]) == {"m2": pytest.approx(1.0, abs=1e-5)}  # re-added after removal
 
 
-async def test_a_failing_write_fails_only_its_caller_and_a_cancelled_one_still_lands(hnsw: HnswIndex, rng) -> None:
+async def test_a_failing_write_fails_only_its_caller_and_a_cancelled_one_still_lands(
+    hnsw: HnswIndex, rng, caplog: pytest.LogCaptureFixture
+) -> None:
     vecs = unit(rng, 3)
 
     def broken() -> None:
@@ -195,15 +198,19 @@ async def test_a_failing_write_fails_only_its_caller_and_a_cancelled_one_still_l
     hold = asyncio.ensure_future(hnsw.upsert([("a", vecs[0])]))
     failing = asyncio.ensure_future(hnsw._exclusive(broken))
     cancelled = asyncio.ensure_future(hnsw.upsert([("b", vecs[1])]))
+    unheard = asyncio.ensure_future(hnsw._exclusive(broken))  # its caller gives up: nobody reads the error
     after = asyncio.ensure_future(hnsw.upsert([("c", vecs[2])]))
     await asyncio.sleep(0)
     cancelled.cancel()
+    unheard.cancel()
     await hold
     with pytest.raises(RuntimeError, match="this write fails"):
         await failing
     await after
-    assert cancelled.cancelled()
+    assert cancelled.cancelled() and unheard.cancelled()
     assert await hnsw.ids() == {"a", "b", "c"}
+    gc.collect()
+    assert "never retrieved" not in caplog.text
     await hnsw.close()
     with pytest.raises(RuntimeError):  # a closed index refuses writes instead of leaving them waiting
         await asyncio.wait_for(hnsw.upsert([("d", vecs[0])]), 5)

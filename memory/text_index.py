@@ -67,6 +67,11 @@ _MASK_OVERHEAD = 256  # bytes a kept mask costs beside its bits (its record's an
 FILL_PAGE = 1_000  # rows read from SQL per page: bounds the fill's memory and how long a page holds writers
 
 
+def _doc_numbers(postings: np.ndarray) -> np.ndarray:
+    """The doc numbers of postings, as intp (what numpy gathers by fastest)."""
+    return ((postings >> np.uint64(_TF_BITS)) & np.uint64(_DOC_MASK)).astype(np.intp)
+
+
 class _Postings:
     """Term -> its postings (`user << 32 | doc << 4 | tf`; a mention key's tf is 0): one int while
     a single memory has the term (most of a vocabulary), then an `array('Q')` whose first item
@@ -112,12 +117,11 @@ class _Postings:
         return np.concatenate((view[1 + lo : 1 + hi], tail[(tail >> np.uint64(_USER_SHIFT)) == user]))
 
     def docs(self, term: str, user: int | None = None) -> np.ndarray:
-        """The doc numbers of the term's postings (of `user`'s memories only, when given), as
-        intp (what numpy gathers by fastest)."""
+        """The doc numbers of the term's postings (of `user`'s memories only, when given)."""
         found = self.read(term, user)
         if found is None:
             return np.zeros(0, dtype=np.intp)
-        return ((found >> np.uint64(_TF_BITS)) & np.uint64(_DOC_MASK)).astype(np.intp)
+        return _doc_numbers(found)
 
     def renumber(self, alive: np.ndarray, renumbered: np.ndarray) -> None:
         """Drop postings of dead docs and renumber the rest (a monotone map: sorted stays sorted)."""
@@ -127,7 +131,7 @@ class _Postings:
             done = 0 if isinstance(found, int) else int(p[0])
             if not isinstance(found, int):
                 p = p[1:]
-            docs = ((p >> np.uint64(_TF_BITS)) & np.uint64(_DOC_MASK)).astype(np.intp)
+            docs = _doc_numbers(p)
             keep = alive[docs]
             if not keep.any():
                 del self.table[term]
@@ -474,7 +478,7 @@ class TextIndex:
             p = self._words.read(stem, user)
             if p is None or p.size == 0:
                 continue
-            doc = ((p >> np.uint64(_TF_BITS)) & np.uint64(_DOC_MASK)).astype(np.intp)  # numpy gathers by intp fastest
+            doc = _doc_numbers(p)
             keep = mask[doc]
             doc = doc[keep]
             if doc.size == 0:

@@ -518,19 +518,28 @@ class TextIndex:
             kth = -np.partition(-scores, k - 1)[k - 1]
             keep = scores >= kth
             found, scores = found[keep], scores[keep]
-        # by score, then id (as SQL breaks ties), ordered in numpy by the ids' first 8 bytes: many
-        # memories of one scope can tie on a score, and ordering them by full id took ~0.1 ms
-        keys = self._id_key[found]
-        order = np.lexsort((keys, -scores))
+        first = self._first(found, (-scores,), k)
+        ids = self._ids
+        return [(str(ids[found[i]]), float(scores[i])) for i in first]
+
+    def _first(self, found: np.ndarray, keys: tuple[np.ndarray, ...], k: int) -> list[int]:
+        """The positions in `found` (doc numbers) of its first k by `keys` (each ascending, the
+        first deciding first), then by id, as SQL breaks ties. Ordered in NumPy by the ids' first 8
+        bytes; only docs tied with the k-th on every key and that prefix are compared by whole id
+        (many memories of one scope can tie, and ordering them all by id took ~0.1 ms a search)."""
+        prefix = self._id_key[found]
+        order = np.lexsort((prefix, *reversed(keys)))
         if order.size > k:
-            # past the k-th, only docs equal to it in score and key prefix may still come before it
             last = order[k - 1]
-            tied = (scores[order] == scores[last]) & (keys[order] == keys[last])
+            tied = prefix[order] == prefix[last]
+            for key in keys:
+                tied &= key[order] == key[last]
             order = order[: max(k, int(np.flatnonzero(tied).max()) + 1)]
         ids = self._ids
-        ranked = [(ids[d], s) for d, s in zip(found[order].tolist(), scores[order].tolist())]
-        ranked.sort(key=lambda p: (-p[1], p[0]))  # only ties within a key prefix move (timsort: linear else)
-        return [(str(id), score) for id, score in ranked[:k]]
+        # already in order but for ties within a prefix: timsort is linear on that
+        ranked = sorted(zip(*(key[order].tolist() for key in keys), (ids[d] for d in found[order].tolist()),
+                            order.tolist()))
+        return [row[-1] for row in ranked[:k]]
 
     async def mention_counts(
         self, scope: Scope, keys: Sequence[str], include_invalidated: bool = False
@@ -562,17 +571,8 @@ class TextIndex:
         found, named = np.unique(np.concatenate(docs), return_counts=True)
         if found.size == 0:
             return []
-        created = self._created[found]
-        order = np.lexsort((self._id_key[found], -created, -named))
-        if order.size > k:
-            # past the k-th, only docs equal to it in keys named, creation and id prefix may come first
-            last = order[k - 1]
-            tied = (named[order] == named[last]) & (created[order] == created[last]) \
-                & (self._id_key[found[order]] == self._id_key[found[last]])
-            order = order[: max(k, int(np.flatnonzero(tied).max()) + 1)]
         ids = self._ids
-        ranked = sorted(zip((-named[order]).tolist(), (-created[order]).tolist(), (ids[d] for d in found[order].tolist())))
-        return [str(id) for _, _, id in ranked[:k]]
+        return [str(ids[found[i]]) for i in self._first(found, (-named, -self._created[found]), k)]
 
     async def mentions(self, ids: Sequence[MemoryId]) -> dict[MemoryId, list[str]]:
         """The keys each memory names, sorted (memories that name none are absent)."""

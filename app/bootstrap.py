@@ -60,7 +60,7 @@ def build_embedder(settings: Settings) -> Embedder:
                                            on_idle=release)
     return OnnxEmbedder(
         cache_dir=cfg.resolved_cache_dir(), threads=cfg.threads, max_batch=cfg.max_batch, max_wait_ms=cfg.max_wait_ms,
-        on_idle=release, quantized=cfg.int8(),
+        on_idle=release, quantized=cfg.int8(), isolated=cfg.isolated,
     )
 
 

@@ -50,6 +50,9 @@ class EmbedderSettings(BaseModel):
     # cosine ~0.97 to the float32 model's. None follows the store (bootstrap.settle_embedder):
     # int8 for a store without memories, the weights its memories were embedded with otherwise
     quantized: bool | None = None
+    # onnx only: the model runs in a child process of its own, whose passes never wait for the
+    # server's GIL (memory/providers/model_process.py); off: on a thread of the server's process
+    isolated: bool = True
     # where the exported ONNX model is cached; None: $XDG_CACHE_HOME/agentmem (or ~/.cache/agentmem)
     cache_dir: Path | None = None
 

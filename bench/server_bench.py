@@ -13,11 +13,12 @@ since 32 clients share the key) and drives it over HTTP with aiohttp clients in 
   straight into SQL, as bench/core_bench.py does, then the server restarted on them; the
   1-client queries run twice, since the first pass meets each of 50 scopes' first search), and
   search p50/p95 with 1 client while another tenant adds (--mixed-add-rate a second);
-- beside each load, the server's CPU per call (all its threads) and the machine's CPU steal
-  over that load (on a shared VM the throughput and latency of a phase with steal are low; the
-  CPU per call moves much less);
-- the server's RSS right after each load and again after 2 s idle (it gives freed heap back to
-  the OS once its model has been idle for a second), and the graph JVM's RSS;
+- beside each load, the server's CPU per call (all its threads, and its model process's) and
+  the machine's CPU steal over that load (on a shared VM the throughput and latency of a phase
+  with steal are low; the CPU per call moves much less);
+- the server's RSS, its model process's included (embedder.isolated), right after each load and
+  again after 2 s idle (both give freed heap back to the OS once the model has been idle for a
+  second), and the graph JVM's RSS;
 - cold start to ready at the largest size, with a valid index snapshot and with the index
   files removed (a full rebuild from SQL);
 - with --replicas N (needs PostgreSQL and Redis on localhost): two servers on one database, and
@@ -125,16 +126,21 @@ class Server:
         self.proc = None
 
     def cpu_s(self) -> float:
-        """The server's CPU seconds so far (all its threads, user and system)."""
+        """The server's CPU seconds so far (all its threads, user and system, and its model
+        process's: embedder.isolated runs the model in a child)."""
         assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return sum(cpu_s(pid) for pid in (self.proc.pid, *self.model_pids()))
 
-    def rss(self) -> tuple[float, float]:
+    def model_pids(self) -> list[int]:
         assert self.proc is not None
-        jvm = sum(rss_mb(p) for p in child_pids(self.proc.pid)
-                  if b"java" in Path(f"/proc/{p}/cmdline").read_bytes())
-        return rss_mb(self.proc.pid), jvm
+        return [p for p in child_pids(self.proc.pid) if b"memory.providers.model_process" in cmdline(p)]
+
+    def rss(self) -> tuple[float, float, float]:
+        """(the server's RSS with its model process's, the graph JVM's, the model process's) in MiB."""
+        assert self.proc is not None
+        jvm = sum(rss_mb(p) for p in child_pids(self.proc.pid) if b"java" in cmdline(p))
+        model = sum(rss_mb(p) for p in self.model_pids())
+        return rss_mb(self.proc.pid) + model, jvm, model
 
     async def graphql(self, http: aiohttp.ClientSession, query: str, **variables: Any) -> dict[str, Any]:
         async with http.post(f"{self.base}/graphql", json={"query": query, "variables": variables},
@@ -161,6 +167,19 @@ class Server:
         count = re.search(r"agentmem_embedding_batch_size_count (\S+)", text)
         return {"buckets": buckets, "sum": float(total.group(1)) if total else 0.0,  # type: ignore[dict-item]
                 "count": float(count.group(1)) if count else 0.0}
+
+
+def cpu_s(pid: int) -> float:
+    """A process's CPU seconds so far (user and system, all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # gone meanwhile
+        return b""
 
 
 def machine_ticks() -> tuple[int, int]:
@@ -361,7 +380,7 @@ async def run(args: argparse.Namespace) -> None:
             fresh.create_key()
             await fresh.start(http)
             adds = await add_phase(http, fresh, args.adds)
-            adds["rss"], adds["jvm"] = fresh.rss()
+            adds["rss"], adds["jvm"], adds["model_rss"] = fresh.rss()
             await asyncio.sleep(IDLE_S)
             adds["rss_idle"] = fresh.rss()[0]
             fresh.stop()
@@ -375,7 +394,7 @@ async def run(args: argparse.Namespace) -> None:
                 row: dict[str, Any] = {"size": size, "start_s": await store.start(http)}
                 row["text_s"] = await store.text_index_built(http)
                 row.update(await search_phase(http, store, args.queries, args.mixed_add_rate))
-                row["rss"], row["jvm"] = store.rss()
+                row["rss"], row["jvm"], row["model_rss"] = store.rss()
                 await asyncio.sleep(IDLE_S)  # the server gives freed heap back once idle (app/process.py)
                 row["rss_idle"] = store.rss()[0]
                 store.stop()
@@ -406,8 +425,8 @@ def report(raw: dict[str, Any], hnsw: dict[str, Any], adds: dict[str, Any], rows
               f"= {100 * adds[f'{kind}_32'] / batch64:.0f}% of raw batch-64 (target >= 60%)")
         print(f"  {adds[f'{kind}_32_cost']}")
         print(f"  embedding batches under that load: {adds[f'{kind}_batches']}")
-    print(f"server RSS after the adds {adds['rss']:.0f} MiB, {adds['rss_idle']:.0f} MiB after {IDLE_S:.0f} s idle; "
-          f"graph JVM {adds['jvm']:.0f} MiB (separate process)")
+    print(f"server RSS after the adds {adds['rss']:.0f} MiB, {adds['rss_idle']:.0f} MiB after {IDLE_S:.0f} s idle "
+          f"(its model process's {adds['model_rss']:.0f} MiB included); graph JVM {adds['jvm']:.0f} MiB (separate process)")
     for row in rows:
         print(f"\n-- {row['size']:,} memories --")
         print(f"start to ready                          {row['start_s']:9.1f} s")
@@ -423,7 +442,8 @@ def report(raw: dict[str, Any], hnsw: dict[str, Any], adds: dict[str, Any], rows
               f"{row['mixed_p50_ms']:.2f} / {row['mixed_p95_ms']:.2f} ms")
         print(f"  {row['mixed_cost']}")
         print(f"server RSS {row['rss']:.0f} MiB right after the searches, {row['rss_idle']:.0f} MiB after {IDLE_S:.0f} s "
-              f"idle (target <= 512); graph JVM {row['jvm']:.0f} MiB (separate)")
+              f"idle (target <= 512; its model process's {row['model_rss']:.0f} MiB included); "
+              f"graph JVM {row['jvm']:.0f} MiB (separate)")
     print(f"\ncold start to ready at {max(sizes):,}: valid snapshot {snapshot_s:.1f} s (target <= 10), "
           f"index rebuilt from SQL {rebuild_s:.1f} s (target <= 15)")
     if replicas is not None:

@@ -24,7 +24,7 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Awaitable, Callable, Sequence
 
 import numpy as np
 
@@ -34,6 +34,8 @@ from memory.ports import EmbedderState
 log = logging.getLogger(__name__)
 
 Forward = Callable[[list[str]], np.ndarray]
+# a pass run elsewhere (another process): its rows, awaited on the loop
+Submit = Callable[[list[str]], Awaitable[np.ndarray]]
 
 
 @dataclass(slots=True)
@@ -86,16 +88,25 @@ class MicroBatcher:
         executor: ThreadPoolExecutor | None = None,
         on_idle: Callable[[], None] | None = None,
         idle_after_s: float = 1.0,
+        submit: Submit | None = None,
+        depth: int = 1,
     ) -> None:
         """`forward(texts)` must return one row per text, in order. It always runs in the same
         single worker thread, so it may keep thread-affine state (a lazily loaded model).
         A caller with more than `max_batch` texts is run in chunks of `max_batch`. `on_idle` runs
         on that thread too, once the model has had nothing to do for `idle_after_s`: housekeeping
         there (the entry point's heap release) stays out of the way of a loaded model, whose
-        passes follow each other closer than that."""
-        if max_batch < 1 or max_wait_ms < 0:
-            raise ValueError("max_batch must be >= 1 and max_wait_ms >= 0")
+        passes follow each other closer than that.
+
+        `submit`, when given, runs the passes instead of `forward` on the thread: `submit(texts)`
+        is awaited on the loop (a model in another process), with up to `depth` passes handed to
+        it at once, so that it starts the next as soon as it ends one instead of waiting for the
+        loop to notice. `forward` then serves `run` only."""
+        if max_batch < 1 or max_wait_ms < 0 or depth < 1:
+            raise ValueError("max_batch and depth must be >= 1 and max_wait_ms >= 0")
         self._forward = forward
+        self._submit = submit
+        self._depth = depth
         self._max_batch = max_batch
         self._max_wait = max_wait_ms / 1000.0
         self._executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
@@ -105,7 +116,7 @@ class MicroBatcher:
         self._pending_texts = 0
         self._timer: asyncio.Handle | None = None
         self._due = False  # the oldest pending caller has waited long enough
-        self._busy = False
+        self._running = 0  # passes handed to the model and not finished
         self._closed = False
         self._jobs = 0  # calls submitted to the worker thread and not finished (passes and `run`s)
         self._progress_at = time.monotonic()  # last time the worker started or finished something
@@ -194,7 +205,7 @@ class MicroBatcher:
         self._dispatch(loop)
 
     def _dispatch(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._busy or not self._due:
+        if self._running >= self._depth or not self._due:
             return  # the running batch's completion dispatches again
         batch = self._take_batch()
         if not batch:
@@ -206,14 +217,15 @@ class MicroBatcher:
                 self._timer.cancel()
                 self._timer = None
         texts = [t for part in batch for t in part.texts]
-        self._busy = True
+        self._running += 1
         self.stats.forward_calls += 1
         self.stats.texts += len(texts)
         self.stats.largest = max(self.stats.largest, len(texts))
         self.stats.sizes.append(len(texts))
         started = time.perf_counter()
         self._started_job()
-        future = loop.run_in_executor(self._executor, self._run_chunks, texts)
+        future = (asyncio.ensure_future(self._submit(texts)) if self._submit is not None
+                  else loop.run_in_executor(self._executor, self._run_chunks, texts))
         future.add_done_callback(lambda f: self._on_done(loop, batch, f, len(texts), started))
 
     def _take_batch(self) -> list[_Part]:
@@ -254,7 +266,7 @@ class MicroBatcher:
         self, loop: asyncio.AbstractEventLoop, batch: list[_Part], f: asyncio.Future[np.ndarray],
         size: int, started: float,
     ) -> None:
-        self._busy = False
+        self._running -= 1
         self._finished_job()
         elapsed = time.perf_counter() - started
         self.stats.seconds += elapsed
@@ -262,6 +274,8 @@ class MicroBatcher:
         if self.on_batch is not None:
             self.on_batch(size, elapsed)
         error = f.exception() if not f.cancelled() else ProviderError("embedding batch cancelled")
+        if error is None and f.result().shape[0] != size:
+            error = ProviderError(f"embedding model returned {f.result().shape[0]} rows for {size} texts")
         offset = 0
         for part in batch:
             n = len(part.texts)
@@ -274,6 +288,8 @@ class MicroBatcher:
         if self._pending and not self._closed:
             self._due = True  # they queued while the model was busy: no reason to wait more
             self._dispatch(loop)
+        elif self._running:
+            pass  # the pass still running sets the idle timer when it ends
         elif self._on_idle is not None and not self._closed:
             if self._idle_timer is not None:
                 self._idle_timer.cancel()
@@ -281,7 +297,7 @@ class MicroBatcher:
 
     def _on_quiet(self, loop: asyncio.AbstractEventLoop) -> None:
         self._idle_timer = None
-        if self._busy or self._pending or self._closed or self._on_idle is None:
+        if self._running or self._pending or self._closed or self._on_idle is None:
             return  # the pass under way sets the timer again when it ends with nothing queued
         self._started_job()  # a hook that hangs shows in state() as a stalled model
         idle = loop.run_in_executor(self._executor, self._on_idle)
@@ -299,7 +315,4 @@ class MicroBatcher:
         for i in range(0, len(texts), self._max_batch):
             parts.append(self._forward(texts[i : i + self._max_batch]))
             self._progress_at = time.monotonic()
-        rows = np.concatenate(parts) if len(parts) != 1 else parts[0]
-        if rows.shape[0] != len(texts):
-            raise ProviderError(f"embedding model returned {rows.shape[0]} rows for {len(texts)} texts")
-        return rows
+        return np.concatenate(parts) if len(parts) != 1 else parts[0]

@@ -40,6 +40,8 @@ from memory.errors import AgentMemError, ProviderError
 from memory.models import Vector
 from memory.ports import BatchHook, EmbedderState
 from memory.providers.batching import MicroBatcher
+from memory.providers import model_process
+from memory.providers.model_process import ModelProcess
 
 DIMENSION = 384
 DEFAULT_CACHE_DIR = Path("data/cache")
@@ -200,11 +202,15 @@ OnIdle = Callable[[], None]
 
 class _LocalEmbedder(ABC):
     def __init__(
-        self, model_path: Path | None, max_batch: int, max_wait_ms: float, name: str, on_idle: OnIdle | None
+        self, model_path: Path | None, max_batch: int, max_wait_ms: float, name: str, on_idle: OnIdle | None,
+        process: ModelProcess | None = None,
     ) -> None:
+        """`process`: run the passes there instead of on a thread of this process."""
         self._model_path = model_path
+        self._process = process
         self._batcher = MicroBatcher(
-            self._forward, max_batch=max_batch, max_wait_ms=max_wait_ms, name=name, on_idle=on_idle)
+            self.forward_here, max_batch=max_batch, max_wait_ms=max_wait_ms, name=name, on_idle=on_idle,
+            submit=self._remote if process is not None else None, depth=2 if process is not None else 1)
         self._loaded = False
         self._warm = False  # a forward pass has completed: the model can serve
 
@@ -218,8 +224,13 @@ class _LocalEmbedder(ABC):
         return await self._batcher.embed([str(t) for t in texts], owner)
 
     async def warmup(self) -> None:
-        """Load the model and run one pass now (on the model thread) instead of on the first request."""
-        await self._batcher.run(lambda: self._forward(["warm-up"]))
+        """Load the model and run one pass now (on the model thread, or in a started model
+        process) instead of on the first request."""
+        if self._process is not None:
+            await self._process.start()  # the child's own warm-up pass is done when it says hello
+            self._warm = True
+        else:
+            await self._batcher.run(lambda: self.forward_here(["warm-up"]))
 
     def state(self) -> EmbedderState:
         return self._batcher.state(loaded=self._warm)
@@ -229,6 +240,8 @@ class _LocalEmbedder(ABC):
 
     async def aclose(self) -> None:
         await self._batcher.aclose()  # waits for a running pass: the model is free after this
+        if self._process is not None:
+            await self._process.aclose()
         # the model's memory goes now, not whenever the last reference to this object does
         self._unload()
         self._loaded = self._warm = False
@@ -244,7 +257,14 @@ class _LocalEmbedder(ABC):
             self._load(self._model_path)
             self._loaded = True
 
-    def _forward(self, texts: list[str]) -> np.ndarray:
+    async def _remote(self, texts: list[str]) -> np.ndarray:
+        assert self._process is not None
+        rows = await self._process.forward(texts)
+        self._warm = True
+        return rows
+
+    def forward_here(self, texts: list[str]) -> np.ndarray:
+        """One pass on the calling thread (the model thread, or a model process's main thread)."""
         try:
             self._ensure_loaded()
             rows = np.ascontiguousarray(self._encode(texts), dtype=np.float32)
@@ -283,13 +303,20 @@ class OnnxEmbedder(_LocalEmbedder):
         export_if_missing: bool = True,
         on_idle: OnIdle | None = None,
         quantized: bool = False,
+        isolated: bool = False,
     ) -> None:
         """`onnx_path` defaults to a file under `cache_dir`; when missing it is exported (in a
         child process, so torch never stays resident here) if `export_if_missing` and torch is
         installed. `threads` pins onnxruntime's intra-op pool. `on_idle` runs on the model
         thread after a pass that leaves nothing queued (the entry point's heap release).
-        `quantized` runs the int8 copy of the default model (made from it once, `quantize_onnx`)."""
-        super().__init__(model_path, max_batch, max_wait_ms, "onnx-embed", on_idle)
+        `quantized` runs the int8 copy of the default model (made from it once, `quantize_onnx`).
+        `isolated` runs the model in a child process of its own (memory/providers/model_process.py):
+        its passes then never wait for this process's GIL."""
+        options = {"onnx_path": onnx_path, "model_path": model_path, "cache_dir": cache_dir, "threads": threads,
+                   "export_if_missing": export_if_missing, "quantized": quantized}
+        argv = ["-m", "memory.providers.local_embedder", "serve", json.dumps(self.options_to_json(options))]
+        process = ModelProcess(argv, DIMENSION, "onnx-embed") if isolated else None
+        super().__init__(model_path, max_batch, max_wait_ms, "onnx-embed", on_idle, process)
         self._onnx_path = onnx_path
         self._cache_dir = cache_dir
         self._threads = max(1, threads)
@@ -302,7 +329,23 @@ class OnnxEmbedder(_LocalEmbedder):
 
     @property
     def onnx_path(self) -> Path | None:
+        if self._process is not None and self._process.loaded.get("onnx_path"):
+            return Path(self._process.loaded["onnx_path"])  # as the model process resolved it
         return self._onnx_path
+
+    @property
+    def process_id(self) -> int | None:
+        """The model process's pid, while it runs (isolated only)."""
+        return self._process.pid if self._process is not None else None
+
+    @staticmethod
+    def options_to_json(options: dict[str, Any]) -> dict[str, Any]:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
+
+    @staticmethod
+    def options_from_json(options: dict[str, Any]) -> dict[str, Any]:
+        paths = ("onnx_path", "model_path", "cache_dir")
+        return {k: Path(v) if k in paths and v is not None else v for k, v in options.items()}
 
     def _load(self, model_path: Path) -> None:
         _offline()
@@ -417,10 +460,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     export = sub.add_parser("export", help="export all-MiniLM-L6-v2 to ONNX (needs torch)")
     export.add_argument("--model-dir", type=Path, default=None)
     export.add_argument("--out", type=Path, default=None)
+    serve = sub.add_parser("serve", help="serve one OnnxEmbedder's passes over stdin/stdout (an isolated model)")
+    serve.add_argument("options", help="the embedder's options, as JSON")
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args.options)
     source = args.model_dir or model_dir()
     out = export_onnx(source, args.out or default_onnx_path(source))
     print(out)
+    return 0
+
+
+def _serve(options: str) -> int:
+    """The child of an isolated OnnxEmbedder (memory/providers/model_process.py)."""
+    replies = model_process.claim_stdout()
+    try:
+        embedder = OnnxEmbedder(**OnnxEmbedder.options_from_json(json.loads(options)))
+        embedder.forward_here(["warm-up"])
+    except Exception as exc:  # noqa: BLE001  told to the parent, which raises it
+        model_process.refuse(replies, f"{type(exc).__name__}: {exc}")
+        return 1
+    model_process.serve(embedder.forward_here, {"onnx_path": str(embedder.onnx_path)}, replies)
     return 0
 
 

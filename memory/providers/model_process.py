@@ -1,0 +1,240 @@
+"""The local model in a child process of its own, fed over its stdin and stdout.
+
+Why: in the server's process the model thread needs the GIL back after every pass (the int8 model
+runs each text alone), and under load it waited ~0.7 ms a time for the event loop to let go of it:
+passes took ~2.4 ms of wall time for ~1.2 ms of CPU, and the model thread, not the loop or the
+cores, set how many searches a second the server answered. A child has a GIL of its own; the
+loop only writes a request and reads a reply, both through its own selector, with no thread
+between. The price is a second interpreter (~45 MiB resident beside the model's own memory,
+which moves to the child).
+
+Frames, both ways little-endian:
+- request: `<QI` (id, body bytes), then the texts as a JSON array;
+- reply: `<QiI` (id, rows, body bytes), then rows x dimension float32 values, or, when rows is
+  -1, the error's message (UTF-8). Id 0 is the child's hello after loading the model (rows 0,
+  body the JSON of what it loaded), or its failure to load (rows -1), after which it exits.
+
+The child is the embedder's own module (`python -m memory.providers.local_embedder serve`), which
+builds the same embedder from the parent's options and runs the same pass a thread would, so
+both runtimes give the same vectors; this module holds the two ends of the pipe.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import json
+import logging
+import os
+import select
+import struct
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from memory.errors import ProviderError
+
+log = logging.getLogger(__name__)
+
+_REQUEST = struct.Struct("<QI")
+_REPLY = struct.Struct("<QiI")
+_IDLE_TRIM_S = 1.0  # the child gives freed heap back once no request came for this long
+_STOP_GRACE_S = 5.0
+
+
+class ModelProcess:
+    """A child process running one local embedder; `forward(texts)` is awaited on the loop.
+
+    Started by `start()` or the first `forward`; started again by the next `forward` after it
+    died (the passes it held fail with ProviderError). Requests are answered in order, and
+    several may be outstanding: the child reads the next as soon as it ends one."""
+
+    def __init__(self, argv: list[str], dimension: int, name: str = "model") -> None:
+        """`argv`: the child's command line, after the interpreter (it serves with `serve`)."""
+        self._argv = argv
+        self._dimension = dimension
+        self._name = name
+        self._proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._waiting: dict[int, asyncio.Future[np.ndarray]] = {}
+        self._next_id = 1
+        self._starting = asyncio.Lock()
+        self._closed = False
+        self.loaded: dict[str, Any] = {}  # what the child said it loaded (its hello)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self._proc.returncode is None else None
+
+    async def start(self) -> None:
+        """Spawn the child and wait until it has loaded the model; ProviderError if it cannot."""
+        async with self._starting:
+            if self._closed:
+                raise ProviderError("embedder is closed")
+            if self._proc is not None and self._proc.returncode is None:
+                return
+            root = str(Path(__file__).resolve().parents[2])  # so `-m memory...` resolves from any cwd
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, *self._argv,
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
+            )
+            assert proc.stdout is not None
+            try:
+                ident, rows, body = await _read_reply(proc.stdout)
+            except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                code = await proc.wait()
+                raise ProviderError(f"{self._name} process exited ({code}) before loading the model") from exc
+            except BaseException:
+                await _stop(proc)
+                raise
+            if ident != 0 or rows < 0:
+                await _stop(proc)
+                raise ProviderError(f"{self._name} process could not load the model: {body.decode(errors='replace')}")
+            self.loaded = json.loads(body)
+            self._proc = proc
+            self._reader = asyncio.create_task(self._read(proc), name=f"{self._name}-replies")
+
+    async def forward(self, texts: list[str]) -> np.ndarray:
+        """One pass over `texts` in the child: a (len(texts), dimension) float32 array."""
+        if self._proc is None or self._proc.returncode is not None or self._reader is None or self._reader.done():
+            await self.start()
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None
+        ident, self._next_id = self._next_id, self._next_id + 1
+        body = json.dumps(texts).encode()
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        self._waiting[ident] = future
+        try:
+            proc.stdin.write(_REQUEST.pack(ident, len(body)) + body)
+            await proc.stdin.drain()
+        except (ConnectionError, RuntimeError) as exc:  # the child died under us: the reader fails the rest
+            self._waiting.pop(ident, None)
+            raise ProviderError(f"{self._name} process is gone: {exc}") from exc
+        return await future
+
+    async def aclose(self) -> None:
+        """Stop the child (it ends at the end of its input); passes still held fail."""
+        self._closed = True
+        async with self._starting:
+            proc, self._proc = self._proc, None
+        if proc is not None:
+            await _stop(proc)
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+        self._fail_all(ProviderError("embedder closed before the pass ended"))
+
+    async def _read(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        try:
+            while True:
+                ident, rows, body = await _read_reply(proc.stdout)
+                future = self._waiting.pop(ident, None)
+                if future is None or future.done():
+                    continue
+                if rows < 0:
+                    future.set_exception(ProviderError(body.decode(errors="replace")))
+                else:
+                    future.set_result(np.frombuffer(body, dtype=np.float32).reshape(rows, self._dimension))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            code = await proc.wait()
+            if not self._closed:
+                log.error("%s process exited (%s); the next pass starts it again", self._name, code)
+            self._fail_all(ProviderError(f"{self._name} process exited ({code}) during the pass"))
+
+    def _fail_all(self, error: ProviderError) -> None:
+        waiting, self._waiting = self._waiting, {}
+        for future in waiting.values():
+            if not future.done():
+                future.set_exception(error)
+
+
+async def _read_reply(stream: asyncio.StreamReader) -> tuple[int, int, bytes]:
+    ident, rows, size = _REPLY.unpack(await stream.readexactly(_REPLY.size))
+    return ident, rows, await stream.readexactly(size)
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is not None:
+        return
+    if proc.stdin is not None:
+        proc.stdin.close()  # the child's end of input: it exits
+    try:
+        await asyncio.wait_for(proc.wait(), _STOP_GRACE_S)
+    except TimeoutError:  # a pass that hangs: no reason to wait for it
+        proc.kill()
+        await proc.wait()
+
+
+# --- the child ------------------------------------------------------------------------------
+
+
+def claim_stdout() -> Any:
+    """The child's reply channel: the original stdout, which from now on only frames use;
+    whatever else prints there (a library's notice) goes to stderr instead."""
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    return replies
+
+
+def refuse(replies: Any, message: str) -> None:
+    """Tell the parent the model could not load (it raises `message`); the child then exits."""
+    _write(replies, 0, -1, message.encode())
+
+
+def serve(encode: Callable[[list[str]], np.ndarray], hello: dict[str, Any], replies: Any,
+          requests: int | None = None, trim: Callable[[], None] | None = None) -> None:
+    """Say `hello`, then answer the requests read from the file descriptor `requests` (stdin)
+    on `replies` until the input ends."""
+    requests = sys.stdin.fileno() if requests is None else requests
+    trim = trim or _trim_heap
+    _write(replies, 0, 0, json.dumps(hello).encode())
+    trimmed = True
+    while True:
+        # give freed heap back once the requests pause (a 64-text pass's buffers otherwise
+        # stay), once a pause
+        if not trimmed and not select.select([requests], [], [], _IDLE_TRIM_S)[0]:
+            trim()
+            trimmed = True
+        head = _read_exactly(requests, _REQUEST.size)
+        if head is None:
+            return
+        trimmed = False
+        ident, size = _REQUEST.unpack(head)
+        body = _read_exactly(requests, size)
+        if body is None:
+            return
+        texts = json.loads(body)
+        try:
+            rows = np.ascontiguousarray(encode(texts), dtype=np.float32)
+        except Exception as exc:  # noqa: BLE001  the caller's pass fails, the child serves on
+            _write(replies, ident, -1, str(exc).encode())
+        else:
+            _write(replies, ident, rows.shape[0], rows.tobytes())
+
+
+def _read_exactly(fd: int, n: int) -> bytes | None:
+    """n bytes from fd (unbuffered, so that select() sees all that is pending); None at its end."""
+    parts: list[bytes] = []
+    while n:
+        part = os.read(fd, n)
+        if not part:
+            return None
+        parts.append(part)
+        n -= len(part)
+    return b"".join(parts)
+
+
+def _write(out: Any, ident: int, rows: int, body: bytes) -> None:
+    out.write(_REPLY.pack(ident, rows, len(body)) + body)
+    out.flush()
+
+
+def _trim_heap() -> None:
+    name = ctypes.util.find_library("c")
+    if name:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(name).malloc_trim(0)

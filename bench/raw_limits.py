@@ -70,7 +70,7 @@ def section_st(args: argparse.Namespace) -> dict[str, Any]:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from memory.providers.local_embedder import model_dir
+    from memory.providers.onnx_model import model_dir
 
     torch.set_num_threads(args.torch_threads)
     model = SentenceTransformer(str(model_dir()), device="cpu")
@@ -208,7 +208,7 @@ def main() -> None:
         common += ["--onnx-path", str(args.onnx_path)]
     if "onnx" in sections and not args.onnx_path:
         # export up front in its own process, so no section process carries torch for it
-        subprocess.run([sys.executable, "-c", "from memory.providers.local_embedder import *; "
+        subprocess.run([sys.executable, "-c", "from memory.providers.onnx_model import *; "
                         "p = default_onnx_path(model_dir()); p.exists() or export_onnx(model_dir(), p)"],
                        check=True, cwd=ROOT, capture_output=True)
     if "st" in sections:

@@ -133,7 +133,7 @@ class Server:
 
     def model_pids(self) -> list[int]:
         assert self.proc is not None
-        return [p for p in child_pids(self.proc.pid) if b"memory.providers.model_process" in cmdline(p)]
+        return [p for p in child_pids(self.proc.pid) if b"memory.providers.onnx_model\x00serve" in cmdline(p)]
 
     def rss(self) -> tuple[float, float, float]:
         """(the server's RSS with its model process's, the graph JVM's, the model process's) in MiB."""
@@ -363,7 +363,7 @@ async def run(args: argparse.Namespace) -> None:
     # the model file the service runs on its fresh stores (the int8 copy unless embedder.quantized
     # is false), made by the server on first use
     service = subprocess.run([sys.executable, "-c", "from app.settings import Settings; "
-                           "from memory.providers.local_embedder import default_onnx_path, model_dir, quantize_onnx, "
+                           "from memory.providers.onnx_model import default_onnx_path, model_dir, quantize_onnx, "
                            "quantized_path; e = Settings().embedder; p = default_onnx_path(model_dir(), "
                            "e.resolved_cache_dir()); q = quantized_path(p); "
                            "e.int8() and not q.is_file() and quantize_onnx(p, q); "

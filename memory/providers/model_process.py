@@ -5,7 +5,7 @@ runs each text alone), and under load it waited ~0.7 ms a time for the event loo
 passes took ~2.4 ms of wall time for ~1.2 ms of CPU, and the model thread, not the loop or the
 cores, set how many searches a second the server answered. A child has a GIL of its own; the
 loop only writes a request and reads a reply, both through its own selector, with no thread
-between. The price is a second interpreter (~45 MiB resident beside the model's own memory,
+between. The price is a second interpreter (~25 MiB resident beside the model's own memory,
 which moves to the child).
 
 Frames, both ways little-endian:
@@ -14,9 +14,9 @@ Frames, both ways little-endian:
   -1, the error's message (UTF-8). Id 0 is the child's hello after loading the model (rows 0,
   body the JSON of what it loaded), or its failure to load (rows -1), after which it exits.
 
-The child is the embedder's own module (`python -m memory.providers.local_embedder serve`), which
-builds the same embedder from the parent's options and runs the same pass a thread would, so
-both runtimes give the same vectors; this module holds the two ends of the pipe.
+The child is the model's own module (`python -m memory.providers.onnx_model serve`), which builds
+the same model from the parent's options and runs the same pass a thread would, so both
+runtimes give the same vectors; this module holds the two ends of the pipe.
 """
 from __future__ import annotations
 
@@ -98,23 +98,41 @@ class ModelProcess:
             self._proc = proc
             self._reader = asyncio.create_task(self._read(proc), name=f"{self._name}-replies")
 
+    @property
+    def ready(self) -> bool:
+        """The child runs and has loaded the model."""
+        return self._proc is not None and self._proc.returncode is None and self._reader is not None \
+            and not self._reader.done()
+
+    def submit(self, texts: list[str]) -> asyncio.Future[np.ndarray]:
+        """One pass over `texts` in the child: a (len(texts), dimension) float32 array. Written to
+        the child before this returns when it runs (so the child starts while the caller goes on
+        with other work on the loop); otherwise once it has started."""
+        if self.ready:
+            return self._send(texts)
+        return asyncio.ensure_future(self._start_and_send(texts))
+
     async def forward(self, texts: list[str]) -> np.ndarray:
-        """One pass over `texts` in the child: a (len(texts), dimension) float32 array."""
-        if self._proc is None or self._proc.returncode is not None or self._reader is None or self._reader.done():
-            await self.start()
+        return await self.submit(texts)
+
+    async def _start_and_send(self, texts: list[str]) -> np.ndarray:
+        await self.start()
+        return await self._send(texts)
+
+    def _send(self, texts: list[str]) -> asyncio.Future[np.ndarray]:
         proc = self._proc
         assert proc is not None and proc.stdin is not None
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         ident, self._next_id = self._next_id, self._next_id + 1
         body = json.dumps(texts).encode()
-        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
-        self._waiting[ident] = future
         try:
+            # no drain: the batcher keeps at most a few passes out, so the pipe never fills
             proc.stdin.write(_REQUEST.pack(ident, len(body)) + body)
-            await proc.stdin.drain()
         except (ConnectionError, RuntimeError) as exc:  # the child died under us: the reader fails the rest
-            self._waiting.pop(ident, None)
-            raise ProviderError(f"{self._name} process is gone: {exc}") from exc
-        return await future
+            future.set_exception(ProviderError(f"{self._name} process is gone: {exc}"))
+            return future
+        self._waiting[ident] = future
+        return future
 
     async def aclose(self) -> None:
         """Stop the child (it ends at the end of its input); passes still held fail."""
@@ -186,7 +204,7 @@ def refuse(replies: Any, message: str) -> None:
 
 
 def serve(encode: Callable[[list[str]], np.ndarray], hello: dict[str, Any], replies: Any,
-          requests: int | None = None, trim: Callable[[], None] | None = None) -> None:
+          requests: int | None = None, trim: Callable[[], None] | None = None, idle_s: float = _IDLE_TRIM_S) -> None:
     """Say `hello`, then answer the requests read from the file descriptor `requests` (stdin)
     on `replies` until the input ends."""
     requests = sys.stdin.fileno() if requests is None else requests
@@ -196,7 +214,7 @@ def serve(encode: Callable[[list[str]], np.ndarray], hello: dict[str, Any], repl
     while True:
         # give freed heap back once the requests pause (a 64-text pass's buffers otherwise
         # stay), once a pause
-        if not trimmed and not select.select([requests], [], [], _IDLE_TRIM_S)[0]:
+        if not trimmed and not select.select([requests], [], [], idle_s)[0]:
             trim()
             trimmed = True
         head = _read_exactly(requests, _REQUEST.size)

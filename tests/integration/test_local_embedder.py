@@ -8,15 +8,8 @@ import numpy as np
 import pytest
 
 from memory.errors import ProviderError
-from memory.providers.local_embedder import (
-    DIMENSION,
-    OnnxEmbedder,
-    SentenceTransformerEmbedder,
-    default_onnx_path,
-    export_onnx,
-    model_dir,
-    quantized_path,
-)
+from memory.providers.local_embedder import OnnxEmbedder, SentenceTransformerEmbedder
+from memory.providers.onnx_model import DIMENSION, default_onnx_path, export_onnx, model_dir, quantized_path
 
 pytest.importorskip("torch")
 pytest.importorskip("sentence_transformers")
@@ -179,3 +172,34 @@ async def test_the_quantized_model_is_made_once_beside_the_export_and_ranks_alik
         await again.aclose()
     assert made.stat().st_mtime_ns == stamp
     assert np.array_equal(alone, batched)
+
+
+async def test_an_isolated_embedder_runs_the_model_in_a_child_and_gives_the_same_vectors(
+        onnx_file: Path, onnx_embedder: OnnxEmbedder) -> None:
+    isolated = OnnxEmbedder(onnx_file, threads=1, export_if_missing=False, isolated=True)
+    try:
+        await isolated.warmup()
+        pid = isolated.process_id
+        assert isolated.state().loaded and pid is not None and pid != os.getpid()
+        assert isolated.onnx_path == onnx_file
+        batched = await isolated.embed(TEXTS)
+        alone = await asyncio.gather(*(isolated.embed([text]) for text in TEXTS))
+    finally:
+        await isolated.aclose()
+    here = await onnx_embedder.embed(TEXTS)
+    assert batched.dtype == np.float32 and np.array_equal(batched, here)
+    assert np.abs(np.concatenate(alone) - here).max() < 1e-5
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3]
+    with pytest.raises(ProviderError, match="closed"):
+        await isolated.embed(["after close"])
+
+
+async def test_an_isolated_embedder_whose_model_cannot_load_says_why(tmp_path: Path) -> None:
+    isolated = OnnxEmbedder(cache_dir=tmp_path, export_if_missing=False, isolated=True)
+    try:
+        with pytest.raises(ProviderError, match="local_embedder export"):
+            await isolated.warmup()
+        with pytest.raises(ProviderError, match="local_embedder export"):
+            await isolated.embed(["x"])
+    finally:
+        await isolated.aclose()

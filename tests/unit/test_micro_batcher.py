@@ -285,3 +285,87 @@ async def test_a_closed_batcher_never_runs_the_idle_hook() -> None:
     await batcher.aclose()  # before the model has been idle long enough
     await asyncio.sleep(0.1)
     assert idle.seen == []
+
+
+class RemoteModel:
+    """Stands in for a model in another process: passes are awaited on the loop, each held
+    until the test lets it finish."""
+
+    def __init__(self) -> None:
+        self.passes: list[list[str]] = []
+        self.gates: list[asyncio.Event] = []
+        self.outstanding = 0
+        self.most_outstanding = 0
+
+    async def __call__(self, texts: list[str]) -> np.ndarray:
+        self.passes.append(list(texts))
+        gate = asyncio.Event()
+        self.gates.append(gate)
+        self.outstanding += 1
+        self.most_outstanding = max(self.most_outstanding, self.outstanding)
+        try:
+            await gate.wait()
+        finally:
+            self.outstanding -= 1
+        if "short" in texts:
+            return np.zeros((len(texts) - 1, 2), dtype=np.float32)
+        return np.array([[float(len(t)), float(len(self.passes))] for t in texts], dtype=np.float32)
+
+
+def never_called(texts: list[str]) -> np.ndarray:
+    raise AssertionError("the thread's forward ran instead of submit")
+
+
+async def test_a_submitting_batcher_hands_the_model_up_to_depth_passes_at_once() -> None:
+    model = RemoteModel()
+    batcher = MicroBatcher(never_called, max_batch=64, max_wait_ms=0, submit=model, depth=2)
+    first = asyncio.create_task(batcher.embed(["a"]))
+    await asyncio.sleep(0.01)
+    second = asyncio.create_task(batcher.embed(["bb"]))
+    await asyncio.sleep(0.01)
+    later = [asyncio.create_task(batcher.embed([t])) for t in ("ccc", "dddd")]
+    await asyncio.sleep(0.01)
+    # two passes out (the second went while the first ran); the rest wait for one to end
+    assert model.passes == [["a"], ["bb"]] and model.most_outstanding == 2
+    model.gates[0].set()
+    assert (await first)[0, 0] == 1
+    await asyncio.sleep(0.01)
+    assert model.passes[2] == ["ccc", "dddd"]  # those that queued meanwhile share the next pass
+    for gate in model.gates:
+        gate.set()
+    assert (await second)[0, 0] == 2
+    assert [r[0, 0] for r in await asyncio.gather(*later)] == [3, 4]
+    assert model.most_outstanding == 2
+
+
+async def test_a_submitted_pass_with_the_wrong_row_count_fails_its_callers_only() -> None:
+    model = RemoteModel()
+    batcher = MicroBatcher(never_called, max_batch=64, max_wait_ms=0, submit=model, depth=2)
+    bad = asyncio.create_task(batcher.embed(["short", "x"]))
+    await asyncio.sleep(0.01)
+    good = asyncio.create_task(batcher.embed(["fine"]))
+    await asyncio.sleep(0.01)
+    for gate in model.gates:
+        gate.set()
+    with pytest.raises(ProviderError, match="1 rows for 2 texts"):
+        await bad
+    assert (await good).shape == (1, 2)
+
+
+async def test_a_submitting_batcher_runs_the_idle_hook_only_once_no_pass_is_out() -> None:
+    model = RemoteModel()
+    idle: list[int] = []
+    batcher = MicroBatcher(never_called, max_batch=64, max_wait_ms=0, submit=model, depth=2,
+                           on_idle=lambda: idle.append(model.outstanding), idle_after_s=0.02)
+    first = asyncio.create_task(batcher.embed(["a"]))
+    await asyncio.sleep(0.01)
+    second = asyncio.create_task(batcher.embed(["b"]))
+    await asyncio.sleep(0.01)
+    model.gates[0].set()
+    await first
+    await asyncio.sleep(0.06)
+    assert idle == []  # the second pass is still out
+    model.gates[1].set()
+    await second
+    await asyncio.sleep(0.06)
+    assert idle == [0]

@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 import sys
 from array import array
+from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
@@ -111,10 +112,14 @@ class _Postings:
         view = np.frombuffer(found, dtype=np.uint64)
         if user is None:
             return view[1:].copy()
-        done = int(view[0]) + 1
-        lo, hi = np.searchsorted(view[1:done], np.array([user, user + 1], dtype=np.uint64) << np.uint64(_USER_SHIFT))
+        done = found[0] + 1
+        # bisect reads the array in place: no NumPy call for the search
+        lo = bisect_left(found, user << _USER_SHIFT, 1, done)
+        hi = bisect_left(found, (user + 1) << _USER_SHIFT, lo, done)
+        if done == len(found):
+            return view[lo:hi].copy()
         tail = view[done:]
-        return np.concatenate((view[1 + lo : 1 + hi], tail[(tail >> np.uint64(_USER_SHIFT)) == user]))
+        return np.concatenate((view[lo:hi], tail[(tail >> np.uint64(_USER_SHIFT)) == user]))
 
     def docs(self, term: str, user: int | None = None) -> np.ndarray:
         """The doc numbers of the term's postings (of `user`'s memories only, when given)."""
@@ -472,27 +477,27 @@ class TextIndex:
         if total == 0:
             return []
         user = self._user_code(scope)
-        docs: list[np.ndarray] = []
-        parts: list[np.ndarray] = []
-        for stem in stems:
-            p = self._words.read(stem, user)
-            if p is None or p.size == 0:
-                continue
-            doc = _doc_numbers(p)
-            keep = mask[doc]
-            doc = doc[keep]
-            if doc.size == 0:
-                continue
-            tf = (p[keep] & _TF_MAX).astype(np.float64)
-            idf = math.log(1 + (total - doc.size + 0.5) / (doc.size + 0.5))
-            norm = K1 * (1 - B + B * self._length[doc] / mean_length)
-            docs.append(doc)
-            parts.append(idf * tf * (K1 + 1) / (tf + norm))
-        if not docs:
+        reads = [p for stem in stems if (p := self._words.read(stem, user)) is not None and p.size]
+        if not reads:
             return []
+        # every term's postings at once: a handful of NumPy calls a search instead of ~10 a term
+        postings = np.concatenate(reads) if len(reads) > 1 else reads[0]
+        term = np.repeat(np.arange(len(reads)), [p.size for p in reads])
+        doc = _doc_numbers(postings)
+        keep = mask[doc]
+        doc, postings, term = doc[keep], postings[keep], term[keep]
+        if not doc.size:
+            return []
+        # a term's idf counts its matches inside the scope (math.log: the scores stay those of a
+        # term at a time, to the last bit)
+        matches = np.bincount(term, minlength=len(reads)).tolist()
+        idf = np.array([math.log(1 + (total - n + 0.5) / (n + 0.5)) for n in matches])
+        tf = (postings & _TF_MAX).astype(np.float64)
+        norm = K1 * (1 - B + B * self._length[doc] / mean_length)
+        weights = idf[term] * tf * (K1 + 1) / (tf + norm)
         # the scope's matches are few next to the index: sum per doc over them, not over every doc
-        found, where = np.unique(np.concatenate(docs), return_inverse=True)
-        scores = np.bincount(where, weights=np.concatenate(parts))
+        found, where = np.unique(doc, return_inverse=True)
+        scores = np.bincount(where, weights=weights)
         return self._best(found, scores, k)
 
     def _user_code(self, scope: Scope) -> int | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import os
+import signal
 import threading
 import time
 from datetime import UTC, datetime
@@ -15,7 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from memory.observe import unwrap
 from app.ops.runtime import RUNTIME_KEY
-from app.settings import GraphSettings, HealthSettings, Settings
+from app.settings import EmbedderSettings, GraphSettings, HealthSettings, Settings
 from app.web import create_app
 from tests.api.conftest import ClientFactory
 from tests.api.ops import ADD, GQL, add_input
@@ -202,19 +204,27 @@ async def test_ready_stays_200_while_every_pooled_sql_connection_is_busy(
             await conn.close()
 
 
-async def test_ready_is_503_when_the_model_worker_hangs(
-    aiohttp_client: ClientFactory, service_settings: Settings
+@pytest.mark.parametrize("isolated", [True, False], ids=["model-process", "model-thread"])
+async def test_ready_is_503_when_the_model_hangs(
+    aiohttp_client: ClientFactory, service_settings: Settings, isolated: bool
 ) -> None:
-    busy_client = await uncached_client(aiohttp_client, service_settings, embedder_stall_s=0.5)
+    settings = service_settings.model_copy(update={"embedder": EmbedderSettings(isolated=isolated)})
+    busy_client = await uncached_client(aiohttp_client, settings, embedder_stall_s=0.5)
     embedder = unwrap(busy_client.app[RUNTIME_KEY].embedder)
     release = threading.Event()
     encode = embedder._encode
+    stopped = embedder.process_id
 
     def hung(texts: list[str]) -> Any:
         release.wait(30)  # a runtime wedged in a native call
         return encode(texts)
 
-    embedder._encode = hung
+    if isolated:  # the model process wedged: it reads nothing and answers nothing
+        assert stopped is not None
+        os.kill(stopped, signal.SIGSTOP)
+    else:
+        assert stopped is None
+        embedder._encode = hung
     add = asyncio.create_task(GQL(busy_client).data(ADD, input=add_input("a memory that waits for the model")))
     try:
         for _ in range(200):  # the stall limit is 0.5 s; give it up to 10 s on a loaded machine
@@ -228,8 +238,11 @@ async def test_ready_is_503_when_the_model_worker_hangs(
     finally:
         release.set()
         embedder._encode = encode
+        if stopped is not None:
+            os.kill(stopped, signal.SIGCONT)
     assert len((await add)["addMemories"]["changes"]) == 1  # nothing lost: the queued add completes
     await body(busy_client, "/health/ready", 200)
+    assert embedder.process_id == stopped  # the same process, woken, not a new one
 
 
 async def test_health_names_the_version_uptime_memory_and_last_write(client: TestClient, gql: GQL) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import asyncio
+import math
 import random
 
 import pytest
@@ -49,6 +50,27 @@ async def test_words_match_across_endings_and_stop_words_match_nothing() -> None
     assert set(await ids(index, ALICE, "hike")) == {"m1", "m2"}
     assert await ids(index, ALICE, "the", "was") == []
     assert await ids(index, ALICE, 'weather" OR "alps', "*") == []  # no term is query syntax
+
+
+async def test_each_term_weighs_by_its_own_rarity_in_the_scope() -> None:
+    index = TextIndex()
+    # four words each, none repeated: every score is the sum of its terms' idf (BM25 with
+    # tf 1 and every length at the mean)
+    for id, text in (("m1", "cat fox elk yak"), ("m2", "cat gnu elk yak"), ("m3", "owl fox elk yak"),
+                     ("m4", "cat fox gnu yak"), ("m5", "owl cat emu yak")):
+        index.put(row(id, text))
+    index.put(row("b1", "owl owl owl cat", scope=BOB))  # another user's counts move nothing
+
+    def idf(matches: int, total: int = 5) -> float:
+        return math.log(1 + (total - matches + 0.5) / (matches + 0.5))
+
+    found = dict(await index.lexical_search(ALICE, ["cat", "owl"], 10))
+    assert found.keys() == {"m1", "m2", "m3", "m4", "m5"}
+    assert found["m5"] == pytest.approx(idf(4) + idf(2), rel=1e-6)  # both words
+    assert found["m3"] == pytest.approx(idf(2), rel=1e-6)  # the rare word alone...
+    for common in ("m1", "m2", "m4"):
+        assert found[common] == pytest.approx(idf(4), rel=1e-6)  # ...outweighs the common one
+    assert await ids(index, ALICE, "cat", "owl") == ["m5", "m3", "m1", "m2", "m4"]
 
 
 async def test_a_tenants_scores_do_not_move_with_other_tenants_texts() -> None:

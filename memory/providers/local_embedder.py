@@ -41,7 +41,7 @@ from memory.providers.onnx_model import (
     DEFAULT_CACHE_DIR,
     DIMENSION,
     OnnxModel,
-    _offline,
+    offline,
     checked,
     default_onnx_path,
     export_onnx,
@@ -198,7 +198,7 @@ class SentenceTransformerEmbedder(_LocalEmbedder):
         self._model: Any = None
 
     def _load(self, model_path: Path) -> None:
-        _offline()
+        offline()
         import torch
         from sentence_transformers import SentenceTransformer
 

@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import select
+import signal
 import struct
 import sys
 from pathlib import Path
@@ -192,7 +193,11 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
 
 def claim_stdout() -> Any:
     """The child's reply channel: the original stdout, which from now on only frames use;
-    whatever else prints there (a library's notice) goes to stderr instead."""
+    whatever else prints there (a library's notice) goes to stderr instead. The child also stops
+    answering SIGINT and SIGTERM, which a terminal's Ctrl-C or a service manager sends to the
+    whole group: it ends when its input ends, once the parent has shut down (or died)."""
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, signal.SIG_IGN)
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     return replies

@@ -130,7 +130,8 @@ def quantize_onnx(source: Path, target: Path) -> Path:
     return target
 
 
-def _offline() -> None:
+def offline() -> None:
+    """The environment of a process that runs the model: no hub, no tokenizer thread pool."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     # tokenizers' own thread pool would compete with the model thread on 2 cores
@@ -139,7 +140,7 @@ def _offline() -> None:
 
 def export_onnx(model_dir: Path, out_path: Path) -> Path:
     """Export the model with mean pooling + L2 normalisation inside the graph (needs torch)."""
-    _offline()
+    offline()
     import torch  # only here: the serving path must not pay torch's import time and memory
     from transformers import AutoModel
 
@@ -234,7 +235,7 @@ class OnnxModel:
                    export_if_missing=bool(options["export_if_missing"]), quantized=bool(options["quantized"]))
 
     def load(self, model_path: Path) -> None:
-        _offline()
+        offline()
         import onnxruntime as ort
         from tokenizers import Tokenizer
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import threading
 import time
 
@@ -102,11 +103,16 @@ async def test_a_child_that_cannot_load_says_why_and_one_that_exits_says_how() -
     await gone.aclose()
 
 
-async def test_close_ends_the_child_and_refuses_later_passes() -> None:
+async def test_the_child_outlives_a_groups_ctrl_c_and_ends_with_its_input() -> None:
     proc = child()
     await proc.start()
     pid = proc.pid
     assert pid is not None and alive(pid)
+    # a terminal's Ctrl-C or a service manager's stop reaches the whole group: the parent shuts
+    # down in its own time, and the child serves until then
+    os.kill(pid, signal.SIGINT)
+    os.kill(pid, signal.SIGTERM)
+    assert (await proc.forward(["still here"]))[0, 2] == pid
     await proc.aclose()
     assert proc.pid is None and not alive(pid)
     with pytest.raises(ProviderError, match="closed"):

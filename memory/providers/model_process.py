@@ -8,41 +8,29 @@ loop only writes a request and reads a reply, both through its own selector, wit
 between. The price is a second interpreter (~25 MiB resident beside the model's own memory,
 which moves to the child).
 
-Frames, both ways little-endian:
-- request: `<QI` (id, body bytes), then the texts as a JSON array;
-- reply: `<QiI` (id, rows, body bytes), then rows x dimension float32 values, or, when rows is
-  -1, the error's message (UTF-8). Id 0 is the child's hello after loading the model (rows 0,
-  body the JSON of what it loaded), or its failure to load (rows -1), after which it exits.
-
 The child is the model's own module (`python -m memory.providers.onnx_model serve`), which builds
 the same model from the parent's options and runs the same pass a thread would, so both
-runtimes give the same vectors; this module holds the two ends of the pipe.
+runtimes give the same vectors. This module is the parent's end of the pipe; the frames and the
+child's end are in memory/providers/model_pipe.py (which imports no asyncio: the child does not
+carry it).
 """
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
-import ctypes.util
 import json
 import logging
 import os
-import select
-import signal
-import struct
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from memory.errors import ProviderError
+from memory.providers.model_pipe import REPLY, REQUEST
 
 log = logging.getLogger(__name__)
 
-_REQUEST = struct.Struct("<QI")
-_REPLY = struct.Struct("<QiI")
-_IDLE_TRIM_S = 1.0  # the child gives freed heap back once no request came for this long
 _STOP_GRACE_S = 5.0
 
 
@@ -128,7 +116,7 @@ class ModelProcess:
         body = json.dumps(texts).encode()
         try:
             # no drain: the batcher keeps at most a few passes out, so the pipe never fills
-            proc.stdin.write(_REQUEST.pack(ident, len(body)) + body)
+            proc.stdin.write(REQUEST.pack(ident, len(body)) + body)
         except (ConnectionError, RuntimeError) as exc:  # the child died under us: the reader fails the rest
             future.set_exception(ProviderError(f"{self._name} process is gone: {exc}"))
             return future
@@ -172,7 +160,7 @@ class ModelProcess:
 
 
 async def _read_reply(stream: asyncio.StreamReader) -> tuple[int, int, bytes]:
-    ident, rows, size = _REPLY.unpack(await stream.readexactly(_REPLY.size))
+    ident, rows, size = REPLY.unpack(await stream.readexactly(REPLY.size))
     return ident, rows, await stream.readexactly(size)
 
 
@@ -186,78 +174,3 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
     except TimeoutError:  # a pass that hangs: no reason to wait for it
         proc.kill()
         await proc.wait()
-
-
-# --- the child ------------------------------------------------------------------------------
-
-
-def claim_stdout() -> Any:
-    """The child's reply channel: the original stdout, which from now on only frames use;
-    whatever else prints there (a library's notice) goes to stderr instead. The child also stops
-    answering SIGINT and SIGTERM, which a terminal's Ctrl-C or a service manager sends to the
-    whole group: it ends when its input ends, once the parent has shut down (or died)."""
-    for stop in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(stop, signal.SIG_IGN)
-    replies = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)
-    return replies
-
-
-def refuse(replies: Any, message: str) -> None:
-    """Tell the parent the model could not load (it raises `message`); the child then exits."""
-    _write(replies, 0, -1, message.encode())
-
-
-def serve(encode: Callable[[list[str]], np.ndarray], hello: dict[str, Any], replies: Any,
-          requests: int | None = None, trim: Callable[[], None] | None = None, idle_s: float = _IDLE_TRIM_S) -> None:
-    """Say `hello`, then answer the requests read from the file descriptor `requests` (stdin)
-    on `replies` until the input ends."""
-    requests = sys.stdin.fileno() if requests is None else requests
-    trim = trim or _trim_heap
-    _write(replies, 0, 0, json.dumps(hello).encode())
-    trimmed = True
-    while True:
-        # give freed heap back once the requests pause (a 64-text pass's buffers otherwise
-        # stay), once a pause
-        if not trimmed and not select.select([requests], [], [], idle_s)[0]:
-            trim()
-            trimmed = True
-        head = _read_exactly(requests, _REQUEST.size)
-        if head is None:
-            return
-        trimmed = False
-        ident, size = _REQUEST.unpack(head)
-        body = _read_exactly(requests, size)
-        if body is None:
-            return
-        texts = json.loads(body)
-        try:
-            rows = np.ascontiguousarray(encode(texts), dtype=np.float32)
-        except Exception as exc:  # noqa: BLE001  the caller's pass fails, the child serves on
-            _write(replies, ident, -1, str(exc).encode())
-        else:
-            _write(replies, ident, rows.shape[0], rows.tobytes())
-
-
-def _read_exactly(fd: int, n: int) -> bytes | None:
-    """n bytes from fd (unbuffered, so that select() sees all that is pending); None at its end."""
-    parts: list[bytes] = []
-    while n:
-        part = os.read(fd, n)
-        if not part:
-            return None
-        parts.append(part)
-        n -= len(part)
-    return b"".join(parts)
-
-
-def _write(out: Any, ident: int, rows: int, body: bytes) -> None:
-    out.write(_REPLY.pack(ident, rows, len(body)) + body)
-    out.flush()
-
-
-def _trim_heap() -> None:
-    name = ctypes.util.find_library("c")
-    if name:
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(name).malloc_trim(0)

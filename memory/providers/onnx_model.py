@@ -316,17 +316,17 @@ class OnnxModel:
 
 def _serve(options: str, model_path: str | None) -> int:
     """The child of an isolated OnnxEmbedder (memory/providers/model_process.py)."""
-    from memory.providers import model_process
+    from memory.providers import model_pipe
 
-    replies = model_process.claim_stdout()
+    replies = model_pipe.claim_stdout()
     model = OnnxModel.from_options(json.loads(options))
     try:
         model.load(Path(model_path) if model_path else model_dir())
         checked(model.encode, ["warm-up"])
     except Exception as exc:  # noqa: BLE001  told to the parent, which raises it
-        model_process.refuse(replies, str(exc) if isinstance(exc, ProviderError) else f"{type(exc).__name__}: {exc}")
+        model_pipe.refuse(replies, str(exc) if isinstance(exc, ProviderError) else f"{type(exc).__name__}: {exc}")
         return 1
-    model_process.serve(lambda texts: checked(model.encode, texts), {"onnx_path": str(model.onnx_path)}, replies)
+    model_pipe.serve(lambda texts: checked(model.encode, texts), {"onnx_path": str(model.onnx_path)}, replies)
     return 0
 
 

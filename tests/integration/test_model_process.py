@@ -1,6 +1,6 @@
-"""The pipe to a model process (memory/providers/model_process.py), with small child programs
-that serve through the same `serve` loop as the real one (the real model's child is covered in
-test_local_embedder.py)."""
+"""The pipe to a model process (memory/providers/model_process.py and model_pipe.py), with small
+child programs that serve through the same `serve` loop as the real one (the real model's child
+is covered in test_local_embedder.py)."""
 from __future__ import annotations
 
 import asyncio
@@ -13,18 +13,18 @@ import numpy as np
 import pytest
 
 from memory.errors import ProviderError
-from memory.providers import model_process
+from memory.providers import model_pipe
 from memory.providers.model_process import ModelProcess
 
 DIM = 4
 CHILD = """
 import os, sys
 import numpy as np
-from memory.providers import model_process
+from memory.providers import model_pipe
 
-replies = model_process.claim_stdout()
+replies = model_pipe.claim_stdout()
 if sys.argv[1] == "refuse":
-    model_process.refuse(replies, "no model in this child")
+    model_pipe.refuse(replies, "no model in this child")
     sys.exit(1)
 
 def encode(texts):
@@ -35,7 +35,8 @@ def encode(texts):
         os._exit(3)
     return np.array([[len(t), i, os.getpid(), 0] for i, t in enumerate(texts)], dtype=np.float32)
 
-model_process.serve(encode, {"pid": os.getpid()}, replies)
+assert "asyncio" not in sys.modules  # the child's end carries no event loop
+model_pipe.serve(encode, {"pid": os.getpid()}, replies)
 """
 
 
@@ -124,7 +125,7 @@ def test_the_serving_loop_gives_heap_back_once_a_pause() -> None:
     replies_r, replies_w = os.pipe()
     trims: list[float] = []
     replies = os.fdopen(replies_w, "wb")
-    server = threading.Thread(target=model_process.serve, kwargs=dict(
+    server = threading.Thread(target=model_pipe.serve, kwargs=dict(
         encode=lambda texts: np.ones((len(texts), DIM), dtype=np.float32), hello={}, replies=replies,
         requests=requests_r, trim=lambda: trims.append(time.monotonic()), idle_s=0.05))
     server.start()
@@ -132,22 +133,22 @@ def test_the_serving_loop_gives_heap_back_once_a_pause() -> None:
 
     def ask(text: str) -> int:
         body = f'["{text}"]'.encode()
-        os.write(requests_w, model_process._REQUEST.pack(7, len(body)) + body)
-        ident, rows, size = model_process._REPLY.unpack(incoming.read(model_process._REPLY.size))
+        os.write(requests_w, model_pipe.REQUEST.pack(7, len(body)) + body)
+        ident, rows, size = model_pipe.REPLY.unpack(incoming.read(model_pipe.REPLY.size))
         assert ident == 7 and len(incoming.read(size)) == rows * DIM * 4
         return rows
 
     try:
-        ident, rows, size = model_process._REPLY.unpack(incoming.read(model_process._REPLY.size))
+        ident, rows, size = model_pipe.REPLY.unpack(incoming.read(model_pipe.REPLY.size))
         assert (ident, rows, incoming.read(size)) == (0, 0, b"{}")  # the hello
         time.sleep(0.2)
-        assert trims == []  # nothing was asked yet: nothing to give back
+        assert len(trims) == 1  # once after loading, before the hello
         assert ask("a") == 1 and ask("b") == 1
         time.sleep(0.2)
-        assert len(trims) == 1  # once for the pause, not once every idle_s
+        assert len(trims) == 2  # once for the pause, not once every idle_s
         assert ask("c") == 1
         time.sleep(0.2)
-        assert len(trims) == 2
+        assert len(trims) == 3
     finally:
         os.close(requests_w)  # the end of input ends the loop
         server.join(5)

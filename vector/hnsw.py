@@ -571,10 +571,14 @@ class HnswIndex:
     # --- helpers --------------------------------------------------------------------------
 
     def _matrix(self, vectors: Sequence[Vector]) -> np.ndarray:
-        try:
-            matrix = np.ascontiguousarray(np.stack([np.asarray(v, dtype=np.float32).reshape(-1) for v in vectors]))
-        except ValueError as exc:
-            raise InvalidInput(f"vectors must all have dimension {self._dim}") from exc
+        one = vectors[0] if len(vectors) == 1 else None
+        if isinstance(one, np.ndarray) and one.dtype == np.float32 and one.shape == (self._dim,):
+            matrix = np.ascontiguousarray(one.reshape(1, -1))  # a query: a view, not a stacked copy
+        else:
+            try:
+                matrix = np.ascontiguousarray(np.stack([np.asarray(v, dtype=np.float32).reshape(-1) for v in vectors]))
+            except ValueError as exc:
+                raise InvalidInput(f"vectors must all have dimension {self._dim}") from exc
         if matrix.shape[1] != self._dim:
             raise InvalidInput(f"vector dimension {matrix.shape[1]} != index dimension {self._dim}")
         if not np.isfinite(matrix).all() or not (np.abs(matrix).sum(axis=1) > 0).all():

@@ -131,6 +131,12 @@ async def test_wrong_dimension_or_zero_vector_is_invalid_input(hnsw: HnswIndex, 
         await hnsw.upsert([("x", np.zeros(DIM, dtype=np.float32))])
     with pytest.raises(InvalidInput):
         await hnsw.nearest(np.ones(3, dtype=np.float32), k=1)
+    # a query as the embedder hands it (one float32 row of the index's dimension) is checked too
+    for bad in (np.zeros(DIM, dtype=np.float32), np.full(DIM, np.nan, dtype=np.float32)):
+        with pytest.raises(InvalidInput):
+            await hnsw.nearest(bad, k=1)
+        with pytest.raises(InvalidInput):
+            await hnsw.similarities(bad, ["x"])
 
 
 async def test_concurrent_upserts_searches_and_removes_do_not_corrupt(hnsw: HnswIndex, rng) -> None:

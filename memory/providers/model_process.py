@@ -5,8 +5,8 @@ runs each text alone), and under load it waited ~0.7 ms a time for the event loo
 passes took ~2.4 ms of wall time for ~1.2 ms of CPU, and the model thread, not the loop or the
 cores, set how many searches a second the server answered. A child has a GIL of its own; the
 loop only writes a request and reads a reply, both through its own selector, with no thread
-between. The price is a second interpreter (~25 MiB resident beside the model's own memory,
-which moves to the child).
+between. The price is a second interpreter: at 100k memories the two processes held ~30 MiB
+more RSS than the one did (the model's own memory moved to the child, ~100 MiB with it).
 
 The child is the model's own module (`python -m memory.providers.onnx_model serve`), which builds
 the same model from the parent's options and runs the same pass a thread would, so both
@@ -35,11 +35,12 @@ _STOP_GRACE_S = 5.0
 
 
 class ModelProcess:
-    """A child process running one local embedder; `forward(texts)` is awaited on the loop.
+    """A child process running one local model; `submit(texts)` hands it a pass, whose rows are
+    awaited on the loop.
 
-    Started by `start()` or the first `forward`; started again by the next `forward` after it
-    died (the passes it held fail with ProviderError). Requests are answered in order, and
-    several may be outstanding: the child reads the next as soon as it ends one."""
+    Started by `start()` or the first pass; started again by the next pass after it died (the
+    passes it held fail with ProviderError). Passes are answered in order, and several may be
+    outstanding: the child reads the next as soon as it ends one."""
 
     def __init__(self, argv: list[str], dimension: int, name: str = "model") -> None:
         """`argv`: the child's command line, after the interpreter (it serves with `serve`)."""

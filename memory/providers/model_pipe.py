@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import json
 import os
 import select
@@ -93,8 +94,19 @@ def _write(out: Any, ident: int, rows: int, body: bytes) -> None:
     out.flush()
 
 
-def _trim_heap() -> None:
+@functools.cache
+def _libc() -> Any:
+    """The C library's symbols (None where they cannot be loaded); looked up once, since
+    find_library runs a subprocess."""
     name = ctypes.util.find_library("c")
-    if name:
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(name).malloc_trim(0)
+    try:
+        return ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+
+
+def _trim_heap() -> None:
+    libc = _libc()
+    with contextlib.suppress(AttributeError):  # not glibc: no malloc_trim, nothing to give back
+        if libc is not None:
+            libc.malloc_trim(0)

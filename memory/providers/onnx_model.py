@@ -6,9 +6,9 @@ server's process or, isolated, in a child process that is this module:
 
     python -m memory.providers.onnx_model serve OPTIONS_JSON
 
-That child imports only this module's needs (NumPy, onnxruntime, tokenizers): ~90 MiB resident
-with the int8 model loaded, against ~115 MiB when it imported the embedder module and, through
-it, the core's ports and pydantic.
+That child imports only this module's needs (NumPy, onnxruntime, tokenizers): ~100 MiB resident
+with the int8 model loaded, against ~107-112 MiB when it imported the embedder module and,
+through it, the core's ports, pydantic and asyncio.
 """
 from __future__ import annotations
 

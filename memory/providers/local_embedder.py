@@ -41,11 +41,11 @@ from memory.providers.onnx_model import (
     DEFAULT_CACHE_DIR,
     DIMENSION,
     OnnxModel,
-    offline,
     checked,
     default_onnx_path,
     export_onnx,
     model_dir,
+    offline,
 )
 
 OnIdle = Callable[[], None]

@@ -222,8 +222,7 @@ class HnswIndex:
 
         def done(f: asyncio.Future[R]) -> None:
             self._lock.release(exclusive)
-            if not f.cancelled():
-                f.exception()  # mark retrieved: a cancelled caller must not log a stray error
+            _retrieved(f)
 
         fut.add_done_callback(done)
         return await asyncio.shield(fut)
@@ -608,6 +607,7 @@ class _Job:
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Mark a future's error retrieved: a cancelled caller must not leave a stray error logged."""
     if not future.cancelled():
         future.exception()
 

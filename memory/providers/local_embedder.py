@@ -25,7 +25,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -61,7 +60,8 @@ class _LocalEmbedder(ABC):
         self._process = process
         self._batcher = MicroBatcher(
             self.forward_here, max_batch=max_batch, max_wait_ms=max_wait_ms, name=name, on_idle=on_idle,
-            submit=self._remote if process is not None else None, depth=2 if process is not None else 1)
+            # a pass is written to the child as it is handed over: it encodes while the loop goes on
+            submit=process.submit if process is not None else None, depth=2 if process is not None else 1)
         self._loaded = False
         self._warm = False  # a forward pass has completed: the model can serve
 
@@ -106,10 +106,6 @@ class _LocalEmbedder(ABC):
                 self._model_path = model_dir()
             self._load(self._model_path)
             self._loaded = True
-
-    def _remote(self, texts: list[str]) -> asyncio.Future[np.ndarray]:
-        assert self._process is not None
-        return self._process.submit(texts)  # written to the child now: it encodes while the loop goes on
 
     def forward_here(self, texts: list[str]) -> np.ndarray:
         """One pass on the calling thread (the model thread)."""

@@ -100,6 +100,17 @@ class ScopeCatalog:
             elif len(self._expires) == 1:
                 self._next_expiry = expires_at
 
+    def ids_by_owner(self) -> list[MemoryId]:
+        """Every id, one owner's together, owners sorted by user, agent and run (so a user's
+        agents and runs lie side by side too): the order the vector index lays its scan copy
+        out in (VectorIndex.arrange). ~10 ms at 100k memories."""
+        groups: list[list[MemoryId]] = [[] for _ in self._owners]
+        for id, code in self._rows.items():
+            groups[code >> 1].append(id)
+        ranked = sorted(range(len(self._owners)),
+                        key=lambda n: tuple("" if part is None else part for part in self._owners[n]))
+        return [id for n in ranked for id in groups[n]]
+
     def drop(self, id: MemoryId) -> None:
         code = self._rows.pop(id, None)
         if code is None:

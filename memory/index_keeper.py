@@ -3,7 +3,12 @@
 On start it loads the saved index and reconciles it against SQL: ids only in the index are
 removed, rows written after the checkpoint are replayed, and an unusable index is rebuilt.
 While running, writers hold the gate shared; snapshots hold it exclusively, so a snapshot's
-checkpoint never claims a change the index has not applied."""
+checkpoint never claims a change the index has not applied.
+
+Given the catalog's order of ids (one owner's together), it also has the index lay out what it
+scans in that order (VectorIndex.arrange) once started, and again whenever the index has grown
+by a quarter since: adds interleave owners, and a scope's scan at 100k memories read its rows
+from across the whole copy in ~0.58 ms of the loop's time, against ~0.2 ms from one stretch."""
 from __future__ import annotations
 
 import asyncio
@@ -11,7 +16,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable, Sequence
 
 from memory.background import cancel
 from memory.rwlock import RWLock
@@ -21,6 +26,10 @@ from memory.ports import MemoryRepository, VectorIndex
 log = logging.getLogger(__name__)
 
 _CHUNK = 2000
+# below this many vectors the index's scan copy (~4 MB at 10k) stays in the CPU's caches,
+# wherever its rows lie: arranging it would buy nothing
+ARRANGE_MIN = 10_000
+_REARRANGE_GROWTH = 1.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +59,13 @@ async def restore_missing(index: VectorIndex, repo: MemoryRepository, sql_ids: s
 
 
 class IndexKeeper:
-    def __init__(self, index: VectorIndex, repo: MemoryRepository, save_interval_s: float = 30.0) -> None:
+    def __init__(self, index: VectorIndex, repo: MemoryRepository, save_interval_s: float = 30.0,
+                 order: Callable[[], Sequence[MemoryId]] | None = None) -> None:
         self._index = index
         self._repo = repo
         self._interval = save_interval_s
+        self._order = order
+        self._arranged_at = 0  # the index's size when it was last arranged (0: never)
         self.gate = RWLock()
         self._dirty = False
         self._task: asyncio.Task[None] | None = None
@@ -113,6 +125,18 @@ class IndexKeeper:
             self._dirty = False
             return checkpoint
 
+    async def arrange_if_due(self) -> bool:
+        """Have the index lay its scan copy out in the catalog's order, if it has never been or
+        has grown by a quarter since; whether it was."""
+        count = await self._index.count()
+        if self._order is None or count < max(ARRANGE_MIN, self._arranged_at * _REARRANGE_GROWTH):
+            return False
+        started = time.perf_counter()
+        self._arranged_at = count
+        await self._index.arrange(self._order())
+        log.info("vector index arranged by owner: %d vectors in %.2f s", count, time.perf_counter() - started)
+        return True
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="index-snapshots")
 
@@ -123,6 +147,10 @@ class IndexKeeper:
                     await self.snapshot()
                 except Exception:  # keep snapshotting later; SQL stays the truth meanwhile
                     log.exception("vector index snapshot failed")
+            try:
+                await self.arrange_if_due()
+            except Exception:  # only a layout: searches answer the same without it
+                log.exception("arranging the vector index failed")
             await asyncio.sleep(self._interval)
 
     async def stop(self) -> None:

@@ -165,6 +165,12 @@ class VectorIndex(Protocol):
 
     async def count(self) -> int: ...
 
+    async def arrange(self, order: Sequence[MemoryId]) -> None:
+        """A hint: `order` lists the ids (one owner's together) in the order that searches of
+        one scope would best read them. The index may lay out what it scans accordingly, or do
+        nothing; its answers do not change."""
+        ...
+
     async def clear(self) -> None: ...
 
     async def save(self, checkpoint: int) -> None:

@@ -101,7 +101,7 @@ class MemoryService:
         self.project = ProjectSettingsCache(project, options.project_settings_ttl_s) if project is not None else None
         self._classifier = CategoryClassifier(embedder, threshold=options.category_threshold,
                                               max_per_memory=options.max_categories)
-        self.keeper = IndexKeeper(index, repo, index_save_interval_s)
+        self.keeper = IndexKeeper(index, repo, index_save_interval_s, order=self._catalog.ids_by_owner)
         views = MemoryViews(self._catalog, self._text)  # the committer and the follower keep both in step
         self.follower = SqlFollower(repo, index, views, self.keeper.gate, options.sync_interval_s,
                                     on_change=self.keeper.mark_dirty)

@@ -181,6 +181,15 @@ class HnswIndex:
         self._warming = asyncio.create_task(self._warm_mirror(), name="vector-mirror-warmup")
         return checkpoint
 
+    async def arrange(self, order: Sequence[MemoryId]) -> None:
+        """Lay the int8 copy out again in this order of ids (unknown ids are passed over), so
+        that the ids of one scope, listed together, are scanned from one stretch of it
+        (vector/mirror.py). A loaded snapshot's copy is completed first: rows copied after the
+        arrangement would go wherever a slot is free."""
+        if self._warming is not None:
+            await asyncio.wait([self._warming])
+        await self._exclusive(self._arrange_sync, order)
+
     async def close(self) -> None:
         await cancel(self._warming)
         self._threads.shutdown(wait=False)
@@ -195,6 +204,11 @@ class HnswIndex:
             if self._mirror is not mirror:  # cleared or reloaded meanwhile
                 return
             await self._exclusive(self._warm_slice, mirror, labels[start : start + _WARM_SLICE])
+
+    def _arrange_sync(self, order: Sequence[MemoryId]) -> None:
+        self._mirror.arrange(self._labels_of_ids(order))
+        with self._labels_lock:  # their labels are listed in the old layout's order
+            self._labels_for.clear()
 
     def _warm_slice(self, mirror: VectorMirror, labels: list[int]) -> None:
         if self._mirror is mirror:
@@ -447,8 +461,8 @@ class HnswIndex:
             # the scope's previous set, grown by adds (a user's add, then a search): its ids'
             # labels still stand, and only the added ids are looked up
             labels = np.concatenate([kept[2], self._labels_of_ids(known - kept[0])])
-        else:
-            labels = self._labels_of_ids(known)
+        else:  # in the order their rows lie in the mirror: the scan then reads it front to back
+            labels = self._mirror.in_slot_order(self._labels_of_ids(known))
         if isinstance(known, frozenset):
             with self._labels_lock:  # searches run in several threads at once
                 if key not in self._labels_for and len(self._labels_for) >= _LABEL_SETS_KEPT:

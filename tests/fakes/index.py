@@ -15,6 +15,7 @@ class BruteForceIndex:
         self._dim = dimension
         self._vectors: dict[MemoryId, Vector] = {}
         self.saved: tuple[int, dict[MemoryId, Vector]] | None = None
+        self.arranged: list[MemoryId] | None = None  # the last order `arrange` was given
 
     @property
     def dimension(self) -> int:
@@ -46,6 +47,10 @@ class BruteForceIndex:
 
     async def ids(self) -> set[MemoryId]:
         return set(self._vectors)
+
+    async def arrange(self, order: Sequence[MemoryId]) -> None:
+        """Recorded only: a dict has no layout to change."""
+        self.arranged = list(order)
 
     async def count(self) -> int:
         return len(self._vectors)

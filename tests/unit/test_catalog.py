@@ -165,3 +165,14 @@ async def test_fill_leaves_each_owners_set_no_bigger_than_a_copy_of_it() -> None
     for row in rows:
         grown.add(row.id)
     assert members == grown and sys.getsizeof(members) == sys.getsizeof(set(grown)) < sys.getsizeof(grown)
+
+
+def test_ids_by_owner_lists_each_owner_together_and_a_users_owners_side_by_side(catalog: ScopeCatalog) -> None:
+    catalog.drop("m5")
+    catalog.put("m200", Scope(agent_id="a9"), valid=True)  # no user
+    listed = catalog.ids_by_owner()
+    assert sorted(listed) == sorted(catalog.ids())
+    owners = {f"m{i}": (f"u{i % 10}", f"a{i % 4}", "r1" if i < 50 else "") for i in range(100)}
+    owners["m200"] = ("", "a9", "")
+    keys = [owners[id] for id in listed]
+    assert keys == sorted(keys)  # one run of ids per owner, a user's owners next to each other

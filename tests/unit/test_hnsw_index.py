@@ -561,3 +561,26 @@ async def test_a_set_too_large_to_scan_prepares_nothing(rng) -> None:
     await index.upsert([(f"m{i}", v) for i, v in enumerate(unit(rng, 300))])
     assert await index.prepare(ScopeIds({f"m{i}" for i in range(200)}, "alice")) is None
     assert await index.prepare(None) is None
+
+
+async def test_arranging_a_loaded_snapshot_by_owner_changes_no_answer(tmp_path: Path, rng) -> None:
+    vecs = unit(rng, 3000)
+    index = HnswIndex(tmp_path / "vectors", dimension=DIM, initial_capacity=8)
+    ids = [f"m{i}" for i in range(3000)]
+    await index.upsert(list(zip(ids, vecs)))
+    await index.save(1)
+    loaded = HnswIndex(tmp_path / "vectors", dimension=DIM)
+    assert await loaded.load() == 1  # its copy for scans is still being filled in the background
+    owners = [ScopeIds((f"m{i}" for i in range(owner, 3000, 3)), f"user{owner}") for owner in range(3)]
+    queries = unit(rng, 5)
+    before = [await loaded.nearest(q, k=10, allow=owner) for q in queries for owner in owners]
+    await loaded.arrange([m for owner in owners for m in sorted(owner)] + ["gone"])
+    assert loaded._warming is not None and loaded._warming.done()  # waited for the copy to be whole
+    assert [await loaded.nearest(q, k=10, allow=owner) for q in queries for owner in owners] == before
+    first = sorted(owners[0])
+    # one owner's rows now lie together, and its next scan reads them in that order
+    slots = loaded._mirror._slot_of[[loaded._id_to_label[m] for m in first]]
+    assert sorted(slots.tolist()) == list(range(1000))
+    assert np.array_equal(np.diff(loaded._mirror._slot_of[loaded._labels_of(owners[0])]), np.ones(999))
+    assert [m for m, _ in await loaded.nearest(queries[0], k=10, allow=owners[0])] == exact_top(
+        vecs, set(owners[0]), queries[0], 10)

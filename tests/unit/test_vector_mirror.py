@@ -107,3 +107,36 @@ async def test_ranking_grade_scans_score_from_the_mirror_and_exact_reads_from_hn
     ids = [m for m, _ in rough]
     assert await index.similarities(q, ids) == pytest.approx({m: truth[m] for m in ids}, abs=1e-6)
     assert await index.similarities(q, ids, exact=False) == pytest.approx(dict(rough), abs=1e-7)
+
+
+def test_arranged_rows_lie_in_the_order_given_and_score_as_before() -> None:
+    rng = np.random.default_rng(8)
+    raw = unit(rng.standard_normal((1300, DIM)))
+    mirror = VectorMirror(DIM, capacity=4)
+    mirror.put(list(range(1300)), raw)
+    for label in (3, 500, 501):
+        mirror.forget(label)
+    live = np.array([label for label in range(1300) if label not in (3, 500, 501)])
+    q = raw[42]
+    before = mirror.scores(live, q, never)
+    # one owner's labels, in an order of its own, with a forgotten, an unknown and a repeated one
+    listed = rng.permutation(np.arange(0, 1300, 7))
+    mirror.arrange(np.concatenate([listed, [3, 99_999, int(listed[0])]]))
+    assert np.array_equal(mirror.scores(live, q, never), before)
+    kept = listed[listed != 500]
+    assert np.array_equal(mirror.in_slot_order(rng.permutation(kept)), kept)  # the front, in that order
+    assert np.array_equal(mirror._slot_of[kept], np.arange(len(kept)))
+    assert mirror._used == len(live)  # every other live row follows, the forgotten ones' slots are gone
+    # rows written afterwards go to free slots and leave the arranged ones as they were
+    mirror.put([1300, 1301], raw[:2])
+    mirror.forget(7)
+    mirror.put([1302], raw[2:3])
+    # (to float32 rounding: BLAS may sum a row in another order where the blocks split elsewhere)
+    assert np.allclose(mirror.scores(live[live != 7], q, never), before[live != 7], rtol=0, atol=1e-6)
+    assert np.allclose(mirror.scores([1300, 1301, 1302], q, never), raw[[0, 1, 2]] @ q, atol=3e-3)
+
+
+def test_labels_in_slot_order_put_those_not_mirrored_last() -> None:
+    mirror = VectorMirror(DIM, capacity=4)
+    mirror.put([5, 2, 9], unit(np.random.default_rng(2).standard_normal((3, DIM))))
+    assert mirror.in_slot_order(np.array([9, 77, 2, 5, 3])).tolist() == [5, 2, 9, 77, 3]

@@ -1,0 +1,60 @@
+"""memory/index_keeper.py: the arrangement of the index's scan copy by owner, and when it is
+made again."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from memory import index_keeper
+from memory.index_keeper import IndexKeeper
+from memory.models import Message, Scope
+from memory.service import MemoryService
+from tests.fakes.embedder import HashingEmbedder
+from tests.fakes.index import BruteForceIndex
+from tests.fakes.repository import InMemoryRepository
+
+
+async def grow(index: BruteForceIndex, total: int) -> None:
+    have = await index.count()
+    await index.upsert([(f"m{i}", np.ones(64, dtype=np.float32)) for i in range(have, total)])
+
+
+async def test_the_index_is_arranged_once_big_enough_and_again_after_growing_by_a_quarter(
+    repo: InMemoryRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index_keeper, "ARRANGE_MIN", 8)
+    index = BruteForceIndex()
+    orders = iter([["m1", "m0"], ["m2", "m1", "m0"]])
+    keeper = IndexKeeper(index, repo, order=lambda: next(orders))
+    await grow(index, 7)
+    assert not await keeper.arrange_if_due() and index.arranged is None  # small: nothing to gain
+    await grow(index, 8)
+    assert await keeper.arrange_if_due() and index.arranged == ["m1", "m0"]
+    await grow(index, 9)
+    assert not await keeper.arrange_if_due()  # grown by an eighth
+    await grow(index, 10)
+    assert await keeper.arrange_if_due() and index.arranged == ["m2", "m1", "m0"]
+
+
+async def test_without_an_order_the_index_is_never_arranged(repo: InMemoryRepository) -> None:
+    index = BruteForceIndex()
+    await grow(index, index_keeper.ARRANGE_MIN)
+    assert not await IndexKeeper(index, repo).arrange_if_due() and index.arranged is None
+
+
+async def test_the_service_arranges_its_index_by_the_owners_of_its_memories(
+    repo: InMemoryRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index_keeper, "ARRANGE_MIN", 1)
+    index = BruteForceIndex()
+    svc = MemoryService(repo, index, HashingEmbedder())
+    await svc.start()
+    owner = {}
+    for i in range(6):  # two users' adds interleaved, as they come in
+        scope = Scope(user_id=("bob", "alice")[i % 2])
+        added = await svc.add([Message(role="user", content=f"note {i}")], scope, infer=False)
+        owner[added.results[0].id] = scope.user_id
+    assert await svc.keeper.arrange_if_due()
+    assert index.arranged is not None
+    assert [owner[id] for id in index.arranged] == ["alice"] * 3 + ["bob"] * 3
+    await svc.stop()

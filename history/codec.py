@@ -1,12 +1,13 @@
 """Conversions between domain types and column values. No I/O, no sessions."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Dialect, Row
 
 from memory.errors import InvalidInput
 from memory.models import (
@@ -91,7 +92,21 @@ def memory_values(stored: StoredMemory, seq: int) -> dict[str, Any]:
     }
 
 
-def record_from_row(row: AnyRow) -> MemoryRecord:
+class DriverRows:
+    """Rows that start with RECORD_COLUMNS as the database driver itself returns them (no
+    SQLAlchemy result around them), converted by each column's own type for `dialect` (its
+    SQLAlchemy result processor), as a read through SQLAlchemy converts them."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._convert = [column.type.dialect_impl(dialect).result_processor(dialect, None)
+                         for column in RECORD_COLUMNS]
+
+    def record(self, row: Sequence[Any]) -> MemoryRecord:
+        return record_from_row([value if convert is None or value is None else convert(value)
+                                for convert, value in zip(self._convert, row)])
+
+
+def record_from_row(row: AnyRow | Sequence[Any]) -> MemoryRecord:
     """A row selected with RECORD_COLUMNS."""
     (id_, text, hash_, user_id, agent_id, run_id, meta, categories, created, updated, invalidated, reason,
      occurred, immutable, expires) = row

@@ -3,11 +3,13 @@ core's errors: the one way the SQL adapters (memories, credentials) talk to the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from functools import lru_cache
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from history.engine import WRITE_INTENT, SqliteThreads, is_sqlite
@@ -35,21 +37,35 @@ class SqlConnections:
         self._reader: SqliteThreads | None = None  # made on the first read(): most users never read that way
         self._file_writer: SqliteThreads | None = None  # made on the first write()
 
-    async def read(self, work: Callable[[sa.Connection], T], *, small: bool = False) -> T:
+    async def read(self, work: Callable[[sa.Connection], T]) -> T:
         """`work` (plain synchronous SQLAlchemy on one read connection) run off the event loop.
         On a SQLite file it runs whole in a reader thread: a statement through the async driver
         costs ~0.4 ms of CPU in hand-offs (a SELECT 1 costs 0.03 ms in a thread), and a search
-        issues several. Elsewhere it runs through the async connection (`run_sync`).
-        `small`: a read of a few rows by key, which on a SQLite file runs on the loop's own
-        connection: ~0.3 ms of CPU there, against ~0.9 ms of waiting for the two thread hand-offs
-        around it (a search's hits at 100k memories, bench/server_bench.py)."""
+        issues several. Elsewhere it runs through the async connection (`run_sync`)."""
         with translate_sql():
-            if self._reader is None and self.sqlite:
-                self._reader = SqliteThreads.of(self.engine)
-            if self._reader is not None:
-                return await (self._reader.run_small(work) if small else self._reader.run(work))
+            reader = self._readers()
+            if reader is not None:
+                return await reader.run(work)
             async with self.engine.connect() as conn:
                 return await conn.run_sync(work)
+
+    def rows_here(self, statement: sa.Select[Any], params: Sequence[Any]) -> list[Any] | None:
+        """A few rows by key (a search's hits), read on the event loop's own connection through
+        the driver itself: on a SQLite file that costs less than the two thread hand-offs of
+        `read` (~0.9 ms of waiting for a search's hits at 100k memories) and than SQLAlchemy's
+        objects around the statement. Raw driver rows, in `statement`'s column order; its bound
+        parameters must be positional, in `params`' order. None where that does not apply
+        (PostgreSQL, an in-memory database) or the file is busy: the caller uses `read`."""
+        with translate_sql():
+            reader = self._readers()
+            if reader is None:
+                return None
+            return reader.rows_here(_sqlite_text(statement), params)
+
+    def _readers(self) -> SqliteThreads | None:
+        if self._reader is None and self.sqlite:
+            self._reader = SqliteThreads.of(self.engine)
+        return self._reader
 
     async def write(self, work: Callable[[sa.Connection], T], *, ordered: bool = False) -> T:
         """`work` (plain synchronous SQLAlchemy) as one write transaction, committed when it
@@ -87,3 +103,9 @@ class SqlConnections:
                 if ordered and not self.sqlite:
                     await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_COMMIT_LOCK)))
                 yield conn
+
+
+@lru_cache(maxsize=128)
+def _sqlite_text(statement: sa.Select[Any]) -> str:
+    # compiled once per statement (the repository keeps one per number of ids)
+    return str(statement.compile(dialect=sqlite.dialect()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache, partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,7 +38,7 @@ from memory.ports import CatalogRow, ChangeSet, Order, PageCursor, TextRow
 
 # Keeps IN lists far below SQLite's and asyncpg's bound-parameter limits (32766 / 32767).
 _CHUNK = 500
-_SMALL_READ = 32  # rows by id read on the event loop's thread (history/connections.py: `small`)
+_SMALL_READ = 32  # rows by id read on the event loop's thread (history/connections.py: `rows_here`)
 _MAX_ERROR_CHARS = 4000
 
 _DESCENDING = {Order.CREATED_DESC, Order.UPDATED_DESC}
@@ -47,6 +48,26 @@ _INSERT_HISTORY = sa.insert(memory_history).returning(memory_history.c.seq, sort
 _BY_IDS = sa.select(*codec.RECORD_COLUMNS).where(memories.c.id.in_(sa.bindparam("ids", expanding=True)))
 _BY_IDS_WITH_EMBEDDING = (sa.select(*codec.RECORD_COLUMNS, memories.c.embedding)
                           .where(memories.c.id.in_(sa.bindparam("ids", expanding=True))))
+
+
+def _read_by_ids(
+    ids: list[MemoryId], embeddings: bool, conn: sa.Connection
+) -> tuple[list[MemoryRecord], dict[MemoryId, Vector]]:
+    statement = _BY_IDS_WITH_EMBEDDING if embeddings else _BY_IDS
+    records, vectors = [], {}
+    for chunk in _chunks(ids):
+        for row in conn.execute(statement, {"ids": chunk}):
+            records.append(codec.record_from_row(row[: len(codec.RECORD_COLUMNS)]))
+            if embeddings:
+                vectors[records[-1].id] = codec.decode_vector(row[-1])
+    return records, vectors
+
+
+@lru_cache(maxsize=2 * _SMALL_READ)
+def _by_listed_ids(count: int, embeddings: bool) -> sa.Select[Any]:
+    """Rows of `count` ids, bound one positional parameter each (SqlConnections.rows_here)."""
+    columns = (*codec.RECORD_COLUMNS, memories.c.embedding) if embeddings else codec.RECORD_COLUMNS
+    return sa.select(*columns).where(memories.c.id.in_([sa.bindparam(f"id{i}") for i in range(count)]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +118,7 @@ class SqlMemoryRepository:
         self._engine = engine
         self._sqlite = self._sql.sqlite
         self._cache = RecordCache(record_cache)
+        self._driver_rows = codec.DriverRows(engine.sync_engine.dialect)
         dialect_insert = sqlite.insert if self._sqlite else postgresql.insert
         upsert = dialect_insert(memories)
         self._upsert = upsert.on_conflict_do_update(
@@ -252,19 +274,14 @@ class SqlMemoryRepository:
         if not missing:
             return found, {}
         read_at = self._cache.generation
-        statement = _BY_IDS_WITH_EMBEDDING if embeddings else _BY_IDS
-
-        def read(conn: sa.Connection) -> tuple[list[MemoryRecord], dict[MemoryId, Vector]]:
-            records, vectors = [], {}
-            for chunk in _chunks(missing):
-                for row in conn.execute(statement, {"ids": chunk}):
-                    records.append(codec.record_from_row(row[: len(codec.RECORD_COLUMNS)]))
-                    if embeddings:
-                        vectors[records[-1].id] = codec.decode_vector(row[-1])
-            return records, vectors
-
         # a search's hits (limit ~10, plus a margin) are read on the loop's own connection
-        fresh, vectors = await self._sql.read(read, small=recent and len(missing) <= _SMALL_READ)
+        rows = (self._sql.rows_here(_by_listed_ids(len(missing), embeddings), missing)
+                if recent and len(missing) <= _SMALL_READ else None)
+        if rows is not None:
+            fresh = [self._driver_rows.record(row) for row in rows]
+            vectors = {r.id: codec.decode_vector(row[-1]) for r, row in zip(fresh, rows)} if embeddings else {}
+        else:
+            fresh, vectors = await self._sql.read(partial(_read_by_ids, missing, embeddings))
         self._cache.fill(fresh, read_at)
         found.update((r.id, r) for r in fresh)
         return found, vectors

@@ -86,6 +86,17 @@ async def test_commit_round_trips_a_record_with_aware_utc_datetimes(repository: 
     assert got == rec
     assert got is not None and got.created_at.tzinfo == UTC and got.categories == ("food", "preferences")
     assert await repository.get("missing") is None
+    # a search's read of its hits (on SQLite through the driver itself) gives the same record
+    rows, embeddings = await repository.get_many_with_embeddings(["m1", "missing"], recent=True)
+    assert rows == {"m1": rec} and np.array_equal(embeddings["m1"], vector(0))
+
+
+async def test_a_search_reads_every_field_of_its_hits_as_written(repository: SqlMemoryRepository) -> None:
+    full = record("m1", occurred_at=T0 - timedelta(days=3), expires_at=T0 + timedelta(days=30), immutable=True,
+                  metadata={"n": 1.5}, scope=Scope(user_id="alice", agent_id="bot", run_id="r1"))
+    bare = record("m2", "likes jazz", scope=Scope(agent_id="bot"))
+    await repository.commit(add(full, bare))
+    assert await repository.get_many(["m2", "m1"], recent=True) == {"m1": full, "m2": bare}
 
 
 async def test_seqs_increase_across_commits_and_rows_record_the_highest(repository: SqlMemoryRepository) -> None:

@@ -5,14 +5,23 @@ import asyncio
 import sqlite3
 import threading
 
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
 import sqlalchemy as sa
 
 from history.connections import SqlConnections
 from history.engine import create_engine
+from history.repository import SqlMemoryRepository
+from memory.errors import StoreUnavailable
+from memory.models import MemoryRecord, Scope, StoredMemory
+from memory.ports import ChangeSet
 
 
-async def test_small_reads_run_on_the_loop_and_others_in_a_reader_thread(sqlite_url: str) -> None:
+async def test_rows_by_key_are_read_on_the_loop_and_other_reads_in_a_reader_thread(sqlite_url: str) -> None:
     sql = SqlConnections(create_engine(sqlite_url))
+    table = sa.table("t", sa.column("n"))
     try:
         await sql.write(lambda conn: conn.exec_driver_sql("CREATE TABLE t (n INTEGER)"))
 
@@ -20,39 +29,45 @@ async def test_small_reads_run_on_the_loop_and_others_in_a_reader_thread(sqlite_
             return threading.current_thread().name, int(conn.exec_driver_sql("SELECT count(*) FROM t").scalar_one())
 
         for n in (1, 2):
-            await sql.write(lambda conn: conn.exec_driver_sql("INSERT INTO t VALUES (1)"))
-            here, seen_here = await sql.read(count, small=True)
+            await sql.write(lambda conn, n=n: conn.exec_driver_sql(f"INSERT INTO t VALUES ({n})"))
+            # positional parameters, in order: what the repository binds for a search's hits
+            listed = sa.select(table.c.n).where(table.c.n.in_([sa.bindparam("a"), sa.bindparam("b")]))
+            assert sql.rows_here(listed, [2, 1]) == [(i,) for i in range(1, n + 1)]  # sees the last commit
             there, seen_there = await sql.read(count)
-            assert here == threading.current_thread().name and there.startswith("sql-read")
-            assert seen_here == seen_there == n  # both see the last commit (no read transaction left open)
+            assert there.startswith("sql-read") and seen_there == n
         # the loop's connection reads a few rows by id: a small page cache of its own is enough
-        pages = await sql.read(lambda conn: int(conn.exec_driver_sql("PRAGMA cache_size").scalar_one()), small=True)
-        assert pages == -256
+        pragma = sa.select(sa.literal_column("cache_size")).select_from(sa.text("pragma_cache_size()"))
+        assert sql.rows_here(pragma, []) == [(-256,)]
+        # a failure is the store's, as through SQLAlchemy; the loop's connection still answers after it
+        with pytest.raises(StoreUnavailable):
+            sql.rows_here(sa.select(sa.table("missing", sa.column("n")).c.n), [])
+        assert sql.rows_here(listed, [1, 1]) == [(1,)]
     finally:
         sql.close()
         await sql.engine.dispose()
 
 
-async def test_a_small_read_of_a_busy_file_waits_in_a_reader_thread_not_on_the_loop(sqlite_url: str) -> None:
+async def test_a_read_by_key_of_a_busy_file_waits_in_a_reader_thread_not_on_the_loop(sqlite_url: str) -> None:
     path = sa.make_url(sqlite_url).database
+    writer = SqlMemoryRepository(create_engine(sqlite_url))
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    kept = MemoryRecord(id="m1", text="likes tea", hash="h", scope=Scope(user_id="alice"), metadata={},
+                        created_at=now, updated_at=now)
+    await writer.commit(ChangeSet(writes=[StoredMemory(record=kept, embedding=np.ones(4, dtype=np.float32))]))
+    await writer.close()
     # another process holds the file exclusively (as a crashed writer's recovery would)
     locker = sqlite3.connect(path, isolation_level=None)
     locker.execute("PRAGMA locking_mode=EXCLUSIVE")
     locker.execute("BEGIN EXCLUSIVE")
-    sql = SqlConnections(create_engine(sqlite_url))
+    repository = SqlMemoryRepository(create_engine(sqlite_url))
     try:
-        def count(conn: sa.Connection) -> tuple[str, int]:
-            return threading.current_thread().name, int(conn.exec_driver_sql("SELECT count(*) FROM memories").scalar_one())
-
         loop = asyncio.get_running_loop()
         started = loop.time()
-        read = asyncio.create_task(sql.read(count, small=True))
+        read = asyncio.create_task(repository.get_many(["m1"], recent=True))
         await asyncio.sleep(0.2)  # the loop keeps turning while the read waits for the lock
         assert not read.done() and loop.time() - started < 1.0
         locker.execute("COMMIT")
         locker.close()
-        where, n = await asyncio.wait_for(read, 10)
-        assert where.startswith("sql-read") and n == 0
+        assert (await asyncio.wait_for(read, 10))["m1"] == kept
     finally:
-        sql.close()
-        await sql.engine.dispose()
+        await repository.close()

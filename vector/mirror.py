@@ -121,8 +121,9 @@ class VectorMirror:
         unlisted[listed] = False
         order = np.concatenate([listed, np.flatnonzero(unlisted & (self._slot_of >= 0))])
         old = self._slot_of[order].astype(np.int64)
-        rows = np.zeros_like(self._rows)
-        scale = np.zeros_like(self._scale)
+        # np.zeros, not zeros_like: calloc'd, so the slots past the rows copied take no memory
+        rows = np.zeros(self._rows.shape, dtype=self._rows.dtype)
+        scale = np.zeros(self._scale.shape, dtype=self._scale.dtype)
         rows[: len(order)] = np.take(self._rows, old, axis=0)
         scale[: len(order)] = self._scale[old]
         self._slot_of[order] = np.arange(len(order), dtype=np.int32)

@@ -1,6 +1,8 @@
 """vector/mirror.py: the int8 copy the exact scans rank by, and what it costs in memory."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -140,3 +142,23 @@ def test_labels_in_slot_order_put_those_not_mirrored_last() -> None:
     mirror = VectorMirror(DIM, capacity=4)
     mirror.put([5, 2, 9], unit(np.random.default_rng(2).standard_normal((3, DIM))))
     assert mirror.in_slot_order(np.array([9, 77, 2, 5, 3])).tolist() == [5, 2, 9, 77, 3]
+
+
+def test_arranging_takes_no_memory_for_the_free_slots_past_the_rows() -> None:
+    # the copy doubles as it grows: 66,000 rows have room for 131,072 (48 MiB, a mapping of its own)
+    mirror = VectorMirror(DIM, capacity=65536)
+    mirror.put(list(range(66000)), np.random.default_rng(9).standard_normal((66000, DIM)).astype(np.float32))
+    assert len(mirror._rows) == 131072
+    mirror.arrange(np.arange(66000)[::-1])
+
+    def resident_bytes(array: np.ndarray) -> int:
+        # /proc/self/pagemap: 8 bytes a page, bit 63 set when the page is in memory
+        page = os.sysconf("SC_PAGE_SIZE")
+        first, last = array.ctypes.data // page, (array.ctypes.data + array.nbytes - 1) // page
+        with open("/proc/self/pagemap", "rb") as pagemap:
+            pagemap.seek(first * 8)
+            entries = np.frombuffer(pagemap.read((last - first + 1) * 8), dtype=np.uint64)
+        return int(np.count_nonzero(entries >> np.uint64(63))) * page
+
+    # the rows written (and the rest of a 2 MiB huge page or two), not 131,072 rows
+    assert resident_bytes(mirror._rows) < 66000 * DIM + 4 * 2**20

@@ -68,6 +68,20 @@ _MASK_OVERHEAD = 256  # bytes a kept mask costs beside its bits (its record's an
 FILL_PAGE = 1_000  # rows read from SQL per page: bounds the fill's memory and how long a page holds writers
 
 
+def _grouped(doc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(doc, return_inverse=True), by a stable sort: doc arrays here are a few sorted
+    runs (one per term), which a stable sort merges in linear time where np.unique's sort does
+    not (4,500 postings: ~45 us against ~155)."""
+    order = np.argsort(doc, kind="stable")
+    ordered = doc[order]
+    first = np.empty(ordered.size, dtype=bool)
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    where = np.empty(doc.size, dtype=np.intp)
+    where[order] = np.cumsum(first) - 1
+    return ordered[first], where
+
+
 def _doc_numbers(postings: np.ndarray) -> np.ndarray:
     """The doc numbers of postings, as intp (what numpy gathers by fastest)."""
     return ((postings >> np.uint64(_TF_BITS)) & np.uint64(_DOC_MASK)).astype(np.intp)
@@ -496,7 +510,7 @@ class TextIndex:
         norm = K1 * (1 - B + B * self._length[doc] / mean_length)
         weights = idf[term] * tf * (K1 + 1) / (tf + norm)
         # the scope's matches are few next to the index: sum per doc over them, not over every doc
-        found, where = np.unique(doc, return_inverse=True)
+        found, where = _grouped(doc)
         scores = np.bincount(where, weights=weights)
         return self._best(found, scores, k)
 
@@ -573,7 +587,8 @@ class TextIndex:
         user = self._user_code(scope)
         docs = [d[mask[d]] for d in (self._keys.docs(key, user) for key in wanted)]
         # counted over the docs found, not over every doc (a bincount's length)
-        found, named = np.unique(np.concatenate(docs), return_counts=True)
+        found, where = _grouped(np.concatenate(docs))
+        named = np.bincount(where)
         if found.size == 0:
             return []
         ids = self._ids

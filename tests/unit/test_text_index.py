@@ -7,6 +7,7 @@ import asyncio
 import math
 import random
 
+import numpy as np
 import pytest
 
 import memory.text_index as text_index
@@ -477,3 +478,16 @@ async def test_mentions_of_a_user_answer_as_an_index_of_that_user_alone() -> Non
             assert await shared.mentioning(Scope(user), wanted, 12) == await alone.mentioning(Scope(user), wanted, 12)
     assert await shared.mention_counts(Scope("nobody"), keys) == {}
     assert await shared.mentioning(Scope("nobody"), keys, 5) == []
+
+
+@pytest.mark.parametrize("runs", [0, 1, 3, 8])
+def test_grouping_a_searchs_postings_by_doc_equals_numpys_unique(runs: int) -> None:
+    # postings arrive as one sorted run per term (plus unsorted tails); any order must group alike
+    rng = np.random.default_rng(runs)
+    parts = [np.sort(rng.integers(0, 500, rng.integers(0, 300))) for _ in range(runs)]
+    for doc in (np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp), rng.integers(0, 50, 999)):
+        doc = doc.astype(np.intp)
+        found, where = text_index._grouped(doc)
+        want_found, want_where = np.unique(doc, return_inverse=True)
+        assert found.tolist() == want_found.tolist()
+        assert where.tolist() == want_where.tolist()

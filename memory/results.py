@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from memory.models import ChangeEvent, Entity, MemoryRecord, Relation
-from memory.ranking import Scores
+from memory.ranking import Scores, matched_terms
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +31,15 @@ class SearchHit:
     record: MemoryRecord
     score: float  # what ordered the hits: fused (HYBRID), cosine (VECTOR) or lexical (LEXICAL)
     scores: Scores = Scores()
-    matched_terms: tuple[str, ...] = ()
+    terms: tuple[str, ...] = ()  # the query's terms
     # the memories stored just before and after it by the same owner (search's `context`), oldest first
     context: tuple[MemoryRecord, ...] = ()
+
+    @property
+    def matched_terms(self) -> tuple[str, ...]:
+        """The query's terms found in the memory's text: worked out when asked (splitting and
+        stemming ten hits' texts cost ~0.1 ms of a search that returns only ids and texts)."""
+        return tuple(matched_terms(self.terms, self.record.text))
 
 
 @dataclass(frozen=True, slots=True)

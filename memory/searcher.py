@@ -23,7 +23,7 @@ from memory.models import MemoryId, MemoryRecord, Scope, Vector, utcnow
 from memory.errors import ProviderError
 from memory.ports import Allow, Embedder, GraphStore, MemoryRepository, Reranker, TextSearch, VectorIndex
 from memory.ranking import (
-    Candidate, FusionWeights, Scores, SearchMode, candidates, fuse, matched_terms, query_terms,
+    Candidate, FusionWeights, Scores, SearchMode, candidates, fuse, query_terms,
 )
 from memory.results import SearchHit
 from memory.timeparse import Window, time_window
@@ -298,7 +298,7 @@ class Searcher:
                         fused=fused, reranked=s.get("reranked"))
         by_mode = {SearchMode.HYBRID: fused, SearchMode.VECTOR: s.get("vector"), SearchMode.LEXICAL: s.get("lexical")}
         score = s.get("reranked") if reranked else by_mode[mode]
-        return SearchHit(record, float(score or 0.0), scores, tuple(matched_terms(terms, record.text)))
+        return SearchHit(record, float(score or 0.0), scores, tuple(terms))
 
 
 def _mark_in_window(found: Sequence[Candidate], records: dict[MemoryId, MemoryRecord], window: Window) -> bool:

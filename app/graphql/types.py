@@ -255,15 +255,19 @@ class SearchHit:
         description="What ordered the hits (higher is better): `scores.fused` in HYBRID mode, "
         "`scores.vector` in VECTOR mode, `scores.lexical` in LEXICAL mode.")
     scores: SearchScores = strawberry.field(description="Why this memory came back, per channel.")
-    matched_terms: list[str] = strawberry.field(description="The query's words found in the memory's text.")
     context: list[Memory] = strawberry.field(
         description="With search(context: n): the memories of the same owner stored just before and after "
         "this one, oldest first (the hit itself left out).")
+    hit: strawberry.Private[r.SearchHit]
+
+    @strawberry.field(description="The query's words found in the memory's text.")
+    def matched_terms(self) -> list[str]:
+        return list(self.hit.matched_terms)  # worked out only when selected
 
     @classmethod
     def of(cls, h: r.SearchHit) -> SearchHit:
         return cls(memory=Memory.of(h.record), score=h.score, scores=SearchScores.of(h.scores),
-                   matched_terms=list(h.matched_terms), context=[Memory.of(c) for c in h.context])
+                   context=[Memory.of(c) for c in h.context], hit=h)
 
 
 @strawberry.type

@@ -270,7 +270,10 @@ class SqlMemoryRepository:
     async def _read_many(
         self, ids: Sequence[MemoryId], recent: bool, embeddings: bool
     ) -> tuple[dict[MemoryId, MemoryRecord], dict[MemoryId, Vector]]:
-        found, missing = self._cache.lookup(ids) if recent else ({}, list(ids))
+        # rows read with their embeddings come from SQL even when kept here: the cache holds no
+        # embeddings, and a hit's exact score from the vector index instead costs more (~15-35 us
+        # a vector) than reading its row again (~10 us)
+        found, missing = self._cache.lookup(ids) if recent and not embeddings else ({}, list(ids))
         if not missing:
             return found, {}
         read_at = self._cache.generation

@@ -285,7 +285,8 @@ class SqlMemoryRepository:
             vectors = {r.id: codec.decode_vector(row[-1]) for r, row in zip(fresh, rows)} if embeddings else {}
         else:
             fresh, vectors = await self._sql.read(partial(_read_by_ids, missing, embeddings))
-        self._cache.fill(fresh, read_at)
+        if not embeddings:  # only the reads that answer from the cache fill it (~0.8 KB a row)
+            self._cache.fill(fresh, read_at)
         found.update((r.id, r) for r in fresh)
         return found, vectors
 

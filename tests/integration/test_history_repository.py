@@ -430,6 +430,25 @@ async def test_a_replica_reads_another_replicas_write_fresh_and_recent_once_it_f
         await b.close()
 
 
+async def test_rows_read_with_embeddings_are_not_kept_for_later_recent_reads(sql_url: str) -> None:
+    # the reads that answer from the cache fill it; a search's hits, read with their embeddings,
+    # do not (they would hold ~0.8 KB a row for nothing): a replica's later recent read of such
+    # a row is fresh even before its follower has seen another replica's change
+    a, b = SqlMemoryRepository(create_engine(sql_url)), SqlMemoryRepository(create_engine(sql_url))
+    try:
+        await a.commit(add(record("m1", "likes tea")))
+        await b.get_many_with_embeddings(["m1"], recent=True)
+        changed = record("m1", "likes coffee", updated=T0 + timedelta(seconds=1))
+        await a.commit(ChangeSet(writes=[stored(changed)], history=[added(changed)]))
+        assert (await b.get_many(["m1"], recent=True))["m1"].text == "likes coffee"
+        assert (await b.get_many(["m1"], recent=True))["m1"].text == "likes coffee"  # kept by that read
+        await a.commit(ChangeSet(writes=[stored(record("m1", "likes jazz", updated=T0 + timedelta(seconds=2)))]))
+        assert (await b.get_many(["m1"], recent=True))["m1"].text == "likes coffee"  # ...until the follower says
+    finally:
+        await a.close()
+        await b.close()
+
+
 async def test_rows_read_with_embeddings_bring_every_embedding_even_when_kept(repository: SqlMemoryRepository) -> None:
     # a search scores its hits exactly from the embeddings read with their rows: the cache of
     # recent rows holds no embeddings, so a row kept there is read again rather than leaving its

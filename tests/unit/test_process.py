@@ -7,6 +7,7 @@ import gc
 
 import pytest
 
+from app.commands import server
 from app.commands.server import _freeze_when_settled
 from app.ops.runtime import Runtime
 from app import process
@@ -96,19 +97,25 @@ class _SlowTextIndex:
         return True
 
 
-async def test_serve_freezes_the_start_up_heap_and_again_once_the_text_index_is_built() -> None:
+async def test_serve_freezes_the_start_up_heap_and_again_once_the_text_index_is_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     service = _SlowTextIndex()
     runtime = Runtime()
     runtime.service = service  # type: ignore[assignment]
+    released: list[bool] = []
+    monkeypatch.setattr(server, "release_free_memory", lambda: released.append(service.built.is_set()))
     try:
         task = asyncio.create_task(_freeze_when_settled(runtime))
         await asyncio.sleep(0)
         assert not _walked(service)  # what start-up made: out of the collector's reach
         later: list[int] = []  # a table the text index builds meanwhile
         assert _walked(later)
+        assert released == []
         service.built.set()
         await task
         assert not _walked(later)
+        assert released == [True]  # the heap the build freed goes back once it is done
     finally:
         gc.unfreeze()
 

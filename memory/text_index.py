@@ -87,6 +87,14 @@ def _doc_numbers(postings: np.ndarray) -> np.ndarray:
     return ((postings >> np.uint64(_TF_BITS)) & np.uint64(_DOC_MASK)).astype(np.intp)
 
 
+def _sort_in(found: array) -> None:
+    """Sort a term's postings whole (its sorted part and its tail: two runs, merged in linear time)."""
+    view = np.frombuffer(found, dtype=np.uint64)
+    view[1:].sort(kind="stable")
+    view[0] = len(found) - 1
+    del view  # an array exporting its buffer cannot grow
+
+
 class _Postings:
     """Term -> its postings (`user << 32 | doc << 4 | tf`; a mention key's tf is 0): one int while
     a single memory has the term (most of a vocabulary), then an `array('Q')` whose first item
@@ -110,10 +118,15 @@ class _Postings:
             found.append(posting)
             done = found[0]
             if len(found) - 1 - done > max(_TAIL_MIN, done // 8):
-                view = np.frombuffer(found, dtype=np.uint64)
-                view[1:].sort()
-                view[0] = len(found) - 1
-                del view  # an array exporting its buffer cannot grow
+                _sort_in(found)
+
+    def settle(self) -> None:
+        """Sort every term's tail in: after a fill, whose appends left ~1/8 of the postings in
+        tails that each read filters whole (100k memories: ~125k postings, ~40 us a search),
+        for ~8 ms once."""
+        for found in self.table.values():
+            if not isinstance(found, int) and found[0] < len(found) - 1:
+                _sort_in(found)
 
     def read(self, term: str, user: int | None = None) -> np.ndarray | None:
         """A copy of the term's postings (of `user`'s memories only, when given; -1: a user no
@@ -281,6 +294,8 @@ class TextIndex:
                     return
                 self.add_rows(rows)
             if len(rows) < FILL_PAGE:
+                self._words.settle()
+                self._keys.settle()
                 self.ready = True
                 return
             after = rows[-1].id

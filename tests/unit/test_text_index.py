@@ -491,3 +491,25 @@ def test_grouping_a_searchs_postings_by_doc_equals_numpys_unique(runs: int) -> N
         want_found, want_where = np.unique(doc, return_inverse=True)
         assert found.tolist() == want_found.tolist()
         assert where.tolist() == want_where.tolist()
+
+
+async def test_a_fill_leaves_every_terms_postings_sorted_whole_and_answers_as_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # appends leave unsorted tails (each read filters them whole); a fill sorts them in at its end
+    monkeypatch.setattr(text_index, "_TAIL_MIN", 4)
+    rows = [row(f"m{i:03}", f"trip {i % 7} by the lake", Scope(f"u{i % 3}"), at=i) for i in range(300)]
+    appended = TextIndex()
+    appended.add_rows(rows)
+
+    async def pages(after: str | None, limit: int) -> list[TextRow]:
+        return [r for r in rows if after is None or r.id > after][:limit]
+
+    filled = TextIndex()
+    await filled.fill(pages)
+    assert any(not isinstance(p, int) and p[0] < len(p) - 1 for p in appended._words.table.values())
+    for postings in (*filled._words.table.values(), *filled._keys.table.values()):
+        assert isinstance(postings, int) or (postings[0] == len(postings) - 1 and list(postings[1:]) == sorted(postings[1:]))
+    for user in ("u0", "u1", "u2"):
+        for terms in (["lake"], ["trip", "3"]):
+            assert await filled.lexical_search(Scope(user), terms, 20) == await appended.lexical_search(Scope(user), terms, 20)

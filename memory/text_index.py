@@ -554,7 +554,7 @@ class TextIndex:
             found, scores = found[keep], scores[keep]
         first = self._first(found, (-scores,), k)
         ids = self._ids
-        return [(str(ids[found[i]]), float(scores[i])) for i in first]
+        return [(ids[found[i]], float(scores[i])) for i in first]  # type: ignore[misc]  # live docs: never None
 
     def _first(self, found: np.ndarray, keys: tuple[np.ndarray, ...], k: int) -> list[int]:
         """The positions in `found` (doc numbers) of its first k by `keys` (each ascending, the
@@ -569,6 +569,12 @@ class TextIndex:
             for key in keys:
                 tied &= key[order] == key[last]
             order = order[: max(k, int(np.flatnonzero(tied).max()) + 1)]
+        # neighbours equal on every key and the prefix are the only pairs whole ids may reorder
+        same = prefix[order[1:]] == prefix[order[:-1]]
+        for key in keys:
+            same &= key[order[1:]] == key[order[:-1]]
+        if not same.any():
+            return order[:k].tolist()
         ids = self._ids
         # already in order but for ties within a prefix: timsort is linear on that
         ranked = sorted(zip(*(key[order].tolist() for key in keys), (ids[d] for d in found[order].tolist()),

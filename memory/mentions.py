@@ -45,7 +45,10 @@ _COMMON = _OPENERS | ADVERBS | AUXILIARIES | CLAUSE_BREAKS | DETERMINERS | NEGAT
 
 def mentioned(text: str) -> list[str]:
     """Keys of the names `text` contains, first occurrence first, at most MAX_MENTIONS."""
-    tokens = tokenize(text)
+    return _mentioned_in(tokenize(text))
+
+
+def _mentioned_in(tokens: list[Tok]) -> list[str]:
     found: dict[str, None] = {}
     p = 0
     while p < len(tokens) and len(found) < MAX_MENTIONS:
@@ -67,8 +70,9 @@ def mentioned(text: str) -> list[str]:
 def query_keys(query: str, user_id: str | None = None) -> list[str]:
     """The entity keys a query names; a query in the first person ("where do I live?") also
     names its user, whom the extractor records relations of under the user id."""
-    keys = mentioned(query)
-    if user_id and _FIRST_PERSON & {t.low for t in tokenize(query)}:
+    tokens = tokenize(query)
+    keys = _mentioned_in(tokens)
+    if user_id and _FIRST_PERSON & {t.low for t in tokens}:
         keys.append(normalise_name(user_id))
     return [key for key in dict.fromkeys(keys) if key]
 

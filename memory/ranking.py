@@ -55,7 +55,7 @@ class FusionWeights:
     min_candidates: int = 30
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
     id: MemoryId
     scores: dict[str, float] = field(default_factory=dict)  # channel -> its score
@@ -108,9 +108,10 @@ def candidates(channels: Mapping[str, Sequence[tuple[MemoryId, float]]]) -> list
         for rank, (id, score) in enumerate(ranked, start=1):
             cand = found.get(id)
             if cand is None:
-                cand = found[id] = Candidate(id)
-            cand.scores[channel] = score
-            cand.ranks[channel] = rank
+                found[id] = Candidate(id, {channel: score}, {channel: rank})
+            else:
+                cand.scores[channel] = score
+                cand.ranks[channel] = rank
     return list(found.values())
 
 
@@ -118,9 +119,14 @@ def fuse(found: Sequence[Candidate], channels: Sequence[str], weights: FusionWei
     """`found` ordered by fused score (ties: id); sets scores["fused"] in [0, 1]."""
     total = sum(getattr(weights, ch) for ch in channels) or 1.0
     if weights.method is FusionMethod.RRF:
-        for cand in found:
-            rrf = sum(getattr(weights, ch) / (weights.k + rank) for ch, rank in cand.ranks.items() if ch in channels)
-            cand.scores["fused"] = rrf * (weights.k + 1) / total
+        weight = {ch: getattr(weights, ch) for ch in channels}
+        k = weights.k
+        for cand in found:  # ~120 candidates a search: a plain loop, not a generator per candidate
+            rrf = 0.0
+            for ch, rank in cand.ranks.items():
+                if (w := weight.get(ch)) is not None:
+                    rrf += w / (k + rank)
+            cand.scores["fused"] = rrf * (k + 1) / total
     else:
         spans = {}
         for ch in channels:

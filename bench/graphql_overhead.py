@@ -134,7 +134,7 @@ async def bench_events(http: aiohttp.ClientSession, ws_url: str, service: Any, s
     async with asyncio.timeout(60):
         while service.events.subscriber_count < subscribers:
             await asyncio.sleep(0.01)
-    record = (await service.list(Scope(user_id="bench"), first=1)).items[0]
+    record = (await service.list_memories(Scope(user_id="bench"), first=1)).items[0]
     start = time.perf_counter()
     for _ in range(events):
         await service.events.publish(MemoryEvent(EventKind.UPDATE, record.scope, record.id, record, record.text))
@@ -157,7 +157,7 @@ async def bench_events(http: aiohttp.ClientSession, ws_url: str, service: Any, s
 async def main(args: argparse.Namespace) -> None:
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp), graph={"enabled": False})
+        settings = Settings(data_dir=Path(tmp), graph={"enabled": False}, auth={"mode": "development"})
         app = create_app(settings)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

@@ -49,8 +49,7 @@ class Context:
     def authenticate(self, principal: Principal) -> None:
         self.principal = principal
         self._service = GuardedMemoryService(self.core, principal)
-        # WebSocket and SSE contexts live as long as the connection: batch, but never serve stale data
-        self._loaders = Loaders(self._service, cache=not (self.websocket or self.streaming))
+        self._loaders = None  # made when a field first needs one (most operations never do)
 
     @property
     def service(self) -> GuardedMemoryService:
@@ -61,7 +60,8 @@ class Context:
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
-            raise Unauthenticated(NOT_YET)
+            # WebSocket and SSE contexts live as long as the connection: batch, but never serve stale data
+            self._loaders = Loaders(self.service, cache=not (self.websocket or self.streaming))
         return self._loaders
 
     @property

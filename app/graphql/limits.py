@@ -14,10 +14,11 @@ the variables (`first: $n`), so it runs in `on_execute`, once the document is va
 So `memories(first: 100) { nodes { history { text } } }` costs 1 + 100 * (1 + (1 + 10 * 1)) = 1201."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from graphql import (
+    ArgumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -25,19 +26,26 @@ from graphql import (
     GraphQLList,
     GraphQLSchema,
     InlineFragmentNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    ValueNode,
+    VariableNode,
+    Visitor,
     get_named_type,
     get_nullable_type,
     get_operation_ast,
     is_input_type,
     type_from_ast,
     value_from_ast,
+    visit,
 )
 from graphql.pyutils import Undefined
 from strawberry.extensions import SchemaExtension
 
 SIZE_ARGUMENTS = ("first", "limit")
+Remember = Callable[[Any, tuple[Any, ...], Callable[[], Any]], Any]
 PAGE_TYPES = frozenset({"SearchResult"})  # plus every *Connection type
 
 
@@ -103,6 +111,31 @@ class _Cost:
         return None
 
 
+def sized_by_variables(document: Any) -> bool:
+    """Whether a variable sets a size anywhere in the document (`first: $n`): its cost then
+    depends on the request's variables; otherwise one price holds for every request."""
+    found = False
+
+    class _Sizes(Visitor):
+        def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
+            nonlocal found
+            if node.name.value in SIZE_ARGUMENTS and _has_variable(node.value):
+                found = True
+
+    visit(document, _Sizes())
+    return found
+
+
+def _has_variable(value: ValueNode) -> bool:
+    if isinstance(value, VariableNode):
+        return True
+    if isinstance(value, ListValueNode):
+        return any(_has_variable(v) for v in value.values)
+    if isinstance(value, ObjectValueNode):
+        return any(_has_variable(f.value) for f in value.fields)
+    return False
+
+
 def operation_cost(schema: GraphQLSchema, document: Any, operation_name: str | None,
                    variables: dict[str, Any] | None, list_size: int, max_page: int) -> int:
     operation = get_operation_ast(document, operation_name)
@@ -130,15 +163,28 @@ class OperationGuard(SchemaExtension):
     """Prices the operation (refused above `max_cost`) and, on a WebSocket, charges the
     principal's rate limit for it (HTTP requests were charged when authenticated)."""
 
-    def __init__(self, *, max_cost: int, list_size: int, max_page: int) -> None:
+    def __init__(self, *, max_cost: int, list_size: int, max_page: int, remember: Remember | None = None) -> None:
+        """`remember(document, key, compute)`: what was worked out about a parsed document, kept
+        with it (app/graphql/parse_cache.py); a document whose sizes no variable sets is then
+        priced once, not on every request."""
         self.max_cost = max_cost
         self.list_size = list_size
         self.max_page = max_page
+        self._remember = remember
 
     async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]
         ctx = self.execution_context
-        cost = operation_cost(ctx.schema._schema, ctx.graphql_document, ctx.operation_name, ctx.variables,
-                              self.list_size, self.max_page)
+        schema, document = ctx.schema._schema, ctx.graphql_document
+
+        def price() -> int:
+            return operation_cost(schema, document, ctx.operation_name, ctx.variables, self.list_size, self.max_page)
+
+        if self._remember is not None and not self._remember(document, ("sized by variables",),
+                                                             lambda: sized_by_variables(document)):
+            cost = self._remember(document, ("cost", id(schema), ctx.operation_name, self.list_size, self.max_page),
+                                  price)
+        else:
+            cost = price()
         if cost > self.max_cost:
             raise GraphQLError(
                 f"this operation would cost {cost}, more than the limit of {self.max_cost}: ask for fewer "

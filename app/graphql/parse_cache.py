@@ -4,9 +4,11 @@ documents anyone cared to send."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from graphql import DocumentNode, parse
+
+T = TypeVar("T")
 
 
 class DocumentCache:
@@ -18,8 +20,9 @@ class DocumentCache:
         self.max_entry_bytes = max_entry_bytes
         self.bytes = 0
         self._docs: OrderedDict[tuple[str, tuple[tuple[str, Any], ...]], DocumentNode] = OrderedDict()
-        # validation errors per kept document (by identity) and per (schema, rules)
-        self._validated: dict[int, dict[tuple[int, Any], list[Any]]] = {}
+        # what was worked out once per kept document (by identity): its validation errors per
+        # (schema, rules), its cost...
+        self._validated: dict[int, dict[tuple[Any, ...], Any]] = {}
 
     def __len__(self) -> int:
         return len(self._docs)
@@ -42,11 +45,12 @@ class DocumentCache:
                 self.bytes -= len(old)
         return document
 
-    def validate(self, document: DocumentNode, key: tuple[int, Any], run: Callable[[], list[Any]]) -> list[Any]:
-        """`run()`'s errors for `document`, remembered while the document is kept."""
+    def remember(self, document: DocumentNode, key: tuple[Any, ...], run: Callable[[], T]) -> T:
+        """`run()`'s answer about `document` (its validation errors, its cost: `key` says which
+        question), remembered while the document is kept."""
         per_document = self._validated.get(id(document))
         if per_document is None:  # not a document this cache keeps
             return run()
         if key not in per_document:
             per_document[key] = run()
-        return per_document[key]
+        return per_document[key]  # type: ignore[no-any-return]

@@ -59,7 +59,7 @@ class CachedValidation(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         ctx = self.execution_context
         schema, document, rules = ctx.schema._schema, ctx.graphql_document, ctx.validation_rules
-        errors = DOCUMENTS.validate(document, (id(schema), tuple(rules)),
+        errors = DOCUMENTS.remember(document, (id(schema), tuple(rules)),
                                     lambda: validate_document(schema, document, rules))
         ctx.pre_execution_errors = errors
         yield
@@ -111,7 +111,8 @@ def build_schema(limits: LimitSettings | None = None, *, introspection: bool = T
             ParseCache,
             lambda: AddValidationRules(rules),
             CachedValidation,
-            lambda: OperationGuard(max_cost=limits.max_cost, list_size=limits.list_size, max_page=max_page),
+            lambda: OperationGuard(max_cost=limits.max_cost, list_size=limits.list_size, max_page=max_page,
+                                   remember=DOCUMENTS.remember),
         ],
         **extra,
     )

@@ -9,6 +9,7 @@ from typing import Any, Awaitable, Callable
 import pytest
 from aiohttp.test_utils import TestClient
 
+from app.graphql import limits
 from app.web import create_app
 from tests.api.authkit import Caller, error_code, make_key, secure_settings
 
@@ -143,6 +144,23 @@ async def test_the_cost_rule_multiplies_page_sizes_and_reads_variables(admin: Ca
     assert error_code(body) == "GRAPHQL_VALIDATION_FAILED"
     assert body["errors"][0]["extensions"]["cost"] == 651 and body["errors"][0]["extensions"]["maxCost"] == 500
     assert body["data"] is None
+
+
+async def test_a_document_is_priced_once_unless_a_variable_sets_a_size(
+    admin: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prices: list[int] = []
+    real = limits.operation_cost
+    monkeypatch.setattr(limits, "operation_cost", lambda *args: prices.append(1) or real(*args))
+    fixed = "{ memories(first: 40) { nodes { id text history { event } } } }  # priced once"
+    for _ in range(3):  # 1 + 40 * (1 + 1 + 1 + 11)
+        assert (await admin(fixed))["errors"][0]["extensions"]["cost"] == 561
+    assert len(prices) == 1
+    sized = "query($n: Int!) { memories(first: $n) { nodes { id history { event } } } }  # priced each time"
+    assert "errors" not in await admin(sized, n=5)
+    assert (await admin(sized, n=50))["errors"][0]["extensions"]["cost"] == 651
+    assert "errors" not in await admin(sized, n=5)
+    assert len(prices) == 4
 
 
 async def test_fragments_are_priced_where_they_are_spread(admin: Caller) -> None:

@@ -35,9 +35,9 @@ def test_validation_is_remembered_with_the_document_and_forgotten_with_it() -> N
     doc = cache.parse("{ a }")
     runs: list[int] = []
     for _ in range(3):
-        cache.validate(doc, ("schema", "rules"), lambda: runs.append(1) or [])
+        cache.remember(doc, ("schema", "rules"), lambda: runs.append(1) or [])
     assert len(runs) == 1
     for n in range(20):
         cache.parse(query(n))  # pushes "{ a }" out
-    cache.validate(doc, ("schema", "rules"), lambda: runs.append(1) or [])
+    cache.remember(doc, ("schema", "rules"), lambda: runs.append(1) or [])
     assert len(runs) == 2

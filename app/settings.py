@@ -142,7 +142,9 @@ class MemorySettings(BaseModel):
         "page with a cursor that resumes the scan"
     )
     record_cache: int = Field(
-        10_000, ge=0, description="memory rows kept in process for searches' repeated reads (0: read SQL every time); "
+        10_000, ge=0, description="memory rows kept in process for the repeated reads of searches with filters, asOf, "
+        "time words, a threshold or VECTOR mode (0: read SQL every time; other searches read their hits with their "
+        "embeddings from SQL); "
         "forgotten on every write, and on another replica's write when the follower sees it; reads by id stay fresh"
     )
     categories: dict[str, str] | None = Field(

@@ -121,7 +121,7 @@ def fuse(found: Sequence[Candidate], channels: Sequence[str], weights: FusionWei
     if weights.method is FusionMethod.RRF:
         weight = {ch: getattr(weights, ch) for ch in channels}
         k = weights.k
-        for cand in found:  # ~120 candidates a search: a plain loop, not a generator per candidate
+        for cand in found:  # ~60 candidates a search: a plain loop, not a generator per candidate
             rrf = 0.0
             for ch, rank in cand.ranks.items():
                 if (w := weight.get(ch)) is not None:

@@ -55,7 +55,9 @@ class Report:
     components: tuple[Component, ...]
 
     def waiting_for(self) -> list[str]:
-        if self.status in ("starting", "down") and not any(c.critical for c in self.components):
+        # while starting (and after a failed start), every step not up yet: the steps include
+        # critical ones (vector_index, embedder), and the graph's JVM often comes up last
+        if self.status == "starting" or (self.status == "down" and not any(c.critical for c in self.components)):
             return [c.name for c in self.components if c.status not in ("up", "disabled")]  # start-up steps
         return [c.name for c in self.components if c.critical and c.status != "up"]
 
@@ -74,6 +76,10 @@ def starting_report(runtime: Runtime) -> Report:
         return Report("down", False, (Component("service", "down", detail=runtime.failure),))
     parts = tuple(Component(step, "up" if state == "done" else state if state == "disabled" else "starting")
                   for step, state in runtime.steps.items())
+    if not runtime.pending():
+        # every step is up, and the rest of the app's start-up (credentials, webhooks...) runs
+        # before the real app takes over this listener: say that it is what readiness waits for
+        parts += (Component("service", "starting"),)
     return Report("starting", False, parts)
 
 

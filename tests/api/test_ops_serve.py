@@ -97,7 +97,8 @@ async def test_readiness_flips_from_503_to_200_as_the_embedded_graph_comes_up(
         assert await server.stop() == 0
     # the JVM takes a second or two: the probe answered 503 naming what it waited for
     assert early[0] == 503 and early[1]["status"] == "starting", early
-    assert early[1]["waiting_for"] and set(early[1]["waiting_for"]) <= {"migrations", "graph", "vector_index", "embedder"}
+    assert early[1]["waiting_for"] and \
+        set(early[1]["waiting_for"]) <= {"migrations", "graph", "vector_index", "embedder", "service"}
     assert seen[0] == 503 and seen[-1] == 200
 
 

@@ -17,6 +17,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 
 from app.graphql.admin import KeyMutation, KeyQuery
 from app.graphql.errors import log_unexpected, map_errors
+from app.graphql.input_builders import install as install_input_builders
 from app.graphql.limits import OperationGuard
 from app.graphql.parse_cache import DocumentCache
 from app.graphql.project import ProjectMutation, ProjectQuery
@@ -74,6 +75,10 @@ class AgentMemSchema(strawberry.Schema):
         # runs before the mapping, on the originals. Client errors (bad input, not found...)
         # are answers, not incidents: log only the rest
         log_unexpected(errors)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        install_input_builders(self._schema)
 
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         result = await super().execute(*args, **kwargs)

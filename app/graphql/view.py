@@ -15,9 +15,9 @@ import json
 import logging
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Coroutine, Sequence
+from typing import Any, Coroutine, Sequence, TypeGuard
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from cross_web import HTTPException
 from strawberry.aiohttp.views import GraphQLView
 from strawberry.exceptions import ConnectionRejectionError
@@ -201,6 +201,14 @@ class AgentMemGraphQLView(GraphQLView[Context, None]):
             self._page = template.replace("{{assets}}", ASSET_ROUTE)
         page = self._page.replace("{{endpoint}}", json.dumps(request.path))
         return web.Response(text=page, content_type="text/html")
+
+    def is_websocket_request(self, request: web.Request) -> TypeGuard[web.Request]:
+        # asked two or three times a request: Strawberry's answer tries a whole handshake, which
+        # for a request with no `Upgrade: websocket` (every POST) fails at that same first test,
+        # building an HTTP error response on the way
+        if request.headers.get(hdrs.UPGRADE, "").lower().strip() != "websocket":
+            return False
+        return super().is_websocket_request(request)
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         if not self.is_websocket_request(request):

@@ -114,6 +114,7 @@ async def graph_context(settings: Settings) -> AsyncIterator[tuple[Neo4jGraphSto
         server = EmbeddedArcadeDB(
             directory, database=cfg.database, password=_graph_password(directory),
             heap=f"-Xmx{cfg.embedded_heap_mb}m", start_timeout_s=cfg.embedded_start_timeout_s,
+            class_archives=settings.embedder.resolved_cache_dir() / "jvm" if cfg.embedded_class_archives else None,
         )
         server.launch()
         uri, auth, database = server.uri, server.auth, server.database

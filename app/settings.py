@@ -32,6 +32,9 @@ class GraphSettings(BaseModel):
     database: str = "agentmem"
     embedded_heap_mb: int = Field(384, ge=128, le=8192)
     embedded_start_timeout_s: float = Field(90.0, gt=0)
+    embedded_class_archives: bool = Field(
+        True, description="keep class-data archives of the embedded server's JVM (~45 MB, under embedder.cache_dir's "
+        "jvm/, made by its first starts): its start then takes about half the CPU")
 
 
 LOCAL_MODEL = "all-MiniLM-L6-v2"  # the model the local providers run (memory/providers/local_embedder.py)

@@ -28,11 +28,21 @@ from typing import IO
 from neo4j import AsyncGraphDatabase
 from neo4j import exceptions as neo
 
+from graph.class_archives import ClassArchives, Launch
 from memory.errors import StoreUnavailable
 
 _DATABASE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _PR_SET_PDEATHSIG = 1
 _STOP_GRACE_S = 15.0
+# the base class archive is dumped with these too: with other module options the JVM would not
+# use its archived module graph
+_MODULE_OPTIONS = (
+    "--add-modules=jdk.incubator.vector",
+    "--enable-native-access=ALL-UNNAMED",
+    "--add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED",
+    "--add-opens=java.base/java.nio.channels.spi=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang=ALL-UNNAMED",
+)
 
 
 @dataclass
@@ -51,8 +61,13 @@ class EmbeddedArcadeDB:
     http_port: int = 0
     start_timeout_s: float = 60.0
     user: str = "root"
+    # a directory for the JVM's class-data archives (graph/class_archives.py), shared by servers
+    # of any data directory; None: none are made or used
+    class_archives: Path | None = None
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _log: IO[bytes] | None = field(default=None, init=False, repr=False)
+    _archives: ClassArchives | None = field(default=None, init=False, repr=False)
+    _archive_launch: Launch = field(default_factory=lambda: Launch([]), init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -113,8 +128,13 @@ class EmbeddedArcadeDB:
             if not _port_free(port):
                 raise StoreUnavailable("graph", f"port {port} on 127.0.0.1 is already in use")
         self._log = open(self.log_path, "ab")
+        home = _package_dir()
+        if self.class_archives is not None and self._archives is None:
+            self._archives = ClassArchives(self.class_archives, home / "jre" / "bin" / "java", home / "jars",
+                                          _MODULE_OPTIONS)
+        self._archive_launch = self._archives.launch() if self._archives is not None else Launch([])
         self._process = subprocess.Popen(  # nosec B603  # fixed argv (bundled java, our jars, our options), no shell
-            self._command(),
+            self._command(home, self._archive_launch.options),
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -144,6 +164,10 @@ class EmbeddedArcadeDB:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     await asyncio.to_thread(process.wait)
+            if self._archives is not None:
+                if process is not None:
+                    self._archives.exited(self._archive_launch, process.returncode)
+                await asyncio.to_thread(self._archives.wait)
         finally:
             if self._log is not None:
                 self._log.close()
@@ -158,18 +182,14 @@ class EmbeddedArcadeDB:
     ) -> None:
         await self.stop()
 
-    def _command(self) -> list[str]:
-        home = _package_dir()
+    def _command(self, home: Path, extra: list[str]) -> list[str]:
         root = self.data_dir / "server"
         return [
             str(home / "jre" / "bin" / "java"),
             "-Xms64m",
             self.heap,
-            "--add-modules=jdk.incubator.vector",
-            "--enable-native-access=ALL-UNNAMED",
-            "--add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED",
-            "--add-opens=java.base/java.nio.channels.spi=ALL-UNNAMED",
-            "--add-opens=java.base/java.lang=ALL-UNNAMED",
+            *extra,
+            *_MODULE_OPTIONS,
             "-Djava.awt.headless=true",
             f"-Darcadedb.server.rootPath={root}",
             # a file, not the command line: /proc/<pid>/cmdline is readable by every local user

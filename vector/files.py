@@ -1,8 +1,11 @@
 """Crash-safe files for the vector index.
 
-A saved index is a *generation*: `index-<gen>.bin` (hnswlib's own format) and `ids-<gen>.json`
-(label -> memory id), both named uniquely, fsynced, and described with their sizes and SHA-256
-in `manifest.json`. The manifest is written to a temp file, fsynced and renamed over the old
+A saved index is a *generation*: `index-<gen>.bin` (hnswlib's own format), `ids-<gen>.json`
+(label -> memory id) and `mirror-<gen>.npz` (the int8 copy of the vectors, vector/mirror.py,
+in the ids file's order), all named uniquely, fsynced, and described with their sizes and
+SHA-256 in `manifest.json`. The mirror file is optional: a generation saved without it (by
+older code, or while a loaded copy was still being completed) loads, and the copy is then
+made again from hnswlib. The manifest is written to a temp file, fsynced and renamed over the old
 one last; that rename is the commit point. A crash anywhere before it leaves the previous
 manifest pointing at the previous, untouched generation; leftovers are deleted by the next save.
 """
@@ -15,9 +18,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 MANIFEST = "manifest.json"
 FORMAT = 1
-_PREFIXES = ("index-", "ids-", MANIFEST + ".tmp")
+_PREFIXES = ("index-", "ids-", "mirror-", MANIFEST + ".tmp")
 
 
 class Unusable(Exception):
@@ -35,9 +40,13 @@ class Manifest:
     ids_file: str
     ids_bytes: int
     ids_sha256: str
+    mirror_file: str | None = None
+    mirror_bytes: int = 0
+    mirror_sha256: str = ""
 
 
-_FIELDS = tuple(f.name for f in fields(Manifest))
+_OPTIONAL = ("mirror_file", "mirror_bytes", "mirror_sha256")
+_FIELDS = tuple(f.name for f in fields(Manifest) if f.name not in _OPTIONAL)
 
 
 def fsync_file(path: Path) -> None:
@@ -96,7 +105,7 @@ def read_ids(path: Path) -> dict[int, str]:
 
 def commit_manifest(directory: Path, manifest: Manifest) -> None:
     """The last step of a save: atomically point the directory at the new generation."""
-    body = {"format": FORMAT, "space": "cosine", **{f: getattr(manifest, f) for f in _FIELDS}}
+    body = {"format": FORMAT, "space": "cosine", **{f.name: getattr(manifest, f.name) for f in fields(Manifest)}}
     tmp = directory / f"{MANIFEST}.tmp-{manifest.index_file}"
     write_durably(tmp, json.dumps(body, indent=1).encode("utf-8"))
     os.replace(tmp, directory / MANIFEST)
@@ -113,7 +122,7 @@ def read_manifest(directory: Path, dimension: int) -> Manifest:
     if not isinstance(raw, dict) or raw.get("format") != FORMAT or raw.get("space") != "cosine":
         raise Unusable("manifest of an unknown format")
     try:
-        manifest = Manifest(**{f: raw[f] for f in _FIELDS})
+        manifest = Manifest(**{f: raw[f] for f in _FIELDS}, **{f: raw[f] for f in _OPTIONAL if f in raw})
     except (KeyError, TypeError) as exc:
         raise Unusable(f"manifest incomplete: {exc}") from exc
     ints = (manifest.checkpoint, manifest.dimension, manifest.next_label, manifest.index_bytes, manifest.ids_bytes)
@@ -124,9 +133,38 @@ def read_manifest(directory: Path, dimension: int) -> Manifest:
     for name in (manifest.index_file, manifest.ids_file):
         if not isinstance(name, str) or "/" in name or "\\" in name or not name.startswith(_PREFIXES[:2]):
             raise Unusable("manifest names an unexpected file")
+    mirror = manifest.mirror_file
+    if mirror is not None and (not isinstance(mirror, str) or "/" in mirror or "\\" in mirror
+                               or not mirror.startswith("mirror-") or not isinstance(manifest.mirror_bytes, int)):
+        raise Unusable("manifest names an unexpected file")
     _verify(directory / manifest.index_file, manifest.index_bytes, manifest.index_sha256)
     _verify(directory / manifest.ids_file, manifest.ids_bytes, manifest.ids_sha256)
     return manifest
+
+
+def write_mirror(path: Path, rows: np.ndarray, scale: np.ndarray) -> None:
+    with open(path, "wb") as fh:
+        np.savez(fh, rows=rows, scale=scale)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_mirror(directory: Path, manifest: Manifest, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The mirror rows (int8, count x dimension) and their scales saved with this generation;
+    Unusable when it has none, or a file that is not what the manifest says."""
+    if manifest.mirror_file is None:
+        raise Unusable("saved without the int8 copy")
+    path = directory / manifest.mirror_file
+    _verify(path, manifest.mirror_bytes, manifest.mirror_sha256)
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            rows, scale = saved["rows"], saved["scale"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise Unusable(f"{path.name} unreadable: {exc}") from exc
+    if rows.dtype != np.int8 or rows.shape != (count, manifest.dimension) or scale.dtype != np.float32 \
+            or scale.shape != (count,):
+        raise Unusable(f"{path.name} does not hold {count} rows of {manifest.dimension}")
+    return rows, scale
 
 
 def _verify(path: Path, size: int, sha256: str) -> None:

@@ -178,7 +178,8 @@ class HnswIndex:
     async def load(self) -> int | None:
         await cancel(self._warming)
         checkpoint = await self._exclusive(self._load_sync)
-        self._warming = asyncio.create_task(self._warm_mirror(), name="vector-mirror-warmup")
+        if not self._copy_loaded:
+            self._warming = asyncio.create_task(self._warm_mirror(), name="vector-mirror-warmup")
         return checkpoint
 
     async def arrange(self, order: Sequence[MemoryId]) -> None:
@@ -195,7 +196,8 @@ class HnswIndex:
         self._threads.shutdown(wait=False)
 
     async def _warm_mirror(self) -> None:
-        """Copy a loaded snapshot's vectors into the mirror in the background (~1.9 s at 100k),
+        """Copy a loaded snapshot's vectors into the mirror in the background when it was saved
+        without them (~1.9-2.9 s at 100k),
         in slices that each hold the index for ~40 ms: otherwise each scope's first scan reads its
         rows one by one from hnswlib (~40 ms for 2,000) and sets the search p95 after a restart."""
         labels = list(self._label_to_id)
@@ -536,6 +538,12 @@ class HnswIndex:
         files.fsync_file(index_path)
         labels = list(self._label_to_id)
         files.write_ids(ids_path, labels, [self._label_to_id[label] for label in labels])
+        # the int8 copy, so that a start from this generation need not make it again from
+        # hnswlib (~2.9 s of CPU at 100k); not while a loaded copy is still being completed
+        copied = self._mirror.rows_of(labels)
+        mirror_path = self._dir / f"mirror-{gen}.npz" if copied is not None else None
+        if mirror_path is not None and copied is not None:
+            files.write_mirror(mirror_path, *copied)
         manifest = files.Manifest(
             checkpoint=checkpoint,
             dimension=self._dim,
@@ -546,13 +554,17 @@ class HnswIndex:
             ids_file=ids_path.name,
             ids_bytes=ids_path.stat().st_size,
             ids_sha256=files.sha256_of(ids_path),
+            mirror_file=mirror_path.name if mirror_path is not None else None,
+            mirror_bytes=mirror_path.stat().st_size if mirror_path is not None else 0,
+            mirror_sha256=files.sha256_of(mirror_path) if mirror_path is not None else "",
         )
         files.fsync_dir(self._dir)  # the data files' names are durable before the manifest names them
         files.commit_manifest(self._dir, manifest)
-        files.remove_stale(self._dir, keep={index_path.name, ids_path.name})
+        files.remove_stale(self._dir, keep={index_path.name, ids_path.name} | ({mirror_path.name} if mirror_path else set()))
 
     def _load_sync(self) -> int | None:
         self._reset()
+        self._copy_loaded = False  # whether the int8 copy came with the snapshot
         if self._dir is None:
             return None
         try:
@@ -577,8 +589,15 @@ class HnswIndex:
         self._changes += 1
         self._next_label = max(manifest.next_label, max(mapping, default=-1) + 1)
         self._free_slots = index.get_current_count() - len(mapping)
-        # filled by _warm_mirror; room for a quarter more, so the next adds do not copy it at once
+        # room for a quarter more, so the next adds do not copy it at once
         self._mirror = VectorMirror(self._dim, len(mapping) + len(mapping) // 4 + 64)
+        try:
+            rows, scale = files.read_mirror(self._dir, manifest, len(mapping))
+        except files.Unusable as exc:  # made again from hnswlib by _warm_mirror
+            log.info("vector index at %s: the int8 copy is made again (%s)", self._dir, exc)
+        else:
+            self._mirror.put_rows(list(mapping), rows, scale)
+            self._copy_loaded = True
         return manifest.checkpoint
 
     # --- helpers --------------------------------------------------------------------------

@@ -2,9 +2,10 @@
 
 hnswlib hands stored vectors back only through `get_items`, which builds a Python float per
 component (~19 us a 384-d vector here): an exact scan of a 2,000-memory scope cost ~40 ms that
-way, against ~0.5 ms from a NumPy matrix. Rows are copied when a vector is written and when a
-snapshot is loaded (in the background); a label not copied yet is read from hnswlib by the scan
-that needs it.
+way, against ~0.5 ms from a NumPy matrix. Rows are copied when a vector is written, and saved with the
+index's snapshot (vector/files.py); a snapshot saved without them has them copied from hnswlib
+in the background after it loads (~2.9 s of CPU at 100k), and a label not copied yet is read
+from hnswlib by the scan that needs it.
 
 Each row is stored as int8 with its own scale (the row's largest component / 127): 37 MB at 100k
 x 384, half of the float16 copy it replaced. Ranking by it moves cosine scores by at most ~2e-3
@@ -25,8 +26,8 @@ an order the caller gives (one owner's memories together), after which that scan
 stretch (~0.19 ms in-process). Gathers use `np.take`, which copies rows ~2x faster than
 indexing with an index array.
 
-Only `put`, `forget`, `copy` and `arrange` write, and they run under the index's exclusive
-lock; `scores`, `gather` and `in_slot_order` run under the shared lock and only read."""
+Only `put`, `put_rows`, `forget`, `copy` and `arrange` write, and they run under the index's exclusive
+lock; `scores`, `gather`, `rows_of` and `in_slot_order` run under the shared lock and only read."""
 from __future__ import annotations
 
 from typing import Callable, Sequence
@@ -53,6 +54,19 @@ class VectorMirror:
         scale = np.abs(unit).max(axis=1) / _LEVELS  # > 0: the index only takes non-zero vectors
         self._rows[slots] = np.rint(unit / scale[:, None]).astype(np.int8)
         self._scale[slots] = scale
+
+    def put_rows(self, labels: Sequence[int], rows: np.ndarray, scale: np.ndarray) -> None:
+        """Take rows as `rows_of` gave them (a saved copy): no quantising again."""
+        slots = self._slots_for(labels)
+        self._rows[slots] = rows
+        self._scale[slots] = scale
+
+    def rows_of(self, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray] | None:
+        """These labels' rows and scales, in their order (None when one is not mirrored yet)."""
+        slots = self._slots(labels)
+        if bool((slots < 0).any()):
+            return None
+        return np.take(self._rows, slots, axis=0), np.take(self._scale, slots)
 
     def copy(self, labels: Sequence[int], fetch: Fetch) -> None:
         """Copy in the labels not mirrored yet, reading them with `fetch`."""
@@ -144,6 +158,14 @@ class VectorMirror:
             grown = np.full(max(top, 2 * len(self._slot_of)), -1, dtype=np.int32)
             grown[: len(self._slot_of)] = self._slot_of
             self._slot_of = grown
+        idx = np.asarray(labels, dtype=np.int64)
+        if not self._free and bool((self._slot_of[idx] < 0).all()) and len(np.unique(idx)) == len(idx):
+            # all new (a rebuild's pages, a loaded copy): the next slots in one step
+            self._reserve(len(idx))
+            fresh = np.arange(self._used, self._used + len(idx), dtype=np.int64)
+            self._slot_of[idx] = fresh
+            self._used += len(idx)
+            return fresh
         slots = np.empty(len(labels), dtype=np.int64)
         for i, label in enumerate(labels):
             slot = int(self._slot_of[label])
@@ -154,14 +176,20 @@ class VectorMirror:
         return slots
 
     def _next_slot(self) -> int:
-        if self._used == len(self._rows):  # doubling keeps the (copying) resizes logarithmic
-            rows = np.zeros((2 * len(self._rows), self._dim), dtype=np.int8)
-            rows[: len(self._rows)] = self._rows
-            scale = np.zeros(2 * len(self._scale), dtype=np.float32)
-            scale[: len(self._scale)] = self._scale
-            self._rows, self._scale = rows, scale
+        self._reserve(1)
         self._used += 1
         return self._used - 1
+
+    def _reserve(self, n: int) -> None:
+        """Room for n more rows; doubling keeps the (copying) resizes logarithmic."""
+        if self._used + n <= len(self._rows):
+            return
+        size = max(2 * len(self._rows), self._used + n)
+        rows = np.zeros((size, self._dim), dtype=np.int8)
+        rows[: len(self._rows)] = self._rows
+        scale = np.zeros(size, dtype=np.float32)
+        scale[: len(self._scale)] = self._scale
+        self._rows, self._scale = rows, scale
 
 
 class Gathered:

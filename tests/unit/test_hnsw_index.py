@@ -18,6 +18,14 @@ from vector.hnsw import HnswIndex
 DIM = 16
 
 
+def saved_without_copy(directory: Path) -> None:
+    """Make the saved generation one of older code: no int8 copy beside the index."""
+    manifest = json.loads((directory / files.MANIFEST).read_bytes())
+    (directory / manifest.pop("mirror_file")).unlink()
+    del manifest["mirror_bytes"], manifest["mirror_sha256"]
+    (directory / files.MANIFEST).write_text(json.dumps(manifest))
+
+
 def unit(rng: np.random.Generator, n: int = 1, dim: int = DIM) -> np.ndarray:
     x = rng.standard_normal((n, dim)).astype(np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True)
@@ -235,7 +243,7 @@ async def test_save_then_load_round_trips_ids_vectors_and_checkpoint(tmp_path: P
     await second.upsert([("new", unit(rng)[0])])  # labels continue after the saved ones
     assert await second.count() == 50
     await second.save(42)
-    assert sorted(p.name for p in (tmp_path / "v").iterdir() if p.name != files.MANIFEST).__len__() == 2
+    assert sorted(p.name for p in (tmp_path / "v").iterdir() if p.name != files.MANIFEST).__len__() == 3
 
 
 async def test_concurrent_saves_and_searches_leave_one_loadable_generation(tmp_path: Path, rng) -> None:
@@ -251,7 +259,7 @@ async def test_concurrent_saves_and_searches_leave_one_loadable_generation(tmp_p
     reloaded = HnswIndex(tmp_path / "v", dimension=DIM)
     assert await reloaded.load() in range(1, 6)
     assert await reloaded.count() == 200
-    assert len(list((tmp_path / "v").iterdir())) == 3
+    assert len(list((tmp_path / "v").iterdir())) == 4
 
 
 async def test_load_without_files_returns_none_and_empty(tmp_path: Path) -> None:
@@ -342,7 +350,7 @@ async def test_a_save_that_dies_before_the_manifest_rename_leaves_the_previous_s
     assert await reloaded.load() == 1
     assert await reloaded.ids() == {"a"}
     await index.save(3)  # the next good save also sweeps the orphaned generation away
-    assert len(list((tmp_path / "v").iterdir())) == 3
+    assert len(list((tmp_path / "v").iterdir())) == 4
 
 
 async def test_clear_empties_and_deletes_saved_files(tmp_path: Path, rng) -> None:
@@ -569,6 +577,7 @@ async def test_arranging_a_loaded_snapshot_by_owner_changes_no_answer(tmp_path: 
     ids = [f"m{i}" for i in range(3000)]
     await index.upsert(list(zip(ids, vecs)))
     await index.save(1)
+    saved_without_copy(tmp_path / "vectors")
     loaded = HnswIndex(tmp_path / "vectors", dimension=DIM)
     assert await loaded.load() == 1  # its copy for scans is still being filled in the background
     owners = [ScopeIds((f"m{i}" for i in range(owner, 3000, 3)), f"user{owner}") for owner in range(3)]
@@ -584,3 +593,51 @@ async def test_arranging_a_loaded_snapshot_by_owner_changes_no_answer(tmp_path: 
     assert np.array_equal(np.diff(loaded._mirror._slot_of[loaded._labels_of(owners[0])]), np.ones(999))
     assert [m for m, _ in await loaded.nearest(queries[0], k=10, allow=owners[0])] == exact_top(
         vecs, set(owners[0]), queries[0], 10)
+
+
+async def test_a_loaded_snapshot_brings_its_int8_copy_and_scans_it_without_hnswlib(tmp_path: Path, rng) -> None:
+    vecs = unit(rng, 600)
+    saved = HnswIndex(tmp_path / "v", dimension=DIM)
+    ids = [f"m{i}" for i in range(600)]
+    await saved.upsert(list(zip(ids, vecs)))
+    await saved.remove(["m3"])
+    await saved.save(7)
+    owner = ScopeIds((f"m{i}" for i in range(0, 600, 2)), "user0")
+    queries = unit(rng, 4)
+    expected = [await saved.nearest(q, k=5, allow=owner, exact=False) for q in queries]
+
+    loaded = HnswIndex(tmp_path / "v", dimension=DIM)
+    assert await loaded.load() == 7
+    assert loaded._warming is None  # nothing left to copy from hnswlib
+    labels = [loaded._id_to_label[m] for m in ids if m != "m3"]
+    rows, scale = loaded._mirror.rows_of(labels)
+    want = saved._mirror.rows_of([saved._id_to_label[m] for m in ids if m != "m3"])
+    assert np.array_equal(rows, want[0]) and np.array_equal(scale, want[1])
+
+    def no_reads_from_hnswlib(labels: list[int]) -> np.ndarray:
+        raise AssertionError("read from hnswlib")
+
+    loaded._stored = no_reads_from_hnswlib  # type: ignore[method-assign]
+    assert [await loaded.nearest(q, k=5, allow=owner, exact=False) for q in queries] == expected
+
+
+async def test_a_damaged_or_missing_copy_is_made_again_and_the_index_still_loads(tmp_path: Path, rng) -> None:
+    vecs = unit(rng, 300)
+    saved = HnswIndex(tmp_path / "v", dimension=DIM)
+    await saved.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
+    await saved.save(3)
+    manifest = json.loads((tmp_path / "v" / files.MANIFEST).read_bytes())
+    copy = tmp_path / "v" / manifest["mirror_file"]
+    copy.write_bytes(copy.read_bytes()[:-10] + b"0123456789")  # same size, other bytes
+    damaged = HnswIndex(tmp_path / "v", dimension=DIM)
+    assert await damaged.load() == 3 and await damaged.count() == 300
+    assert damaged._warming is not None
+    await damaged._warming
+    assert (await damaged.nearest(vecs[5], k=1, allow=ScopeIds({"m5", "m6"}, "u")))[0][0] == "m5"
+    assert damaged._mirror.rows_of([damaged._id_to_label[f"m{i}"] for i in range(300)]) is not None
+
+    saved_without_copy(tmp_path / "v")
+    older = HnswIndex(tmp_path / "v", dimension=DIM)
+    assert await older.load() == 3 and older._warming is not None
+    await older._warming
+    assert (await older.nearest(vecs[7], k=1, allow=ScopeIds({"m7", "m8"}, "u")))[0][0] == "m7"

@@ -57,6 +57,8 @@ class VectorMirror:
 
     def put_rows(self, labels: Sequence[int], rows: np.ndarray, scale: np.ndarray) -> None:
         """Take rows as `rows_of` gave them (a saved copy): no quantising again."""
+        if not len(labels):
+            return
         slots = self._slots_for(labels)
         self._rows[slots] = rows
         self._scale[slots] = scale

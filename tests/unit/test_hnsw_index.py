@@ -641,3 +641,13 @@ async def test_a_damaged_or_missing_copy_is_made_again_and_the_index_still_loads
     assert await older.load() == 3 and older._warming is not None
     await older._warming
     assert (await older.nearest(vecs[7], k=1, allow=ScopeIds({"m7", "m8"}, "u")))[0][0] == "m7"
+
+
+async def test_an_empty_index_saves_and_loads(tmp_path: Path, rng) -> None:
+    empty = HnswIndex(tmp_path / "v", dimension=DIM)
+    await empty.save(0)
+    loaded = HnswIndex(tmp_path / "v", dimension=DIM)
+    assert await loaded.load() == 0 and await loaded.count() == 0
+    vec = unit(rng)[0]
+    await loaded.upsert([("first", vec)])
+    assert (await loaded.nearest(vec, k=1, allow=ScopeIds({"first"}, "u")))[0][0] == "first"

@@ -1,7 +1,7 @@
 """Crash-safe files for the vector index.
 
 A saved index is a *generation*: `index-<gen>.bin` (hnswlib's own format), `ids-<gen>.json`
-(label -> memory id) and `mirror-<gen>.npz` (the int8 copy of the vectors, vector/mirror.py,
+(label -> memory id) and `mirror-<gen>.bin` (the int8 copy of the vectors, vector/mirror.py,
 in the ids file's order), all named uniquely, fsynced, and described with their sizes and
 SHA-256 in `manifest.json`. The mirror file is optional: a generation saved without it (by
 older code, or while a loaded copy was still being completed) loads, and the copy is then
@@ -16,7 +16,7 @@ import json
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -142,28 +142,34 @@ def read_manifest(directory: Path, dimension: int) -> Manifest:
     return manifest
 
 
-def write_mirror(path: Path, rows: np.ndarray, scale: np.ndarray) -> None:
+def write_mirror(path: Path, rows: Iterable[np.ndarray], scale: np.ndarray) -> None:
+    """The int8 rows (given a block at a time: no copy of the whole copy is made) then their
+    float32 scales, raw: the manifest holds the size and checksum, the ids file the count."""
     with open(path, "wb") as fh:
-        np.savez(fh, rows=rows, scale=scale)
+        for block in rows:
+            fh.write(np.ascontiguousarray(block, dtype=np.int8).data)
+        fh.write(np.ascontiguousarray(scale, dtype="<f4").data)
         fh.flush()
         os.fsync(fh.fileno())
 
 
 def read_mirror(directory: Path, manifest: Manifest, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """The mirror rows (int8, count x dimension) and their scales saved with this generation;
-    Unusable when it has none, or a file that is not what the manifest says."""
+    """The mirror rows (int8, count x dimension) and their scales saved with this generation,
+    mapped from the file (read once, by whoever copies them); Unusable when it has none, or a
+    file that is not what the manifest says."""
     if manifest.mirror_file is None:
         raise Unusable("saved without the int8 copy")
     path = directory / manifest.mirror_file
-    _verify(path, manifest.mirror_bytes, manifest.mirror_sha256)
-    try:
-        with np.load(path, allow_pickle=False) as saved:
-            rows, scale = saved["rows"], saved["scale"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise Unusable(f"{path.name} unreadable: {exc}") from exc
-    if rows.dtype != np.int8 or rows.shape != (count, manifest.dimension) or scale.dtype != np.float32 \
-            or scale.shape != (count,):
+    if manifest.mirror_bytes != count * (manifest.dimension + 4):
         raise Unusable(f"{path.name} does not hold {count} rows of {manifest.dimension}")
+    _verify(path, manifest.mirror_bytes, manifest.mirror_sha256)
+    if count == 0:
+        return np.zeros((0, manifest.dimension), dtype=np.int8), np.zeros(0, dtype=np.float32)
+    try:
+        rows = np.memmap(path, dtype=np.int8, mode="r", shape=(count, manifest.dimension))
+        scale = np.memmap(path, dtype="<f4", mode="r", offset=count * manifest.dimension, shape=(count,))
+    except (OSError, ValueError) as exc:
+        raise Unusable(f"{path.name} unreadable: {exc}") from exc
     return rows, scale
 
 

@@ -541,7 +541,7 @@ class HnswIndex:
         # the int8 copy, so that a start from this generation need not make it again from
         # hnswlib (~2.9 s of CPU at 100k); not while a loaded copy is still being completed
         copied = self._mirror.rows_of(labels)
-        mirror_path = self._dir / f"mirror-{gen}.npz" if copied is not None else None
+        mirror_path = self._dir / f"mirror-{gen}.bin" if copied is not None else None
         if mirror_path is not None and copied is not None:
             files.write_mirror(mirror_path, *copied)
         manifest = files.Manifest(

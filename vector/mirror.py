@@ -30,7 +30,7 @@ Only `put`, `put_rows`, `forget`, `copy` and `arrange` write, and they run under
 lock; `scores`, `gather`, `rows_of` and `in_slot_order` run under the shared lock and only read."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -63,12 +63,15 @@ class VectorMirror:
         self._rows[slots] = rows
         self._scale[slots] = scale
 
-    def rows_of(self, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray] | None:
-        """These labels' rows and scales, in their order (None when one is not mirrored yet)."""
+    def rows_of(self, labels: Sequence[int], block: int = 4096) -> tuple[Iterator[np.ndarray], np.ndarray] | None:
+        """These labels' rows, in their order, a block of rows at a time (a save writes them
+        without a copy of the whole mirror), and their scales; None when one is not mirrored yet.
+        The blocks are gathered as they are read: read them while the rows stand."""
         slots = self._slots(labels)
         if bool((slots < 0).any()):
             return None
-        return np.take(self._rows, slots, axis=0), np.take(self._scale, slots)
+        rows = (np.take(self._rows, slots[i : i + block], axis=0) for i in range(0, len(slots), block))
+        return rows, np.take(self._scale, slots)
 
     def copy(self, labels: Sequence[int], fetch: Fetch) -> None:
         """Copy in the labels not mirrored yet, reading them with `fetch`."""

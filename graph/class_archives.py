@@ -21,6 +21,7 @@ import logging
 import os
 import secrets
 import subprocess  # nosec B404  # runs the bundled java with fixed options only
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -28,6 +29,7 @@ from typing import Sequence
 log = logging.getLogger(__name__)
 
 _DUMP_TIMEOUT_S = 120.0
+_STALE_S = 3600.0  # a partial archive this old was left by a JVM or dump that was killed
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class ClassArchives:
         the background, for the next start); with the base only, that JVM records the top one."""
         if os.pathsep in str(self._dir):  # the two archives are named in one option, joined by it
             return Launch([])
+        self._sweep()
         if not self.base.is_file():
             self._start_dump()
             return Launch([])
@@ -103,6 +106,17 @@ class ClassArchives:
         else:
             log.warning("dumping the graph server's base class archive failed (exit code %s)", code)
             target.unlink(missing_ok=True)
+
+    def _sweep(self) -> None:
+        """Delete what JVMs or dumps killed part-way left behind (long enough ago that no live
+        one is still writing it)."""
+        cutoff = time.time() - _STALE_S
+        for partial in self._dir.glob("*.tmp"):
+            try:
+                if partial.stat().st_mtime < cutoff:
+                    partial.unlink()
+            except OSError:
+                pass
 
     def _start_dump(self) -> None:
         if self._dump is not None:

@@ -90,3 +90,14 @@ def test_archives_are_named_for_the_runtime_jars_and_module_options(tmp_path: Pa
     fewer.mkdir()
     (fewer / "only.jar").write_bytes(b"PK")
     assert one.base.name != ClassArchives(tmp_path, java, fewer, ["--add-modules=jdk.incubator.vector"]).base.name
+
+
+def test_partial_archives_left_by_killed_jvms_are_swept_once_stale(tmp_path: Path) -> None:
+    kept = archives(tmp_path)
+    stale, fresh = tmp_path / f"{kept.top.stem}.1a2b.tmp", tmp_path / f"{kept.top.stem}.3c4d.tmp"
+    for partial in (stale, fresh):
+        partial.write_bytes(b"half written")
+    os.utime(stale, (0, 0))
+    kept.launch()
+    kept.wait()
+    assert not stale.exists() and fresh.exists()  # a live JVM may still be writing the fresh one

@@ -1,10 +1,10 @@
 """Class-data sharing archives for the embedded graph server's JVM.
 
-Started cold, the bundled JVM spent ~4.2-4.8 s of CPU loading, verifying and linking ArcadeDB's
+Started cold, the bundled JVM spent 3.5-4.8 s of CPU loading, verifying and linking ArcadeDB's
 classes before it answered, on a 2-core machine where the service's own start (its index, its
 model) needs the same cores. With a base archive of the runtime's classes and a second one of
-the classes ArcadeDB loads, it spent ~2.3-2.5 s, and a start at 100k memories from a snapshot
-came ready in 5.3-6.0 s instead of 7.8-9.3 s.
+the classes ArcadeDB loads, it spent 2.0-2.4 s, and a start at 100k memories from a snapshot
+came ready in 4.4-5.4 s instead of 5.8-6.4 s (interleaved runs).
 
 The wheel's runtime ships no archive of its own, so we make them, once per runtime and jar set,
 in a cache directory shared by every data directory:
@@ -82,11 +82,14 @@ class ClassArchives:
         if launch.recording is None:
             return
         finished = returncode is not None and returncode >= 0
-        if finished and launch.recording.is_file() and launch.recording.stat().st_size > 0:
-            os.replace(launch.recording, self.top)
-            log.info("graph server's class archive recorded: %s", self.top)
-        else:
-            launch.recording.unlink(missing_ok=True)
+        try:
+            if finished and launch.recording.is_file() and launch.recording.stat().st_size > 0:
+                os.replace(launch.recording, self.top)
+                log.info("graph server's class archive recorded: %s", self.top)
+            else:
+                launch.recording.unlink(missing_ok=True)
+        except OSError as exc:  # the cache went away meanwhile: the next start records again
+            log.info("graph server's class archive not kept: %s", exc)
 
     def wait(self, timeout_s: float = _DUMP_TIMEOUT_S) -> None:
         """Let a base dump still running finish (or kill it after `timeout_s`), and keep its
@@ -100,12 +103,15 @@ class ClassArchives:
         except subprocess.TimeoutExpired:
             dump.kill()
             code = dump.wait()
-        if code == 0 and target.is_file():
-            os.replace(target, self.base)
-            log.info("graph server's base class archive written: %s", self.base)
-        else:
-            log.warning("dumping the graph server's base class archive failed (exit code %s)", code)
-            target.unlink(missing_ok=True)
+        try:
+            if code == 0 and target.is_file():
+                os.replace(target, self.base)
+                log.info("graph server's base class archive written: %s", self.base)
+            else:
+                log.warning("dumping the graph server's base class archive failed (exit code %s)", code)
+                target.unlink(missing_ok=True)
+        except OSError as exc:
+            log.info("graph server's base class archive not kept: %s", exc)
 
     def _sweep(self) -> None:
         """Delete what JVMs or dumps killed part-way left behind (long enough ago that no live
@@ -127,12 +133,16 @@ class ClassArchives:
             log.info("no class archives for the graph server (%s)", exc)
             return
         target = self._dir / f"{self._key}.base.{secrets.token_hex(6)}.tmp"
+        try:
+            self._dump = subprocess.Popen(  # nosec B603  # the bundled java, fixed options
+                [str(self._java), *self._modules, "-Xshare:dump", f"-XX:SharedArchiveFile={target}"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as exc:  # the server itself starts without archives, as before
+            log.info("no class archives for the graph server (%s)", exc)
+            return
         self._dump_target = target
-        self._dump = subprocess.Popen(  # nosec B603  # the bundled java, fixed options
-            [str(self._java), *self._modules, "-Xshare:dump", f"-XX:SharedArchiveFile={target}"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
 
 
 def _key(java: Path, jars: Path, module_options: Sequence[str]) -> str:

@@ -96,6 +96,7 @@ class HnswIndex:
         # cancelled caller's save is still running in its thread
         self._save_lock = threading.Lock()
         self._warming: asyncio.Task[None] | None = None
+        self._copy_loaded = False  # whether the last load found the int8 copy saved with the index
         self._generation = 0  # counts resets (clear, load): prepared scans of an earlier one never hold
         # exclusive work waiting for the lock with the task that will run it (_exclusive)
         self._gathering: list[_Job] | None = None
@@ -178,8 +179,8 @@ class HnswIndex:
     async def load(self) -> int | None:
         await cancel(self._warming)
         checkpoint = await self._exclusive(self._load_sync)
-        if not self._copy_loaded:
-            self._warming = asyncio.create_task(self._warm_mirror(), name="vector-mirror-warmup")
+        self._warming = None if self._copy_loaded else asyncio.create_task(self._warm_mirror(),
+                                                                           name="vector-mirror-warmup")
         return checkpoint
 
     async def arrange(self, order: Sequence[MemoryId]) -> None:

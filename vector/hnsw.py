@@ -542,8 +542,9 @@ class HnswIndex:
         # the int8 copy, so that a start from this generation need not make it again from
         # hnswlib (~2.9 s of CPU at 100k); not while a loaded copy is still being completed
         copied = self._mirror.rows_of(labels)
-        mirror_path = self._dir / f"mirror-{gen}.bin" if copied is not None else None
-        if mirror_path is not None and copied is not None:
+        mirror_path: Path | None = None
+        if copied is not None:
+            mirror_path = self._dir / f"mirror-{gen}.bin"
             files.write_mirror(mirror_path, *copied)
         manifest = files.Manifest(
             checkpoint=checkpoint,
@@ -561,11 +562,12 @@ class HnswIndex:
         )
         files.fsync_dir(self._dir)  # the data files' names are durable before the manifest names them
         files.commit_manifest(self._dir, manifest)
-        files.remove_stale(self._dir, keep={index_path.name, ids_path.name} | ({mirror_path.name} if mirror_path else set()))
+        kept = {index_path.name, ids_path.name} | ({mirror_path.name} if mirror_path is not None else set())
+        files.remove_stale(self._dir, keep=kept)
 
     def _load_sync(self) -> int | None:
         self._reset()
-        self._copy_loaded = False  # whether the int8 copy came with the snapshot
+        self._copy_loaded = False
         if self._dir is None:
             return None
         try:

@@ -2,10 +2,10 @@
 
 hnswlib hands stored vectors back only through `get_items`, which builds a Python float per
 component (~19 us a 384-d vector here): an exact scan of a 2,000-memory scope cost ~40 ms that
-way, against ~0.5 ms from a NumPy matrix. Rows are copied when a vector is written, and saved with the
-index's snapshot (vector/files.py); a snapshot saved without them has them copied from hnswlib
-in the background after it loads (~2.9 s of CPU at 100k), and a label not copied yet is read
-from hnswlib by the scan that needs it.
+way, against ~0.5 ms from a NumPy matrix. Rows are copied when a vector is written, and saved
+with the index's snapshot (vector/files.py); a snapshot saved without them has them copied from
+hnswlib in the background after it loads (~2.9 s of CPU at 100k), and a label not copied yet is
+read from hnswlib by the scan that needs it.
 
 Each row is stored as int8 with its own scale (the row's largest component / 127): 37 MB at 100k
 x 384, half of the float16 copy it replaced. Ranking by it moves cosine scores by at most ~2e-3
@@ -26,8 +26,9 @@ an order the caller gives (one owner's memories together), after which that scan
 stretch (~0.19 ms in-process). Gathers use `np.take`, which copies rows ~2x faster than
 indexing with an index array.
 
-Only `put`, `put_rows`, `forget`, `copy` and `arrange` write, and they run under the index's exclusive
-lock; `scores`, `gather`, `rows_of` and `in_slot_order` run under the shared lock and only read."""
+Only `put`, `put_rows`, `forget`, `copy` and `arrange` write, and they run under the index's
+exclusive lock; `scores`, `gather`, `rows_of` and `in_slot_order` run under the shared lock and
+only read."""
 from __future__ import annotations
 
 from typing import Callable, Iterator, Sequence

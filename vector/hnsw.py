@@ -537,7 +537,9 @@ class HnswIndex:
         ids_path = self._dir / f"ids-{gen}.json"
         self._index.save_index(str(index_path))
         files.fsync_file(index_path)
-        labels = list(self._label_to_id)
+        # in the order their int8 rows lie: the copy is then written from the mirror's own runs
+        # of rows (no gathered copy of it), and a start from this generation lays them out alike
+        labels = self._mirror.in_slot_order(np.fromiter(self._label_to_id, dtype=np.int64)).tolist()
         files.write_ids(ids_path, labels, [self._label_to_id[label] for label in labels])
         # the int8 copy, so that a start from this generation need not make it again from
         # hnswlib (~2.9 s of CPU at 100k); not while a loaded copy is still being completed

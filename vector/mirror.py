@@ -64,14 +64,16 @@ class VectorMirror:
         self._rows[slots] = rows
         self._scale[slots] = scale
 
-    def rows_of(self, labels: Sequence[int], block: int = 4096) -> tuple[Iterator[np.ndarray], np.ndarray] | None:
-        """These labels' rows, in their order, a block of rows at a time (a save writes them
-        without a copy of the whole mirror), and their scales; None when one is not mirrored yet.
-        The blocks are gathered as they are read: read them while the rows stand."""
+    def rows_of(self, labels: Sequence[int]) -> tuple[Iterator[np.ndarray], np.ndarray] | None:
+        """These labels' rows, in their order, as views of each run of them that lies together
+        in the copy (listed in slot order, they come out as a few long runs, and a save writes
+        them with no gathered copy), and their scales; None when one is not mirrored yet. The
+        views see later writes: read them while the rows stand."""
         slots = self._slots(labels)
         if bool((slots < 0).any()):
             return None
-        rows = (np.take(self._rows, slots[i : i + block], axis=0) for i in range(0, len(slots), block))
+        bounds = [0, *(np.flatnonzero(np.diff(slots) != 1) + 1).tolist(), len(slots)]
+        rows = (self._rows[slots[a] : slots[a] + (b - a)] for a, b in zip(bounds, bounds[1:]) if b > a)
         return rows, np.take(self._scale, slots)
 
     def copy(self, labels: Sequence[int], fetch: Fetch) -> None:

@@ -610,7 +610,7 @@ async def test_a_loaded_snapshot_brings_its_int8_copy_and_scans_it_without_hnswl
     assert await loaded.load() == 7
     assert loaded._warming is None  # nothing left to copy from hnswlib
     labels = [loaded._id_to_label[m] for m in ids if m != "m3"]
-    rows, scale = loaded._mirror.rows_of(labels, block=64)
+    rows, scale = loaded._mirror.rows_of(labels)
     want_rows, want_scale = saved._mirror.rows_of([saved._id_to_label[m] for m in ids if m != "m3"])
     assert np.array_equal(np.concatenate(list(rows)), np.concatenate(list(want_rows)))
     assert np.array_equal(scale, want_scale)

@@ -162,3 +162,27 @@ def test_arranging_takes_no_memory_for_the_free_slots_past_the_rows() -> None:
 
     # the rows written (and the rest of a 2 MiB huge page or two), not 131,072 rows
     assert resident_bytes(mirror._rows) < 66000 * DIM + 4 * 2**20
+
+
+def test_rows_come_out_in_the_order_asked_and_go_back_in_unchanged() -> None:
+    rng = np.random.default_rng(11)
+    mirror = VectorMirror(DIM, capacity=8)
+    mirror.put(list(range(600)), rng.standard_normal((600, DIM)).astype(np.float32))
+    for label in range(0, 600, 7):
+        mirror.forget(label)
+    mirror.put(list(range(600, 650)), rng.standard_normal((50, DIM)).astype(np.float32))  # into freed slots
+    live = [label for label in range(650) if label >= 600 or label % 7]
+    mirror.arrange(np.array(live[::-1][:200]))  # some rows laid out again, in another order
+    for order in (live, live[::-1], list(rng.permutation(live)), mirror.in_slot_order(np.array(live)).tolist()):
+        rows, scale = mirror.rows_of(order)
+        slots = mirror._slots(order)
+        assert np.array_equal(np.concatenate(list(rows)), mirror._rows[slots])
+        assert np.array_equal(scale, mirror._scale[slots])
+    assert mirror.rows_of([0]) is None  # forgotten
+
+    ordered = mirror.in_slot_order(np.array(live)).tolist()
+    rows, scale = mirror.rows_of(ordered)
+    copy = VectorMirror(DIM)
+    copy.put_rows(ordered, np.concatenate(list(rows)), scale)
+    query = unit(rng.standard_normal((1, DIM)))[0]
+    assert np.array_equal(copy.scores(live, query, never), mirror.scores(live, query, never))

@@ -51,8 +51,7 @@ class ClassArchives:
         self._java = Path(java)
         self._modules = list(module_options)
         self._key = _key(self._java, Path(jars), self._modules)
-        self._dump: subprocess.Popen[bytes] | None = None
-        self._dump_target: Path | None = None
+        self._dump: tuple[subprocess.Popen[bytes], Path] | None = None  # a base dump running, and its file
 
     @property
     def base(self) -> Path:
@@ -94,10 +93,9 @@ class ClassArchives:
     def wait(self, timeout_s: float = _DUMP_TIMEOUT_S) -> None:
         """Let a base dump still running finish (or kill it after `timeout_s`), and keep its
         archive if it is complete."""
-        dump, target = self._dump, self._dump_target
-        if dump is None or target is None:
+        if self._dump is None:
             return
-        self._dump = self._dump_target = None
+        (dump, target), self._dump = self._dump, None
         try:
             code = dump.wait(timeout_s)
         except subprocess.TimeoutExpired:
@@ -134,7 +132,7 @@ class ClassArchives:
             return
         target = self._dir / f"{self._key}.base.{secrets.token_hex(6)}.tmp"
         try:
-            self._dump = subprocess.Popen(  # nosec B603  # the bundled java, fixed options
+            dump = subprocess.Popen(  # nosec B603  # the bundled java, fixed options
                 [str(self._java), *self._modules, "-Xshare:dump", f"-XX:SharedArchiveFile={target}"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 start_new_session=True,
@@ -142,7 +140,7 @@ class ClassArchives:
         except OSError as exc:  # the server itself starts without archives, as before
             log.info("no class archives for the graph server (%s)", exc)
             return
-        self._dump_target = target
+        self._dump = (dump, target)
 
 
 def _key(java: Path, jars: Path, module_options: Sequence[str]) -> str:

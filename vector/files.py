@@ -130,21 +130,24 @@ def read_manifest(directory: Path, dimension: int) -> Manifest:
         raise Unusable("manifest has non-integer fields")
     if manifest.dimension != dimension:
         raise Unusable(f"saved dimension {manifest.dimension} != {dimension}")
-    for name in (manifest.index_file, manifest.ids_file):
-        if not isinstance(name, str) or "/" in name or "\\" in name or not name.startswith(_PREFIXES[:2]):
-            raise Unusable("manifest names an unexpected file")
-    mirror = manifest.mirror_file
-    if mirror is not None and (not isinstance(mirror, str) or "/" in mirror or "\\" in mirror
-                               or not mirror.startswith("mirror-") or not isinstance(manifest.mirror_bytes, int)):
+    if not all(_plain_file(name, _PREFIXES[:2]) for name in (manifest.index_file, manifest.ids_file)):
+        raise Unusable("manifest names an unexpected file")
+    if manifest.mirror_file is not None and not (_plain_file(manifest.mirror_file, ("mirror-",))
+                                                 and isinstance(manifest.mirror_bytes, int)):
         raise Unusable("manifest names an unexpected file")
     _verify(directory / manifest.index_file, manifest.index_bytes, manifest.index_sha256)
     _verify(directory / manifest.ids_file, manifest.ids_bytes, manifest.ids_sha256)
     return manifest
 
 
+def _plain_file(name: object, prefixes: tuple[str, ...]) -> bool:
+    """A file name of a generation: in the directory itself, with one of these prefixes."""
+    return isinstance(name, str) and "/" not in name and "\\" not in name and name.startswith(prefixes)
+
+
 def write_mirror(path: Path, rows: Iterable[np.ndarray], scale: np.ndarray) -> None:
-    """The int8 rows (given a block at a time: no copy of the whole copy is made) then their
-    float32 scales, raw: the manifest holds the size and checksum, the ids file the count."""
+    """The int8 rows (given a run of rows at a time: no copy of the whole copy is made) then
+    their float32 scales, raw: the manifest holds the size and checksum, the ids file the count."""
     with open(path, "wb") as fh:
         for block in rows:
             fh.write(np.ascontiguousarray(block, dtype=np.int8).data)

@@ -58,8 +58,6 @@ class VectorMirror:
 
     def put_rows(self, labels: Sequence[int], rows: np.ndarray, scale: np.ndarray) -> None:
         """Take rows as `rows_of` gave them (a saved copy): no quantising again."""
-        if not len(labels):
-            return
         slots = self._slots_for(labels)
         self._rows[slots] = rows
         self._scale[slots] = scale
@@ -161,6 +159,8 @@ class VectorMirror:
         return label < len(self._slot_of) and bool(self._slot_of[label] >= 0)
 
     def _slots_for(self, labels: Sequence[int]) -> np.ndarray:
+        if not len(labels):
+            return np.empty(0, dtype=np.int64)
         top = max(labels) + 1
         if top > len(self._slot_of):
             grown = np.full(max(top, 2 * len(self._slot_of)), -1, dtype=np.int32)

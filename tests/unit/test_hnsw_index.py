@@ -652,3 +652,19 @@ async def test_an_empty_index_saves_and_loads(tmp_path: Path, rng) -> None:
     vec = unit(rng)[0]
     await loaded.upsert([("first", vec)])
     assert (await loaded.nearest(vec, k=1, allow=ScopeIds({"first"}, "u")))[0][0] == "first"
+
+
+@pytest.mark.parametrize("field, name", [("index_file", "../index-x.bin"), ("ids_file", "mirror-x.bin"),
+                                         ("mirror_file", "ids-x.json"), ("mirror_file", "mirror-/x")])
+async def test_a_manifest_naming_a_file_outside_its_generation_is_not_loaded(
+    tmp_path: Path, rng, field: str, name: str
+) -> None:
+    saved = HnswIndex(tmp_path / "v", dimension=DIM)
+    await saved.upsert([("a", unit(rng)[0])])
+    await saved.save(1)
+    manifest = json.loads((tmp_path / "v" / files.MANIFEST).read_bytes())
+    manifest[field] = name
+    (tmp_path / "v" / files.MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(files.Unusable, match="unexpected file"):
+        files.read_manifest(tmp_path / "v", DIM)
+    assert await HnswIndex(tmp_path / "v", dimension=DIM).load() is None

@@ -209,7 +209,9 @@ async def test_ready_is_503_when_the_model_hangs(
     aiohttp_client: ClientFactory, service_settings: Settings, isolated: bool
 ) -> None:
     settings = service_settings.model_copy(update={"embedder": EmbedderSettings(isolated=isolated)})
-    busy_client = await uncached_client(aiohttp_client, settings, embedder_stall_s=0.5)
+    # the other probes get room, as in the test above: once, in a clean-clone CI run, the loop was
+    # held ~1.2 s past the SQL probe's default 0.5 s timeout and the first 503 named sql instead
+    busy_client = await uncached_client(aiohttp_client, settings, embedder_stall_s=0.5, timeout_s=5.0)
     embedder = unwrap(busy_client.app[RUNTIME_KEY].embedder)
     release = threading.Event()
     encode = embedder._encode

@@ -22,7 +22,9 @@ since 32 clients share the key) and drives it over HTTP with aiohttp clients in 
   again after 2 s idle (both give freed heap back to the OS once the model has been idle for a
   second), and the graph JVM's RSS;
 - cold start to ready at the largest size, with a valid index snapshot and with the index
-  files removed (a full rebuild from SQL);
+  files removed (a full rebuild from SQL; its graph is then built in the background, and the
+  time that takes after ready is printed beside it); the search phases wait for the text
+  index and the graph to be built;
 - with --replicas N (needs PostgreSQL and Redis on localhost): two servers on one database, and
   the time from an add acknowledged on one to the memory being found by a search on the other.
 
@@ -111,15 +113,22 @@ class Server:
                 pass
             await asyncio.sleep(0.05)
 
-    async def text_index_built(self, http: aiohttp.ClientSession) -> float:
-        """Seconds until /health says the in-memory text index is built (searches read SQL until then)."""
+    async def background_built(self, http: aiohttp.ClientSession) -> tuple[float, float]:
+        """Seconds until /health says the in-memory text index is built (searches read SQL until
+        then), and until the vector index's graph is (after a rebuild it is built in the
+        background, searches scanning exactly meanwhile)."""
         started = time.perf_counter()
-        while True:
+        text_s = graph_s = None
+        while text_s is None or graph_s is None:
             async with http.get(f"{self.base}/health") as resp:
-                component = (await resp.json())["components"].get("text_index", {})
-            if component.get("status") in ("up", "disabled"):
-                return time.perf_counter() - started
+                components = (await resp.json())["components"]
+            now = time.perf_counter() - started
+            if text_s is None and components.get("text_index", {}).get("status") in ("up", "disabled"):
+                text_s = now
+            if graph_s is None and "graph building" not in components["vector_index"].get("detail", ""):
+                graph_s = now
             await asyncio.sleep(0.05)
+        return text_s, graph_s
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -407,7 +416,7 @@ async def run(args: argparse.Namespace) -> None:
                 seed(store.data_dir, size, have)
                 have = size
                 row: dict[str, Any] = {"size": size, "start_s": await store.start(http)}
-                row["text_s"] = await store.text_index_built(http)
+                row["text_s"], row["graph_s"] = await store.background_built(http)
                 row.update(await search_phase(http, store, args.queries, args.mixed_add_rate,
                                               args.concurrent_searches))
                 row["rss"], row["jvm"], row["model_rss"], row["pss"] = store.rss()
@@ -420,13 +429,15 @@ async def run(args: argparse.Namespace) -> None:
             for f in (store.data_dir / "index").glob("*"):
                 f.unlink()
             rebuild_s = await store.start(http)
+            rebuild_graph_s = (await store.background_built(http))[1]
             store.stop()
             replicas = await replica_phase(http, tmp, args.replicas) if args.replicas else None
-    report(raw, hnsw, adds, rows, snapshot_s, rebuild_s, replicas, sizes)
+    report(raw, hnsw, adds, rows, snapshot_s, (rebuild_s, rebuild_graph_s), replicas, sizes)
 
 
 def report(raw: dict[str, Any], hnsw: dict[str, Any], adds: dict[str, Any], rows: list[dict[str, Any]],
-           snapshot_s: float, rebuild_s: float, replicas: dict[str, float] | None, sizes: list[int]) -> None:
+           snapshot_s: float, rebuild: tuple[float, float], replicas: dict[str, float] | None,
+           sizes: list[int]) -> None:
     batch64 = raw.get("batch64_per_s", float("nan"))
     single = raw.get("single_p50_ms", float("nan"))
     print("\n== AgentMem through the real server (python -m app serve) vs raw limits, this machine ==")
@@ -450,6 +461,8 @@ def report(raw: dict[str, Any], hnsw: dict[str, Any], adds: dict[str, Any], rows
         print(f"\n-- {row['size']:,} memories --")
         print(f"start to ready                          {row['start_s']:9.1f} s")
         print(f"  then the text index built in background {row['text_s']:7.1f} s (searches read SQL meanwhile)")
+        if row["graph_s"] > 0.5:  # a start that rebuilt the index: the first at each size
+            print(f"  and the vector graph built in background {row['graph_s']:6.1f} s (searches scanned exactly meanwhile)")
         print(f"search, 1 client, p50 / p95             {row['p50_ms']:9.2f} / {row['p95_ms']:.2f} ms  "
               f"(target p95 <= raw single + 5 = {single + 5:.2f} ms; first pass after the start)")
         print(f"  second pass, scopes warm, new query pairs  {row['warm_p50_ms']:.2f} / {row['warm_p95_ms']:.2f} ms")
@@ -465,7 +478,8 @@ def report(raw: dict[str, Any], hnsw: dict[str, Any], adds: dict[str, Any], rows
               f"PSS {row['pss']:.0f} MiB); "
               f"graph JVM {row['jvm']:.0f} MiB (separate)")
     print(f"\ncold start to ready at {max(sizes):,}: valid snapshot {snapshot_s:.1f} s (target <= 10), "
-          f"index rebuilt from SQL {rebuild_s:.1f} s (target <= 15)")
+          f"index rebuilt from SQL {rebuild[0]:.1f} s (target <= 15), its graph then built in the "
+          f"background in {rebuild[1]:.1f} s more (searches scan exactly meanwhile)")
     if replicas is not None:
         print(f"replica lag, add on A -> found by search on B: p50 {replicas['p50_s']:.3f} s, "
               f"p95 {replicas['p95_s']:.3f} s, max {replicas['max_s']:.3f} s (target p95 <= 1 s)")

@@ -69,6 +69,7 @@ class IndexKeeper:
         self.gate = RWLock()
         self._dirty = False
         self._task: asyncio.Task[None] | None = None
+        self._resting = asyncio.Event()  # set while the loop sleeps between its rounds of work
 
     def mark_dirty(self) -> None:
         self._dirty = True
@@ -119,6 +120,8 @@ class IndexKeeper:
         return report
 
     async def snapshot(self) -> int:
+        # a graph still being built after a bulk load is waited for before writers are held back
+        await self._index.settled()
         async with self.gate.exclusive():
             checkpoint = await self._repo.max_seq()
             await self._index.save(checkpoint)
@@ -137,11 +140,19 @@ class IndexKeeper:
         log.info("vector index arranged by owner: %d vectors in %.2f s", count, time.perf_counter() - started)
         return True
 
+    async def settled(self) -> None:
+        """Returns once the index has built what it builds in the background (after a rebuild)
+        and this keeper has saved and arranged it (a round of its loop then ends)."""
+        await self._index.settled()
+        if self._task is not None and not self._task.done():
+            await self._resting.wait()
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="index-snapshots")
 
     async def _run(self) -> None:
         while True:
+            self._resting.clear()
             if self._dirty:
                 try:
                     await self.snapshot()
@@ -151,6 +162,7 @@ class IndexKeeper:
                 await self.arrange_if_due()
             except Exception:  # only a layout: searches answer the same without it
                 log.exception("arranging the vector index failed")
+            self._resting.set()
             await asyncio.sleep(self._interval)
 
     async def stop(self) -> None:

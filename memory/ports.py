@@ -177,6 +177,15 @@ class VectorIndex(Protocol):
         """Persist atomically (temp file + rename) together with `checkpoint`."""
         ...
 
+    async def settled(self) -> None:
+        """Returns once the index has finished what it builds in the background after a bulk
+        load (answering every search meanwhile), so that a save need not wait for it."""
+        ...
+
+    def building(self) -> tuple[int, int] | None:
+        """While such a background build runs: (vectors it has done, of how many); else None."""
+        ...
+
     async def load(self) -> int | None:
         """Load the persisted index; returns its checkpoint, or None when absent or unusable
         (the index is then empty and the caller rebuilds it)."""

@@ -92,10 +92,15 @@ async def _freeze_when_settled(runtime: Runtime) -> None:
     """Freeze what start-up made before the port opens, and again once the text index, built
     in the background, holds every memory (app/process.py: freeze_heap); then give back the
     heap its build freed (reading SQL a page at a time: ~13 MiB at 100k memories, otherwise
-    kept until the embedder's first idle second)."""
+    kept until the embedder's first idle second). Likewise once the vector index's graph,
+    when a rebuild builds it in the background, is done with the vectors it staged (~150 MiB
+    at 100k) and has been saved and arranged."""
     freeze_heap()
     if runtime.service is not None and await runtime.service.text_index_built():
         freeze_heap()
+        release_free_memory()
+    if runtime.service is not None and runtime.index is not None and runtime.index.building() is not None:
+        await runtime.service.keeper.settled()  # built, then saved and arranged: each frees heap
         release_free_memory()
 
 

@@ -175,7 +175,11 @@ class HealthMonitor:
 
     # --- the checks: each returns an optional detail, or raises --------------------------------
     async def _index(self) -> str:
-        return f"{await self._runtime.index.count()} vectors"
+        index = self._runtime.index
+        detail = f"{await index.count()} vectors"
+        if (building := index.building()) is not None:
+            detail += f"; graph building in the background ({building[0]} of {building[1]}; searches scan exactly)"
+        return detail
 
     async def _embed(self) -> None:
         await self._runtime.embedder.embed(["health check"])

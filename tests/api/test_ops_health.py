@@ -44,6 +44,20 @@ async def test_live_ready_and_health_name_every_component(client: TestClient) ->
     assert {components[n]["status"] for n in ("graph", "llm", "redis")} == {"disabled"}
 
 
+async def test_health_says_while_a_rebuilt_index_builds_its_graph_and_stays_ready(client: TestClient) -> None:
+    index = unwrap(client.app[RUNTIME_KEY].index)
+    dim = index.dimension
+    vectors = [(f"m{i}", [float((i * 7 + j) % 11) + 1.0 for j in range(dim)]) for i in range(3000)]
+    await index.upsert(vectors)  # a bulk load into the empty index, as a rebuild at start is
+    ready = await body(client, "/health/ready", 200)
+    assert ready["ready"] is True
+    vector = ready["components"]["vector_index"]
+    assert vector["status"] == "up" and vector["detail"].startswith("3000 vectors; graph building in the background (")
+    await index.settled()
+    await asyncio.sleep(1.05)  # past the cached round
+    assert (await body(client, "/health", 200))["components"]["vector_index"]["detail"] == "3000 vectors"
+
+
 async def test_ready_is_503_and_names_a_critical_component_that_fails(
     client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -61,6 +61,12 @@ class BruteForceIndex:
     async def save(self, checkpoint: int) -> None:
         self.saved = (checkpoint, dict(self._vectors))
 
+    async def settled(self) -> None:
+        """Nothing is built in the background: a dict is searched as it is written."""
+
+    def building(self) -> None:
+        return None
+
     async def load(self) -> int | None:
         if self.saved is None:
             self._vectors = {}

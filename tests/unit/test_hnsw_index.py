@@ -315,7 +315,7 @@ async def test_load_rejects_a_consistent_looking_index_with_missing_labels(tmp_p
     directory = await saved(tmp_path, rng)
     m = manifest_of(directory)
     ids_file = directory / m["ids_file"]
-    files.write_ids(ids_file, [999], ["ghost"])  # valid file whose label the index lacks
+    files.write_ids(ids_file, [999], {999: "ghost"})  # valid file whose label the index lacks
     m["ids_bytes"], m["ids_sha256"] = ids_file.stat().st_size, files.sha256_of(ids_file)
     (directory / files.MANIFEST).write_text(json.dumps(m))
     assert await HnswIndex(directory, dimension=DIM).load() is None
@@ -374,6 +374,7 @@ async def test_a_selective_allowed_set_still_returns_the_best_k_allowed(tmp_path
     data /= np.linalg.norm(data, axis=1, keepdims=True)
     index = HnswIndex(None, dimension=32, initial_capacity=4096)
     await index.upsert([(f"m{i}", data[i]) for i in range(3000)])
+    await index.settled()  # the graph, built in the background after a bulk load
     allowed = {f"m{i}" for i in range(0, 3000, 20)}  # 5%: the over-fetch path
     q = data[40] + 0.01
     got = await index.nearest(q, 5, allowed)
@@ -668,3 +669,112 @@ async def test_a_manifest_naming_a_file_outside_its_generation_is_not_loaded(
     with pytest.raises(files.Unusable, match="unexpected file"):
         files.read_manifest(tmp_path / "v", DIM)
     assert await HnswIndex(tmp_path / "v", dimension=DIM).load() is None
+
+
+# --- a bulk load's graph, built in the background ------------------------------------------------
+
+
+def brute_top(vectors: dict[str, np.ndarray], q: np.ndarray, k: int, allowed=None) -> list[str]:
+    q = q / np.linalg.norm(q)
+    scored = {m: float(v @ q) / float(np.linalg.norm(v)) for m, v in vectors.items() if allowed is None or allowed(m)}
+    return sorted(scored, key=lambda m: -scored[m])[:k]
+
+
+async def test_a_bulk_load_is_searched_exactly_while_its_graph_is_built_then_by_the_graph(rng) -> None:
+    vecs = unit(rng, 4000, 64)
+    live = {f"m{i}": v for i, v in enumerate(vecs)}
+    index = HnswIndex(None, dimension=64, initial_capacity=16, exact_max=100)
+    await index.upsert(list(live.items()))
+    done, total = index.building() or (-1, -1)
+    assert total == 4000 and 0 <= done <= total  # the load returned before its graph was built
+    big = frozenset(f"m{i}" for i in range(0, 4000, 2))  # past exact_max: the graph's, once built
+    for q in unit(rng, 5, 64):
+        assert [m for m, _ in await index.nearest(q, 10)] == brute_top(live, q, 10)
+        assert [m for m, _ in await index.nearest(q, 10, big)] == brute_top(live, q, 10, big.__contains__)
+        odd = lambda m: int(m[1:]) % 2 == 1  # noqa: E731
+        hits = await index.nearest(q, 10, odd)
+        assert [m for m, _ in hits] == brute_top(live, q, 10, odd)
+        assert all(s == pytest.approx(float(live[m] @ q), abs=1e-5) for m, s in hits)  # exact scores
+    await index.settled()
+    assert index.building() is None
+    assert index._index.get_current_count() == 4000  # the graph holds them all now
+    found = 0
+    for q in unit(rng, 20, 64):
+        found += len({m for m, _ in await index.nearest(q, 10)} & set(brute_top(live, q, 10)))
+    assert found >= 0.9 * 200  # the graph's approximate answers
+
+
+async def test_writes_during_the_background_build_reach_the_graph_in_order(rng) -> None:
+    vecs = unit(rng, 3000, 32)
+    live = {f"m{i}": v for i, v in enumerate(vecs)}
+    index = HnswIndex(None, dimension=32, initial_capacity=16)
+    await index.upsert(list(live.items()))
+    assert index.building() is not None
+    replaced = {f"m{i}": v for i, v in zip(range(0, 3000, 100), unit(rng, 30, 32))}
+    await index.upsert(list(replaced.items()))  # rewrites of staged ids
+    await index.remove([f"m{i}" for i in range(1, 3000, 100)])
+    added = {f"n{i}": v for i, v in enumerate(unit(rng, 20, 32))}
+    await index.upsert(list(added.items()))
+    await index.remove(["n0", "n1"])  # added and removed, perhaps before the builder got to them
+    await index.upsert([("n0", added["n0"])])  # and back, under a new label
+    live |= replaced | added
+    for gone in [f"m{i}" for i in range(1, 3000, 100)] + ["n1"]:
+        del live[gone]
+    assert index.building() is not None
+    for q in list(unit(rng, 3, 32)) + [replaced["m100"], added["n5"]]:
+        assert [m for m, _ in await index.nearest(q, 10)] == brute_top(live, q, 10)
+    await index.settled()
+    assert index.building() is None and await index.ids() == set(live)
+    graph = index._index
+    labels = {mid: index._id_to_label[mid] for mid in live}
+    stored = np.asarray(graph.get_items(list(labels.values())))
+    assert stored == pytest.approx(np.stack([live[m] for m in labels]), abs=1e-5)  # each id's latest vector
+    for label in range(3020):  # the labels of removed ids: deleted in the graph, or never added
+        if label not in labels.values():
+            with pytest.raises(RuntimeError):
+                graph.get_items([label])
+    every = await index.nearest(replaced["m100"], 3100)
+    assert {m for m, _ in every} == set(live)  # a walk of the whole graph: no removed id in it
+    slots = graph.get_current_count()
+    await index.upsert([("z", unit(rng, 1, 32)[0])])  # after the build: straight into the graph
+    assert index.building() is None
+    assert graph.get_current_count() == max(slots, len(live) + 1)  # a deleted slot, where there is one, reused
+
+
+async def test_a_save_during_the_build_waits_for_the_graph_and_loads_whole(tmp_path: Path, rng) -> None:
+    vecs = unit(rng, 2500, 32)
+    index = HnswIndex(tmp_path / "vectors", dimension=32, initial_capacity=16)
+    await index.upsert([(f"m{i}", v) for i, v in enumerate(vecs)])
+    assert index.building() is not None
+    await index.save(42)
+    assert index.building() is None
+    loaded = HnswIndex(tmp_path / "vectors", dimension=32)
+    assert await loaded.load() == 42 and await loaded.count() == 2500
+    assert loaded._index.get_current_count() == 2500
+    hits = await loaded.nearest(vecs[7], 1)
+    assert hits[0][0] == "m7"
+
+
+async def test_clearing_or_loading_during_the_build_ends_it(tmp_path: Path, rng) -> None:
+    index = HnswIndex(tmp_path / "vectors", dimension=32, initial_capacity=16)
+    await index.upsert([(f"m{i}", v) for i, v in enumerate(unit(rng, 2000, 32))])
+    assert index.building() is not None
+    await index.clear()
+    assert index.building() is None and await index.count() == 0
+    await index.upsert([("a", unit(rng, 1, 32)[0])])  # a small write: straight into the graph
+    assert index.building() is None and [m for m, _ in await index.nearest(unit(rng, 1, 32)[0], 5)] == ["a"]
+    await index.clear()
+    await index.upsert([(f"m{i}", v) for i, v in enumerate(unit(rng, 2000, 32))])
+    assert index.building() is not None
+    assert await index.load() is None  # nothing saved: empty, and the build is over
+    assert index.building() is None and await index.count() == 0
+    await index.close()
+
+
+@pytest.mark.parametrize("count", [0, 1, 4096, 4097, 10_000])
+def test_the_ids_file_written_a_slice_at_a_time_reads_back_whole(tmp_path: Path, count: int) -> None:
+    labels = np.arange(count, dtype=np.int64)[::-1] * 3
+    ids = {int(label): f"id-{label}-\u00e9\"q" for label in labels}  # JSON escapes must survive slicing
+    files.write_ids(tmp_path / "ids.json", labels, ids)
+    assert files.read_ids(tmp_path / "ids.json") == ids
+    assert list(json.loads((tmp_path / "ids.json").read_bytes())["labels"]) == labels.tolist()  # in the order given

@@ -2,6 +2,9 @@
 made again."""
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -12,6 +15,8 @@ from memory.service import MemoryService
 from tests.fakes.embedder import HashingEmbedder
 from tests.fakes.index import BruteForceIndex
 from tests.fakes.repository import InMemoryRepository
+from vector import files
+from vector.hnsw import HnswIndex
 
 
 async def grow(index: BruteForceIndex, total: int) -> None:
@@ -58,3 +63,41 @@ async def test_the_service_arranges_its_index_by_the_owners_of_its_memories(
     assert index.arranged is not None
     assert [owner[id] for id in index.arranged] == ["alice"] * 3 + ["bob"] * 3
     await svc.stop()
+
+
+async def test_a_snapshot_waits_for_a_graph_built_in_the_background_without_holding_writers_back(
+    repo: InMemoryRepository, tmp_path: Path
+) -> None:
+    index = HnswIndex(tmp_path / "vectors", dimension=32, initial_capacity=16)
+    keeper = IndexKeeper(index, repo)
+    vectors = np.random.default_rng(5).standard_normal((3000, 32)).astype(np.float32)
+    await index.upsert([(f"m{i}", v) for i, v in enumerate(vectors)])  # a bulk load: graph built after
+    assert index.building() is not None
+    snapshot = asyncio.create_task(keeper.snapshot())
+    await asyncio.sleep(0)
+    async with keeper.writing():  # a writer gets in while the snapshot waits for the graph
+        assert index.building() is not None
+    await snapshot
+    assert index.building() is None and (tmp_path / "vectors" / files.MANIFEST).is_file()
+    await index.close()
+
+
+async def test_settled_returns_once_a_background_build_is_saved_and_arranged(
+    repo: InMemoryRepository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index_keeper, "ARRANGE_MIN", 8)
+    index = HnswIndex(tmp_path / "vectors", dimension=32, initial_capacity=16)
+    arranged: list[int] = []
+    keeper = IndexKeeper(index, repo, save_interval_s=3600, order=lambda: arranged.append(1) or ["m0"])
+    vectors = np.random.default_rng(6).standard_normal((3000, 32)).astype(np.float32)
+    await index.upsert([(f"m{i}", v) for i, v in enumerate(vectors)])
+    keeper.mark_dirty()  # as a rebuild leaves it
+    keeper.start()
+    try:
+        await asyncio.wait_for(keeper.settled(), 60)
+        assert index.building() is None
+        assert (tmp_path / "vectors" / files.MANIFEST).is_file() and arranged == [1]
+        await asyncio.wait_for(keeper.settled(), 1)  # resting: at once
+    finally:
+        await keeper.stop()
+        await index.close()

@@ -249,8 +249,13 @@ class HnswIndex:
         searches over to the graph."""
         started, generation = time.perf_counter(), self._generation
         loop = asyncio.get_running_loop()
-        while (step := await self._exclusive(self._take_step, generation)) is not None:
-            await loop.run_in_executor(self._threads, _apply_step, *step)
+        try:
+            while (step := await self._exclusive(self._take_step, generation)) is not None:
+                await loop.run_in_executor(self._threads, _apply_step, *step)
+        except Exception:  # searches stay exact scans, and nothing half built is saved
+            log.exception("building the vector index's graph failed: searches go on scanning every vector "
+                          "exactly, and the index is not saved (the next start rebuilds it from SQL)")
+            return
         if generation == self._generation:
             log.info("vector index graph built in the background: %d vectors in %.1f s",
                      len(self._id_to_label), time.perf_counter() - started)
@@ -627,6 +632,9 @@ class HnswIndex:
 
     def _save_sync(self, checkpoint: int) -> None:
         with self._save_lock:
+            if self._staged is not None:  # its graph's build failed (see _build_graph): nothing to save
+                log.warning("vector index not saved: its graph is not built")
+                return
             self._save_generation(checkpoint)
 
     def _save_generation(self, checkpoint: int) -> None:
@@ -739,7 +747,7 @@ class PreparedScan:
 
 def _apply_step(graph: hnswlib.Index, step: Step) -> None:
     """The builder's writes to the graph, in order (no lock: nothing else uses the graph meanwhile)."""
-    for labels, vectors in step:
+    for labels, vectors, new in step:
         if vectors is None:
             for label in labels.tolist():
                 try:
@@ -748,9 +756,9 @@ def _apply_step(graph: hnswlib.Index, step: Step) -> None:
                     pass
             continue
         needed = graph.get_current_count() + len(labels)
-        if needed > graph.get_max_elements():
+        if new and needed > graph.get_max_elements():
             graph.resize_index(max(needed, 2 * graph.get_max_elements()))
-        graph.add_items(vectors, labels, num_threads=_BULK_THREADS, replace_deleted=True)
+        graph.add_items(vectors, labels, num_threads=_BULK_THREADS, replace_deleted=new)
 
 
 @dataclass(slots=True)

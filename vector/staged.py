@@ -15,8 +15,10 @@ from typing import Sequence
 
 import numpy as np
 
-# one step of the builder: labels and their vectors to add, or (labels, None) to remove
-Step = list[tuple[np.ndarray, np.ndarray | None]]
+# one step of the builder, in order: (labels, their vectors, new to the graph?) to add, or
+# (labels, None, False) to remove. hnswlib may put a new label in a deleted element's place, but
+# a label the graph has must be written in place: put elsewhere, its old element would stay
+Step = list[tuple[np.ndarray, np.ndarray | None, bool]]
 
 
 class StagedVectors:
@@ -24,6 +26,7 @@ class StagedVectors:
         self._pages: list[np.ndarray] = []
         self._page_of = np.full(1024, -1, dtype=np.int32)  # label -> its latest write's page, -1: none
         self._row_of = np.zeros(1024, dtype=np.int32)
+        self._graphed = np.zeros(1024, dtype=bool)  # label -> handed to the builder to add already
         self._writes: deque[tuple[np.ndarray, bool]] = deque()  # (labels, added?) for the builder, in order
         self.live = 0  # labels staged and not removed
         self.taken = 0  # vectors handed to the builder so far
@@ -71,12 +74,15 @@ class StagedVectors:
                 labels = labels[: limit - count]
             count += len(labels)
             if not added:
-                step.append((labels, None))
+                step.append((labels, None, False))
                 continue
             labels = labels[self._page_of[labels] >= 0]
-            if len(labels):
-                step.append((labels, self.rows(labels)))
-                self.taken += len(labels)
+            known = self._graphed[labels]
+            for part, new in ((labels[known], False), (labels[~known], True)):
+                if len(part):
+                    step.append((part, self.rows(part), new))
+            self._graphed[labels] = True
+            self.taken += int((~known).sum())
         return step
 
     def _grow(self, size: int) -> None:
@@ -85,3 +91,4 @@ class StagedVectors:
         capacity = max(size, 2 * len(self._page_of))
         self._page_of = np.concatenate([self._page_of, np.full(capacity - len(self._page_of), -1, dtype=np.int32)])
         self._row_of = np.concatenate([self._row_of, np.zeros(capacity - len(self._row_of), dtype=np.int32)])
+        self._graphed = np.concatenate([self._graphed, np.zeros(capacity - len(self._graphed), dtype=bool)])

@@ -778,3 +778,45 @@ def test_the_ids_file_written_a_slice_at_a_time_reads_back_whole(tmp_path: Path,
     files.write_ids(tmp_path / "ids.json", labels, ids)
     assert files.read_ids(tmp_path / "ids.json") == ids
     assert list(json.loads((tmp_path / "ids.json").read_bytes())["labels"]) == labels.tolist()  # in the order given
+
+
+async def test_an_id_rewritten_during_the_build_after_removes_keeps_one_element_in_the_graph(rng) -> None:
+    # hnswlib puts a label added with replace_deleted into a deleted element's place without
+    # looking for the label elsewhere: a rewrite of a label the graph has must go in place
+    vecs = unit(rng, 6000, 64)
+    live = {f"m{i}": v for i, v in enumerate(vecs)}
+    index = HnswIndex(None, dimension=64, initial_capacity=16)
+    await index.upsert(list(live.items()))
+    while (index.building() or (6000, 0))[0] < 2000:  # the builder has taken its first step
+        await asyncio.sleep(0.001)
+    await index.remove([f"m{i}" for i in range(100, 110)])  # in the graph by the time the builder deletes them
+    rewritten = {f"m{i}": v for i, v in zip(range(0, 20), unit(rng, 20, 64))}  # in the graph too
+    await index.upsert(list(rewritten.items()))
+    assert index.building() is not None
+    live |= rewritten
+    for i in range(100, 110):
+        del live[f"m{i}"]
+    await index.settled()
+    every = [m for m, _ in await index.nearest(vecs[0], 6000)]
+    assert len(every) == len(set(every)) == len(live) and set(every) == set(live)  # each id once
+    for mid, vector in rewritten.items():
+        assert (await index.nearest(vector, 1))[0] == (mid, pytest.approx(1.0, abs=1e-5))
+
+
+async def test_a_failed_build_leaves_exact_searches_and_saves_nothing(tmp_path: Path, rng, monkeypatch, caplog) -> None:
+    import vector.hnsw as hnsw_module
+
+    def broken(graph, step) -> None:
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(hnsw_module, "_apply_step", broken)
+    vecs = unit(rng, 1500, 32)
+    live = {f"m{i}": v for i, v in enumerate(vecs)}
+    index = HnswIndex(tmp_path / "vectors", dimension=32, initial_capacity=16)
+    await index.upsert(list(live.items()))
+    await index.settled()  # returns: the build is over, though it failed
+    assert "building the vector index's graph failed" in caplog.text
+    q = unit(rng, 1, 32)[0]
+    assert [m for m, _ in await index.nearest(q, 10)] == brute_top(live, q, 10)
+    await index.save(3)
+    assert not (tmp_path / "vectors" / files.MANIFEST).exists()  # no half-built graph on disk

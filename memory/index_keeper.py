@@ -69,7 +69,11 @@ class IndexKeeper:
         self.gate = RWLock()
         self._dirty = False
         self._task: asyncio.Task[None] | None = None
-        self._resting = asyncio.Event()  # set while the loop sleeps between its rounds of work
+        # rounds of the loop's work (snapshot if dirty, arrange if due) begun and ended, and a
+        # request for the next round to begin without waiting out the interval
+        self._begun = self._ended = 0
+        self._round_ended = asyncio.Event()
+        self._wake = asyncio.Event()
 
     def mark_dirty(self) -> None:
         self._dirty = True
@@ -142,17 +146,25 @@ class IndexKeeper:
 
     async def settled(self) -> None:
         """Returns once the index has built what it builds in the background (after a rebuild)
-        and this keeper has saved and arranged it (a round of its loop then ends)."""
+        and a round of this keeper's loop begun after that has saved and arranged it (the round
+        is asked for at once; a stopped keeper runs none)."""
         await self._index.settled()
-        if self._task is not None and not self._task.done():
-            await self._resting.wait()
+        task, wanted = self._task, self._begun + 1
+        self._wake.set()
+        while task is not None and not task.done() and self._ended < wanted:
+            ended = asyncio.ensure_future(self._round_ended.wait())
+            try:
+                await asyncio.wait([ended, task], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                ended.cancel()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="index-snapshots")
 
     async def _run(self) -> None:
         while True:
-            self._resting.clear()
+            self._begun += 1
+            self._wake.clear()  # a request made from here on asks for the round after this one
             if self._dirty:
                 try:
                     await self.snapshot()
@@ -162,8 +174,11 @@ class IndexKeeper:
                 await self.arrange_if_due()
             except Exception:  # only a layout: searches answer the same without it
                 log.exception("arranging the vector index failed")
-            self._resting.set()
-            await asyncio.sleep(self._interval)
+            self._ended += 1
+            self._round_ended.set()  # wakes those waiting for this round; the next waits anew
+            self._round_ended = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
 
     async def stop(self) -> None:
         await cancel(self._task)

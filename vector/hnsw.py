@@ -129,8 +129,6 @@ class HnswIndex:
         ids = list(latest)
         matrix = self._matrix([latest[i] for i in ids])
         await self._exclusive(self._upsert_sync, ids, matrix)
-        if self._staged is not None and (self._building is None or self._building.done()):
-            self._building = asyncio.create_task(self._build_graph(), name="vector-graph-build")
 
     async def remove(self, ids: Sequence[MemoryId]) -> None:
         if ids:
@@ -184,8 +182,9 @@ class HnswIndex:
         return len(self._id_to_label)  # one dict read on the loop thread: atomic enough
 
     async def clear(self) -> None:
-        """Empty the index and delete its saved files, so a restart cannot resurrect them."""
-        await cancel(self._building)
+        """Empty the index and delete its saved files, so a restart cannot resurrect them (a
+        graph being built is left behind: its builder finds the reset and stops by itself, as
+        nothing but it may write that graph, even in the middle of a step)."""
         await self._exclusive(self._clear_sync)
 
     async def save(self, checkpoint: int) -> None:
@@ -210,8 +209,7 @@ class HnswIndex:
         return None if staged is None else (min(staged.taken, staged.live), staged.live)
 
     async def load(self) -> int | None:
-        await cancel(self._building)
-        await cancel(self._warming)
+        await cancel(self._warming)  # a graph being built is left behind, as by clear()
         checkpoint = await self._exclusive(self._load_sync)
         self._warming = None if self._copy_loaded else asyncio.create_task(self._warm_mirror(),
                                                                            name="vector-mirror-warmup")
@@ -352,6 +350,9 @@ class HnswIndex:
                     job.future.set_exception(error)
                 else:
                     job.future.set_result(result)
+            if self._build_due:  # a write began a staged load (even one whose caller went away): its builder
+                self._build_due = False
+                self._building = asyncio.create_task(self._build_graph(), name="vector-graph-build")
 
         fut.add_done_callback(done)
 
@@ -380,6 +381,7 @@ class HnswIndex:
         # while the graph is built in the background: every live label's unit vector, and the
         # writes the builder has yet to make, in order
         self._staged: StagedVectors | None = None
+        self._build_due = False  # staging began: its builder starts as the write ends (once: not after a failure)
 
     def _new_index(self, capacity: int) -> hnswlib.Index:
         index = hnswlib.Index(space="cosine", dim=self._dim)
@@ -396,6 +398,7 @@ class HnswIndex:
     def _upsert_sync(self, ids: list[MemoryId], matrix: np.ndarray) -> None:
         if self._staged is None and len(ids) >= _BULK and not self._id_to_label and self._index.get_current_count() == 0:
             self._staged = StagedVectors()  # a bulk load into an empty index: the graph is built in the background
+            self._build_due = True
         if self._staged is not None:
             self._stage_sync(ids, matrix)
             return

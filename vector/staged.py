@@ -29,7 +29,7 @@ class StagedVectors:
         self._graphed = np.zeros(1024, dtype=bool)  # label -> handed to the builder to add already
         self._writes: deque[tuple[np.ndarray, bool]] = deque()  # (labels, added?) for the builder, in order
         self.live = 0  # labels staged and not removed
-        self.taken = 0  # vectors handed to the builder so far
+        self.taken = 0  # live labels handed to the builder so far
 
     def put(self, labels: Sequence[int], units: np.ndarray) -> None:
         """These labels' vectors (unit rows), new or replacing the staged ones."""
@@ -44,7 +44,9 @@ class StagedVectors:
     def drop(self, labels: Sequence[int]) -> None:
         """Removed: the builder deletes them from the graph in their turn."""
         idx = np.asarray(labels, dtype=np.int64)
-        self.live -= int((self._page_of[idx] >= 0).sum())
+        staged = self._page_of[idx] >= 0
+        self.live -= int(staged.sum())
+        self.taken -= int((staged & self._graphed[idx]).sum())
         self._page_of[idx] = -1
         self._writes.append((idx, False))
 

@@ -806,8 +806,14 @@ async def test_an_id_rewritten_during_the_build_after_removes_keeps_one_element_
 async def test_a_failed_build_leaves_exact_searches_and_saves_nothing(tmp_path: Path, rng, monkeypatch, caplog) -> None:
     import vector.hnsw as hnsw_module
 
-    def broken(graph, step) -> None:
-        raise RuntimeError("out of memory")
+    applied = hnsw_module._apply_step
+    calls = []
+
+    def broken(graph, step) -> None:  # fails once: a second builder would then skip that step's writes
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("out of memory")
+        applied(graph, step)
 
     monkeypatch.setattr(hnsw_module, "_apply_step", broken)
     vecs = unit(rng, 1500, 32)
@@ -820,3 +826,39 @@ async def test_a_failed_build_leaves_exact_searches_and_saves_nothing(tmp_path: 
     assert [m for m, _ in await index.nearest(q, 10)] == brute_top(live, q, 10)
     await index.save(3)
     assert not (tmp_path / "vectors" / files.MANIFEST).exists()  # no half-built graph on disk
+    later = {f"n{i}": v for i, v in enumerate(unit(rng, 5, 32))}
+    await index.upsert(list(later.items()))  # no second builder to skip the failed step's writes
+    await index.settled()
+    assert index.building() is not None
+    live |= later
+    for q in [later["n2"], *unit(rng, 3, 32)]:
+        assert [m for m, _ in await index.nearest(q, 10)] == brute_top(live, q, 10)
+    assert (await index.similarities(later["n2"], ["n2", "m7"]))["n2"] == pytest.approx(1.0, abs=1e-5)
+
+
+async def test_a_clear_whose_caller_gave_up_mid_build_still_lands_and_the_next_build_is_whole(rng, monkeypatch) -> None:
+    import time
+
+    import vector.hnsw as hnsw_module
+
+    applied = hnsw_module._apply_step
+
+    def slow(graph, step) -> None:  # a step still being written when the clear comes
+        time.sleep(0.1)
+        applied(graph, step)
+
+    monkeypatch.setattr(hnsw_module, "_apply_step", slow)
+    index = HnswIndex(None, dimension=32, initial_capacity=16)
+    await index.upsert([(f"old{i}", v) for i, v in enumerate(unit(rng, 2500, 32))])
+    await asyncio.sleep(0.02)
+    clearing = asyncio.create_task(index.clear())
+    await asyncio.sleep(0)
+    clearing.cancel()
+    await asyncio.gather(clearing, return_exceptions=True)
+    live = {f"m{i}": v for i, v in enumerate(unit(rng, 2500, 32))}
+    await index.upsert(list(live.items()))
+    assert await index.ids() == set(live)  # the clear landed before this load
+    await index.settled()
+    graph = index._index
+    assert index.building() is None and graph.get_current_count() == 2500  # only this load's vectors
+    assert np.asarray(graph.get_items([index._id_to_label[m] for m in live])) == pytest.approx(np.stack(list(live.values())), abs=1e-5)

@@ -101,3 +101,22 @@ async def test_settled_returns_once_a_background_build_is_saved_and_arranged(
     finally:
         await keeper.stop()
         await index.close()
+
+
+async def test_settled_after_a_build_that_ends_while_the_keeper_rests_waits_for_a_save(
+    repo: InMemoryRepository, tmp_path: Path
+) -> None:
+    index = HnswIndex(tmp_path / "vectors", dimension=32, initial_capacity=16)
+    keeper = IndexKeeper(index, repo, save_interval_s=3600)
+    keeper.start()
+    try:
+        await asyncio.wait_for(keeper.settled(), 10)  # its first round: nothing to do, then an hour's rest
+        vectors = np.random.default_rng(8).standard_normal((3000, 32)).astype(np.float32)
+        await index.upsert([(f"m{i}", v) for i, v in enumerate(vectors)])  # a replica's resync, say
+        keeper.mark_dirty()
+        await asyncio.wait_for(keeper.settled(), 60)
+        assert index.building() is None and (tmp_path / "vectors" / files.MANIFEST).is_file()
+    finally:
+        await keeper.stop()
+        await index.close()
+    await asyncio.wait_for(keeper.settled(), 1)  # stopped: no round to wait for

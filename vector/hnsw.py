@@ -193,8 +193,7 @@ class HnswIndex:
         # searches go on; writers wait for the snapshot. A graph still being built is not
         # saved half done: the save waits for it (IndexKeeper waits in settled() first, before
         # it holds writers back)
-        while self._building is not None and not self._building.done():
-            await asyncio.wait([self._building])
+        await self.settled()
         await self._locked(False, self._save_sync, checkpoint)
 
     async def settled(self) -> None:

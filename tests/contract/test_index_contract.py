@@ -46,3 +46,16 @@ async def test_similarities_score_the_known_ids_and_leave_out_the_others(any_ind
     allowed = {f"m{i}" for i in range(20)}
     for exact in (True, False):
         assert (await any_index.nearest(unit(5), 3, allow=allowed, exact=exact))[0][0] == "m5"
+
+
+async def test_a_bulk_load_answers_at_once_and_settles_to_the_same_answers(any_index) -> None:
+    await any_index.upsert([(f"m{i}", unit(i)) for i in range(1200)])  # as a rebuild at start loads it
+    progress = any_index.building()
+    assert progress is None or (0 <= progress[0] <= progress[1] == 1200)
+    before = await any_index.nearest(unit(7), 3)
+    assert before[0][0] == "m7" and await any_index.count() == 1200
+    await any_index.settled()
+    assert any_index.building() is None
+    assert (await any_index.nearest(unit(7), 1))[0][0] == "m7"
+    await any_index.save(5)  # nothing left half built: the save is whole
+    assert await any_index.load() == 5 and await any_index.count() == 1200

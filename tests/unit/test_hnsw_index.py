@@ -674,13 +674,33 @@ async def test_a_manifest_naming_a_file_outside_its_generation_is_not_loaded(
 # --- a bulk load's graph, built in the background ------------------------------------------------
 
 
+@pytest.fixture
+def held_build(monkeypatch: pytest.MonkeyPatch):
+    """The builder's writes to the graph wait until the test sets the event (so that what a test
+    asserts of the time during the build is not raced by a build that ends early)."""
+    import threading
+
+    import vector.hnsw as hnsw_module
+
+    gate = threading.Event()
+    applied = hnsw_module._apply_step
+
+    def held(graph, step) -> None:
+        assert gate.wait(30), "the test never let the build go on"
+        applied(graph, step)
+
+    monkeypatch.setattr(hnsw_module, "_apply_step", held)
+    yield gate
+    gate.set()
+
+
 def brute_top(vectors: dict[str, np.ndarray], q: np.ndarray, k: int, allowed=None) -> list[str]:
     q = q / np.linalg.norm(q)
     scored = {m: float(v @ q) / float(np.linalg.norm(v)) for m, v in vectors.items() if allowed is None or allowed(m)}
     return sorted(scored, key=lambda m: -scored[m])[:k]
 
 
-async def test_a_bulk_load_is_searched_exactly_while_its_graph_is_built_then_by_the_graph(rng) -> None:
+async def test_a_bulk_load_is_searched_exactly_while_its_graph_is_built_then_by_the_graph(rng, held_build) -> None:
     vecs = unit(rng, 4000, 64)
     live = {f"m{i}": v for i, v in enumerate(vecs)}
     index = HnswIndex(None, dimension=64, initial_capacity=16, exact_max=100)
@@ -695,6 +715,8 @@ async def test_a_bulk_load_is_searched_exactly_while_its_graph_is_built_then_by_
         hits = await index.nearest(q, 10, odd)
         assert [m for m, _ in hits] == brute_top(live, q, 10, odd)
         assert all(s == pytest.approx(float(live[m] @ q), abs=1e-5) for m, s in hits)  # exact scores
+    assert index.building() is not None
+    held_build.set()
     await index.settled()
     assert index.building() is None
     assert index._index.get_current_count() == 4000  # the graph holds them all now
@@ -704,7 +726,7 @@ async def test_a_bulk_load_is_searched_exactly_while_its_graph_is_built_then_by_
     assert found >= 0.9 * 200  # the graph's approximate answers
 
 
-async def test_writes_during_the_background_build_reach_the_graph_in_order(rng) -> None:
+async def test_writes_during_the_background_build_reach_the_graph_in_order(rng, held_build) -> None:
     vecs = unit(rng, 3000, 32)
     live = {f"m{i}": v for i, v in enumerate(vecs)}
     index = HnswIndex(None, dimension=32, initial_capacity=16)
@@ -723,6 +745,7 @@ async def test_writes_during_the_background_build_reach_the_graph_in_order(rng) 
     assert index.building() is not None
     for q in list(unit(rng, 3, 32)) + [replaced["m100"], added["n5"]]:
         assert [m for m, _ in await index.nearest(q, 10)] == brute_top(live, q, 10)
+    held_build.set()
     await index.settled()
     assert index.building() is None and await index.ids() == set(live)
     graph = index._index
@@ -780,19 +803,20 @@ def test_the_ids_file_written_a_slice_at_a_time_reads_back_whole(tmp_path: Path,
     assert list(json.loads((tmp_path / "ids.json").read_bytes())["labels"]) == labels.tolist()  # in the order given
 
 
-async def test_an_id_rewritten_during_the_build_after_removes_keeps_one_element_in_the_graph(rng) -> None:
+async def test_an_id_rewritten_during_the_build_after_removes_keeps_one_element_in_the_graph(rng, held_build) -> None:
     # hnswlib puts a label added with replace_deleted into a deleted element's place without
     # looking for the label elsewhere: a rewrite of a label the graph has must go in place
     vecs = unit(rng, 6000, 64)
     live = {f"m{i}": v for i, v in enumerate(vecs)}
     index = HnswIndex(None, dimension=64, initial_capacity=16)
     await index.upsert(list(live.items()))
-    while (index.building() or (6000, 0))[0] < 2000:  # the builder has taken its first step
+    while index.building()[0] < 2000:  # the builder has taken its first step (and waits to write it)
         await asyncio.sleep(0.001)
     await index.remove([f"m{i}" for i in range(100, 110)])  # in the graph by the time the builder deletes them
     rewritten = {f"m{i}": v for i, v in zip(range(0, 20), unit(rng, 20, 64))}  # in the graph too
     await index.upsert(list(rewritten.items()))
     assert index.building() is not None
+    held_build.set()
     live |= rewritten
     for i in range(100, 110):
         del live[f"m{i}"]

@@ -6,4 +6,4 @@ pin_threads()
 
 pytest_plugins = ["tests.fixtures.sql", "tests.fixtures.openai_fake", "tests.fixtures.bolt", "tests.fixtures.rerank_fake",
                   "tests.fixtures.otlp_fake", "tests.fixtures.idp_fake",
-                  "tests.fixtures.webhook_receiver"]
+                  "tests.fixtures.webhook_receiver", "tests.fixtures.index_build"]

@@ -23,7 +23,11 @@ Step = list[tuple[np.ndarray, np.ndarray | None, bool]]
 
 class StagedVectors:
     def __init__(self) -> None:
-        self._pages: list[np.ndarray] = []
+        # a page whose rows were all written again or removed since is freed (None): rewrites
+        # during a long build cost the rows they replace only until then
+        self._pages: list[np.ndarray | None] = []
+        self._page_live: list[int] = []  # page -> labels whose latest write it holds
+        self._dim = 0
         self._page_of = np.full(1024, -1, dtype=np.int32)  # label -> its latest write's page, -1: none
         self._row_of = np.zeros(1024, dtype=np.int32)
         self._graphed = np.zeros(1024, dtype=bool)  # label -> handed to the builder to add already
@@ -34,11 +38,18 @@ class StagedVectors:
     def put(self, labels: Sequence[int], units: np.ndarray) -> None:
         """These labels' vectors (unit rows), new or replacing the staged ones."""
         idx = np.asarray(labels, dtype=np.int64)
+        last, at = np.unique(idx[::-1], return_index=True)
+        if len(last) < len(idx):  # a label given twice in one write: its last vector counts
+            keep = np.sort(len(idx) - 1 - at)
+            idx, units = idx[keep], units[keep]
         self._grow(int(idx.max()) + 1)
         self.live += int((self._page_of[idx] < 0).sum())
+        self._supersede(idx)
         self._page_of[idx] = len(self._pages)
         self._row_of[idx] = np.arange(len(idx), dtype=np.int32)
         self._pages.append(units)
+        self._page_live.append(len(idx))
+        self._dim = units.shape[1]
         self._writes.append((idx, True))
 
     def drop(self, labels: Sequence[int]) -> None:
@@ -47,18 +58,26 @@ class StagedVectors:
         staged = self._page_of[idx] >= 0
         self.live -= int(staged.sum())
         self.taken -= int((staged & self._graphed[idx]).sum())
+        self._supersede(idx)
         self._page_of[idx] = -1
         self._writes.append((idx, False))
 
     def rows(self, labels: Sequence[int]) -> np.ndarray:
         """The staged vectors of these labels (each must be staged)."""
         idx = np.asarray(labels, dtype=np.int64)
-        out = np.empty((len(idx), self._pages[0].shape[1] if self._pages else 0), dtype=np.float32)
+        out = np.empty((len(idx), self._dim), dtype=np.float32)
         pages = self._page_of[idx]
         for page in np.unique(pages):
             at = np.flatnonzero(pages == page)
-            out[at] = self._pages[page][self._row_of[idx[at]]]
+            rows = self._pages[page]
+            assert rows is not None, "a label's latest write is never on a freed page"
+            out[at] = rows[self._row_of[idx[at]]]
         return out
+
+    @property
+    def held(self) -> int:
+        """Pages still held (the rest were superseded and freed)."""
+        return sum(page is not None for page in self._pages)
 
     @property
     def pending(self) -> bool:
@@ -86,6 +105,15 @@ class StagedVectors:
             self._graphed[labels] = True
             self.taken += int((~known).sum())
         return step
+
+    def _supersede(self, idx: np.ndarray) -> None:
+        """These labels' current rows are written again or removed: free the pages left with none."""
+        current = self._page_of[idx]
+        pages, counts = np.unique(current[current >= 0], return_counts=True)
+        for page, count in zip(pages.tolist(), counts.tolist()):
+            self._page_live[page] -= count
+            if self._page_live[page] == 0:
+                self._pages[page] = None
 
     def _grow(self, size: int) -> None:
         if size <= len(self._page_of):

@@ -674,26 +674,6 @@ async def test_a_manifest_naming_a_file_outside_its_generation_is_not_loaded(
 # --- a bulk load's graph, built in the background ------------------------------------------------
 
 
-@pytest.fixture
-def held_build(monkeypatch: pytest.MonkeyPatch):
-    """The builder's writes to the graph wait until the test sets the event (so that what a test
-    asserts of the time during the build is not raced by a build that ends early)."""
-    import threading
-
-    import vector.hnsw as hnsw_module
-
-    gate = threading.Event()
-    applied = hnsw_module._apply_step
-
-    def held(graph, step) -> None:
-        assert gate.wait(30), "the test never let the build go on"
-        applied(graph, step)
-
-    monkeypatch.setattr(hnsw_module, "_apply_step", held)
-    yield gate
-    gate.set()
-
-
 def brute_top(vectors: dict[str, np.ndarray], q: np.ndarray, k: int, allowed=None) -> list[str]:
     q = q / np.linalg.norm(q)
     scored = {m: float(v @ q) / float(np.linalg.norm(v)) for m, v in vectors.items() if allowed is None or allowed(m)}

@@ -3,6 +3,7 @@ made again."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -66,15 +67,8 @@ async def test_the_service_arranges_its_index_by_the_owners_of_its_memories(
 
 
 async def test_a_snapshot_waits_for_a_graph_built_in_the_background_without_holding_writers_back(
-    repo: InMemoryRepository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: InMemoryRepository, tmp_path: Path, held_build: threading.Event
 ) -> None:
-    import threading
-
-    import vector.hnsw as hnsw_module
-
-    gate = threading.Event()  # the build waits until the writer got in
-    applied = hnsw_module._apply_step
-    monkeypatch.setattr(hnsw_module, "_apply_step", lambda graph, step: (gate.wait(30), applied(graph, step)))
     index = HnswIndex(tmp_path / "vectors", dimension=32, initial_capacity=16)
     keeper = IndexKeeper(index, repo)
     vectors = np.random.default_rng(5).standard_normal((3000, 32)).astype(np.float32)
@@ -86,7 +80,7 @@ async def test_a_snapshot_waits_for_a_graph_built_in_the_background_without_hold
         async with asyncio.timeout(10), keeper.writing():  # a writer gets in while the snapshot waits for the graph
             assert index.building() is not None
     finally:
-        gate.set()
+        held_build.set()  # the build waited until the writer got in
     await snapshot
     assert index.building() is None and (tmp_path / "vectors" / files.MANIFEST).is_file()
     await index.close()

@@ -124,3 +124,68 @@ async def test_settled_after_a_build_that_ends_while_the_keeper_rests_waits_for_
         await keeper.stop()
         await index.close()
     await asyncio.wait_for(keeper.settled(), 1)  # stopped: no round to wait for
+
+
+async def _sql_ids(repo: InMemoryRepository) -> set[str]:
+    return {row.id for row in await repo.catalog()}
+
+
+async def test_a_saved_index_is_replayed_while_it_holds_at_least_as_many_memories_as_it_lacks(
+    repo: InMemoryRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index_keeper, "REBUILD_MIN", 2)
+    index = BruteForceIndex()
+    svc = MemoryService(repo, index, HashingEmbedder())
+    await svc.start()
+    await svc.add([Message(role="user", content=f"note {i}") for i in range(3)], Scope("alice"), infer=False)
+    await svc.keeper.snapshot()
+    saved = index.saved
+    await svc.add([Message(role="user", content=f"later {i}") for i in range(3)], Scope("alice"), infer=False)
+    await svc.stop()
+    stale = BruteForceIndex()
+    stale.saved = saved
+    report = await IndexKeeper(stale, repo).reconcile(await _sql_ids(repo))
+    assert (report.rebuilt, report.replayed, report.total) == (False, 3, 6)
+    assert await stale.ids() == await _sql_ids(repo)
+    # one more than it holds: rebuilt from SQL, every memory read again
+    await MemoryService(repo, BruteForceIndex(), HashingEmbedder()).add(
+        [Message(role="user", content="one more")], Scope("alice"), infer=False)
+    stale = BruteForceIndex()
+    stale.saved = saved
+    report = await IndexKeeper(stale, repo).reconcile(await _sql_ids(repo))
+    assert (report.rebuilt, report.replayed, report.total) == (True, 7, 7)
+    assert await stale.ids() == await _sql_ids(repo)
+
+
+async def test_a_saved_index_that_lacks_most_memories_is_rebuilt_ready_at_once_its_graph_built_after(
+    repo: InMemoryRepository, tmp_path: Path, held_build: threading.Event
+) -> None:
+    import shutil
+
+    embedder = HashingEmbedder(32)
+    svc = MemoryService(repo, HnswIndex(tmp_path / "vectors", dimension=32, initial_capacity=16), embedder)
+    await svc.start()
+    alice = Scope("alice")
+    await svc.add([Message(role="user", content=f"note {i}") for i in range(200)], alice, infer=False)
+    await svc.keeper.snapshot()
+    shutil.copytree(tmp_path / "vectors", tmp_path / "saved")  # what a crash here would leave
+    for n in range(6):
+        await svc.add([Message(role="user", content=f"later {n} {i}") for i in range(200)], alice, infer=False)
+    await svc.stop()
+    index = HnswIndex(tmp_path / "saved", dimension=32, initial_capacity=16)
+    report = await IndexKeeper(index, repo).reconcile(await _sql_ids(repo))
+    assert (report.rebuilt, report.replayed, report.total) == (True, 1400, 1400)
+    # ready with every memory, searched exactly, while its graph waits to be built
+    assert index.building() is not None
+    query = (await embedder.embed(["later 5 7"]))[0]  # only memories the snapshot lacked say "later"
+
+    async def found() -> str:
+        hit, score = (await index.nearest(query, 1))[0]
+        assert score > 0.999
+        return repo.rows[hit][0].text
+
+    assert (await found()).startswith("later ")
+    held_build.set()
+    await index.settled()
+    assert index.building() is None and (await found()).startswith("later ")
+    await index.close()

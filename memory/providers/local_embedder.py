@@ -32,6 +32,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from memory.errors import ProviderError
 from memory.models import Vector
 from memory.ports import BatchHook, EmbedderState
 from memory.providers.batching import MicroBatcher
@@ -156,7 +157,13 @@ class OnnxEmbedder(_LocalEmbedder):
                                 quantized=quantized)
         process = None
         if isolated:
-            argv = ["-m", "memory.providers.onnx_model", "serve", json.dumps(self._model.options())]
+            # the default model file's name is resolved here, where OpenSSL is loaded anyway: it is a
+            # hash, and the model process would load OpenSSL (~4 MiB RSS) for nothing else
+            try:
+                options = self._model.options(model_path or model_dir())
+            except ProviderError:  # no model package: the model process says so when it loads
+                options = self._model.options()
+            argv = ["-m", "memory.providers.onnx_model", "serve", json.dumps(options)]
             if model_path is not None:
                 argv += ["--model-dir", str(model_path)]
             process = ModelProcess(argv, DIMENSION, "onnx-embed")

@@ -12,7 +12,6 @@ through it, the core's ports, pydantic and asyncio.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -53,6 +52,8 @@ def max_tokens(model_path: Path) -> int:
 
 
 def default_onnx_path(model_path: Path, cache_dir: Path = DEFAULT_CACHE_DIR) -> Path:
+    import hashlib  # here: it loads OpenSSL (~4 MiB RSS), which the model process has no other use for
+
     weights = model_path / "model.safetensors"
     size = weights.stat().st_size if weights.exists() else 0
     tag = hashlib.sha256(f"{size}:{_EXPORT_VERSION}".encode()).hexdigest()[:10]
@@ -205,9 +206,12 @@ class OnnxModel:
         threads: int = 1,
         export_if_missing: bool = True,
         quantized: bool = False,
+        default_path: Path | None = None,
     ) -> None:
-        """See OnnxEmbedder, which passes these on."""
+        """See OnnxEmbedder, which passes these on. `default_path`: what `default_onnx_path` gives
+        for the model, when the caller has it (a model process is told it by its parent)."""
         self._onnx_path = onnx_path
+        self._default_path = default_path
         self._cache_dir = cache_dir
         self._threads = max(1, threads)
         self._export_if_missing = export_if_missing
@@ -222,24 +226,29 @@ class OnnxModel:
         """The model file: as given, or as resolved by `load`."""
         return self._onnx_path
 
-    def options(self) -> dict[str, Any]:
-        """These options as JSON values, for a child process's copy (`from_options`)."""
+    def options(self, model_path: Path | None = None) -> dict[str, Any]:
+        """These options as JSON values, for a child process's copy (`from_options`); given the
+        model's files, with the default model file's path resolved."""
+        default = (self._default_path or default_onnx_path(model_path, self._cache_dir)
+                   if self._onnx_path is None and model_path is not None else None)
         return {"onnx_path": None if self._onnx_path is None else str(self._onnx_path),
                 "cache_dir": str(self._cache_dir), "threads": self._threads,
-                "export_if_missing": self._export_if_missing, "quantized": self._quantized}
+                "export_if_missing": self._export_if_missing, "quantized": self._quantized,
+                "default_path": None if default is None else str(default)}
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> "OnnxModel":
-        path, cache = options.get("onnx_path"), options["cache_dir"]
+        path, cache, default = options.get("onnx_path"), options["cache_dir"], options.get("default_path")
         return cls(None if path is None else Path(path), cache_dir=Path(cache), threads=int(options["threads"]),
-                   export_if_missing=bool(options["export_if_missing"]), quantized=bool(options["quantized"]))
+                   export_if_missing=bool(options["export_if_missing"]), quantized=bool(options["quantized"]),
+                   default_path=None if default is None else Path(default))
 
     def load(self, model_path: Path) -> None:
         offline()
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        path = self._onnx_path or default_onnx_path(model_path, self._cache_dir)
+        path = self._onnx_path or self._default_path or default_onnx_path(model_path, self._cache_dir)
         if self._quantized and self._onnx_path is None:
             int8 = quantized_path(path)
             if not int8.is_file():

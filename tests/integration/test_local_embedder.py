@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -192,6 +193,22 @@ async def test_an_isolated_embedder_runs_the_model_in_a_child_and_gives_the_same
     assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3]
     with pytest.raises(ProviderError, match="closed"):
         await isolated.embed(["after close"])
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads the model process's /proc/PID/maps")
+async def test_an_isolated_embedder_of_the_default_model_file_is_told_its_path_and_loads_no_openssl(
+        onnx_file: Path, tmp_path: Path) -> None:
+    exported = default_onnx_path(model_dir(), tmp_path)
+    exported.symlink_to(onnx_file)  # as if exported earlier into this cache
+    isolated = OnnxEmbedder(cache_dir=tmp_path, threads=1, export_if_missing=False, isolated=True)
+    try:
+        await isolated.warmup()
+        assert isolated.onnx_path == exported  # the file the model process loaded
+        maps = Path(f"/proc/{isolated.process_id}/maps").read_text()
+    finally:
+        await isolated.aclose()
+    # its name is a hash: worked out in the model process, it would load OpenSSL (~4 MiB RSS) for that alone
+    assert "libcrypto" not in maps and "libssl" not in maps
 
 
 async def test_an_isolated_embedder_whose_model_cannot_load_says_why(tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ class StagedVectors:
 
     def drop(self, labels: Sequence[int]) -> None:
         """Removed: the builder deletes them from the graph in their turn."""
-        idx = np.asarray(labels, dtype=np.int64)
+        idx = np.unique(np.asarray(labels, dtype=np.int64))  # a label given twice is removed once
         staged = self._page_of[idx] >= 0
         self.live -= int(staged.sum())
         self.taken -= int((staged & self._graphed[idx]).sum())

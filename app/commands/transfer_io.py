@@ -232,6 +232,9 @@ async def import_lines(settings: Settings, lines: Iterable[str]) -> tuple[Counts
             if importer.embedder is not None:
                 await importer.embedder.aclose()  # type: ignore[attr-defined]
         if importer.counts.memories:
-            # rows written by the import replay into the saved index (memory/index_keeper.py)
-            await IndexKeeper(stores.index, repo).reconcile({row.id for row in await repo.catalog()})
+            # rows written by the import go into the saved index (memory/index_keeper.py), saved
+            # again so that the next start loads it instead of doing that work itself
+            keeper = IndexKeeper(stores.index, repo)
+            await keeper.reconcile({row.id for row in await repo.catalog()})
+            await keeper.snapshot()
         return importer.counts, importer.footer is not None

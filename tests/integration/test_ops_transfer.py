@@ -22,6 +22,7 @@ from memory.models import FeedbackRating, Message, Scope
 from memory.ranking import SearchMode
 from memory.service import MemoryService
 from memory.vector_space import VectorSpaceMismatch
+from vector.hnsw import HnswIndex
 
 ALICE, BOB = Scope(user_id="alice"), Scope(user_id="bob", agent_id="helper")
 
@@ -101,6 +102,9 @@ async def test_export_import_round_trip_is_lossless_and_idempotent(
     target = settings_for(tmp_path / "target", bolt_server, sql_url)
     counts = await imported(target, original)
     assert (counts.memories, counts.deleted, counts.feedback, counts.skipped) == (6, 1, 2, {})
+    saved = HnswIndex(tmp_path / "target" / "index", dimension=target.embedder.dimension)
+    assert await saved.load() is not None and await saved.count() == 6  # the next start loads the import's index
+    await saved.close()
     assert await exported(target) == original  # lossless, in the same order
 
     again = await imported(target, original)

@@ -69,3 +69,11 @@ def test_a_label_given_twice_in_one_write_counts_once_with_its_last_vector() -> 
     np.testing.assert_array_equal(staged.rows([7, 8]), rows(3)[[2, 1]])
     staged.put([7, 8], rows(2, 40))
     assert staged.held == 1  # the first write's rows are all superseded, once each
+
+
+def test_a_label_removed_twice_in_one_call_is_removed_once() -> None:
+    staged = StagedVectors()
+    staged.put([1, 2], rows(2))
+    staged.drop([1, 1])
+    assert staged.live == 1 and staged.held == 1  # label 2 still reads the write
+    np.testing.assert_array_equal(staged.rows([2]), rows(2)[[1]])

@@ -420,10 +420,7 @@ class HnswIndex:
         self._mirror.put(labels, matrix[fresh])
         self._free_slots -= min(self._free_slots, len(fresh))
         for i, label in zip(fresh, labels):
-            mid = sys.intern(ids[i])  # one string object shared with the core's other id tables
-            self._id_to_label[mid] = label
-            self._label_to_id[label] = mid
-            self._changed_id(mid)
+            self._adopt(ids[i], label)
 
     def _stage_sync(self, ids: list[MemoryId], matrix: np.ndarray) -> None:
         """A write while the graph is built in the background: labels, the int8 copy and the
@@ -435,10 +432,7 @@ class HnswIndex:
             if label is None:
                 label = self._next_label
                 self._next_label += 1
-                mid = sys.intern(mid)  # one string object shared with the core's other id tables
-                self._id_to_label[mid] = label
-                self._label_to_id[label] = mid
-                self._changed_id(mid)
+                self._adopt(mid, label)
             else:
                 self._rewrites += 1
                 self._rewritten.append(mid)
@@ -446,6 +440,13 @@ class HnswIndex:
         self._mirror.put(labels, matrix)
         # unit rows, as hnswlib's cosine space keeps them
         self._staged.put(labels, matrix / np.linalg.norm(matrix, axis=1, keepdims=True))
+
+    def _adopt(self, mid: MemoryId, label: int) -> None:
+        """A new id's label, in both id tables."""
+        mid = sys.intern(mid)  # one string object shared with the core's other id tables
+        self._id_to_label[mid] = label
+        self._label_to_id[label] = mid
+        self._changed_id(mid)
 
     def _grow_for(self, adding: int) -> None:
         needed = self._index.get_current_count() + max(0, adding - self._free_slots)

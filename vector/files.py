@@ -81,9 +81,11 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_durably(path: Path, data: bytes) -> None:
+def write_durably(path: Path, data: bytes | Iterable[bytes]) -> None:
+    """`data` (or its parts, in order) in `path`, on disk when this returns."""
     with open(path, "wb") as fh:
-        fh.write(data)
+        for part in [data] if isinstance(data, bytes) else data:
+            fh.write(part)
         fh.flush()
         os.fsync(fh.fileno())
 
@@ -94,18 +96,19 @@ def write_ids(path: Path, labels: Sequence[int] | np.ndarray, id_of: IdOf) -> No
     freed heap behind it at each snapshot, held until the next trim."""
     order = np.asarray(labels, dtype=np.int64)
     starts = range(0, len(order), _IDS_SLICE)
-    with open(path, "wb") as fh:
-        fh.write(b'{"labels": [')
+
+    def parts() -> Iterable[bytes]:
+        yield b'{"labels": ['
         for start in starts:
             part = order[start : start + _IDS_SLICE].tolist()
-            fh.write((", " if start else "").encode("ascii") + ", ".join(map(str, part)).encode("ascii"))
-        fh.write(b'], "ids": [')
+            yield (", " if start else "").encode("ascii") + ", ".join(map(str, part)).encode("ascii")
+        yield b'], "ids": ['
         for start in starts:
             part = order[start : start + _IDS_SLICE].tolist()
-            fh.write((", " if start else "").encode("ascii") + json.dumps([id_of[label] for label in part])[1:-1].encode("utf-8"))
-        fh.write(b"]}")
-        fh.flush()
-        os.fsync(fh.fileno())
+            yield (", " if start else "").encode("ascii") + json.dumps([id_of[label] for label in part])[1:-1].encode("utf-8")
+        yield b"]}"
+
+    write_durably(path, parts())
 
 
 def read_ids(path: Path) -> dict[int, str]:

@@ -7,6 +7,7 @@ Memories with an expiry are also kept here: from that moment every read leaves t
 the sweep (memory/expiry.py) writes their end."""
 from __future__ import annotations
 
+import heapq
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -16,17 +17,22 @@ from memory.ports import Allow, CatalogRow, ScopeIds
 
 # above this share of all memories, a per-id predicate beats building an allowed set
 _SET_MAX_SHARE = 0.3
-_ALLOWED_KEPT = 64  # scopes whose allowed set is kept between searches (sets of small scopes only)
+ALLOWED_KEPT = 64  # scopes whose allowed set is kept between searches (sets of small scopes only)
 # an owner's id set up to this size is itself the allowed set handed out (frozen) until its next
 # write copies it back: one copy of a searched scope's ids instead of two (3 MiB at 100k memories
 # in 50 scopes), for one more copy (~0.1 ms at this size) when writes and searches alternate
 _SHARED_POOL_MAX = 8_192
+_OWNER_FIELDS = ("user_id", "agent_id", "run_id")  # what the three owner indexes (_by) are by
 FILL_PAGE = 2_000  # rows read from SQL per page when the catalog is (re)built
 
 
 def _intern(value: str | None) -> str | None:
     # many memories share owners; interning keeps 100k entries small
     return sys.intern(value) if value is not None else None
+
+
+def _size(entry: tuple[int, int, str]) -> int:
+    return entry[0]
 
 
 def admits(scope: Scope, record: MemoryRecord, include_invalidated: bool, now: datetime) -> bool:
@@ -221,7 +227,7 @@ class ScopeCatalog:
             if len(given) == 1 and not gone and 0 < len(frozen) <= _SHARED_POOL_MAX:  # 0: no such owner
                 self._by[given[0][0]][given[0][1]] = frozen  # the same ids: keep one copy (see _pool)
         if not self._expires:  # with expiries, the hour can change the set without a write
-            if len(self._allowed) >= _ALLOWED_KEPT:
+            if len(self._allowed) >= ALLOWED_KEPT:
                 self._allowed.pop(next(iter(self._allowed)))
             self._allowed[key] = frozen
         return frozen
@@ -240,6 +246,14 @@ class ScopeCatalog:
         given = [self._by[i].get(v, ()) for i, v in enumerate((scope.user_id, scope.agent_id, scope.run_id))
                  if v is not None]
         return min(map(len, given)) if given else len(self._rows)
+
+    def largest_scopes(self, count: int) -> list[Scope]:
+        """The `count` single-owner scopes (one user, agent or run) with the most memories among
+        those a search is handed an allowed set for (`allow`), largest first."""
+        limit = _SET_MAX_SHARE * max(len(self._rows), 1)
+        sized = ((len(members), i, owner) for i, pools in enumerate(self._by) for owner, members in pools.items()
+                 if len(members) <= limit)
+        return [Scope(**{_OWNER_FIELDS[i]: owner}) for _, i, owner in heapq.nlargest(count, sized, key=_size)]
 
     def owners_in(self, scope: Scope) -> dict[tuple[str, str], int]:
         """Valid memories per owner id inside `scope`: {("user" | "agent" | "run", id): count}."""

@@ -9,7 +9,10 @@ checkpoint never claims a change the index has not applied.
 Given the catalog's order of ids (one owner's together), it also has the index lay out what it
 scans in that order (VectorIndex.arrange) once started, and again whenever the index has grown
 by a quarter since: adds interleave owners, and a scope's scan at 100k memories read its rows
-from across the whole copy in ~0.58 ms of the loop's time, against ~0.2 ms from one stretch."""
+from across the whole copy in ~0.58 ms of the loop's time, against ~0.2 ms from one stretch.
+Given a `warm` step (the largest scopes' scans prepared: Searcher.prepare_scans), it runs it in
+its first round, once the index is laid out, and after each later arrangement, which forgets what
+the index kept for its scans."""
 from __future__ import annotations
 
 import asyncio
@@ -17,7 +20,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import AsyncIterator, Callable, Sequence
+from typing import AsyncIterator, Awaitable, Callable, Sequence
 
 from memory.background import cancel
 from memory.rwlock import RWLock
@@ -64,11 +67,13 @@ async def restore_missing(index: VectorIndex, repo: MemoryRepository, sql_ids: s
 
 class IndexKeeper:
     def __init__(self, index: VectorIndex, repo: MemoryRepository, save_interval_s: float = 30.0,
-                 order: Callable[[], Sequence[MemoryId]] | None = None) -> None:
+                 order: Callable[[], Sequence[MemoryId]] | None = None,
+                 warm: Callable[[], Awaitable[object]] | None = None) -> None:
         self._index = index
         self._repo = repo
         self._interval = save_interval_s
         self._order = order
+        self._warm = warm
         self._arranged_at = 0  # the index's size when it was last arranged (0: never)
         self.gate = RWLock()
         self._dirty = False
@@ -78,6 +83,12 @@ class IndexKeeper:
         self._begun = self._ended = 0
         self._round_ended = asyncio.Event()
         self._wake = asyncio.Event()
+
+    @property
+    def settling(self) -> bool:
+        """Started, and its first round (the start's snapshot, arrangement and warm step, after
+        any graph the index builds in the background) not over yet."""
+        return self._task is not None and not self._task.done() and self._ended == 0
 
     def mark_dirty(self) -> None:
         self._dirty = True
@@ -189,9 +200,15 @@ class IndexKeeper:
                 except Exception:  # keep snapshotting later; SQL stays the truth meanwhile
                     log.exception("vector index snapshot failed")
             try:
-                await self.arrange_if_due()
+                arranged = await self.arrange_if_due()
             except Exception:  # only a layout: searches answer the same without it
                 log.exception("arranging the vector index failed")
+                arranged = False
+            if self._warm is not None and (arranged or self._begun == 1):
+                try:
+                    await self._warm()
+                except Exception:  # only a head start: searches prepare what they need anyway
+                    log.exception("preparing the largest scopes' searches failed")
             self._ended += 1
             self._round_ended.set()  # wakes those waiting for this round; the next waits anew
             self._round_ended = asyncio.Event()

@@ -91,6 +91,20 @@ class Searcher:
         finally:
             self._searching -= 1
 
+    async def prepare_scans(self, count: int) -> int:
+        """Have the index prepare now what a search of each of the `count` largest scopes needs
+        before its query (`VectorIndex.prepare`: the labels of the scope's ids, which it keeps),
+        so that their first searches after a start or an arrangement do not pay for it (~1 ms
+        for 2,000 memories, in ~17% of one client's searches over 50 scopes at 100k); how many
+        were prepared. One scope at a time, with a turn of the loop between."""
+        prepared = 0
+        for scope in self._catalog.largest_scopes(count):
+            allow = self._catalog.allow(scope, False)
+            if allow is not None and await self._index.prepare(allow) is not None:
+                prepared += 1
+            await asyncio.sleep(0)
+        return prepared
+
     async def _hits(self, req: SearchRequest) -> list[SearchHit]:
         terms = query_terms(req.query)
         hybrid = req.mode is SearchMode.HYBRID

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from memory.background import cancel
 from memory.batch import CheckedEdit, MaySee, MemoryEdit, check_deletes, check_edits
-from memory.catalog import ScopeCatalog
+from memory.catalog import ALLOWED_KEPT, ScopeCatalog
 from memory.categories import Category, CategoryClassifier, check_labels
 from memory.committer import Committer, DeliveryPlanner
 from memory.entities import EntityResolver
@@ -101,7 +101,8 @@ class MemoryService:
         self.project = ProjectSettingsCache(project, options.project_settings_ttl_s) if project is not None else None
         self._classifier = CategoryClassifier(embedder, threshold=options.category_threshold,
                                               max_per_memory=options.max_categories)
-        self.keeper = IndexKeeper(index, repo, index_save_interval_s, order=self._catalog.ids_by_owner)
+        self.keeper = IndexKeeper(index, repo, index_save_interval_s, order=self._catalog.ids_by_owner,
+                                  warm=self._prepare_scans)
         views = MemoryViews(self._catalog, self._text)  # the committer and the follower keep both in step
         self.follower = SqlFollower(repo, index, views, self.keeper.gate, options.sync_interval_s,
                                     on_change=self.keeper.mark_dirty)
@@ -177,6 +178,11 @@ class MemoryService:
         self.sweep.start()
         if self._text is not None:  # searches read SQL's indexes until it is built
             self._text_fill = asyncio.create_task(self._fill_text(), name="text-index-fill")
+
+    async def _prepare_scans(self) -> None:
+        # as many scopes as the catalog keeps allowed sets for (the index keeps their labels)
+        prepared = await self.searcher.prepare_scans(ALLOWED_KEPT)
+        log.debug("prepared the searches of the %d largest scopes", prepared)
 
     async def _fill_text(self) -> None:
         assert self._text is not None

@@ -26,11 +26,13 @@ an order the caller gives (one owner's memories together), after which that scan
 stretch (~0.19 ms in-process). Gathers use `np.take`, which copies rows ~2x faster than
 indexing with an index array.
 
-Only `put`, `put_rows`, `forget`, `copy` and `arrange` write, and they run under the index's
-exclusive lock; `scores`, `gather`, `rows_of` and `in_slot_order` run under the shared lock and
-only read."""
+Only `put`, `put_rows`, `forget`, `copy`, `arrange` and `adopt` write, and they run under the
+index's exclusive lock; `scores`, `gather`, `rows_of`, `in_slot_order` and `arranged` run under
+the shared lock and only read. So the index makes an arrangement while searches go on and only
+swaps it in exclusively (at 100k rows: ~0.2 s of searches held up otherwise)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -48,8 +50,10 @@ class VectorMirror:
         self._slot_of = np.full(max(1, capacity), -1, dtype=np.int32)  # label -> slot, -1: none
         self._free: list[int] = []
         self._used = 0  # slots handed out so far (the free list holds the released ones)
+        self._writes = 0  # counts changes to rows and slots: an arrangement made before one is stale
 
     def put(self, labels: Sequence[int], matrix: np.ndarray) -> None:
+        self._writes += 1
         slots = self._slots_for(labels)
         unit = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
         scale = np.abs(unit).max(axis=1) / _LEVELS  # > 0: the index only takes non-zero vectors
@@ -58,6 +62,7 @@ class VectorMirror:
 
     def put_rows(self, labels: Sequence[int], rows: np.ndarray, scale: np.ndarray) -> None:
         """Take rows as `rows_of` gave them (a saved copy): no quantising again."""
+        self._writes += 1
         slots = self._slots_for(labels)
         self._rows[slots] = rows
         self._scale[slots] = scale
@@ -81,6 +86,7 @@ class VectorMirror:
             self.put(missing, np.asarray(fetch(missing), dtype=np.float32))
 
     def forget(self, label: int) -> None:
+        self._writes += 1
         if label < len(self._slot_of) and (slot := int(self._slot_of[label])) >= 0:
             self._slot_of[label] = -1
             self._free.append(slot)
@@ -121,7 +127,12 @@ class VectorMirror:
     def arrange(self, labels: np.ndarray) -> None:
         """Lay the rows out again: these labels' rows first, in this order, then every other
         mirrored row. Labels not mirrored, or listed twice, are passed over. Scores do not
-        change; the rows are copied into a new array (the old one is freed once copied)."""
+        change."""
+        self.adopt(self.arranged(labels))
+
+    def arranged(self, labels: np.ndarray) -> Arrangement:
+        """`arrange`'s new layout, made beside the current one, which it leaves as it is (only
+        reads: ~0.2 s at 100k rows, most of it the first touches of the new copy's pages)."""
         labels = np.asarray(labels, dtype=np.int64)
         labels = labels[labels >= 0]
         labels = labels[self._slots(labels) >= 0]
@@ -136,10 +147,20 @@ class VectorMirror:
         scale = np.zeros(self._scale.shape, dtype=self._scale.dtype)
         np.take(self._rows, old, axis=0, out=rows[: len(order)])  # no temporary of 37 MB at 100k
         np.take(self._scale, old, out=scale[: len(order)])
+        return Arrangement(self, self._writes, order, rows, scale)
+
+    def adopt(self, arrangement: Arrangement) -> bool:
+        """Take a layout `arranged` made, unless it was made by another mirror or rows were
+        written since (False: it would lose them); the old copy is freed then."""
+        if arrangement.mirror is not self or arrangement.writes != self._writes:
+            return False
+        order = arrangement.order
         self._slot_of[order] = np.arange(len(order), dtype=np.int32)
-        self._rows, self._scale = rows, scale
+        self._rows, self._scale = arrangement.rows, arrangement.scale
         self._used = len(order)
         self._free = []
+        self._writes += 1
+        return True
 
     def _slots(self, labels: Sequence[int] | np.ndarray) -> np.ndarray:
         """Each label's slot (a new int64 array), -1 for a label not mirrored yet (one past the
@@ -198,6 +219,17 @@ class VectorMirror:
         scale = np.zeros(size, dtype=np.float32)
         scale[: len(self._scale)] = self._scale
         self._rows, self._scale = rows, scale
+
+
+@dataclass(frozen=True, slots=True)
+class Arrangement:
+    """A new layout of a mirror's rows (VectorMirror.arranged), made after its `writes`-th write."""
+
+    mirror: VectorMirror
+    writes: int
+    order: np.ndarray  # labels, in their new slots' order
+    rows: np.ndarray
+    scale: np.ndarray
 
 
 class Gathered:

@@ -179,6 +179,9 @@ class HealthMonitor:
         detail = f"{await index.count()} vectors"
         if (building := index.building()) is not None:
             detail += f"; graph building in the background ({building[0]} of {building[1]}; searches scan exactly)"
+        service = self._runtime.service
+        if service is not None and service.keeper.settling:
+            detail += "; settling after the start (saved, laid out, largest scopes prepared)"
         return detail
 
     async def _embed(self) -> None:

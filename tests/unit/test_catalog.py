@@ -176,3 +176,19 @@ def test_ids_by_owner_lists_each_owner_together_and_a_users_owners_side_by_side(
     owners["m200"] = ("", "a9", "")
     keys = [owners[id] for id in listed]
     assert keys == sorted(keys)  # one run of ids per owner, a user's owners next to each other
+
+
+def test_the_largest_scopes_are_the_single_owners_with_most_memories_that_get_a_set() -> None:
+    c = ScopeCatalog()
+    sizes = {"ann": 9, "bob": 5, "cy": 2}  # ann holds 36% of all: searched with a predicate, not a set
+    i = 0
+    for user, n in sizes.items():
+        for _ in range(n):
+            c.put(f"m{i}", Scope(user, "helper" if i % 2 else None, "r1" if i < 4 else None), valid=True)
+            i += 1
+    c.put("m99", Scope(agent_id="solo"), valid=True)
+    assert not isinstance(c.allow(Scope("ann"), False), frozenset)
+    # bob 5, helper 8 but 32% (over the share too), r1 4, cy 2, solo 1; largest first, as many as asked
+    assert c.largest_scopes(3) == [Scope("bob"), Scope(run_id="r1"), Scope("cy")]
+    assert c.largest_scopes(10)[-1] == Scope(agent_id="solo") and len(c.largest_scopes(10)) == 4
+    assert all(isinstance(c.allow(scope, False), frozenset) for scope in c.largest_scopes(10))

@@ -5,6 +5,7 @@ import gc
 import json
 import os
 import random
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -594,6 +595,43 @@ async def test_arranging_a_loaded_snapshot_by_owner_changes_no_answer(tmp_path: 
     assert np.array_equal(np.diff(loaded._mirror._slot_of[loaded._labels_of(owners[0])]), np.ones(999))
     assert [m for m, _ in await loaded.nearest(queries[0], k=10, allow=owners[0])] == exact_top(
         vecs, set(owners[0]), queries[0], 10)
+
+
+async def test_searches_go_on_while_an_arrangement_is_made_and_a_write_meanwhile_is_kept(
+    rng, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vecs = unit(rng, 2001)
+    index = HnswIndex(None, dimension=DIM, initial_capacity=8)
+    await index.upsert([(f"m{i}", v) for i, v in enumerate(vecs[:2000])])
+    owners = [ScopeIds((f"m{i}" for i in range(owner, 2000, 2)), f"user{owner}") for owner in range(2)]
+    order = [m for owner in owners for m in sorted(owner)]
+    making, go = threading.Event(), threading.Event()
+    arranged = index._mirror.arranged
+
+    def held(labels: np.ndarray):  # the layout is being made (in the index's thread) until told
+        making.set()
+        assert go.wait(10)
+        return arranged(labels)
+
+    monkeypatch.setattr(index._mirror, "arranged", held)
+    arranging = asyncio.create_task(index.arrange(order))
+    assert await asyncio.to_thread(making.wait, 10)
+    # a search meanwhile answers at once (before, the arrangement held the exclusive lock)
+    hits = await asyncio.wait_for(index.nearest(vecs[4], k=3, allow=owners[0]), 5)
+    assert hits[0][0] == "m4"
+    # a write meanwhile waits for the lock the arrangement is made under, then goes first
+    writing = asyncio.create_task(index.upsert([("m2000", vecs[2000])]))
+    await asyncio.sleep(0.05)
+    go.set()
+    await asyncio.wait_for(asyncio.gather(arranging, writing), 10)
+    # the layout made before the write was not taken as it was: made again, with the write kept
+    near = {f"m{i}" for i in range(1, 2000, 2)} | {"m2000"}
+    best, score = (await index.nearest(vecs[2000], k=1, allow=near, exact=False))[0]  # from the int8 copy
+    assert best == "m2000" and score > 0.99
+    slots = index._mirror._slot_of[[index._id_to_label[m] for m in sorted(owners[1])]]
+    assert sorted(slots.tolist()) == list(range(1000, 2000))
+    assert [m for m, _ in await index.nearest(vecs[7], k=5, allow=owners[1])] == exact_top(
+        vecs, set(owners[1]), vecs[7], 5)
 
 
 async def test_a_loaded_snapshot_brings_its_int8_copy_and_scans_it_without_hnswlib(tmp_path: Path, rng) -> None:

@@ -126,6 +126,65 @@ async def test_settled_after_a_build_that_ends_while_the_keeper_rests_waits_for_
     await asyncio.wait_for(keeper.settled(), 1)  # stopped: no round to wait for
 
 
+async def test_the_warm_step_runs_in_the_first_round_and_after_each_arrangement_only(
+    repo: InMemoryRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index_keeper, "ARRANGE_MIN", 8)
+    index = BruteForceIndex()
+    seen: list[list[str] | None] = []
+
+    async def warm() -> None:  # what the index was last laid out by when the step ran
+        seen.append(index.arranged)
+
+    keeper = IndexKeeper(index, repo, save_interval_s=3600, order=lambda: sorted(index._vectors), warm=warm)
+    assert not keeper.settling  # not started
+    await grow(index, 4)
+    keeper.start()
+    assert keeper.settling
+    try:
+        await asyncio.wait_for(keeper.settled(), 10)  # the first round: too small to arrange, warmed
+        assert seen == [None] and not keeper.settling
+        await asyncio.wait_for(keeper.settled(), 10)  # a round with nothing to arrange: no warm step
+        assert seen == [None]
+        await grow(index, 8)
+        await asyncio.wait_for(keeper.settled(), 10)  # arranged, then warmed
+        assert seen == [None, [f"m{i}" for i in sorted(range(8), key=str)]]
+    finally:
+        await keeper.stop()
+
+
+async def test_after_the_start_the_largest_scopes_first_searches_look_up_no_labels(
+    repo: InMemoryRepository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embedder = HashingEmbedder(32)
+    index = HnswIndex(tmp_path / "vectors", dimension=32, initial_capacity=16)
+    svc = MemoryService(repo, index, embedder)
+    await svc.start()
+    sizes = {"alice": 35, "bob": 30, "cy": 20, "dan": 20, "eve": 20}  # each under 30% of all: searched by set
+    for user, n in sizes.items():
+        await svc.add([Message(role="user", content=f"{user} note {i}") for i in range(n)], Scope(user), infer=False)
+    await svc.stop()
+    # started again on what it saved: nothing is known yet of any scope's scan
+    index = HnswIndex(tmp_path / "vectors", dimension=32, initial_capacity=16)
+    svc = MemoryService(repo, index, embedder)
+    looked_up: list[int] = []
+    lookup = index._labels_of_ids
+    monkeypatch.setattr(index, "_labels_of_ids", lambda ids: looked_up.append(len(ids)) or lookup(ids))
+    await svc.start()
+    try:
+        await asyncio.wait_for(svc.keeper.settled(), 10)
+        assert sorted(looked_up) == [20, 20, 20, 30, 35]  # each scope, prepared in the start's round
+        looked_up.clear()
+        for user in sizes:
+            hits = (await svc.search("note 3", Scope(user), limit=3)).hits
+            assert hits and all(hit.record.scope.user_id == user for hit in hits)
+        assert looked_up == []
+        await svc.search("note 3", Scope("alice", "helper"), limit=3)  # a scope not prepared: looked up then
+        assert looked_up == [0]
+    finally:
+        await svc.stop()
+
+
 async def _sql_ids(repo: InMemoryRepository) -> set[str]:
     return {row.id for row in await repo.catalog()}
 

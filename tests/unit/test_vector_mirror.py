@@ -138,6 +138,33 @@ def test_arranged_rows_lie_in_the_order_given_and_score_as_before() -> None:
     assert np.allclose(mirror.scores([1300, 1301, 1302], q, never), raw[[0, 1, 2]] @ q, atol=3e-3)
 
 
+def test_an_arrangement_changes_nothing_until_adopted_and_is_refused_once_rows_were_written() -> None:
+    rng = np.random.default_rng(5)
+    raw = unit(rng.standard_normal((600, DIM)))
+    q = raw[9]
+    order = np.arange(600)[::-1]
+    for write in ("put", "forget", None):
+        mirror = VectorMirror(DIM, capacity=4)
+        mirror.put(list(range(600)), raw)
+        made = mirror.arranged(order)
+        # made beside the copy searches read: slots and scores as they were
+        assert np.array_equal(mirror._slot_of[:600], np.arange(600))
+        if write == "put":
+            mirror.put([600], raw[:1])
+        elif write == "forget":
+            mirror.forget(5)
+        live = [label for label in range(601 if write == "put" else 600) if not (write == "forget" and label == 5)]
+        before = mirror.scores(live, q, never)
+        assert mirror.adopt(made) is (write is None)  # a stale layout would lose the write
+        assert np.allclose(mirror.scores(live, q, never), before, rtol=0, atol=1e-6)
+        if write is None:
+            assert np.array_equal(mirror.in_slot_order(np.arange(600)), order)
+            assert not mirror.adopt(made)  # taken once: the mirror has moved on
+    other = VectorMirror(DIM, capacity=4)
+    other.put(list(range(600)), raw)
+    assert not other.adopt(VectorMirror(DIM).arranged(order))  # another mirror's layout
+
+
 def test_labels_in_slot_order_put_those_not_mirrored_last() -> None:
     mirror = VectorMirror(DIM, capacity=4)
     mirror.put([5, 2, 9], unit(np.random.default_rng(2).standard_normal((3, DIM))))

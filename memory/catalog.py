@@ -247,10 +247,10 @@ class ScopeCatalog:
                  if v is not None]
         return min(map(len, given)) if given else len(self._rows)
 
-    def largest_scopes(self, count: int) -> list[Scope]:
-        """The `count` single-owner scopes (one user, agent or run) with the most memories among
-        those a search is handed an allowed set for (`allow`), largest first."""
-        limit = _SET_MAX_SHARE * max(len(self._rows), 1)
+    def largest_scopes(self, count: int, most: int) -> list[Scope]:
+        """The `count` single-owner scopes (one user, agent or run) with the most memories, up to
+        `most`, among those a search is handed an allowed set for (`allow`), largest first."""
+        limit = min(_SET_MAX_SHARE * max(len(self._rows), 1), most)
         sized = ((len(members), i, owner) for i, pools in enumerate(self._by) for owner, members in pools.items()
                  if len(members) <= limit)
         return [Scope(**{_OWNER_FIELDS[i]: owner}) for _, i, owner in heapq.nlargest(count, sized, key=_size)]

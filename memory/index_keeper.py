@@ -81,6 +81,7 @@ class IndexKeeper:
         # rounds of the loop's work (snapshot if dirty, arrange if due) begun and ended, and a
         # request for the next round to begin without waiting out the interval
         self._begun = self._ended = 0
+        self._first_round = 1  # the number of the round a start begins with
         self._round_ended = asyncio.Event()
         self._wake = asyncio.Event()
 
@@ -88,7 +89,7 @@ class IndexKeeper:
     def settling(self) -> bool:
         """Started, and its first round (the start's snapshot, arrangement and warm step, after
         any graph the index builds in the background) not over yet."""
-        return self._task is not None and not self._task.done() and self._ended == 0
+        return self._task is not None and not self._task.done() and self._ended < self._first_round
 
     def mark_dirty(self) -> None:
         self._dirty = True
@@ -188,6 +189,7 @@ class IndexKeeper:
                 ended.cancel()
 
     def start(self) -> None:
+        self._first_round = self._begun + 1
         self._task = asyncio.create_task(self._run(), name="index-snapshots")
 
     async def _run(self) -> None:

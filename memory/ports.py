@@ -147,6 +147,11 @@ class VectorIndex(Protocol):
         `prepare(allow)` returned for this search."""
         ...
 
+    @property
+    def scan_max(self) -> int:
+        """The largest allowed set that `prepare` prepares anything for (0: none)."""
+        ...
+
     async def prepare(self, allow: Allow) -> object:
         """A search over `allow` comes next, its query still being embedded: the index may do
         now whatever part of that `nearest` needs no query, and hands it back for the search to

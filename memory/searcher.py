@@ -98,7 +98,7 @@ class Searcher:
         for 2,000 memories, in ~17% of one client's searches over 50 scopes at 100k); how many
         were prepared. One scope at a time, with a turn of the loop between."""
         prepared = 0
-        for scope in self._catalog.largest_scopes(count):
+        for scope in self._catalog.largest_scopes(count, self._index.scan_max):
             allow = self._catalog.allow(scope, False)
             if allow is not None and await self._index.prepare(allow) is not None:
                 prepared += 1

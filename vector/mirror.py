@@ -26,19 +26,24 @@ an order the caller gives (one owner's memories together), after which that scan
 stretch (~0.19 ms in-process). Gathers use `np.take`, which copies rows ~2x faster than
 indexing with an index array.
 
-Only `put`, `put_rows`, `forget`, `copy`, `arrange` and `adopt` write, and they run under the
-index's exclusive lock; `scores`, `gather`, `rows_of`, `in_slot_order` and `arranged` run under
-the shared lock and only read. So the index makes an arrangement while searches go on and only
-swaps it in exclusively (at 100k rows: ~0.2 s of searches held up otherwise)."""
+Only `put`, `put_rows`, `forget`, `copy`, `arrange`, `arranging` and `adopt` write, and they run
+under the index's exclusive lock; `scores`, `gather`, `rows_of` and `in_slot_order` run under the
+shared lock and only read. `lay_out` runs under no lock: the rows written while it reads are noted
+in the arrangement begun before it, and `adopt` copies them again. So the index lays its copy out
+while searches and writes go on and only swaps it in exclusively (at 100k rows: ~0.2 s of
+searches and writes held up otherwise)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 Fetch = Callable[[list[int]], np.ndarray]
 _LEVELS = 127.0
+# rows written between an arrangement and its adoption that are copied over; past this many it
+# is made again instead
+_CATCH_UP_MAX = 20_000
 _BLOCK = 512  # rows widened to float32 at once (768 KB: within a core's cache)
 
 
@@ -50,10 +55,10 @@ class VectorMirror:
         self._slot_of = np.full(max(1, capacity), -1, dtype=np.int32)  # label -> slot, -1: none
         self._free: list[int] = []
         self._used = 0  # slots handed out so far (the free list holds the released ones)
-        self._writes = 0  # counts changes to rows and slots: an arrangement made before one is stale
+        self._making: Arrangement | None = None  # the arrangement made last, until adopted
 
     def put(self, labels: Sequence[int], matrix: np.ndarray) -> None:
-        self._writes += 1
+        self._written(labels)
         slots = self._slots_for(labels)
         unit = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
         scale = np.abs(unit).max(axis=1) / _LEVELS  # > 0: the index only takes non-zero vectors
@@ -62,7 +67,7 @@ class VectorMirror:
 
     def put_rows(self, labels: Sequence[int], rows: np.ndarray, scale: np.ndarray) -> None:
         """Take rows as `rows_of` gave them (a saved copy): no quantising again."""
-        self._writes += 1
+        self._written(labels)
         slots = self._slots_for(labels)
         self._rows[slots] = rows
         self._scale[slots] = scale
@@ -86,7 +91,7 @@ class VectorMirror:
             self.put(missing, np.asarray(fetch(missing), dtype=np.float32))
 
     def forget(self, label: int) -> None:
-        self._writes += 1
+        self._written((label,))
         if label < len(self._slot_of) and (slot := int(self._slot_of[label])) >= 0:
             self._slot_of[label] = -1
             self._free.append(slot)
@@ -128,39 +133,70 @@ class VectorMirror:
         """Lay the rows out again: these labels' rows first, in this order, then every other
         mirrored row. Labels not mirrored, or listed twice, are passed over. Scores do not
         change."""
-        self.adopt(self.arranged(labels))
+        self.adopt(self.lay_out(self.arranging(), labels))
 
-    def arranged(self, labels: np.ndarray) -> Arrangement:
-        """`arrange`'s new layout, made beside the current one, which it leaves as it is (only
-        reads: ~0.2 s at 100k rows, most of it the first touches of the new copy's pages)."""
+    def arranging(self) -> Arrangement:
+        """Begin an arrangement: from now on the rows written are noted in it (and an earlier
+        one not adopted yet is dropped)."""
+        self._making = Arrangement()
+        return self._making
+
+    def lay_out(self, arrangement: Arrangement, labels: np.ndarray) -> Arrangement:
+        """Make `arrange`'s new layout, beside the current one, which it leaves as it is (~0.2 s
+        at 100k rows, most of it the first touches of the new copy's pages). It only reads, and
+        needs no lock: a row written meanwhile may be copied half old, or not at all, but it is
+        noted in `arrangement`, and `adopt` copies it again."""
+        slot_of, source, source_scale = self._slot_of, self._rows, self._scale  # a write may replace them
         labels = np.asarray(labels, dtype=np.int64)
-        labels = labels[labels >= 0]
-        labels = labels[self._slots(labels) >= 0]
+        labels = labels[(labels >= 0) & (labels < len(slot_of))]
+        labels = labels[slot_of[labels] >= 0]
         _, first = np.unique(labels, return_index=True)
         listed = labels[np.sort(first)]
-        unlisted = np.ones(len(self._slot_of), dtype=bool)
+        unlisted = np.ones(len(slot_of), dtype=bool)
         unlisted[listed] = False
-        order = np.concatenate([listed, np.flatnonzero(unlisted & (self._slot_of >= 0))])
-        old = self._slot_of[order].astype(np.int64)
+        order = np.concatenate([listed, np.flatnonzero(unlisted & (slot_of >= 0))])
+        old = slot_of[order].astype(np.int64)
         # np.zeros, not zeros_like: calloc'd, so the slots past the rows copied take no memory
-        rows = np.zeros(self._rows.shape, dtype=self._rows.dtype)
-        scale = np.zeros(self._scale.shape, dtype=self._scale.dtype)
-        np.take(self._rows, old, axis=0, out=rows[: len(order)])  # no temporary of 37 MB at 100k
-        np.take(self._scale, old, out=scale[: len(order)])
-        return Arrangement(self, self._writes, order, rows, scale)
+        rows = np.zeros(source.shape, dtype=source.dtype)
+        scale = np.zeros(source_scale.shape, dtype=source_scale.dtype)
+        # clip: a slot written meanwhile may lie past the copy read (its row is copied again)
+        np.take(source, old, axis=0, out=rows[: len(order)], mode="clip")  # no 37 MB temporary at 100k
+        np.take(source_scale, old, out=scale[: len(order)], mode="clip")
+        arrangement.order, arrangement.rows, arrangement.scale = order, rows, scale
+        return arrangement
 
     def adopt(self, arrangement: Arrangement) -> bool:
-        """Take a layout `arranged` made, unless it was made by another mirror or rows were
-        written since (False: it would lose them); the old copy is freed then."""
-        if arrangement.mirror is not self or arrangement.writes != self._writes:
+        """Take the layout `lay_out` made, with the rows written since `arranging` (copied over: O(those
+        rows)); the old copy is freed then. False when it is not the latest this mirror made, or
+        more rows were written since than it keeps track of (the mirror is left as it was)."""
+        if arrangement is not self._making or arrangement.written is None or arrangement.rows is None:
             return False
+        self._making = None
+        written = np.fromiter(arrangement.written, dtype=np.int64, count=len(arrangement.written))
+        slots = self._slots(written)
+        live = written[slots >= 0]
+        rows, scale = np.take(self._rows, slots[slots >= 0], axis=0), np.take(self._scale, slots[slots >= 0])
+        if len(written):
+            inside = written[written < len(self._slot_of)]
+            self._slot_of[inside] = -1  # slots of the old copy; those listed get new ones below
         order = arrangement.order
         self._slot_of[order] = np.arange(len(order), dtype=np.int32)
-        self._rows, self._scale = arrangement.rows, arrangement.scale
+        self._rows, self._scale = arrangement.rows, arrangement.scale  # type: ignore[assignment]
         self._used = len(order)
         self._free = []
-        self._writes += 1
+        for label in written[slots < 0].tolist():  # gone since: listed in the layout, given a slot above
+            self.forget(label)
+        if len(live):  # rewritten, or new since: from their rows in the old copy
+            self.put_rows(live.tolist(), rows, scale)
         return True
+
+    def _written(self, labels: Sequence[int]) -> None:
+        """Note labels whose rows change while an arrangement waits to be adopted."""
+        making = self._making
+        if making is not None and making.written is not None:
+            making.written.update(labels)
+            if len(making.written) > _CATCH_UP_MAX:
+                making.written = None  # adopting it would cost what arranging again does
 
     def _slots(self, labels: Sequence[int] | np.ndarray) -> np.ndarray:
         """Each label's slot (a new int64 array), -1 for a label not mirrored yet (one past the
@@ -221,15 +257,15 @@ class VectorMirror:
         self._rows, self._scale = rows, scale
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(eq=False, slots=True)
 class Arrangement:
-    """A new layout of a mirror's rows (VectorMirror.arranged), made after its `writes`-th write."""
+    """A new layout of a mirror's rows (VectorMirror.lay_out), and the labels written since it
+    was begun (None: too many to catch up with)."""
 
-    mirror: VectorMirror
-    writes: int
-    order: np.ndarray  # labels, in their new slots' order
-    rows: np.ndarray
-    scale: np.ndarray
+    order: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # labels, in their new slots' order
+    rows: np.ndarray | None = None
+    scale: np.ndarray | None = None
+    written: set[int] | None = field(default_factory=set)
 
 
 class Gathered:

@@ -21,6 +21,10 @@ class BruteForceIndex:
     def dimension(self) -> int:
         return self._dim
 
+    @property
+    def scan_max(self) -> int:
+        return 0  # prepare() prepares nothing
+
     async def upsert(self, items: Sequence[tuple[MemoryId, Vector]]) -> None:
         for id, vec in items:
             self._vectors[id] = np.asarray(vec, dtype=np.float32)

@@ -189,6 +189,8 @@ def test_the_largest_scopes_are_the_single_owners_with_most_memories_that_get_a_
     c.put("m99", Scope(agent_id="solo"), valid=True)
     assert not isinstance(c.allow(Scope("ann"), False), frozenset)
     # bob 5, helper 8 but 32% (over the share too), r1 4, cy 2, solo 1; largest first, as many as asked
-    assert c.largest_scopes(3) == [Scope("bob"), Scope(run_id="r1"), Scope("cy")]
-    assert c.largest_scopes(10)[-1] == Scope(agent_id="solo") and len(c.largest_scopes(10)) == 4
-    assert all(isinstance(c.allow(scope, False), frozenset) for scope in c.largest_scopes(10))
+    assert c.largest_scopes(3, most=100) == [Scope("bob"), Scope(run_id="r1"), Scope("cy")]
+    assert c.largest_scopes(10, most=100)[-1] == Scope(agent_id="solo") and len(c.largest_scopes(10, most=100)) == 4
+    assert all(isinstance(c.allow(scope, False), frozenset) for scope in c.largest_scopes(10, most=100))
+    # no bigger than the index scans (VectorIndex.scan_max)
+    assert c.largest_scopes(3, most=4) == [Scope(run_id="r1"), Scope("cy"), Scope(agent_id="solo")]

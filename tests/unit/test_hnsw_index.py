@@ -597,41 +597,45 @@ async def test_arranging_a_loaded_snapshot_by_owner_changes_no_answer(tmp_path: 
         vecs, set(owners[0]), queries[0], 10)
 
 
-async def test_searches_go_on_while_an_arrangement_is_made_and_a_write_meanwhile_is_kept(
+async def test_searches_and_writes_go_on_while_an_arrangement_is_laid_out_and_the_writes_are_kept(
     rng, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    vecs = unit(rng, 2001)
+    vecs = unit(rng, 2002)
     index = HnswIndex(None, dimension=DIM, initial_capacity=8)
     await index.upsert([(f"m{i}", v) for i, v in enumerate(vecs[:2000])])
     owners = [ScopeIds((f"m{i}" for i in range(owner, 2000, 2)), f"user{owner}") for owner in range(2)]
     order = [m for owner in owners for m in sorted(owner)]
     making, go = threading.Event(), threading.Event()
-    arranged = index._mirror.arranged
+    lay_out = index._mirror.lay_out
 
-    def held(labels: np.ndarray):  # the layout is being made (in the index's thread) until told
+    def held(*args):  # laid out (in the index's thread), then held there until told
+        made = lay_out(*args)
         making.set()
         assert go.wait(10)
-        return arranged(labels)
+        return made
 
-    monkeypatch.setattr(index._mirror, "arranged", held)
+    monkeypatch.setattr(index._mirror, "lay_out", held)
     arranging = asyncio.create_task(index.arrange(order))
     assert await asyncio.to_thread(making.wait, 10)
-    # a search meanwhile answers at once (before, the arrangement held the exclusive lock)
+    # a search and writes meanwhile answer at once (before, the arrangement held the write lock)
     hits = await asyncio.wait_for(index.nearest(vecs[4], k=3, allow=owners[0]), 5)
     assert hits[0][0] == "m4"
-    # a write meanwhile waits for the lock the arrangement is made under, then goes first
-    writing = asyncio.create_task(index.upsert([("m2000", vecs[2000])]))
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(index.upsert([("m2000", vecs[2000]), ("m3", vecs[2001])]), 5)
+    await asyncio.wait_for(index.remove(["m5"]), 5)
     go.set()
-    await asyncio.wait_for(asyncio.gather(arranging, writing), 10)
-    # the layout made before the write was not taken as it was: made again, with the write kept
+    await asyncio.wait_for(arranging, 10)
+    # laid out from the copy before those writes, and taken with them
     near = {f"m{i}" for i in range(1, 2000, 2)} | {"m2000"}
     best, score = (await index.nearest(vecs[2000], k=1, allow=near, exact=False))[0]  # from the int8 copy
     assert best == "m2000" and score > 0.99
-    slots = index._mirror._slot_of[[index._id_to_label[m] for m in sorted(owners[1])]]
-    assert sorted(slots.tolist()) == list(range(1000, 2000))
-    assert [m for m, _ in await index.nearest(vecs[7], k=5, allow=owners[1])] == exact_top(
-        vecs, set(owners[1]), vecs[7], 5)
+    best, score = (await index.nearest(vecs[2001], k=1, allow=owners[1], exact=False))[0]
+    assert best == "m3" and score > 0.99  # its new vector
+    assert "m5" not in {m for m, _ in await index.nearest(vecs[5], k=5, allow=owners[1], exact=False)}
+    slots = index._mirror._slot_of[[index._id_to_label[m] for m in sorted(owners[0])]]
+    assert sorted(slots.tolist()) == list(range(1000))
+    rest = sorted(owners[1] - {"m5"})
+    assert [m for m, _ in await index.nearest(vecs[7], k=5, allow=set(rest))] == exact_top(
+        np.concatenate([vecs[:3], vecs[2001:2002], vecs[4:2000]]), set(rest), vecs[7], 5)
 
 
 async def test_a_loaded_snapshot_brings_its_int8_copy_and_scans_it_without_hnswlib(tmp_path: Path, rng) -> None:

@@ -149,6 +149,11 @@ async def test_the_warm_step_runs_in_the_first_round_and_after_each_arrangement_
         await grow(index, 8)
         await asyncio.wait_for(keeper.settled(), 10)  # arranged, then warmed
         assert seen == [None, [f"m{i}" for i in sorted(range(8), key=str)]]
+        await keeper.stop()
+        keeper.start()  # started again: settling until its new first round is over
+        assert keeper.settling
+        await asyncio.wait_for(keeper.settled(), 10)
+        assert not keeper.settling and len(seen) == 3
     finally:
         await keeper.stop()
 

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from vector import mirror as mirror_module
 from vector.hnsw import HnswIndex
 from vector.mirror import VectorMirror
 
@@ -138,31 +139,52 @@ def test_arranged_rows_lie_in_the_order_given_and_score_as_before() -> None:
     assert np.allclose(mirror.scores([1300, 1301, 1302], q, never), raw[[0, 1, 2]] @ q, atol=3e-3)
 
 
-def test_an_arrangement_changes_nothing_until_adopted_and_is_refused_once_rows_were_written() -> None:
+def test_an_arrangement_changes_nothing_until_adopted_and_takes_the_rows_written_meanwhile() -> None:
     rng = np.random.default_rng(5)
-    raw = unit(rng.standard_normal((600, DIM)))
+    raw = unit(rng.standard_normal((604, DIM)))
     q = raw[9]
     order = np.arange(600)[::-1]
-    for write in ("put", "forget", None):
-        mirror = VectorMirror(DIM, capacity=4)
-        mirror.put(list(range(600)), raw)
-        made = mirror.arranged(order)
-        # made beside the copy searches read: slots and scores as they were
-        assert np.array_equal(mirror._slot_of[:600], np.arange(600))
-        if write == "put":
-            mirror.put([600], raw[:1])
-        elif write == "forget":
-            mirror.forget(5)
-        live = [label for label in range(601 if write == "put" else 600) if not (write == "forget" and label == 5)]
-        before = mirror.scores(live, q, never)
-        assert mirror.adopt(made) is (write is None)  # a stale layout would lose the write
-        assert np.allclose(mirror.scores(live, q, never), before, rtol=0, atol=1e-6)
-        if write is None:
-            assert np.array_equal(mirror.in_slot_order(np.arange(600)), order)
-            assert not mirror.adopt(made)  # taken once: the mirror has moved on
-    other = VectorMirror(DIM, capacity=4)
-    other.put(list(range(600)), raw)
-    assert not other.adopt(VectorMirror(DIM).arranged(order))  # another mirror's layout
+    mirror = VectorMirror(DIM, capacity=4)
+    mirror.put(list(range(600)), raw[:600])
+    made = mirror.lay_out(mirror.arranging(), order)
+    assert np.array_equal(mirror._slots(np.arange(600)), np.arange(600))  # laid out beside the copy
+    # written since it was begun (while laid out, or after): two new rows, one rewritten, one
+    # saved row put back, two removed, one of them new since
+    mirror.put([600, 601], raw[600:602])
+    mirror.put([7], raw[602:603])
+    saved_rows, saved_scale = mirror.rows_of([3])  # type: ignore[misc]
+    mirror.put_rows([3], np.concatenate(list(saved_rows)), saved_scale)
+    mirror.forget(5)
+    mirror.forget(601)
+    live = [label for label in range(601) if label != 5]
+    before = mirror.scores(live, q, never)
+    assert mirror.adopt(made)
+    assert np.allclose(mirror.scores(live, q, never), before, rtol=0, atol=1e-6)
+    assert mirror.scores([7], q, never)[0] == pytest.approx(float(raw[602] @ q), abs=3e-3)
+    # the layout given, less the row removed, whose slot the new row took
+    slots = mirror._slots(np.arange(602))
+    assert slots[5] == -1 and slots[601] == -1 and sorted(slots[slots >= 0].tolist()) == list(range(600))
+    assert np.array_equal(slots[order[order != 5]], np.delete(np.arange(600), 599 - 5))
+    assert slots[600] == 599 - 5
+    assert not mirror.adopt(made)  # taken once
+
+
+def test_an_arrangement_is_refused_when_superseded_or_too_much_was_written_since(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(6)
+    raw = unit(rng.standard_normal((40, DIM)))
+    mirror = VectorMirror(DIM, capacity=4)
+    mirror.put(list(range(30)), raw[:30])
+    first = mirror.lay_out(mirror.arranging(), np.arange(30)[::-1])
+    assert np.array_equal(mirror._slots(np.arange(30)), np.arange(30))  # laid out beside the copy
+    second = mirror.lay_out(mirror.arranging(), np.arange(30)[::-1])
+    assert not mirror.adopt(first)  # another was begun after it
+    monkeypatch.setattr(mirror_module, "_CATCH_UP_MAX", 5)
+    mirror.put(list(range(30, 36)), raw[30:36])
+    assert not mirror.adopt(second)  # six written since: made again instead
+    assert np.array_equal(mirror._slots(np.arange(36)), np.arange(36))  # left as it was
+    assert not VectorMirror(DIM).adopt(mirror.lay_out(mirror.arranging(), np.arange(36)))  # another mirror's
 
 
 def test_labels_in_slot_order_put_those_not_mirrored_last() -> None:

@@ -206,7 +206,7 @@ class IndexKeeper:
             except Exception:  # only a layout: searches answer the same without it
                 log.exception("arranging the vector index failed")
                 arranged = False
-            if self._warm is not None and (arranged or self._begun == 1):
+            if self._warm is not None and (arranged or self._begun == self._first_round):
                 try:
                     await self._warm()
                 except Exception:  # only a head start: searches prepare what they need anyway

@@ -157,8 +157,9 @@ class VectorMirror:
         order = np.concatenate([listed, np.flatnonzero(unlisted & (slot_of >= 0))])
         old = slot_of[order].astype(np.int64)
         # np.zeros, not zeros_like: calloc'd, so the slots past the rows copied take no memory
-        rows = np.zeros(source.shape, dtype=source.dtype)
-        scale = np.zeros(source_scale.shape, dtype=source_scale.dtype)
+        size = max(len(source), len(order))  # rows added meanwhile may have outgrown the copy read
+        rows = np.zeros((size, self._dim), dtype=source.dtype)
+        scale = np.zeros(size, dtype=source_scale.dtype)
         # clip: a slot written meanwhile may lie past the copy read (its row is copied again)
         np.take(source, old, axis=0, out=rows[: len(order)], mode="clip")  # no 37 MB temporary at 100k
         np.take(source_scale, old, out=scale[: len(order)], mode="clip")

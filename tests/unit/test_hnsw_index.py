@@ -638,6 +638,36 @@ async def test_searches_and_writes_go_on_while_an_arrangement_is_laid_out_and_th
         np.concatenate([vecs[:3], vecs[2001:2002], vecs[4:2000]]), set(rest), vecs[7], 5)
 
 
+async def test_arrangements_racing_writes_leave_the_copy_equal_to_the_vectors(rng) -> None:
+    index = HnswIndex(None, dimension=DIM, initial_capacity=8)
+    current = {f"m{i}": v for i, v in enumerate(unit(rng, 3000))}
+    await index.upsert(list(current.items()))
+    fresh = iter(range(3000, 10_000))
+    for _ in range(6):
+        ids = sorted(current)
+        arranging = asyncio.create_task(index.arrange(list(rng.permutation(ids))))
+        while not arranging.done():  # writes of every kind while it is laid out (unlocked)
+            added = {f"m{next(fresh)}": v for v in unit(rng, 40)}  # new rows: the copy grows too
+            rewritten = {m: v for m, v in zip(rng.choice(sorted(current), 20, replace=False), unit(rng, 20))}
+            await index.upsert(list({**added, **rewritten}.items()))
+            current.update(added)
+            current.update(rewritten)
+            gone = list(rng.choice(sorted(current), 10, replace=False))
+            await index.remove(gone)
+            for m in gone:
+                del current[m]
+            await asyncio.sleep(0)
+        await arranging
+        mirror, labels = index._mirror, index._id_to_label
+        assert set(labels) == set(current)
+        slots = mirror._slots(np.array(list(labels.values()))).tolist()
+        assert sorted(slots + mirror._free) == list(range(mirror._used))  # one slot each, or free
+        q = unit(rng)[0]
+        live = list(current)
+        copied = mirror.scores([labels[m] for m in live], q, lambda _: pytest.fail("a live row not copied"))
+        assert np.allclose(copied, np.array([current[m] for m in live]) @ q, atol=1e-2)  # int8 of 16-d rows
+
+
 async def test_a_loaded_snapshot_brings_its_int8_copy_and_scans_it_without_hnswlib(tmp_path: Path, rng) -> None:
     vecs = unit(rng, 600)
     saved = HnswIndex(tmp_path / "v", dimension=DIM)

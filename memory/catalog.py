@@ -11,6 +11,7 @@ import heapq
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from operator import itemgetter
 
 from memory.models import MemoryId, MemoryRecord, Scope, utcnow
 from memory.ports import Allow, CatalogRow, ScopeIds
@@ -29,10 +30,6 @@ FILL_PAGE = 2_000  # rows read from SQL per page when the catalog is (re)built
 def _intern(value: str | None) -> str | None:
     # many memories share owners; interning keeps 100k entries small
     return sys.intern(value) if value is not None else None
-
-
-def _size(entry: tuple[int, int, str]) -> int:
-    return entry[0]
 
 
 def admits(scope: Scope, record: MemoryRecord, include_invalidated: bool, now: datetime) -> bool:
@@ -253,7 +250,7 @@ class ScopeCatalog:
         limit = min(_SET_MAX_SHARE * max(len(self._rows), 1), most)
         sized = ((len(members), i, owner) for i, pools in enumerate(self._by) for owner, members in pools.items()
                  if len(members) <= limit)
-        return [Scope(**{_OWNER_FIELDS[i]: owner}) for _, i, owner in heapq.nlargest(count, sized, key=_size)]
+        return [Scope(**{_OWNER_FIELDS[i]: owner}) for _, i, owner in heapq.nlargest(count, sized, key=itemgetter(0))]
 
     def owners_in(self, scope: Scope) -> dict[tuple[str, str], int]:
         """Valid memories per owner id inside `scope`: {("user" | "agent" | "run", id): count}."""

@@ -175,8 +175,8 @@ class VectorMirror:
         self._making = None
         written = np.fromiter(arrangement.written, dtype=np.int64, count=len(arrangement.written))
         slots = self._slots(written)
-        live = written[slots >= 0]
-        rows, scale = np.take(self._rows, slots[slots >= 0], axis=0), np.take(self._scale, slots[slots >= 0])
+        live, held = written[slots >= 0], slots[slots >= 0]
+        rows, scale = np.take(self._rows, held, axis=0), np.take(self._scale, held)
         if len(written):
             inside = written[written < len(self._slot_of)]
             self._slot_of[inside] = -1  # slots of the old copy; those listed get new ones below

@@ -42,6 +42,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,6 +66,16 @@ IDLE_S = 2.0  # longer than the embedder's idle delay before it releases freed h
 # its query texts every 216, and 216 % 50 is 16, so offsets that differ by neither 0 nor +-16
 # (mod 50) never pair a text with a user twice
 PAIRINGS = (0, 7, 13, 31)
+# the server's own timings of a search, each layer inside the one before it (the model, the scan
+# and the hits' rows inside the core's search): (name, histogram, labels)
+LAYERS = (
+    ("http", "agentmem_http_request_duration_seconds", '{method="POST",route="/graphql"}'),
+    ("graphql", "agentmem_graphql_operation_duration_seconds", '{type="query"}'),
+    ("core", "agentmem_core_operation_duration_seconds", '{operation="search"}'),
+    ("model", "agentmem_store_call_duration_seconds", '{operation="embed",store="embedder"}'),
+    ("scan", "agentmem_store_call_duration_seconds", '{operation="nearest",store="vector"}'),
+    ("rows", "agentmem_store_call_duration_seconds", '{operation="get_many_with_embeddings",store="sql"}'),
+)
 SEARCH = ("query($q: String!, $u: String!) { search(query: $q, scope: {userId: $u}, limit: 10) "
           "{ hits { score memory { id text } } } }")
 
@@ -175,6 +186,16 @@ class Server:
             if resp.status != 200:
                 raise SystemExit(f"REST add failed: {resp.status} {await resp.text()}")
             await resp.read()
+
+    async def layer_totals(self, http: aiohttp.ClientSession) -> dict[str, tuple[float, float]]:
+        """(seconds, calls) so far of each of LAYERS, from the server's /metrics histograms."""
+        async with http.get(f"{self.base}/metrics") as resp:
+            text = await resp.text()
+        totals = {}
+        for name, series, labels in LAYERS:
+            found = [re.search(rf"^{series}_{part}{re.escape(labels)} (\S+)$", text, re.M) for part in ("sum", "count")]
+            totals[name] = tuple(float(m.group(1)) if m else 0.0 for m in found)
+        return totals  # type: ignore[return-value]
 
     async def batch_histogram(self, http: aiohttp.ClientSession) -> dict[str, float]:
         async with http.get(f"{self.base}/metrics") as resp:
@@ -290,6 +311,7 @@ async def search_phase(http: aiohttp.ClientSession, server: Server, queries: int
     for q in qs[:20]:  # texts the passes do not ask
         await server.graphql(http, SEARCH, q=f"{q} again", u="user7")
     passes: list[list[float]] = []
+    layers = ""
     # the first pass meets each scope's first search after the start, the second none. Each pass
     # (and the 16 clients) pairs the queries with the scopes differently (an offset no multiple
     # of the query set's repeat makes equal), so no pass repeats its own or the first pass's
@@ -297,18 +319,41 @@ async def search_phase(http: aiohttp.ClientSession, server: Server, queries: int
     # apart; a search no longer reads its hits from the cache of recent rows)
     for shift in PAIRINGS[:2]:
         lat: list[float] = []
+        before = await server.layer_totals(http)
         with Meter(server, len(qs)) as single:
             for i, q in enumerate(qs):
                 started = time.perf_counter()
                 await server.graphql(http, SEARCH, q=q, u=f"user{(i + shift) % 50}")
                 lat.append((time.perf_counter() - started) * 1000)
         passes.append(lat)
+        if not layers:  # the first pass's
+            layers = where_the_time_goes(statistics.mean(lat), before, await server.layer_totals(http))
     with Meter(server, concurrent) as many:
         per_s = await drive(concurrent, 16, lambda i: server.graphql(http, SEARCH, q=many_qs[i],
                                                                  u=f"user{(i + PAIRINGS[2]) % 50}"))
     return {"p50_ms": pct(passes[0], 50), "p95_ms": pct(passes[0], 95), "warm_p50_ms": pct(passes[1], 50),
-            "warm_p95_ms": pct(passes[1], 95), "qps_16": per_s, "cost_1": str(single),
+            "warm_p95_ms": pct(passes[1], 95), "qps_16": per_s, "cost_1": str(single), "layers_1": layers,
             "cost_16": str(many), **await mixed_phase(http, server, qs, add_rate)}
+
+
+def where_the_time_goes(client_ms: float, before: dict[str, tuple[float, float]],
+                        after: dict[str, tuple[float, float]]) -> str:
+    """A one-client pass's mean search, taken apart by the server's own timings (LAYERS): what
+    each layer adds to the one inside it."""
+    ms = {}
+    for name in after:
+        calls = after[name][1] - before[name][1]
+        ms[name] = 1000 * (after[name][0] - before[name][0]) / calls if calls > 0 else 0.0
+    parts = [
+        ("client, kernel and aiohttp around the handler", client_ms - ms["http"]),
+        ("HTTP handling outside GraphQL (middlewares, auth, JSON)", ms["http"] - ms["graphql"]),
+        ("GraphQL around the resolver", ms["graphql"] - ms["core"]),
+        ("the model's call", ms["model"]),
+        ("the vector scan", ms["scan"]),
+        ("the hits' rows", ms["rows"]),
+        ("the rest of the core's search", ms["core"] - ms["model"] - ms["scan"] - ms["rows"]),
+    ]
+    return f"mean {client_ms:.2f} ms = " + ", ".join(f"{label} {value:.2f}" for label, value in parts)
 
 
 async def mixed_phase(http: aiohttp.ClientSession, server: Server, qs: list[str], add_rate: float) -> dict[str, Any]:
@@ -470,6 +515,7 @@ def report(raw: dict[str, Any], hnsw: dict[str, Any], adds: dict[str, Any], rows
         print(f"  and the vector index settled (saved, laid out) {row['settled_s']:5.1f} s")
         print(f"search, 1 client, p50 / p95             {row['p50_ms']:9.2f} / {row['p95_ms']:.2f} ms  "
               f"(target p95 <= raw single + 5 = {single + 5:.2f} ms; first pass after the start)")
+        print(f"  first pass taken apart (means, from the server's metrics): {row['layers_1']}")
         print(f"  second pass, scopes warm, new query pairs  {row['warm_p50_ms']:.2f} / {row['warm_p95_ms']:.2f} ms")
         print(f"  {row['cost_1']}")
         print(f"search, 16 clients                      {row['qps_16']:9.1f} searches/s  "

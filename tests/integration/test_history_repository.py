@@ -243,6 +243,22 @@ async def test_find_by_hash_matches_the_exact_owner_and_valid_rows_only(reposito
     assert await repository.find_by_hash(Scope(user_id="bob"), text_hash("likes tea")) is None
 
 
+async def test_find_by_hash_answers_the_oldest_repeat_for_every_owner_shape(repository: SqlMemoryRepository) -> None:
+    # repeats of one text by one owner (two adds racing past each other's check): the oldest is the answer
+    shapes = [ALICE, Scope(agent_id="bot"), Scope(user_id="alice", run_id="r1"), Scope("alice", "bot", "r1")]
+    writes = []
+    for n, scope in enumerate(shapes):
+        for age, suffix in ((0, "new"), (1, "old"), (0, "newer")):
+            writes.append(stored(record(f"{n}-{suffix}", text="drinks coffee", scope=scope,
+                                        created=T0 - timedelta(minutes=age) + timedelta(seconds=n))))
+    await repository.commit(ChangeSet(writes=writes))
+    for n, scope in enumerate(shapes):
+        found = await repository.find_by_hash(scope, text_hash("drinks coffee"))
+        assert found is not None and found.id == f"{n}-old" and found.scope == scope
+    assert await repository.find_by_hash(Scope("alice", "bot"), text_hash("drinks coffee")) is None
+    assert await repository.find_by_hash(ALICE, text_hash("drinks tea")) is None
+
+
 async def test_catalog_lists_every_row_with_owner_and_validity(repository: SqlMemoryRepository) -> None:
     await repository.commit(ChangeSet(writes=[
         stored(record("a")), stored(record("b", scope=Scope(run_id="r")), 1), stored(record("c", invalidated=T0), 2),

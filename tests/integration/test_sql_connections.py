@@ -71,3 +71,32 @@ async def test_a_read_by_key_of_a_busy_file_waits_in_a_reader_thread_not_on_the_
         assert (await asyncio.wait_for(read, 10))["m1"] == kept
     finally:
         await repository.close()
+
+
+async def test_a_hash_look_up_of_a_busy_file_waits_in_a_reader_thread_not_on_the_loop(sqlite_url: str) -> None:
+    # an add's duplicate check reads on the loop's connection, as a search's hits do; busy, it waits elsewhere
+    path = sa.make_url(sqlite_url).database
+    writer = SqlMemoryRepository(create_engine(sqlite_url))
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    kept = MemoryRecord(id="m1", text="likes tea", hash="h", scope=Scope(user_id="alice", run_id="r1"), metadata={},
+                        created_at=now, updated_at=now)
+    await writer.commit(ChangeSet(writes=[StoredMemory(record=kept, embedding=np.ones(4, dtype=np.float32))]))
+    assert await writer.find_by_hash(Scope(user_id="alice", run_id="r1"), "h") == kept  # on the loop
+    await writer.close()
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("PRAGMA locking_mode=EXCLUSIVE")
+    locker.execute("BEGIN EXCLUSIVE")
+    repository = SqlMemoryRepository(create_engine(sqlite_url))
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        found = asyncio.create_task(repository.find_by_hash(Scope(user_id="alice", run_id="r1"), "h"))
+        missing = asyncio.create_task(repository.find_by_hash(Scope(user_id="alice"), "h"))
+        await asyncio.sleep(0.2)
+        assert not found.done() and not missing.done() and loop.time() - started < 1.0
+        locker.execute("COMMIT")
+        locker.close()
+        assert await asyncio.wait_for(found, 10) == kept
+        assert await asyncio.wait_for(missing, 10) is None
+    finally:
+        await repository.close()

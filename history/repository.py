@@ -271,6 +271,9 @@ class SqlMemoryRepository:
     # -- memory reads ------------------------------------------------------------------------
 
     async def get(self, id: MemoryId) -> MemoryRecord | None:
+        rows = self._sql.rows_here(_by_listed_ids(1, False), [id])  # one row by key: on the loop, as `find_by_hash`
+        if rows is not None:
+            return self._driver_rows.record(rows[0]) if rows else None
         async with self._sql.reading() as conn:
             row = (await conn.execute(sa.select(*codec.RECORD_COLUMNS).where(memories.c.id == id))).first()
         return codec.record_from_row(row) if row is not None else None

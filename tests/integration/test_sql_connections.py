@@ -73,8 +73,9 @@ async def test_a_read_by_key_of_a_busy_file_waits_in_a_reader_thread_not_on_the_
         await repository.close()
 
 
-async def test_a_hash_look_up_of_a_busy_file_waits_in_a_reader_thread_not_on_the_loop(sqlite_url: str) -> None:
-    # an add's duplicate check reads on the loop's connection, as a search's hits do; busy, it waits elsewhere
+async def test_look_ups_by_hash_and_id_of_a_busy_file_wait_in_a_reader_thread_not_on_the_loop(sqlite_url: str) -> None:
+    # an add's duplicate check and a read by id run on the loop's connection, as a search's hits
+    # do; busy, they wait elsewhere
     path = sa.make_url(sqlite_url).database
     writer = SqlMemoryRepository(create_engine(sqlite_url))
     now = datetime(2026, 1, 1, tzinfo=UTC)
@@ -82,6 +83,7 @@ async def test_a_hash_look_up_of_a_busy_file_waits_in_a_reader_thread_not_on_the
                         created_at=now, updated_at=now)
     await writer.commit(ChangeSet(writes=[StoredMemory(record=kept, embedding=np.ones(4, dtype=np.float32))]))
     assert await writer.find_by_hash(Scope(user_id="alice", run_id="r1"), "h") == kept  # on the loop
+    assert await writer.get("m1") == kept and await writer.get("m2") is None
     await writer.close()
     locker = sqlite3.connect(path, isolation_level=None)
     locker.execute("PRAGMA locking_mode=EXCLUSIVE")
@@ -92,11 +94,13 @@ async def test_a_hash_look_up_of_a_busy_file_waits_in_a_reader_thread_not_on_the
         started = loop.time()
         found = asyncio.create_task(repository.find_by_hash(Scope(user_id="alice", run_id="r1"), "h"))
         missing = asyncio.create_task(repository.find_by_hash(Scope(user_id="alice"), "h"))
+        by_id = asyncio.create_task(repository.get("m1"))
         await asyncio.sleep(0.2)
-        assert not found.done() and not missing.done() and loop.time() - started < 1.0
+        assert not any(task.done() for task in (found, missing, by_id)) and loop.time() - started < 1.0
         locker.execute("COMMIT")
         locker.close()
         assert await asyncio.wait_for(found, 10) == kept
         assert await asyncio.wait_for(missing, 10) is None
+        assert await asyncio.wait_for(by_id, 10) == kept
     finally:
         await repository.close()

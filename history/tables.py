@@ -26,7 +26,7 @@ from history.base import BigSerial, HistoryBase, UtcDateTime
 class MemoryRow(HistoryBase, table=True):
     __tablename__ = "memories"
     __table_args__ = (
-        sa.Index("ix_memories_hash_scope", "hash", "user_id", "agent_id", "run_id"),
+        sa.Index("ix_memories_hash_owner_created", "hash", "user_id", "agent_id", "run_id", "created_at", "id"),
         sa.Index("ix_memories_created_id", "created_at", "id"),
         sa.Index("ix_memories_updated_id", "updated_at", "id"),
         sa.Index("ix_memories_expires_at", "expires_at"),

@@ -248,15 +248,22 @@ async def test_find_by_hash_answers_the_oldest_repeat_for_every_owner_shape(repo
     shapes = [ALICE, Scope(agent_id="bot"), Scope(user_id="alice", run_id="r1"), Scope("alice", "bot", "r1")]
     writes = []
     for n, scope in enumerate(shapes):
-        for age, suffix in ((0, "new"), (1, "old"), (0, "newer")):
+        # written newest first; "old-b" and "old-a" were stored at the same instant: the id decides
+        for age, suffix in ((0, "new"), (1, "old-b"), (1, "old-a"), (0, "newer")):
             writes.append(stored(record(f"{n}-{suffix}", text="drinks coffee", scope=scope,
                                         created=T0 - timedelta(minutes=age) + timedelta(seconds=n))))
     await repository.commit(ChangeSet(writes=writes))
-    for n, scope in enumerate(shapes):
-        found = await repository.find_by_hash(scope, text_hash("drinks coffee"))
-        assert found is not None and found.id == f"{n}-old" and found.scope == scope
-    assert await repository.find_by_hash(Scope("alice", "bot"), text_hash("drinks coffee")) is None
-    assert await repository.find_by_hash(ALICE, text_hash("drinks tea")) is None
+
+    async def check() -> None:
+        for n, scope in enumerate(shapes):
+            found = await repository.find_by_hash(scope, text_hash("drinks coffee"))
+            assert found is not None and found.id == f"{n}-old-a" and found.scope == scope
+        assert await repository.find_by_hash(Scope("alice", "bot"), text_hash("drinks coffee")) is None
+        assert await repository.find_by_hash(ALICE, text_hash("drinks tea")) is None
+
+    await check()  # a SQLite file: on the loop's own connection
+    repository._sql.rows_here = lambda *_: None  # type: ignore[method-assign]  # as when it is busy: SQLAlchemy's
+    await check()
 
 
 async def test_catalog_lists_every_row_with_owner_and_validity(repository: SqlMemoryRepository) -> None:

@@ -44,7 +44,7 @@ async def test_upgrade_downgrade_and_upgrade_again(unmigrated_sql_url: str) -> N
     assert await migrate.current(url) is None and not await migrate.is_up_to_date(url)
 
     await migrate.upgrade(url)
-    assert await migrate.current(url) == migrate.head() == "0012_vector_space"
+    assert await migrate.current(url) == migrate.head() == "0013_hash_owner_order"
     assert await migrate.is_up_to_date(url)
     assert TABLES <= await tables_in(url)
 

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from history.connections import SqlConnections
-from history.engine import create_engine
+from history.engine import SqliteThreads, create_engine
 from history.repository import SqlMemoryRepository
 from memory.errors import StoreUnavailable
 from memory.models import MemoryRecord, Scope, StoredMemory
@@ -82,7 +82,13 @@ async def test_look_ups_by_hash_and_id_of_a_busy_file_wait_in_a_reader_thread_no
     kept = MemoryRecord(id="m1", text="likes tea", hash="h", scope=Scope(user_id="alice", run_id="r1"), metadata={},
                         created_at=now, updated_at=now)
     await writer.commit(ChangeSet(writes=[StoredMemory(record=kept, embedding=np.ones(4, dtype=np.float32))]))
-    assert await writer.find_by_hash(Scope(user_id="alice", run_id="r1"), "h") == kept  # on the loop
+
+    def no_reader_thread() -> None:
+        raise AssertionError("read in a reader thread")
+
+    writer._sql.reading = no_reader_thread  # type: ignore[method-assign,assignment]  # the file is free: on the loop
+    assert await writer.find_by_hash(Scope(user_id="alice", run_id="r1"), "h") == kept
+    assert await writer.find_by_hash(Scope(user_id="alice"), "h") is None
     assert await writer.get("m1") == kept and await writer.get("m2") is None
     await writer.close()
     locker = sqlite3.connect(path, isolation_level=None)
@@ -104,3 +110,25 @@ async def test_look_ups_by_hash_and_id_of_a_busy_file_wait_in_a_reader_thread_no
         assert await asyncio.wait_for(by_id, 10) == kept
     finally:
         await repository.close()
+
+
+def test_after_a_busy_read_the_loop_leaves_reads_to_reader_threads_for_a_moment(sqlite_url: str) -> None:
+    # a lock held for seconds (a recovery) would otherwise cost the loop its lock wait on every read
+    path = sa.make_url(sqlite_url).database
+    count = "SELECT count(*) FROM memories"
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("PRAGMA locking_mode=EXCLUSIVE")
+    locker.execute("BEGIN EXCLUSIVE")
+    now = [100.0]
+    threads = SqliteThreads(path, clock=lambda: now[0])
+    try:
+        assert threads.rows_here(count, []) is None  # busy
+        locker.execute("COMMIT")
+        locker.close()
+        now[0] += 0.2
+        assert threads.rows_here(count, []) is None  # free again, but still left to reader threads
+        now[0] += 0.1
+        assert threads.rows_here(count, []) == [(0,)]
+    finally:
+        locker.close()
+        threads.close()

@@ -84,7 +84,9 @@ def _by_hash(owned: tuple[bool, bool, bool]) -> sa.Select[Any]:
               for column, set_ in zip(columns, owned)]
     return (sa.select(*codec.RECORD_COLUMNS)
             .where(memories.c.hash == sa.bindparam("p0"), memories.c.invalidated_at.is_(None), *owners)
-            .order_by(memories.c.created_at, memories.c.id)
+            # the owners too, though each holds one value here: PostgreSQL does not count `IS NULL`
+            # as one, and without them it sorted the repeats, or walked the created_at index
+            .order_by(*columns, memories.c.created_at, memories.c.id)
             .limit(sa.literal_column("1")).offset(sa.literal_column("0")))
 
 

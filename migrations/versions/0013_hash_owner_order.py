@@ -9,7 +9,8 @@ An add's duplicate check asks for the oldest valid row of a text hash with exact
 sorted every repeat of that text to find the oldest: a text an owner stored 20,000 times (adds
 without inference skip the check) cost ~17 ms a check, on the event loop's own SQLite
 connection. With created_at and id after the owners the index answers in its own order, one
-entry read (~0.02 ms). Downgrade puts the former index back.
+entry read (~0.02 ms on SQLite and on PostgreSQL, whose query orders by the owners too).
+Downgrade puts the former index back.
 """
 from __future__ import annotations
 

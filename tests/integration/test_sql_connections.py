@@ -47,13 +47,23 @@ async def test_rows_by_key_are_read_on_the_loop_and_other_reads_in_a_reader_thre
         await sql.engine.dispose()
 
 
-async def test_a_read_by_key_of_a_busy_file_waits_in_a_reader_thread_not_on_the_loop(sqlite_url: str) -> None:
+async def test_reads_by_key_of_a_busy_file_wait_in_a_reader_thread_not_on_the_loop(sqlite_url: str) -> None:
+    # a search's hits, an add's duplicate check by text hash and a read by id run on the loop's
+    # own connection; busy, they wait elsewhere
     path = sa.make_url(sqlite_url).database
     writer = SqlMemoryRepository(create_engine(sqlite_url))
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    kept = MemoryRecord(id="m1", text="likes tea", hash="h", scope=Scope(user_id="alice"), metadata={},
-                        created_at=now, updated_at=now)
+    owner = Scope(user_id="alice", run_id="r1")
+    kept = MemoryRecord(id="m1", text="likes tea", hash="h", scope=owner, metadata={}, created_at=now, updated_at=now)
     await writer.commit(ChangeSet(writes=[StoredMemory(record=kept, embedding=np.ones(4, dtype=np.float32))]))
+
+    def no_reader_thread() -> None:
+        raise AssertionError("read in a reader thread")
+
+    writer._sql.reading = no_reader_thread  # type: ignore[method-assign,assignment]  # the file is free: on the loop
+    assert await writer.find_by_hash(owner, "h") == kept
+    assert await writer.find_by_hash(Scope(user_id="alice"), "h") is None
+    assert await writer.get("m1") == kept and await writer.get("m2") is None
     await writer.close()
     # another process holds the file exclusively (as a crashed writer's recovery would)
     locker = sqlite3.connect(path, isolation_level=None)
@@ -63,51 +73,14 @@ async def test_a_read_by_key_of_a_busy_file_waits_in_a_reader_thread_not_on_the_
     try:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        read = asyncio.create_task(repository.get_many(["m1"], recent=True))
-        await asyncio.sleep(0.2)  # the loop keeps turning while the read waits for the lock
-        assert not read.done() and loop.time() - started < 1.0
+        reads = [asyncio.create_task(read) for read in (
+            repository.get_many(["m1"], recent=True), repository.find_by_hash(owner, "h"),
+            repository.find_by_hash(Scope(user_id="alice"), "h"), repository.get("m1"))]
+        await asyncio.sleep(0.2)  # the loop keeps turning while the reads wait for the lock
+        assert not any(read.done() for read in reads) and loop.time() - started < 1.0
         locker.execute("COMMIT")
         locker.close()
-        assert (await asyncio.wait_for(read, 10))["m1"] == kept
-    finally:
-        await repository.close()
-
-
-async def test_look_ups_by_hash_and_id_of_a_busy_file_wait_in_a_reader_thread_not_on_the_loop(sqlite_url: str) -> None:
-    # an add's duplicate check and a read by id run on the loop's connection, as a search's hits
-    # do; busy, they wait elsewhere
-    path = sa.make_url(sqlite_url).database
-    writer = SqlMemoryRepository(create_engine(sqlite_url))
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    kept = MemoryRecord(id="m1", text="likes tea", hash="h", scope=Scope(user_id="alice", run_id="r1"), metadata={},
-                        created_at=now, updated_at=now)
-    await writer.commit(ChangeSet(writes=[StoredMemory(record=kept, embedding=np.ones(4, dtype=np.float32))]))
-
-    def no_reader_thread() -> None:
-        raise AssertionError("read in a reader thread")
-
-    writer._sql.reading = no_reader_thread  # type: ignore[method-assign,assignment]  # the file is free: on the loop
-    assert await writer.find_by_hash(Scope(user_id="alice", run_id="r1"), "h") == kept
-    assert await writer.find_by_hash(Scope(user_id="alice"), "h") is None
-    assert await writer.get("m1") == kept and await writer.get("m2") is None
-    await writer.close()
-    locker = sqlite3.connect(path, isolation_level=None)
-    locker.execute("PRAGMA locking_mode=EXCLUSIVE")
-    locker.execute("BEGIN EXCLUSIVE")
-    repository = SqlMemoryRepository(create_engine(sqlite_url))
-    try:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        found = asyncio.create_task(repository.find_by_hash(Scope(user_id="alice", run_id="r1"), "h"))
-        missing = asyncio.create_task(repository.find_by_hash(Scope(user_id="alice"), "h"))
-        by_id = asyncio.create_task(repository.get("m1"))
-        await asyncio.sleep(0.2)
-        assert not any(task.done() for task in (found, missing, by_id)) and loop.time() - started < 1.0
-        locker.execute("COMMIT")
-        locker.close()
-        assert await asyncio.wait_for(found, 10) == kept
-        assert await asyncio.wait_for(missing, 10) is None
-        assert await asyncio.wait_for(by_id, 10) == kept
+        assert await asyncio.wait_for(asyncio.gather(*reads), 10) == [{"m1": kept}, kept, None, kept]
     finally:
         await repository.close()
 

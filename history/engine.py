@@ -170,7 +170,8 @@ class SqliteThreads:
         ~0.24 ms with SQLAlchemy's connection, transaction and result objects around it). None when
         the file is busy for more than a moment (a recovery after a crash, another connection
         switching its journal), and for a quarter of a second after: the caller then reads in a
-        reader thread, which may wait for it; the loop does not. Other failures are raised as SQLAlchemy would wrap them."""
+        reader thread, which may wait for it; the loop does not. Other failures are raised as
+        SQLAlchemy would wrap them."""
         assert not self._writer  # nosec B101  # a write transaction never runs on the loop
         if self._busy_until and self._clock() < self._busy_until:
             return None

@@ -65,9 +65,10 @@ def _read_by_ids(
 
 @lru_cache(maxsize=2 * _SMALL_READ)
 def _by_listed_ids(count: int, embeddings: bool) -> sa.Select[Any]:
-    """Rows of `count` ids, bound one positional parameter each (SqlConnections.rows_here)."""
+    """Rows of `count` ids, bound one positional parameter each (SqlConnections.rows_here), named
+    p0, p1... in order."""
     columns = (*codec.RECORD_COLUMNS, memories.c.embedding) if embeddings else codec.RECORD_COLUMNS
-    return sa.select(*columns).where(memories.c.id.in_([sa.bindparam(f"id{i}") for i in range(count)]))
+    return sa.select(*columns).where(memories.c.id.in_([sa.bindparam(f"p{i}") for i in range(count)]))
 
 
 @lru_cache(maxsize=8)
@@ -275,12 +276,7 @@ class SqlMemoryRepository:
     # -- memory reads ------------------------------------------------------------------------
 
     async def get(self, id: MemoryId) -> MemoryRecord | None:
-        rows = self._sql.rows_here(_by_listed_ids(1, False), [id])  # one row by key: on the loop, as `find_by_hash`
-        if rows is not None:
-            return self._driver_rows.record(rows[0]) if rows else None
-        async with self._sql.reading() as conn:
-            row = (await conn.execute(sa.select(*codec.RECORD_COLUMNS).where(memories.c.id == id))).first()
-        return codec.record_from_row(row) if row is not None else None
+        return await self._first(_by_listed_ids(1, False), [id])
 
     async def get_many(self, ids: Sequence[MemoryId], *, recent: bool = False) -> dict[MemoryId, MemoryRecord]:
         return (await self._read_many(ids, recent, embeddings=False))[0]
@@ -316,15 +312,18 @@ class SqlMemoryRepository:
     async def find_by_hash(self, scope: Scope, hash: str) -> MemoryRecord | None:
         owners = [value for _, value in _owner(scope)]
         statement = _by_hash(tuple(value is not None for value in owners))
-        params = [hash, *(value for value in owners if value is not None)]
-        # every add with inference asks this once per fact: on the loop's own connection it waits
-        # for no pooled connection (32 clients adding: ~86 ms on average through the async engine)
+        # every add with inference asks this once per fact
+        return await self._first(statement, [hash, *(value for value in owners if value is not None)])
+
+    async def _first(self, statement: sa.Select[Any], params: list[Any]) -> MemoryRecord | None:
+        """The first row of a read by key (its parameters named p0, p1... in order): on the loop's
+        own connection, where it waits for no pooled one (32 clients adding: ~86 ms on average for
+        the duplicate check through the async engine), else in a reader."""
         rows = self._sql.rows_here(statement, params)
         if rows is not None:
             return self._driver_rows.record(rows[0]) if rows else None
-        names = [f"p{i}" for i in range(len(params))]
         async with self._sql.reading() as conn:
-            row = (await conn.execute(statement, dict(zip(names, params)))).first()
+            row = (await conn.execute(statement, {f"p{i}": value for i, value in enumerate(params)})).first()
         return codec.record_from_row(row) if row is not None else None
 
     async def list_page(

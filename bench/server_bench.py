@@ -161,12 +161,16 @@ class Server:
         assert self.proc is not None
         return [p for p in child_pids(self.proc.pid) if b"memory.providers.onnx_model\x00serve" in cmdline(p)]
 
+    def jvm_pids(self) -> list[int]:
+        assert self.proc is not None
+        return [p for p in child_pids(self.proc.pid) if b"java" in cmdline(p)]
+
     def rss(self) -> tuple[float, float, float, float]:
         """(the server's RSS with its model process's, the graph JVM's, the model process's, the
         server's PSS with its model process's) in MiB. The RSS sum counts twice the library pages
         both processes map; PSS shares them out."""
         assert self.proc is not None
-        jvm = sum(rss_mb(p) for p in child_pids(self.proc.pid) if b"java" in cmdline(p))
+        jvm = sum(rss_mb(p) for p in self.jvm_pids())
         models = self.model_pids()
         model = sum(rss_mb(p) for p in models)
         return rss_mb(self.proc.pid) + model, jvm, model, sum(pss_mb(p) for p in (self.proc.pid, *models))
@@ -229,31 +233,44 @@ def cmdline(pid: int) -> bytes:
         return b""
 
 
-def machine_ticks() -> tuple[int, int]:
-    """(all CPU ticks, stolen ticks) of this machine so far: on a shared VM, time the hypervisor
-    gave to others shows up as steal and makes every figure of that phase slower."""
+def machine_ticks() -> tuple[int, int, int]:
+    """(all CPU ticks, stolen ticks, busy ticks) of this machine so far: on a shared VM, time the
+    hypervisor gave to others shows up as steal and makes every figure of that phase slower; busy
+    is every tick not idle, waiting for I/O or stolen."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return sum(fields[:8]), fields[7]
+    total = sum(fields[:8])
+    return total, fields[7], total - fields[3] - fields[4] - fields[7]
 
 
 @dataclass
 class Meter:
-    """Server CPU per call and the machine's steal share over one phase."""
+    """Server CPU per call over one phase, and what else took the machine meanwhile: the steal
+    share, and the CPU of processes other than the server, its model process, the graph JVM and
+    this bench per call (the machine's other services: on the 2-core test machine, the slowest
+    5% of one-client searches met ~3.5 ms of other processes' CPU each, the fastest half none)."""
     server: Server
     calls: int
-    started: tuple[float, int, int] = (0.0, 0, 0)
+    started: tuple[float, float, int, int, int] = (0.0, 0.0, 0, 0, 0)
+
+    def _ours(self) -> float:
+        assert self.server.proc is not None
+        return cpu_s(os.getpid()) + sum(cpu_s(p) for p in self.server.jvm_pids())
 
     def __enter__(self) -> "Meter":
-        self.started = (self.server.cpu_s(), *machine_ticks())
+        self.started = (self.server.cpu_s(), self._ours(), *machine_ticks())
         return self
 
     def __exit__(self, *exc: object) -> None:
-        cpu, total, steal = self.server.cpu_s(), *machine_ticks()
+        cpu, ours, total, steal, busy = self.server.cpu_s(), self._ours(), *machine_ticks()
         self.cpu_ms = 1000 * (cpu - self.started[0]) / self.calls
-        self.steal_pct = 100 * (steal - self.started[2]) / max(total - self.started[1], 1)
+        self.steal_pct = 100 * (steal - self.started[3]) / max(total - self.started[2], 1)
+        busy_s = (busy - self.started[4]) / os.sysconf("SC_CLK_TCK")
+        others_s = busy_s - (cpu - self.started[0]) - (ours - self.started[1])
+        self.others_ms = max(0.0, 1000 * others_s / self.calls)  # ticks and per-process times round apart
 
     def __str__(self) -> str:
-        return f"server CPU {self.cpu_ms:.2f} ms each; steal {self.steal_pct:.0f}%"
+        return (f"server CPU {self.cpu_ms:.2f} ms each; steal {self.steal_pct:.0f}%; "
+                f"other processes {self.others_ms:.2f} ms each")
 
 
 async def drive(n: int, clients: int, call: Any) -> float:

@@ -1,7 +1,7 @@
 """What one operation may cost, checked before it runs.
 
 Depth, aliases and tokens are limited by validation rules and the parser. The cost rule needs
-the variables (`first: $n`), so it runs in `on_execute`, once the document is valid:
+the variables (`first: $n`), so `OperationGuard` runs once the document is valid, as execution begins:
 
 - every field costs 1;
 - a field with a `first`/`limit` argument multiplies the cost of what it selects by that
@@ -14,7 +14,7 @@ the variables (`first: $n`), so it runs in `on_execute`, once the document is va
 So `memories(first: 100) { nodes { history { text } } }` costs 1 + 100 * (1 + (1 + 10 * 1)) = 1201."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 from graphql import (
@@ -42,7 +42,7 @@ from graphql import (
     visit,
 )
 from graphql.pyutils import Undefined
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 SIZE_ARGUMENTS = ("first", "limit")
 Remember = Callable[[Any, tuple[Any, ...], Callable[[], Any]], Any]
@@ -159,8 +159,8 @@ def _variable_defaults(schema: GraphQLSchema, operation: OperationDefinitionNode
     return defaults
 
 
-class OperationGuard(SchemaExtension):
-    """Prices the operation (refused above `max_cost`) and, on a WebSocket, charges the
+class OperationGuard:
+    """Prices an operation (refused above `max_cost`) and, on a WebSocket, charges the
     principal's rate limit for it (HTTP requests were charged when authenticated)."""
 
     def __init__(self, *, max_cost: int, list_size: int, max_page: int, remember: Remember | None = None) -> None:
@@ -172,8 +172,8 @@ class OperationGuard(SchemaExtension):
         self.max_page = max_page
         self._remember = remember
 
-    async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]
-        ctx = self.execution_context
+    async def check(self, ctx: ExecutionContext) -> None:
+        """Before `ctx`'s operation runs (its document parsed and valid)."""
         schema, document = ctx.schema._schema, ctx.graphql_document
 
         def price() -> int:
@@ -194,4 +194,3 @@ class OperationGuard(SchemaExtension):
         charge = getattr(ctx.context, "charge", None)
         if charge is not None:
             await charge()
-        yield

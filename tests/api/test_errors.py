@@ -186,12 +186,12 @@ async def test_a_provider_failure_does_not_show_its_url_or_answer(gql: GQL, monk
 
 
 async def test_an_exception_escaping_the_operation_is_still_masked(gql: GQL, monkeypatch: pytest.MonkeyPatch) -> None:
-    from app.graphql.schema import ParseCache
+    from app.graphql.schema import OperationRules
 
     def explode(self: object) -> None:
         raise RuntimeError("internal path /srv/agentmem/secret")
 
-    monkeypatch.setattr(ParseCache, "on_parse", explode)
+    monkeypatch.setattr(OperationRules, "on_parse", explode)
     body = await gql("{ __typename }")
     error = only_error(body)
     assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR"} and "secret" not in str(body)

@@ -212,10 +212,12 @@ class Server:
                 "count": float(count.group(1)) if count else 0.0}
 
 
-def cpu_s(pid: int) -> float:
-    """A process's CPU seconds so far (user and system, all its threads)."""
+def cpu_s(pid: int, ended_children: bool = False) -> float:
+    """A process's CPU seconds so far (user and system, all its threads), or with
+    `ended_children` that of its children that have ended and been waited for."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    first = 13 if ended_children else 11
+    return (int(fields[first]) + int(fields[first + 1])) / os.sysconf("SC_CLK_TCK")
 
 
 def pss_mb(pid: int) -> float:
@@ -236,10 +238,10 @@ def cmdline(pid: int) -> bytes:
 def machine_ticks() -> tuple[int, int, int]:
     """(all CPU ticks, stolen ticks, busy ticks) of this machine so far: on a shared VM, time the
     hypervisor gave to others shows up as steal and makes every figure of that phase slower; busy
-    is every tick not idle, waiting for I/O or stolen."""
+    is the ticks charged to processes (user, nice, system: not interrupts, which no process is
+    charged for, such as the loopback traffic between this bench and the server)."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    total = sum(fields[:8])
-    return total, fields[7], total - fields[3] - fields[4] - fields[7]
+    return sum(fields[:8]), fields[7], fields[0] + fields[1] + fields[2]
 
 
 @dataclass
@@ -253,8 +255,12 @@ class Meter:
     started: tuple[float, float, int, int, int] = (0.0, 0.0, 0, 0, 0)
 
     def _ours(self) -> float:
+        """This bench's CPU, the graph JVM's, and that of the server's children that have ended
+        (a model process restarted, the JVM's class-archive dump): a child that ends during the
+        phase is then not counted as another process's."""
         assert self.server.proc is not None
-        return cpu_s(os.getpid()) + sum(cpu_s(p) for p in self.server.jvm_pids())
+        return (cpu_s(os.getpid()) + sum(cpu_s(p) for p in self.server.jvm_pids())
+                + cpu_s(self.server.proc.pid, ended_children=True))
 
     def __enter__(self) -> "Meter":
         self.started = (self.server.cpu_s(), self._ours(), *machine_ticks())

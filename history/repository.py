@@ -68,7 +68,8 @@ def _by_listed_ids(count: int, embeddings: bool) -> sa.Select[Any]:
     """Rows of `count` ids, bound one positional parameter each (SqlConnections.rows_here), named
     p0, p1... in order."""
     columns = (*codec.RECORD_COLUMNS, memories.c.embedding) if embeddings else codec.RECORD_COLUMNS
-    return sa.select(*columns).where(memories.c.id.in_([sa.bindparam(f"p{i}") for i in range(count)]))
+    return sa.select(*columns).where(memories.c.id.in_([sa.bindparam(f"p{i}", type_=memories.c.id.type)
+                                                        for i in range(count)]))
 
 
 @lru_cache(maxsize=8)

@@ -11,7 +11,7 @@ from gql import Client, GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
 
 from tests.api.ops import ADD, GQL, add_input
-from tests.api.test_subscriptions import collect, wait_for_subscribers, ws_url
+from tests.api.test_subscriptions import TIMEOUT, wait_for_subscribers, ws_url
 
 
 def count_calls(monkeypatch: pytest.MonkeyPatch, service: Any, *names: str) -> Counter[str]:
@@ -51,12 +51,19 @@ async def test_subscription_events_see_fresh_data(gql: GQL) -> None:
     """WebSocket contexts outlive one event: their loaders batch but never serve stale history."""
     id = (await gql.data(ADD, input=add_input("v1")))["addMemories"]["changes"][0]["id"]
     query = "subscription { memoryEvents(events: [UPDATE]) { memory { text history { newText } } } }"
+    update = "mutation($id: ID!, $t: String!) { updateMemory(input: {id: $id, text: $t}) { id } }"
     transport = WebsocketsTransport(url=ws_url(gql.client), subprotocols=["graphql-transport-ws"])
+    histories = []
     async with Client(transport=transport) as session:
-        received = asyncio.create_task(collect(session.subscribe(GraphQLRequest(query)), 2))
-        await wait_for_subscribers(gql, 1)
+        events = aiter(session.subscribe(GraphQLRequest(query)))
         for text in ("v2", "v3"):
-            update = "mutation($id: ID!, $t: String!) { updateMemory(input: {id: $id, text: $t}) { id } }"
+            # each update once the last event has been delivered: an event's history is read when
+            # the event is, so an update made meanwhile would show in it too
+            received = asyncio.create_task(anext(events))
+            if text == "v2":
+                await wait_for_subscribers(gql, 1)
             await gql.data(update, id=id, t=text)
-        events = await received
-    assert [[h["newText"] for h in e["memory"]["history"]] for e in events] == [["v1", "v2"], ["v1", "v2", "v3"]]
+            async with asyncio.timeout(TIMEOUT):
+                event = await received
+            histories.append([h["newText"] for h in event["memoryEvents"]["memory"]["history"]])
+    assert histories == [["v1", "v2"], ["v1", "v2", "v3"]]

@@ -191,10 +191,14 @@ class Server:
                 raise SystemExit(f"REST add failed: {resp.status} {await resp.text()}")
             await resp.read()
 
+    async def metrics(self, http: aiohttp.ClientSession) -> str:
+        """The server's /metrics page (Prometheus text)."""
+        async with http.get(f"{self.base}/metrics") as resp:
+            return await resp.text()
+
     async def layer_totals(self, http: aiohttp.ClientSession) -> dict[str, tuple[float, float]]:
         """(seconds, calls) so far of each of LAYERS, from the server's /metrics histograms."""
-        async with http.get(f"{self.base}/metrics") as resp:
-            text = await resp.text()
+        text = await self.metrics(http)
         totals = {}
         for name, series, labels in LAYERS:
             found = [re.search(rf"^{series}_{part}{re.escape(labels)} (\S+)$", text, re.M) for part in ("sum", "count")]
@@ -202,8 +206,7 @@ class Server:
         return totals  # type: ignore[return-value]
 
     async def batch_histogram(self, http: aiohttp.ClientSession) -> dict[str, float]:
-        async with http.get(f"{self.base}/metrics") as resp:
-            text = await resp.text()
+        text = await self.metrics(http)
         buckets = {m.group(1): float(m.group(2)) for m in
                    re.finditer(r'agentmem_embedding_batch_size_bucket\{le="([^"]+)"\} (\S+)', text)}
         total = re.search(r"agentmem_embedding_batch_size_sum (\S+)", text)

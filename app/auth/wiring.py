@@ -82,11 +82,9 @@ async def _limiter(settings: Settings) -> AsyncIterator[RateLimiter]:
         yield MemoryRateLimiter()
         return
     # loaded only here: redis costs a process without Redis ~10 MiB of RSS
-    import redis.asyncio as aioredis
+    from app.auth.redis_ratelimit import RedisRateLimiter, limiter_client
 
-    from app.auth.redis_ratelimit import RedisRateLimiter
-
-    client = aioredis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    client = limiter_client(settings.redis_url)
     try:
         yield RedisRateLimiter(client, settings.limits.redis_prefix)
     finally:

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
 from app.auth.ratelimit import Bucket
-from app.auth.redis_ratelimit import RedisRateLimiter
+from app.auth.redis_ratelimit import RedisRateLimiter, limiter_client
 from app.web import create_app
 from tests.api.authkit import Caller, error_code, idp_token, make_key, secure_settings
 
@@ -25,7 +25,7 @@ ClientFactory = Callable[..., Awaitable[TestClient]]
 
 @pytest.fixture
 async def redis_client() -> aioredis.Redis:
-    client = aioredis.from_url(REDIS_URL, socket_connect_timeout=1)
+    client = limiter_client(REDIS_URL)  # as the service's limiter makes it
     try:
         await client.ping()
     except (OSError, aioredis.RedisError) as exc:

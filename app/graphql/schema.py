@@ -6,7 +6,7 @@ import contextlib
 from typing import Any, AsyncGenerator, AsyncIterator, Iterator
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError
+from graphql import ASTValidationRule, DocumentNode, GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
@@ -61,6 +61,7 @@ class OperationRules(SchemaExtension):
         ctx.parse_options["max_tokens"] = self.max_tokens  # Strawberry's own parse too, after a syntax error
         if ctx.query:
             with contextlib.suppress(GraphQLError):  # reported by Strawberry's parse, see above
+                # the options as AgentMemSchema.document gives them: one cache entry for both
                 ctx.graphql_document = DOCUMENTS.parse(ctx.query, **ctx.parse_options)
         yield
 
@@ -87,9 +88,16 @@ class AgentMemSchema(strawberry.Schema):
         # are answers, not incidents: log only the rest
         log_unexpected(errors)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_tokens: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.max_tokens = max_tokens
         install_input_builders(self._schema)
+
+    def document(self, query: str) -> DocumentNode:
+        """`query` parsed as this schema's operations are (the token limit, and the same entry
+        in DOCUMENTS): for a look at a document before it runs. A GraphQLError when it does not
+        parse."""
+        return DOCUMENTS.parse(query, max_tokens=self.max_tokens)
 
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         result = await super().execute(*args, **kwargs)
@@ -112,7 +120,7 @@ RootMutation = merge_types("Mutation", (Mutation, KeyMutation, WebhookMutation, 
 
 
 def build_schema(limits: LimitSettings | None = None, *, introspection: bool = True, max_page: int = 100,
-                 **extra: Any) -> strawberry.Schema:
+                 **extra: Any) -> AgentMemSchema:
     """`max_page`: the service's largest page (memory.max_limit), the most a page costs."""
     limits = limits or LimitSettings()
     rules = tuple(validation_rules(limits, introspection))
@@ -127,6 +135,7 @@ def build_schema(limits: LimitSettings | None = None, *, introspection: bool = T
             Observability,  # first: its on_operation spans the rules (metrics, log context)
             lambda: OperationRules(limits.max_tokens, rules, guard),
         ],
+        max_tokens=limits.max_tokens,
         **extra,
     )
 

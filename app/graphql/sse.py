@@ -35,7 +35,7 @@ from strawberry.types.graphql import OperationType
 from app.auth import AUTHENTICATOR_KEY, KEY_MANAGER_KEY
 from app.graphql.context import Context
 from app.graphql.errors import to_client_error
-from app.graphql.schema import DOCUMENTS
+from app.graphql.schema import AgentMemSchema
 from app.graphql.view import AgentMemGraphQLView, json_error
 from app.keys import SERVICE_KEY
 from app.settings import Settings
@@ -70,8 +70,9 @@ def _json_field(raw: str | None, name: str) -> Any:
         raise ValueError(f"{name} is not valid JSON") from None
 
 
-async def read_params(request: web.Request, max_body_bytes: int) -> Params | web.Response:
-    """The GraphQL-over-HTTP request in a GET's URL or a POST's JSON body; a 4xx when unusable."""
+async def read_params(request: web.Request, max_body_bytes: int, schema: AgentMemSchema) -> Params | web.Response:
+    """The GraphQL-over-HTTP request in a GET's URL or a POST's JSON body; a 4xx when unusable.
+    `schema`: the one that runs it (a GET's document is looked at first, parsed as it will run)."""
     try:
         if request.method == "GET":
             q = request.query
@@ -99,15 +100,15 @@ async def read_params(request: web.Request, max_body_bytes: int) -> Params | web
         return json_error(400, "`operationName` must be a string")
     if extensions is not None and not isinstance(extensions, dict):
         return json_error(400, "`extensions` must be a JSON object")
-    if request.method == "GET" and _is_mutation(query, name):
+    if request.method == "GET" and _is_mutation(schema, query, name):
         return json_error(405, "mutations are not allowed over GET: POST them", Allow="POST")
     allowed = NO_MUTATIONS if request.method == "GET" else ALL_OPERATIONS
     return Params(query, variables, name, extensions or {}, allowed)
 
 
-def _is_mutation(query: str, operation_name: str | None) -> bool:
+def _is_mutation(schema: AgentMemSchema, query: str, operation_name: str | None) -> bool:
     try:
-        document = DOCUMENTS.parse(query)
+        document = schema.document(query)
     except GraphQLError:
         return False  # the stream reports the syntax error, as for any operation
     operation = get_operation_ast(document, operation_name)
@@ -200,7 +201,7 @@ class GraphQLOverSSE:
     # the two ways a stream is served
     async def _distinct(self, request: web.Request) -> web.StreamResponse:
         principal = await request.app[AUTHENTICATOR_KEY].for_request(request)  # 401 / 429 by the middleware
-        params = await read_params(request, self._view.max_body_bytes)
+        params = await read_params(request, self._view.max_body_bytes, self._view.schema)
         if isinstance(params, web.Response):
             return params
         channel = Channel(principal, distinct=True)
@@ -265,7 +266,7 @@ class GraphQLOverSSE:
         channel, problem = await self._owned(request, token)
         if channel is None:
             return problem  # type: ignore[return-value]
-        params = await read_params(request, self._view.max_body_bytes)
+        params = await read_params(request, self._view.max_body_bytes, self._view.schema)
         if isinstance(params, web.Response):
             return params
         op_id = params.extensions.get("operationId")

@@ -15,8 +15,11 @@ from aiohttp.test_utils import TestClient
 
 from app.auth import KEY_MANAGER_KEY
 from app.auth.keys import key_id
+from app.graphql.schema import DOCUMENTS
 from app.graphql.sse import STREAM_PATH, TOKEN_HEADER
 from app.keys import SERVICE_KEY
+from app.ops.runtime import RELOADER_KEY
+from app.settings import Settings
 from app.streams import SLOTS_KEY
 from app.web import create_app
 from tests.api.authkit import Caller, make_key, secure_settings
@@ -200,6 +203,28 @@ async def test_a_mutation_over_get_or_a_request_not_asking_for_a_stream_is_refus
     resp = await client.get(STREAM_PATH, params={"query": "mutation { resetMemories }"},
                             headers={**STREAM, "X-API-Key": alice})
     assert resp.status == 405 and (await resp.json())["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+async def test_a_get_is_looked_at_under_the_token_limit_in_force(aiohttp_client: ClientFactory, tmp_path: Path) -> None:
+    current: list[Settings] = [secure_settings(tmp_path, limits={"max_tokens": 1000})]
+    client = await aiohttp_client(create_app(current[0], reload=lambda: current[0]))
+    headers = {**STREAM, "X-API-Key": await make_key(client.app, "user", user_id="alice")}
+    hidden = "mutation { " + " ".join(["__typename"] * 250) + " }"  # ~250 tokens
+    refused = await client.get(STREAM_PATH, params={"query": hidden}, headers=headers)
+    assert refused.status == 405  # under the limit: parsed, seen to be a mutation
+    current[0] = secure_settings(tmp_path, limits={"max_tokens": 200})
+    assert "limits.max_tokens" in (await client.app[RELOADER_KEY].reload()).applied
+    # over the reloaded limit the GET's own look stops at it too, and the operation's parse
+    # reports it (before, the look parsed the whole text without any limit)
+    async with client.get(STREAM_PATH, params={"query": hidden}, headers=headers) as resp:
+        assert resp.status == 200
+        (error,) = (await next_event(resp)).json()["errors"]
+    assert error["extensions"]["code"] == "GRAPHQL_PARSE_FAILED" and "tokens" in error["message"]
+    # a GET's look and its operation share one parse: one document kept, not two
+    before = len(DOCUMENTS)
+    async with client.get(STREAM_PATH, params={"query": "query OnceOverSse { __typename }"}, headers=headers) as resp:
+        assert (await next_event(resp)).json()["data"] == {"__typename": "Query"}
+    assert len(DOCUMENTS) == before + 1
 
 
 async def test_a_closed_client_frees_its_subscription_slot(client: TestClient) -> None:

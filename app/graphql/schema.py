@@ -3,7 +3,7 @@ operation may cost (depth, aliases, tokens, cost, introspection: app/graphql/lim
 from __future__ import annotations
 
 import contextlib
-from typing import Any, AsyncGenerator, AsyncIterator, Iterator
+from typing import Any, AsyncGenerator, AsyncIterator, Iterator, cast
 
 import strawberry
 from graphql import ASTValidationRule, DocumentNode, GraphQLError
@@ -51,18 +51,17 @@ class OperationRules(SchemaExtension):
     where it would escape the error mapping: the document is left unparsed, and Strawberry's own
     parse reports it in the normal way."""
 
-    def __init__(self, max_tokens: int, rules: tuple[type[ASTValidationRule], ...], guard: OperationGuard) -> None:
-        self.max_tokens = max_tokens
+    def __init__(self, rules: tuple[type[ASTValidationRule], ...], guard: OperationGuard) -> None:
         self.rules = rules
         self.guard = guard
 
     def on_parse(self) -> Iterator[None]:
         ctx = self.execution_context
-        ctx.parse_options["max_tokens"] = self.max_tokens  # Strawberry's own parse too, after a syntax error
+        schema = cast(AgentMemSchema, ctx.schema)
+        ctx.parse_options["max_tokens"] = schema.max_tokens  # Strawberry's own parse too, after a syntax error
         if ctx.query:
             with contextlib.suppress(GraphQLError):  # reported by Strawberry's parse, see above
-                # the options as AgentMemSchema.document gives them: one cache entry for both
-                ctx.graphql_document = DOCUMENTS.parse(ctx.query, **ctx.parse_options)
+                ctx.graphql_document = schema.document(ctx.query)
         yield
 
     def on_validate(self) -> Iterator[None]:
@@ -94,9 +93,9 @@ class AgentMemSchema(strawberry.Schema):
         install_input_builders(self._schema)
 
     def document(self, query: str) -> DocumentNode:
-        """`query` parsed as this schema's operations are (the token limit, and the same entry
-        in DOCUMENTS): for a look at a document before it runs. A GraphQLError when it does not
-        parse."""
+        """`query` parsed under this schema's token limit, kept in DOCUMENTS: how its operations are
+        parsed (OperationRules), and how a transport looks at one before it runs, sharing that
+        parse. A GraphQLError when it does not parse."""
         return DOCUMENTS.parse(query, max_tokens=self.max_tokens)
 
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
@@ -133,7 +132,7 @@ def build_schema(limits: LimitSettings | None = None, *, introspection: bool = T
         # factories: extensions hold per-operation state, so each operation gets its own
         extensions=[
             Observability,  # first: its on_operation spans the rules (metrics, log context)
-            lambda: OperationRules(limits.max_tokens, rules, guard),
+            lambda: OperationRules(rules, guard),
         ],
         max_tokens=limits.max_tokens,
         **extra,

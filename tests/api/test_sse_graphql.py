@@ -15,7 +15,8 @@ from aiohttp.test_utils import TestClient
 
 from app.auth import KEY_MANAGER_KEY
 from app.auth.keys import key_id
-from app.graphql.schema import DOCUMENTS
+from app.graphql import schema as schema_module
+from app.graphql.parse_cache import DocumentCache
 from app.graphql.sse import STREAM_PATH, TOKEN_HEADER
 from app.keys import SERVICE_KEY
 from app.ops.runtime import RELOADER_KEY
@@ -205,7 +206,11 @@ async def test_a_mutation_over_get_or_a_request_not_asking_for_a_stream_is_refus
     assert resp.status == 405 and (await resp.json())["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
 
 
-async def test_a_get_is_looked_at_under_the_token_limit_in_force(aiohttp_client: ClientFactory, tmp_path: Path) -> None:
+async def test_a_get_is_looked_at_under_the_token_limit_in_force(
+    aiohttp_client: ClientFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    documents = DocumentCache(max_bytes=1_000_000, max_entry_bytes=64_000)  # this test's alone: nothing evicted
+    monkeypatch.setattr(schema_module, "DOCUMENTS", documents)
     current: list[Settings] = [secure_settings(tmp_path, limits={"max_tokens": 1000})]
     client = await aiohttp_client(create_app(current[0], reload=lambda: current[0]))
     headers = {**STREAM, "X-API-Key": await make_key(client.app, "user", user_id="alice")}
@@ -221,10 +226,10 @@ async def test_a_get_is_looked_at_under_the_token_limit_in_force(aiohttp_client:
         (error,) = (await next_event(resp)).json()["errors"]
     assert error["extensions"]["code"] == "GRAPHQL_PARSE_FAILED" and "tokens" in error["message"]
     # a GET's look and its operation share one parse: one document kept, not two
-    before = len(DOCUMENTS)
+    before = len(documents)
     async with client.get(STREAM_PATH, params={"query": "query OnceOverSse { __typename }"}, headers=headers) as resp:
         assert (await next_event(resp)).json()["data"] == {"__typename": "Query"}
-    assert len(DOCUMENTS) == before + 1
+    assert len(documents) == before + 1
 
 
 async def test_a_closed_client_frees_its_subscription_slot(client: TestClient) -> None:

@@ -71,7 +71,8 @@ def create_app(settings: Settings, *, reload: Callable[[], Settings] | None = No
     view = AgentMemGraphQLView.from_settings(schema, settings)
 
     def new_query_limits(new: Settings, old: Settings) -> None:
-        # the next operation is validated against the new limits; running ones finish as they are
+        # operations over HTTP and SSE from now on, and over WebSockets opened from now on, meet
+        # the new limits; running operations and open WebSockets keep the schema they began with
         view.schema = build_schema(new.limits, introspection=new.introspection, max_page=new.memory.max_limit)
 
     for key in QUERY_LIMIT_KEYS:

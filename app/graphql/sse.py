@@ -59,6 +59,7 @@ class Params:
     operation_name: str | None
     extensions: dict[str, Any]
     allowed: tuple[OperationType, ...]
+    schema: AgentMemSchema  # the one that looked at the query runs it, whatever a reload does meanwhile
 
 
 def _json_field(raw: str | None, name: str) -> Any:
@@ -72,7 +73,7 @@ def _json_field(raw: str | None, name: str) -> Any:
 
 async def read_params(request: web.Request, max_body_bytes: int, schema: AgentMemSchema) -> Params | web.Response:
     """The GraphQL-over-HTTP request in a GET's URL or a POST's JSON body; a 4xx when unusable.
-    `schema`: the one that runs it (a GET's document is looked at first, parsed as it will run)."""
+    `schema`: the one to run it (a GET's document is looked at first, parsed as it will run)."""
     try:
         if request.method == "GET":
             q = request.query
@@ -103,7 +104,7 @@ async def read_params(request: web.Request, max_body_bytes: int, schema: AgentMe
     if request.method == "GET" and _is_mutation(schema, query, name):
         return json_error(405, "mutations are not allowed over GET: POST them", Allow="POST")
     allowed = NO_MUTATIONS if request.method == "GET" else ALL_OPERATIONS
-    return Params(query, variables, name, extensions or {}, allowed)
+    return Params(query, variables, name, extensions or {}, allowed, schema)
 
 
 def _is_mutation(schema: AgentMemSchema, query: str, operation_name: str | None) -> bool:
@@ -314,7 +315,7 @@ class GraphQLOverSSE:
 
     async def _results(self, params: Params, context: Context) -> AsyncIterator[dict[str, Any]]:
         try:
-            results = await self._view.schema.stream(
+            results = await params.schema.stream(
                 params.query, variable_values=params.variables, context_value=context,
                 operation_name=params.operation_name, allowed_operation_types=params.allowed,
             )

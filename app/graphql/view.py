@@ -15,7 +15,7 @@ import json
 import logging
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Coroutine, Sequence, TypeGuard
+from typing import TYPE_CHECKING, Any, Coroutine, Sequence, TypeGuard
 
 from aiohttp import hdrs, web
 from cross_web import HTTPException
@@ -32,6 +32,9 @@ from app.keys import SERVICE_KEY
 from app.settings import Settings
 from memory.access import Principal
 from memory.errors import AgentMemError
+
+if TYPE_CHECKING:
+    from app.graphql.schema import AgentMemSchema
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +85,11 @@ async def graphiql_asset(request: web.Request) -> web.StreamResponse:
 
 
 class AgentMemGraphQLView(GraphQLView[Context, None]):
+    schema: AgentMemSchema  # replaced by a configuration reload (app/web.py)
+
     def __init__(
         self,
-        schema: Any,
+        schema: AgentMemSchema,
         *,
         max_body_bytes: int,
         graphiql: bool = True,
@@ -113,7 +118,7 @@ class AgentMemGraphQLView(GraphQLView[Context, None]):
         self._page: str | None = None
 
     @classmethod
-    def from_settings(cls, schema: Any, settings: Settings) -> AgentMemGraphQLView:
+    def from_settings(cls, schema: AgentMemSchema, settings: Settings) -> AgentMemGraphQLView:
         return cls(
             schema, max_body_bytes=settings.max_body_bytes, graphiql=settings.graphiql,
             connection_init_wait_s=settings.limits.connection_init_wait_s,

@@ -12,6 +12,7 @@ from typing import Any, Awaitable, Callable
 
 import pytest
 from aiohttp.test_utils import TestClient
+from graphql.language.parser import Parser
 
 from app.auth import KEY_MANAGER_KEY
 from app.auth.keys import key_id
@@ -225,11 +226,20 @@ async def test_a_get_is_looked_at_under_the_token_limit_in_force(
         assert resp.status == 200
         (error,) = (await next_event(resp)).json()["errors"]
     assert error["extensions"]["code"] == "GRAPHQL_PARSE_FAILED" and "tokens" in error["message"]
-    # a GET's look and its operation share one parse: one document kept, not two
+    # a GET's look and its operation share one parse: the text is parsed once, one document kept
+    once = "query OnceOverSse { __typename }"
+    parsed: list[str] = []
+    parse_document = Parser.parse_document
+
+    def counted(parser: Parser) -> Any:
+        parsed.append(parser._lexer.source.body)
+        return parse_document(parser)
+
+    monkeypatch.setattr(Parser, "parse_document", counted)
     before = len(documents)
-    async with client.get(STREAM_PATH, params={"query": "query OnceOverSse { __typename }"}, headers=headers) as resp:
+    async with client.get(STREAM_PATH, params={"query": once}, headers=headers) as resp:
         assert (await next_event(resp)).json()["data"] == {"__typename": "Query"}
-    assert len(documents) == before + 1
+    assert parsed.count(once) == 1 and len(documents) == before + 1
 
 
 async def test_a_closed_client_frees_its_subscription_slot(client: TestClient) -> None:

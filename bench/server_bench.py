@@ -15,9 +15,11 @@ since 32 clients share the key) and drives it over HTTP with aiohttp clients in 
   straight into SQL, as bench/core_bench.py does, then the server restarted on them; the
   1-client queries run twice, since the first pass meets each of 50 scopes' first search), and
   search p50/p95 with 1 client while another tenant adds (--mixed-add-rate a second);
-- beside each load, the server's CPU per call (all its threads, and its model process's) and
-  the machine's CPU steal over that load (on a shared VM the throughput and latency of a phase
-  with steal are low; the CPU per call moves much less);
+- beside each load, the server's CPU per call (all its threads, and its model process's), the
+  part of it its event loop's thread and its model process took, and how busy the loop was
+  (one thread: near 100%, its CPU per call is what caps the throughput), and the machine's CPU
+  steal over that load (on a shared VM the throughput and latency of a phase with steal are
+  low; the CPU per call moves much less);
 - the server's RSS, its model process's included (embedder.isolated), right after each load and
   again after 2 s idle (both give freed heap back to the OS once the model has been idle for a
   second), and the graph JVM's RSS;
@@ -157,6 +159,14 @@ class Server:
         assert self.proc is not None
         return sum(cpu_s(pid) for pid in (self.proc.pid, *self.model_pids()))
 
+    def loop_cpu_s(self) -> float:
+        """The CPU seconds so far of the server's main thread, which runs its event loop."""
+        assert self.proc is not None
+        return cpu_s(self.proc.pid, thread=self.proc.pid)
+
+    def model_cpu_s(self) -> float:
+        return sum(cpu_s(pid) for pid in self.model_pids())
+
     def model_pids(self) -> list[int]:
         assert self.proc is not None
         return [p for p in child_pids(self.proc.pid) if b"memory.providers.onnx_model\x00serve" in cmdline(p)]
@@ -215,10 +225,12 @@ class Server:
                 "count": float(count.group(1)) if count else 0.0}
 
 
-def cpu_s(pid: int, ended_children: bool = False) -> float:
+def cpu_s(pid: int, ended_children: bool = False, thread: int | None = None) -> float:
     """A process's CPU seconds so far (user and system, all its threads), or with
-    `ended_children` that of its children that have ended and been waited for."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    `ended_children` that of its children that have ended and been waited for, or with `thread`
+    that of that one thread."""
+    stat = Path(f"/proc/{pid}/task/{thread}/stat" if thread is not None else f"/proc/{pid}/stat")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     first = 13 if ended_children else 11
     return (int(fields[first]) + int(fields[first + 1])) / os.sysconf("SC_CLK_TCK")
 
@@ -256,6 +268,8 @@ class Meter:
     server: Server
     calls: int
     started: tuple[float, float, int, int, int] = (0.0, 0.0, 0, 0, 0)
+    # (the event loop's CPU, the model process's, the wall clock) at the start
+    parts: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def _ours(self) -> float:
         """This bench's CPU, the graph JVM's, and that of the server's children that have ended
@@ -267,6 +281,7 @@ class Meter:
 
     def __enter__(self) -> "Meter":
         self.started = (self.server.cpu_s(), self._ours(), *machine_ticks())
+        self.parts = (self.server.loop_cpu_s(), self.server.model_cpu_s(), time.perf_counter())
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -276,10 +291,16 @@ class Meter:
         busy_s = (busy - self.started[4]) / os.sysconf("SC_CLK_TCK")
         others_s = busy_s - (cpu - self.started[0]) - (ours - self.started[1])
         self.others_ms = max(0.0, 1000 * others_s / self.calls)  # ticks and per-process times round apart
+        loop_s = self.server.loop_cpu_s() - self.parts[0]
+        self.loop_ms = 1000 * loop_s / self.calls
+        self.model_ms = 1000 * (self.server.model_cpu_s() - self.parts[1]) / self.calls
+        # one thread runs the loop: near 100% busy, its CPU per call sets the throughput
+        self.loop_busy_pct = 100 * loop_s / max(time.perf_counter() - self.parts[2], 1e-9)
 
     def __str__(self) -> str:
-        return (f"server CPU {self.cpu_ms:.2f} ms each; steal {self.steal_pct:.0f}%; "
-                f"other processes {self.others_ms:.2f} ms each")
+        return (f"server CPU {self.cpu_ms:.2f} ms each (its event loop {self.loop_ms:.2f}, busy "
+                f"{self.loop_busy_pct:.0f}% of the phase; its model process {self.model_ms:.2f}); "
+                f"steal {self.steal_pct:.0f}%; other processes {self.others_ms:.2f} ms each")
 
 
 async def drive(n: int, clients: int, call: Any) -> float:

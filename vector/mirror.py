@@ -23,7 +23,8 @@ Rows go wherever a slot is free, so one scope's rows end up spread over the whol
 2,000-row scan at 100k memories then read its rows from across 37 MB (~0.40 ms in-process,
 ~0.58 ms of the loop's time under 16 concurrent searches). `arrange` lays the rows out again in
 an order the caller gives (one owner's memories together), after which that scan reads one
-stretch (~0.19 ms in-process). Gathers use `np.take`, which copies rows ~2x faster than
+stretch (~0.19 ms in-process), scored where it lies rather than copied out first (~0.16 ms
+against ~0.18 ms for 2,000 rows). Gathers use `np.take`, which copies rows ~2x faster than
 indexing with an index array.
 
 Only `put`, `put_rows`, `forget`, `copy`, `arrange`, `arranging` and `adopt` write, and they run
@@ -106,7 +107,8 @@ class VectorMirror:
         missing = np.flatnonzero(slots < 0)
         if len(missing):
             slots[missing] = 0  # scored below from `fetch`; any slot will do meanwhile
-        out = self._gathered(slots).scores(query)
+        rows = self._stretch(slots)
+        out = (rows if rows is not None else self._gathered(slots)).scores(query)
         if len(missing):
             vectors = np.asarray(fetch([int(idx[i]) for i in missing]), dtype=np.float32)
             out[missing] = (vectors @ query) / np.linalg.norm(vectors, axis=1)
@@ -213,6 +215,17 @@ class VectorMirror:
     def _gathered(self, slots: np.ndarray) -> Gathered:
         return Gathered(np.take(self._rows, slots, axis=0), np.take(self._scale, slots))
 
+    def _stretch(self, slots: np.ndarray) -> Gathered | None:
+        """The rows of `slots` as a view of the copy, when they are one stretch of it in order (a
+        scope's rows after `arrange`, listed in slot order): scored in place, not copied out
+        first (~25 us of a ~0.17 ms scan of 2,000 rows). None otherwise. Only for scoring at once,
+        under the lock: a write may change a viewed row later."""
+        n = len(slots)
+        if n < 2 or int(slots[-1]) - int(slots[0]) != n - 1 or not bool((slots[1:] > slots[:-1]).all()):
+            return None  # increasing and n - 1 apart end to end: every slot between, once
+        first = int(slots[0])
+        return Gathered(self._rows[first : first + n], self._scale[first : first + n])
+
     def _has(self, label: int) -> bool:
         return label < len(self._slot_of) and bool(self._slot_of[label] >= 0)
 
@@ -272,7 +285,8 @@ class Arrangement:
 class Gathered:
     """Some labels' mirrored rows, copied together in their order (a search gathers its scope's
     rows while its query is embedded: scored from here they are contiguous and recently read).
-    A copy: later writes to the mirror do not reach it, so it holds only while those labels do."""
+    A copy: later writes to the mirror do not reach it, so it holds only while those labels do
+    (VectorMirror.scores also scores a view of one stretch of the copy through it, at once)."""
 
     def __init__(self, rows: np.ndarray, scale: np.ndarray) -> None:
         self._rows = rows

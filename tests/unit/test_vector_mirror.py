@@ -139,6 +139,40 @@ def test_arranged_rows_lie_in_the_order_given_and_score_as_before() -> None:
     assert np.allclose(mirror.scores([1300, 1301, 1302], q, never), raw[[0, 1, 2]] @ q, atol=3e-3)
 
 
+def test_an_arranged_scope_is_scored_in_place_and_any_other_set_as_gathered(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(12)
+    raw = unit(rng.standard_normal((1300, DIM)))
+    mirror = VectorMirror(DIM, capacity=4)
+    mirror.put(list(range(1300)), raw)
+    scope = rng.permutation(np.arange(0, 1300, 3))  # one owner's labels
+    mirror.arrange(scope)
+    q = raw[9]
+    stretch = mirror.in_slot_order(scope)
+    sets = {
+        "the scope in slot order": stretch,
+        "the same labels in another order": stretch[::-1].copy(),
+        "with two labels swapped": np.concatenate([stretch[:10], stretch[[11, 10]], stretch[12:]]),
+        "with one label left out": np.delete(stretch, 200),
+        "with a label far past the stretch": np.append(stretch, 1298),
+        "with a label not mirrored yet": np.append(stretch, 5_000),
+    }
+    for name, labels in sets.items():
+        rows = np.asarray([raw[label] for label in labels if label < 1300])
+        got = mirror.scores(labels, q, lambda missing: np.zeros((len(missing), DIM), dtype=np.float32) + 1)
+        known = labels < 1300
+        assert np.allclose(got[known], rows @ q, atol=3e-3), name
+        gathered = mirror.gather(labels)
+        if gathered is not None:  # every label mirrored: the same values as a gathered copy's
+            assert np.allclose(got, gathered.scores(q), rtol=0, atol=1e-6), name
+    # only the first is one stretch in order: a view of the copy, read where it lies, not copied out
+    viewed = mirror._stretch(mirror._slots(stretch))
+    assert viewed is not None and np.shares_memory(viewed._rows, mirror._rows)
+    monkeypatch.setattr(mirror, "_gathered", lambda slots: pytest.fail("an arranged scope's rows were copied out"))
+    assert np.allclose(mirror.scores(stretch, q, never), raw[stretch] @ q, atol=3e-3)
+    assert all(mirror._stretch(mirror._slots(labels)) is None for name, labels in sets.items()
+               if name != "the scope in slot order" and "not mirrored" not in name)
+
+
 def test_an_arrangement_changes_nothing_until_adopted_and_takes_the_rows_written_meanwhile() -> None:
     rng = np.random.default_rng(5)
     raw = unit(rng.standard_normal((604, DIM)))

@@ -207,6 +207,29 @@ async def test_candidates_rank_by_rough_scores_and_the_hits_report_exact_ones(re
     await svc.stop()
 
 
+class LongVectors(HashingEmbedder):
+    """Vectors three times unit length, as a remote model's may be."""
+
+    async def embed(self, texts: Sequence[str], owner: str = "") -> Any:
+        return np.asarray(await super().embed(texts, owner)) * 3.0
+
+
+async def test_a_hit_reports_the_cosine_whatever_length_the_embedder_gives_its_vectors(repo: InMemoryRepository) -> None:
+    embedder = LongVectors()
+    svc = MemoryService(repo, CoarseIndex(), embedder)
+    await svc.start()
+    texts = ["green tea every morning", "tea with lemon and honey", "espresso after lunch"]
+    for text in texts:
+        await remember(svc, text)
+    unit = {t: v / np.linalg.norm(v) for t, v in zip(texts, await embedder.embed(texts))}
+    q = (await embedder.embed(["tea in the morning"]))[0]
+    q = q / np.linalg.norm(q)
+    hits = (await svc.search("tea in the morning", ALICE, limit=3)).hits
+    assert len(hits) == 3
+    assert [h.scores.vector for h in hits] == pytest.approx([float(unit[h.record.text] @ q) for h in hits], abs=1e-6)
+    await svc.stop()
+
+
 class PreparingIndex(BruteForceIndex):
     """Counts the scans a search asked the index to prepare while its query was embedded."""
 

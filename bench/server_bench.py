@@ -164,8 +164,9 @@ class Server:
         assert self.proc is not None
         return cpu_s(self.proc.pid, thread=self.proc.pid)
 
-    def model_cpu_s(self) -> float:
-        return sum(cpu_s(pid) for pid in self.model_pids())
+    def model_cpu_s(self) -> dict[int, float]:
+        """Each model process's CPU seconds so far, by pid."""
+        return {pid: cpu_s(pid) for pid in self.model_pids()}
 
     def model_pids(self) -> list[int]:
         assert self.proc is not None
@@ -268,8 +269,9 @@ class Meter:
     server: Server
     calls: int
     started: tuple[float, float, int, int, int] = (0.0, 0.0, 0, 0, 0)
-    # (the event loop's CPU, the model process's, the wall clock) at the start
-    parts: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    loop_at: float = 0.0  # the event loop's CPU at the start
+    model_at: dict[int, float] = field(default_factory=dict)  # each model process's CPU at the start
+    wall_at: float = 0.0
 
     def _ours(self) -> float:
         """This bench's CPU, the graph JVM's, and that of the server's children that have ended
@@ -281,7 +283,8 @@ class Meter:
 
     def __enter__(self) -> "Meter":
         self.started = (self.server.cpu_s(), self._ours(), *machine_ticks())
-        self.parts = (self.server.loop_cpu_s(), self.server.model_cpu_s(), time.perf_counter())
+        self.loop_at, self.model_at, self.wall_at = (self.server.loop_cpu_s(), self.server.model_cpu_s(),
+                                                     time.perf_counter())
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -291,15 +294,26 @@ class Meter:
         busy_s = (busy - self.started[4]) / os.sysconf("SC_CLK_TCK")
         others_s = busy_s - (cpu - self.started[0]) - (ours - self.started[1])
         self.others_ms = max(0.0, 1000 * others_s / self.calls)  # ticks and per-process times round apart
-        loop_s = self.server.loop_cpu_s() - self.parts[0]
+        loop_s = self.server.loop_cpu_s() - self.loop_at
         self.loop_ms = 1000 * loop_s / self.calls
-        self.model_ms = 1000 * (self.server.model_cpu_s() - self.parts[1]) / self.calls
         # one thread runs the loop: near 100% busy, its CPU per call sets the throughput
-        self.loop_busy_pct = 100 * loop_s / max(time.perf_counter() - self.parts[2], 1e-9)
+        self.loop_busy_pct = 100 * loop_s / max(time.perf_counter() - self.wall_at, 1e-9)
+        model = self.server.model_cpu_s()
+        # only the same model process(es) at both ends are measured: one started, ended or
+        # restarted during the phase would count another process's lifetime
+        self.model_ms = (1000 * sum(model[pid] - self.model_at[pid] for pid in model) / self.calls
+                         if model and model.keys() == self.model_at.keys() else None)
+        self.model_changed = model.keys() != self.model_at.keys()
 
     def __str__(self) -> str:
+        if self.model_ms is not None:
+            model = f"its model process {self.model_ms:.2f}"
+        elif self.model_changed:  # the server's CPU counts the processes alive at each end too
+            model = "its model process started, ended or restarted during the phase: not measured"
+        else:
+            model = "no model process"
         return (f"server CPU {self.cpu_ms:.2f} ms each (its event loop {self.loop_ms:.2f}, busy "
-                f"{self.loop_busy_pct:.0f}% of the phase; its model process {self.model_ms:.2f}); "
+                f"{self.loop_busy_pct:.0f}% of the phase; {model}); "
                 f"steal {self.steal_pct:.0f}%; other processes {self.others_ms:.2f} ms each")
 
 

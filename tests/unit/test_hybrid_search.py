@@ -208,7 +208,7 @@ async def test_candidates_rank_by_rough_scores_and_the_hits_report_exact_ones(re
 
 
 class LongVectors(HashingEmbedder):
-    """Vectors three times unit length, as a remote model's may be."""
+    """Vectors three times unit length (our models' are unit length; an imported file's need not be)."""
 
     async def embed(self, texts: Sequence[str], owner: str = "") -> Any:
         return np.asarray(await super().embed(texts, owner)) * 3.0

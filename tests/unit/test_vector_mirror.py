@@ -155,6 +155,7 @@ def test_an_arranged_scope_is_scored_in_place_and_any_other_set_as_gathered(monk
         "with one label left out": np.delete(stretch, 200),
         "with a label far past the stretch": np.append(stretch, 1298),
         "with a label not mirrored yet": np.append(stretch, 5_000),
+        "with a label not mirrored yet in front": np.concatenate([[5_001], stretch[1:]]),
     }
     for name, labels in sets.items():
         rows = np.asarray([raw[label] for label in labels if label < 1300])

@@ -561,7 +561,7 @@ def report(raw: dict[str, Any], hnsw: dict[str, Any], adds: dict[str, Any], rows
     for kind in ("graphql", "rest"):
         print(f"\nadd infer=false via {kind:7}, 1 client  {adds[f'{kind}_1']:9.1f} adds/s")
         print(f"add infer=false via {kind:7}, 32 clients {adds[f'{kind}_32']:8.1f} adds/s  "
-              f"= {100 * adds[f'{kind}_32'] / batch64:.0f}% of raw batch-64 (target >= 60%)")
+              f"= {100 * adds[f'{kind}_32'] / batch64:.1f}% of raw batch-64 (target >= 60%)")
         print(f"  {adds[f'{kind}_32_cost']}")
         print(f"  embedding batches under that load: {adds[f'{kind}_batches']}")
     print(f"server RSS after the adds {adds['rss']:.0f} MiB, {adds['rss_idle']:.0f} MiB after {IDLE_S:.0f} s idle "
@@ -580,7 +580,7 @@ def report(raw: dict[str, Any], hnsw: dict[str, Any], adds: dict[str, Any], rows
         print(f"  second pass, scopes warm, new query pairs  {row['warm_p50_ms']:.2f} / {row['warm_p95_ms']:.2f} ms")
         print(f"  {row['cost_1']}")
         print(f"search, 16 clients                      {row['qps_16']:9.1f} searches/s  "
-              f"= {100 * row['qps_16'] / batch64:.0f}% of raw batch-64 (target >= 50%)")
+              f"= {100 * row['qps_16'] / batch64:.1f}% of raw batch-64 (target >= 50%)")
         print(f"  {row['cost_16']}")
         print(f"search, 1 client, while another tenant adds {row['mixed_rate']:.0f}/s: p50 / p95 "
               f"{row['mixed_p50_ms']:.2f} / {row['mixed_p95_ms']:.2f} ms")

@@ -157,7 +157,7 @@ class Server:
         """The server's CPU seconds so far (all its threads, user and system, and its model
         process's: embedder.isolated runs the model in a child)."""
         assert self.proc is not None
-        return sum(cpu_s(pid) for pid in (self.proc.pid, *self.model_pids()))
+        return cpu_s(self.proc.pid) + sum(self.model_cpu_s().values())
 
     def loop_cpu_s(self) -> float:
         """The CPU seconds so far of the server's main thread, which runs its event loop."""

@@ -72,7 +72,11 @@ class KeyManager:
     was a sixth of the event loop's work per request under load. A revocation or rotation made
     through this process takes effect on the next request (its entries are dropped); one made
     elsewhere (another replica, the CLI) within `cache_s`. Failures are never cached, and expiry
-    is checked on every request. `cache_s = 0` reads the row every time."""
+    is checked on every request. `cache_s = 0` reads the row every time.
+
+    When caching, requests with the same key that miss together share one read of its row: as an
+    entry expired under 16 concurrent clients, each of them read the row (and a row read before a
+    revocation here is not cached after it)."""
 
     def __init__(self, store: CredentialStore, hasher: SecretHasher, *,
                  clock: Callable[[], datetime] = utcnow, touch_interval_s: float = 30.0,
@@ -84,6 +88,8 @@ class KeyManager:
         self._used: dict[str, datetime] = {}
         self._cache_s = cache_s
         self._verified: dict[str, tuple[float, ApiKeyRecord]] = {}  # digest of the key text -> (until, row)
+        self._reading: dict[str, asyncio.Task[ApiKeyRecord | None]] = {}  # digest -> its row's read in flight
+        self._forgotten = 0  # revocations and rotations through this manager so far
 
     async def create(self, name: str, role: Role, *, user_id: str | None = None, agent_id: str | None = None,
                      expires_at: datetime | None = None, created_by: str | None = None) -> tuple[ApiKeyRecord, str]:
@@ -99,7 +105,9 @@ class KeyManager:
             raise NotFound(f"no active API key {id!r}")
         record, text = self._new(old.name, old.role, old.user_id, old.agent_id, old.expires_at, created_by)
         self._forget(id)
-        if await self.store.replace_key(id, record, self._clock()) is None:
+        replaced = await self.store.replace_key(id, record, self._clock())
+        self._forget(id)
+        if replaced is None:
             raise NotFound(f"no active API key {id!r}")  # revoked meanwhile
         log.info("API key %s rotated to %s by %s", id, record.id, created_by)
         return record, text
@@ -107,6 +115,7 @@ class KeyManager:
     async def revoke(self, id: str) -> ApiKeyRecord:
         self._forget(id)
         record = await self.store.revoke_key(id, self._clock())
+        self._forget(id)
         if record is None:
             raise NotFound(f"no API key {id!r}")
         log.info("API key %s revoked", id)
@@ -125,18 +134,34 @@ class KeyManager:
             record = cached[1]
         else:
             id = key_id(text)
-            record = await self.store.get_key(id) if id else None
+            forgotten = self._forgotten
+            record = await self._row(id, digest) if id else None
             if record is None or not self._hasher.verify(text, record.secret_hash) or not record.active(now):
                 self._verified.pop(digest, None)
                 raise Unauthenticated(INVALID_KEY)
-            if digest:
+            if digest and forgotten == self._forgotten:
                 if len(self._verified) >= _MAX_CACHED:
                     self._verified.clear()
                 self._verified[digest] = (time.monotonic() + self._cache_s, record)
         self._used[record.id] = now
         return record
 
+    async def _row(self, id: str, digest: str) -> ApiKeyRecord | None:
+        """The key's row; when caching, one read shared by the requests that wait for it (a
+        request that goes away does not cancel the others' read)."""
+        if not digest:
+            return await self.store.get_key(id)
+        reading = self._reading.get(digest)
+        if reading is None:
+            reading = self._reading[digest] = asyncio.ensure_future(self.store.get_key(id))
+            reading.add_done_callback(lambda done: self._reading.pop(digest) if self._reading.get(digest) is done else None)
+        return await asyncio.shield(reading)
+
     def _forget(self, id: str) -> None:
+        """Before and after a revocation's write: no request trusts the key from then on, and
+        no read that raced the write is cached or joined."""
+        self._forgotten += 1
+        self._reading.clear()  # the reads in flight still answer their own requests
         self._verified = {d: entry for d, entry in self._verified.items() if entry[1].id != id}
 
     async def active(self, id: str) -> ApiKeyRecord | None:

@@ -1,6 +1,6 @@
 """KeyManager's short trust of verified keys, on the real credential store: one row read serves
-repeated requests, a revocation through the manager is immediate, one made elsewhere holds for
-at most the cache time, and failures are never remembered."""
+repeated requests (and the requests that miss together), a revocation through the manager is
+immediate, one made elsewhere holds for at most the cache time, and failures are never remembered."""
 from __future__ import annotations
 
 import asyncio
@@ -18,10 +18,23 @@ from memory.models import utcnow
 
 class CountingStore(SqlCredentialStore):
     reads = 0
+    # when set, a read answers (what it read before) only once this is set: a slow database
+    answer: asyncio.Event | None = None
 
     async def get_key(self, id: str):  # type: ignore[no-untyped-def]
         self.reads += 1
-        return await super().get_key(id)
+        row = await super().get_key(id)
+        if self.answer is not None:
+            await self.answer.wait()
+        return row
+
+    # when set, a revocation is written only once this is set
+    write: asyncio.Event | None = None
+
+    async def revoke_key(self, id: str, at):  # type: ignore[no-untyped-def]
+        if self.write is not None:
+            await self.write.wait()
+        return await super().revoke_key(id, at)
 
 
 @pytest.fixture
@@ -70,3 +83,60 @@ async def test_failures_are_not_cached_and_no_cache_reads_every_time(store: Coun
     await uncached.authenticate(text)
     await uncached.authenticate(text)
     assert store.reads == 4
+
+
+async def test_requests_that_miss_together_share_one_read_which_none_of_them_cancels(store: CountingStore) -> None:
+    keys = KeyManager(store, SecretHasher(), cache_s=30)
+    record, text = await keys.create("agent", Role.USER, user_id="alice")
+    store.answer = asyncio.Event()
+    waiting = [asyncio.create_task(keys.authenticate(text)) for _ in range(16)]
+    await asyncio.sleep(0.05)
+    waiting[0].cancel()  # its client went away
+    store.answer.set()
+    answers = await asyncio.gather(*waiting[1:])
+    assert {r.id for r in answers} == {record.id}
+    assert store.reads == 1
+    await keys.authenticate(text)
+    assert store.reads == 1  # and the row read is trusted for the cache time
+
+
+async def test_a_read_that_raced_a_revocation_is_not_joined_by_a_later_request(store: CountingStore) -> None:
+    keys = KeyManager(store, SecretHasher(), cache_s=30)
+    record, text = await keys.create("agent", Role.USER, user_id="alice")
+    store.answer = asyncio.Event()
+    before = asyncio.create_task(keys.authenticate(text))  # reads the row as it was
+    await asyncio.sleep(0.05)
+    await keys.revoke(record.id)
+    after = asyncio.create_task(keys.authenticate(text))
+    await asyncio.sleep(0.05)
+    store.answer.set()
+    assert (await before).id == record.id  # asked before the revocation
+    with pytest.raises(Unauthenticated):
+        await after
+    assert store.reads == 2
+
+
+async def test_a_read_that_raced_a_revocation_is_not_cached(store: CountingStore) -> None:
+    keys = KeyManager(store, SecretHasher(), cache_s=30)
+    record, text = await keys.create("agent", Role.USER, user_id="alice")
+    store.answer = asyncio.Event()
+    before = asyncio.create_task(keys.authenticate(text))
+    await asyncio.sleep(0.05)
+    await keys.revoke(record.id)
+    store.answer.set()
+    assert (await before).id == record.id
+    with pytest.raises(Unauthenticated):
+        await keys.authenticate(text)
+
+
+async def test_a_row_read_while_the_revocation_is_written_is_not_cached(store: CountingStore) -> None:
+    keys = KeyManager(store, SecretHasher(), cache_s=30)
+    record, text = await keys.create("agent", Role.USER, user_id="alice")
+    store.write = asyncio.Event()
+    revoking = asyncio.create_task(keys.revoke(record.id))
+    await asyncio.sleep(0.05)
+    assert (await keys.authenticate(text)).id == record.id  # the row as it still is
+    store.write.set()
+    await revoking
+    with pytest.raises(Unauthenticated):
+        await keys.authenticate(text)

@@ -194,30 +194,30 @@ async def _sql_ids(repo: InMemoryRepository) -> set[str]:
     return {row.id for row in await repo.catalog()}
 
 
-async def test_a_saved_index_is_replayed_while_it_holds_at_least_as_many_memories_as_it_lacks(
+async def test_a_saved_index_is_replayed_while_it_lacks_at_most_an_eighth_of_what_it_holds(
     repo: InMemoryRepository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(index_keeper, "REBUILD_MIN", 2)
     index = BruteForceIndex()
     svc = MemoryService(repo, index, HashingEmbedder())
     await svc.start()
-    await svc.add([Message(role="user", content=f"note {i}") for i in range(3)], Scope("alice"), infer=False)
+    await svc.add([Message(role="user", content=f"note {i}") for i in range(16)], Scope("alice"), infer=False)
     await svc.keeper.snapshot()
     saved = index.saved
-    await svc.add([Message(role="user", content=f"later {i}") for i in range(3)], Scope("alice"), infer=False)
+    await svc.add([Message(role="user", content=f"later {i}") for i in range(2)], Scope("alice"), infer=False)
     await svc.stop()
     stale = BruteForceIndex()
     stale.saved = saved
     report = await IndexKeeper(stale, repo).reconcile(await _sql_ids(repo))
-    assert (report.rebuilt, report.replayed, report.total) == (False, 3, 6)
+    assert (report.rebuilt, report.replayed, report.total) == (False, 2, 18)
     assert await stale.ids() == await _sql_ids(repo)
-    # one more than it holds: rebuilt from SQL, every memory read again
+    # one more than an eighth of 16: rebuilt from SQL, every memory read again
     await MemoryService(repo, BruteForceIndex(), HashingEmbedder()).add(
         [Message(role="user", content="one more")], Scope("alice"), infer=False)
     stale = BruteForceIndex()
     stale.saved = saved
     report = await IndexKeeper(stale, repo).reconcile(await _sql_ids(repo))
-    assert (report.rebuilt, report.replayed, report.total) == (True, 7, 7)
+    assert (report.rebuilt, report.replayed, report.total) == (True, 19, 19)
     assert await stale.ids() == await _sql_ids(repo)
 
 

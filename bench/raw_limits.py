@@ -52,14 +52,20 @@ def timed(fn: Callable[[], Any], repeat: int) -> list[float]:
     return out
 
 
-def encode_figures(encode: Callable[[list[str]], Any]) -> dict[str, float]:
+def batch64_per_s(encode: Callable[[list[str]], Any]) -> float:
+    """Sentences a second in passes of 64: the median of 8 passes, after one to warm up."""
     batch_texts = sentences(64)
     encode(batch_texts)  # warm up allocator and kernels
     runs = timed(lambda: encode(batch_texts), 8)
+    return 64 / (statistics.median(runs) / 1000)
+
+
+def encode_figures(encode: Callable[[list[str]], Any]) -> dict[str, float]:
+    batch = batch64_per_s(encode)
     singles = sentences(200)
     single = [timed(lambda t=t: encode([t]), 1)[0] for t in singles]
     return {
-        "batch64_per_s": 64 / (statistics.median(runs) / 1000),
+        "batch64_per_s": batch,
         "single_p50_ms": statistics.median(single),
         "single_p95_ms": percentile(single, 95),
     }
@@ -102,6 +108,17 @@ def section_onnx(args: argparse.Namespace) -> dict[str, Any]:
     figures["burst64_wait2_per_s"] = asyncio.run(_burst(OnnxEmbedder, args, 2.0))
     figures["burst64_wait0_per_s"] = asyncio.run(_burst(OnnxEmbedder, args, 0.0))
     return {"name": f"onnxruntime ({args.threads} intra-op threads)", "load_s": load_s, **figures}
+
+
+def section_onnx_batch(args: argparse.Namespace) -> dict[str, Any]:
+    """The batch-64 figure of `section_onnx` alone (~1 s after imports): what server_bench.py
+    measures again beside each load it compares with it."""
+    from memory.providers.local_embedder import OnnxEmbedder
+
+    embedder = OnnxEmbedder(args.onnx_path, threads=args.threads, export_if_missing=False)
+    embedder._ensure_loaded()
+    return {"name": f"onnxruntime batch-64 ({args.threads} intra-op threads)",
+            "batch64_per_s": batch64_per_s(embedder._encode)}
 
 
 async def _through_embedder(embedder: Any) -> float:
@@ -203,7 +220,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.section:
-        result = {"st": section_st, "onnx": section_onnx, "hnsw": section_hnsw}[args.section](args)
+        sections = {"st": section_st, "onnx": section_onnx, "onnx_batch": section_onnx_batch, "hnsw": section_hnsw}
+        result = sections[args.section](args)
         result["loadavg_1m"] = os.getloadavg()[0]  # other work on the 2 cores skews every figure
         print(json.dumps(result))
         return

@@ -20,6 +20,7 @@ import time
 from collections import OrderedDict
 from typing import Callable
 
+from memory.concurrency import SharedCalls
 from memory.errors import StoreUnavailable
 from memory.events import EventKind, MemoryEvent
 from memory.models import Scope
@@ -40,7 +41,7 @@ class GraphPresence:
         self._clock = clock
         # scope key -> (scope, has relations, when a "no" expires); least recently asked first
         self._known: OrderedDict[str, tuple[Scope, bool, float]] = OrderedDict()
-        self._asking: dict[str, asyncio.Future[bool]] = {}  # one look-up per scope at a time
+        self._asking: SharedCalls[str, bool] = SharedCalls("graph-presence")  # one look-up per scope at a time
         # the whole graph's verdict and until when it holds (a "yes" too: a graph emptied by a
         # reset returns to answering without round trips)
         self._anywhere: tuple[bool, float] | None = None
@@ -74,8 +75,8 @@ class GraphPresence:
         return await asyncio.shield(self._ask_anywhere())
 
     def _ask_anywhere(self) -> asyncio.Future[bool]:
-        if _WHOLE_KEY in self._asking:
-            return self._asking[_WHOLE_KEY]
+        if (asking := self._asking.running(_WHOLE_KEY)) is not None:
+            return asking
         seen = self._seen
 
         def keep(done: asyncio.Future[bool]) -> None:
@@ -88,12 +89,7 @@ class GraphPresence:
 
     def _ask(self, scope: Scope) -> asyncio.Future[bool]:
         """The look-up in flight for `scope`, or a new one (shared: await it shielded)."""
-        key = scope.key()
-        asking = self._asking.get(key)
-        if asking is None:
-            asking = self._asking[key] = asyncio.ensure_future(self._graph.has_relations(scope))
-            asking.add_done_callback(lambda _: self._asking.pop(key, None))
-        return asking
+        return self._asking.start(scope.key(), lambda: self._graph.has_relations(scope))
 
     def saw(self, event: MemoryEvent) -> None:
         """A relation added inside a scope believed empty makes that belief wrong."""

@@ -24,6 +24,7 @@ from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
 from app.settings import IdpSettings
+from memory.concurrency import SharedCalls
 from memory.errors import StoreUnavailable, Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,7 @@ class JwksCache:
         self._last_attempt = float("-inf")
         self._last_error: str | None = None
         self._jwks_uri = cfg.jwks_url
-        self._inflight: asyncio.Task[list[SigningKey]] | None = None
+        self._fetches: SharedCalls[None, list[SigningKey]] = SharedCalls("idp-jwks-fetch")  # one at a time
         self._session: aiohttp.ClientSession | None = None
 
     async def key(self, kid: str | None, alg: str) -> SigningKey:
@@ -155,7 +156,7 @@ class JwksCache:
         (after one rate-limited refresh for a kid not in the set)."""
         keys = await self._current()
         found = _pick(keys, kid, alg)
-        if found is None and (self._inflight is not None or self._may_refresh()):
+        if found is None and (self._fetches.running(None) is not None or self._may_refresh()):
             found = _pick(await self._refresh(), kid, alg)
         if found is None:
             named = f"kid {kid!r}" if kid is not None else "no kid"
@@ -173,8 +174,7 @@ class JwksCache:
         }
 
     async def close(self) -> None:
-        if self._inflight is not None:
-            self._inflight.cancel()
+        self._fetches.cancel()
         if self._session is not None:
             await self._session.close()
 
@@ -182,7 +182,7 @@ class JwksCache:
         now = self.clock()
         if self._keys is not None and now < self._expires:
             return self._keys
-        if self._inflight is None and self._last_error is not None and not self._may_refresh():
+        if self._fetches.running(None) is None and self._last_error is not None and not self._may_refresh():
             # a fetch failed moments ago: do not hammer the provider on every request
             return self._stale_or_raise(now)
         return await self._refresh()
@@ -191,19 +191,9 @@ class JwksCache:
         return self.clock() - self._last_attempt >= self._cfg.jwks_refresh_interval_s
 
     async def _refresh(self) -> list[SigningKey]:
-        if self._inflight is None:
+        if self._fetches.running(None) is None:
             self._last_attempt = self.clock()
-            task = asyncio.create_task(self._fetch_and_keep(), name="idp-jwks-fetch")
-            task.add_done_callback(self._fetch_done)
-            self._inflight = task
-        # shielded: a caller that gives up does not cancel the fetch the others wait on
-        return await asyncio.shield(self._inflight)
-
-    def _fetch_done(self, task: asyncio.Task[list[SigningKey]]) -> None:
-        if self._inflight is task:
-            self._inflight = None
-        if not task.cancelled():
-            task.exception()  # retrieved here: every waiter may have given up
+        return await self._fetches.join(None, self._fetch_and_keep)
 
     async def _fetch_and_keep(self) -> list[SigningKey]:
         try:

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Callable
 
 from memory.access import Principal, Role
+from memory.concurrency import SharedCalls
 from memory.credentials import ApiKeyRecord, CredentialStore
 from memory.errors import AgentMemError, Forbidden, InvalidInput, NotFound, Unauthenticated
 from memory.models import Scope, utcnow
@@ -74,9 +75,10 @@ class KeyManager:
     elsewhere (another replica, the CLI) within `cache_s`. Failures are never cached, and expiry
     is checked on every request. `cache_s = 0` reads the row every time.
 
-    When caching, requests with the same key that miss together share one read of its row: as an
-    entry expired under 16 concurrent clients, each of them read the row (and a row read before a
-    revocation here is not cached after it)."""
+    When caching, requests with the same key that miss together share one read of its row (before,
+    as an entry expired under 16 concurrent clients, each of them read it): a read that fails or
+    hangs then fails or holds each of them. A row read before a revocation or rotation here ends
+    is neither cached nor shared with a request that comes after it."""
 
     def __init__(self, store: CredentialStore, hasher: SecretHasher, *,
                  clock: Callable[[], datetime] = utcnow, touch_interval_s: float = 30.0,
@@ -88,8 +90,10 @@ class KeyManager:
         self._used: dict[str, datetime] = {}
         self._cache_s = cache_s
         self._verified: dict[str, tuple[float, ApiKeyRecord]] = {}  # digest of the key text -> (until, row)
-        self._reading: dict[str, asyncio.Task[ApiKeyRecord | None]] = {}  # digest -> its row's read in flight
-        self._forgotten = 0  # revocations and rotations through this manager so far
+        self._reads: SharedCalls[str, ApiKeyRecord | None] = SharedCalls("api-key-read")  # by digest
+        # bumped as each revocation or rotation through this manager (of any key) is written: a
+        # read begun before then is not cached
+        self._forgotten = 0
 
     async def create(self, name: str, role: Role, *, user_id: str | None = None, agent_id: str | None = None,
                      expires_at: datetime | None = None, created_by: str | None = None) -> tuple[ApiKeyRecord, str]:
@@ -104,18 +108,20 @@ class KeyManager:
         if old is None or not old.active(self._clock()):
             raise NotFound(f"no active API key {id!r}")
         record, text = self._new(old.name, old.role, old.user_id, old.agent_id, old.expires_at, created_by)
-        self._forget(id)
-        replaced = await self.store.replace_key(id, record, self._clock())
-        self._forget(id)
+        try:
+            replaced = await self.store.replace_key(id, record, self._clock())
+        finally:  # even when the write failed: it may have committed
+            self._forget(id)
         if replaced is None:
             raise NotFound(f"no active API key {id!r}")  # revoked meanwhile
         log.info("API key %s rotated to %s by %s", id, record.id, created_by)
         return record, text
 
     async def revoke(self, id: str) -> ApiKeyRecord:
-        self._forget(id)
-        record = await self.store.revoke_key(id, self._clock())
-        self._forget(id)
+        try:
+            record = await self.store.revoke_key(id, self._clock())
+        finally:
+            self._forget(id)
         if record is None:
             raise NotFound(f"no API key {id!r}")
         log.info("API key %s revoked", id)
@@ -147,21 +153,16 @@ class KeyManager:
         return record
 
     async def _row(self, id: str, digest: str) -> ApiKeyRecord | None:
-        """The key's row; when caching, one read shared by the requests that wait for it (a
-        request that goes away does not cancel the others' read)."""
+        """The key's row; when caching, one read shared by the requests that wait for it."""
         if not digest:
             return await self.store.get_key(id)
-        reading = self._reading.get(digest)
-        if reading is None:
-            reading = self._reading[digest] = asyncio.ensure_future(self.store.get_key(id))
-            reading.add_done_callback(lambda done: self._reading.pop(digest) if self._reading.get(digest) is done else None)
-        return await asyncio.shield(reading)
+        return await self._reads.join(digest, lambda: self.store.get_key(id))
 
     def _forget(self, id: str) -> None:
-        """Before and after a revocation's write: no request trusts the key from then on, and
-        no read that raced the write is cached or joined."""
+        """After a revocation's or rotation's write: no request trusts the key from then on, and
+        no read begun before it (of any key) is cached, or joined by a later request."""
         self._forgotten += 1
-        self._reading.clear()  # the reads in flight still answer their own requests
+        self._reads.drop()  # the reads in flight still answer the requests awaiting them
         self._verified = {d: entry for d, entry in self._verified.items() if entry[1].id != id}
 
     async def active(self, id: str) -> ApiKeyRecord | None:

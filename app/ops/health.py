@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.ops.runtime import Runtime
 from app.settings import HealthSettings, Settings
+from memory.concurrency import SharedCalls
 from memory.ports import EmbedderState
 
 if TYPE_CHECKING:  # both loaded when first used: a deployment without Redis or an LLM saves ~15 MiB
@@ -93,7 +94,7 @@ class HealthMonitor:
         self._redis: aioredis.Redis | None = None
         self._http: httpx.AsyncClient | None = None
         self._cached: tuple[float, Report] | None = None
-        self._round: asyncio.Task[Report] | None = None
+        self._rounds: SharedCalls[None, Report] = SharedCalls("health-round")  # one round at a time
         self._remote: dict[str, tuple[float, Component]] = {}
         # set by the auth wiring when the identity provider's keys come from a JWKS
         self.identity_provider: Callable[[], Component] | None = None
@@ -104,14 +105,10 @@ class HealthMonitor:
         now = time.monotonic()
         if self._cached is not None and now - self._cached[0] < self.config.cache_s:
             return self._cached[1]
-        if self._round is None or self._round.done():
-            self._round = asyncio.create_task(self._check_all(), name="health-round")
-        # shield: one client giving up must not cancel the round the others are waiting on
-        return await asyncio.shield(self._round)
+        return await self._rounds.join(None, self._check_all)
 
     async def close(self) -> None:
-        if self._round is not None and not self._round.done():
-            self._round.cancel()
+        self._rounds.cancel()
         if self._redis is not None:
             await self._redis.aclose()
         if self._http is not None:

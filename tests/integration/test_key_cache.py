@@ -17,24 +17,42 @@ from memory.models import utcnow
 
 
 class CountingStore(SqlCredentialStore):
-    reads = 0
-    # when set, a read answers (what it read before) only once this is set: a slow database
-    answer: asyncio.Event | None = None
+    """Counts row reads. With `answer` set, a read holds what it read until that is set (a slow
+    database), and says so in `read`; with `write` set, a revocation or rotation is written only
+    once that is set; with `error` set, a read fails with it."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.reads = 0
+        self.read = asyncio.Condition()
+        self.answer: asyncio.Event | None = None
+        self.write: asyncio.Event | None = None
+        self.error: Exception | None = None
 
     async def get_key(self, id: str):  # type: ignore[no-untyped-def]
-        self.reads += 1
         row = await super().get_key(id)
+        async with self.read:
+            self.reads += 1
+            self.read.notify_all()
         if self.answer is not None:
             await self.answer.wait()
+        if self.error is not None:
+            raise self.error
         return row
 
-    # when set, a revocation is written only once this is set
-    write: asyncio.Event | None = None
+    async def reads_reach(self, n: int) -> None:
+        async with asyncio.timeout(5), self.read:  # a read that never comes fails the test
+            await self.read.wait_for(lambda: self.reads >= n)
 
     async def revoke_key(self, id: str, at):  # type: ignore[no-untyped-def]
         if self.write is not None:
             await self.write.wait()
         return await super().revoke_key(id, at)
+
+    async def replace_key(self, old_id: str, new, at):  # type: ignore[no-untyped-def]
+        if self.write is not None:
+            await self.write.wait()
+        return await super().replace_key(old_id, new, at)
 
 
 @pytest.fixture
@@ -90,7 +108,8 @@ async def test_requests_that_miss_together_share_one_read_which_none_of_them_can
     record, text = await keys.create("agent", Role.USER, user_id="alice")
     store.answer = asyncio.Event()
     waiting = [asyncio.create_task(keys.authenticate(text)) for _ in range(16)]
-    await asyncio.sleep(0.05)
+    await store.reads_reach(1)
+    await asyncio.sleep(0)  # the other 15 have come and joined it
     waiting[0].cancel()  # its client went away
     store.answer.set()
     answers = await asyncio.gather(*waiting[1:])
@@ -100,20 +119,47 @@ async def test_requests_that_miss_together_share_one_read_which_none_of_them_can
     assert store.reads == 1  # and the row read is trusted for the cache time
 
 
+async def test_a_shared_read_that_fails_fails_its_requests_and_the_next_request_reads_again(
+    store: CountingStore,
+) -> None:
+    keys = KeyManager(store, SecretHasher(), cache_s=30)
+    record, text = await keys.create("agent", Role.USER, user_id="alice")
+    store.answer, store.error = asyncio.Event(), RuntimeError("database gone")
+    waiting = [asyncio.create_task(keys.authenticate(text)) for _ in range(4)]
+    await store.reads_reach(1)
+    store.answer.set()
+    for outcome in await asyncio.gather(*waiting, return_exceptions=True):
+        assert isinstance(outcome, RuntimeError)
+    assert store.reads == 1
+    store.error = None
+    assert (await keys.authenticate(text)).id == record.id
+    assert store.reads == 2
+
+
+async def test_without_a_cache_every_request_reads_the_row_itself(store: CountingStore) -> None:
+    keys = KeyManager(store, SecretHasher(), cache_s=0)
+    _, text = await keys.create("agent", Role.USER, user_id="alice")
+    store.answer = asyncio.Event()
+    waiting = [asyncio.create_task(keys.authenticate(text)) for _ in range(4)]
+    await store.reads_reach(4)
+    store.answer.set()
+    await asyncio.gather(*waiting)
+    assert store.reads == 4
+
+
 async def test_a_read_that_raced_a_revocation_is_not_joined_by_a_later_request(store: CountingStore) -> None:
     keys = KeyManager(store, SecretHasher(), cache_s=30)
     record, text = await keys.create("agent", Role.USER, user_id="alice")
     store.answer = asyncio.Event()
     before = asyncio.create_task(keys.authenticate(text))  # reads the row as it was
-    await asyncio.sleep(0.05)
+    await store.reads_reach(1)
     await keys.revoke(record.id)
     after = asyncio.create_task(keys.authenticate(text))
-    await asyncio.sleep(0.05)
+    await store.reads_reach(2)
     store.answer.set()
     assert (await before).id == record.id  # asked before the revocation
     with pytest.raises(Unauthenticated):
         await after
-    assert store.reads == 2
 
 
 async def test_a_read_that_raced_a_revocation_is_not_cached(store: CountingStore) -> None:
@@ -121,7 +167,7 @@ async def test_a_read_that_raced_a_revocation_is_not_cached(store: CountingStore
     record, text = await keys.create("agent", Role.USER, user_id="alice")
     store.answer = asyncio.Event()
     before = asyncio.create_task(keys.authenticate(text))
-    await asyncio.sleep(0.05)
+    await store.reads_reach(1)
     await keys.revoke(record.id)
     store.answer.set()
     assert (await before).id == record.id
@@ -129,14 +175,15 @@ async def test_a_read_that_raced_a_revocation_is_not_cached(store: CountingStore
         await keys.authenticate(text)
 
 
-async def test_a_row_read_while_the_revocation_is_written_is_not_cached(store: CountingStore) -> None:
+@pytest.mark.parametrize("ending", ["revoke", "rotate"])
+async def test_a_row_read_while_the_key_is_revoked_or_rotated_is_not_cached(store: CountingStore, ending: str) -> None:
     keys = KeyManager(store, SecretHasher(), cache_s=30)
     record, text = await keys.create("agent", Role.USER, user_id="alice")
     store.write = asyncio.Event()
-    revoking = asyncio.create_task(keys.revoke(record.id))
-    await asyncio.sleep(0.05)
+    ended = asyncio.create_task(keys.revoke(record.id) if ending == "revoke" else keys.rotate(record.id))
+    await asyncio.sleep(0)
     assert (await keys.authenticate(text)).id == record.id  # the row as it still is
     store.write.set()
-    await revoking
+    await ended
     with pytest.raises(Unauthenticated):
         await keys.authenticate(text)

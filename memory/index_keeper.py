@@ -36,6 +36,7 @@ ARRANGE_MIN = 10_000
 # a saved index lacking at least this many of SQL's memories, and more than REPLAY_SHARE of what
 # it holds, is rebuilt rather than brought up to date (IndexKeeper._outgrown)
 REBUILD_MIN = 1_000
+# where a replay before ready starts to take longer than a rebuild would (measured: _outgrown)
 REPLAY_SHARE = 0.125
 _REARRANGE_GROWTH = 1.25
 
@@ -145,9 +146,11 @@ class IndexKeeper:
         """Whether the loaded snapshot lacks more than REPLAY_SHARE of what it holds of SQL's
         memories (and at least REBUILD_MIN). A replay adds each row to the graph before the start
         is ready, ~3x a rebuild's cost a row, while a rebuild is ready once SQL is read and builds
-        its graph in the background: on 2 cores, 25k rows onto a 100k snapshot were ready in
-        8.9-9.6 s replayed and 6.1-7.6 s rebuilt. Past an eighth the rebuild is ready sooner, so a
-        start at any lag is about as quick as a rebuild (a snapshot lacking half had taken ~2x)."""
+        its graph in the background (both cores for ~10 s at 100k, every search an exact scan
+        meanwhile). Interleaved starts on a 2-core machine: 25k rows onto a 100k snapshot were
+        ready in 8.9-9.6 s replayed and 6.1-7.6 s rebuilt; 12k, 6.5-7.4 s replayed and 7.0-8.0 s
+        rebuilt. So a start at any lag is at most about as slow as a rebuild's, where a snapshot
+        lacking half of what it holds had taken ~2x that."""
         held = len(await self._index.ids() & sql_ids)
         lacking = len(sql_ids) - held
         if lacking < REBUILD_MIN or lacking <= held * REPLAY_SHARE:

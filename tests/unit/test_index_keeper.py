@@ -211,13 +211,16 @@ async def test_a_saved_index_is_replayed_while_it_lacks_at_most_an_eighth_of_wha
     report = await IndexKeeper(stale, repo).reconcile(await _sql_ids(repo))
     assert (report.rebuilt, report.replayed, report.total) == (False, 2, 18)
     assert await stale.ids() == await _sql_ids(repo)
-    # one more than an eighth of 16: rebuilt from SQL, every memory read again
+    # one more than an eighth of 16: rebuilt from SQL, every memory read again, unless it lacks
+    # fewer than REBUILD_MIN
     await MemoryService(repo, BruteForceIndex(), HashingEmbedder()).add(
         [Message(role="user", content="one more")], Scope("alice"), infer=False)
-    stale = BruteForceIndex()
-    stale.saved = saved
-    report = await IndexKeeper(stale, repo).reconcile(await _sql_ids(repo))
-    assert (report.rebuilt, report.replayed, report.total) == (True, 19, 19)
+    for floor, rebuilt, replayed in ((4, False, 3), (3, True, 19)):
+        monkeypatch.setattr(index_keeper, "REBUILD_MIN", floor)
+        stale = BruteForceIndex()
+        stale.saved = saved
+        report = await IndexKeeper(stale, repo).reconcile(await _sql_ids(repo))
+        assert (report.rebuilt, report.replayed, report.total) == (rebuilt, replayed, 19)
     assert await stale.ids() == await _sql_ids(repo)
 
 

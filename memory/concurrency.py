@@ -9,10 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Hashable
 from typing import Any, Generic, TypeVar
 
 from memory.errors import AgentMemError
+
+log = logging.getLogger(__name__)
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
@@ -76,5 +79,6 @@ class SharedCalls(Generic[K, T]):
     def _ended(self, key: K, task: asyncio.Task[T]) -> None:
         if self._running.get(key) is task:
             del self._running[key]
-        if not task.cancelled():
-            task.exception()
+        error = None if task.cancelled() else task.exception()
+        if error is not None and not isinstance(error, AgentMemError):  # a bug, which no caller may have seen
+            log.debug("%s failed", self._name, exc_info=error)

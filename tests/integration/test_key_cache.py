@@ -19,7 +19,7 @@ from memory.models import utcnow
 class CountingStore(SqlCredentialStore):
     """Counts row reads. With `answer` set, a read holds what it read until that is set (a slow
     database), and says so in `read`; with `write` set, a revocation or rotation is written only
-    once that is set; with `error` set, a read fails with it."""
+    once that is set (`writing` says one is waiting); with `error` set, a read fails with it."""
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
@@ -27,6 +27,7 @@ class CountingStore(SqlCredentialStore):
         self.read = asyncio.Condition()
         self.answer: asyncio.Event | None = None
         self.write: asyncio.Event | None = None
+        self.writing = asyncio.Event()
         self.error: Exception | None = None
 
     async def get_key(self, id: str):  # type: ignore[no-untyped-def]
@@ -45,14 +46,17 @@ class CountingStore(SqlCredentialStore):
             await self.read.wait_for(lambda: self.reads >= n)
 
     async def revoke_key(self, id: str, at):  # type: ignore[no-untyped-def]
-        if self.write is not None:
-            await self.write.wait()
+        await self._held_write()
         return await super().revoke_key(id, at)
 
     async def replace_key(self, old_id: str, new, at):  # type: ignore[no-untyped-def]
-        if self.write is not None:
-            await self.write.wait()
+        await self._held_write()
         return await super().replace_key(old_id, new, at)
+
+    async def _held_write(self) -> None:
+        if self.write is not None:
+            self.writing.set()
+            await self.write.wait()
 
 
 @pytest.fixture
@@ -108,8 +112,7 @@ async def test_requests_that_miss_together_share_one_read_which_none_of_them_can
     record, text = await keys.create("agent", Role.USER, user_id="alice")
     store.answer = asyncio.Event()
     waiting = [asyncio.create_task(keys.authenticate(text)) for _ in range(16)]
-    await store.reads_reach(1)
-    await asyncio.sleep(0)  # the other 15 have come and joined it
+    await store.reads_reach(1)  # the other 15 joined it as they came, before it began
     waiting[0].cancel()  # its client went away
     store.answer.set()
     answers = await asyncio.gather(*waiting[1:])
@@ -176,12 +179,15 @@ async def test_a_read_that_raced_a_revocation_is_not_cached(store: CountingStore
 
 
 @pytest.mark.parametrize("ending", ["revoke", "rotate"])
-async def test_a_row_read_while_the_key_is_revoked_or_rotated_is_not_cached(store: CountingStore, ending: str) -> None:
+async def test_a_row_read_while_the_key_is_revoked_or_rotated_is_not_trusted_once_that_is_written(
+    store: CountingStore, ending: str
+) -> None:
     keys = KeyManager(store, SecretHasher(), cache_s=30)
     record, text = await keys.create("agent", Role.USER, user_id="alice")
     store.write = asyncio.Event()
     ended = asyncio.create_task(keys.revoke(record.id) if ending == "revoke" else keys.rotate(record.id))
-    await asyncio.sleep(0)
+    async with asyncio.timeout(5):
+        await store.writing.wait()
     assert (await keys.authenticate(text)).id == record.id  # the row as it still is
     store.write.set()
     await ended

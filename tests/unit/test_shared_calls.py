@@ -66,14 +66,20 @@ async def test_a_failure_reaches_every_caller_and_is_not_logged_as_lost() -> Non
 
 async def test_a_dropped_call_answers_its_callers_and_the_next_caller_starts_anew() -> None:
     shared: SharedCalls[str, int] = SharedCalls("lookup")
-    lookup = Lookup()
+    lookup, later = Lookup(), Lookup()
     first = asyncio.create_task(shared.join("k", lookup))
     await asyncio.sleep(0)
     shared.drop()
-    second = asyncio.create_task(shared.join("k", lookup))
+    second = asyncio.create_task(shared.join("k", later))
     await asyncio.sleep(0)
     lookup.go.set()
-    assert (await first, await second) == (1, 2)
+    assert await first == 1
+    await asyncio.sleep(0)
+    assert shared.running("k") is not None  # the dropped call's end leaves the newer one in place
+    joined = asyncio.create_task(shared.join("k", lookup))
+    later.go.set()
+    assert (await second, await joined) == (1, 1)
+    assert (lookup.calls, later.calls) == (1, 1)
 
 
 async def test_cancel_ends_the_calls_in_flight() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -57,6 +58,16 @@ class CountingStore(SqlCredentialStore):
         if self.write is not None:
             self.writing.set()
             await self.write.wait()
+
+
+async def at_once(keys: KeyManager, store: CountingStore, text: str, requests: int, reads: int) -> list[Any]:
+    """What `requests` concurrent checks of `text` end with (a record or an error), their row
+    reads held until `reads` of them have begun."""
+    store.answer = asyncio.Event()
+    waiting = [asyncio.create_task(keys.authenticate(text)) for _ in range(requests)]
+    await store.reads_reach(reads)
+    store.answer.set()
+    return await asyncio.gather(*waiting, return_exceptions=True)
 
 
 @pytest.fixture
@@ -127,11 +138,8 @@ async def test_a_shared_read_that_fails_fails_its_requests_and_the_next_request_
 ) -> None:
     keys = KeyManager(store, SecretHasher(), cache_s=30)
     record, text = await keys.create("agent", Role.USER, user_id="alice")
-    store.answer, store.error = asyncio.Event(), RuntimeError("database gone")
-    waiting = [asyncio.create_task(keys.authenticate(text)) for _ in range(4)]
-    await store.reads_reach(1)
-    store.answer.set()
-    for outcome in await asyncio.gather(*waiting, return_exceptions=True):
+    store.error = RuntimeError("database gone")
+    for outcome in await at_once(keys, store, text, requests=4, reads=1):
         assert isinstance(outcome, RuntimeError)
     assert store.reads == 1
     store.error = None
@@ -141,12 +149,8 @@ async def test_a_shared_read_that_fails_fails_its_requests_and_the_next_request_
 
 async def test_without_a_cache_every_request_reads_the_row_itself(store: CountingStore) -> None:
     keys = KeyManager(store, SecretHasher(), cache_s=0)
-    _, text = await keys.create("agent", Role.USER, user_id="alice")
-    store.answer = asyncio.Event()
-    waiting = [asyncio.create_task(keys.authenticate(text)) for _ in range(4)]
-    await store.reads_reach(4)
-    store.answer.set()
-    await asyncio.gather(*waiting)
+    record, text = await keys.create("agent", Role.USER, user_id="alice")
+    assert {r.id for r in await at_once(keys, store, text, requests=4, reads=4)} == {record.id}
     assert store.reads == 4
 
 

@@ -523,6 +523,7 @@ async def run(args: argparse.Namespace) -> None:
         if "error" in measured:
             print(f"raw batch-64 beside a load failed: {measured['error']}", file=sys.stderr)
         return float(measured.get("batch64_per_s", "nan"))
+
     hnsw = run_child("hnsw", ["--size", str(max(sizes)), "--wrapper-max", "0"])
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp_name:

@@ -43,9 +43,9 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
 class SharedCalls(Generic[K, T]):
     """At most one call in flight per key, shared by every caller that asks for that key
     meanwhile (a look-up many concurrent requests would each have made). Callers await it
-    through a shield, so one that gives up (its client gone) cancels no one else's wait; the
-    call is forgotten once it ends, and its error marked retrieved, so that one every caller gave
-    up on is not logged as lost."""
+    through a shield, so one that gives up (its client gone) cancels no one else's wait. The
+    call is forgotten once it ends; its error is retrieved then (asyncio would otherwise report
+    one every caller gave up on as never retrieved), and an unexpected one logged at debug."""
 
     def __init__(self, name: str) -> None:
         self._name = name  # the tasks' name

@@ -53,6 +53,11 @@ class EmbedderSettings(BaseModel):
     # cosine ~0.97 to the float32 model's. None follows the store (bootstrap.settle_embedder):
     # int8 for a store without memories, the weights its memories were embedded with otherwise
     quantized: bool | None = None
+    # onnx int8 only: activations quantised with fixed ranges (memory/providers/int8_ranges.py), so
+    # passes batch texts: ~1.2-1.5x the throughput under load, as close to the float32 model. Off:
+    # each input's range is the pass's own, and the model runs a pass per text. Another vector
+    # space: None follows the store (on for a new one; off for a store of the earlier int8 memories)
+    static_ranges: bool | None = None
     # onnx only: the model runs in a child process of its own, whose passes never wait for the
     # server's GIL (memory/providers/model_process.py); off: on a thread of the server's process
     isolated: bool = True
@@ -70,10 +75,13 @@ class EmbedderSettings(BaseModel):
         (`model` names the remote one) and give the same vectors."""
         if self.provider == "openai":
             return VectorSpace(self.model, self.dimension)
-        return VectorSpace(LOCAL_MODEL, self.dimension, "int8" if self.int8() else "float32")
+        if not self.int8():
+            return VectorSpace(LOCAL_MODEL, self.dimension, "float32")
+        return VectorSpace(LOCAL_MODEL, self.dimension, "int8" if self.static_ranges is False else "int8-static")
 
     def int8(self) -> bool:
-        """Whether the model runs with int8 weights; unsettled (None) counts as a new store's."""
+        """Whether the model runs with int8 weights; unsettled (None) counts as a new store's
+        (so does an unsettled `static_ranges`)."""
         return self.provider == "onnx" and self.quantized is not False
 
 

@@ -91,9 +91,10 @@ async def seed(settings: Settings, size: int, have: int) -> None:
     from memory.providers.local_embedder import OnnxEmbedder
 
     engine = create_engine(settings.sql_url())
-    # the weights the store was settled on (int8 for a new one), as the service would embed them
-    settled = await settle_embedder(engine, settings)
-    embedder = OnnxEmbedder(cache_dir=settings.embedder.resolved_cache_dir(), quantized=settled.embedder.int8())
+    # the weights the store was settled on (int8-static for a new one), as the service would embed them
+    settled = (await settle_embedder(engine, settings)).embedder
+    embedder = OnnxEmbedder(cache_dir=settings.embedder.resolved_cache_dir(), quantized=settled.int8(),
+                            static_ranges=settled.static_ranges is not False)
     pool_texts = sentences(2000)
     pool = await embedder.embed(pool_texts)
     await embedder.aclose()

@@ -506,16 +506,14 @@ async def replica_phase(http: aiohttp.ClientSession, tmp: Path, adds: int) -> di
 
 async def run(args: argparse.Namespace) -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
-    # the model file the service runs on its fresh stores (the int8 copy unless embedder.quantized
-    # is false), made by the server on first use
-    service = subprocess.run([sys.executable, "-c", "from app.settings import Settings; "
-                           "from memory.providers.onnx_model import default_onnx_path, model_dir, quantize_onnx, "
-                           "quantized_path; e = Settings().embedder; p = default_onnx_path(model_dir(), "
-                           "e.resolved_cache_dir()); q = quantized_path(p); "
-                           "e.int8() and not q.is_file() and quantize_onnx(p, q); "
-                           "print(q if e.int8() else p, e.threads)"],
-                          cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    onnx, threads = service[0], service[1]
+    # the model file the service runs on its fresh stores (the fixed-range int8 copy unless the
+    # embedder settings say otherwise), as `prepare-model` resolves (and, if missing, makes) it
+    prepared = subprocess.run([sys.executable, "-m", "app", "prepare-model"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout.split()
+    threads = subprocess.run([sys.executable, "-c", "from app.settings import Settings; "
+                              "print(Settings().embedder.threads)"],
+                             cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    onnx, threads = prepared[-1], threads[-1]
     raw = run_child("onnx", ["--threads", threads, "--onnx-path", onnx])
 
     def raw_now() -> float:
@@ -582,7 +580,7 @@ def report(raw: dict[str, Any], hnsw: dict[str, Any], adds: dict[str, Any], rows
     print(f"raw ONNX batch-64 encode                {batch64:9.1f} sentences/s")
     print(f"raw ONNX single encode p50 / p95        {single:9.2f} / {raw.get('single_p95_ms', float('nan')):.2f} ms")
     apart = raw.get("batch64_pass_per_text_per_s", float("nan"))
-    print(f"  the same 64 texts a pass each, as the service runs the int8 model {apart:.1f} sentences/s")
+    print(f"  the same 64 texts a pass each (how the dynamic-range int8 model runs) {apart:.1f} sentences/s")
     print(f"raw hnswlib knn at {max(sizes):,} p50 / p95   {hnsw.get('knn_p50_ms', float('nan')):9.3f} / "
           f"{hnsw.get('knn_p95_ms', float('nan')):.3f} ms")
     for kind in ("graphql", "rest"):

@@ -9,8 +9,9 @@ instead of silently mixing the two. An empty store takes the configured space; a
 before the record existed is taken to hold the configured one (what it was served with until then).
 
 Two runtimes of one model (ONNX and sentence-transformers: equal to ~1e-7) are the same space; the
-ONNX model with int8 weights (`embedder.quantized`) is another (cosine ~0.97 to the float one).
-Unless configured, the weights follow the store (`recorded_weights`): a new store takes int8,
+ONNX model with int8 weights (`embedder.quantized`) is another (cosine ~0.95 to the float one), and
+its copy with fixed activation ranges (`embedder.static_ranges`: "int8-static") a third. Unless
+configured, the weights follow the store (`recorded_weights`): a new store takes int8-static,
 faster and smaller, and a store keeps the weights its memories were embedded with."""
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from memory.errors import AgentMemError
 class VectorSpace:
     model: str
     dimension: int
-    weights: str = "float32"  # "int8": the model's int8-weight variant
+    weights: str = "float32"  # "int8", "int8-static": the model's int8-weight variants
 
     def __str__(self) -> str:
         return f"{self.model} ({self.dimension} dimensions, {self.weights} weights)"

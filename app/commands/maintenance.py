@@ -38,8 +38,10 @@ def prepare_model_command(args: argparse.Namespace) -> int:
         return 0
     from memory.providers.local_embedder import OnnxEmbedder
 
-    # the int8 copy too (unless quantized is false): what a new store runs, made from the export
-    embedder = OnnxEmbedder(cache_dir=cfg.resolved_cache_dir(), threads=cfg.threads, quantized=cfg.int8())
+    # the int8 copy too (unless quantized is false), with fixed ranges unless static_ranges is
+    # false: what a new store runs, made from the export
+    embedder = OnnxEmbedder(cache_dir=cfg.resolved_cache_dir(), threads=cfg.threads, quantized=cfg.int8(),
+                            static_ranges=cfg.static_ranges is not False)
 
     async def prepare() -> None:
         try:

@@ -144,17 +144,20 @@ class OnnxEmbedder(_LocalEmbedder):
         export_if_missing: bool = True,
         on_idle: OnIdle | None = None,
         quantized: bool = False,
+        static_ranges: bool = False,
         isolated: bool = False,
     ) -> None:
         """`onnx_path` defaults to a file under `cache_dir`; when missing it is exported (in a
         child process, so torch never stays resident here) if `export_if_missing` and torch is
         installed. `threads` pins onnxruntime's intra-op pool. `on_idle` runs on the model
         thread after a pass that leaves nothing queued (the entry point's heap release).
-        `quantized` runs the int8 copy of the default model (made from it once, `quantize_onnx`).
+        `quantized` runs the int8 copy of the default model (made from it once, `quantize_onnx`);
+        with `static_ranges`, its copy with fixed activation ranges (int8_ranges.py), whose passes
+        batch texts; without, the int8 model runs a pass per text.
         `isolated` runs the model in a child process of its own (memory/providers/model_process.py):
         its passes then never wait for this process's GIL."""
         self._model = OnnxModel(onnx_path, cache_dir=cache_dir, threads=threads, export_if_missing=export_if_missing,
-                                quantized=quantized)
+                                quantized=quantized, static_ranges=static_ranges)
         process = None
         if isolated:
             # the default model file's name is resolved here, where OpenSSL is loaded anyway: it is a

@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from memory.errors import AgentMemError, ProviderError
+from memory.providers.int8_ranges import fix_activation_ranges, static_path
 
 DIMENSION = 384
 DEFAULT_CACHE_DIR = Path("data/cache")
@@ -206,6 +207,7 @@ class OnnxModel:
         threads: int = 1,
         export_if_missing: bool = True,
         quantized: bool = False,
+        static_ranges: bool = False,
         default_path: Path | None = None,
     ) -> None:
         """See OnnxEmbedder, which passes these on. `default_path`: what `default_onnx_path` gives
@@ -216,6 +218,7 @@ class OnnxModel:
         self._threads = max(1, threads)
         self._export_if_missing = export_if_missing
         self._quantized = quantized
+        self._static_ranges = static_ranges
         self._one_at_a_time = False  # set on load: the int8 model runs each text in a pass of its own
         self._session: Any = None
         self._tokenizer: Any = None
@@ -234,6 +237,7 @@ class OnnxModel:
         return {"onnx_path": None if self._onnx_path is None else str(self._onnx_path),
                 "cache_dir": str(self._cache_dir), "threads": self._threads,
                 "export_if_missing": self._export_if_missing, "quantized": self._quantized,
+                "static_ranges": self._static_ranges,
                 "default_path": None if default is None else str(default)}
 
     @classmethod
@@ -241,6 +245,7 @@ class OnnxModel:
         path, cache, default = options.get("onnx_path"), options["cache_dir"], options.get("default_path")
         return cls(None if path is None else Path(path), cache_dir=Path(cache), threads=int(options["threads"]),
                    export_if_missing=bool(options["export_if_missing"]), quantized=bool(options["quantized"]),
+                   static_ranges=bool(options.get("static_ranges", False)),
                    default_path=None if default is None else Path(default))
 
     def load(self, model_path: Path) -> None:
@@ -250,17 +255,21 @@ class OnnxModel:
 
         path = self._onnx_path or self._default_path or default_onnx_path(model_path, self._cache_dir)
         if self._quantized and self._onnx_path is None:
-            int8 = quantized_path(path)
-            if not int8.is_file():
+            int8, fixed = quantized_path(path), static_path(path)
+            if not int8.is_file() and not (self._static_ranges and fixed.is_file()):
                 if not path.is_file():
                     self._export(model_path, path)
                 quantize_onnx(path, int8)
-            path = int8
-            # its activations are quantised with one range per pass, the whole batch's, so a text
-            # batched with others got another vector than alone (cosine ~0.99): a score would depend
-            # on what else was embedded at the same moment. Alone, the int8 passes keep ~90% of the
-            # batched throughput (batches mostly add padding to the longest text)
-            self._one_at_a_time = True
+            if self._static_ranges:
+                if not fixed.is_file():
+                    fix_activation_ranges(int8, fixed, model_path / "tokenizer.json", max_tokens(model_path))
+                path = fixed  # a row's quantisation is its own: passes batch texts (int8_ranges.py)
+            else:
+                path = int8
+                # its activations are quantised with one range per pass, the whole batch's, so a
+                # text batched with others got another vector than alone (cosine ~0.95): a score
+                # would depend on what else was embedded at the same moment
+                self._one_at_a_time = True
         elif not path.is_file():
             self._export(model_path, path)
         self._onnx_path = path

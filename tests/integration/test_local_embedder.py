@@ -10,6 +10,7 @@ import pytest
 
 from memory.errors import ProviderError
 from memory.providers.local_embedder import OnnxEmbedder, SentenceTransformerEmbedder
+from memory.providers.int8_ranges import static_path
 from memory.providers.onnx_model import DIMENSION, default_onnx_path, export_onnx, model_dir, quantized_path
 
 pytest.importorskip("torch")
@@ -173,6 +174,40 @@ async def test_the_quantized_model_is_made_once_beside_the_export_and_ranks_alik
         await again.aclose()
     assert made.stat().st_mtime_ns == stamp
     assert np.array_equal(alone, batched)
+
+
+async def test_the_fixed_range_int8_model_batches_texts_without_moving_their_vectors(
+        onnx_file: Path, onnx_embedder: OnnxEmbedder, tmp_path: Path) -> None:
+    exported = default_onnx_path(model_dir(), tmp_path)
+    exported.symlink_to(onnx_file)
+    fixed = OnnxEmbedder(cache_dir=tmp_path, threads=1, export_if_missing=False, quantized=True, static_ranges=True)
+    dynamic = OnnxEmbedder(cache_dir=tmp_path, threads=1, export_if_missing=False, quantized=True)
+    texts = ["I adopted a greyhound called Comet", "My dog Comet loves the beach",
+             "The quarterly tax forms are due in April", *TEXTS]
+    isolated = OnnxEmbedder(cache_dir=tmp_path, threads=1, export_if_missing=False, quantized=True,
+                            static_ranges=True, isolated=True)
+    try:
+        batched = await fixed.embed(texts)
+        alone = np.concatenate([await fixed.embed([text]) for text in texts])
+        assert np.allclose(await isolated.embed(texts), batched, atol=1e-6)  # a model process is told the variant
+        assert isolated.onnx_path == static_path(exported)
+        full = await onnx_embedder.embed(texts)
+        int8 = await dynamic.embed(texts)
+        assert fixed.onnx_path == static_path(exported) and dynamic.onnx_path == quantized_path(exported)
+        # one pass for all of them, unlike the dynamic int8 model's pass per text
+        assert fixed._model._one_at_a_time is False and dynamic._model._one_at_a_time is True
+    finally:
+        await fixed.aclose()
+        await dynamic.aclose()
+        await isolated.aclose()
+    assert static_path(exported).stat().st_size < exported.stat().st_size / 2.5
+    # a text's vector is its own, whatever shared its pass (batched with the dynamic ranges: ~0.95)
+    assert np.allclose(batched, alone, atol=1e-5)
+    # as close to the float32 vectors as the dynamic int8 model's
+    assert (np.sum(batched * full, axis=1) > 0.85).all()
+    assert np.sum(batched * full, axis=1).mean() > np.sum(int8 * full, axis=1).mean() - 0.01
+    assert batched[0] @ batched[1] > batched[0] @ batched[2]
+    assert not (np.sum(batched * int8, axis=1) > 0.9999).all()  # another vector space than the dynamic model's
 
 
 async def test_an_isolated_embedder_runs_the_model_in_a_child_and_gives_the_same_vectors(

@@ -9,6 +9,7 @@ from memory.vector_space import VectorSpace, VectorSpaceMismatch, recorded_weigh
 
 FLOAT = VectorSpace("all-MiniLM-L6-v2", 384)
 INT8 = VectorSpace("all-MiniLM-L6-v2", 384, "int8")
+STATIC = VectorSpace("all-MiniLM-L6-v2", 384, "int8-static")
 
 
 class Store:
@@ -73,9 +74,11 @@ def test_the_configured_space_names_the_model_that_runs() -> None:
     # the local runtimes always run the bundled model, whatever `model` (the remote model's name) says
     local = EmbedderSettings(model="text-embedding-3-small", quantized=False)
     assert local.vector_space() == FLOAT
-    assert EmbedderSettings().vector_space() == INT8  # unsettled: what a new store takes
+    assert EmbedderSettings().vector_space() == STATIC  # unsettled: what a new store takes
     assert EmbedderSettings(provider="sentence-transformers").vector_space() == FLOAT
-    assert EmbedderSettings(quantized=True).vector_space() == INT8
+    assert EmbedderSettings(quantized=True).vector_space() == STATIC
+    assert EmbedderSettings(quantized=True, static_ranges=False).vector_space() == INT8
+    assert EmbedderSettings(quantized=False, static_ranges=True).vector_space() == FLOAT  # int8 only
     assert EmbedderSettings(provider="sentence-transformers", quantized=True).vector_space() == FLOAT  # onnx only
     remote = EmbedderSettings(provider="openai", base_url="http://localhost:1/v1", model="text-embedding-3-small",
                               dimension=1536, quantized=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,9 @@ def fix_activation_ranges(dynamic: Path, target: Path, tokenizer_file: Path, max
         kept.append(helper.make_node("QuantizeLinear", [node.input[0], scale_name, zero_name], [quantized],
                                      name=f"{node.name}_fixed"))
     del model.graph.node[:]
-    model.graph.node.extend(kept)
+    model.graph.node.extend(_to_float_products(kept, {t.name for t in model.graph.initializer}))
+    if not any(opset.domain == "com.microsoft" for opset in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     partial = target.with_name(target.name + ".partial")
     onnx.save(model, str(partial))
     os.replace(partial, target)
@@ -98,6 +101,53 @@ def _observed_ranges(model: object, names: list[str], tokenizer_file: Path, max_
             low[name] = min(low[name], float(value.min()))
             high[name] = max(high[name], float(value.max()))
     return {name: (math.floor(low[name] * GRID) / GRID, math.ceil(high[name] * GRID) / GRID) for name in names}
+
+
+def _to_float_products(nodes: list[Any], constants: set[str]) -> list[Any]:
+    """`nodes` with each integer product and what scales it back to float (MatMulInteger, Cast,
+    Mul by the product of the two scales, and an Add of a constant bias) as one of onnxruntime's
+    MatMulIntegerToFloat. It fuses that pattern itself only when the input's scale is computed,
+    as with dynamic ranges: with a fixed scale the pattern is folded first, and a one-text pass
+    took ~20% longer than the dynamic model's (2.0 against 1.7 ms; fused: 1.75)."""
+    from onnx import helper
+
+    readers: dict[str, list[Any]] = {}
+    for node in nodes:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    writer = {name: node for node in nodes for name in node.output}
+    gone: set[int] = set()
+    fused: dict[int, Any] = {}  # by the replaced chain's last node
+    for product in nodes:
+        if product.op_type != "MatMulInteger" or len(product.input) != 4:
+            continue
+        cast = _only_reader(readers, product.output[0], "Cast")
+        scaled = cast and _only_reader(readers, cast.output[0], "Mul")
+        if not scaled:
+            continue
+        scales = writer.get(next((n for n in scaled.input if n != cast.output[0]), ""))
+        if scales is None or scales.op_type != "Mul" or len(scales.input) != 2:
+            continue
+        inputs = [product.input[0], product.input[1], scales.input[0], scales.input[1], product.input[2],
+                  product.input[3]]
+        chain, last = [product, cast, scaled], scaled
+        bias = _only_reader(readers, scaled.output[0], "Add")
+        if bias is not None and (constant := next((n for n in bias.input if n in constants), None)):
+            inputs.append(constant)
+            chain, last = chain + [bias], bias
+        gone.update(id(node) for node in chain)
+        fused[id(last)] = helper.make_node("MatMulIntegerToFloat", inputs, [last.output[0]],
+                                           name=f"{product.name}_to_float", domain="com.microsoft")
+    out = [fused.get(id(node), node) for node in nodes if id(node) not in gone or id(node) in fused]
+    # the scale products nothing reads any more
+    read = {name for node in out for name in node.input}
+    return [node for node in out if node.op_type != "Mul" or any(name in read for name in node.output)
+            or not set(node.input) <= constants]
+
+
+def _only_reader(readers: dict[str, list[Any]], name: str, op_type: str) -> Any:
+    found = readers.get(name, [])
+    return found[0] if len(found) == 1 and found[0].op_type == op_type else None
 
 
 def _uint8_quantisation(low: float, high: float) -> tuple[float, int]:

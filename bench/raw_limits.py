@@ -95,8 +95,9 @@ def section_onnx(args: argparse.Namespace) -> dict[str, Any]:
     load_s = time.perf_counter() - start
     figures = encode_figures(embedder._encode)
     figures["rss_mb"], figures["peak_rss_mb"] = rss_mb()
-    # the int8 model as the service runs it: a pass per text, so that a text's vector does not
-    # depend on what shared its pass (memory/providers/onnx_model.py)
+    # the int8 model with dynamic ranges as the service runs it: a pass per text, so that a text's
+    # vector does not depend on what shared its pass (memory/providers/onnx_model.py); the
+    # fixed-range copy a new store runs batches them
     batch = sentences(64)
     embedder._encode(batch[:8])
     apart = timed(lambda: [embedder._encode([text]) for text in batch], 8)

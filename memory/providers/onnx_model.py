@@ -30,6 +30,7 @@ DIMENSION = 384
 DEFAULT_CACHE_DIR = Path("data/cache")
 _EXPORT_VERSION = "meanpool-l2-e16-v2"  # bump when the exported graph changes
 _WORD_EMBEDDINGS = "bert.embeddings.word_embeddings.weight"
+PASS_TOKENS = 256  # see OnnxModel._passes
 
 
 def model_dir() -> Path:
@@ -309,7 +310,7 @@ class OnnxModel:
             raise ProviderError(f"ONNX export failed ({command}): {done.stderr.strip()[-800:]}")
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """One forward pass: L2-normalised float32 rows."""
+        """L2-normalised float32 rows, in as few forward passes as `_passes` allows."""
         encodings = self._tokenizer.encode_batch(texts)  # padded to the longest
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         feed = {
@@ -318,10 +319,35 @@ class OnnxModel:
             "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
         }
         feed = {k: v for k, v in feed.items() if k in self._inputs}
-        if self._one_at_a_time and len(texts) > 1:  # each row without its padding: as if alone
-            return np.concatenate([self._pass({k: v[i:i + 1, :n] for k, v in feed.items()}, mask[i:i + 1, :n])
-                                   for i, n in enumerate(mask.sum(axis=1).tolist())])
-        return self._pass(feed, mask)
+        lengths = mask.sum(axis=1).tolist()
+        passes = self._passes(lengths)
+        if len(passes) == 1:
+            return self._pass(feed, mask)
+        rows: np.ndarray | None = None
+        for group in passes:  # each group's rows without the padding longer texts would add
+            at, n = np.array(group), max(lengths[i] for i in group)
+            out = self._pass({k: v[at, :n] for k, v in feed.items()}, mask[at, :n])
+            if rows is None:
+                rows = np.empty((len(texts), out.shape[1]), dtype=out.dtype)
+            rows[at] = out
+        assert rows is not None
+        return rows
+
+    def _passes(self, lengths: list[int]) -> list[list[int]]:
+        """Which texts (by position) share a pass: each alone for the dynamic int8 model (its
+        quantisation ranges are the pass's); otherwise in order of length, each pass up to
+        PASS_TOKENS token rows (texts x its longest), so that a pass pads little and its peak
+        memory, which the allocator keeps once freed, stays small."""
+        if self._one_at_a_time:
+            return [[i] for i in range(len(lengths))]
+        passes: list[list[int]] = []
+        current: list[int] = []
+        for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+            if current and (len(current) + 1) * lengths[i] > PASS_TOKENS:
+                passes.append(current)
+                current = []
+            current.append(i)
+        return passes + [current] if current else passes
 
     def _pass(self, feed: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
         out = self._session.run(None, feed)[0]

@@ -11,6 +11,7 @@ from onnx import TensorProto, helper
 
 from memory.errors import ProviderError
 from memory.providers.int8_ranges import CALIBRATION, _uint8_quantisation, fix_activation_ranges, static_path
+from memory.providers.onnx_model import PASS_TOKENS, OnnxModel
 
 # the corpus decides the ranges, and so the vector space "int8-static" names: stores embedded with
 # it would no longer match a model calibrated on another. Change it only with a new weights name.
@@ -38,3 +39,16 @@ def test_a_model_without_dynamic_quantisation_is_refused(tmp_path: Path) -> None
     with pytest.raises(ProviderError, match="no dynamic quantisation"):
         fix_activation_ranges(source, static_path(source), tmp_path / "tokenizer.json", 256)
     assert not static_path(source).exists() and static_path(source).name == "plain-int8-static.onnx"
+
+
+def test_the_fixed_range_model_batches_texts_by_length_within_a_token_budget() -> None:
+    model = OnnxModel(quantized=True, static_ranges=True)
+    lengths = [12, 256, 9, 40, 12, 100, 3]
+    passes = model._passes(lengths)
+    assert sorted(i for group in passes for i in group) == list(range(len(lengths)))  # each text once
+    # by length, shortest first, each pass at most PASS_TOKENS token rows (texts x its longest)
+    assert [lengths[i] for group in passes for i in group] == sorted(lengths)
+    assert all(len(group) * max(lengths[i] for i in group) <= PASS_TOKENS or len(group) == 1 for group in passes)
+    assert [len(group) for group in passes] == [5, 1, 1]  # 3, 9, 12, 12, 40 (5 x 40) | 100 | 256
+    model._one_at_a_time = True  # as load sets it for the dynamic int8 model: every text alone
+    assert model._passes(lengths) == [[i] for i in range(len(lengths))]

@@ -60,7 +60,7 @@ def build_embedder(settings: Settings) -> Embedder:
                                            on_idle=release)
     return OnnxEmbedder(
         cache_dir=cfg.resolved_cache_dir(), threads=cfg.threads, max_batch=cfg.max_batch, max_wait_ms=cfg.max_wait_ms,
-        on_idle=release, quantized=cfg.int8(), static_ranges=cfg.static_ranges is not False,
+        on_idle=release, quantized=cfg.int8(), static_ranges=cfg.fixed_ranges(),
         isolated=cfg.isolated,
     )
 
@@ -164,13 +164,14 @@ def _no_steps(step: str, state: str) -> None:
 
 
 async def settle_embedder(engine: AsyncEngine, settings: Settings) -> Settings:
-    """`settings` with the embedder's weights decided, recorded as the store's vector space:
-    as configured, or, with `embedder.quantized` (`static_ranges`) unset, int8 (with fixed ranges)
-    for a store without memories and the weights its memories were embedded with otherwise. Raises VectorSpaceMismatch when the store
-    holds memories of another space."""
+    """`settings` with the embedder's weights decided, recorded as the store's vector space: as
+    configured, or, with `embedder.quantized` (`static_ranges`) unset, int8 (with fixed ranges)
+    for a store without memories and the weights its memories were embedded with otherwise.
+    Raises VectorSpaceMismatch when the store holds memories of another space."""
     store = SqlVectorSpaceStore(engine)
     cfg = settings.embedder
-    following = cfg.provider == "onnx" and None in (cfg.quantized, cfg.static_ranges)
+    # what is not configured follows the store (static_ranges matters only for the int8 model)
+    following = cfg.provider == "onnx" and (cfg.quantized is None or (cfg.quantized and cfg.static_ranges is None))
     if following:
         weights = await recorded_weights(store)
         update = {"quantized": weights != "float32"} if cfg.quantized is None else {}
@@ -179,7 +180,7 @@ async def settle_embedder(engine: AsyncEngine, settings: Settings) -> Settings:
         cfg = cfg.model_copy(update=update)
         settings = settings.model_copy(update={"embedder": cfg})
     await settle_vector_space(store, cfg.vector_space())
-    log.info("embeddings: %s%s", cfg.vector_space(), " (embedder weights unset: the store's)" if following else "")
+    log.info("embeddings: %s%s", cfg.vector_space(), " (weights not configured: the store's)" if following else "")
     return settings
 
 

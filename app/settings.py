@@ -77,12 +77,16 @@ class EmbedderSettings(BaseModel):
             return VectorSpace(self.model, self.dimension)
         if not self.int8():
             return VectorSpace(LOCAL_MODEL, self.dimension, "float32")
-        return VectorSpace(LOCAL_MODEL, self.dimension, "int8" if self.static_ranges is False else "int8-static")
+        return VectorSpace(LOCAL_MODEL, self.dimension, "int8-static" if self.fixed_ranges() else "int8")
 
     def int8(self) -> bool:
-        """Whether the model runs with int8 weights; unsettled (None) counts as a new store's
-        (so does an unsettled `static_ranges`)."""
+        """Whether the model runs with int8 weights; unsettled (None) counts as a new store's."""
         return self.provider == "onnx" and self.quantized is not False
+
+    def fixed_ranges(self) -> bool:
+        """Whether the int8 model (when it runs) has fixed activation ranges; unsettled (None)
+        counts as a new store's."""
+        return self.static_ranges is not False
 
 
 class LLMSettings(BaseModel):

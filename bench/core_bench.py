@@ -94,7 +94,7 @@ async def seed(settings: Settings, size: int, have: int) -> None:
     # the weights the store was settled on (int8-static for a new one), as the service would embed them
     settled = (await settle_embedder(engine, settings)).embedder
     embedder = OnnxEmbedder(cache_dir=settings.embedder.resolved_cache_dir(), quantized=settled.int8(),
-                            static_ranges=settled.static_ranges is not False)
+                            static_ranges=settled.fixed_ranges())
     pool_texts = sentences(2000)
     pool = await embedder.embed(pool_texts)
     await embedder.aclose()

@@ -41,7 +41,7 @@ def prepare_model_command(args: argparse.Namespace) -> int:
     # the int8 copy too (unless quantized is false), with fixed ranges unless static_ranges is
     # false: what a new store runs, made from the export
     embedder = OnnxEmbedder(cache_dir=cfg.resolved_cache_dir(), threads=cfg.threads, quantized=cfg.int8(),
-                            static_ranges=cfg.static_ranges is not False)
+                            static_ranges=cfg.fixed_ranges())
 
     async def prepare() -> None:
         try:

@@ -5,16 +5,23 @@ the whole pass. Batched, a text's activations were scaled by its neighbours' (an
 range, and its vector moved to cosine ~0.95 against the same text alone; so that variant runs one
 text a pass. Here every dynamic quantisation is replaced by a fixed one, with the range that input
 took over a fixed corpus (`calibration.txt`, each text alone): a row's quantisation then depends on
-that row only, and a batched pass gives each text its vector alone (to float rounding), at ~1.2-1.5x
-the one-a-pass throughput on the 2-core machine. On LoCoMo's texts it is as close to the float32
-model as the dynamic variant (mean cosine 0.951 against 0.952; the same top-10 neighbours).
+that row only, and a batched pass gives each text its vector alone (to float rounding). On 300
+LoCoMo turns it is as close to the float32 model as the dynamic variant (mean cosine 0.950
+against 0.952; the same share of top-10 neighbours).
 
-The ranges are rounded outward to a grid, so that float rounding on another CPU gives the same
-file; changing the corpus or the grid makes another vector space (a new `VectorSpace.weights`)."""
+The ranges are data (`int8_ranges.json`, measured once by tools/calibrate_int8.py), not measured
+where the model is made: the vector space "int8-static" names is then the same file on every
+machine. Changing them makes another vector space (a new `VectorSpace.weights`), and another
+model file (its name carries their checksum).
+"""
 from __future__ import annotations
 
+import argparse
+import json
 import math
 import os
+import sys
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -23,93 +30,109 @@ import numpy as np
 from memory.errors import ProviderError
 
 CALIBRATION = Path(__file__).with_name("calibration.txt")
+RANGES = Path(__file__).with_name("int8_ranges.json")
 GRID = 16  # ranges widened to multiples of 1/16
+_REWRITE = "qlinear-mmitf-v1"  # bump when the rewrite of the graph changes
 
 
 def static_path(onnx_path: Path) -> Path:
-    """Where the fixed-range int8 copy of an exported model lives, beside it."""
-    return onnx_path.with_name(f"{onnx_path.stem}-int8-static{onnx_path.suffix}")
+    """Where the fixed-range int8 copy of an exported model lives, beside it: named by the
+    ranges' checksum, so that a cached copy made with other ranges is never taken for it. (A
+    CRC, not a hash: hashlib would load OpenSSL into the model process, ~4 MiB, for this alone.)"""
+    checksum = zlib.crc32(RANGES.read_bytes() + _REWRITE.encode())
+    return onnx_path.with_name(f"{onnx_path.stem}-int8-static-{checksum:08x}{onnx_path.suffix}")
 
 
-def calibration_texts() -> list[str]:
-    return [line for line in CALIBRATION.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def fix_activation_ranges(dynamic: Path, target: Path, tokenizer_file: Path, max_length: int) -> Path:
-    """Write `dynamic` (the int8 model of `quantize_onnx`) with each DynamicQuantizeLinear replaced
-    by a QuantizeLinear of the range its input took over the calibration corpus. Written to a
-    temporary file first, so a crash never leaves a half-written model behind."""
-    try:
-        import onnx
-        from onnx import helper, numpy_helper
-    except ImportError as exc:
-        raise ProviderError(f"fixing the int8 model's ranges needs the onnx package (pip install '.[torch]'): {exc}")
+def fix_activation_ranges(dynamic: Path, target: Path) -> Path:
+    """Write `dynamic` (the int8 model of `quantize_onnx`) with each DynamicQuantizeLinear
+    replaced by a QuantizeLinear of its range in `int8_ranges.json`, and each integer product
+    fused with its scaling back to float; checked by a pass before it takes `target`'s name."""
+    onnx, helper, numpy_helper = _onnx()
     model = onnx.load(str(dynamic))
-    dynamic_nodes = [n for n in model.graph.node if n.op_type == "DynamicQuantizeLinear"]
-    if not dynamic_nodes:
+    ranges: dict[str, list[float]] = json.loads(RANGES.read_text())["ranges"]
+    quantizations = [n for n in model.graph.node if n.op_type == "DynamicQuantizeLinear"]
+    if not quantizations:
         raise ProviderError(f"{dynamic} has no dynamic quantisation to fix")
-    inputs = [n.input[0] for n in dynamic_nodes]
-    ranges = _observed_ranges(model, inputs, tokenizer_file, max_length)
+    unknown = sorted({n.input[0] for n in quantizations} - set(ranges))
+    if unknown:
+        raise ProviderError(f"{RANGES.name} has no range for {len(unknown)} of {dynamic.name}'s quantised inputs "
+                            f"(another export?): recalibrate with `python -m memory.providers.int8_ranges calibrate`")
     kept = []
     for node in model.graph.node:
         if node.op_type != "DynamicQuantizeLinear":
             kept.append(node)
             continue
-        low, high = ranges[node.input[0]]
-        scale, zero = _uint8_quantisation(low, high)
+        scale, zero = _uint8_quantisation(*ranges[node.input[0]])
         quantized, scale_name, zero_name = node.output  # the consumers keep reading these names
         model.graph.initializer.append(numpy_helper.from_array(np.array(scale, dtype=np.float32), scale_name))
         model.graph.initializer.append(numpy_helper.from_array(np.array(zero, dtype=np.uint8), zero_name))
         kept.append(helper.make_node("QuantizeLinear", [node.input[0], scale_name, zero_name], [quantized],
                                      name=f"{node.name}_fixed"))
     del model.graph.node[:]
-    model.graph.node.extend(_to_float_products(kept, {t.name for t in model.graph.initializer}))
+    model.graph.node.extend(_to_float_products(kept, {t.name for t in model.graph.initializer},
+                                               {o.name for o in model.graph.output}))
     if not any(opset.domain == "com.microsoft" for opset in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
-    partial = target.with_name(target.name + ".partial")
-    onnx.save(model, str(partial))
-    os.replace(partial, target)
+    partial = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    try:
+        onnx.save(model, str(partial))
+        _check_runs(partial)
+        os.replace(partial, target)  # another process making it meanwhile wrote the same file
+    finally:
+        partial.unlink(missing_ok=True)
     return target
 
 
-def _observed_ranges(model: object, names: list[str], tokenizer_file: Path, max_length: int) -> dict[str, tuple[float, float]]:
-    """Each named tensor's (min, max) over the calibration texts, each run alone (no padding)."""
-    import onnx
+def make_in_child(dynamic: Path, target: Path) -> Path:
+    """`fix_activation_ranges` in a child process: the onnx package and the parsed graph (~75 MiB)
+    never stay resident in a process that serves the model."""
+    import subprocess  # nosec B404  # our own module, argv without a shell
+
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    argv = [sys.executable, "-m", "memory.providers.int8_ranges", "make", str(dynamic), str(target)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=env)  # nosec B603
+    if done.returncode != 0 or not target.is_file():
+        raise ProviderError(f"making the fixed-range int8 model failed: {done.stderr.strip()[-800:]}")
+    return target
+
+
+def calibrate(dynamic: Path, tokenizer_file: Path, max_length: int) -> dict[str, list[float]]:
+    """Each dynamically quantised input's (min, max) over the calibration texts, each run alone
+    (no padding), widened to the grid and to hold 0."""
+    onnx, helper, _ = _onnx()
     import onnxruntime as ort
-    from onnx import TensorProto, helper
     from tokenizers import Tokenizer
 
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)  # type: ignore[arg-type]
+    model = onnx.load(str(dynamic))
+    names = [n.input[0] for n in model.graph.node if n.op_type == "DynamicQuantizeLinear"]
     for name in names:
-        probe.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
+        model.graph.output.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keeps the names
-    session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    wanted = {i.name for i in session.get_inputs()}
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     tokenizer = Tokenizer.from_file(str(tokenizer_file))
     tokenizer.enable_truncation(max_length=max_length)
-    low = dict.fromkeys(names, 0.0)  # the range holds 0, as a uint8 quantisation's must
-    high = dict.fromkeys(names, 0.0)
-    for text in calibration_texts():
+    low, high = dict.fromkeys(names, 0.0), dict.fromkeys(names, 0.0)
+    for text in (line for line in CALIBRATION.read_text(encoding="utf-8").splitlines() if line.strip()):
         encoding = tokenizer.encode(text)
-        feed = {"input_ids": np.array([encoding.ids], dtype=np.int64),
-                "attention_mask": np.array([encoding.attention_mask], dtype=np.int64),
-                "token_type_ids": np.array([encoding.type_ids], dtype=np.int64)}
-        for name, value in zip(names, session.run(names, {k: v for k, v in feed.items() if k in wanted})):
-            low[name] = min(low[name], float(value.min()))
-            high[name] = max(high[name], float(value.max()))
-    return {name: (math.floor(low[name] * GRID) / GRID, math.ceil(high[name] * GRID) / GRID) for name in names}
+        feed = {"input_ids": [encoding.ids], "attention_mask": [encoding.attention_mask],
+                "token_type_ids": [encoding.type_ids]}
+        wanted = {i.name for i in session.get_inputs()}
+        arrays = {k: np.array(v, dtype=np.int64) for k, v in feed.items() if k in wanted}
+        for name, value in zip(names, session.run(names, arrays)):
+            low[name], high[name] = min(low[name], float(value.min())), max(high[name], float(value.max()))
+    return {name: [math.floor(low[name] * GRID) / GRID, math.ceil(high[name] * GRID) / GRID] for name in names}
 
 
-def _to_float_products(nodes: list[Any], constants: set[str]) -> list[Any]:
-    """`nodes` with each integer product and what scales it back to float (MatMulInteger, Cast,
-    Mul by the product of the two scales, and an Add of a constant bias) as one of onnxruntime's
-    MatMulIntegerToFloat. It fuses that pattern itself only when the input's scale is computed,
-    as with dynamic ranges: with a fixed scale the pattern is folded first, and a one-text pass
-    took ~20% longer than the dynamic model's (2.0 against 1.7 ms; fused: 1.75)."""
-    from onnx import helper
+def _to_float_products(nodes: list[Any], constants: set[str], outputs: set[str]) -> list[Any]:
+    """`nodes` with each integer product and what scales it back to float (MatMulInteger, a Cast
+    to float, a Mul by the product of the two scales, and an Add of a constant bias) as one of
+    onnxruntime's MatMulIntegerToFloat. onnxruntime fuses that itself only while the input's
+    scale is computed, as with dynamic ranges: with a fixed one the scales' product is folded
+    first, and a one-text pass took ~20% longer than the dynamic model's (1.8 against 1.6 ms;
+    fused, 1.58)."""
+    from onnx import TensorProto, helper
 
     readers: dict[str, list[Any]] = {}
     for node in nodes:
@@ -122,11 +145,13 @@ def _to_float_products(nodes: list[Any], constants: set[str]) -> list[Any]:
         if product.op_type != "MatMulInteger" or len(product.input) != 4:
             continue
         cast = _only_reader(readers, product.output[0], "Cast")
-        scaled = cast and _only_reader(readers, cast.output[0], "Mul")
-        if not scaled:
+        if cast is None or helper.get_node_attr_value(cast, "to") != TensorProto.FLOAT:
             continue
-        scales = writer.get(next((n for n in scaled.input if n != cast.output[0]), ""))
-        if scales is None or scales.op_type != "Mul" or len(scales.input) != 2:
+        scaled = _only_reader(readers, cast.output[0], "Mul")
+        scales = scaled and writer.get(next((n for n in scaled.input if n != cast.output[0]), ""))
+        quantize = writer.get(product.input[0])
+        # the product's scale is that of its quantised input times the weights'
+        if scales is None or scales.op_type != "Mul" or quantize is None or scales.input[0] != quantize.input[1]:
             continue
         inputs = [product.input[0], product.input[1], scales.input[0], scales.input[1], product.input[2],
                   product.input[3]]
@@ -139,10 +164,10 @@ def _to_float_products(nodes: list[Any], constants: set[str]) -> list[Any]:
         fused[id(last)] = helper.make_node("MatMulIntegerToFloat", inputs, [last.output[0]],
                                            name=f"{product.name}_to_float", domain="com.microsoft")
     out = [fused.get(id(node), node) for node in nodes if id(node) not in gone or id(node) in fused]
-    # the scale products nothing reads any more
-    read = {name for node in out for name in node.input}
-    return [node for node in out if node.op_type != "Mul" or any(name in read for name in node.output)
-            or not set(node.input) <= constants]
+    read = {name for node in out for name in node.input} | outputs
+    # the scales' products nothing reads any more
+    return [node for node in out if node.op_type != "Mul" or not set(node.input) <= constants
+            or any(name in read for name in node.output)]
 
 
 def _only_reader(readers: dict[str, list[Any]], name: str, op_type: str) -> Any:
@@ -154,3 +179,41 @@ def _uint8_quantisation(low: float, high: float) -> tuple[float, int]:
     """Scale and zero point mapping [low, high] (which holds 0) onto 0..255."""
     scale = (high - low) / 255.0 or 1.0
     return scale, int(min(255, max(0, round(-low / scale))))
+
+
+def _check_runs(path: Path) -> None:
+    """One pass over a two-token input: a file onnxruntime refuses is never published."""
+    import onnxruntime as ort
+
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        feed = {i.name: np.array([[101, 102]] if i.name == "input_ids" else [[1, 1]] if i.name == "attention_mask"
+                                 else [[0, 0]], dtype=np.int64) for i in session.get_inputs()}
+        session.run(None, feed)
+    except Exception as exc:  # noqa: BLE001  whatever the runtime says, the file is not used
+        raise ProviderError(f"the fixed-range int8 model does not run: {exc}") from exc
+
+
+def _onnx() -> tuple[Any, Any, Any]:
+    try:
+        import onnx
+        from onnx import helper, numpy_helper
+    except ImportError as exc:
+        raise ProviderError(f"the int8 model's fixed ranges need the onnx package (pip install '.[torch]'): {exc}")
+    return onnx, helper, numpy_helper
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`make DYNAMIC TARGET`: what `make_in_child` runs."""
+    parser = argparse.ArgumentParser(prog="python -m memory.providers.int8_ranges")
+    commands = parser.add_subparsers(dest="command", required=True)
+    make = commands.add_parser("make", help="write the fixed-range model from the dynamic int8 one")
+    make.add_argument("dynamic", type=Path)
+    make.add_argument("target", type=Path)
+    args = parser.parse_args(argv)
+    fix_activation_ranges(args.dynamic, args.target)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -124,7 +124,7 @@ class _LocalEmbedder(ABC):
 
     @abstractmethod
     def _encode(self, texts: list[str]) -> np.ndarray:
-        """One forward pass: L2-normalised float32 rows."""
+        """L2-normalised float32 rows (the model's passes: OnnxModel.encode)."""
 
     @abstractmethod
     def _unload(self) -> None:

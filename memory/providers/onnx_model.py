@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from memory.errors import AgentMemError, ProviderError
-from memory.providers.int8_ranges import fix_activation_ranges, static_path
+from memory.providers.int8_ranges import make_in_child, static_path
 
 DIMENSION = 384
 DEFAULT_CACHE_DIR = Path("data/cache")
@@ -220,7 +220,7 @@ class OnnxModel:
         self._export_if_missing = export_if_missing
         self._quantized = quantized
         self._static_ranges = static_ranges
-        self._one_at_a_time = False  # set on load: the int8 model runs each text in a pass of its own
+        self._one_at_a_time = False  # set on load: the dynamic int8 model runs each text in a pass of its own
         self._session: Any = None
         self._tokenizer: Any = None
         self._inputs: set[str] = set()
@@ -263,7 +263,7 @@ class OnnxModel:
                 quantize_onnx(path, int8)
             if self._static_ranges:
                 if not fixed.is_file():
-                    fix_activation_ranges(int8, fixed, model_path / "tokenizer.json", max_tokens(model_path))
+                    make_in_child(int8, fixed)
                 path = fixed  # a row's quantisation is its own: passes batch texts (int8_ranges.py)
             else:
                 path = int8
@@ -311,6 +311,8 @@ class OnnxModel:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """L2-normalised float32 rows, in as few forward passes as `_passes` allows."""
+        if not texts:
+            return np.empty((0, DIMENSION), dtype=np.float32)
         encodings = self._tokenizer.encode_batch(texts)  # padded to the longest
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         feed = {
@@ -323,14 +325,10 @@ class OnnxModel:
         passes = self._passes(lengths)
         if len(passes) == 1:
             return self._pass(feed, mask)
-        rows: np.ndarray | None = None
+        rows = np.empty((len(texts), DIMENSION), dtype=np.float32)
         for group in passes:  # each group's rows without the padding longer texts would add
             at, n = np.array(group), max(lengths[i] for i in group)
-            out = self._pass({k: v[at, :n] for k, v in feed.items()}, mask[at, :n])
-            if rows is None:
-                rows = np.empty((len(texts), out.shape[1]), dtype=out.dtype)
-            rows[at] = out
-        assert rows is not None
+            rows[at] = self._pass({k: v[at, :n] for k, v in feed.items()}, mask[at, :n])
         return rows
 
     def _passes(self, lengths: list[int]) -> list[list[int]]:

@@ -15,6 +15,7 @@ from history.repository import SqlMemoryRepository
 from history.vector_space import SqlVectorSpaceStore
 from memory.models import MemoryRecord, Message, Scope, StoredMemory, new_id, text_hash, utcnow
 from memory.ports import ChangeSet
+from memory.providers.local_embedder import OnnxEmbedder
 from memory.ranking import SearchMode
 from memory.vector_space import VectorSpace, VectorSpaceMismatch
 
@@ -83,16 +84,30 @@ async def test_a_store_of_float32_memories_is_still_searched_with_the_float32_mo
     assert hit.record.text == "Remember the blue door" and hit.score > 0.999
 
 
-async def test_a_new_store_searches_with_the_int8_model(tmp_path: Path) -> None:
+async def test_a_new_store_embeds_with_the_fixed_range_int8_model_and_keeps_it(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, graph=GraphSettings(enabled=False))
     async with service_context(settings) as service:
-        await service.add([Message("user", "Remember the blue door")], ALICE, infer=False)
+        added = await service.add([Message("user", "Remember the blue door")], ALICE, infer=False)
         await service.add([Message("user", "I like jazz")], ALICE, infer=False)
+    async with service_context(settings) as service:  # reopened holding its memories: the same model
         hit = (await service.search("Remember the blue door", ALICE, limit=1, mode=SearchMode.VECTOR)).hits[0]
     assert hit.record.text == "Remember the blue door" and hit.score > 0.999
     engine = create_engine(settings.sql_url())
+    repo = SqlMemoryRepository(engine)
     try:
         assert await SqlVectorSpaceStore(engine).stored_vector_space() == VectorSpace("all-MiniLM-L6-v2", 384,
                                                                                       "int8-static")
+        _, stored = await repo.get_many_with_embeddings([added.results[0].id])
     finally:
+        await repo.close()
         await engine.dispose()
+    # the vector stored is the fixed-range model's (the dynamic one's is at cosine ~0.95-0.99 to it)
+    fixed = OnnxEmbedder(cache_dir=settings.embedder.resolved_cache_dir(), quantized=True, static_ranges=True)
+    dynamic = OnnxEmbedder(cache_dir=settings.embedder.resolved_cache_dir(), quantized=True)
+    try:
+        vector = stored[added.results[0].id]
+        assert float(vector @ (await fixed.embed(["Remember the blue door"]))[0]) > 0.99999
+        assert float(vector @ (await dynamic.embed(["Remember the blue door"]))[0]) < 0.9999
+    finally:
+        await fixed.aclose()
+        await dynamic.aclose()

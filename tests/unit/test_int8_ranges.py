@@ -3,52 +3,98 @@ with the real model in tests/integration/test_local_embedder.py."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
+import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from memory.errors import ProviderError
-from memory.providers.int8_ranges import CALIBRATION, _uint8_quantisation, fix_activation_ranges, static_path
-from memory.providers.onnx_model import PASS_TOKENS, OnnxModel
+from memory.providers.int8_ranges import (
+    CALIBRATION, RANGES, _to_float_products, _uint8_quantisation, fix_activation_ranges, static_path,
+)
 
-# the corpus decides the ranges, and so the vector space "int8-static" names: stores embedded with
-# it would no longer match a model calibrated on another. Change it only with a new weights name.
-CALIBRATION_SHA256 = "5956fc4430f13d42da96c49c5a3fc49636c5a60f80467891f0a64fbda10ac185"
+# the ranges decide the vector space "int8-static" names: stores embedded with them would no longer
+# match a model with others. Change them (or the corpus they were measured on) only with a new
+# weights name (memory/vector_space.py, app/settings.py)
+RANGES_SHA256 = "351bb90d6696b2f3b07e9d179bfd8a02f8d19aa776dce7b916b6de464f781b49"
+CORPUS_SHA256 = "7cf31a975b52fa999b4aa31502ca5ea3c47e60bd2fdeb1b5b18ddaf7a1005baf"
 
 
-def test_the_calibration_corpus_is_the_one_the_int8_static_space_was_made_with() -> None:
-    assert hashlib.sha256(CALIBRATION.read_bytes()).hexdigest() == CALIBRATION_SHA256
+def test_the_ranges_are_those_the_int8_static_space_was_made_with_from_the_corpus_kept() -> None:
+    assert hashlib.sha256(RANGES.read_bytes()).hexdigest() == RANGES_SHA256
+    assert hashlib.sha256(CALIBRATION.read_bytes()).hexdigest() == CORPUS_SHA256
+    assert json.loads(RANGES.read_text())["corpus_sha256"] == CORPUS_SHA256
 
 
-@pytest.mark.parametrize(("low", "high"), [(-2.875, 6.375), (-0.1875, 25.125), (0.0, 3.0), (-4.0, 0.0)])
+def test_the_model_file_is_named_by_its_ranges(tmp_path: Path) -> None:
+    name = static_path(tmp_path / "minilm.onnx").name
+    assert name.startswith("minilm-int8-static-") and name.endswith(".onnx") and len(name) == len("minilm-int8-static-.onnx") + 8
+
+
+@pytest.mark.parametrize(("low", "high"), [(-2.875, 6.375), (-0.1875, 25.125), (0.0, 3.0), (-4.0, 0.0), (0.0, 0.0)])
 def test_a_fixed_range_maps_onto_uint8_with_zero_exact(low: float, high: float) -> None:
     scale, zero = _uint8_quantisation(low, high)
-    assert 0 <= zero <= 255
-    assert abs(round(low / scale) + zero) <= 1 and abs(round(high / scale) + zero - 255) <= 1
-    assert (0.0 / scale) + zero == zero  # 0 (padding, ReLU-like zeros) is represented exactly
+    assert scale > 0 and 0 <= zero <= 255
+    if high > low:
+        assert abs(round(low / scale) + zero) <= 1 and abs(round(high / scale) + zero - 255) <= 1
+        assert zero == round(-low / scale)  # 0 (padding, GELU's zeros) quantises exactly
 
 
-def test_a_model_without_dynamic_quantisation_is_refused(tmp_path: Path) -> None:
+def test_a_model_without_dynamic_quantisation_is_refused_and_nothing_is_left(tmp_path: Path) -> None:
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "plain",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
     source = tmp_path / "plain.onnx"
     onnx.save(helper.make_model(graph), str(source))
     with pytest.raises(ProviderError, match="no dynamic quantisation"):
-        fix_activation_ranges(source, static_path(source), tmp_path / "tokenizer.json", 256)
-    assert not static_path(source).exists() and static_path(source).name == "plain-int8-static.onnx"
+        fix_activation_ranges(source, static_path(source))
+    assert [p.name for p in tmp_path.iterdir()] == ["plain.onnx"]
 
 
-def test_the_fixed_range_model_batches_texts_by_length_within_a_token_budget() -> None:
-    model = OnnxModel(quantized=True, static_ranges=True)
-    lengths = [12, 256, 9, 40, 12, 100, 3]
-    passes = model._passes(lengths)
-    assert sorted(i for group in passes for i in group) == list(range(len(lengths)))  # each text once
-    # by length, shortest first, each pass at most PASS_TOKENS token rows (texts x its longest)
-    assert [lengths[i] for group in passes for i in group] == sorted(lengths)
-    assert all(len(group) * max(lengths[i] for i in group) <= PASS_TOKENS or len(group) == 1 for group in passes)
-    assert [len(group) for group in passes] == [5, 1, 1]  # 3, 9, 12, 12, 40 (5 x 40) | 100 | 256
-    model._one_at_a_time = True  # as load sets it for the dynamic int8 model: every text alone
-    assert model._passes(lengths) == [[i] for i in range(len(lengths))]
+def _product(cast_to: int = TensorProto.FLOAT) -> onnx.ModelProto:
+    """x -> QuantizeLinear -> MatMulInteger(w) -> Cast -> Mul(x_scale * w_scale) -> Add(bias): the
+    shape of every product in the fixed-range model before its fusion."""
+    rng = np.random.default_rng(7)
+    consts = [numpy_helper.from_array(np.array(0.05, np.float32), "x_scale"),
+              numpy_helper.from_array(np.array(128, np.uint8), "x_zero"),
+              numpy_helper.from_array(rng.integers(-127, 127, (4, 3)).astype(np.int8), "w"),
+              numpy_helper.from_array(np.array(0, np.int8), "w_zero"),
+              numpy_helper.from_array(np.array(0.02, np.float32), "w_scale"),
+              numpy_helper.from_array(np.array([0.5, -1.0, 2.0], np.float32), "bias")]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "x_scale", "x_zero"], ["xq"]),
+             helper.make_node("MatMulInteger", ["xq", "w", "x_zero", "w_zero"], ["acc"]),
+             helper.make_node("Cast", ["acc"], ["accf"], to=cast_to),
+             helper.make_node("Mul", ["x_scale", "w_scale"], ["scales"]),
+             helper.make_node("Mul", ["accf", "scales"], ["scaled"]),
+             helper.make_node("Add", ["bias", "scaled"], ["y"])]
+    out_type = TensorProto.FLOAT if cast_to == TensorProto.FLOAT else cast_to
+    graph = helper.make_graph(nodes, "product", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+                              [helper.make_tensor_value_info("y", out_type, [2, 3])], consts)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+
+
+def _run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return np.asarray(session.run(None, {"x": x})[0])
+
+
+def test_an_integer_product_and_its_scaling_become_one_fused_node_with_the_same_result() -> None:
+    model = _product()
+    x = np.random.default_rng(3).normal(size=(2, 4)).astype(np.float32)
+    before = _run(model, x)
+    constants = {t.name for t in model.graph.initializer}
+    fused = _to_float_products(list(model.graph.node), constants, {"y"})
+    assert [n.op_type for n in fused] == ["QuantizeLinear", "MatMulIntegerToFloat"]  # the scales' product gone too
+    del model.graph.node[:]
+    model.graph.node.extend(fused)
+    assert np.allclose(_run(model, x), before, atol=1e-5)
+
+
+def test_a_product_not_scaled_back_to_float_is_left_alone() -> None:
+    model = _product(cast_to=TensorProto.DOUBLE)
+    nodes = list(model.graph.node)
+    assert _to_float_products(nodes, {t.name for t in model.graph.initializer}, {"y"}) == nodes

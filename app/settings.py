@@ -54,7 +54,7 @@ class EmbedderSettings(BaseModel):
     # int8 for a store without memories, the weights its memories were embedded with otherwise
     quantized: bool | None = None
     # onnx int8 only: activations quantised with fixed ranges (memory/providers/int8_ranges.py), so
-    # passes batch texts: ~1.2-1.5x the throughput under load, as close to the float32 model. Off:
+    # passes batch texts: ~1.1-1.5x the throughput under load, as close to the float32 model. Off:
     # each input's range is the pass's own, and the model runs a pass per text. Another vector
     # space: None follows the store (on for a new one; off for a store of the earlier int8 memories)
     static_ranges: bool | None = None

@@ -580,7 +580,7 @@ def report(raw: dict[str, Any], hnsw: dict[str, Any], adds: dict[str, Any], rows
     print(f"raw ONNX batch-64 encode                {batch64:9.1f} sentences/s")
     print(f"raw ONNX single encode p50 / p95        {single:9.2f} / {raw.get('single_p95_ms', float('nan')):.2f} ms")
     apart = raw.get("batch64_pass_per_text_per_s", float("nan"))
-    print(f"  the same 64 texts a pass each (how a store of dynamic-range int8 memories runs) {apart:.1f} sentences/s")
+    print(f"  the same 64 texts a pass each (how the dynamic-range int8 model runs them) {apart:.1f} sentences/s")
     print(f"raw hnswlib knn at {max(sizes):,} p50 / p95   {hnsw.get('knn_p50_ms', float('nan')):9.3f} / "
           f"{hnsw.get('knn_p95_ms', float('nan')):.3f} ms")
     for kind in ("graphql", "rest"):

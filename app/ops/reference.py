@@ -53,7 +53,7 @@ DESCRIPTIONS = {
                          "false: on a thread of the server's process",
     "embedder.quantized": "onnx only: int8 weights (~3x faster, ~60 MiB less resident, vectors differ slightly from float32's); unset: int8 for a new store, the weights of its memories for one that holds some",
     "embedder.static_ranges": "onnx int8 only: activations quantised with fixed ranges, so the model batches texts "
-                              "(~1.2-1.5x the adds and searches a second under load; another vector space); false: "
+                              "(~1.1-1.5x the adds and searches a second under load; another vector space); false: "
                               "ranges per pass, a pass per text; unset: fixed for a new store, as its memories were "
                               "embedded for one that holds some",
     "embedder.cache_dir": "where the exported ONNX model is kept; unset: $XDG_CACHE_HOME/agentmem",

@@ -10,17 +10,16 @@ LoCoMo turns it is as close to the float32 model as the dynamic variant (mean co
 against 0.952; the same share of top-10 neighbours).
 
 The ranges are data (`int8_ranges.json`, measured once by tools/calibrate_int8.py), not measured
-where the model is made: the vector space "int8-static" names is then the same file on every
+where the model is made: the vector space "int8-static" names then has the same ranges on every
 machine. Changing them makes another vector space (a new `VectorSpace.weights`), and another
 model file (its name carries their checksum).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
-import sys
+import tempfile
 import zlib
 from pathlib import Path
 from typing import Any
@@ -56,7 +55,7 @@ def fix_activation_ranges(dynamic: Path, target: Path) -> Path:
     unknown = sorted({n.input[0] for n in quantizations} - set(ranges))
     if unknown:
         raise ProviderError(f"{RANGES.name} has no range for {len(unknown)} of {dynamic.name}'s quantised inputs "
-                            f"(another export?): recalibrate with `python -m memory.providers.int8_ranges calibrate`")
+                            "(another export?): new ranges (tools/calibrate_int8.py) make a new vector space")
     kept = []
     for node in model.graph.node:
         if node.op_type != "DynamicQuantizeLinear":
@@ -73,7 +72,7 @@ def fix_activation_ranges(dynamic: Path, target: Path) -> Path:
                                                {o.name for o in model.graph.output}))
     if not any(opset.domain == "com.microsoft" for opset in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
-    partial = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    partial = temporary_beside(target)
     try:
         onnx.save(model, str(partial))
         _check_runs(partial)
@@ -83,18 +82,13 @@ def fix_activation_ranges(dynamic: Path, target: Path) -> Path:
     return target
 
 
-def make_in_child(dynamic: Path, target: Path) -> Path:
-    """`fix_activation_ranges` in a child process: the onnx package and the parsed graph (~75 MiB)
-    never stay resident in a process that serves the model."""
-    import subprocess  # nosec B404  # our own module, argv without a shell
-
-    root = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    argv = [sys.executable, "-m", "memory.providers.int8_ranges", "make", str(dynamic), str(target)]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=env)  # nosec B603
-    if done.returncode != 0 or not target.is_file():
-        raise ProviderError(f"making the fixed-range int8 model failed: {done.stderr.strip()[-800:]}")
-    return target
+def temporary_beside(target: Path) -> Path:
+    """A new empty file beside `target` to write it in, then rename: a name no other writer (in
+    this or another container sharing the directory) has."""
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    os.close(fd)
+    os.chmod(name, 0o644)  # as a file written in place would be: readable by the service's other users
+    return Path(name)
 
 
 def calibrate(dynamic: Path, tokenizer_file: Path, max_length: int) -> dict[str, list[float]]:
@@ -151,7 +145,8 @@ def _to_float_products(nodes: list[Any], constants: set[str], outputs: set[str])
         scales = scaled and writer.get(next((n for n in scaled.input if n != cast.output[0]), ""))
         quantize = writer.get(product.input[0])
         # the product's scale is that of its quantised input times the weights'
-        if scales is None or scales.op_type != "Mul" or quantize is None or scales.input[0] != quantize.input[1]:
+        if (scales is None or scales.op_type != "Mul" or quantize is None or quantize.op_type != "QuantizeLinear"
+                or scales.input[0] != quantize.input[1]):
             continue
         inputs = [product.input[0], product.input[1], scales.input[0], scales.input[1], product.input[2],
                   product.input[3]]
@@ -201,19 +196,3 @@ def _onnx() -> tuple[Any, Any, Any]:
     except ImportError as exc:
         raise ProviderError(f"the int8 model's fixed ranges need the onnx package (pip install '.[torch]'): {exc}")
     return onnx, helper, numpy_helper
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`make DYNAMIC TARGET`: what `make_in_child` runs."""
-    parser = argparse.ArgumentParser(prog="python -m memory.providers.int8_ranges")
-    commands = parser.add_subparsers(dest="command", required=True)
-    make = commands.add_parser("make", help="write the fixed-range model from the dynamic int8 one")
-    make.add_argument("dynamic", type=Path)
-    make.add_argument("target", type=Path)
-    args = parser.parse_args(argv)
-    fix_activation_ranges(args.dynamic, args.target)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

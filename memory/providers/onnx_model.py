@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from memory.errors import AgentMemError, ProviderError
-from memory.providers.int8_ranges import make_in_child, static_path
+from memory.providers.int8_ranges import fix_activation_ranges, static_path, temporary_beside
 
 DIMENSION = 384
 DEFAULT_CACHE_DIR = Path("data/cache")
@@ -114,22 +114,23 @@ def quantize_onnx(source: Path, target: Path) -> Path:
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError as exc:
         raise ProviderError(f"quantising the embedding model needs the onnx package (pip install '.[torch]'): {exc}")
-    partial = target.with_name(target.name + ".partial")
+    partial = temporary_beside(target)
     # the int8 tool quantises float32 tables only (a float16 one gets a scale DequantizeLinear
     # refuses): an export with the float16 word table is widened back into a temporary copy first
     model = onnx.load(str(source))
     wide: Path | None = None
     if any(t.name == _WORD_EMBEDDINGS and t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer):
         _retype_word_embeddings(model, half=False)
-        wide = target.with_name(target.name + ".float32")
+        wide = temporary_beside(target)
         onnx.save(model, str(wide))
     del model
     try:
         quantize_dynamic(str(wide or source), str(partial), weight_type=QuantType.QInt8)
+        os.replace(partial, target)
     finally:
+        partial.unlink(missing_ok=True)
         if wide is not None:
             wide.unlink(missing_ok=True)
-    os.replace(partial, target)
     return target
 
 
@@ -255,22 +256,24 @@ class OnnxModel:
         from tokenizers import Tokenizer
 
         path = self._onnx_path or self._default_path or default_onnx_path(model_path, self._cache_dir)
-        if self._quantized and self._onnx_path is None:
-            int8, fixed = quantized_path(path), static_path(path)
-            if not int8.is_file() and not (self._static_ranges and fixed.is_file()):
+        if self._quantized and self._onnx_path is None and self._static_ranges:
+            fixed = static_path(path)
+            if not fixed.is_file():
+                if not path.is_file() and not quantized_path(path).is_file():
+                    self._export(model_path, path)
+                self._make_fixed(path, fixed)
+            path = fixed  # a row's quantisation is its own: passes batch texts (int8_ranges.py)
+        elif self._quantized and self._onnx_path is None:
+            int8 = quantized_path(path)
+            if not int8.is_file():
                 if not path.is_file():
                     self._export(model_path, path)
                 quantize_onnx(path, int8)
-            if self._static_ranges:
-                if not fixed.is_file():
-                    make_in_child(int8, fixed)
-                path = fixed  # a row's quantisation is its own: passes batch texts (int8_ranges.py)
-            else:
-                path = int8
-                # its activations are quantised with one range per pass, the whole batch's, so a
-                # text batched with others got another vector than alone (cosine ~0.95): a score
-                # would depend on what else was embedded at the same moment
-                self._one_at_a_time = True
+            path = int8
+            # its activations are quantised with one range per pass, the whole batch's, so a
+            # text batched with others got another vector than alone (cosine ~0.95): a score
+            # would depend on what else was embedded at the same moment
+            self._one_at_a_time = True
         elif not path.is_file():
             self._export(model_path, path)
         self._onnx_path = path
@@ -293,6 +296,22 @@ class OnnxModel:
 
     def unload(self) -> None:
         self._session = self._tokenizer = None
+
+    def _make_fixed(self, source: Path, fixed: Path) -> None:
+        """The fixed-range int8 model (and the dynamic one it is made from, when missing), made in
+        a child process: the onnx package and the parsed graphs (~75 MiB) never stay resident in a
+        process that serves the model."""
+        argv = [sys.executable, "-m", "memory.providers.onnx_model", "make-fixed-int8", str(source), str(fixed)]
+        root = str(Path(__file__).resolve().parents[2])  # so `-m memory...` resolves from any cwd
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, errors="replace", timeout=900, env=env,  # nosec B603  # our argv, no shell
+                                  cwd=root, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as exc:
+            raise ProviderError(f"making the fixed-range int8 model took over {exc.timeout:.0f} s") from exc
+        if done.returncode != 0 or not fixed.is_file():
+            raise ProviderError(f"making the fixed-range int8 model failed (exit {done.returncode}): "
+                                f"{done.stderr.strip()[-800:]}")
 
     def _export(self, model_path: Path, path: Path) -> None:
         command = f"{sys.executable} -m memory.providers.local_embedder export --out {path}"
@@ -380,7 +399,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="serve one model's passes over stdin/stdout (an isolated OnnxEmbedder)")
     serve.add_argument("options", help="OnnxModel.options(), as JSON")
     serve.add_argument("--model-dir", default=None)
+    make = sub.add_parser("make-fixed-int8", help="make the fixed-range int8 model (and the dynamic one it is made "
+                                                  "from, when missing) from an export (OnnxModel._make_fixed)")
+    make.add_argument("source", type=Path, help="the float32 export")
+    make.add_argument("target", type=Path)
     args = parser.parse_args(argv)
+    if args.command == "make-fixed-int8":
+        int8 = quantized_path(args.source)
+        if not int8.is_file():
+            quantize_onnx(args.source, int8)
+        fix_activation_ranges(int8, args.target)
+        return 0
     return _serve(args.options, args.model_dir)
 
 

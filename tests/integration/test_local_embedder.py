@@ -202,6 +202,8 @@ async def test_the_fixed_range_int8_model_batches_texts_without_moving_their_vec
         await dynamic.aclose()
         await isolated.aclose()
     assert static_path(exported).stat().st_size < exported.stat().st_size / 2.5
+    for made in (static_path(exported), quantized_path(exported)):  # made by root in an image, read by its user
+        assert made.stat().st_mode & 0o044 == 0o044
     ops = [node.op_type for node in onnx.load(str(static_path(exported))).graph.node]
     # fixed ranges, and each integer product fused with its scaling back to float (as onnxruntime
     # fuses the dynamic model's itself): a one-text pass as fast as the dynamic model's

@@ -7,15 +7,17 @@ import json
 from pathlib import Path
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 from memory.errors import ProviderError
+from memory.providers import int8_ranges
 from memory.providers.int8_ranges import (
     CALIBRATION, RANGES, _to_float_products, _uint8_quantisation, fix_activation_ranges, static_path,
 )
+
+onnx = pytest.importorskip("onnx")  # the torch extra's: making the model needs it
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 # the ranges decide the vector space "int8-static" names: stores embedded with them would no longer
 # match a model with others. Change them (or the corpus they were measured on) only with a new
@@ -30,9 +32,15 @@ def test_the_ranges_are_those_the_int8_static_space_was_made_with_from_the_corpu
     assert json.loads(RANGES.read_text())["corpus_sha256"] == CORPUS_SHA256
 
 
-def test_the_model_file_is_named_by_its_ranges(tmp_path: Path) -> None:
+def test_the_model_file_is_named_by_its_ranges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     name = static_path(tmp_path / "minilm.onnx").name
     assert name.startswith("minilm-int8-static-") and name.endswith(".onnx") and len(name) == len("minilm-int8-static-.onnx") + 8
+    other = json.loads(RANGES.read_text())
+    first = next(iter(other["ranges"]))
+    other["ranges"][first][1] += 1 / 16
+    (tmp_path / "ranges.json").write_text(json.dumps(other))
+    monkeypatch.setattr(int8_ranges, "RANGES", tmp_path / "ranges.json")
+    assert static_path(tmp_path / "minilm.onnx").name != name  # a file made with other ranges is another file
 
 
 @pytest.mark.parametrize(("low", "high"), [(-2.875, 6.375), (-0.1875, 25.125), (0.0, 3.0), (-4.0, 0.0), (0.0, 0.0)])
@@ -53,6 +61,26 @@ def test_a_model_without_dynamic_quantisation_is_refused_and_nothing_is_left(tmp
     with pytest.raises(ProviderError, match="no dynamic quantisation"):
         fix_activation_ranges(source, static_path(source))
     assert [p.name for p in tmp_path.iterdir()] == ["plain.onnx"]
+
+
+def test_a_made_model_the_runtime_refuses_is_not_published_nor_left_half_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    graph = helper.make_graph([helper.make_node("DynamicQuantizeLinear", ["x"], ["q", "s", "z"])], "dynamic",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                              [helper.make_tensor_value_info("q", TensorProto.UINT8, [2])])
+    source = tmp_path / "dynamic.onnx"
+    onnx.save(helper.make_model(graph), str(source))
+    (tmp_path / "ranges.json").write_text(json.dumps({"ranges": {"x": [-1.0, 1.0]}}))
+    monkeypatch.setattr(int8_ranges, "RANGES", tmp_path / "ranges.json")
+
+    def refused(path: Path) -> None:
+        assert path.is_file() and path.parent == tmp_path  # written beside the target, under another name
+        raise ProviderError("the fixed-range int8 model does not run: refused")
+
+    monkeypatch.setattr(int8_ranges, "_check_runs", refused)
+    with pytest.raises(ProviderError, match="does not run"):
+        fix_activation_ranges(source, tmp_path / "fixed.onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dynamic.onnx", "ranges.json"]
 
 
 def _product(cast_to: int = TensorProto.FLOAT) -> onnx.ModelProto:

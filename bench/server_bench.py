@@ -509,7 +509,7 @@ async def run(args: argparse.Namespace) -> None:
     # the model file the service runs on its fresh stores (the fixed-range int8 copy unless the
     # embedder settings say otherwise), as `prepare-model` resolves (and, if missing, makes) it
     prepared = subprocess.run([sys.executable, "-m", "app", "prepare-model"], cwd=ROOT, capture_output=True,
-                              text=True, check=True).stdout.split()
+                              text=True, check=True).stdout.strip().splitlines()  # its last line: the path
     threads = subprocess.run([sys.executable, "-c", "from app.settings import Settings; "
                               "print(Settings().embedder.threads)"],
                              cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()

@@ -147,14 +147,14 @@ async def test_import_refuses_another_dimension_and_reports_truncation(tmp_path:
 
 async def test_another_models_memories_are_refused_at_open_and_embedded_again_by_an_import(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "new", graph=GraphSettings(enabled=False))
-    async with service_context(settings) as service:  # a new store takes the int8 model
+    async with service_context(settings) as service:  # a new store takes the fixed-range int8 model
         await service.add([Message("user", "Remember the blue door")], ALICE, infer=False)
         await service.add([Message("user", "I like jazz")], ALICE, infer=False)
     rows = await exported(settings)
-    assert rows[0]["vector_space"] == {"model": "all-MiniLM-L6-v2", "dimension": 384, "weights": "int8"}
+    assert rows[0]["vector_space"] == {"model": "all-MiniLM-L6-v2", "dimension": 384, "weights": "int8-static"}
 
     wide = settings.model_copy(update={"embedder": settings.embedder.model_copy(update={"quantized": False})})
-    with pytest.raises(VectorSpaceMismatch, match=r"by all-MiniLM-L6-v2 \(384 dimensions, int8 weights\).*"
+    with pytest.raises(VectorSpaceMismatch, match=r"by all-MiniLM-L6-v2 \(384 dimensions, int8-static weights\).*"
                                                   r"for all-MiniLM-L6-v2 \(384 dimensions, float32 weights\)"):
         async with open_stores(wide):
             pass

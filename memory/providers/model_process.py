@@ -1,12 +1,12 @@
 """The local model in a child process of its own, fed over its stdin and stdout.
 
-Why: in the server's process the model thread needs the GIL back after every pass (the dynamic
-int8 model runs each text alone), and under load it waited ~0.7 ms a time for the event loop to let go of it:
-passes took ~2.4 ms of wall time for ~1.2 ms of CPU, and the model thread, not the loop or the
-cores, set how many searches a second the server answered. A child has a GIL of its own; the
+Why: in the server's process the model thread needs the GIL back after every pass (the dynamic int8
+model runs each text alone), and under load it waited ~0.7 ms a time for the event loop to let go
+of it: passes took ~2.4 ms of wall time for ~1.2 ms of CPU, and the model thread, not the loop or
+the cores, set how many searches a second the server answered. A child has a GIL of its own; the
 loop only writes a request and reads a reply, both through its own selector, with no thread
-between. The price is a second interpreter: at 100k memories the two processes held ~30 MiB
-more RSS than the one did (the model's own memory moved to the child, ~100 MiB with it).
+between. The price is a second interpreter: at 100k memories the two processes held ~30 MiB more
+RSS than the one did (the model's own memory moved to the child, ~100 MiB with it).
 
 The child is the model's own module (`python -m memory.providers.onnx_model serve`), which builds
 the same model from the parent's options and runs the same pass a thread would, so both
